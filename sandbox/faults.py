@@ -1,0 +1,96 @@
+"""Fault injection shared by both simulators: latency, scripted error answers, outages.
+
+Tests and the demo drive it over HTTP (`/_sim/faults`, `/_sim/latency`, `/_sim/down`), so the
+app under test meets the faults through its real HTTP clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+@dataclass
+class ScriptedFault:
+    path_prefix: str
+    status: int
+    count: int
+    method: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    content_type: str = "application/json"
+
+
+@dataclass
+class Faults:
+    latency_ms: float = 0.0
+    down: bool = False
+    scripted: list[ScriptedFault] = field(default_factory=list)
+
+    def add(self, spec: dict[str, Any]) -> None:
+        headers = {str(k).lower(): str(v) for k, v in (spec.get("headers") or {}).items()}
+        if spec.get("retry_after") is not None:
+            headers["retry-after"] = str(spec["retry_after"])
+        self.scripted.append(ScriptedFault(
+            path_prefix=str(spec.get("path_prefix", "/")),
+            status=int(spec.get("status", 500)),
+            count=int(spec.get("count", 1)),
+            method=spec.get("method"),
+            headers=headers,
+            body=str(spec.get("body", "")),
+            content_type=str(spec.get("content_type", "application/json")),
+        ))
+
+    def clear(self) -> None:
+        self.latency_ms = 0.0
+        self.down = False
+        self.scripted.clear()
+
+    def take(self, method: str, path: str) -> ScriptedFault | None:
+        for fault in self.scripted:
+            if path.startswith(fault.path_prefix) and fault.method in (None, method):
+                fault.count -= 1
+                if fault.count <= 0:
+                    self.scripted.remove(fault)
+                return fault
+        return None
+
+
+class FaultMiddleware:
+    """Applies `Faults` to every request except the `/_sim/` control surface."""
+
+    def __init__(self, app: ASGIApp, faults: Faults, exempt_prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.faults = faults
+        self.exempt_prefixes = exempt_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(self.exempt_prefixes):
+            await self.app(scope, receive, send)
+            return
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        if self.faults.down:
+            await _answer(send, 503, {"content-type": "text/plain"}, b"Service Unavailable")
+            return
+        fault = self.faults.take(scope["method"], path)
+        if fault is not None:
+            body = fault.body.encode() or json.dumps(
+                {"success": False, "error": f"simulated {fault.status}"}
+            ).encode()
+            headers = {"content-type": fault.content_type, **fault.headers}
+            await _answer(send, fault.status, headers, body)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _answer(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
+    raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

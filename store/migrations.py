@@ -1,0 +1,133 @@
+"""Schema, as sqlite-utils migrations. Never edit an applied migration; add a new one."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("pipedrive_maileon")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE companies (
+            id INTEGER PRIMARY KEY,            -- Pipedrive company_id
+            name TEXT NOT NULL DEFAULT '',
+            domain TEXT NOT NULL DEFAULT '',
+            api_domain TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE installations (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL,
+            user_name TEXT NOT NULL DEFAULT '',
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            access_token TEXT NOT NULL,        -- encrypted
+            refresh_token TEXT NOT NULL,       -- encrypted
+            expires_at REAL NOT NULL,
+            scope TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'active',   -- active | needs_reauth
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (company_id, user_id)
+        );
+        CREATE TABLE settings (
+            company_id INTEGER PRIMARY KEY REFERENCES companies(id) ON DELETE CASCADE,
+            maileon_api_key TEXT,              -- encrypted
+            maileon_key_status TEXT NOT NULL DEFAULT 'unset',
+            initial_permission INTEGER NOT NULL DEFAULT 2,
+            doi_enabled INTEGER NOT NULL DEFAULT 0,
+            doi_mailing_key TEXT NOT NULL DEFAULT '',
+            contacts_sync INTEGER NOT NULL DEFAULT 0,
+            deals_sync INTEGER NOT NULL DEFAULT 0,
+            custom_fields TEXT NOT NULL DEFAULT '[]',      -- JSON list of 5 field keys or ''
+            newsletter_field_key TEXT NOT NULL DEFAULT '',
+            newsletter_options TEXT NOT NULL DEFAULT '{}', -- JSON label -> option id
+            sync_user_id INTEGER,               -- the admin whose installation does the work
+            webhook_user TEXT NOT NULL DEFAULT '',
+            webhook_password TEXT NOT NULL DEFAULT '',     -- encrypted
+            maileon_webhook_token TEXT NOT NULL DEFAULT '', -- encrypted
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE pipedrive_webhooks (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            webhook_id INTEGER NOT NULL,
+            event_object TEXT NOT NULL,
+            event_action TEXT NOT NULL,
+            user_id INTEGER NOT NULL,
+            PRIMARY KEY (company_id, webhook_id)
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            source TEXT NOT NULL,              -- pipedrive | maileon
+            dedupe_key TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            UNIQUE (company_id, dedupe_key)
+        );
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            version TEXT NOT NULL DEFAULT '',  -- ordering key (update_time); newer replaces older
+            state TEXT NOT NULL DEFAULT 'pending',  -- pending | done | failed
+            attempts INTEGER NOT NULL DEFAULT 0,
+            run_after REAL NOT NULL,
+            locked_until REAL NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE UNIQUE INDEX jobs_one_pending ON jobs (company_id, kind, entity_id)
+            WHERE state = 'pending';
+        CREATE INDEX jobs_due ON jobs (state, run_after);
+        CREATE TABLE sync_log (
+            id INTEGER PRIMARY KEY,
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            at REAL NOT NULL,
+            job_id INTEGER,
+            kind TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            result TEXT NOT NULL,              -- ok | skipped | failed | retrying
+            message TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX sync_log_company ON sync_log (company_id, id);
+        CREATE TABLE persons (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            person_id INTEGER NOT NULL,
+            email TEXT NOT NULL DEFAULT '',    -- the address the Maileon contact has
+            last_update_time TEXT NOT NULL DEFAULT '',
+            newsletter TEXT NOT NULL DEFAULT '',
+            maileon_state TEXT NOT NULL DEFAULT '',  -- none | pending | subscribed | unsubscribed
+            written_newsletter TEXT NOT NULL DEFAULT '', -- last value this app wrote to Pipedrive
+            written_at REAL NOT NULL DEFAULT 0,
+            synced_at REAL NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            deleted INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (company_id, person_id)
+        );
+        CREATE TABLE organizations (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            org_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            fetched_at REAL NOT NULL,
+            PRIMARY KEY (company_id, org_id)
+        );
+        CREATE TABLE oauth_states (
+            nonce TEXT PRIMARY KEY,
+            expires_at REAL NOT NULL
+        );
+        CREATE TABLE cursors (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (company_id, name)
+        );
+        """
+    )

@@ -1,0 +1,71 @@
+"""What the app knows of each Pipedrive person: the Maileon address it maps to, the last
+applied update_time, the Newsletter value seen and written, and the Maileon consent state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from store.db import Store, now
+
+
+@dataclass
+class PersonState:
+    company_id: int
+    person_id: int
+    email: str = ""
+    last_update_time: str = ""
+    newsletter: str = ""
+    maileon_state: str = ""  # '' (never synced) | none | pending | subscribed | unsubscribed
+    written_newsletter: str = ""
+    written_at: float = 0.0
+    synced_at: float = 0.0
+    last_error: str = ""
+    deleted: bool = False
+
+
+COLUMNS = [f.name for f in fields(PersonState)]
+
+
+def get(store: Store, company_id: int, person_id: int) -> PersonState:
+    row = store.one("SELECT * FROM persons WHERE company_id=? AND person_id=?",
+                    (company_id, person_id))
+    if row is None:
+        return PersonState(company_id, person_id)
+    row["deleted"] = bool(row["deleted"])
+    return PersonState(**row)
+
+
+def save(store: Store, state: PersonState) -> None:
+    values: list[Any] = [getattr(state, c) for c in COLUMNS]
+    with store.tx() as db:
+        db.execute(
+            f"INSERT OR REPLACE INTO persons ({', '.join(COLUMNS)}) "  # noqa: S608
+            f"VALUES ({', '.join('?' * len(COLUMNS))})", values)
+
+
+def note_error(store: Store, company_id: int, person_id: int, message: str) -> None:
+    state = get(store, company_id, person_id)
+    state.last_error = message
+    save(store, state)
+
+
+def others_with_email(store: Store, company_id: int, person_id: int, email: str) -> bool:
+    return store.scalar(
+        "SELECT 1 FROM persons WHERE company_id=? AND person_id<>? AND lower(email)=lower(?) "
+        "AND deleted=0", (company_id, person_id, email)) is not None
+
+
+def by_email(store: Store, company_id: int, email: str) -> list[PersonState]:
+    rows = store.all("SELECT * FROM persons WHERE company_id=? AND lower(email)=lower(?) "
+                     "AND deleted=0", (company_id, email))
+    out = []
+    for row in rows:
+        row["deleted"] = bool(row["deleted"])
+        out.append(PersonState(**row))
+    return out
+
+
+def touch_synced(state: PersonState) -> None:
+    state.synced_at = now()
+    state.last_error = ""

@@ -1,0 +1,175 @@
+"""The durable queue: received events and the per-entity jobs they feed.
+
+One pending job per (company, kind, entity): a newer event replaces the pending payload only
+when its version (the object's update_time) is not older, and a delete always wins. That gives
+coalescing of bursts and last-writer-wins ordering. A leased job is `running` until its lease
+expires, so a crash makes it due again; handlers are idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from store.db import Store, now
+
+
+@dataclass
+class Job:
+    id: int
+    company_id: int
+    kind: str
+    entity_id: str
+    payload: dict[str, Any]
+    version: str
+    attempts: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Job:
+        return cls(row["id"], row["company_id"], row["kind"], row["entity_id"],
+                   json.loads(row["payload"]), row["version"], row["attempts"])
+
+
+def _replaces(new_payload: dict[str, Any], new_version: str, old_payload: dict[str, Any],
+              old_version: str) -> bool:
+    if new_payload.get("action") == "delete":
+        return True
+    if old_payload.get("action") == "delete":
+        return False
+    return new_version >= old_version
+
+
+def upsert_job(db: Any, company_id: int, kind: str, entity_id: str, payload: dict[str, Any],
+               version: str = "", delay: float = 0.0) -> None:
+    """Create the pending job for an entity, or fold this payload into it. Call inside a tx."""
+    t = now()
+    row = db.execute(
+        "SELECT id, payload, version FROM jobs WHERE company_id=? AND kind=? AND entity_id=? "
+        "AND state='pending'", (company_id, kind, entity_id)).fetchone()
+    if row is None:
+        db.execute(
+            "INSERT INTO jobs (company_id, kind, entity_id, payload, version, state, run_after,"
+            " created_at, updated_at) VALUES (?,?,?,?,?, 'pending', ?,?,?)",
+            (company_id, kind, entity_id, json.dumps(payload), version, t + delay, t, t))
+        return
+    old = json.loads(row["payload"])
+    if _replaces(payload, version, old, row["version"]):
+        db.execute("UPDATE jobs SET payload=?, version=?, updated_at=? WHERE id=?",
+                   (json.dumps(payload), version, t, row["id"]))
+
+
+def record_event(store: Store, *, company_id: int, source: str, dedupe_key: str, kind: str,
+                 entity_id: str, payload: dict[str, Any], job_kind: str,
+                 job_payload: dict[str, Any], version: str) -> bool:
+    """Store an event and its job in one transaction. False when it was a duplicate."""
+    with store.tx() as db:
+        try:
+            db.execute(
+                "INSERT INTO events (company_id, source, dedupe_key, kind, entity_id, payload,"
+                " received_at) VALUES (?,?,?,?,?,?,?)",
+                (company_id, source, dedupe_key, kind, entity_id, json.dumps(payload), now()))
+        except sqlite3.IntegrityError:
+            return False
+        upsert_job(db, company_id, job_kind, entity_id, job_payload, version)
+    return True
+
+
+def lease(store: Store, limit: int, lease_seconds: float) -> list[Job]:
+    """Take up to `limit` due jobs, at most one per entity and none whose entity is running."""
+    t = now()
+    with store.tx() as db:
+        rows = db.execute(
+            """
+            UPDATE jobs SET state='running', locked_until=:lease, attempts=attempts+1,
+                   updated_at=:now
+            WHERE id IN (
+                SELECT min(j.id) FROM jobs j
+                WHERE ((j.state='pending' AND j.run_after<=:now)
+                       OR (j.state='running' AND j.locked_until<=:now))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM jobs r WHERE r.state='running' AND r.locked_until>:now
+                        AND r.company_id=j.company_id AND r.kind=j.kind
+                        AND r.entity_id=j.entity_id)
+                GROUP BY j.company_id, j.kind, j.entity_id
+                ORDER BY min(j.run_after) LIMIT :limit)
+            RETURNING *
+            """,
+            {"lease": t + lease_seconds, "now": t, "limit": limit}).fetchall()
+    return [Job.from_row(dict(r)) for r in rows]
+
+
+def next_due_in(store: Store) -> float | None:
+    t = now()
+    nxt = store.scalar(
+        "SELECT min(CASE WHEN state='pending' THEN run_after ELSE locked_until END) FROM jobs "
+        "WHERE state IN ('pending','running')")
+    return None if nxt is None else max(0.0, nxt - t)
+
+
+def finish(store: Store, job: Job, result: str, message: str = "", logged: bool = True) -> None:
+    """Mark done and log the outcome (ok | skipped)."""
+    with store.tx() as db:
+        db.execute("UPDATE jobs SET state='done', locked_until=0, last_error='', updated_at=? "
+                   "WHERE id=?", (now(), job.id))
+        if logged:
+            log(db, job, result, message)
+
+
+def retry_later(store: Store, job: Job, delay: float, message: str) -> None:
+    t = now()
+    with store.tx() as db:
+        sibling = db.execute(
+            "SELECT 1 FROM jobs WHERE company_id=? AND kind=? AND entity_id=? AND state='pending'",
+            (job.company_id, job.kind, job.entity_id)).fetchone()
+        if sibling is not None:  # a newer change is waiting: it carries the latest state
+            db.execute("UPDATE jobs SET state='done', locked_until=0, last_error=?, updated_at=?"
+                       " WHERE id=?", ("superseded: " + message, t, job.id))
+            return
+        db.execute("UPDATE jobs SET state='pending', run_after=?, locked_until=0, last_error=?,"
+                   " updated_at=? WHERE id=?", (t + delay, message, t, job.id))
+
+
+def fail(store: Store, job: Job, message: str) -> None:
+    with store.tx() as db:
+        db.execute("UPDATE jobs SET state='failed', locked_until=0, last_error=?, updated_at=? "
+                   "WHERE id=?", (message, now(), job.id))
+        log(db, job, "failed", message)
+
+
+def retry_failed(store: Store, company_id: int, job_id: int | None = None) -> int:
+    """Put failed jobs of a company (one or all) back in the queue. Returns how many."""
+    t = now()
+    count = 0
+    with store.tx() as db:
+        where = "company_id=? AND state='failed'" + (" AND id=?" if job_id is not None else "")
+        params: tuple[Any, ...] = (company_id,) + ((job_id,) if job_id is not None else ())
+        for row in db.execute(f"SELECT id, kind, entity_id FROM jobs WHERE {where}",  # noqa: S608
+                              params).fetchall():
+            pending = db.execute(
+                "SELECT 1 FROM jobs WHERE company_id=? AND kind=? AND entity_id=? "
+                "AND state='pending'", (company_id, row["kind"], row["entity_id"])).fetchone()
+            if pending is not None:
+                db.execute("UPDATE jobs SET state='done', last_error='superseded', updated_at=? "
+                           "WHERE id=?", (t, row["id"]))
+            else:
+                db.execute("UPDATE jobs SET state='pending', attempts=0, run_after=?, "
+                           "last_error='', updated_at=? WHERE id=?", (t, t, row["id"]))
+            count += 1
+    return count
+
+
+def log(db: Any, job: Job, result: str, message: str) -> None:
+    db.execute("INSERT INTO sync_log (company_id, at, job_id, kind, entity_id, result, message) "
+               "VALUES (?,?,?,?,?,?,?)",
+               (job.company_id, now(), job.id, job.kind, job.entity_id, result, message[:500]))
+
+
+def depth(store: Store, company_id: int | None = None) -> int:
+    if company_id is None:
+        return int(store.scalar("SELECT count(*) FROM jobs WHERE state IN ('pending','running')"
+                                " AND kind NOT LIKE 'periodic.%'") or 0)
+    return int(store.scalar(
+        "SELECT count(*) FROM jobs WHERE company_id=? AND state IN ('pending','running') "
+        "AND kind NOT LIKE 'periodic.%'", (company_id,)) or 0)

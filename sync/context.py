@@ -1,0 +1,80 @@
+"""What every part of the sync engine shares: the store, the config, one HTTP client, tokens,
+and per-company API clients built from the company's working installation."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import httpx
+
+from clients.errors import ApiError, PermanentError, ReauthRequired, TransientError
+from clients.maileon import MaileonClient
+from clients.pipedrive import PipedriveClient, PipedriveOAuth
+from store import tenants
+from store.db import Store
+from sync.tokens import TokenManager
+
+if TYPE_CHECKING:
+    from web.config import Config
+
+
+@dataclass
+class Context:
+    config: Config
+    store: Store
+    http: httpx.AsyncClient
+    tokens: TokenManager
+    # per (company, service): no calls before this time (a 429 with Retry-After pauses all)
+    gates: dict[tuple[int, str], float] = field(default_factory=dict)
+    caches: dict[tuple[int, str], tuple[float, object]] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, config: Config, store: Store, http: httpx.AsyncClient) -> Context:
+        oauth = PipedriveOAuth(http, config.oauth_url, config.client_id, config.client_secret)
+        return cls(config=config, store=store, http=http, tokens=TokenManager(store, oauth))
+
+    @property
+    def oauth(self) -> PipedriveOAuth:
+        return self.tokens.oauth
+
+    def pipedrive(self, company_id: int) -> PipedriveClient:
+        self.check_gate(company_id, "Pipedrive")
+        inst = tenants.working_installation(self.store, company_id)
+        if inst is None:
+            raise ReauthRequired("no user of this company has a valid Pipedrive authorization")
+        return self.tokens.client(company_id, inst.user_id)
+
+    def maileon(self, company_id: int, api_key: str | None = None) -> MaileonClient:
+        if api_key is None:
+            self.check_gate(company_id, "Maileon")
+            api_key = tenants.get_settings(self.store, company_id).maileon_api_key
+            if not api_key:
+                raise PermanentError("no Maileon API key is set")
+        return MaileonClient(self.http, self.config.maileon_api_url, api_key)
+
+    def check_gate(self, company_id: int, service: str) -> None:
+        until = self.gates.get((company_id, service), 0.0)
+        wait = until - time.time()
+        if wait > 0:
+            raise TransientError(f"waiting for the {service} rate limit to reset",
+                                 retry_after=wait, service=service)
+
+    def note_failure(self, company_id: int, exc: ApiError) -> None:
+        """A 429 with a wait pauses every call of this company to that service."""
+        if isinstance(exc, TransientError) and exc.status == 429 and exc.retry_after:
+            self.gates[(company_id, exc.service)] = time.time() + exc.retry_after
+
+    def cached(self, company_id: int, name: str, ttl: float) -> object | None:
+        hit = self.caches.get((company_id, name))
+        if hit and hit[0] > time.time():
+            return hit[1]
+        return None
+
+    def remember(self, company_id: int, name: str, value: object, ttl: float) -> None:
+        self.caches[(company_id, name)] = (time.time() + ttl, value)
+
+    def forget(self, company_id: int) -> None:
+        for key in [k for k in self.caches if k[0] == company_id]:
+            del self.caches[key]

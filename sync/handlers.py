@@ -1,0 +1,27 @@
+"""Job kind → handler: the worker's routing table."""
+
+from __future__ import annotations
+
+from store.queue import Job
+from sync import periodic
+from sync.contacts import handle_person
+from sync.context import Context
+from sync.organizations import forget_organization
+from sync.outcome import Outcome
+from sync.worker import Handler
+
+
+async def handle_organization(ctx: Context, job: Job) -> Outcome:
+    """An organization changed: drop its cached name so the next person sync reads it anew."""
+    forget_organization(ctx, job.company_id, int(job.entity_id))
+    return Outcome.quiet("organization name cache refreshed")
+
+
+HANDLERS: dict[str, Handler] = {
+    "person": handle_person,
+    "organization": handle_organization,
+    "periodic.webhooks": periodic.heal_webhooks,
+    "periodic.sweep": periodic.sweep_persons,
+    "periodic.tokens": periodic.refresh_tokens,
+    "periodic.prune": periodic.prune,
+}

@@ -1,0 +1,60 @@
+"""Sync health facts for the settings page (F13)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clients.errors import ApiError
+from store import queue, tenants
+from sync.context import Context
+from sync.setup import pipedrive_webhook_url, wanted_webhooks
+
+KEY_STATUS = {"unset": "not set", "valid": "valid", "invalid": "rejected by Maileon",
+              "forbidden": "lacks privileges"}
+
+
+async def webhook_status(ctx: Context, company_id: int) -> str:
+    cached = ctx.cached(company_id, "webhook_status", 60)
+    if isinstance(cached, str):
+        return cached
+    settings = tenants.get_settings(ctx.store, company_id)
+    wanted = wanted_webhooks(settings)
+    if not wanted:
+        text = "none needed (sync is off)"
+    else:
+        try:
+            hooks = await ctx.pipedrive(company_id).list_webhooks()
+        except ApiError as exc:
+            return f"could not be checked: {exc.message}"
+        url = pipedrive_webhook_url(ctx)
+        have = {(h.get("event_object"), h.get("event_action")) for h in hooks
+                if h.get("subscription_url") == url}
+        missing = wanted - have
+        text = (f"all {len(wanted)} present" if not missing else
+                f"{len(missing)} of {len(wanted)} missing (they are re-created automatically)")
+    ctx.remember(company_id, "webhook_status", text, 60)
+    return text
+
+
+def recent_log(ctx: Context, company_id: int, failed_only: bool, limit: int = 50
+               ) -> list[dict[str, Any]]:
+    where = "l.company_id=?" + (" AND l.result='failed'" if failed_only else "")
+    return ctx.store.all(
+        f"SELECT l.*, j.state AS job_state FROM sync_log l LEFT JOIN jobs j ON j.id=l.job_id "  # noqa: S608
+        f"WHERE {where} ORDER BY l.id DESC LIMIT ?", (company_id, limit))
+
+
+async def health(ctx: Context, company_id: int, failed_only: bool = False) -> dict[str, Any]:
+    settings = tenants.get_settings(ctx.store, company_id)
+    return {
+        "installations": tenants.list_installations(ctx.store, company_id),
+        "key_status_text": KEY_STATUS.get(settings.maileon_key_status,
+                                          settings.maileon_key_status),
+        "webhook_text": await webhook_status(ctx, company_id),
+        "queue_depth": queue.depth(ctx.store, company_id),
+        "last_ok": ctx.store.scalar("SELECT max(at) FROM sync_log WHERE company_id=? AND "
+                                    "result='ok'", (company_id,)),
+        "failed_count": ctx.store.scalar("SELECT count(*) FROM jobs WHERE company_id=? AND "
+                                         "state='failed'", (company_id,)) or 0,
+        "log": recent_log(ctx, company_id, failed_only),
+    }

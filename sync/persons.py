@@ -1,0 +1,69 @@
+"""One shape for a Pipedrive person, whichever wire form it came in."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sync.intake import normalize_time
+
+HASH_KEY = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass
+class Person:
+    id: int
+    name: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    org_id: int | None = None
+    org_name: str = ""
+    update_time: str = ""
+    custom: dict[str, Any] = field(default_factory=dict)
+
+
+def primary_email(obj: dict[str, Any]) -> str:
+    for key in ("emails", "email"):
+        items = obj.get(key)
+        if isinstance(items, str):
+            return items.strip()
+        if isinstance(items, list) and items:
+            chosen = next((e for e in items if isinstance(e, dict) and e.get("primary")),
+                          items[0])
+            value = chosen.get("value") if isinstance(chosen, dict) else chosen
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    value = obj.get("primary_email")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _id(value: Any) -> int | None:
+    if isinstance(value, dict):
+        value = value.get("value") or value.get("id")
+    try:
+        return int(value) if value not in (None, "", 0) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def from_pipedrive(obj: dict[str, Any]) -> Person:
+    """v2 webhook `data`, v1 webhook `current` or an API v2 person."""
+    custom = obj.get("custom_fields")
+    if not isinstance(custom, dict):  # v1: custom fields are 40-hex keys at the root
+        custom = {k: v for k, v in obj.items() if HASH_KEY.match(str(k))}
+    org = obj.get("org_id")
+    org_name = obj.get("org_name") or (org.get("name") if isinstance(org, dict) else "") or ""
+    return Person(
+        id=int(obj["id"]), name=str(obj.get("name") or ""),
+        first_name=str(obj.get("first_name") or ""), last_name=str(obj.get("last_name") or ""),
+        email=primary_email(obj), org_id=_id(org), org_name=str(org_name),
+        update_time=normalize_time(obj.get("update_time")), custom=dict(custom))
+
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def plausible_email(value: str) -> bool:
+    return bool(EMAIL.match(value)) and len(value) <= 254

@@ -1,0 +1,34 @@
+"""Periodic work stored as jobs in the same durable queue, one pending job per company and
+kind, so a restart neither loses nor doubles a run."""
+
+from __future__ import annotations
+
+from store import queue
+from store.db import Store
+
+# kind -> interval in seconds (scaled by PERIODIC_SCALE)
+PERIODIC = {
+    "periodic.webhooks": 900.0,    # re-create missing Pipedrive webhooks
+    "periodic.sweep": 600.0,       # persons updated since the last sweep (events lost in bans)
+    "periodic.tokens": 1800.0,     # refresh access tokens ahead of expiry
+    "periodic.prune": 86400.0,     # forget old events, finished jobs and log lines
+}
+
+
+def ensure_periodic(store: Store, company_id: int | None = None, delay: float = 5.0) -> None:
+    companies = [company_id] if company_id is not None else [
+        r["id"] for r in store.all("SELECT id FROM companies")]
+    with store.tx() as db:
+        for cid in companies:
+            for kind in PERIODIC:
+                exists = db.execute(
+                    "SELECT 1 FROM jobs WHERE company_id=? AND kind=? AND state IN "
+                    "('pending','running')", (cid, kind)).fetchone()
+                if exists is None:
+                    queue.upsert_job(db, cid, kind, "company", {"action": "run"}, delay=delay)
+
+
+def schedule_next(store: Store, company_id: int, kind: str, scale: float) -> None:
+    with store.tx() as db:
+        queue.upsert_job(db, company_id, kind, "company", {"action": "run"},
+                         delay=PERIODIC[kind] * scale)

@@ -1,0 +1,141 @@
+"""Company configuration against the two APIs: the Newsletter person field (F6), Maileon custom
+fields, and the Pipedrive webhooks that follow the sync switches (F5). Idempotent: everything is
+looked up before it is created, and one configuration runs at a time per company."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+from clients.errors import ApiError, Forbidden, PermanentError
+from clients.pipedrive import PipedriveClient
+from store import tenants
+from store.tenants import Settings
+from sync.contacts import ensure_maileon_fields
+from sync.context import Context
+from sync.fields import NEWSLETTER, NEWSLETTER_OPTIONS, person_fields
+
+ACTIONS = ("create", "change", "delete")
+_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
+def pipedrive_webhook_url(ctx: Context) -> str:
+    return f"{ctx.config.app_url}/webhooks/pipedrive"
+
+
+async def configure(ctx: Context, company_id: int) -> list[str]:
+    """Bring Pipedrive and Maileon in line with the saved settings. Returns notes for the user."""
+    async with _locks[company_id]:
+        settings = tenants.ensure_webhook_credentials(ctx.store, company_id)
+        notes: list[str] = []
+        pipedrive = ctx.pipedrive(company_id)
+        await ensure_newsletter_field(ctx, pipedrive, settings)
+        settings = tenants.get_settings(ctx.store, company_id)
+        if settings.configured:
+            fields = await person_fields(ctx, company_id)
+            await ensure_maileon_fields(ctx, ctx.maileon(company_id), settings, fields)
+        notes += await sync_webhooks(ctx, pipedrive, settings)
+        return notes
+
+
+async def ensure_newsletter_field(ctx: Context, pipedrive: PipedriveClient,
+                                  settings: Settings) -> None:
+    fields = await person_fields(ctx, settings.company_id, refresh=True)
+    field = next((f for f in fields.values() if f.name == NEWSLETTER and f.custom), None)
+    if field is None:
+        try:
+            raw = await pipedrive.add_person_field(NEWSLETTER, "enum", list(NEWSLETTER_OPTIONS))
+        except Forbidden:
+            raise PermanentError("only a Pipedrive admin can create the Newsletter field; "
+                                 "please save the settings as an admin") from None
+        fields = await person_fields(ctx, settings.company_id, refresh=True)
+        field = fields.get(str(raw.get("key") or raw.get("field_code")))
+        if field is None:
+            raise PermanentError("Pipedrive did not return the new Newsletter field")
+    options = {label: oid for oid, label in field.options.items() if label in NEWSLETTER_OPTIONS}
+    tenants.update_settings(ctx.store, settings.company_id, newsletter_field_key=field.key,
+                            newsletter_options=options)
+
+
+def wanted_webhooks(settings: Settings) -> set[tuple[str, str]]:
+    wanted = set()
+    if settings.contacts_sync:
+        wanted |= {("person", a) for a in ACTIONS}
+    if settings.deals_sync:
+        wanted |= {("deal", a) for a in ACTIONS}
+    return wanted
+
+
+async def sync_webhooks(ctx: Context, pipedrive: PipedriveClient, settings: Settings
+                        ) -> list[str]:
+    """Create the wanted webhooks that are missing, delete ours that are no longer wanted."""
+    url = pipedrive_webhook_url(ctx)
+    ours = [w for w in await pipedrive.list_webhooks() if w.get("subscription_url") == url]
+    have: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for hook in ours:
+        if hook.get("http_auth_user") not in (None, "", settings.webhook_user):
+            await pipedrive.delete_webhook(int(hook["id"]))  # left from an earlier install
+            continue
+        have[(str(hook.get("event_object")), str(hook.get("event_action")))].append(hook)
+    wanted = wanted_webhooks(settings)
+    inst = tenants.working_installation(ctx.store, settings.company_id)
+    notes: list[str] = []
+    for key, hooks in have.items():
+        stale = hooks if key not in wanted else hooks[1:]  # never keep duplicates
+        for hook in stale:
+            await pipedrive.delete_webhook(int(hook["id"]))
+    created = 0
+    for event_object, action in sorted(wanted - have.keys()):
+        try:
+            await pipedrive.add_webhook({
+                "subscription_url": url, "event_object": event_object, "event_action": action,
+                "version": "2.0", "name": f"Maileon sync: {event_object} {action}",
+                "http_auth_user": settings.webhook_user,
+                "http_auth_password": settings.webhook_password,
+                "user_id": inst.user_id if inst else None})
+            created += 1
+        except ApiError as exc:
+            raise PermanentError(webhook_error(exc)) from None
+    if created:
+        notes.append(f"{created} Pipedrive webhook(s) registered")
+    return notes
+
+
+def webhook_error(exc: ApiError) -> str:
+    if exc.status == 422:
+        return ("Pipedrive refused another webhook: this user has reached Pipedrive's limit of "
+                "40 webhooks. Remove unused webhooks or apps and save again.")
+    if exc.status == 403:
+        return "Pipedrive allows only admins to register webhooks; please save as an admin."
+    return f"Pipedrive did not accept the webhook registration: {exc.message}"
+
+
+KEY_MESSAGES = {
+    401: "The Maileon API key is invalid or has expired. Create a new key in Maileon "
+         "(Settings → API keys) and paste it here.",
+    403: "The Maileon API key lacks privileges this app needs",
+}
+
+
+async def check_maileon_key(ctx: Context, api_key: str) -> str:
+    """Empty when the key works for GET, POST, PUT and DELETE; else a plain-words reason."""
+    maileon = ctx.maileon(0, api_key=api_key)
+    missing = []
+    for method in ("GET", "POST", "PUT", "DELETE"):
+        try:
+            await maileon.ping(method)
+        except ApiError as exc:
+            if exc.status == 401:
+                return KEY_MESSAGES[401]
+            if exc.status == 403:
+                missing.append(method)
+                continue
+            if exc.status == 0 or exc.status >= 500:
+                return "Maileon could not be reached to check the key. Nothing was saved; " \
+                       "please try again in a moment."
+            return f"Maileon did not accept the key check: {exc.message}"
+    if missing:
+        return f"{KEY_MESSAGES[403]} ({', '.join(missing)}). Edit the key's privileges in " \
+               "Maileon or create a key with GET, POST, PUT and DELETE allowed."
+    return ""

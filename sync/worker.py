@@ -1,0 +1,106 @@
+"""The in-process worker: leases due jobs from the durable queue and runs them with bounded
+concurrency; retries with exponential backoff and jitter (honouring Retry-After), ends a job as
+failed after MAX_ATTEMPTS or on a permanent error. A crash leaves leases that simply expire."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+
+from clients.errors import ApiError, TransientError
+from store import people, queue
+from store.queue import Job
+from sync.context import Context
+from sync.outcome import Outcome
+
+log = logging.getLogger("pipedrive_maileon.worker")
+
+Handler = Callable[[Context, Job], Awaitable[Outcome]]
+MAX_ATTEMPTS = 8
+LEASE_SECONDS = 120.0
+BASE_DELAY = 2.0
+MAX_DELAY = 900.0
+
+
+def backoff(attempts: int, scale: float) -> float:
+    delay = min(MAX_DELAY, BASE_DELAY * 2 ** (attempts - 1))
+    return delay * scale * random.uniform(0.8, 1.2)
+
+
+class Worker:
+    def __init__(self, ctx: Context, handlers: dict[str, Handler]) -> None:
+        self.ctx = ctx
+        self.handlers = handlers
+        self.concurrency = ctx.config.worker_concurrency
+        self.wakeup = asyncio.Event()
+        self.running: set[asyncio.Task[None]] = set()
+        self.heartbeat = 0.0
+        self._stopping = False
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            self.heartbeat = time.time()
+            free = self.concurrency - len(self.running)
+            jobs = queue.lease(self.ctx.store, free, LEASE_SECONDS) if free > 0 else []
+            for job in jobs:
+                task = asyncio.create_task(self._run_one(job))
+                self.running.add(task)
+                task.add_done_callback(self._done)
+            if jobs and len(self.running) < self.concurrency:
+                continue
+            due_in = queue.next_due_in(self.ctx.store)
+            timeout = 1.0 if due_in is None else min(1.0, max(0.01, due_in))
+            self.wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), timeout)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.running.discard(task)
+        self.wakeup.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.wakeup.set()
+        if self.running:
+            await asyncio.wait(self.running, timeout=10)
+
+    async def _run_one(self, job: Job) -> None:
+        store = self.ctx.store
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                queue.fail(store, job, f"unknown job kind {job.kind!r}")
+                return
+            outcome = await handler(self.ctx, job)
+            queue.finish(store, job, outcome.result, outcome.message, outcome.logged)
+        except TransientError as exc:
+            self.ctx.note_failure(job.company_id, exc)
+            self._retry_or_fail(job, exc.message, exc.retry_after)
+        except ApiError as exc:  # permanent: re-authorization, refused data, missing key
+            self._record_failure(job, exc.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s (%s) crashed", job.id, job.kind)
+            self._retry_or_fail(job, "an internal error occurred; it will be retried", None)
+
+    def _retry_or_fail(self, job: Job, message: str, retry_after: float | None) -> None:
+        if job.attempts >= MAX_ATTEMPTS:
+            self._record_failure(job, f"{message} (gave up after {job.attempts} attempts)")
+            return
+        delay = backoff(job.attempts, self.ctx.config.backoff_scale)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        queue.retry_later(self.ctx.store, job, delay, message)
+
+    def _record_failure(self, job: Job, message: str) -> None:
+        queue.fail(self.ctx.store, job, message)
+        if job.kind == "person":
+            people.note_error(self.ctx.store, job.company_id, int(job.entity_id), message)

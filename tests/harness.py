@@ -1,0 +1,138 @@
+"""Test harness: the app and both simulators as real HTTP servers on loopback.
+
+Tests talk to everything over HTTP, like Pipedrive, Maileon and a browser would. Nothing of the
+app is mocked.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sandbox.maileon_sim import MaileonSim
+from sandbox.pipedrive_sim import PipedriveSim
+from sandbox.server import ServerThread
+from store.crypto import new_key, parse_keys
+from web.config import Config
+
+MAILEON_KEY = "demo-maileon-key-0001"
+ADMIN, SALES = 501, 502
+COMPANY = 1001
+
+
+def make_config(tmp: Path, pipedrive_url: str, maileon_url: str, app_port: int,
+                **overrides: Any) -> Config:
+    values: dict[str, Any] = dict(
+        client_id="test-client", client_secret="test-secret-" + secrets.token_hex(8),
+        app_url=f"http://127.0.0.1:{app_port}", secret_key=secrets.token_urlsafe(32),
+        encryption_keys=parse_keys(new_key()), oauth_url=pipedrive_url,
+        maileon_api_url=f"{maileon_url}/1.0", database_path=str(tmp / "app.db"),
+        port=app_port, backoff_scale=0.01, periodic_scale=1.0)
+    values.update(overrides)
+    return Config(**values)
+
+
+@dataclass
+class Harness:
+    pipedrive: PipedriveSim
+    maileon: MaileonSim
+    pd_url: str
+    ml_url: str
+    app_url: str
+    config: Config
+
+    # --- browser-like helpers -------------------------------------------------------------
+    def browser(self) -> httpx.Client:
+        return httpx.Client(timeout=20, follow_redirects=False)
+
+    def install(self, user_id: int = ADMIN, client: httpx.Client | None = None) -> httpx.Client:
+        """Run the OAuth install as a browser: install URL → consent → callback → settings."""
+        client = client or self.browser()
+        r = client.get(f"{self.app_url}/oauth/install")
+        assert r.status_code == 302, r.text
+        authorize = r.headers["location"]
+        consent = client.get(authorize)
+        assert consent.status_code == 200, consent.text
+        params = dict(httpx.URL(authorize).params)
+        r = client.post(f"{self.pd_url}/oauth/authorize",
+                        data={**params, "user_id": str(user_id), "action": "allow"})
+        assert r.status_code in (302, 303), r.text
+        callback = r.headers["location"]
+        r = client.get(callback)
+        assert r.status_code == 303, r.text
+        assert r.headers["location"] == "/settings"
+        return client
+
+    def save_settings(self, client: httpx.Client, **form: Any) -> httpx.Response:
+        data = {"initial_permission": "2", "doi_mailing_key": "", "maileon_api_key": ""}
+        for key, value in form.items():
+            if isinstance(value, bool):
+                if value:
+                    data[key] = "1"
+            else:
+                data[key] = str(value)
+        return client.post(f"{self.app_url}/settings", data=data,
+                           headers={"Origin": self.app_url})
+
+    def setup_company(self, **form: Any) -> httpx.Client:
+        client = self.install()
+        form.setdefault("maileon_api_key", MAILEON_KEY)
+        form.setdefault("contacts_sync", True)
+        r = self.save_settings(client, **form)
+        assert r.status_code == 200 and "Settings saved" in r.text, r.text
+        return client
+
+    # --- simulators ------------------------------------------------------------------------
+    def pd(self, method: str, path: str, **kw: Any) -> Any:
+        r = httpx.request(method, f"{self.pd_url}{path}", timeout=30, **kw)
+        assert r.status_code < 400, (path, r.status_code, r.text)
+        return r.json() if r.content else None
+
+    def ml(self, method: str, path: str, **kw: Any) -> Any:
+        r = httpx.request(method, f"{self.ml_url}{path}", timeout=30, **kw)
+        assert r.status_code < 400, (path, r.status_code, r.text)
+        return r.json() if r.content else None
+
+    def create_person(self, **fields: Any) -> dict[str, Any]:
+        fields.setdefault("company_id", COMPANY)
+        return self.pd("POST", "/_sim/persons", json=fields)  # type: ignore[no-any-return]
+
+    def contacts(self) -> dict[str, dict[str, Any]]:
+        state = self.ml("GET", "/_sim/state")
+        return {c["email"]: c for c in state["contacts"] if c.get("email")}
+
+    def queue_depth(self) -> int:
+        return int(httpx.get(f"{self.app_url}/healthz", timeout=10).json()["queue_depth"])
+
+    def settle(self, timeout: float = 20.0) -> None:
+        """Wait until simulators delivered everything and the app's queue is empty."""
+        deadline = time.monotonic() + timeout
+        quiet_rounds = 0
+        while time.monotonic() < deadline:
+            self.pd("POST", "/_sim/idle?timeout=5")
+            self.ml("POST", "/_sim/idle?timeout=5")
+            if self.queue_depth() == 0:
+                quiet_rounds += 1
+                if quiet_rounds >= 2:
+                    return
+            else:
+                quiet_rounds = 0
+            time.sleep(0.05)
+        raise AssertionError(f"not settled after {timeout}s; queue depth {self.queue_depth()}")
+
+
+def start_simulators(time_scale: float = 0.01) -> tuple[PipedriveSim, ServerThread, MaileonSim,
+                                                        ServerThread, str]:
+    client_secret = "test-secret-" + secrets.token_hex(8)
+    pipedrive = PipedriveSim(client_id="test-client", client_secret=client_secret,
+                             time_scale=time_scale, seed_demo=False)
+    pd_server = ServerThread(pipedrive.app).start()
+    pipedrive.base_url = pd_server.url
+    maileon = MaileonSim(time_scale=time_scale)
+    ml_server = ServerThread(maileon.app).start()
+    return pipedrive, pd_server, maileon, ml_server, client_secret

@@ -1,0 +1,119 @@
+"""The ASGI app: routes, middleware, and a lifespan that opens the store and runs the worker.
+
+`app` is importable without configuration; the configuration is read and checked at startup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from clients.http import new_http_client
+from store.crypto import SecretBox
+from store.db import Store
+from sync import handlers, schedule
+from sync.context import Context
+from sync.worker import Worker
+from web import health, oauth, settings, webhooks
+from web.config import Config, from_env
+from web.logs import configure as configure_logging
+from web.logs import request_id
+from web.templating import STATIC_DIR
+
+log = logging.getLogger("pipedrive_maileon.app")
+
+
+async def index(request: Request) -> Response:
+    return PlainTextResponse("Maileon for Pipedrive. Install it from the Pipedrive Marketplace.")
+
+
+routes = [
+    Route("/", index),
+    Route("/oauth/install", oauth.install),
+    Route("/oauth/callback", oauth.callback, methods=["GET"]),
+    Route("/oauth/callback", oauth.uninstall, methods=["DELETE"]),
+    Route("/oauth/callback", oauth.callback_post, methods=["POST"]),
+    Route("/settings", settings.settings_page, methods=["GET"]),
+    Route("/settings", settings.save_settings, methods=["POST"]),
+    Route("/settings/health", settings.health_partial, methods=["GET"]),
+    Route("/settings/retry", settings.retry, methods=["POST"]),
+    Route("/webhooks/pipedrive", webhooks.pipedrive, methods=["POST"]),
+    Route("/healthz", health.healthz),
+    Mount("/static", StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
+]
+
+
+class RequestContext:
+    """Request id, security headers, and a plain 500 that never shows a stack trace."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = secrets.token_hex(8)
+        token = request_id.set(rid)
+        started = False
+
+        async def send_with_headers(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = message.setdefault("headers", [])
+                headers += [(b"x-request-id", rid.encode()),
+                            (b"x-content-type-options", b"nosniff"),
+                            (b"referrer-policy", b"same-origin")]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                response = JSONResponse({"error": "internal error", "request_id": rid},
+                                        status_code=500)
+                await response(scope, receive, send_with_headers)
+        finally:
+            request_id.reset(token)
+
+
+def create_app(config: Config | None = None) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        cfg = config or from_env()
+        configure_logging(cfg.log_json)
+        store = Store(cfg.database_path, SecretBox(cfg.encryption_keys))
+        http = new_http_client()
+        ctx = Context.create(cfg, store, http)
+        worker = Worker(ctx, handlers.HANDLERS)
+        app.state.ctx = ctx
+        app.state.worker = worker
+        schedule.ensure_periodic(store)
+        task = asyncio.create_task(worker.run())
+        try:
+            yield
+        finally:
+            await worker.stop()
+            task.cancel()
+            await http.aclose()
+            store.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(RequestContext)
+    return app
+
+
+app = create_app()

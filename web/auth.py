@@ -1,0 +1,147 @@
+"""Who is asking: signed session cookie (standalone pages), Pipedrive's JWT (iframes), OAuth
+state, and the cross-site request check. One signing salt per purpose."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.requests import Request
+from starlette.responses import Response
+
+from store.db import Store, now
+from web.config import Config
+
+SESSION_COOKIE = "pm_session"
+STATE_COOKIE = "pm_oauth"
+SESSION_MAX_AGE = 12 * 3600
+STATE_MAX_AGE = 600
+TOKEN_HEADER = "x-pipedrive-token"  # noqa: S105 - a header name
+
+
+@dataclass(frozen=True)
+class Identity:
+    company_id: int
+    user_id: int
+    via: str  # session | jwt
+    token: str = ""
+
+
+def _serializer(config: Config, salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(config.secret_key, salt=salt)
+
+
+# --- session --------------------------------------------------------------------------------
+def set_session(response: Response, config: Config, company_id: int, user_id: int) -> None:
+    value = _serializer(config, "session").dumps({"c": company_id, "u": user_id})
+    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE, httponly=True,
+                        secure=config.secure_cookies, samesite="lax")
+
+
+def session_identity(request: Request, config: Config) -> Identity | None:
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return None
+    try:
+        data = _serializer(config, "session").loads(raw, max_age=SESSION_MAX_AGE)
+        return Identity(int(data["c"]), int(data["u"]), "session")
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+
+
+# --- Pipedrive JWT (custom UI) ----------------------------------------------------------------
+def verify_jwt(token: str, config: Config) -> Identity | None:
+    """HS256 with the JWT secret (else client secret); expiry enforced when present. Claim
+    names are UNCONFIRMED: accept companyId/company_id and userId/user_id."""
+    try:
+        claims: dict[str, Any] = jwt.decode(token, config.panel_jwt_secret,
+                                            algorithms=["HS256"],
+                                            options={"require": [], "verify_exp": True})
+        company = claims.get("companyId", claims.get("company_id"))
+        user = claims.get("userId", claims.get("user_id"))
+        return Identity(int(str(company)), int(str(user)), "jwt", token)
+    except (jwt.PyJWTError, TypeError, ValueError):
+        return None
+
+
+def request_identity(request: Request, config: Config) -> Identity | None:
+    token = request.headers.get(TOKEN_HEADER) or request.query_params.get("token")
+    if token:
+        return verify_jwt(token, config)  # a bad token never falls back to the cookie
+    return session_identity(request, config)
+
+
+# --- cross-site check -------------------------------------------------------------------------
+def cross_site(request: Request, config: Config, identity: Identity | None) -> bool:
+    """True when a state-changing request must be refused as cross-site."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is not None:
+        app = urlsplit(config.app_url)
+        own = {f"{app.scheme}://{app.netloc}", str(request.base_url).rstrip("/")}
+        return origin.rstrip("/") not in own
+    # No browser headers: only a header-carried JWT (not sent by browsers on their own) is safe.
+    return identity is None or identity.via != "jwt"
+
+
+# --- OAuth state: signed, expiring, single-use, bound to the browser ---------------------------
+def new_state(store: Store, config: Config, response_cookie: Response, nxt: str = "") -> str:
+    nonce = secrets.token_urlsafe(24)
+    with store.tx() as db:
+        db.execute("DELETE FROM oauth_states WHERE expires_at < ?", (now(),))
+        db.execute("INSERT INTO oauth_states (nonce, expires_at) VALUES (?, ?)",
+                   (nonce, now() + STATE_MAX_AGE))
+    binding = hashlib.sha256(nonce.encode()).hexdigest()
+    response_cookie.set_cookie(STATE_COOKIE, _serializer(config, "oauth-binding").dumps(binding),
+                               max_age=STATE_MAX_AGE, httponly=True,
+                               secure=config.secure_cookies, samesite="lax")
+    return str(_serializer(config, "oauth-state").dumps({"n": nonce, "next": nxt}))
+
+
+def consume_state(store: Store, config: Config, request: Request, state: str
+                  ) -> dict[str, Any] | None:
+    """The state's data when valid for this browser and unused; it can never be used again."""
+    try:
+        data = _serializer(config, "oauth-state").loads(state, max_age=STATE_MAX_AGE)
+        nonce = str(data["n"])
+        binding = _serializer(config, "oauth-binding").loads(
+            request.cookies.get(STATE_COOKIE, ""), max_age=STATE_MAX_AGE)
+    except (BadSignature, KeyError, TypeError):
+        return None
+    if not hmac.compare_digest(str(binding), hashlib.sha256(nonce.encode()).hexdigest()):
+        return None
+    with store.tx() as db:
+        used = db.execute("DELETE FROM oauth_states WHERE nonce=? AND expires_at>=?",
+                          (nonce, now())).rowcount
+    return data if used == 1 else None
+
+
+def check_basic(header: str | None, user: str, password: str) -> bool:
+    """Constant-time check of an HTTP Basic header against expected credentials."""
+    if not header or not header.lower().startswith("basic ") or not user:
+        return False
+    try:
+        given = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    expected = f"{user}:{password}"
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def basic_username(header: str | None) -> str:
+    if not header or not header.lower().startswith("basic "):
+        return ""
+    try:
+        return base64.b64decode(header[6:].strip(), validate=True).decode().split(":", 1)[0]
+    except (binascii.Error, UnicodeDecodeError):
+        return ""

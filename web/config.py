@@ -1,0 +1,125 @@
+"""Configuration from the environment (and an optional `.env` file).
+
+`serve` refuses to start on a missing or malformed required value with one line naming it;
+`demo` builds its own throwaway configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from store.crypto import parse_keys
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    client_id: str
+    client_secret: str
+    app_url: str
+    secret_key: str
+    encryption_keys: tuple[bytes, ...]
+    jwt_secret: str = ""
+    oauth_url: str = "https://oauth.pipedrive.com"
+    maileon_api_url: str = "https://api.maileon.com/1.0"
+    database_path: str = "data/app.db"
+    port: int = 8000
+    worker_concurrency: int = 8
+    backoff_scale: float = 1.0
+    periodic_scale: float = 1.0
+    log_json: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def panel_jwt_secret(self) -> str:
+        return self.jwt_secret or self.client_secret
+
+    @property
+    def callback_url(self) -> str:
+        return f"{self.app_url}/oauth/callback"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.app_url.startswith("https://")
+
+
+def load_dotenv(path: str = ".env") -> None:
+    """Fill os.environ from a simple KEY=VALUE file without overriding real variables."""
+    env_file = Path(path)
+    if not env_file.is_file():
+        return
+    for raw in env_file.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        os.environ.setdefault(key.strip(), value.strip().strip('"').strip("'"))
+
+
+def _required(env: dict[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required but not set")
+    return value
+
+
+def _url(env: dict[str, str], name: str, default: str | None = None) -> str:
+    value = env.get(name, "").strip() or default
+    if not value:
+        raise ConfigError(f"{name} is required but not set")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _number(env: dict[str, str], name: str, default: float, kind: type = int) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def from_env(env: dict[str, str] | None = None) -> Config:
+    env = dict(os.environ if env is None else env)
+    client_id = _required(env, "PIPEDRIVE_CLIENT_ID")
+    client_secret = _required(env, "PIPEDRIVE_CLIENT_SECRET")
+    app_url = _url(env, "APP_URL")
+    secret_key = _required(env, "SECRET_KEY")
+    if len(secret_key) < 32:
+        raise ConfigError("SECRET_KEY must be at least 32 characters")
+    try:
+        keys = parse_keys(_required(env, "ENCRYPTION_KEY"))
+    except ValueError as exc:
+        raise ConfigError(f"ENCRYPTION_KEY is malformed: {exc}") from None
+    port = int(_number(env, "PORT", 8000))
+    if port > 65535:
+        raise ConfigError(f"PORT must be at most 65535, got {port}")
+    return Config(
+        client_id=client_id,
+        client_secret=client_secret,
+        app_url=app_url,
+        secret_key=secret_key,
+        encryption_keys=keys,
+        jwt_secret=env.get("PIPEDRIVE_JWT_SECRET", "").strip(),
+        oauth_url=_url(env, "PIPEDRIVE_OAUTH_URL", "https://oauth.pipedrive.com"),
+        maileon_api_url=_url(env, "MAILEON_API_URL", "https://api.maileon.com/1.0"),
+        database_path=env.get("DATABASE_PATH", "").strip() or "data/app.db",
+        port=port,
+        worker_concurrency=int(_number(env, "WORKER_CONCURRENCY", 8)),
+        backoff_scale=float(_number(env, "BACKOFF_SCALE", 1.0, float)),
+        periodic_scale=float(_number(env, "PERIODIC_SCALE", 1.0, float)),
+        log_json=env.get("LOG_FORMAT", "").strip().lower() == "json",
+    )

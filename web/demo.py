@@ -1,0 +1,50 @@
+"""The sandbox: the app with simulated Pipedrive and Maileon on loopback, seeded and ready."""
+
+from __future__ import annotations
+
+import secrets
+
+import uvicorn
+
+from sandbox.maileon_sim import MaileonSim
+from sandbox.pipedrive_sim import PipedriveSim
+from sandbox.server import ServerThread
+from store.crypto import new_key, parse_keys
+from web.app import create_app
+from web.config import Config
+
+DEMO_MAILEON_KEY = "demo-maileon-key-0001"
+
+
+def run_demo(port: int, database: str) -> int:
+    client_id, client_secret = "demo-client", secrets.token_urlsafe(24)
+    pipedrive = PipedriveSim(client_id=client_id, client_secret=client_secret, seed_demo=True)
+    pd_server = ServerThread(pipedrive.app, port=port + 1).start()
+    pipedrive.base_url = pd_server.url
+    maileon = MaileonSim()
+    ml_server = ServerThread(maileon.app, port=port + 2).start()
+    app_url = f"http://127.0.0.1:{port}"
+    config = Config(
+        client_id=client_id, client_secret=client_secret, app_url=app_url,
+        secret_key=secrets.token_urlsafe(32), encryption_keys=parse_keys(new_key()),
+        oauth_url=pd_server.url, maileon_api_url=f"{ml_server.url}/1.0",
+        database_path=database, port=port, periodic_scale=0.1)
+    print(f"""
+Maileon for Pipedrive — sandbox
+  1. Install the app:        {app_url}/oauth/install
+     (simulated Pipedrive asks for consent; choose "Ada Admin" and allow)
+  2. In the settings, paste the Maileon API key  {DEMO_MAILEON_KEY}
+     tick "Contacts sync to Maileon" (and "Deals sync"), then Save.
+  3. Add or edit persons:    {pd_server.url}/      (simulated Pipedrive)
+  4. Watch contacts arrive:  {ml_server.url}/      (simulated Maileon)
+  Settings later:            {app_url}/settings
+  Health:                    {app_url}/healthz
+  Database: {database}
+Press Ctrl+C to stop.
+""", flush=True)
+    try:
+        uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        pd_server.stop()
+        ml_server.stop()
+    return 0

@@ -1,0 +1,32 @@
+"""GET /healthz: database, worker liveness and queue depth."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from store import queue
+from web.settings import _ctx
+
+WORKER_STALE_AFTER = 30.0
+
+
+async def healthz(request: Request) -> JSONResponse:
+    ctx = _ctx(request)
+    worker = request.app.state.worker
+    try:
+        ctx.store.scalar("SELECT 1")
+        database = "ok"
+        depth = queue.depth(ctx.store)
+    except Exception:  # a broken database is exactly what this endpoint reports
+        database, depth = "unavailable", -1
+    age = time.time() - worker.heartbeat if worker.heartbeat else None
+    alive = age is not None and age < WORKER_STALE_AFTER
+    healthy = database == "ok" and alive
+    return JSONResponse({
+        "status": "ok" if healthy else "degraded", "database": database,
+        "worker": {"alive": alive, "running_jobs": len(worker.running),
+                   "heartbeat_age_seconds": None if age is None else round(age, 2)},
+        "queue_depth": depth}, status_code=200 if healthy else 503)

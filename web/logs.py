@@ -1,0 +1,44 @@
+"""Structured logging: one JSON object a line when LOG_FORMAT=json, with the request id."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import time
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+SECRETISH = re.compile(r"(token|password|secret|api_key|authorization)=([^&\s]+)", re.I)
+
+
+def redact(text: str) -> str:
+    return SECRETISH.sub(r"\1=[redacted]", text)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+                 "level": record.levelname.lower(), "logger": record.name,
+                 "message": redact(record.getMessage())}
+        if request_id.get():
+            entry["request_id"] = request_id.get()
+        if record.exc_info:
+            entry["error"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry)
+
+
+class PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        rid = f" [{request_id.get()}]" if request_id.get() else ""
+        return redact(f"{record.levelname.lower()} {record.name}{rid}: "
+                      + super().format(record))
+
+
+def configure(json_lines: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter("%(message)s"))
+    root = logging.getLogger("pipedrive_maileon")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False

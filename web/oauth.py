@@ -1,0 +1,105 @@
+"""Install (F1) and uninstall (F3) on the single Callback URL."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from clients.errors import ApiError
+from clients.pipedrive import PipedriveClient
+from store import tenants
+from web.auth import check_basic, consume_state, new_state, set_session
+from web.settings import _ctx, message
+
+log = logging.getLogger("pipedrive_maileon.oauth")
+
+
+async def install(request: Request) -> Response:
+    """Installation URL: start the OAuth flow with a state bound to this browser."""
+    ctx = _ctx(request)
+    response = RedirectResponse("about:blank", status_code=302)
+    state = new_state(ctx.store, ctx.config, response,
+                      nxt="settings" if request.query_params.get("next") == "settings" else "")
+    response.headers["location"] = ctx.oauth.authorize_url(ctx.config.callback_url, state)
+    return response
+
+
+async def callback(request: Request) -> Response:
+    ctx = _ctx(request)
+    params = request.query_params
+    state = params.get("state")
+    if params.get("error"):
+        if state:
+            consume_state(ctx.store, ctx.config, request, state)
+        return message(request, "Installation cancelled",
+                       "You cancelled the installation, so nothing was changed. You can install "
+                       "Maileon for Pipedrive again from the Marketplace at any time.",
+                       link={"url": "/oauth/install", "label": "Try again"})
+    code = params.get("code", "")
+    if not code or len(code) > 2048:
+        return message(request, "Installation failed",
+                       "Pipedrive did not send an authorization code.", 400, kind="error")
+    if state is not None and consume_state(ctx.store, ctx.config, request, state) is None:
+        return message(request, "Installation link expired",
+                       "This installation link is invalid, expired or was already used. Please "
+                       "start the installation again.", 400,
+                       link={"url": "/oauth/install", "label": "Start again"}, kind="error")
+    # Without our state (a Marketplace install) identity comes from the token alone.
+    try:
+        tokens = await ctx.oauth.exchange_code(code, ctx.config.callback_url)
+        async def token() -> str:
+            return tokens.access_token
+
+        async def no_refresh(_: str) -> str:
+            return tokens.access_token
+
+        me = await PipedriveClient(ctx.http, tokens.api_domain, token, no_refresh).users_me()
+        company_id, user_id = int(me["company_id"]), int(me["id"])
+    except (ApiError, KeyError, TypeError, ValueError) as exc:
+        reason = exc.message if isinstance(exc, ApiError) else "unexpected answer from Pipedrive"
+        log.warning("install failed: %s", reason)
+        return message(request, "Installation failed",
+                       f"Pipedrive did not complete the installation ({reason}). Please try "
+                       "again.", 502, link={"url": "/oauth/install", "label": "Try again"},
+                       kind="error")
+    access = me.get("access") or []
+    is_admin = bool(me.get("is_admin")) or any(
+        isinstance(a, dict) and a.get("admin") for a in access)
+    tenants.save_installation(
+        ctx.store, company_id=company_id, company_name=str(me.get("company_name") or ""),
+        domain=str(me.get("company_domain") or ""), api_domain=tokens.api_domain,
+        user_id=user_id, user_name=str(me.get("name") or ""), is_admin=is_admin,
+        access_token=tokens.access_token, refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in, scope=tokens.scope)
+    response = RedirectResponse("/settings", status_code=303)
+    set_session(response, ctx.config, company_id, user_id)
+    return response
+
+
+async def uninstall(request: Request) -> Response:
+    """DELETE from Pipedrive with Basic client_id:client_secret; wipes the company when its last
+    installation goes."""
+    ctx = _ctx(request)
+    if not check_basic(request.headers.get("authorization"), ctx.config.client_id,
+                       ctx.config.client_secret):
+        return JSONResponse({"error": "unauthorized"}, status_code=401,
+                            headers={"WWW-Authenticate": 'Basic realm="uninstall"'})
+    try:
+        body = json.loads(await request.body() or b"{}")
+        company_id, user_id = int(body["company_id"]), int(body["user_id"])
+    except (ValueError, KeyError, TypeError):
+        return JSONResponse({"error": "expected JSON with company_id and user_id"},
+                            status_code=400)
+    wiped = tenants.delete_installation(ctx.store, company_id, user_id)
+    if wiped:
+        ctx.forget(company_id)
+    log.info("uninstalled company=%s user=%s wiped=%s", company_id, user_id, wiped)
+    return JSONResponse({"ok": True, "company_data_deleted": wiped})
+
+
+async def callback_post(request: Request) -> Response:
+    """App-sharing notifications: acknowledged, nothing to store."""
+    return JSONResponse({"ok": True})

@@ -1,0 +1,217 @@
+"""The settings page (F4) with sync health (F13): standalone with a session cookie, or inside
+Pipedrive as custom UI with the JWT. Only admins save; everyone else sees it read-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from clients.errors import ApiError
+from clients.maileon import PERMISSIONS
+from store import queue, tenants
+from sync.context import Context
+from sync.fields import person_fields
+from sync.health import KEY_STATUS, health
+from sync.setup import check_maileon_key, configure
+from web.auth import Identity, cross_site, request_identity
+from web.templating import templates
+
+MAX_FORM_BYTES = 20_000
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def message(request: Request, title: str, text: str, status: int = 200,
+            link: dict[str, str] | None = None, kind: str = "info") -> Response:
+    return templates.TemplateResponse(request, "message.html", {
+        "title": title, "text": text, "link": link, "kind": kind}, status_code=status)
+
+
+def _identity_or_response(request: Request) -> Identity | Response:
+    ctx = _ctx(request)
+    identity = request_identity(request, ctx.config)
+    if identity is None:
+        if request.headers.get("x-pipedrive-token") or request.query_params.get("token"):
+            return message(request, "Session expired",
+                           "This page's Pipedrive token is invalid or expired. Reload the "
+                           "page in Pipedrive.", 401, kind="error")
+        if request.method == "GET" and not request.headers.get("hx-request"):
+            return RedirectResponse("/oauth/install?next=settings", status_code=303)
+        return message(request, "Sign in required", "Please open the settings again.", 401,
+                       kind="error")
+    inst = tenants.get_installation(ctx.store, identity.company_id, identity.user_id)
+    if inst is None:
+        return message(request, "Authorize the app first",
+                       "You have not installed Maileon for Pipedrive yet. Install it for your "
+                       "user to see its settings.", 403,
+                       link={"url": "/oauth/install?next=settings", "label": "Install"},
+                       kind="error")
+    return identity
+
+
+async def _page_context(request: Request, identity: Identity, **extra: Any) -> dict[str, Any]:
+    ctx = _ctx(request)
+    company_id = identity.company_id
+    settings = tenants.get_settings(ctx.store, company_id)
+    inst = tenants.get_installation(ctx.store, company_id, identity.user_id)
+    company = ctx.store.one("SELECT * FROM companies WHERE id=?", (company_id,)) or {}
+    custom_fields: list[Any] = []
+    fields_error = ""
+    try:
+        fields = await person_fields(ctx, company_id)
+        custom_fields = sorted((f for f in fields.values() if f.custom and f.name != "Newsletter"),
+                               key=lambda f: f.name.lower())
+    except ApiError as exc:
+        fields_error = f"Pipedrive's person fields could not be loaded: {exc.message}"
+    page = {
+        "settings": settings, "company": company, "is_admin": bool(inst and inst.is_admin),
+        "user_name": inst.user_name if inst else "", "permissions": PERMISSIONS,
+        "custom_fields": custom_fields, "fields_error": fields_error, "errors": {},
+        "notice": "", "embedded": identity.via == "jwt",
+        "hx_token": identity.token if identity.via == "jwt" else "",
+        "theme": request.query_params.get("theme", "light"),
+        "key_status_text": KEY_STATUS.get(settings.maileon_key_status, ""),
+    }
+    page.update(await health(ctx, company_id, request.query_params.get("log") == "failed"))
+    page.update(extra)
+    return page
+
+
+async def settings_page(request: Request) -> Response:
+    identity = _identity_or_response(request)
+    if isinstance(identity, Response):
+        return identity
+    page = await _page_context(request, identity)
+    return templates.TemplateResponse(request, "settings.html", page)
+
+
+async def health_partial(request: Request) -> Response:
+    identity = _identity_or_response(request)
+    if isinstance(identity, Response):
+        return identity
+    page = await _page_context(request, identity)
+    return templates.TemplateResponse(request, "partials/health.html", page)
+
+
+def _admin_guard(request: Request) -> Identity | Response:
+    ctx = _ctx(request)
+    identity = _identity_or_response(request)
+    if isinstance(identity, Response):
+        return identity
+    if cross_site(request, ctx.config, identity):
+        return message(request, "Request refused", "Cross-site requests are not allowed.", 403,
+                       kind="error")
+    inst = tenants.get_installation(ctx.store, identity.company_id, identity.user_id)
+    if inst is None or not inst.is_admin:
+        return message(request, "Read-only", "Only Pipedrive admins can change these settings.",
+                       403, kind="error")
+    return identity
+
+
+async def save_settings(request: Request) -> Response:
+    identity = _admin_guard(request)
+    if isinstance(identity, Response):
+        return identity
+    ctx = _ctx(request)
+    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+        return message(request, "Too large", "The form is too large.", 413, kind="error")
+    form = await request.form()
+    company_id = identity.company_id
+    current = tenants.get_settings(ctx.store, company_id)
+    values, errors = await _validate(ctx, company_id, current, form)
+    if errors:
+        page = await _page_context(request, identity, errors=errors)
+        _overlay(page["settings"], values)
+        return _form_response(request, page, status=422)
+    values["sync_user_id"] = identity.user_id
+    tenants.update_settings(ctx.store, company_id, **values)
+    ctx.forget(company_id)
+    notice = "Settings saved."
+    try:
+        notes = await configure(ctx, company_id)
+        if notes:
+            notice += " " + "; ".join(notes) + "."
+    except ApiError as exc:
+        page = await _page_context(request, identity,
+                                   errors={"_form": f"Settings saved, but setup is incomplete: "
+                                                    f"{exc.message}"})
+        return _form_response(request, page, status=200)
+    page = await _page_context(request, identity, notice=notice)
+    return _form_response(request, page)
+
+
+def _form_response(request: Request, page: dict[str, Any], status: int = 200) -> Response:
+    name = "partials/settings_form.html" if request.headers.get("hx-request") else "settings.html"
+    return templates.TemplateResponse(request, name, page, status_code=status)
+
+
+def _overlay(settings: tenants.Settings, values: dict[str, Any]) -> None:
+    """Show what the admin typed (not what is stored) next to the validation messages."""
+    for key, value in values.items():
+        if key != "maileon_api_key" and hasattr(settings, key):
+            setattr(settings, key, value)
+
+
+async def _validate(ctx: Context, company_id: int, current: tenants.Settings, form: Any
+                    ) -> tuple[dict[str, Any], dict[str, str]]:
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    try:
+        permission = int(str(form.get("initial_permission", "2")))
+    except ValueError:
+        permission = 0
+    if permission not in PERMISSIONS:
+        errors["_form"] = "Choose an initial permission from the list."
+    values["initial_permission"] = permission
+    values["doi_enabled"] = form.get("doi_enabled") in ("1", "on", "true")
+    values["doi_mailing_key"] = str(form.get("doi_mailing_key", "")).strip()[:64]
+    values["contacts_sync"] = form.get("contacts_sync") in ("1", "on", "true")
+    values["deals_sync"] = form.get("deals_sync") in ("1", "on", "true")
+    if values["doi_enabled"] and not values["doi_mailing_key"]:
+        errors["doi_mailing_key"] = "The DOI mailing ID is required when DOI process is on."
+    slots = [str(form.get(f"custom_field_{i}", "")).strip() for i in range(1, 6)]
+    values["custom_fields"] = slots
+    chosen = [s for s in slots if s]
+    if len(chosen) != len(set(chosen)):
+        errors["custom_fields"] = "Each Pipedrive field can be mapped only once."
+    elif chosen:
+        try:
+            fields = await person_fields(ctx, company_id)
+            unknown = [s for s in chosen if s not in fields or not fields[s].custom]
+            if unknown:
+                errors["custom_fields"] = "A chosen custom field no longer exists in Pipedrive."
+        except ApiError as exc:
+            errors["custom_fields"] = f"Pipedrive's fields could not be checked: {exc.message}"
+    key = str(form.get("maileon_api_key", "")).strip()
+    if key:
+        if len(key) < 12 or len(key) > 265:
+            errors["maileon_api_key"] = "A Maileon API key has 12 to 265 characters."
+        elif not errors:
+            problem = await check_maileon_key(ctx, key)
+            if problem:
+                errors["maileon_api_key"] = problem
+            else:
+                values["maileon_api_key"] = key
+                values["maileon_key_status"] = "valid"
+    elif (values["contacts_sync"] or values["deals_sync"]) and not current.configured:
+        errors["maileon_api_key"] = "Enter a Maileon API key before turning sync on."
+    return values, errors
+
+
+async def retry(request: Request) -> Response:
+    identity = _admin_guard(request)
+    if isinstance(identity, Response):
+        return identity
+    ctx = _ctx(request)
+    form = await request.form()
+    raw = str(form.get("job_id", "")).strip()
+    job_id = int(raw) if raw.isdigit() else None
+    queue.retry_failed(ctx.store, identity.company_id, job_id)
+    request.app.state.worker.wake()
+    page = await _page_context(request, identity)
+    return templates.TemplateResponse(request, "partials/health.html", page)
