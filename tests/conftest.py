@@ -17,7 +17,8 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     config = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret)
     app_server = ServerThread(create_app(config), port=port).start()
     try:
-        yield Harness(pipedrive, maileon, pd_server.url, ml_server.url, app_server.url, config)
+        yield Harness(pipedrive, maileon, pd_server.url, ml_server.url, app_server.url, config,
+                      app_server)
     finally:
         app_server.stop()
         pd_server.stop()

@@ -45,6 +45,7 @@ class Harness:
     ml_url: str
     app_url: str
     config: Config
+    app_server: ServerThread
 
     # --- browser-like helpers -------------------------------------------------------------
     def browser(self) -> httpx.Client:

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs everything the tests need, then runs lint, types, the suite, and the browser tests
+# (in a pytest process of their own: Playwright's sync API breaks later asyncio tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh --browser
+
+.venv/bin/ruff check .
+.venv/bin/mypy
+.venv/bin/python -m pytest -m "not browser" "$@"
+.venv/bin/python -m pytest -m browser tests/browser "$@"
