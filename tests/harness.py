@@ -28,7 +28,7 @@ COMPANY = 1001
 def make_config(tmp: Path, pipedrive_url: str, maileon_url: str, app_port: int,
                 **overrides: Any) -> Config:
     values: dict[str, Any] = dict(
-        client_id="test-client", client_secret="test-secret-" + secrets.token_hex(8),
+        client_id="test-client", client_secret="test-secret-" + secrets.token_hex(20),
         app_url=f"http://127.0.0.1:{app_port}", secret_key=secrets.token_urlsafe(32),
         encryption_keys=parse_keys(new_key()), oauth_url=pipedrive_url,
         maileon_api_url=f"{maileon_url}/1.0", database_path=str(tmp / "app.db"),
@@ -129,7 +129,7 @@ class Harness:
 
 def start_simulators(time_scale: float = 0.01) -> tuple[PipedriveSim, ServerThread, MaileonSim,
                                                         ServerThread, str]:
-    client_secret = "test-secret-" + secrets.token_hex(8)
+    client_secret = "test-secret-" + secrets.token_hex(20)
     pipedrive = PipedriveSim(client_id="test-client", client_secret=client_secret,
                              time_scale=time_scale, seed_demo=False)
     pd_server = ServerThread(pipedrive.app).start()
