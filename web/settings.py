@@ -142,7 +142,9 @@ async def save_settings(request: Request) -> Response:
                                                     f"{exc.message}"})
         return _form_response(request, page, status=200)
     page = await _page_context(request, identity, notice=notice)
-    return _form_response(request, page)
+    response = _form_response(request, page)
+    response.headers["HX-Trigger"] = "settings-saved"
+    return response
 
 
 def _form_response(request: Request, page: dict[str, Any], status: int = 200) -> Response:

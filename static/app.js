@@ -1,0 +1,23 @@
+// Errors of HTMX requests that are not swapped (401/403/5xx, network) shown in plain words.
+(function () {
+  "use strict";
+  function show(text) {
+    var flash = document.getElementById("flash");
+    if (!flash) { return; }
+    flash.textContent = text;
+    flash.hidden = false;
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+    var text = doc.querySelector(".message p");
+    show(text ? text.textContent : "The request failed (" + xhr.status + "). Please try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    show("The app could not be reached. Check your connection and try again.");
+  });
+  document.addEventListener("htmx:beforeRequest", function () {
+    var flash = document.getElementById("flash");
+    if (flash) { flash.hidden = true; }
+  });
+})();

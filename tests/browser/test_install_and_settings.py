@@ -1,0 +1,50 @@
+"""A person clicks through install and the settings in Chromium."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.harness import MAILEON_KEY, Harness
+
+pytestmark = pytest.mark.browser
+
+
+def test_install_then_fill_settings_by_label(page: Page, harness: Harness,
+                                             artifacts: Path) -> None:
+    page.goto(f"{harness.app_url}/oauth/install")
+    expect(page.get_by_role("button", name="Allow and install")).to_be_visible()
+    page.get_by_role("button", name="Allow and install").click()
+    expect(page).to_have_url(f"{harness.app_url}/settings")
+    expect(page.get_by_text("Acme Sales")).to_be_visible()
+
+    page.get_by_label("Maileon API key").fill("wrong-key-000000")
+    page.get_by_label("Contacts sync to Maileon").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("invalid or has expired")).to_be_visible()
+
+    page.get_by_label("Maileon API key").fill(MAILEON_KEY)
+    page.get_by_label("DOI process").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("The DOI mailing ID is required")).to_be_visible()
+
+    page.get_by_label("Maileon API key").fill(MAILEON_KEY)
+    page.get_by_label("DOI mailing ID").fill("doi-key-1")
+    page.get_by_label("Initial permission").select_option(label="Double opt-in")
+    page.get_by_label("Custom field 1").select_option(label="Tier")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Settings saved")).to_be_visible()
+    expect(page.get_by_text("all 3 present")).to_be_visible()  # the health section follows
+    page.screenshot(path=str(artifacts / "settings-saved.png"), full_page=True)
+
+    page.reload()
+    expect(page.get_by_label("Contacts sync to Maileon")).to_be_checked()
+    expect(page.get_by_label("DOI process")).to_be_checked()
+    expect(page.get_by_label("DOI mailing ID")).to_have_value("doi-key-1")
+    expect(page.get_by_label("Custom field 1")).to_have_value(
+        page.get_by_label("Custom field 1").input_value())
+    assert page.get_by_label("Custom field 1").evaluate(
+        "el => el.options[el.selectedIndex].text") == "Tier"
+    expect(page.get_by_text("all 3 present")).to_be_visible()
