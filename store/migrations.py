@@ -131,3 +131,27 @@ def m001_initial(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m002_deal_transactions(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE deal_transactions (
+            id INTEGER PRIMARY KEY,
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            person_id INTEGER NOT NULL,
+            deal_id INTEGER NOT NULL,
+            type TEXT NOT NULL,                -- Maileon transaction type name
+            title TEXT NOT NULL DEFAULT '',
+            sent_at REAL NOT NULL
+        );
+        CREATE INDEX deal_transactions_person ON deal_transactions (company_id, person_id, id);
+        """
+    )
+
+
+@migrations()
+def m004_person_data_hash(db: Database) -> None:
+    """A fingerprint of what was last sent to Maileon, so echoes and no-op changes cost no call."""
+    db.execute("ALTER TABLE persons ADD COLUMN data_hash TEXT NOT NULL DEFAULT ''")

@@ -22,6 +22,7 @@ class PersonState:
     synced_at: float = 0.0
     last_error: str = ""
     deleted: bool = False
+    data_hash: str = ""
 
 
 COLUMNS = [f.name for f in fields(PersonState)]

@@ -8,9 +8,11 @@ Unsubscribed unsubscribes; an unsubscribe that came from Maileon is never undone
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
-from clients.errors import ApiError, NotFound
+from clients.errors import ApiError, NotFound, PermanentError
 from clients.maileon import MaileonClient
 from store import people, tenants
 from store.db import now
@@ -45,7 +47,28 @@ async def handle_person(ctx: Context, job: Job) -> Outcome:
     if state.last_update_time and person.update_time and \
             person.update_time < state.last_update_time:
         return Outcome.skipped("an older change arrived after a newer one and was ignored")
+    if await is_echo(ctx, settings, state, person, job.payload.get("previous")):
+        state.last_update_time = max(state.last_update_time, person.update_time)
+        people.save(ctx.store, state)
+        return Outcome.quiet("echo of the Newsletter value this app wrote; nothing to sync")
     return await apply_person(ctx, settings, state, person)
+
+
+async def is_echo(ctx: Context, settings: Settings, state: PersonState, person: Person,
+                  previous: Any) -> bool:
+    """The change only repeats the Newsletter value this app wrote (architecture rule 6): a v2
+    `previous` naming just the Newsletter field, whose value now is what we wrote last and what
+    we last saw. v1 (full `previous`) and sweep payloads are never treated as echoes."""
+    if not state.written_newsletter or state.newsletter != state.written_newsletter:
+        return False
+    if not isinstance(previous, dict):
+        return False
+    custom = previous.get("custom_fields")
+    if set(previous) - {"update_time"} != {"custom_fields"} or not isinstance(custom, dict) \
+            or set(custom) != {settings.newsletter_field_key}:
+        return False
+    fields = await person_fields(ctx, settings.company_id)
+    return newsletter_label(person, settings, fields) == state.written_newsletter
 
 
 async def apply_person(ctx: Context, settings: Settings, state: PersonState,
@@ -63,30 +86,21 @@ async def apply_person(ctx: Context, settings: Settings, state: PersonState,
         return Outcome.skipped(f"{person_label(person)}: {reason}")
 
     maileon = ctx.maileon(company_id)
-    await ensure_maileon_fields(ctx, maileon, settings, fields)
-    if person.org_id and not person.org_name:
-        person.org_name = (await organization_names(ctx, company_id, {person.org_id})
-                           ).get(person.org_id, "")
-    standard, custom = contact_fields(person, settings, fields)
+    standard, custom = await prepare_contact(ctx, maileon, settings, person, fields)
+    fingerprint = data_fingerprint(person.email, standard, custom)
     changed_to = label if label != state.newsletter else ""
     old_email = "" if state.deleted else state.email
     state.deleted = False
 
     if changed_to == UNSUBSCRIBED:
-        await maileon.unsubscribe(old_email or person.email)
-        state.maileon_state = "unsubscribed"
-        message = "unsubscribed in Maileon"
+        message = await unsubscribe_contact(maileon, state, old_email or person.email)
     elif changed_to == SUBSCRIBED:
-        await _move_if_renamed(maileon, old_email, person, standard, custom)
-        doi = settings.doi_enabled
-        await maileon.upsert_contact(
-            person.email, permission=1 if doi else settings.initial_permission,
-            external_id=str(person.id), standard_fields=standard, custom_fields=custom,
-            doi=doi, doiplus=doi and settings.initial_permission == 5,
-            doimailing=settings.doi_mailing_key)
-        state.maileon_state = "pending" if doi else "subscribed"
-        message = "double opt-in started" if doi else "subscribed with permission " \
-            f"{settings.initial_permission}"
+        message = await subscribe_contact(maileon, settings, state, old_email, person,
+                                          standard, custom)
+    elif fingerprint == state.data_hash and old_email == person.email:
+        state.newsletter = label
+        people.save(ctx.store, state)
+        return Outcome.quiet(f"{person_label(person)}: nothing to change in Maileon")
     else:
         message = await _update_data(maileon, state, old_email, person, standard, custom)
         if message.startswith("skipped:"):
@@ -96,6 +110,7 @@ async def apply_person(ctx: Context, settings: Settings, state: PersonState,
             return Outcome.skipped(f"{person_label(person)}: {message[8:].strip()}")
     state.email = person.email
     state.newsletter = label
+    state.data_hash = fingerprint if state.maileon_state != "unsubscribed" else ""
     people.touch_synced(state)
     people.save(ctx.store, state)
     await write_back_pending(ctx, settings, state, label)
@@ -142,6 +157,73 @@ async def _move_if_renamed(maileon: MaileonClient, old_email: str, person: Perso
             if exc.status != 409:
                 raise
             await maileon.delete_contact(old_email)
+
+
+async def prepare_contact(ctx: Context, maileon: MaileonClient, settings: Settings,
+                          person: Person, fields: dict[str, PersonField]
+                          ) -> tuple[dict[str, str], dict[str, Any]]:
+    """The contact's Maileon fields; missing custom fields are created in Maileon first."""
+    await ensure_maileon_fields(ctx, maileon, settings, fields)
+    if person.org_id and not person.org_name:
+        person.org_name = (await organization_names(ctx, settings.company_id, {person.org_id})
+                           ).get(person.org_id, "")
+    return contact_fields(person, settings, fields)
+
+
+async def subscribe_contact(maileon: MaileonClient, settings: Settings, state: PersonState,
+                            old_email: str, person: Person, standard: dict[str, str],
+                            custom: dict[str, Any]) -> str:
+    """Give the contact permission: DOI when on (pending until confirmed), else the initial
+    permission."""
+    await _move_if_renamed(maileon, old_email, person, standard, custom)
+    doi = settings.doi_enabled
+    await maileon.upsert_contact(
+        person.email, permission=1 if doi else settings.initial_permission,
+        external_id=str(person.id), standard_fields=standard, custom_fields=custom,
+        doi=doi, doiplus=doi and settings.initial_permission == 5,
+        doimailing=settings.doi_mailing_key)
+    state.maileon_state = "pending" if doi else "subscribed"
+    return "double opt-in started" if doi else "subscribed with permission " \
+        f"{settings.initial_permission}"
+
+
+async def unsubscribe_contact(maileon: MaileonClient, state: PersonState, email: str) -> str:
+    await maileon.unsubscribe(email)
+    state.maileon_state = "unsubscribed"
+    return "unsubscribed in Maileon"
+
+
+async def newsletter_action(ctx: Context, settings: Settings, state: PersonState,
+                            person: Person, subscribe: bool) -> str:
+    """An explicit Subscribe / Unsubscribe by a Pipedrive user (the Newsletter panel, F11).
+
+    The same Maileon calls as a change of the Newsletter field, then the field is written in
+    Pipedrive (Pending confirmation while DOI runs). Being an explicit user action, Subscribe
+    may re-subscribe a contact that unsubscribed. The new value is recorded before the field is
+    written, so the webhook echo of that write finds nothing to do; when the write fails the
+    Maileon change stays recorded and the error is raised to the caller.
+    """
+    if not person.email or not plausible_email(person.email):
+        raise PermanentError("the person has no valid email address")
+    company_id = settings.company_id
+    maileon = ctx.maileon(company_id)
+    old_email = "" if state.deleted else state.email
+    if subscribe:
+        fields = await person_fields(ctx, company_id)
+        standard, custom = await prepare_contact(ctx, maileon, settings, person, fields)
+        message = await subscribe_contact(maileon, settings, state, old_email, person,
+                                          standard, custom)
+        value = PENDING if state.maileon_state == "pending" else SUBSCRIBED
+    else:
+        message = await unsubscribe_contact(maileon, state, old_email or person.email)
+        value = UNSUBSCRIBED
+    state.deleted = False
+    state.email = person.email
+    state.newsletter = value
+    people.touch_synced(state)
+    people.save(ctx.store, state)
+    await set_newsletter(ctx, settings, state, value)
+    return message
 
 
 async def _delete(ctx: Context, job: Job, settings: Settings, state: PersonState) -> Outcome:
@@ -199,6 +281,11 @@ def contact_fields(person: Person, settings: Settings, fields: dict[str, PersonF
         if key and field is not None and key in person.custom:
             custom[field.name] = maileon_value(plain_value(person.custom[key], field), field)
     return standard, custom
+
+
+def data_fingerprint(email: str, standard: dict[str, str], custom: dict[str, Any]) -> str:
+    blob = json.dumps([email.lower(), standard, custom], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 async def ensure_maileon_fields(ctx: Context, maileon: MaileonClient, settings: Settings,

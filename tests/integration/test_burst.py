@@ -1,0 +1,64 @@
+"""A burst of 500 changes to 50 persons, every delivery twice and shuffled: exactly 50 contacts
+with each person's latest data, and at most one Maileon call per person in the drain."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote
+
+import httpx
+
+from tests.harness import Harness
+from tests.webhooks import credentials, deliver, person_v2
+
+PERSONS, CHANGES = 50, 10
+
+
+def test_burst_is_coalesced_ordered_and_deduplicated(harness: Harness) -> None:
+    harness.setup_company()
+    auth = credentials(harness)
+    events = [person_v2(1000 + p, "create" if c == 0 else "change",
+                        name=f"Person{p} Version{c}", email=f"burst{p}@example.com",
+                        seconds=c)
+              for p in range(PERSONS) for c in range(CHANGES)]
+    deliveries = events + events
+    random.Random(7).shuffle(deliveries)
+    # A 429 with Retry-After pauses all Maileon calls of the company: let a first change hit
+    # it, so the whole burst is stored before the drain starts.
+    harness.ml("POST", "/_sim/faults", json={"path_prefix": "/1.0/contacts", "status": 429,
+                                             "count": 1, "retry_after": 6})
+    deliver(harness, person_v2(999, "create", name="Canary", email="canary@example.com"))
+    wait_for_rate_limit(harness)
+    with httpx.Client(timeout=20) as client, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda e: deliver(harness, e, auth, client), deliveries))
+    assert all(a.status_code == 200 for a in answers)
+    assert sum(a.json()["duplicate"] for a in answers) == len(events)
+    harness.settle(timeout=60)
+
+    contacts = {e: c for e, c in harness.contacts().items() if e.startswith("burst")}
+    assert len(contacts) == PERSONS
+    for p in range(PERSONS):
+        fields = contacts[f"burst{p}@example.com"]["standard_fields"]
+        assert fields["FULLNAME"] == f"Person{p} Version{CHANGES - 1}"
+    writes: dict[str, int] = {}
+    for r in harness.ml("GET", "/_sim/state")["requests"]:
+        if r["method"] in ("POST", "PUT") and "/contacts/email/burst" in r["path"]:
+            email = unquote(r["path"].rsplit("/", 1)[1])
+            writes[email] = writes.get(email, 0) + 1
+    assert len(writes) == PERSONS
+    assert max(writes.values()) == 1
+
+
+def wait_for_rate_limit(harness: Harness) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        conn = sqlite3.connect(harness.config.database_path)
+        hit = conn.execute("SELECT 1 FROM jobs WHERE last_error LIKE '%rate limit%'").fetchone()
+        conn.close()
+        if hit:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the 429 was never met")
