@@ -1,4 +1,4 @@
-"""Install, token lifecycle and uninstall (F1–F3) against the simulated Pipedrive."""
+"""Install, token lifecycle and uninstall (F1 to F3) against the simulated Pipedrive."""
 
 from __future__ import annotations
 

@@ -123,7 +123,8 @@ def test_custom_ui_settings_use_the_pipedrive_token(harness: Harness) -> None:
     page = anon.get(f"{harness.app_url}/settings", params={"token": _token(harness)})
     assert page.status_code == 200 and "Acme Sales" in page.text
     assert "app-extensions-sdk.umd.js" in page.text
-    for bad in (_token(harness, exp_in=-10), _token(harness, secret="wrong-secret-" + "x" * 40), "x.y.z"):
+    forged = _token(harness, secret="wrong-secret-" + "x" * 40)
+    for bad in (_token(harness, exp_in=-10), forged, "x.y.z"):
         r = anon.get(f"{harness.app_url}/settings", params={"token": bad})
         assert r.status_code == 401 and "Acme" not in r.text
     other = anon.get(f"{harness.app_url}/settings",

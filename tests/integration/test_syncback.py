@@ -1,0 +1,267 @@
+"""F10 end to end: Maileon unsubscribes and DOI confirmations come back to Pipedrive's Newsletter
+field, through Maileon webhooks the app registers itself and through the periodic
+reconciliation of Maileon's unsubscription report. Everything runs over real HTTP against the
+two simulators; nothing of the app is mocked."""
+
+from __future__ import annotations
+
+import html
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sandbox.server import ServerThread, free_port
+from tests.harness import ADMIN, COMPANY, Harness, make_config, start_simulators
+from web.app import create_app
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def newsletter(h: Harness) -> tuple[str, dict[str, int]]:
+    """The Newsletter field key and its option ids by label, as the Pipedrive sim shows them."""
+    fields = h.pd("GET", "/_sim/state")["person_fields"]
+    field = next(f for f in fields if f["name"] == "Newsletter"
+                 and f.get("company_id", COMPANY) == COMPANY)
+    return field["key"], {o["label"]: o["id"] for o in field["options"]}
+
+
+def newsletter_of(h: Harness, person_id: int) -> str:
+    key, options = newsletter(h)
+    labels = {v: k for k, v in options.items()}
+    person = next(p for p in h.pd("GET", "/_sim/state")["persons"] if p["id"] == person_id)
+    value = person["custom_fields"].get(key)
+    if isinstance(value, dict):
+        value = value.get("id", value.get("value"))
+    return labels.get(value, "") if value is not None else ""
+
+
+def subscribed_person(h: Harness, email: str, first_name: str = "Ada") -> dict[str, Any]:
+    key, options = newsletter(h)
+    return h.create_person(first_name=first_name, last_name="Lovelace", email=email,
+                           custom_fields={key: options["Subscribed"]})
+
+
+def maileon_hooks(h: Harness, account: str = "demo") -> list[dict[str, Any]]:
+    return h.ml("GET", f"/_sim/state?account={account}")["webhooks"]  # type: ignore[no-any-return]
+
+
+def token_of(h: Harness) -> str:
+    hook = maileon_hooks(h)[0]
+    return next(p["custom_value"] for p in hook["urlParams"] if p["name"] == "token")
+
+
+def maileon_requests(h: Harness) -> list[dict[str, Any]]:
+    return h.ml("GET", "/_sim/state")["requests"]  # type: ignore[no-any-return]
+
+
+def maileon_events_stored(h: Harness) -> int:
+    with sqlite3.connect(h.config.database_path) as db:
+        events = db.execute("SELECT count(*) FROM events WHERE source='maileon'").fetchone()[0]
+        jobs = db.execute("SELECT count(*) FROM jobs WHERE kind='maileon_event'").fetchone()[0]
+    return int(events) + int(jobs)
+
+
+def sync_log(h: Harness, client: httpx.Client) -> str:
+    r = client.get(f"{h.app_url}/settings/health")
+    assert r.status_code == 200, r.text
+    return html.unescape(r.text)
+
+
+def wait_for(check: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture
+def fast_harness(tmp_path: Path) -> Iterator[Harness]:
+    """Like `harness`, with periodic work scaled down so the reconciliation (900 s) runs about
+    every 1.8 s."""
+    pipedrive, pd_server, maileon, ml_server, secret = start_simulators()
+    port = free_port()
+    config = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret,
+                         periodic_scale=0.002)
+    app_server = ServerThread(create_app(config), port=port).start()
+    try:
+        yield Harness(pipedrive, maileon, pd_server.url, ml_server.url, app_server.url, config,
+                      app_server)
+    finally:
+        app_server.stop()
+        pd_server.stop()
+        ml_server.stop()
+
+
+# --- tests -------------------------------------------------------------------------------------
+def test_webhooks_registered_once_per_key_and_removed_on_uninstall(harness: Harness) -> None:
+    client = harness.setup_company()
+    hooks = maileon_hooks(harness)
+    assert sorted(h["event"] for h in hooks) == ["doi", "unsubscription"]
+    for hook in hooks:
+        assert hook["url"] == f"{harness.app_url}/webhooks/maileon/{COMPANY}/{hook['event']}"
+        params = {p["name"]: p for p in hook["urlParams"]}
+        assert params["email"]["standard_contact_field"] == "email"
+        assert params["eid"]["standard_contact_field"] == "external_id"
+        assert len(params["token"]["custom_value"]) >= 32
+        assert set(hook["standardFields"]) == {"email", "external_id"}
+        assert "timestamp" in hook["eventFields"]
+
+    # saving again does not duplicate
+    r = harness.save_settings(client, contacts_sync=True)
+    assert "Settings saved" in r.text
+    assert sorted(h["id"] for h in maileon_hooks(harness)) == sorted(h["id"] for h in hooks)
+
+    # a key of another Maileon account: registered there as well
+    harness.ml("POST", "/_sim/keys", json={"key": "other-account-key-0002", "account": "other"})
+    r = harness.save_settings(client, maileon_api_key="other-account-key-0002",
+                              contacts_sync=True)
+    assert "Settings saved" in r.text, r.text
+    assert sorted(h["event"] for h in maileon_hooks(harness, "other")) == [
+        "doi", "unsubscription"]
+
+    # uninstall of the last user: the stored key's webhooks go, and the company is wiped
+    harness.pd("POST", "/_sim/uninstall", json={"user_id": ADMIN})
+    wait_for(lambda: not maileon_hooks(harness, "other"))
+    with sqlite3.connect(harness.config.database_path) as db:
+        assert db.execute("SELECT count(*) FROM companies").fetchone()[0] == 0
+
+
+def test_unsubscribe_in_maileon_sets_newsletter_unsubscribed_without_loops(
+        harness: Harness) -> None:
+    client = harness.setup_company()
+    person = subscribed_person(harness, "ada@example.com")
+    harness.settle()
+    assert harness.contacts()["ada@example.com"]["permission"] == 2
+
+    before = len(maileon_requests(harness))
+    harness.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "ada@example.com"})
+    harness.settle()
+    assert newsletter_of(harness, person["id"]) == "Unsubscribed"
+    deliveries = harness.ml("GET", "/_sim/state")["deliveries"]
+    assert [d["state"] for d in deliveries if d["event"] == "unsubscription"] == ["delivered"]
+    # the field write came back as a Pipedrive webhook: it must not call Maileon
+    assert maileon_requests(harness)[before:] == []
+    assert "Newsletter set to Unsubscribed" in sync_log(harness, client)
+
+    # a later edit in Pipedrive does not re-subscribe the person
+    harness.pd("PATCH", f"/_sim/persons/{person['id']}", json={"first_name": "Augusta"})
+    harness.settle()
+    assert newsletter_of(harness, person["id"]) == "Unsubscribed"
+    later = maileon_requests(harness)[before:]
+    assert not [r for r in later if r["method"] == "POST" and "/contacts/email/" in r["path"]]
+    state = harness.ml("GET", "/_sim/state")
+    assert "ada@example.com" in state["suppressed"]
+    assert not [c for c in state["contacts"] if c.get("email") == "ada@example.com"
+                and not c["unsubscribed"]]
+
+
+def test_doi_confirmation_sets_newsletter_subscribed(harness: Harness) -> None:
+    harness.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1")
+    person = subscribed_person(harness, "grace@example.com", "Grace")
+    harness.settle()
+    assert newsletter_of(harness, person["id"]) == "Pending confirmation"
+    assert harness.contacts()["grace@example.com"]["doi_pending"] is True
+
+    before = len(maileon_requests(harness))
+    harness.ml("POST", "/_sim/contacts/confirm_doi", json={"email": "grace@example.com"})
+    harness.settle()
+    assert newsletter_of(harness, person["id"]) == "Subscribed"
+    assert harness.contacts()["grace@example.com"]["permission"] == 4
+    assert maileon_requests(harness)[before:] == []  # the echo is a no-op
+
+
+def test_webhook_token_is_required(harness: Harness) -> None:
+    harness.setup_company()
+    person = subscribed_person(harness, "ada@example.com")
+    harness.settle()
+    token = token_of(harness)
+    stored = maileon_events_stored(harness)
+    url = f"{harness.app_url}/webhooks/maileon"
+    body = {"email": "ada@example.com", "external_id": str(person["id"]),
+            "timestamp": "2024-05-02 10:15:00"}
+    assert httpx.post(f"{url}/{COMPANY}/unsubscription", json=body).status_code == 401
+    assert httpx.post(f"{url}/{COMPANY}/unsubscription?token=",
+                      json=body).status_code == 401
+    assert httpx.post(f"{url}/{COMPANY}/unsubscription?token=wrong-{token[:8]}",
+                      json=body).status_code == 403
+    assert httpx.post(f"{url}/4242/unsubscription?token={token}", json=body).status_code == 403
+    assert httpx.get(f"{url}/{COMPANY}/unsubscription?token={token}").status_code == 405
+    harness.settle()
+    assert maileon_events_stored(harness) == stored
+    assert newsletter_of(harness, person["id"]) == "Subscribed"
+
+    # the right token: accepted once, a redelivery is a duplicate
+    r = httpx.post(f"{url}/{COMPANY}/unsubscription?token={token}", json=body)
+    assert r.status_code == 200 and r.json() == {"ok": True, "duplicate": False}
+    r = httpx.post(f"{url}/{COMPANY}/unsubscription?token={token}", json=body)
+    assert r.json()["duplicate"] is True
+    harness.settle()
+    assert newsletter_of(harness, person["id"]) == "Unsubscribed"
+
+
+def test_plus_in_email_and_unknown_or_anonymized_contacts(harness: Harness) -> None:
+    client = harness.setup_company()
+    ada = subscribed_person(harness, "ada+news@example.com")
+    bob = subscribed_person(harness, "bob+promo@example.com", "Bob")
+    harness.settle()
+
+    # through the simulator: '+' is not percent-encoded in the URL parameters
+    harness.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "ada+news@example.com"})
+    harness.settle()
+    assert newsletter_of(harness, ada["id"]) == "Unsubscribed"
+
+    # URL parameters only, no body, no external id: the address alone must match
+    token = token_of(harness)
+    base = f"{harness.app_url}/webhooks/maileon/{COMPANY}/unsubscription"
+    r = httpx.post(f"{base}?email=bob+promo@example.com&eid=&token={token}")
+    assert r.status_code == 200, r.text
+    r = httpx.post(f"{base}?email=nobody@example.com&token={token}", content=b"")
+    assert r.status_code == 200
+    r = httpx.post(f"{base}?email=&eid=&token={token}", json={"email": None})
+    assert r.status_code == 200
+    assert httpx.post(f"{base}?token={token}", content=b"not json").status_code == 400
+    harness.settle()
+    assert newsletter_of(harness, bob["id"]) == "Unsubscribed"
+    log = sync_log(harness, client)
+    assert "no Pipedrive person synced by this app has this address" in log
+    assert "without email address or external id" in log
+    with sqlite3.connect(harness.config.database_path) as db:
+        assert db.execute("SELECT count(*) FROM jobs WHERE kind='maileon_event' AND "
+                          "state<>'done'").fetchone()[0] == 0
+
+
+def test_reconciliation_applies_unsubscribes_without_webhook(fast_harness: Harness) -> None:
+    h = fast_harness
+    client = h.setup_company()
+    person = subscribed_person(h, "lin@example.com", "Lin")
+    other = subscribed_person(h, "kim@example.com", "Kim")
+    h.settle()
+    h.ml("POST", "/_sim/contacts/unsubscribe",
+         json={"email": "lin@example.com", "fire_webhooks": False})
+    h.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "kim@example.com"})
+    unsubscriptions = h.ml("GET", "/_sim/state")["unsubscriptions"]
+    assert [u["webhooks_fired"] for u in unsubscriptions] == [False, True]
+    wait_for(lambda: newsletter_of(h, person["id"]) == "Unsubscribed", timeout=20)
+    assert newsletter_of(h, other["id"]) == "Unsubscribed"
+    h.settle()
+    assert "found by the periodic check" in sync_log(h, client)
+    reports = [r for r in maileon_requests(h) if r["path"] == "/1.0/reports/unsubscriptions"]
+    assert reports and all("page_size=1000" in r["query"] for r in reports)
+    with sqlite3.connect(h.config.database_path) as db:
+        cursor = db.execute("SELECT value FROM cursors WHERE name='maileon_unsubscriptions'"
+                            ).fetchone()
+        applied = db.execute("SELECT count(*) FROM sync_log WHERE kind='maileon_event' AND "
+                             "result='ok'").fetchone()[0]
+    assert cursor is not None and int(cursor[0]) > 0
+    # each unsubscribe applied exactly once (webhook + report of Kim's do not double up)
+    time.sleep(2.5)
+    h.settle()
+    with sqlite3.connect(h.config.database_path) as db:
+        assert db.execute("SELECT count(*) FROM sync_log WHERE kind='maileon_event' AND "
+                          "result='ok'").fetchone()[0] == applied == 2
