@@ -10,7 +10,7 @@ import base64
 import json
 from typing import Any
 from urllib.parse import quote
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element, SubElement, tostring  # building only
 
 import httpx
 from defusedxml import ElementTree
@@ -114,6 +114,173 @@ class MaileonClient:
         except ApiError as exc:
             if exc.status != 409:  # created meanwhile by a concurrent job: fine
                 raise
+
+    # --- transactions -----------------------------------------------------------------
+    async def transaction_type_exists(self, name: str) -> bool:
+        """GET by name ("the name can be used as id"); 404 when there is no such type."""
+        try:
+            await self.request("GET", f"/transactions/types/{path_segment(name)}")
+        except NotFound:
+            return False
+        return True
+
+    async def create_transaction_type(self, name: str, description: str,
+                                      attributes: list[tuple[str, str, bool]]) -> None:
+        """Create a type from (name, type, required) attributes, in the documented XML form.
+        A 409 means it exists already (created meanwhile): fine."""
+        root = Element("transaction_type")
+        SubElement(root, "name").text = name
+        SubElement(root, "description").text = description
+        SubElement(root, "storeOnly").text = "false"
+        container = SubElement(root, "attributes")
+        for attr_name, attr_type, required in attributes:
+            attr = SubElement(container, "attribute")
+            SubElement(attr, "name").text = attr_name
+            SubElement(attr, "type").text = attr_type
+            SubElement(attr, "required").text = "true" if required else "false"
+        try:
+            await self.request("POST", "/transactions/types",
+                               content=tostring(root, encoding="utf-8"))
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+
+    async def send_transaction(self, type_name: str, *, email: str, external_id: str,
+                               permission: int, content: dict[str, Any]) -> dict[str, Any]:
+        """Send one transaction and return Maileon's report for it (check its `queued`).
+
+        The contact goes in Maileon's `import` wrapper, so a missing contact is created with
+        `permission` (and the external id) instead of the transaction being dropped. UNCONFIRMED
+        which key Maileon matches an existing contact by when both are given; the email is the
+        documented one, the external id rides along for a contact the import creates. A 2xx
+        without a report is treated as not accepted (as Maileon's n8n node does)."""
+        item = {"typeName": type_name,
+                "import": {"contact": {"email": email, "external_id": external_id,
+                                       "permission": permission}},
+                "content": content}
+        response = await self.request(
+            "POST", "/transactions", params={"ignore_invalid_transactions": "true"},
+            content=json.dumps([item]).encode(), content_type="application/json",
+            accept="application/json")
+        try:
+            reports = response.json().get("reports")
+        except (ValueError, AttributeError):
+            reports = None
+        if not isinstance(reports, list) or not reports or not isinstance(reports[0], dict):
+            raise PermanentError("Maileon answered the transaction without a report")
+        report: dict[str, Any] = reports[0]
+        return report
+
+    # --- bulk synchronize ---------------------------------------------------------------
+    async def synchronize_contacts(self, contacts: list[dict[str, Any]], *,
+                                   permission: int) -> dict[str, Any]:
+        """POST /contacts: upsert many contacts in one call (the import, F12).
+
+        Each contact is {email, external_id, standard_fields, custom_fields}. `permission` is
+        given only to new contacts (override_permission=false), unsubscribed contacts are never
+        re-imported, invalid ones are ignored and listed in the report. Returns the report as
+        {count_*: int, invalid: [{email, external_id, code, field}]}. The report's root element
+        and its exact shape are UNCONFIRMED, so it is read tolerantly: counts anywhere below
+        the root, missing ones as 0."""
+        root = Element("contacts")
+        for contact in contacts:
+            el = SubElement(root, "contact")
+            SubElement(el, "email").text = str(contact["email"])
+            if contact.get("external_id"):
+                SubElement(el, "external_id").text = str(contact["external_id"])
+            standard = SubElement(el, "standard_fields")
+            for name, value in (contact.get("standard_fields") or {}).items():
+                field = SubElement(standard, "field")
+                SubElement(field, "name").text = name
+                SubElement(field, "value").text = "" if value is None else str(value)
+            custom = SubElement(el, "custom_fields")
+            for name, value in (contact.get("custom_fields") or {}).items():
+                if value in (None, ""):
+                    continue
+                field = SubElement(custom, "field")
+                SubElement(field, "name").text = name
+                SubElement(field, "value").text = (("true" if value else "false")
+                                                   if isinstance(value, bool) else str(value))
+        response = await self.request("POST", "/contacts", params={
+            "permission": str(permission), "sync_mode": "1", "use_external_id": "false",
+            "ignore_invalid_contacts": "true", "reimport_unsubscribed_contacts": "false",
+            "override_permission": "false"}, content=tostring(root, encoding="utf-8"))
+        return parse_sync_report(_xml(response))
+
+    # --- webhooks and reports ---------------------------------------------------------
+    async def list_webhooks(self) -> list[dict[str, Any]]:
+        """GET /webhooks (JSON array). Tolerant of a wrapping object (shape only partly
+        documented: UNCONFIRMED)."""
+        response = await self.request("GET", "/webhooks", accept="application/json")
+        try:
+            body = response.json()
+        except ValueError:
+            raise PermanentError("Maileon answered the webhook list unreadably") from None
+        if isinstance(body, dict):
+            body = body.get("webhooks") or body.get("webhook") or []
+        return [w for w in body if isinstance(w, dict)] if isinstance(body, list) else []
+
+    async def create_webhook(self, spec: dict[str, Any]) -> int | None:
+        """POST /webhooks → 201 with `<id>N</id>`; returns N when it can be read."""
+        response = await self.request("POST", "/webhooks", content=json.dumps(spec).encode(),
+                                      content_type="application/json",
+                                      accept="application/json")
+        text = response.text.strip()
+        if text.startswith("<"):
+            try:
+                text = ElementTree.fromstring(response.content).text or ""
+            except ElementTree.ParseError:
+                text = ""
+        digits = "".join(ch for ch in text if ch.isdigit())
+        return int(digits) if digits and len(digits) < 19 else None
+
+    async def delete_webhook(self, webhook_id: int) -> None:
+        try:
+            await self.request("DELETE", f"/webhooks/{int(webhook_id)}",
+                               accept="application/json")
+        except NotFound:
+            return
+
+    async def unsubscriptions(self, *, from_ms: int, to_ms: int, page_index: int = 1,
+                              page_size: int = 1000) -> list[dict[str, str]]:
+        """One page of GET /reports/unsubscriptions (from_date inclusive, to_date exclusive,
+        epoch ms): timestamp, contact id / email / external_id, mailing_id, source, msg_id."""
+        response = await self.request("GET", "/reports/unsubscriptions", params={
+            "from_date": str(from_ms), "to_date": str(to_ms), "page_index": str(page_index),
+            "page_size": str(page_size)})
+        out = []
+        for item in _xml(response).iter("unsubscription"):
+            out.append({
+                "timestamp": (item.findtext("timestamp") or "").strip(),
+                "contact_id": (item.findtext("contact/id") or "").strip(),
+                "email": (item.findtext("contact/email") or "").strip(),
+                "external_id": (item.findtext("contact/external_id") or "").strip(),
+                "mailing_id": (item.findtext("mailing_id") or "").strip(),
+                "source": (item.findtext("source") or "").strip(),
+                "msg_id": (item.findtext("msg_id") or "").strip()})
+        return out
+
+
+def parse_sync_report(root: Element) -> dict[str, Any]:
+    """The synchronize report (see `synchronize_contacts`), read tolerantly."""
+    def count(name: str) -> int:
+        text = (root.findtext(name) or root.findtext(f".//{name}") or "0").strip()
+        return int(text) if text.isdigit() else 0
+
+    report: dict[str, Any] = {name: count(name) for name in (
+        "count_contacts", "count_new_contacts", "count_existing_contacts",
+        "count_unsubscribed_contacts", "count_invalid_contacts")}
+    invalid = []
+    for item in root.iter("invalid_contact"):
+        error = item.find("error")
+        code = (error.get("code") or "") if error is not None else ""
+        invalid.append({"email": (item.findtext("email") or "").strip(),
+                        "external_id": (item.findtext("external_id") or "").strip(),
+                        "code": int(code) if code.isdigit() else 0,
+                        "field": (item.findtext("error/error_field") or "").strip()})
+    report["invalid"] = invalid
+    report["count_invalid_contacts"] = max(report["count_invalid_contacts"], len(invalid))
+    return report
 
 
 def parse_contact(root: Element) -> dict[str, Any]:

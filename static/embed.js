@@ -7,7 +7,14 @@
   if (!SDK) { return; }
   var Command = SDK.Command || {};
   var Event = SDK.Event || {};
-  var sdkPromise = new SDK.default().initialize({ size: { height: document.body.scrollHeight } });
+  // The UMD build's global is the SDK class itself (with Command, Event… attached).
+  var Sdk = typeof SDK === "function" ? SDK : SDK.default;
+  var sdkPromise = new Sdk().initialize({ size: { height: contentHeight() } });
+
+  // The body's own height (not the viewport's), so the iframe can shrink again; 100-750 px.
+  function contentHeight() {
+    return Math.max(100, Math.min(750, Math.ceil(document.body.scrollHeight)));
+  }
 
   function setToken(token) {
     var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
@@ -20,15 +27,14 @@
     });
   }
   function resize(sdk) {
-    var height = Math.max(100, Math.min(750, document.documentElement.scrollHeight));
-    return sdk.execute(Command.RESIZE || "resize", { height: height });
+    return sdk.execute(Command.RESIZE || "resize", { height: contentHeight() });
   }
   sdkPromise.then(function (sdk) {
     window.pmSdk = sdk;
     document.documentElement.setAttribute("data-theme", (sdk.userSettings || {}).theme || "light");
     if (Event.USER_SETTINGS_CHANGE) {
       sdk.listen(Event.USER_SETTINGS_CHANGE, function (e) {
-        var theme = e && e.data && e.data.theme;
+        var theme = e && ((e.data && e.data.theme) || e.theme);  // payload shape UNCONFIRMED
         if (theme) { document.documentElement.setAttribute("data-theme", theme); }
       });
     }
@@ -37,4 +43,5 @@
     document.body.addEventListener("htmx:afterSwap", function () { resize(sdk); });
   });
   window.pmSdkReady = sdkPromise;
+  window.pmSetToken = setToken;
 })();

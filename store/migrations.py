@@ -155,3 +155,32 @@ def m002_deal_transactions(db: Database) -> None:
 def m004_person_data_hash(db: Database) -> None:
     """A fingerprint of what was last sent to Maileon, so echoes and no-op changes cost no call."""
     db.execute("ALTER TABLE persons ADD COLUMN data_hash TEXT NOT NULL DEFAULT ''")
+
+
+@migrations()
+def m005_imports(db: Database) -> None:
+    """Import existing contacts (F12): one row per import, its saved cursor and counters."""
+    db.executescript(
+        """
+        CREATE TABLE imports (
+            id INTEGER PRIMARY KEY,
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            state TEXT NOT NULL DEFAULT 'running',   -- running | done | cancelled
+            phase TEXT NOT NULL DEFAULT 'counting',  -- counting | persons | deals | finished
+            cursor TEXT,                             -- Pipedrive cursor of the next page
+            counted INTEGER NOT NULL DEFAULT 0,      -- persons seen by the counting pass
+            total INTEGER,                           -- known once the counting pass ended
+            done INTEGER NOT NULL DEFAULT 0,         -- persons processed
+            imported INTEGER NOT NULL DEFAULT 0,     -- contacts Maileon accepted
+            skipped TEXT NOT NULL DEFAULT '{}',      -- JSON {reason: count}
+            pages INTEGER NOT NULL DEFAULT 0,
+            include_deals INTEGER NOT NULL DEFAULT 0,
+            deals_queued INTEGER NOT NULL DEFAULT 0,
+            started_by INTEGER NOT NULL DEFAULT 0,
+            started_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            finished_at REAL
+        );
+        CREATE INDEX imports_company ON imports (company_id, id);
+        """
+    )

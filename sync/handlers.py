@@ -6,8 +6,10 @@ from store.queue import Job
 from sync import periodic
 from sync.contacts import handle_person
 from sync.context import Context
+from sync.deals import handle_deal
 from sync.organizations import forget_organization
 from sync.outcome import Outcome
+from sync.syncback import handle_maileon_event, reconcile
 from sync.worker import Handler
 
 
@@ -20,8 +22,11 @@ async def handle_organization(ctx: Context, job: Job) -> Outcome:
 HANDLERS: dict[str, Handler] = {
     "person": handle_person,
     "organization": handle_organization,
+    "deal": handle_deal,
     "periodic.webhooks": periodic.heal_webhooks,
     "periodic.sweep": periodic.sweep_persons,
     "periodic.tokens": periodic.refresh_tokens,
     "periodic.prune": periodic.prune,
+    "maileon_event": handle_maileon_event,
+    "periodic.reconcile": periodic.periodic("periodic.reconcile")(reconcile),
 }

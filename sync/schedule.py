@@ -12,20 +12,23 @@ PERIODIC = {
     "periodic.sweep": 600.0,       # persons updated since the last sweep (events lost in bans)
     "periodic.tokens": 1800.0,     # refresh access tokens ahead of expiry
     "periodic.prune": 86400.0,     # forget old events, finished jobs and log lines
+    "periodic.reconcile": 900.0,   # Maileon unsubscribes no webhook delivered (F10)
 }
 
 
-def ensure_periodic(store: Store, company_id: int | None = None, delay: float = 5.0) -> None:
+def ensure_periodic(store: Store, scale: float, company_id: int | None = None) -> None:
+    """Make sure each company has its periodic jobs queued (first run within a minute)."""
     companies = [company_id] if company_id is not None else [
         r["id"] for r in store.all("SELECT id FROM companies")]
     with store.tx() as db:
         for cid in companies:
-            for kind in PERIODIC:
+            for kind, interval in PERIODIC.items():
                 exists = db.execute(
                     "SELECT 1 FROM jobs WHERE company_id=? AND kind=? AND state IN "
                     "('pending','running')", (cid, kind)).fetchone()
                 if exists is None:
-                    queue.upsert_job(db, cid, kind, "company", {"action": "run"}, delay=delay)
+                    queue.upsert_job(db, cid, kind, "company", {"action": "run"},
+                                     delay=min(60.0, interval) * scale)
 
 
 def schedule_next(store: Store, company_id: int, kind: str, scale: float) -> None:

@@ -12,9 +12,11 @@ from clients.errors import ApiError, Forbidden, PermanentError
 from clients.pipedrive import PipedriveClient
 from store import tenants
 from store.tenants import Settings
+from sync import syncback
 from sync.contacts import ensure_maileon_fields
 from sync.context import Context
 from sync.fields import NEWSLETTER, NEWSLETTER_OPTIONS, person_fields
+from sync.schedule import ensure_periodic
 
 ACTIONS = ("create", "change", "delete")
 _locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -28,6 +30,7 @@ async def configure(ctx: Context, company_id: int) -> list[str]:
     """Bring Pipedrive and Maileon in line with the saved settings. Returns notes for the user."""
     async with _locks[company_id]:
         settings = tenants.ensure_webhook_credentials(ctx.store, company_id)
+        ensure_periodic(ctx.store, ctx.config.periodic_scale, company_id)
         notes: list[str] = []
         pipedrive = ctx.pipedrive(company_id)
         await ensure_newsletter_field(ctx, pipedrive, settings)
@@ -36,6 +39,8 @@ async def configure(ctx: Context, company_id: int) -> list[str]:
             fields = await person_fields(ctx, company_id)
             await ensure_maileon_fields(ctx, ctx.maileon(company_id), settings, fields)
         notes += await sync_webhooks(ctx, pipedrive, settings)
+        if settings.configured:  # F10: Maileon webhooks for unsubscribes / DOI confirmations
+            notes += await syncback.setup_maileon(ctx, settings)
         return notes
 
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,16 +12,31 @@ from tests.harness import Harness, make_config, start_simulators
 from web.app import create_app
 
 
-@pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
+@contextmanager
+def running_harness(tmp_path: Path, **config: Any) -> Iterator[Harness]:
+    """The app and both simulators as real servers on loopback; config overrides allowed."""
     pipedrive, pd_server, maileon, ml_server, secret = start_simulators()
     port = free_port()
-    config = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret)
-    app_server = ServerThread(create_app(config), port=port).start()
+    cfg = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret,
+                      **config)
+    app_server = ServerThread(create_app(cfg), port=port).start()
     try:
-        yield Harness(pipedrive, maileon, pd_server.url, ml_server.url, app_server.url, config,
+        yield Harness(pipedrive, maileon, pd_server.url, ml_server.url, app_server.url, cfg,
                       app_server)
     finally:
         app_server.stop()
         pd_server.stop()
         ml_server.stop()
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    with running_harness(tmp_path) as h:
+        yield h
+
+
+@pytest.fixture
+def fast_periodic_harness(tmp_path: Path) -> Iterator[Harness]:
+    """Periodic jobs (webhook check, sweep, token refresh) run about every second."""
+    with running_harness(tmp_path, periodic_scale=0.001) as h:
+        yield h

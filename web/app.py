@@ -25,7 +25,7 @@ from store.db import Store
 from sync import handlers, schedule
 from sync.context import Context
 from sync.worker import Worker
-from web import health, oauth, settings, webhooks
+from web import health, oauth, panel, settings, webhooks
 from web.config import Config, from_env
 from web.logs import configure as configure_logging
 from web.logs import request_id
@@ -49,6 +49,11 @@ routes = [
     Route("/settings/health", settings.health_partial, methods=["GET"]),
     Route("/settings/retry", settings.retry, methods=["POST"]),
     Route("/webhooks/pipedrive", webhooks.pipedrive, methods=["POST"]),
+    Route("/webhooks/maileon/{company_id}/{event}", webhooks.maileon, methods=["POST"]),
+    Route("/panel", panel.panel, methods=["GET"]),
+    Route("/panel/status", panel.panel_status, methods=["GET"]),
+    Route("/panel/subscribe", panel.panel_subscribe, methods=["POST"]),
+    Route("/panel/unsubscribe", panel.panel_unsubscribe, methods=["POST"]),
     Route("/healthz", health.healthz),
     Mount("/static", StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
 ]
@@ -101,7 +106,7 @@ def create_app(config: Config | None = None) -> Starlette:
         worker = Worker(ctx, handlers.HANDLERS)
         app.state.ctx = ctx
         app.state.worker = worker
-        schedule.ensure_periodic(store)
+        schedule.ensure_periodic(store, cfg.periodic_scale)
         task = asyncio.create_task(worker.run())
         try:
             yield

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from clients.errors import ApiError
 from clients.pipedrive import PipedriveClient
 from store import tenants
+from sync import syncback
 from web.auth import check_basic, consume_state, new_state, set_session
 from web.settings import _ctx, message
 
@@ -93,6 +94,7 @@ async def uninstall(request: Request) -> Response:
     except (ValueError, KeyError, TypeError):
         return JSONResponse({"error": "expected JSON with company_id and user_id"},
                             status_code=400)
+    await syncback.remove_webhooks(ctx, company_id, user_id)  # F10; only when wiping
     wiped = tenants.delete_installation(ctx.store, company_id, user_id)
     if wiped:
         ctx.forget(company_id)

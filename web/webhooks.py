@@ -3,6 +3,7 @@ then answer 200 — nothing slow on this path."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 
@@ -10,13 +11,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from store import queue, tenants
+from sync import syncback
+from sync.deals import job_entity_id
 from sync.intake import BadPayload, parse_pipedrive
 from web.auth import basic_username, check_basic
 from web.settings import _ctx
 
 MAX_BODY = 1_000_000
 WEBHOOK_USER = re.compile(r"^pd(\d{1,18})-[0-9a-f]{8}$")
-JOB_KINDS = {"person": "person", "organization": "organization"}
+JOB_KINDS = {"person": "person", "organization": "organization", "deal": "deal"}
 
 
 def _error(status: int, text: str, **headers: str) -> JSONResponse:
@@ -63,8 +66,54 @@ async def pipedrive(request: Request) -> Response:
     stored = queue.record_event(
         ctx.store, company_id=settings.company_id, source="pipedrive",
         dedupe_key=event.dedupe_key, kind=f"{event.entity}.{event.action}",
-        entity_id=event.entity_id, payload=body, job_kind=kind, job_payload=job_payload,
+        entity_id=job_entity_id(event.entity_id, event.action) if kind == "deal"
+        else event.entity_id, payload=body, job_kind=kind, job_payload=job_payload,
         version=event.update_time)
+    if stored:
+        request.app.state.worker.wake()
+    return JSONResponse({"ok": True, "duplicate": not stored})
+
+
+# --- Maileon (F10) ---------------------------------------------------------------------------
+COMPANY_ID = re.compile(r"^\d{1,18}$")
+
+
+async def maileon(request: Request) -> Response:
+    """POST /webhooks/maileon/{company_id}/{event}: Maileon's `unsubscription` / `doi` calls.
+
+    Maileon cannot sign or authenticate its calls, so the URL's `token` parameter (the company's
+    secret) is the credential: missing → 401, wrong or unknown company → 403, compared in
+    constant time, never logged nor stored. The body is a JSON object, or empty when only URL
+    parameters are configured."""
+    ctx = _ctx(request)
+    token = request.query_params.get("token", "")
+    if not token:
+        return _error(401, "token missing")
+    raw_company = request.path_params["company_id"]
+    settings = tenants.get_settings(ctx.store, int(raw_company)) \
+        if COMPANY_ID.match(raw_company) else None
+    expected = settings.maileon_webhook_token if settings is not None else ""
+    if settings is None or not expected or not hmac.compare_digest(
+            token.encode("utf-8", "replace"), expected.encode()):
+        return _error(403, "forbidden")
+    event = request.path_params["event"]
+    if event not in syncback.EVENTS:
+        return _error(404, f"the app does not handle Maileon {event!r} events")
+    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        return _error(413, "body too large")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        return _error(413, "body too large")
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "body is not valid JSON")
+    if not isinstance(body, dict):
+        return _error(400, "the JSON body must be an object")
+    params = {k: v for k, v in request.query_params.items() if k != "token"}
+    ev = syncback.parse_event(event, params, body)
+    stored = syncback.record(ctx.store, settings.company_id, ev, "webhook",
+                             {"params": params, "body": body})
     if stored:
         request.app.state.worker.wake()
     return JSONResponse({"ok": True, "duplicate": not stored})

@@ -8,16 +8,11 @@ from __future__ import annotations
 import html
 import sqlite3
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from sandbox.server import ServerThread, free_port
-from tests.harness import ADMIN, COMPANY, Harness, make_config, start_simulators
-from web.app import create_app
+from tests.harness import ADMIN, COMPANY, Harness
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -78,24 +73,6 @@ def wait_for(check: Any, timeout: float = 15.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("condition not reached in time")
-
-
-@pytest.fixture
-def fast_harness(tmp_path: Path) -> Iterator[Harness]:
-    """Like `harness`, with periodic work scaled down so the reconciliation (900 s) runs about
-    every 1.8 s."""
-    pipedrive, pd_server, maileon, ml_server, secret = start_simulators()
-    port = free_port()
-    config = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret,
-                         periodic_scale=0.002)
-    app_server = ServerThread(create_app(config), port=port).start()
-    try:
-        yield Harness(pipedrive, maileon, pd_server.url, ml_server.url, app_server.url, config,
-                      app_server)
-    finally:
-        app_server.stop()
-        pd_server.stop()
-        ml_server.stop()
 
 
 # --- tests -------------------------------------------------------------------------------------
@@ -236,8 +213,10 @@ def test_plus_in_email_and_unknown_or_anonymized_contacts(harness: Harness) -> N
                           "state<>'done'").fetchone()[0] == 0
 
 
-def test_reconciliation_applies_unsubscribes_without_webhook(fast_harness: Harness) -> None:
-    h = fast_harness
+def test_reconciliation_applies_unsubscribes_without_webhook(
+        fast_periodic_harness: Harness) -> None:
+    """Periodic work scaled down: the reconciliation (900 s) runs about every second."""
+    h = fast_periodic_harness
     client = h.setup_company()
     person = subscribed_person(h, "lin@example.com", "Lin")
     other = subscribed_person(h, "kim@example.com", "Kim")

@@ -1,0 +1,126 @@
+"""A Pipedrive deal (v2 webhook `data`/`previous`, or the flat v1 `current`/`previous`) as the
+content of a Maileon deal transaction, in Maileon's value formats (timestamps
+`yyyy-mm-dd hh:mm:ss` UTC, dates `yyyy-mm-dd`, strings ≤ 1000 characters).
+
+v1 carries references either as plain ids or as objects with `value` (and a `name`), and the
+owner as `user_id`; v2 carries plain ids and `owner_id`. Stage, pipeline and owner names are
+looked up in lists cached per company; a lookup Pipedrive refuses (e.g. a missing scope) leaves
+that name empty rather than holding back the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+from clients.errors import PermanentError
+from sync.context import Context
+from sync.intake import normalize_time
+from sync.organizations import organization_names
+
+NAMES_TTL = 600.0
+MAX_TEXT = 1000
+
+
+def ref_id(value: Any) -> int | None:
+    """A v2 plain id or a v1 reference object (`{"value": 5, "name": …}`)."""
+    if isinstance(value, dict):
+        value = value.get("value") or value.get("id")
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value) if value not in (None, "", 0, "0") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def ref_name(value: Any) -> str:
+    return str(value.get("name") or "") if isinstance(value, dict) else ""
+
+
+def text(value: Any) -> str:
+    return "" if value is None else str(value)[:MAX_TEXT]
+
+
+def number(value: Any) -> float | None:
+    if isinstance(value, bool) or value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def timestamp(value: Any) -> str:
+    """Any Pipedrive time form → `yyyy-mm-dd hh:mm:ss` (UTC); '' when absent or unreadable."""
+    normalized = normalize_time(value)
+    return f"{normalized[:10]} {normalized[11:19]}" if normalized else ""
+
+
+def day(value: Any) -> str:
+    try:
+        return date.fromisoformat(str(value)[:10]).isoformat() if value else ""
+    except ValueError:
+        return ""
+
+
+def deal_url(ctx: Context, company_id: int, deal_id: int) -> str:
+    domain = ctx.store.scalar("SELECT domain FROM companies WHERE id=?", (company_id,))
+    return f"https://{domain}.pipedrive.com/deal/{deal_id}" if domain else ""
+
+
+async def _name(ctx: Context, company_id: int, what: str, item_id: int | None,
+                fetch: Callable[[], Awaitable[list[dict[str, Any]]]]) -> str:
+    """Name of a stage/pipeline/user from a cached id → name list (re-read on a miss)."""
+    if item_id is None:
+        return ""
+    names = ctx.cached(company_id, f"deal_{what}_names", NAMES_TTL)
+    if not isinstance(names, dict) or item_id not in names:
+        try:
+            names = {int(row["id"]): str(row.get("name") or "") for row in await fetch()
+                     if isinstance(row, dict) and row.get("id") is not None}
+        except PermanentError:
+            names = {}
+        ctx.remember(company_id, f"deal_{what}_names", names, NAMES_TTL)
+    return str(names.get(item_id, ""))
+
+
+async def _organization(ctx: Context, company_id: int, deal: dict[str, Any]) -> str:
+    org = deal.get("org_id")
+    name = str(deal.get("org_name") or "") or ref_name(org)
+    org_id = ref_id(org)
+    if name or org_id is None:
+        return name
+    try:
+        return (await organization_names(ctx, company_id, {org_id})).get(org_id, "")
+    except PermanentError:
+        return ""
+
+
+async def deal_content(ctx: Context, company_id: int, deal: dict[str, Any]) -> dict[str, Any]:
+    """Transaction content; empty values are left out (Maileon treats absent as empty)."""
+    deal_id = int(deal["id"])
+    owner = deal.get("owner_id") if "owner_id" in deal else deal.get("user_id")
+    pipedrive = ctx.pipedrive(company_id)
+    content: dict[str, Any] = {
+        "deal_id": deal_id,
+        "title": text(deal.get("title")),
+        "value": number(deal.get("value")),
+        "currency": text(deal.get("currency")),
+        "status": text(deal.get("status")),
+        "stage": await _name(ctx, company_id, "stage", ref_id(deal.get("stage_id")),
+                             pipedrive.stages),
+        "pipeline": await _name(ctx, company_id, "pipeline", ref_id(deal.get("pipeline_id")),
+                                pipedrive.pipelines),
+        "owner": str(deal.get("owner_name") or "") or ref_name(owner)
+        or await _name(ctx, company_id, "user", ref_id(owner), pipedrive.users),
+        "organization": await _organization(ctx, company_id, deal),
+        "expected_close_date": day(deal.get("expected_close_date")),
+        "won_time": timestamp(deal.get("won_time")),
+        "lost_time": timestamp(deal.get("lost_time")),
+        "lost_reason": text(deal.get("lost_reason")),
+        "update_time": timestamp(deal.get("update_time") or deal.get("add_time")),
+        "deal_url": deal_url(ctx, company_id, deal_id),
+    }
+    return {k: v for k, v in content.items() if v not in (None, "")}

@@ -1,0 +1,334 @@
+"""The Newsletter panel on the Pipedrive person page (F11): a custom UI panel (iframe).
+
+Who is asking comes only from Pipedrive's JWT (`token` in the iframe URL, later a fresh signed
+token from the SDK in the X-Pipedrive-Token header; never a cookie): company and user from the
+verified claims, the person from `selectedIds`. Person data is read with the *viewing user's*
+own Pipedrive authorization, so the panel shows only persons that user can see in their own
+company, and nothing stored locally is shown before Pipedrive confirmed that.
+
+`GET /panel` renders a shell at once (no outside calls) that initializes the App Extensions SDK
+(Pipedrive hides a panel that has not initialized within 10 s); the status comes from
+`GET /panel/status` through HTMX, each outside call bounded by STATUS_TIMEOUT.
+
+UNCONFIRMED, read tolerantly:
+* `selectedIds` may be a comma-separated list; the first id is the person.
+* Maileon does not tell whether a double opt-in is pending (the contact simply has permission
+  none); the app's own record of having started one says so.
+* Maileon anonymizes unsubscribed contacts, so an address unknown to Maileon that the app
+  recorded as unsubscribed is shown as unsubscribed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import logging
+import sqlite3
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from clients.errors import ApiError, ReauthRequired, TransientError
+from clients.maileon import PERMISSIONS
+from clients.pipedrive import PipedriveClient
+from store import people, tenants
+from store.db import Store, now
+from store.people import PersonState
+from sync import contacts
+from sync.context import Context
+from sync.persons import Person, from_pipedrive, plausible_email
+from web.auth import TOKEN_HEADER, Identity, cross_site, verify_jwt
+from web.templating import templates
+
+log = logging.getLogger("pipedrive_maileon.panel")
+
+STATUS_TIMEOUT = 8.0  # seconds for each outside call while rendering the status
+TRANSACTIONS = 5
+TRANSACTION_LABELS = {"pipedrive_deal_added": "Deal added",
+                      "pipedrive_deal_updated": "Deal updated",
+                      "pipedrive_deal_deleted": "Deal deleted"}
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def _theme(request: Request) -> str:
+    return "dark" if request.query_params.get("theme") == "dark" else "light"
+
+
+def person_id_of(raw: str) -> int | None:
+    first = raw.split(",")[0].strip()
+    return int(first) if first.isdigit() and 0 < int(first) < 2**53 else None
+
+
+def _message(request: Request, title: str, text: str, status: int,
+             link: dict[str, str] | None = None) -> Response:
+    """A panel page without data (loads the SDK too, so Pipedrive shows it)."""
+    return templates.TemplateResponse(request, "panel_message.html", {
+        "title": title, "text": text, "link": link, "theme": _theme(request)},
+        status_code=status)
+
+
+def _partial_error(request: Request, title: str, text: str, status: int) -> Response:
+    """An error answer to an HTMX call (not swapped; shown by app.js and panel.js)."""
+    return templates.TemplateResponse(request, "message.html", {
+        "title": title, "text": text, "link": None, "kind": "error"}, status_code=status)
+
+
+def _identity(request: Request, header_only: bool) -> Identity | Response:
+    ctx = _ctx(request)
+    token = request.headers.get(TOKEN_HEADER, "")
+    if not token and not header_only:
+        token = request.query_params.get("token", "")
+    respond = _partial_error if header_only else _message
+    if not token:
+        return respond(request, "Not signed in",
+                       "Open this panel from a person in Pipedrive.", 401)
+    identity = verify_jwt(token, ctx.config)
+    if identity is None:
+        return respond(request, "Session expired",
+                       "The panel's Pipedrive token is invalid or expired. Reload the page in "
+                       "Pipedrive.", 401)
+    if tenants.get_installation(ctx.store, identity.company_id, identity.user_id) is None:
+        if header_only:
+            return respond(request, "Authorize the app first",
+                           "Install Maileon for Pipedrive for your user to use this panel.", 403)
+        return _message(request, "Authorize the app first",
+                        "Install Maileon for Pipedrive for your Pipedrive user to see the "
+                        "newsletter status here.", 403,
+                        link={"url": "/oauth/install", "label": "Install the app"})
+    return identity
+
+
+# --- pages ------------------------------------------------------------------------------------
+async def panel(request: Request) -> Response:
+    """The iframe: a shell that initializes the SDK at once and loads the status by HTMX."""
+    identity = _identity(request, header_only=False)
+    if isinstance(identity, Response):
+        return identity
+    person_id = person_id_of(request.query_params.get("selectedIds", ""))
+    if person_id is None:
+        return _message(request, "No person selected",
+                        "This panel shows the newsletter status of a person. Open a person in "
+                        "Pipedrive.", 400)
+    return templates.TemplateResponse(request, "panel.html", {
+        "theme": _theme(request), "hx_token": identity.token, "person_id": person_id})
+
+
+async def panel_status(request: Request) -> Response:
+    identity = _identity(request, header_only=True)
+    if isinstance(identity, Response):
+        return identity
+    person_id = person_id_of(request.query_params.get("selectedIds", ""))
+    if person_id is None:
+        return _partial_error(request, "No person selected", "Open a person in Pipedrive.", 400)
+    view = await status_view(_ctx(request), identity, person_id)
+    return templates.TemplateResponse(request, "partials/panel_status.html", view)
+
+
+async def panel_subscribe(request: Request) -> Response:
+    return await _action(request, subscribe=True)
+
+
+async def panel_unsubscribe(request: Request) -> Response:
+    return await _action(request, subscribe=False)
+
+
+async def _action(request: Request, subscribe: bool) -> Response:
+    ctx = _ctx(request)
+    identity = _identity(request, header_only=True)
+    if isinstance(identity, Response):
+        return identity
+    if cross_site(request, ctx.config, identity):
+        return _partial_error(request, "Request refused", "Cross-site requests are not allowed.",
+                              403)
+    form = await request.form()
+    person_id = person_id_of(str(form.get("person_id", "")))
+    if person_id is None:
+        return _partial_error(request, "No person selected", "Open a person in Pipedrive.", 400)
+    verb = "subscribe" if subscribe else "unsubscribe"
+    ok, text = await _run_action(ctx, identity, person_id, subscribe)
+    if ok:
+        log.info("panel %s of person %s by user %s: %s", verb, person_id, identity.user_id, text)
+    view = await status_view(ctx, identity, person_id)
+    view["notice"] = {"ok": ok, "text": text}
+    response = templates.TemplateResponse(request, "partials/panel_status.html", view)
+    response.headers["HX-Trigger"] = json.dumps({"pm-snackbar": {"message": text, "ok": ok}})
+    return response
+
+
+async def _run_action(ctx: Context, identity: Identity, person_id: int, subscribe: bool
+                      ) -> tuple[bool, str]:
+    company_id = identity.company_id
+    verb = "subscribe" if subscribe else "unsubscribe"
+    settings = tenants.get_settings(ctx.store, company_id)
+    if not settings.configured:
+        return False, "Maileon is not set up yet: an admin has to enter the Maileon API key."
+    try:
+        raw = await _viewer(ctx, identity).get_person(person_id)
+    except ApiError as exc:
+        return False, f"Could not {verb}: {exc.message}"
+    if raw is None:
+        return False, "This person was not found in Pipedrive."
+    person = from_pipedrive(raw)
+    name = contacts.person_label(person)
+    if not person.email or not plausible_email(person.email):
+        return False, f"Could not {verb} {name}: the person has no valid email address."
+    state = people.get(ctx.store, company_id, person_id)
+    try:
+        message = await contacts.newsletter_action(ctx, settings, state, person, subscribe)
+    except ApiError as exc:
+        return False, f"Could not {verb} {name}: {exc.message}"
+    text = f"{name}: {message}"
+    _log_action(ctx.store, identity, person_id, f"Newsletter panel: {message}")
+    return True, text
+
+
+def _log_action(store: Store, identity: Identity, person_id: int, message: str) -> None:
+    inst = tenants.get_installation(store, identity.company_id, identity.user_id)
+    who = inst.user_name if inst and inst.user_name else f"user {identity.user_id}"
+    with store.tx() as db:
+        db.execute("INSERT INTO sync_log (company_id, at, job_id, kind, entity_id, result, "
+                   "message) VALUES (?,?,?,?,?,?,?)",
+                   (identity.company_id, now(), None, "person", str(person_id), "ok",
+                    f"{message} (by {who})"[:500]))
+
+
+def _viewer(ctx: Context, identity: Identity) -> PipedriveClient:
+    """Pipedrive as the viewing user sees it (their own authorization and visibility)."""
+    ctx.check_gate(identity.company_id, "Pipedrive")
+    return ctx.tokens.client(identity.company_id, identity.user_id)
+
+
+# --- the status -------------------------------------------------------------------------------
+async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[str, Any]:
+    company_id = identity.company_id
+    settings = tenants.get_settings(ctx.store, company_id)
+    view: dict[str, Any] = {
+        "person_id": person_id, "kind": "", "tone": "", "headline": "", "detail": "",
+        "name": "", "email": "", "known": False, "can_subscribe": False,
+        "can_unsubscribe": False, "doi": settings.doi_enabled,
+        "permission_name": PERMISSIONS.get(settings.initial_permission, ""),
+        "deals_sync": settings.deals_sync, "notice": None, "retry": False,
+    }
+
+    def finish(kind: str, headline: str, detail: str = "", tone: str = "") -> dict[str, Any]:
+        view.update(kind=kind, headline=headline, detail=detail, tone=tone)
+        return view
+
+    if not settings.configured:
+        return finish("not_configured", "Maileon is not set up yet",
+                      "An admin has to enter the Maileon API key in the app's settings.", "warn")
+    try:
+        raw = await asyncio.wait_for(_viewer(ctx, identity).get_person(person_id),
+                                     STATUS_TIMEOUT)
+    except ReauthRequired as exc:
+        return finish("reauth", "Authorize the app again", exc.message, "bad")
+    except ApiError as exc:
+        view["retry"] = True
+        return finish("pipedrive_error", "Pipedrive could not be reached", exc.message, "bad")
+    except TimeoutError:
+        view["retry"] = True
+        return finish("pipedrive_error", "Pipedrive could not be reached",
+                      "Pipedrive did not answer in time.", "bad")
+    if raw is None:
+        return finish("no_person", "Person not found",
+                      "This person does not exist in Pipedrive or you cannot see it.")
+
+    person = from_pipedrive(raw)
+    state = people.get(ctx.store, company_id, person_id)
+    view.update(known=True, name=contacts.person_label(person), email=person.email,
+                newsletter=contacts.newsletter_label(person, settings, {}) or "not set",
+                synced_at=state.synced_at, last_error=state.last_error,
+                transactions=recent_transactions(ctx.store, company_id, person_id))
+    if not person.email:
+        return finish("no_email", "No email address",
+                      "Add an email address to this person in Pipedrive to use the newsletter.",
+                      "warn")
+    if not plausible_email(person.email):
+        return finish("no_email", "Email address not valid",
+                      f"Maileon cannot use {person.email!r}. Correct it in Pipedrive.", "warn")
+    try:
+        contact = await asyncio.wait_for(ctx.maileon(company_id).get_contact(person.email),
+                                         STATUS_TIMEOUT)
+    except TimeoutError:
+        view["retry"] = True
+        return finish("maileon_down", "Maileon is unreachable",
+                      "Maileon did not answer in time. Try again in a moment.", "bad")
+    except TransientError as exc:
+        view["retry"] = True
+        return finish("maileon_down", "Maileon is unreachable",
+                      f"{exc.message}. Try again in a moment.", "bad")
+    except ApiError as exc:
+        view["retry"] = True
+        return finish("maileon_error", "Maileon refused the request", exc.message, "bad")
+    kind, headline, detail, tone = describe(contact, state, person)
+    view["can_subscribe"] = kind in ("not_in_maileon", "no_permission", "unsubscribed",
+                                     "doi_pending")
+    view["can_unsubscribe"] = kind in ("subscribed", "no_permission", "doi_pending")
+    return finish(kind, headline, detail, tone)
+
+
+def describe(contact: dict[str, Any] | None, state: PersonState, person: Person
+             ) -> tuple[str, str, str, str]:
+    """(kind, headline, detail, tone) of a person's Maileon status, in plain words."""
+    email = person.email
+    status = (contact or {}).get("standard_fields", {}).get("PERMISSION_STATUS", "")
+    if (contact is None and state.maileon_state == "unsubscribed") or status == "unsubscribed":
+        return ("unsubscribed", "Unsubscribed",
+                f"{email} unsubscribed from the newsletter; Maileon sends it no newsletters.",
+                "bad")
+    if contact is None:
+        return ("not_in_maileon", "Not in Maileon",
+                f"Maileon has no contact with the address {email}.", "")
+    permission = int(contact.get("permission") or 1)
+    if permission > 1:
+        name = PERMISSIONS.get(permission, f"permission {permission}")
+        return ("subscribed", f"Subscribed with permission {name}",
+                f"{email} receives newsletters.", "ok")
+    if state.maileon_state == "pending" or state.newsletter == contacts.PENDING:
+        return ("doi_pending", "Double opt-in pending",
+                f"Maileon sent a confirmation email to {email}; the contact gets permission when "
+                "it is confirmed.", "warn")
+    return ("no_permission", "No permission",
+            f"{email} is a Maileon contact without permission to receive newsletters.", "")
+
+
+def recent_transactions(store: Store, company_id: int, person_id: int,
+                        limit: int = TRANSACTIONS) -> list[dict[str, Any]]:
+    """The latest deal transactions sent for this person, newest first.
+
+    Uses `store.transactions.recent_transactions` (the deal-transactions feature) when present,
+    else reads its table `deal_transactions` directly; none when neither exists yet. Column
+    names are read tolerantly (type, title, deal_id, sent_at).
+    """
+    rows: list[dict[str, Any]] = []
+    module = None
+    with contextlib.suppress(ImportError):
+        module = importlib.import_module("store.transactions")
+    reader = getattr(module, "recent_transactions", None)
+    try:
+        if reader is not None:
+            rows = [r if isinstance(r, dict) else vars(r)
+                    for r in reader(store, company_id, person_id, limit=limit)]
+        else:
+            rows = store.all("SELECT * FROM deal_transactions WHERE company_id=? AND person_id=? "
+                             "ORDER BY id DESC LIMIT ?", (company_id, person_id, limit))
+    except (sqlite3.Error, TypeError):
+        return []
+    out = []
+    for row in rows[:limit]:
+        kind = str(row.get("type") or row.get("tx_type") or row.get("transaction_type") or "")
+        at = row.get("sent_at") or row.get("created_at") or row.get("at")
+        out.append({
+            "label": TRANSACTION_LABELS.get(kind, kind.replace("_", " ") or "Transaction"),
+            "title": str(row.get("title") or row.get("deal_title") or ""),
+            "deal_id": row.get("deal_id") or "",
+            "at": float(at) if isinstance(at, int | float) else None,
+        })
+    return out
