@@ -242,6 +242,7 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     client_cpu: float = 0.0
+    acked: int = 0  # 200 answers, warm-up included
 
     @property
     def throughput(self) -> float:
@@ -267,6 +268,7 @@ class LoadResult:
         self.latencies += other.latencies
         self.statuses.update(other.statuses)
         self.client_cpu += other.client_cpu
+        self.acked += other.acked
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -304,6 +306,7 @@ async def _closed_loop(port: int, requests: list[bytes], concurrency: int, warmu
                 writer.write(request)
                 status = await _read_response(reader)
                 done = time.perf_counter()
+                result.acked += status == 200
                 if window_start <= now and done <= window_end:
                     result.completed += 1
                     result.latencies.append(done - now)

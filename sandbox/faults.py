@@ -30,6 +30,7 @@ class Faults:
     latency_ms: float = 0.0
     down: bool = False
     scripted: list[ScriptedFault] = field(default_factory=list)
+    answered: int = 0  # requests answered by a fault (outage or scripted), for call counting
 
     def add(self, spec: dict[str, Any]) -> None:
         headers = {str(k).lower(): str(v) for k, v in (spec.get("headers") or {}).items()}
@@ -76,10 +77,12 @@ class FaultMiddleware:
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         if self.faults.down:
+            self.faults.answered += 1
             await _answer(send, 503, {"content-type": "text/plain"}, b"Service Unavailable")
             return
         fault = self.faults.take(scope["method"], path)
         if fault is not None:
+            self.faults.answered += 1
             body = fault.body.encode() or json.dumps(
                 {"success": False, "error": f"simulated {fault.status}"}
             ).encode()

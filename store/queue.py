@@ -100,6 +100,15 @@ def lease(store: Store, limit: int, lease_seconds: float) -> list[Job]:
     return [Job.from_row(dict(r)) for r in rows]
 
 
+def release_leases(store: Store) -> int:
+    """At startup: jobs leased by a previous run of this process are due again at once.
+
+    One process owns a database (the Procfile runs one); several instances sharing a file would
+    need lease owners instead.
+    """
+    return store.execute("UPDATE jobs SET locked_until=0 WHERE state='running'")
+
+
 def next_due_in(store: Store) -> float | None:
     t = now()
     nxt = store.scalar(

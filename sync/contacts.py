@@ -214,9 +214,11 @@ async def newsletter_action(ctx: Context, settings: Settings, state: PersonState
         message = await subscribe_contact(maileon, settings, state, old_email, person,
                                           standard, custom)
         value = PENDING if state.maileon_state == "pending" else SUBSCRIBED
+        state.data_hash = data_fingerprint(person.email, standard, custom)
     else:
         message = await unsubscribe_contact(maileon, state, old_email or person.email)
         value = UNSUBSCRIBED
+        state.data_hash = ""
     state.deleted = False
     state.email = person.email
     state.newsletter = value

@@ -21,13 +21,20 @@ if TYPE_CHECKING:
 
 
 @dataclass
+class Gate:
+    until: float
+    pause: float
+    probing: bool = False
+
+
+@dataclass
 class Context:
     config: Config
     store: Store
     http: httpx.AsyncClient
     tokens: TokenManager
     # per (company, service): no calls before this time (a 429 with Retry-After pauses all)
-    gates: dict[tuple[int, str], float] = field(default_factory=dict)
+    gates: dict[tuple[int, str], Gate] = field(default_factory=dict)
     caches: dict[tuple[int, str], tuple[float, object]] = field(default_factory=dict)
 
     @classmethod
@@ -55,8 +62,16 @@ class Context:
         return MaileonClient(self.http, self.config.maileon_api_url, api_key)
 
     def check_gate(self, company_id: int, service: str) -> None:
-        until = self.gates.get((company_id, service), 0.0)
-        wait = until - time.time()
+        """After a 429, wait it out; then let one call probe while the others keep waiting."""
+        gate = self.gates.get((company_id, service))
+        if gate is None:
+            return
+        now = time.time()
+        wait = gate.until - now
+        if wait <= 0 and not gate.probing:
+            gate.probing = True
+            gate.until = now + gate.pause  # the others wait while this call probes
+            return
         if wait > 0:
             raise TransientError(f"waiting for the {service} rate limit to reset",
                                  retry_after=wait, service=service)
@@ -64,7 +79,13 @@ class Context:
     def note_failure(self, company_id: int, exc: ApiError) -> None:
         """A 429 with a wait pauses every call of this company to that service."""
         if isinstance(exc, TransientError) and exc.status == 429 and exc.retry_after:
-            self.gates[(company_id, exc.service)] = time.time() + exc.retry_after
+            self.gates[(company_id, exc.service)] = Gate(time.time() + exc.retry_after,
+                                                         exc.retry_after)
+
+    def note_success(self, company_id: int) -> None:
+        """A job went through: a probing gate has done its work."""
+        for key in [k for k, g in self.gates.items() if k[0] == company_id and g.probing]:
+            del self.gates[key]
 
     def cached(self, company_id: int, name: str, ttl: float) -> object | None:
         hit = self.caches.get((company_id, name))

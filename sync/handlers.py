@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from store.queue import Job
-from sync import periodic
+from sync import backfill, periodic
 from sync.contacts import handle_person
 from sync.context import Context
 from sync.deals import handle_deal
@@ -23,6 +23,7 @@ HANDLERS: dict[str, Handler] = {
     "person": handle_person,
     "organization": handle_organization,
     "deal": handle_deal,
+    "import": backfill.handle_import,
     "periodic.webhooks": periodic.heal_webhooks,
     "periodic.sweep": periodic.sweep_persons,
     "periodic.tokens": periodic.refresh_tokens,

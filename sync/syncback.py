@@ -11,7 +11,9 @@ field, through Maileon webhooks and a periodic reconciliation of the unsubscript
 * Worker (`handle_maileon_event`): finds the persons this app synced (by external id, and by
   email — consent belongs to the address), reads the person's current Newsletter value and writes
   Unsubscribed / Subscribed with `contacts.set_newsletter`, which records the write so the
-  echoing Pipedrive webhook is a no-op (see `contacts.is_echo`).
+  echoing Pipedrive webhook is a no-op (see `contacts.is_echo`). A DOI confirmation is the
+  contact's own explicit consent, so it sets Subscribed even after an earlier unsubscribe; an
+  unsubscribe is never undone by later CRM edits (only a change of the field to Subscribed).
 * Reconciliation (`reconcile`, periodic): reads `/reports/unsubscriptions` from the stored
   cursor up to a little before now, and feeds unsubscriptions of known persons that are not yet
   unsubscribed through the same job, with the same dedupe key as their webhook.
@@ -53,7 +55,7 @@ from sync.persons import from_pipedrive
 log = logging.getLogger("pipedrive_maileon.syncback")
 
 EVENTS = ("unsubscription", "doi")
-REMOVE_TIMEOUT = 8.0  # seconds the uninstall waits for Maileon at most
+REMOVE_TIMEOUT = 5.0  # seconds the uninstall waits for Maileon at most
 JOB_KIND = "maileon_event"
 RECONCILE = "periodic.reconcile"
 CURSOR = "maileon_unsubscriptions"
@@ -99,6 +101,8 @@ async def ensure_webhooks(ctx: Context, settings: Settings,
                           maileon: MaileonClient | None = None) -> int:
     """Idempotent: list first; keep one current webhook per event, replace stale or duplicate
     ones of ours (same URL path), create what is missing. Returns how many were created."""
+    if not settings.maileon_webhook_token:
+        settings = tenants.ensure_webhook_credentials(ctx.store, settings.company_id)
     maileon = maileon or ctx.maileon(settings.company_id)
     hooks = await maileon.list_webhooks()
     created = 0

@@ -20,7 +20,7 @@ from sync.outcome import Outcome
 log = logging.getLogger("pipedrive_maileon.worker")
 
 Handler = Callable[[Context, Job], Awaitable[Outcome]]
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 20  # with backoff capped at 15 min: about 3 hours of transient failures
 LEASE_SECONDS = 120.0
 BASE_DELAY = 2.0
 MAX_DELAY = 900.0
@@ -80,6 +80,7 @@ class Worker:
                 return
             outcome = await handler(self.ctx, job)
             queue.finish(store, job, outcome.result, outcome.message, outcome.logged)
+            self.ctx.note_success(job.company_id)
         except TransientError as exc:
             self.ctx.note_failure(job.company_id, exc)
             self._retry_or_fail(job, exc.message, exc.retry_after)

@@ -20,12 +20,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clients.http import new_http_client
+from store import queue
 from store.crypto import SecretBox
 from store.db import Store
 from sync import handlers, schedule
 from sync.context import Context
 from sync.worker import Worker
-from web import health, oauth, panel, settings, webhooks
+from web import health, imports, oauth, panel, settings, webhooks
 from web.config import Config, from_env
 from web.logs import configure as configure_logging
 from web.logs import request_id
@@ -48,6 +49,10 @@ routes = [
     Route("/settings", settings.save_settings, methods=["POST"]),
     Route("/settings/health", settings.health_partial, methods=["GET"]),
     Route("/settings/retry", settings.retry, methods=["POST"]),
+    Route("/settings/import", imports.import_card, methods=["GET"]),
+    Route("/settings/import/start", imports.import_start, methods=["POST"]),
+    Route("/settings/import/cancel", imports.import_cancel, methods=["POST"]),
+    Route("/settings/import/resume", imports.import_resume, methods=["POST"]),
     Route("/webhooks/pipedrive", webhooks.pipedrive, methods=["POST"]),
     Route("/webhooks/maileon/{company_id}/{event}", webhooks.maileon, methods=["POST"]),
     Route("/panel", panel.panel, methods=["GET"]),
@@ -106,6 +111,7 @@ def create_app(config: Config | None = None) -> Starlette:
         worker = Worker(ctx, handlers.HANDLERS)
         app.state.ctx = ctx
         app.state.worker = worker
+        queue.release_leases(store)
         schedule.ensure_periodic(store, cfg.periodic_scale)
         task = asyncio.create_task(worker.run())
         try:

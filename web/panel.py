@@ -21,11 +21,8 @@ UNCONFIRMED, read tolerantly:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
 import json
 import logging
-import sqlite3
 from typing import Any
 
 from starlette.requests import Request
@@ -37,6 +34,7 @@ from clients.pipedrive import PipedriveClient
 from store import people, tenants
 from store.db import Store, now
 from store.people import PersonState
+from store.transactions import recent_transactions as stored_transactions
 from sync import contacts
 from sync.context import Context
 from sync.persons import Person, from_pipedrive, plausible_email
@@ -301,34 +299,14 @@ def describe(contact: dict[str, Any] | None, state: PersonState, person: Person
 
 def recent_transactions(store: Store, company_id: int, person_id: int,
                         limit: int = TRANSACTIONS) -> list[dict[str, Any]]:
-    """The latest deal transactions sent for this person, newest first.
-
-    Uses `store.transactions.recent_transactions` (the deal-transactions feature) when present,
-    else reads its table `deal_transactions` directly; none when neither exists yet. Column
-    names are read tolerantly (type, title, deal_id, sent_at).
-    """
-    rows: list[dict[str, Any]] = []
-    module = None
-    with contextlib.suppress(ImportError):
-        module = importlib.import_module("store.transactions")
-    reader = getattr(module, "recent_transactions", None)
-    try:
-        if reader is not None:
-            rows = [r if isinstance(r, dict) else vars(r)
-                    for r in reader(store, company_id, person_id, limit=limit)]
-        else:
-            rows = store.all("SELECT * FROM deal_transactions WHERE company_id=? AND person_id=? "
-                             "ORDER BY id DESC LIMIT ?", (company_id, person_id, limit))
-    except (sqlite3.Error, TypeError):
-        return []
+    """The latest deal transactions sent for this person, newest first, ready to show."""
     out = []
-    for row in rows[:limit]:
-        kind = str(row.get("type") or row.get("tx_type") or row.get("transaction_type") or "")
-        at = row.get("sent_at") or row.get("created_at") or row.get("at")
+    for row in stored_transactions(store, company_id, person_id, limit=limit):
+        kind = str(row.get("type") or "")
+        at = row.get("sent_at")
         out.append({
             "label": TRANSACTION_LABELS.get(kind, kind.replace("_", " ") or "Transaction"),
-            "title": str(row.get("title") or row.get("deal_title") or ""),
-            "deal_id": row.get("deal_id") or "",
+            "title": str(row.get("title") or ""), "deal_id": row.get("deal_id") or "",
             "at": float(at) if isinstance(at, int | float) else None,
         })
     return out

@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from clients.errors import ApiError
 from clients.maileon import PERMISSIONS
 from store import queue, tenants
+from sync import backfill
 from sync.context import Context
 from sync.fields import person_fields
 from sync.health import KEY_STATUS, health
@@ -76,6 +77,7 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
         "hx_token": identity.token if identity.via == "jwt" else "",
         "theme": request.query_params.get("theme", "light"),
         "key_status_text": KEY_STATUS.get(settings.maileon_key_status, ""),
+        "imp": backfill.view(ctx.store, company_id),
     }
     page.update(await health(ctx, company_id, request.query_params.get("log") == "failed"))
     page.update(extra)

@@ -84,7 +84,7 @@ def test_panel_initializes_at_once_follows_the_theme_and_its_buttons_work(
 
     expect(frame.locator("#pm-status p.status")).to_have_text("No permission", timeout=10_000)
     harness.ml("POST", "/_sim/reset_faults")
-    expect(frame.get_by_text("Grace Hopper (#%d) · grace@example.com" % person["id"])
+    expect(frame.get_by_text(f"Grace Hopper (#{person['id']}) · grace@example.com")
            ).to_be_visible()
     page.wait_for_function("host.commands('resize').length > 0")
     heights = page.evaluate("host.commands('resize').map(e => e.args.height)")

@@ -109,6 +109,20 @@ def test_webhooks_registered_once_per_key_and_removed_on_uninstall(harness: Harn
         assert db.execute("SELECT count(*) FROM companies").fetchone()[0] == 0
 
 
+def test_uninstall_is_not_blocked_when_maileon_is_down(harness: Harness) -> None:
+    harness.setup_company()
+    harness.ml("POST", "/_sim/down", json={"down": True})
+    harness.pd("POST", "/_sim/uninstall", json={"user_id": ADMIN})
+
+    def wiped() -> bool:
+        with sqlite3.connect(harness.config.database_path) as db:
+            return int(db.execute("SELECT count(*) FROM companies").fetchone()[0]) == 0
+
+    wait_for(wiped)
+    harness.ml("POST", "/_sim/down", json={"down": False})
+    assert len(maileon_hooks(harness)) == 2  # left behind; Maileon was unreachable
+
+
 def test_unsubscribe_in_maileon_sets_newsletter_unsubscribed_without_loops(
         harness: Harness) -> None:
     client = harness.setup_company()
@@ -239,7 +253,7 @@ def test_reconciliation_applies_unsubscribes_without_webhook(
                              "result='ok'").fetchone()[0]
     assert cursor is not None and int(cursor[0]) > 0
     # each unsubscribe applied exactly once (webhook + report of Kim's do not double up)
-    time.sleep(2.5)
+    time.sleep(1.5)  # a couple more reconciliation runs
     h.settle()
     with sqlite3.connect(h.config.database_path) as db:
         assert db.execute("SELECT count(*) FROM sync_log WHERE kind='maileon_event' AND "

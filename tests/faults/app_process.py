@@ -1,0 +1,66 @@
+"""The app as a separate process (`pipedrive-maileon serve`), so tests can kill -9 it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from store.crypto import new_key
+
+
+class AppProcess:
+    def __init__(self, tmp: Path, port: int, pipedrive_url: str, maileon_url: str,
+                 client_secret: str) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = tmp / "app.log"
+        self.env = {
+            "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+            "PIPEDRIVE_CLIENT_ID": "test-client", "PIPEDRIVE_CLIENT_SECRET": client_secret,
+            "APP_URL": self.url, "SECRET_KEY": "s" * 40, "ENCRYPTION_KEY": new_key(),
+            "DATABASE_PATH": str(tmp / "app.db"), "PIPEDRIVE_OAUTH_URL": pipedrive_url,
+            "MAILEON_API_URL": f"{maileon_url}/1.0", "BACKOFF_SCALE": "0.01",
+            "LOG_FORMAT": "json",
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AppProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1", "--port",
+             str(self.port)], env=self.env, stdout=log, stderr=log,
+            cwd=Path(__file__).resolve().parents[2])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("the app process did not become healthy")
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no flushing, like a crash or an OOM kill."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.proc = None
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

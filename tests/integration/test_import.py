@@ -1,0 +1,222 @@
+"""Import existing contacts (F12) over real HTTP: the settings card, the durable import job,
+the simulated Pipedrive (cursor pages, 429s) and the simulated Maileon (synchronize)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import sqlite3
+import time
+from typing import Any
+
+import httpx
+
+from sandbox.server import ServerThread
+from tests.harness import COMPANY, MAILEON_KEY, SALES, Harness
+from tests.integration.test_contact_rules import option
+from web.app import create_app
+
+
+def bulk(harness: Harness, count: int, domain: str = "bulk.test") -> list[int]:
+    body = {"company_id": COMPANY, "count": count, "email_domain": domain,
+            "fire_webhooks": False}
+    ids: list[int] = harness.pd("POST", "/_sim/bulk_persons", json=body)["ids"]
+    return ids
+
+
+def hx(harness: Harness) -> dict[str, str]:
+    return {"HX-Request": "true", "Origin": harness.app_url}
+
+
+def start(harness: Harness, client: httpx.Client, **form: str) -> str:
+    r = client.post(f"{harness.app_url}/settings/import/start", data=form, headers=hx(harness))
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+def card(harness: Harness, client: httpx.Client) -> str:
+    r = client.get(f"{harness.app_url}/settings/import", headers=hx(harness))
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+def text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+def wait_for(harness: Harness, client: httpx.Client, state: str, timeout: float = 25.0,
+             at_least_done: int = 0) -> str:
+    deadline = time.monotonic() + timeout
+    html = ""
+    while time.monotonic() < deadline:
+        html = card(harness, client)
+        done = re.search(r"(\d+) of \d+ persons processed", text(html))
+        if f'data-state="{state}"' in html and int(done.group(1) if done else 0) >= at_least_done:
+            return html
+        time.sleep(0.1)
+    raise AssertionError(f"import not {state} after {timeout}s: {text(html)}")
+
+
+def permissions(harness: Harness) -> dict[str, Any]:
+    return {email: c["permission"] for email, c in harness.contacts().items()}
+
+
+def pd_requests(harness: Harness, prefix: str) -> list[dict[str, Any]]:
+    return [r for r in harness.pd("GET", "/_sim/state")["requests"]
+            if r.get("path", "").startswith(prefix)]
+
+
+def synchronize_calls(harness: Harness) -> list[dict[str, Any]]:
+    return [r for r in harness.ml("GET", "/_sim/state")["requests"]
+            if r["method"] == "POST" and r["path"] == "/1.0/contacts"]
+
+
+def import_row(harness: Harness) -> dict[str, Any]:
+    conn = sqlite3.connect(harness.config.database_path)
+    conn.row_factory = sqlite3.Row
+    row = dict(conn.execute("SELECT * FROM imports ORDER BY id DESC LIMIT 1").fetchone())
+    conn.close()
+    return row
+
+
+def test_import_of_thousands_of_persons_survives_429s(harness: Harness) -> None:
+    client = harness.setup_company(contacts_sync=False, initial_permission=3)
+    key, subscribed = option(harness, "Subscribed")
+    harness.create_person(name="Sue Sub", email="sue@example.com",
+                          custom_fields={key: subscribed})
+    harness.create_person(name="No Mail")
+    harness.create_person(name="Bad Mail", email="not-an-email")
+    bulk(harness, 2000)
+    harness.settle()
+    harness.pd("POST", "/_sim/faults", json={"path_prefix": "/api/v2/persons", "status": 429,
+                                             "count": 3, "retry_after": 1})
+    assert "Counting persons" in text(start(harness, client))
+
+    html = wait_for(harness, client, "done", timeout=30)
+    shown = text(html)
+    assert "Import finished." in shown
+    assert "2003 of 2003 persons processed (100%) · 2001 imported · 2 skipped" in shown
+    assert "1 skipped: no email address" in shown and "1 skipped: email address not valid" in shown
+    assert 'value="2003"' in html and 'max="2003"' in html
+    perms = permissions(harness)
+    assert len(perms) == 2001
+    assert perms.pop("sue@example.com") == 3  # Newsletter Subscribed, DOI off
+    assert set(perms.values()) == {1}  # everyone else without permission
+    assert "Bulk Person" in harness.contacts()["bulk1@bulk.test"]["standard_fields"]["FULLNAME"]
+    # The three 429s were waited out and retried; no page was read twice: 5 pages counted,
+    # 5 imported.
+    lists = [r for r in pd_requests(harness, "/api/v2/persons") if r["method"] == "GET"]
+    assert [r["status"] for r in lists].count(429) == 3
+    assert [r["status"] for r in lists].count(200) == 10
+    calls = synchronize_calls(harness)
+    assert calls and all("reimport_unsubscribed_contacts=false" in c["query"]
+                         and "override_permission=false" in c["query"] for c in calls)
+    assert "Import finished: 2001 of 2003 persons imported" in text(
+        client.get(f"{harness.app_url}/settings").text)  # in the sync log
+
+
+def test_an_import_resumes_after_a_restart_without_duplicates(harness: Harness) -> None:
+    client = harness.setup_company()
+    bulk(harness, 2000)
+    harness.ml("POST", "/_sim/latency", json={"ms": 400})
+    start(harness, client)
+    wait_for(harness, client, "running", at_least_done=500)
+    app_port = int(harness.app_url.rsplit(":", 1)[1])
+    harness.app_server.stop()
+    stopped_at = import_row(harness)
+    assert stopped_at["state"] == "running" and 500 <= stopped_at["done"] < 2000
+    harness.ml("POST", "/_sim/latency", json={"ms": 0})
+    restarted = ServerThread(create_app(harness.config), port=app_port).start()
+    try:
+        shown = text(wait_for(harness, client, "done", timeout=20))
+        assert "2000 of 2000 persons processed (100%) · 2000 imported · 0 skipped" in shown
+        assert len(harness.contacts()) == 2000
+        # Each page went to Maileon once: the restart resumed at the saved cursor.
+        assert len(synchronize_calls(harness)) == 4  # 4 pages of 500, one call each
+    finally:
+        restarted.stop()
+
+
+def test_unsubscribed_contacts_are_not_reimported(harness: Harness) -> None:
+    client = harness.setup_company()
+    bulk(harness, 30)
+    auth = {"Authorization": "Basic " + base64.b64encode(MAILEON_KEY.encode()).decode(),
+            "Content-Type": "application/vnd.maileon.api+json"}
+    r = httpx.post(f"{harness.ml_url}/1.0/contacts/email/bulk3%40bulk.test",
+                   params={"permission": "2", "sync_mode": "1"}, json={}, headers=auth)
+    assert r.status_code < 300, r.text
+    harness.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "bulk3@bulk.test"})
+    start(harness, client)
+    shown = text(wait_for(harness, client, "done"))
+    assert "30 of 30 persons processed (100%) · 29 imported · 1 skipped" in shown
+    assert "1 skipped: unsubscribed in Maileon (not re-imported)" in shown
+    # Maileon anonymized the unsubscribed contact; the import did not bring it back.
+    contacts = harness.contacts()
+    assert "bulk3@bulk.test" not in contacts and len(contacts) == 29
+
+
+def test_one_import_at_a_time_cancel_and_read_only_users(harness: Harness) -> None:
+    client = harness.setup_company()
+    bulk(harness, 2000)
+    harness.ml("POST", "/_sim/latency", json={"ms": 400})
+    start(harness, client)
+    again = text(start(harness, client))
+    assert "An import is already running; this is its progress." in again
+    wait_for(harness, client, "running", at_least_done=500)
+
+    sales = harness.install(user_id=SALES)
+    page = sales.get(f"{harness.app_url}/settings").text
+    assert 'id="import-bar"' in page and "Importing" in text(page)
+    assert "Cancel import" not in page and "Start import" not in page
+    r = sales.post(f"{harness.app_url}/settings/import/cancel", headers=hx(harness))
+    assert r.status_code == 403
+
+    r = client.post(f"{harness.app_url}/settings/import/cancel", headers=hx(harness))
+    assert r.status_code == 200 and "Import cancelled." in text(r.text)
+    assert "Import again" in r.text
+    harness.settle()
+    done_at_cancel = import_row(harness)["done"]
+    assert 500 <= done_at_cancel < 2000
+    count = len(harness.contacts())
+    time.sleep(0.5)
+    assert len(harness.contacts()) == count <= done_at_cancel + 500
+    rows = sqlite3.connect(harness.config.database_path).execute(
+        "SELECT count(*) FROM imports").fetchone()[0]
+    assert rows == 1
+
+
+def test_imported_persons_are_not_resent_by_unchanged_webhooks(harness: Harness) -> None:
+    client = harness.setup_company()
+    ids = bulk(harness, 5)
+    start(harness, client)
+    wait_for(harness, client, "done")
+    writes = len(harness.ml("GET", "/_sim/state")["requests"])
+    harness.pd("PATCH", f"/_sim/persons/{ids[0]}", json={"phones": [{"value": "+4912345"}]})
+    harness.pd("PATCH", f"/_sim/persons/{ids[1]}", json={"name": "Renamed Person"})
+    harness.settle()
+    later = harness.ml("GET", "/_sim/state")["requests"][writes:]
+    # Only the real change (the name) reached Maileon; the phone is not a synced field.
+    contact_writes = [r for r in later if r["method"] in ("POST", "PUT")
+                      and "/contacts/email/" in r["path"]]
+    assert len(contact_writes) == 1 and "bulk2" in contact_writes[0]["path"]
+    assert harness.contacts()["bulk2@bulk.test"]["standard_fields"]["FULLNAME"] == \
+        "Renamed Person"
+
+
+def test_open_deals_can_be_sent_along(harness: Harness) -> None:
+    client = harness.setup_company()
+    person = harness.create_person(name="Deal Person", email="deals@example.com")
+    for title, status in (("Open one", "open"), ("Won one", "won")):
+        harness.pd("POST", "/_sim/deals", json={"company_id": COMPANY, "title": title,
+                                                "person_id": person["id"], "status": status})
+    harness.settle()  # Deals sync is off: the deal webhooks sent nothing
+    r = harness.save_settings(client, contacts_sync=True, deals_sync=True)
+    assert "Settings saved" in r.text
+    assert "Also send open deals as transactions" in card(harness, client)
+    start(harness, client, include_deals="1")
+    shown = text(wait_for(harness, client, "done"))
+    assert "1 open deals queued as transactions" in shown
+    harness.settle()
+    sent = harness.ml("GET", "/_sim/state")["transactions"]
+    assert [(t["type_name"], t["email"], t["content"]["title"]) for t in sent] == [
+        ("pipedrive_deal_updated", "deals@example.com", "Open one")]

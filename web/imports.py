@@ -1,0 +1,76 @@
+"""The "Import existing contacts" card of the settings (F12): start, progress, cancel, resume.
+
+Everyone who can see the settings sees the progress; only admins start, cancel or resume.
+The card polls itself (every second) while an import runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from store import tenants
+from sync import backfill
+from sync.context import Context
+from web.auth import Identity
+from web.settings import _admin_guard, _identity_or_response
+from web.templating import templates
+
+
+def card_context(ctx: Context, identity: Identity, notice: str = "") -> dict[str, Any]:
+    """What partials/import.html needs (also merged into the settings page)."""
+    settings = tenants.get_settings(ctx.store, identity.company_id)
+    inst = tenants.get_installation(ctx.store, identity.company_id, identity.user_id)
+    return {"imp": backfill.view(ctx.store, identity.company_id), "settings": settings,
+            "import_notice": notice, "is_admin": bool(inst and inst.is_admin)}
+
+
+def _card(request: Request, identity: Identity, notice: str = "", status: int = 200
+          ) -> Response:
+    if not request.headers.get("hx-request"):
+        return RedirectResponse("/settings", status_code=303)
+    ctx: Context = request.app.state.ctx
+    return templates.TemplateResponse(request, "partials/import.html",
+                                      card_context(ctx, identity, notice), status_code=status)
+
+
+async def import_card(request: Request) -> Response:
+    identity = _identity_or_response(request)
+    if isinstance(identity, Response):
+        return identity
+    return _card(request, identity)
+
+
+async def import_start(request: Request) -> Response:
+    identity = _admin_guard(request)
+    if isinstance(identity, Response):
+        return identity
+    ctx: Context = request.app.state.ctx
+    if not tenants.get_settings(ctx.store, identity.company_id).configured:
+        return _card(request, identity, "Enter a Maileon API key before importing.", 422)
+    form = await request.form()
+    deals = form.get("include_deals") in ("1", "on", "true")
+    _, started = backfill.start(ctx.store, identity.company_id, identity.user_id, deals)
+    request.app.state.worker.wake()
+    return _card(request, identity, "" if started else
+                 "An import is already running; this is its progress.")
+
+
+async def import_cancel(request: Request) -> Response:
+    identity = _admin_guard(request)
+    if isinstance(identity, Response):
+        return identity
+    ctx: Context = request.app.state.ctx
+    cancelled = backfill.cancel(ctx.store, identity.company_id)
+    return _card(request, identity, "" if cancelled else "No import is running.")
+
+
+async def import_resume(request: Request) -> Response:
+    identity = _admin_guard(request)
+    if isinstance(identity, Response):
+        return identity
+    ctx: Context = request.app.state.ctx
+    resumed = backfill.resume(ctx.store, identity.company_id)
+    request.app.state.worker.wake()
+    return _card(request, identity, "" if resumed else "No import is running.")
