@@ -100,8 +100,13 @@ class Worker:
         if retry_after is not None:
             delay = max(delay, retry_after)
         queue.retry_later(self.ctx.store, job, delay, message)
+        log.info("job %s (%s) will retry in %.1f s: %s", job.id, job.kind, delay, message,
+                 extra={"fields": {"job_id": job.id, "company_id": job.company_id,
+                                   "attempt": job.attempts}})
 
     def _record_failure(self, job: Job, message: str) -> None:
         queue.fail(self.ctx.store, job, message)
+        log.warning("job %s (%s) failed: %s", job.id, job.kind, message,
+                    extra={"fields": {"job_id": job.id, "company_id": job.company_id}})
         if job.kind == "person":
             people.note_error(self.ctx.store, job.company_id, int(job.entity_id), message)

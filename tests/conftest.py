@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from sandbox.server import ServerThread, free_port
+from tests.faults.app_process import AppProcess
 from tests.harness import Harness, make_config, start_simulators
 from web.app import create_app
 
@@ -40,3 +41,21 @@ def fast_periodic_harness(tmp_path: Path) -> Iterator[Harness]:
     """Periodic jobs (webhook check, sweep, token refresh) run about every second."""
     with running_harness(tmp_path, periodic_scale=0.001) as h:
         yield h
+
+
+@pytest.fixture
+def process_harness(tmp_path: Path) -> Iterator[tuple[Harness, AppProcess]]:
+    """Simulators in this process, the app in its own process (so it can be killed)."""
+    pipedrive, pd_server, maileon, ml_server, secret = start_simulators()
+    port = free_port()
+    app = AppProcess(tmp_path, port, pd_server.url, ml_server.url, secret).start()
+    config = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret,
+                         database_path=app.env["DATABASE_PATH"])
+    harness = Harness(pipedrive, maileon, pd_server.url, ml_server.url, app.url, config,
+                      None)  # type: ignore[arg-type]
+    try:
+        yield harness, app
+    finally:
+        app.stop()
+        pd_server.stop()
+        ml_server.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,11 +29,13 @@ from sync.context import Context
 from sync.worker import Worker
 from web import health, imports, oauth, panel, settings, webhooks
 from web.config import Config, from_env
+from web.limits import BodyLimit
 from web.logs import configure as configure_logging
 from web.logs import request_id
 from web.templating import STATIC_DIR
 
 log = logging.getLogger("pipedrive_maileon.app")
+access = logging.getLogger("pipedrive_maileon.access")
 
 
 async def index(request: Request) -> Response:
@@ -77,11 +80,14 @@ class RequestContext:
         rid = secrets.token_hex(8)
         token = request_id.set(rid)
         started = False
+        status = 500
+        began = time.perf_counter()
 
         async def send_with_headers(message: Any) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 headers = message.setdefault("headers", [])
                 headers += [(b"x-request-id", rid.encode()),
                             (b"x-content-type-options", b"nosniff"),
@@ -97,6 +103,12 @@ class RequestContext:
                                         status_code=500)
                 await response(scope, receive, send_with_headers)
         finally:
+            # The path only: query strings can carry tokens (JWT, Maileon webhook token).
+            access.info("%s %s %s", scope.get("method"), scope.get("path"), status,
+                        extra={"fields": {"method": scope.get("method"),
+                                          "path": scope.get("path"), "status": status,
+                                          "ms": round((time.perf_counter() - began) * 1000,
+                                                      1)}})
             request_id.reset(token)
 
 
@@ -123,6 +135,7 @@ def create_app(config: Config | None = None) -> Starlette:
             store.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(BodyLimit)
     app.add_middleware(RequestContext)
     return app
 

@@ -20,9 +20,11 @@ def serve(args: argparse.Namespace) -> int:
         print(f"pipedrive-maileon: configuration error: {exc}", file=sys.stderr)
         return 2
     from web.app import create_app
+    from web.logs import configure as configure_logging
 
+    configure_logging(config.log_json)
     uvicorn.run(create_app(config), host=args.host, port=args.port or config.port,
-                proxy_headers=True, forwarded_allow_ips="*", log_level="info",
+                proxy_headers=True, forwarded_allow_ips="*", log_config=None,
                 access_log=False)
     return 0
 

@@ -23,6 +23,7 @@ class JsonFormatter(logging.Formatter):
                  "message": redact(record.getMessage())}
         if request_id.get():
             entry["request_id"] = request_id.get()
+        entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["error"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry)
@@ -36,9 +37,12 @@ class PlainFormatter(logging.Formatter):
 
 
 def configure(json_lines: bool) -> None:
+    """The app's loggers and uvicorn's share one handler, so every line has the same format."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter("%(message)s"))
-    root = logging.getLogger("pipedrive_maileon")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    root.propagate = False
+    for name in ("pipedrive_maileon", "uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    logging.getLogger("uvicorn.access").disabled = True  # RequestContext logs each request

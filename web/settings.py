@@ -19,8 +19,6 @@ from sync.setup import check_maileon_key, configure
 from web.auth import Identity, cross_site, request_identity
 from web.templating import templates
 
-MAX_FORM_BYTES = 20_000
-
 
 def _ctx(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
@@ -120,8 +118,6 @@ async def save_settings(request: Request) -> Response:
     if isinstance(identity, Response):
         return identity
     ctx = _ctx(request)
-    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-        return message(request, "Too large", "The form is too large.", 413, kind="error")
     form = await request.form()
     company_id = identity.company_id
     current = tenants.get_settings(ctx.store, company_id)

@@ -17,7 +17,6 @@ from sync.intake import BadPayload, parse_pipedrive
 from web.auth import basic_username, check_basic
 from web.settings import _ctx
 
-MAX_BODY = 1_000_000
 WEBHOOK_USER = re.compile(r"^pd(\d{1,18})-[0-9a-f]{8}$")
 JOB_KINDS = {"person": "person", "organization": "organization", "deal": "deal"}
 
@@ -26,13 +25,12 @@ def _error(status: int, text: str, **headers: str) -> JSONResponse:
     return JSONResponse({"ok": False, "error": text}, status_code=status, headers=headers)
 
 
-async def read_json(request: Request) -> object:
-    """The JSON body, or a Response explaining why it cannot be read."""
-    if int(request.headers.get("content-length") or 0) > MAX_BODY:
-        return _error(413, "body too large")
+async def read_json(request: Request, empty: object = None) -> object:
+    """The JSON body (`empty` when there is none), or a Response saying why it is unreadable.
+    The size limit is enforced for every request by web.limits.BodyLimit."""
     body = await request.body()
-    if len(body) > MAX_BODY:
-        return _error(413, "body too large")
+    if not body.strip() and empty is not None:
+        return empty
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -99,15 +97,9 @@ async def maileon(request: Request) -> Response:
     event = request.path_params["event"]
     if event not in syncback.EVENTS:
         return _error(404, f"the app does not handle Maileon {event!r} events")
-    if int(request.headers.get("content-length") or 0) > MAX_BODY:
-        return _error(413, "body too large")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return _error(413, "body too large")
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "body is not valid JSON")
+    body = await read_json(request, empty={})
+    if isinstance(body, Response):
+        return body
     if not isinstance(body, dict):
         return _error(400, "the JSON body must be an object")
     params = {k: v for k, v in request.query_params.items() if k != "token"}
