@@ -171,6 +171,17 @@ def get_settings(store: Store, company_id: int) -> Settings:
         maileon_webhook_token=dec("maileon_webhook_token"))
 
 
+def webhook_credentials(store: Store, company_id: int) -> tuple[str, str] | None:
+    """The company's Pipedrive webhook Basic credentials (user, password), or None. Only what
+    the webhook receiver needs: one narrow row read and one decryption on its hot path."""
+    row = store.one("SELECT webhook_user, webhook_password FROM settings WHERE company_id=?",
+                    (company_id,))
+    if row is None or not row["webhook_user"] or not row["webhook_password"]:
+        return None
+    return row["webhook_user"], store.box.decrypt(
+        row["webhook_password"], _ctx("settings", "webhook_password", company_id))
+
+
 ENCRYPTED_SETTINGS = ("maileon_api_key", "webhook_password", "maileon_webhook_token")
 
 

@@ -42,7 +42,10 @@ class Worker:
         self._stopping = False
 
     def wake(self) -> None:
-        self.wakeup.set()
+        """New work was queued. With every slot busy the next finished job wakes the loop
+        anyway (`_done`), so a burst of webhooks does not re-scan the queue on every event."""
+        if len(self.running) < self.concurrency:
+            self.wakeup.set()
 
     async def run(self) -> None:
         while not self._stopping:

@@ -24,6 +24,7 @@ SESSION_COOKIE = "pm_session"
 STATE_COOKIE = "pm_oauth"
 SESSION_MAX_AGE = 12 * 3600
 STATE_MAX_AGE = 600
+JWT_MAX_AGE = 600.0  # for tokens without `exp`; Pipedrive's signed tokens live 5 minutes
 TOKEN_HEADER = "x-pipedrive-token"  # noqa: S105 - a header name
 
 
@@ -59,16 +60,19 @@ def session_identity(request: Request, config: Config) -> Identity | None:
 
 # --- Pipedrive JWT (custom UI) ----------------------------------------------------------------
 def verify_jwt(token: str, config: Config) -> Identity | None:
-    """HS256 with the JWT secret (else client secret); expiry enforced when present. Claim
-    names are UNCONFIRMED: accept companyId/company_id and userId/user_id."""
+    """HS256 with the JWT secret (else client secret), and always time-limited: by `exp`, or
+    when a token carries only `iat`, by JWT_MAX_AGE. Claim names are UNCONFIRMED: accept
+    companyId/company_id and userId/user_id."""
     try:
         claims: dict[str, Any] = jwt.decode(token, config.panel_jwt_secret,
                                             algorithms=["HS256"],
                                             options={"require": [], "verify_exp": True})
+        if "exp" not in claims and not now() - float(claims["iat"]) < JWT_MAX_AGE:
+            return None
         company = claims.get("companyId", claims.get("company_id"))
         user = claims.get("userId", claims.get("user_id"))
         return Identity(int(str(company)), int(str(user)), "jwt", token)
-    except (jwt.PyJWTError, TypeError, ValueError):
+    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
         return None
 
 

@@ -41,9 +41,9 @@ async def pipedrive(request: Request) -> Response:
     ctx = _ctx(request)
     header = request.headers.get("authorization")
     match = WEBHOOK_USER.match(basic_username(header))
-    settings = tenants.get_settings(ctx.store, int(match.group(1))) if match else None
-    if settings is None or not check_basic(header, settings.webhook_user,
-                                           settings.webhook_password):
+    company_id = int(match.group(1)) if match else 0
+    expected = tenants.webhook_credentials(ctx.store, company_id) if match else None
+    if expected is None or not check_basic(header, *expected):
         return _error(401, "unauthorized", **{"WWW-Authenticate": 'Basic realm="webhooks"'})
     body = await read_json(request)
     if isinstance(body, Response):
@@ -52,7 +52,7 @@ async def pipedrive(request: Request) -> Response:
         event = parse_pipedrive(body)
     except BadPayload as exc:
         return _error(400, str(exc))
-    if event.company_id != settings.company_id:
+    if event.company_id != company_id:
         return _error(400, "the event belongs to another company")
     kind = JOB_KINDS.get(event.entity)
     if kind is None:
@@ -62,7 +62,7 @@ async def pipedrive(request: Request) -> Response:
                    "merged_to_id": event.merged_to_id, "raw_action": event.raw_action,
                    "event_id": event.dedupe_key}
     stored = queue.record_event(
-        ctx.store, company_id=settings.company_id, source="pipedrive",
+        ctx.store, company_id=company_id, source="pipedrive",
         dedupe_key=event.dedupe_key, kind=f"{event.entity}.{event.action}",
         entity_id=job_entity_id(event.entity_id, event.action) if kind == "deal"
         else event.entity_id, payload=body, job_kind=kind, job_payload=job_payload,

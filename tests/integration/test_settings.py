@@ -161,3 +161,17 @@ def test_newsletter_field_and_maileon_fields_are_created_once(harness: Harness) 
         "Subscribed", "Pending confirmation", "Unsubscribed"]
     custom = {f["name"]: f["type"] for f in harness.ml("GET", "/_sim/state")["custom_fields"]}
     assert custom["createdByPipedrive"] == "boolean" and custom["Tier"] == "string"
+
+
+def test_a_token_without_any_time_limit_is_refused(harness: Harness) -> None:
+    harness.setup_company()
+    secret = harness.config.client_secret
+    timeless = jwt.encode({"userId": ADMIN, "companyId": COMPANY}, secret, algorithm="HS256")
+    old = jwt.encode({"userId": ADMIN, "companyId": COMPANY, "iat": int(time.time()) - 3600},
+                     secret, algorithm="HS256")
+    fresh = jwt.encode({"userId": ADMIN, "companyId": COMPANY, "iat": int(time.time())},
+                       secret, algorithm="HS256")
+    anon = harness.browser()
+    assert anon.get(f"{harness.app_url}/settings", params={"token": timeless}).status_code == 401
+    assert anon.get(f"{harness.app_url}/settings", params={"token": old}).status_code == 401
+    assert anon.get(f"{harness.app_url}/settings", params={"token": fresh}).status_code == 200
