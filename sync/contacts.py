@@ -47,28 +47,7 @@ async def handle_person(ctx: Context, job: Job) -> Outcome:
     if state.last_update_time and person.update_time and \
             person.update_time < state.last_update_time:
         return Outcome.skipped("an older change arrived after a newer one and was ignored")
-    if await is_echo(ctx, settings, state, person, job.payload.get("previous")):
-        state.last_update_time = max(state.last_update_time, person.update_time)
-        people.save(ctx.store, state)
-        return Outcome.quiet("echo of the Newsletter value this app wrote; nothing to sync")
     return await apply_person(ctx, settings, state, person)
-
-
-async def is_echo(ctx: Context, settings: Settings, state: PersonState, person: Person,
-                  previous: Any) -> bool:
-    """The change only repeats the Newsletter value this app wrote (architecture rule 6): a v2
-    `previous` naming just the Newsletter field, whose value now is what we wrote last and what
-    we last saw. v1 (full `previous`) and sweep payloads are never treated as echoes."""
-    if not state.written_newsletter or state.newsletter != state.written_newsletter:
-        return False
-    if not isinstance(previous, dict):
-        return False
-    custom = previous.get("custom_fields")
-    if set(previous) - {"update_time"} != {"custom_fields"} or not isinstance(custom, dict) \
-            or set(custom) != {settings.newsletter_field_key}:
-        return False
-    fields = await person_fields(ctx, settings.company_id)
-    return newsletter_label(person, settings, fields) == state.written_newsletter
 
 
 async def apply_person(ctx: Context, settings: Settings, state: PersonState,
@@ -92,17 +71,24 @@ async def apply_person(ctx: Context, settings: Settings, state: PersonState,
     old_email = "" if state.deleted else state.email
     state.deleted = False
 
-    if changed_to == UNSUBSCRIBED:
-        message = await unsubscribe_contact(maileon, state, old_email or person.email)
-    elif changed_to == SUBSCRIBED:
-        message = await subscribe_contact(maileon, settings, state, old_email, person,
-                                          standard, custom)
-    elif fingerprint == state.data_hash and old_email == person.email:
-        state.newsletter = label
+    try:
+        if changed_to == UNSUBSCRIBED:
+            message = await unsubscribe_contact(maileon, state, old_email or person.email)
+        elif changed_to == SUBSCRIBED:
+            message = await subscribe_contact(maileon, settings, state, old_email, person,
+                                              standard, custom)
+        elif fingerprint == state.data_hash and old_email == person.email:
+            state.newsletter = label
+            people.save(ctx.store, state)
+            return Outcome.quiet(f"{person_label(person)}: nothing to change in Maileon")
+        else:
+            message = await _update_data(maileon, state, old_email, person, standard, custom)
+    except PermanentError as exc:
+        if exc.status != 400 or "email" not in exc.message.lower():
+            raise
+        state.last_error = f"Maileon rejected the address {person.email!r}"
         people.save(ctx.store, state)
-        return Outcome.quiet(f"{person_label(person)}: nothing to change in Maileon")
-    else:
-        message = await _update_data(maileon, state, old_email, person, standard, custom)
+        return Outcome.skipped(f"{person_label(person)}: {state.last_error} ({exc.message})")
         if message.startswith("skipped:"):
             state.email = person.email
             state.newsletter = label

@@ -10,8 +10,9 @@ field, through Maileon webhooks and a periodic reconciliation of the unsubscript
   body and/or URL parameters, `record` stores event + job in one transaction.
 * Worker (`handle_maileon_event`): finds the persons this app synced (by external id, and by
   email — consent belongs to the address), reads the person's current Newsletter value and writes
-  Unsubscribed / Subscribed with `contacts.set_newsletter`, which records the write so the
-  echoing Pipedrive webhook is a no-op (see `contacts.is_echo`). A DOI confirmation is the
+  Unsubscribed / Subscribed with `contacts.set_newsletter`, which records the value before
+  writing it, so the echoing Pipedrive webhook is no transition and, its data unchanged
+  (`contacts.data_fingerprint`), costs no Maileon call. A DOI confirmation is the
   contact's own explicit consent, so it sets Subscribed even after an earlier unsubscribe; an
   unsubscribe is never undone by later CRM edits (only a change of the field to Subscribed).
 * Reconciliation (`reconcile`, periodic): reads `/reports/unsubscriptions` from the stored

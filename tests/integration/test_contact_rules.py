@@ -137,11 +137,14 @@ def test_person_without_email_or_with_a_rejected_address_is_skipped(harness: Har
     harness.setup_company()
     harness.create_person(name="No Mail")
     harness.create_person(name="Bad Mail", email="not-an-address")
+    harness.create_person(name="Odd Mail", email="jo(h)n@example.com")  # Maileon refuses it
     harness.settle()
     assert harness.contacts() == {}
     messages = [e["message"] for e in sync_log(harness) if e["result"] == "skipped"]
     assert any("No Mail" in m and "no email address" in m for m in messages)
     assert any("Bad Mail" in m and "not valid" in m for m in messages)
+    assert any("Odd Mail" in m and "Maileon rejected the address" in m for m in messages)
+    assert not [e for e in sync_log(harness) if e["result"] == "failed"]
 
 
 def test_mapped_custom_fields_arrive_typed(harness: Harness) -> None:
