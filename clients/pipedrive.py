@@ -7,6 +7,7 @@ for.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +15,11 @@ from typing import Any
 import httpx
 
 from clients.errors import ApiError, PermanentError, ReauthRequired, TransientError
-from clients.http import classify, send
+from clients.http import classify, retry_after_seconds, send
 
 SERVICE = "Pipedrive"
+LOW_REMAINING = 2
+MAX_BURST_WAIT = 2.0  # the burst window is 2 seconds
 
 
 @dataclass
@@ -91,6 +94,7 @@ class PipedriveClient:
             body = _json(response)
             if response.status_code >= 300:
                 raise classify(response, SERVICE, _error_text(body))
+            await _respect_burst_window(response)
             return body
         raise TransientError("Pipedrive kept rejecting a freshly refreshed token", 401)
 
@@ -175,6 +179,14 @@ class PipedriveClient:
             if exc.status in (404, 410):
                 return None
             raise
+
+
+async def _respect_burst_window(response: httpx.Response) -> None:
+    """Almost out of this 2-second window's requests: wait for it to reset instead of
+    running into a 429 (Pipedrive's `x-ratelimit-remaining` / `x-ratelimit-reset`)."""
+    remaining = response.headers.get("x-ratelimit-remaining", "")
+    if remaining.isdigit() and int(remaining) <= LOW_REMAINING:
+        await asyncio.sleep(min(retry_after_seconds(response) or 1.0, MAX_BURST_WAIT))
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

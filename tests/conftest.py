@@ -14,9 +14,10 @@ from web.app import create_app
 
 
 @contextmanager
-def running_harness(tmp_path: Path, **config: Any) -> Iterator[Harness]:
+def running_harness(tmp_path: Path, time_scale: float = 0.01, **config: Any
+                    ) -> Iterator[Harness]:
     """The app and both simulators as real servers on loopback; config overrides allowed."""
-    pipedrive, pd_server, maileon, ml_server, secret = start_simulators()
+    pipedrive, pd_server, maileon, ml_server, secret = start_simulators(time_scale)
     port = free_port()
     cfg = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret,
                       **config)

@@ -35,8 +35,12 @@ Maileon for Pipedrive — sandbox
      (simulated Pipedrive asks for consent; choose "Ada Admin" and allow)
   2. In the settings, paste the Maileon API key  {DEMO_MAILEON_KEY}
      tick "Contacts sync to Maileon" (and "Deals sync"), then Save.
-  3. Add or edit persons:    {pd_server.url}/      (simulated Pipedrive)
-  4. Watch contacts arrive:  {ml_server.url}/      (simulated Maileon)
+     "Import existing contacts" brings over the persons the simulator was seeded with.
+  3. Add or edit persons and deals; set Newsletter to Subscribed:
+                             {pd_server.url}/      (simulated Pipedrive)
+  4. Watch contacts and transactions arrive; confirm a DOI or unsubscribe a contact and
+     see the Newsletter field follow:
+                             {ml_server.url}/      (simulated Maileon)
   Settings later:            {app_url}/settings
   Health:                    {app_url}/healthz
   Database: {database}

@@ -82,20 +82,20 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
     return page
 
 
-async def settings_page(request: Request) -> Response:
+async def _render(request: Request, template: str) -> Response:
     identity = _identity_or_response(request)
     if isinstance(identity, Response):
         return identity
     page = await _page_context(request, identity)
-    return templates.TemplateResponse(request, "settings.html", page)
+    return templates.TemplateResponse(request, template, page)
+
+
+async def settings_page(request: Request) -> Response:
+    return await _render(request, "settings.html")
 
 
 async def health_partial(request: Request) -> Response:
-    identity = _identity_or_response(request)
-    if isinstance(identity, Response):
-        return identity
-    page = await _page_context(request, identity)
-    return templates.TemplateResponse(request, "partials/health.html", page)
+    return await _render(request, "partials/health.html")
 
 
 def _admin_guard(request: Request) -> Identity | Response:

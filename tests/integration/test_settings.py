@@ -175,3 +175,17 @@ def test_a_token_without_any_time_limit_is_refused(harness: Harness) -> None:
     assert anon.get(f"{harness.app_url}/settings", params={"token": timeless}).status_code == 401
     assert anon.get(f"{harness.app_url}/settings", params={"token": old}).status_code == 401
     assert anon.get(f"{harness.app_url}/settings", params={"token": fresh}).status_code == 200
+
+
+def test_pipedrive_refusing_webhooks_is_explained(harness: Harness) -> None:
+    client = harness.install()
+    harness.pd("POST", "/_sim/faults", json={"path_prefix": "/api/v1/webhooks", "method": "POST",
+                                             "status": 422, "count": 1})
+    r = harness.save_settings(client, maileon_api_key=MAILEON_KEY, contacts_sync=True)
+    assert "limit of 40 webhooks" in r.text
+    harness.pd("POST", "/_sim/faults", json={"path_prefix": "/api/v1/webhooks", "method": "POST",
+                                             "status": 403, "count": 1})
+    r = harness.save_settings(client, contacts_sync=True)
+    assert "only admins to register webhooks" in r.text
+    r = harness.save_settings(client, contacts_sync=True)  # the next save completes the setup
+    assert len(_hooks(harness)) == 3
