@@ -154,6 +154,16 @@ class Server:
             parts = f.read().rsplit(")", 1)[1].split()
         return (int(parts[11]) + int(parts[12])) / CLK_TCK
 
+    def memory_mb(self) -> tuple[float, float]:
+        """(current RSS, peak RSS since start) of the process, in MB."""
+        values = {}
+        with open(f"/proc/{self.pid}/status") as f:
+            for raw in f:
+                name, _, rest = raw.partition(":")
+                if name in ("VmRSS", "VmHWM"):
+                    values[name] = int(rest.split()[0]) / 1024
+        return values["VmRSS"], values["VmHWM"]
+
     def health(self) -> dict[str, Any]:
         return httpx.get(f"{self.url}/healthz", timeout=10).json()  # type: ignore[no-any-return]
 
@@ -222,16 +232,19 @@ def new_app(work: Path, sims: Sims, **overrides: Any) -> tuple[Config, dict[str,
     return config, app_env(config, key_hex), port
 
 
-def install_company(sims: Sims, config: Config, app_url: str) -> tuple[Harness, str]:
+def install_company(sims: Sims, config: Config, app_url: str, **form: Any
+                    ) -> tuple[Harness, str, httpx.Client]:
     """The real install flow (OAuth consent in the simulated Pipedrive, callback, settings with
-    the Maileon API key and contacts sync on), as tests/harness.py runs it. Returns the harness
-    and the company's webhook Basic credentials as Pipedrive would send them."""
+    the Maileon API key and contacts sync on unless `form` says otherwise), as tests/harness.py
+    runs it. Returns the harness, the company's webhook Basic credentials as Pipedrive would
+    send them, and the admin's browser session."""
     harness = Harness(None, None, sims.pd_url, sims.ml_url, app_url,  # type: ignore[arg-type]
                       config, None)  # type: ignore[arg-type]
-    harness.setup_company()
+    client = harness.setup_company(**form)
     from tests.webhooks import credentials
 
-    return harness, credentials(harness)
+    auth = credentials(harness) if form.get("contacts_sync", True) else ""  # no hooks if off
+    return harness, auth, client
 
 
 # --- load generation --------------------------------------------------------------------------

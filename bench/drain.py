@@ -87,7 +87,7 @@ def run(persons: int = PERSONS, changes: int = CHANGES, latency_ms: int = LATENC
     try:
         config, env, port = new_app(work.path, sims)
         app = Server("web.app:app", port, env, work.path / "app1.log").start()
-        _, auth = install_company(sims, config, app.url)
+        _, auth, _ = install_company(sims, config, app.url)
         app.wait_idle()
         app.stop()
 
@@ -125,9 +125,12 @@ def run(persons: int = PERSONS, changes: int = CHANGES, latency_ms: int = LATENC
     ideal = len(calls) * latency_ms / 1000 / config.worker_concurrency
     ratio = drain / ideal if ideal else float("inf")
     by_endpoint = Counter(f"{c['method']} {_endpoint(c['path'])}" for c in calls)
+    contact_calls = sum(1 for c in calls if "/contacts/email/" in c["path"])
     rows = [
-        Row("Maileon calls per changed person", f"{len(calls)} calls",
-            f"{persons} persons", per_person, "<= 1.00", per_person <= 1.0),
+        Row("Maileon contact calls per changed person", f"{contact_calls} calls",
+            f"{persons} persons", contact_calls / persons, "<= 1.00", contact_calls <= persons),
+        Row("all Maileon calls per changed person", f"{len(calls)} calls",
+            f"{persons} persons", per_person, "", None),
         Row("drain time vs calls x latency / concurrency", f"{drain:.2f} s", f"{ideal:.2f} s",
             ratio, "<= 1.20", ratio <= 1.2),
     ]
@@ -138,7 +141,8 @@ def run(persons: int = PERSONS, changes: int = CHANGES, latency_ms: int = LATENC
         f"(coalesced) when app #2 started",
         f"Maileon latency {latency_ms} ms, WORKER_CONCURRENCY {config.worker_concurrency}; "
         f"{len(contacts)} contacts in Maileon afterwards",
-        "Maileon calls: " + ", ".join(f"{n} {e}" for e, n in by_endpoint.most_common()),
+        "all Maileon calls (the custom-field check is cached 10 min per company): "
+        + ", ".join(f"{n} {e}" for e, n in by_endpoint.most_common()),
         f"Pipedrive API calls during the drain: {pd_calls}",
         f"app #2 CPU during the drain: {cpu:.2f} s ({cpu / max(1, depth) * 1000:.1f} ms per job)",
     ]

@@ -109,7 +109,7 @@ def run(duration: float = DURATION, rounds: int = ROUNDS,
     try:
         config, env, port = new_app(work.path, sims)
         app = Server("web.app:app", port, env, work.path / "app.log").start()
-        _, auth = install_company(sims, config, app.url)
+        _, auth, _ = install_company(sims, config, app.url)
         app.wait_idle()
         bare = Server("bench.bare:app", free_port(), env, work.path / "bare.log").start()
         offset = 0

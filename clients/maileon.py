@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 from xml.etree.ElementTree import Element, SubElement, tostring  # building only
@@ -30,10 +31,12 @@ def path_segment(value: str) -> str:
 
 
 class MaileonClient:
-    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str,
+                 on_accepted: Callable[[], None] | None = None) -> None:
         self.http = http
         self.base = base_url.rstrip("/")
         self.auth_header = "Basic " + base64.b64encode(api_key.encode()).decode()
+        self.on_accepted = on_accepted  # told once the key is accepted again
 
     async def request(self, method: str, path: str, *, params: Any = None,
                       content: bytes | None = None, content_type: str = XML,
@@ -45,6 +48,9 @@ class MaileonClient:
             method, f"{self.base}{path}", params=params, content=content, headers=headers))
         if response.status_code >= 300:
             raise classify(response, SERVICE, _error_message(response))
+        if self.on_accepted is not None:
+            self.on_accepted()
+            self.on_accepted = None
         return response
 
     async def ping(self, method: str = "GET") -> None:

@@ -286,12 +286,16 @@ async def ensure_maileon_fields(ctx: Context, maileon: MaileonClient, settings: 
     known = ctx.cached(settings.company_id, "maileon_fields", MAILEON_FIELDS_TTL)
     if isinstance(known, set) and set(wanted) <= known:
         return
-    existing = await maileon.custom_fields()
-    for name, kind in wanted.items():
-        if name not in existing:
-            await maileon.create_custom_field(name, kind)
-    ctx.remember(settings.company_id, "maileon_fields", set(existing) | set(wanted),
-                 MAILEON_FIELDS_TTL)
+    async with ctx.fill_lock(settings.company_id, "maileon_fields"):
+        known = ctx.cached(settings.company_id, "maileon_fields", MAILEON_FIELDS_TTL)
+        if isinstance(known, set) and set(wanted) <= known:
+            return  # filled by the job we waited for
+        existing = await maileon.custom_fields()
+        for name, kind in wanted.items():
+            if name not in existing:
+                await maileon.create_custom_field(name, kind)
+        ctx.remember(settings.company_id, "maileon_fields", set(existing) | set(wanted),
+                     MAILEON_FIELDS_TTL)
 
 
 async def write_back_pending(ctx: Context, settings: Settings, state: PersonState,

@@ -3,6 +3,7 @@ and per-company API clients built from the company's working installation."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,6 +19,9 @@ from sync.tokens import TokenManager
 
 if TYPE_CHECKING:
     from web.config import Config
+
+
+KEY_STATUS_BY_ERROR = {401: "invalid", 403: "forbidden"}
 
 
 @dataclass
@@ -36,11 +40,16 @@ class Context:
     # per (company, service): no calls before this time (a 429 with Retry-After pauses all)
     gates: dict[tuple[int, str], Gate] = field(default_factory=dict)
     caches: dict[tuple[int, str], tuple[float, object]] = field(default_factory=dict)
+    key_problems: set[int] = field(default_factory=set)
+    fills: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
 
     @classmethod
     def create(cls, config: Config, store: Store, http: httpx.AsyncClient) -> Context:
         oauth = PipedriveOAuth(http, config.oauth_url, config.client_id, config.client_secret)
-        return cls(config=config, store=store, http=http, tokens=TokenManager(store, oauth))
+        problems = {r["company_id"] for r in store.all(
+            "SELECT company_id FROM settings WHERE maileon_key_status IN ('invalid','forbidden')")}
+        return cls(config=config, store=store, http=http, tokens=TokenManager(store, oauth),
+                   key_problems=problems)
 
     @property
     def oauth(self) -> PipedriveOAuth:
@@ -59,7 +68,15 @@ class Context:
             api_key = tenants.get_settings(self.store, company_id).maileon_api_key
             if not api_key:
                 raise PermanentError("no Maileon API key is set")
+            if company_id in self.key_problems:
+                return MaileonClient(self.http, self.config.maileon_api_url, api_key,
+                                     on_accepted=lambda: self._key_works(company_id))
         return MaileonClient(self.http, self.config.maileon_api_url, api_key)
+
+    def _key_works(self, company_id: int) -> None:
+        if company_id in self.key_problems:
+            self.key_problems.discard(company_id)
+            tenants.update_settings(self.store, company_id, maileon_key_status="valid")
 
     def check_gate(self, company_id: int, service: str) -> None:
         """After a 429, wait it out; then let one call probe while the others keep waiting."""
@@ -77,10 +94,15 @@ class Context:
                                  retry_after=wait, service=service)
 
     def note_failure(self, company_id: int, exc: ApiError) -> None:
-        """A 429 with a wait pauses every call of this company to that service."""
+        """A 429 with a wait pauses every call of this company to that service; a Maileon key
+        that stops working shows as such in the sync health."""
         if isinstance(exc, TransientError) and exc.status == 429 and exc.retry_after:
             self.gates[(company_id, exc.service)] = Gate(time.time() + exc.retry_after,
                                                          exc.retry_after)
+        if exc.service == "Maileon" and exc.status in KEY_STATUS_BY_ERROR:
+            tenants.update_settings(self.store, company_id,
+                                    maileon_key_status=KEY_STATUS_BY_ERROR[exc.status])
+            self.key_problems.add(company_id)
 
     def note_success(self, company_id: int) -> None:
         """A job went through: a probing gate has done its work."""
@@ -92,6 +114,11 @@ class Context:
         if hit and hit[0] > time.time():
             return hit[1]
         return None
+
+    def fill_lock(self, company_id: int, name: str) -> asyncio.Lock:
+        """Held while one job fills a cache entry, so the other worker slots wait for it
+        instead of each making the same API call (a burst's first jobs all miss the cache)."""
+        return self.fills.setdefault((company_id, name), asyncio.Lock())
 
     def remember(self, company_id: int, name: str, value: object, ttl: float) -> None:
         self.caches[(company_id, name)] = (time.time() + ttl, value)

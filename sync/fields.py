@@ -49,10 +49,14 @@ async def person_fields(ctx: Context, company_id: int, refresh: bool = False
     cached = None if refresh else ctx.cached(company_id, "person_fields", FIELD_CACHE_TTL)
     if isinstance(cached, dict):
         return cached
-    raw = await ctx.pipedrive(company_id).person_fields()
-    fields = {f.key: f for f in map(parse_field, raw) if f.key}
-    ctx.remember(company_id, "person_fields", fields, FIELD_CACHE_TTL)
-    return fields
+    async with ctx.fill_lock(company_id, "person_fields"):
+        cached = None if refresh else ctx.cached(company_id, "person_fields", FIELD_CACHE_TTL)
+        if isinstance(cached, dict):
+            return cached  # filled by the job we waited for
+        raw = await ctx.pipedrive(company_id).person_fields()
+        fields = {f.key: f for f in map(parse_field, raw) if f.key}
+        ctx.remember(company_id, "person_fields", fields, FIELD_CACHE_TTL)
+        return fields
 
 
 def plain_value(raw: Any, field: PersonField | None) -> Any:

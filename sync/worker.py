@@ -88,6 +88,7 @@ class Worker:
             self.ctx.note_failure(job.company_id, exc)
             self._retry_or_fail(job, exc.message, exc.retry_after)
         except ApiError as exc:  # permanent: re-authorization, refused data, missing key
+            self.ctx.note_failure(job.company_id, exc)
             self._record_failure(job, exc.message)
         except asyncio.CancelledError:
             raise

@@ -48,3 +48,30 @@ def test_install_then_fill_settings_by_label(page: Page, harness: Harness,
     assert page.get_by_label("Custom field 1").evaluate(
         "el => el.options[el.selectedIndex].text") == "Tier"
     expect(page.get_by_text("all 3 present")).to_be_visible()
+
+
+def test_sync_log_shows_a_failure_and_retry_fixes_it(page: Page, harness: Harness,
+                                                     artifacts: Path) -> None:
+    page.goto(f"{harness.app_url}/oauth/install")
+    page.get_by_role("button", name="Allow and install").click()
+    page.get_by_label("Maileon API key").fill(MAILEON_KEY)
+    page.get_by_label("Contacts sync to Maileon").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Settings saved")).to_be_visible()
+
+    harness.ml("POST", "/_sim/keys/revoke", json={"key": MAILEON_KEY})
+    harness.create_person(name="Retry Rita", email="rita@example.com")
+    harness.settle()
+    page.reload()
+    page.get_by_role("link", name="Failures only (1)").click()
+    row = page.locator("table.log tr.failed").first
+    expect(row).to_contain_text("Maileon rejected the credentials")
+    page.screenshot(path=str(artifacts / "sync-log-failure.png"), full_page=True)
+
+    harness.ml("POST", "/_sim/keys", json={"key": MAILEON_KEY, "account": "demo",
+                                           "methods": ["GET", "POST", "PUT", "DELETE"]})
+    row.get_by_role("button", name="Retry").click()
+    harness.settle()
+    page.get_by_role("link", name="All").click()
+    expect(page.locator("table.log tr.ok").first).to_contain_text("Retry Rita")
+    assert "rita@example.com" in harness.contacts()

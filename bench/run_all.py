@@ -1,0 +1,42 @@
+"""Run every benchmark of issue 9 one after the other and print a summary.
+
+`.venv/bin/python -m bench.run_all` (about 6 minutes on 2 cores; the 100k import is most of it).
+`--skip import` leaves out a benchmark. Each one also runs alone: python -m bench.<name>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+from bench import drain, import_, intake, panel
+from bench.common import Row, print_table
+
+BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
+    "intake": intake.run,
+    "drain": drain.run,
+    "panel": panel.run,
+    "import": import_.run,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip", action="append", default=[], choices=sorted(BENCHMARKS))
+    args = parser.parse_args()
+    summary: list[Row] = []
+    for name, run in BENCHMARKS.items():
+        if name in args.skip:
+            continue
+        started = time.monotonic()
+        print(f"\n### {name}", flush=True)
+        rows = run()
+        print(f"  ({name} took {time.monotonic() - started:.0f}s)", flush=True)
+        summary += [r for r in rows if r.ok is not None]
+    print_table("Summary (targets only)", summary)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
