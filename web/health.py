@@ -8,14 +8,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from store import queue
-from web.settings import _ctx
+from web.state import app_context, app_worker
 
 WORKER_STALE_AFTER = 30.0
 
 
 async def healthz(request: Request) -> JSONResponse:
-    ctx = _ctx(request)
-    worker = request.app.state.worker
+    ctx = app_context(request)
+    worker = app_worker(request)
     try:
         ctx.store.scalar("SELECT 1")
         database = "ok"

@@ -14,7 +14,8 @@ from store import tenants
 from sync import backfill
 from sync.context import Context
 from web.auth import Identity
-from web.settings import _admin_guard, _identity_or_response
+from web.settings import admin_identity, identity_or_response
+from web.state import app_context, app_worker
 from web.templating import templates
 
 
@@ -30,47 +31,47 @@ def _card(request: Request, identity: Identity, notice: str = "", status: int = 
           ) -> Response:
     if not request.headers.get("hx-request"):
         return RedirectResponse("/settings", status_code=303)
-    ctx: Context = request.app.state.ctx
+    ctx = app_context(request)
     return templates.TemplateResponse(request, "partials/import.html",
                                       card_context(ctx, identity, notice), status_code=status)
 
 
 async def import_card(request: Request) -> Response:
-    identity = _identity_or_response(request)
+    identity = identity_or_response(request)
     if isinstance(identity, Response):
         return identity
     return _card(request, identity)
 
 
 async def import_start(request: Request) -> Response:
-    identity = _admin_guard(request)
+    identity = admin_identity(request)
     if isinstance(identity, Response):
         return identity
-    ctx: Context = request.app.state.ctx
+    ctx = app_context(request)
     if not tenants.get_settings(ctx.store, identity.company_id).configured:
         return _card(request, identity, "Enter a Maileon API key before importing.", 422)
     form = await request.form()
     deals = form.get("include_deals") in ("1", "on", "true")
     _, started = backfill.start(ctx.store, identity.company_id, identity.user_id, deals)
-    request.app.state.worker.wake()
+    app_worker(request).wake()
     return _card(request, identity, "" if started else
                  "An import is already running; this is its progress.")
 
 
 async def import_cancel(request: Request) -> Response:
-    identity = _admin_guard(request)
+    identity = admin_identity(request)
     if isinstance(identity, Response):
         return identity
-    ctx: Context = request.app.state.ctx
+    ctx = app_context(request)
     cancelled = backfill.cancel(ctx.store, identity.company_id)
     return _card(request, identity, "" if cancelled else "No import is running.")
 
 
 async def import_resume(request: Request) -> Response:
-    identity = _admin_guard(request)
+    identity = admin_identity(request)
     if isinstance(identity, Response):
         return identity
-    ctx: Context = request.app.state.ctx
+    ctx = app_context(request)
     resumed = backfill.resume(ctx.store, identity.company_id)
-    request.app.state.worker.wake()
+    app_worker(request).wake()
     return _card(request, identity, "" if resumed else "No import is running.")

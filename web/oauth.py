@@ -13,14 +13,15 @@ from clients.pipedrive import PipedriveClient
 from store import tenants
 from sync import syncback
 from web.auth import check_basic, consume_state, new_state, set_session
-from web.settings import _ctx, message
+from web.settings import message
+from web.state import app_context
 
 log = logging.getLogger("pipedrive_maileon.oauth")
 
 
 async def install(request: Request) -> Response:
     """Installation URL: start the OAuth flow with a state bound to this browser."""
-    ctx = _ctx(request)
+    ctx = app_context(request)
     response = RedirectResponse("about:blank", status_code=302)
     state = new_state(ctx.store, ctx.config, response,
                       nxt="settings" if request.query_params.get("next") == "settings" else "")
@@ -29,7 +30,7 @@ async def install(request: Request) -> Response:
 
 
 async def callback(request: Request) -> Response:
-    ctx = _ctx(request)
+    ctx = app_context(request)
     params = request.query_params
     state = params.get("state")
     if params.get("error"):
@@ -83,7 +84,7 @@ async def callback(request: Request) -> Response:
 async def uninstall(request: Request) -> Response:
     """DELETE from Pipedrive with Basic client_id:client_secret; wipes the company when its last
     installation goes."""
-    ctx = _ctx(request)
+    ctx = app_context(request)
     if not check_basic(request.headers.get("authorization"), ctx.config.client_id,
                        ctx.config.client_secret):
         return JSONResponse({"error": "unauthorized"}, status_code=401,

@@ -39,6 +39,7 @@ from sync import contacts
 from sync.context import Context
 from sync.persons import Person, from_pipedrive, plausible_email
 from web.auth import TOKEN_HEADER, Identity, cross_site, verify_jwt
+from web.state import app_context
 from web.templating import templates
 
 log = logging.getLogger("pipedrive_maileon.panel")
@@ -49,10 +50,6 @@ TRANSACTION_LABELS = {"pipedrive_deal_added": "Deal added",
                       "pipedrive_deal_updated": "Deal updated",
                       "pipedrive_deal_deleted": "Deal deleted"}
 
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 def _theme(request: Request) -> str:
@@ -79,7 +76,7 @@ def _partial_error(request: Request, title: str, text: str, status: int) -> Resp
 
 
 def _identity(request: Request, header_only: bool) -> Identity | Response:
-    ctx = _ctx(request)
+    ctx = app_context(request)
     token = request.headers.get(TOKEN_HEADER, "")
     if not token and not header_only:
         token = request.query_params.get("token", "")
@@ -125,7 +122,7 @@ async def panel_status(request: Request) -> Response:
     person_id = person_id_of(request.query_params.get("selectedIds", ""))
     if person_id is None:
         return _partial_error(request, "No person selected", "Open a person in Pipedrive.", 400)
-    view = await status_view(_ctx(request), identity, person_id)
+    view = await status_view(app_context(request), identity, person_id)
     return templates.TemplateResponse(request, "partials/panel_status.html", view)
 
 
@@ -138,7 +135,7 @@ async def panel_unsubscribe(request: Request) -> Response:
 
 
 async def _action(request: Request, subscribe: bool) -> Response:
-    ctx = _ctx(request)
+    ctx = app_context(request)
     identity = _identity(request, header_only=True)
     if isinstance(identity, Response):
         return identity

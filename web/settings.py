@@ -17,12 +17,8 @@ from sync.fields import person_fields
 from sync.health import KEY_STATUS, health
 from sync.setup import check_maileon_key, configure
 from web.auth import Identity, cross_site, request_identity
+from web.state import app_context, app_worker
 from web.templating import templates
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 def message(request: Request, title: str, text: str, status: int = 200,
@@ -31,8 +27,8 @@ def message(request: Request, title: str, text: str, status: int = 200,
         "title": title, "text": text, "link": link, "kind": kind}, status_code=status)
 
 
-def _identity_or_response(request: Request) -> Identity | Response:
-    ctx = _ctx(request)
+def identity_or_response(request: Request) -> Identity | Response:
+    ctx = app_context(request)
     identity = request_identity(request, ctx.config)
     if identity is None:
         if request.headers.get("x-pipedrive-token") or request.query_params.get("token"):
@@ -54,7 +50,7 @@ def _identity_or_response(request: Request) -> Identity | Response:
 
 
 async def _page_context(request: Request, identity: Identity, **extra: Any) -> dict[str, Any]:
-    ctx = _ctx(request)
+    ctx = app_context(request)
     company_id = identity.company_id
     settings = tenants.get_settings(ctx.store, company_id)
     inst = tenants.get_installation(ctx.store, company_id, identity.user_id)
@@ -83,7 +79,7 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
 
 
 async def _render(request: Request, template: str) -> Response:
-    identity = _identity_or_response(request)
+    identity = identity_or_response(request)
     if isinstance(identity, Response):
         return identity
     page = await _page_context(request, identity)
@@ -98,9 +94,9 @@ async def health_partial(request: Request) -> Response:
     return await _render(request, "partials/health.html")
 
 
-def _admin_guard(request: Request) -> Identity | Response:
-    ctx = _ctx(request)
-    identity = _identity_or_response(request)
+def admin_identity(request: Request) -> Identity | Response:
+    ctx = app_context(request)
+    identity = identity_or_response(request)
     if isinstance(identity, Response):
         return identity
     if cross_site(request, ctx.config, identity):
@@ -114,10 +110,10 @@ def _admin_guard(request: Request) -> Identity | Response:
 
 
 async def save_settings(request: Request) -> Response:
-    identity = _admin_guard(request)
+    identity = admin_identity(request)
     if isinstance(identity, Response):
         return identity
-    ctx = _ctx(request)
+    ctx = app_context(request)
     form = await request.form()
     company_id = identity.company_id
     current = tenants.get_settings(ctx.store, company_id)
@@ -204,14 +200,14 @@ async def _validate(ctx: Context, company_id: int, current: tenants.Settings, fo
 
 
 async def retry(request: Request) -> Response:
-    identity = _admin_guard(request)
+    identity = admin_identity(request)
     if isinstance(identity, Response):
         return identity
-    ctx = _ctx(request)
+    ctx = app_context(request)
     form = await request.form()
     raw = str(form.get("job_id", "")).strip()
     job_id = int(raw) if raw.isdigit() else None
     queue.retry_failed(ctx.store, identity.company_id, job_id)
-    request.app.state.worker.wake()
+    app_worker(request).wake()
     page = await _page_context(request, identity)
     return templates.TemplateResponse(request, "partials/health.html", page)

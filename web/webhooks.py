@@ -15,7 +15,7 @@ from sync import syncback
 from sync.deals import job_entity_id
 from sync.intake import BadPayload, parse_pipedrive
 from web.auth import basic_username, check_basic
-from web.settings import _ctx
+from web.state import app_context, app_worker
 
 WEBHOOK_USER = re.compile(r"^pd(\d{1,18})-[0-9a-f]{8}$")
 JOB_KINDS = {"person": "person", "organization": "organization", "deal": "deal"}
@@ -38,7 +38,7 @@ async def read_json(request: Request, empty: object = None) -> object:
 
 
 async def pipedrive(request: Request) -> Response:
-    ctx = _ctx(request)
+    ctx = app_context(request)
     header = request.headers.get("authorization")
     match = WEBHOOK_USER.match(basic_username(header))
     company_id = int(match.group(1)) if match else 0
@@ -68,7 +68,7 @@ async def pipedrive(request: Request) -> Response:
         else event.entity_id, payload=body, job_kind=kind, job_payload=job_payload,
         version=event.update_time)
     if stored:
-        request.app.state.worker.wake()
+        app_worker(request).wake()
     return JSONResponse({"ok": True, "duplicate": not stored})
 
 
@@ -83,7 +83,7 @@ async def maileon(request: Request) -> Response:
     secret) is the credential: missing → 401, wrong or unknown company → 403, compared in
     constant time, never logged nor stored. The body is a JSON object, or empty when only URL
     parameters are configured."""
-    ctx = _ctx(request)
+    ctx = app_context(request)
     token = request.query_params.get("token", "")
     if not token:
         return _error(401, "token missing")
@@ -107,5 +107,5 @@ async def maileon(request: Request) -> Response:
     stored = syncback.record(ctx.store, settings.company_id, ev, "webhook",
                              {"params": params, "body": body})
     if stored:
-        request.app.state.worker.wake()
+        app_worker(request).wake()
     return JSONResponse({"ok": True, "duplicate": not stored})
