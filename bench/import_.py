@@ -8,6 +8,9 @@ does) and the card is polled until it says done. The app is a separate uvicorn p
 Measured against the minimum: Pipedrive list calls vs ceil(N / 500) (API v2 page size), Maileon
 synchronize calls vs ceil(N / 1000) (Maileon's documented batch limit), and the app process's
 peak RSS (VmHWM), which should stay flat (< 200 MB) from 10k to 100k persons.
+
+By default only 10k runs: the simulated Pipedrive filters and sorts all persons for every page
+(O(N) per page), so 100k persons take it ~10 minutes of CPU, while the app itself uses ~20 s.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from bench.common import Row, Server, Sims, Workdir, install_company, machine, n
 
 PD_PAGE = 500
 MAILEON_BATCH = 1000
-SIZES = (10_000, 100_000)
+SIZES = (10_000,)  # --sizes 10000,100000 adds the 100k run: ~10 min, see docs/performance.md
 MEMORY_LIMIT_MB = 200.0
 
 
@@ -31,7 +34,7 @@ def _state(html: str) -> tuple[str, str]:
     return (state.group(1) if state else ""), plain
 
 
-def run(sizes: tuple[int, ...] = SIZES, timeout: float = 400.0) -> list[Row]:
+def run(sizes: tuple[int, ...] = SIZES, timeout: float = 900.0) -> list[Row]:
     work = Workdir("import")
     sims = Sims()
     app = None

@@ -1,6 +1,6 @@
 """Run every benchmark of issue 9 one after the other and print a summary.
 
-`.venv/bin/python -m bench.run_all` (about 6 minutes on 2 cores; the 100k import is most of it).
+`.venv/bin/python -m bench.run_all` (about 3 minutes on 2 cores).
 `--skip import` leaves out a benchmark. Each one also runs alone: python -m bench.<name>.
 """
 
