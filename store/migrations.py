@@ -184,3 +184,41 @@ def m005_imports(db: Database) -> None:
         CREATE INDEX imports_company ON imports (company_id, id);
         """
     )
+
+
+@migrations()
+def m006_import_rows(db: Database) -> None:
+    """The import reads each Pipedrive page once: phase 'reading' stages the prepared contacts
+    in import_rows, phase 'sending' sends them in seq order (imports.sent_seq is the last sent).
+    Phases are now reading | sending | deals | finished; `counted` is the persons read so far.
+    A running import of the old counting scheme starts over (re-sending is a harmless upsert)."""
+    db.executescript(
+        """
+        ALTER TABLE imports ADD COLUMN sent_seq INTEGER NOT NULL DEFAULT 0;
+        UPDATE imports SET phase='reading', cursor=NULL, counted=0, total=NULL, done=0,
+            imported=0, skipped='{}'
+            WHERE state='running' AND phase IN ('counting', 'persons');
+        CREATE TABLE import_rows (
+            import_id INTEGER NOT NULL REFERENCES imports(id) ON DELETE CASCADE,
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,                    -- 1, 2, … in Pipedrive page order
+            person_id INTEGER NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',         -- why it is skipped; '' = to send
+            email_key TEXT NOT NULL DEFAULT '',      -- lower-case email of a row to send
+            update_time TEXT NOT NULL DEFAULT '',    -- the person's update_time when read
+            label TEXT NOT NULL DEFAULT '',          -- Newsletter value when read
+            contact TEXT NOT NULL DEFAULT '',        -- JSON contact for synchronize
+            fingerprint TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (import_id, seq),
+            UNIQUE (import_id, person_id)
+        );
+        CREATE INDEX import_rows_email ON import_rows (import_id, email_key);
+        CREATE INDEX import_rows_company ON import_rows (company_id);
+        """
+    )
+
+
+@migrations()
+def m007_jobs_by_entity(db: Database) -> None:
+    """The lease checks each candidate's entity for a running job: index that lookup."""
+    db.execute("CREATE INDEX jobs_entity ON jobs (company_id, kind, entity_id, state)")

@@ -1,25 +1,34 @@
-"""Import existing contacts (F12): all Pipedrive persons into Maileon, page by page.
+"""Import existing contacts (F12): all Pipedrive persons into Maileon, each page read once.
 
-An import is a row in `imports` (cursor, phase, counters) driven by `import` jobs in the durable
-queue, **one page per job**: each job reads one page (API v2, cursor, 500 persons), upserts it
-into Maileon with one `POST /contacts` synchronize per permission, then saves the next cursor,
-the counters, the persons' state and the job for the next page in one transaction. So:
+An import is a row in `imports` (phase, cursor, counters) driven by `import` jobs in the durable
+queue, **one page or one batch per job**, in two phases:
 
-- a restart resumes at the saved cursor (the next page's job is already pending); a crash in
-  the middle of a page re-sends only that page, which is harmless (synchronize is an upsert and
-  the counters are only saved with the cursor);
-- a 429 (or any transient error) reschedules only that page's job with the wait Pipedrive asked
-  for (Retry-After / x-ratelimit-reset), through the worker — no busy loop — and each page has
-  the worker's full retry budget; a page that keeps failing ends as a failed job in the sync log
-  (the import shows as stopped, with Resume and Cancel);
-- cancel is a flag checked before each page; one import runs at a time per company.
+- *reading*: each job reads one page of persons (API v2, cursor, 500 per page, organization
+  names in batches), prepares their contacts and stages them in `import_rows` (numbered by
+  `seq`), saving the next cursor, the count read and the job for the next page in the same
+  transaction. A restart resumes at the saved cursor; a page is never staged twice (a person
+  is staged at most once per import). The card shows the persons read so far.
+- *sending*: the total is now known. Each job sends the next 500 staged rows to Maileon with
+  one `POST /contacts` synchronize per permission, then saves the last sent `seq`, the
+  counters, the persons' state and the next job in one transaction. A crash in the middle of a
+  batch re-sends only that batch, which is harmless (synchronize is an upsert and the counters
+  are saved with `sent_seq`). The card shows done/total.
 
-Total: API v2 lists give no total, so the import starts with a cheap counting pass over the
-same cursor pages (one list call per 500 persons: 10 tokens, i.e. 0.02 tokens per person, and
-nothing sent to Maileon). While it counts, the card shows "counting…" with the persons counted
-so far; then the progress bar shows done/total.
+Then, if asked, the open deals are queued as transactions, one deals page per job. For N
+persons that is ⌈N/500⌉ Pipedrive person list calls (10 tokens each) and ⌈N/500⌉ Maileon
+synchronize calls per permission present. Memory holds one page or batch at a time.
 
-Consent: permission NONE unless the Newsletter field says Subscribed and DOI is off (then the
+A 429 (or any transient error) reschedules only that job with the wait Pipedrive asked for
+(Retry-After / x-ratelimit-reset), through the worker — no busy loop; a job that keeps failing
+ends as a failed job in the sync log (the import shows as stopped, with Resume and Cancel).
+Cancel is a flag checked before each page or batch; one import runs at a time per company. The
+staged rows are deleted when the sending ends, on cancel, and with the company (foreign key).
+
+Skipped with a reason: no or invalid email, an email already staged for another person, a
+contact unsubscribed in Maileon, a person a webhook synced with a newer update time after it
+was read ("updated meanwhile by a webhook", no error), or deleted meanwhile.
+
+Consent: permission NONE unless the Newsletter field said Subscribed and DOI is off (then the
 initial permission); with DOI on, imports never start a double opt-in. Maileon is told never to
 re-import unsubscribed contacts nor to override existing permissions. The person state is saved
 (email, update time, Newsletter value, data fingerprint) so later webhooks send only changes.
@@ -56,15 +65,19 @@ from sync.outcome import Outcome
 from sync.persons import Person, from_pipedrive, plausible_email
 
 KIND = "import"
-PAGE_SIZE = 500
+PAGE_SIZE = 500  # one Pipedrive page (API v2 maximum) = one Maileon batch
 PERMISSION_NONE = 1
 
 NO_EMAIL = "no email address"
 BAD_EMAIL = "email address not valid"
 SAME_EMAIL = "same email address as another person"
 UNSUBSCRIBED = "unsubscribed in Maileon (not re-imported)"
+UPDATED_MEANWHILE = "updated meanwhile by a webhook"
+DELETED_MEANWHILE = "deleted meanwhile in Pipedrive"
 MAILEON_CODES = {1: "refused by Maileon: external id missing", 2: NO_EMAIL, 3: BAD_EMAIL,
                  4: "refused by Maileon: duplicate external id", 5: SAME_EMAIL}
+ROW_COLUMNS = ("import_id", "company_id", "seq", "person_id", "reason", "email_key",
+               "update_time", "label", "contact", "fingerprint")
 
 
 # --- the imports table -------------------------------------------------------------------------
@@ -84,7 +97,7 @@ def start(store: Store, company_id: int, user_id: int, include_deals: bool = Fal
             return dict(running), False
         cur = db.execute("INSERT INTO imports (company_id, state, phase, include_deals, "
                          "started_by, started_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-                         (company_id, "running", "counting", int(include_deals), user_id, t, t))
+                         (company_id, "running", "reading", int(include_deals), user_id, t, t))
         import_id = int(cur.lastrowid or 0)
         queue.upsert_job(db, company_id, KIND, str(import_id), {"import_id": import_id})
         row = db.execute("SELECT * FROM imports WHERE id=?", (import_id,)).fetchone()
@@ -92,7 +105,8 @@ def start(store: Store, company_id: int, user_id: int, include_deals: bool = Fal
 
 
 def cancel(store: Store, company_id: int) -> bool:
-    """Stop the running import before its next page; its waiting or failed jobs end."""
+    """Stop the running import before its next page or batch; its waiting or failed jobs end
+    and its staged rows go."""
     t = now()
     with store.tx() as db:
         row = db.execute("SELECT id FROM imports WHERE company_id=? AND state='running'",
@@ -104,11 +118,12 @@ def cancel(store: Store, company_id: int) -> bool:
         db.execute("UPDATE jobs SET state='done', last_error='import cancelled', updated_at=? "
                    "WHERE company_id=? AND kind=? AND entity_id=? AND state IN "
                    "('pending','failed')", (t, company_id, KIND, str(row["id"])))
+        db.execute("DELETE FROM import_rows WHERE import_id=?", (row["id"],))
     return True
 
 
 def resume(store: Store, company_id: int) -> bool:
-    """Queue the next page of a running import whose page job failed (stopped)."""
+    """Queue the next page or batch of a running import whose job failed (stopped)."""
     with store.tx() as db:
         row = db.execute("SELECT id FROM imports WHERE company_id=? AND state='running'",
                          (company_id,)).fetchone()
@@ -144,7 +159,7 @@ def view(store: Store, company_id: int) -> dict[str, Any] | None:
     return {
         "id": row["id"], "state": row["state"], "phase": row["phase"], "running": running,
         "stopped": stopped, "error": (job or {}).get("last_error", "") if stopped else "",
-        "waiting": waiting, "counting": row["phase"] == "counting", "counted": row["counted"],
+        "waiting": waiting, "reading": row["phase"] == "reading", "read": row["counted"],
         "total": total, "done": row["done"], "imported": row["imported"],
         "skipped": sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])),
         "skipped_total": sum(skipped.values()), "include_deals": bool(row["include_deals"]),
@@ -156,51 +171,40 @@ def view(store: Store, company_id: int) -> dict[str, Any] | None:
 
 # --- the job -----------------------------------------------------------------------------------
 @dataclass
-class PageResult:
+class BatchResult:
     imported: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     states: list[PersonState] = field(default_factory=list)
 
 
 async def handle_import(ctx: Context, job: Job) -> Outcome:
-    """One page of an import; queues the next one."""
-    store = ctx.store
-    row = store.one("SELECT * FROM imports WHERE id=? AND company_id=?",
-                    (int(job.entity_id), job.company_id))
+    """One page (reading, deals) or one batch (sending) of an import; queues the next one."""
+    row = ctx.store.one("SELECT * FROM imports WHERE id=? AND company_id=?",
+                        (int(job.entity_id), job.company_id))
     if row is None or row["state"] != "running":
         return Outcome.quiet("import no longer running")
-    settings = tenants.get_settings(store, job.company_id)
+    settings = tenants.get_settings(ctx.store, job.company_id)
     if not settings.configured:
         raise PermanentError("no Maileon API key is set")
-    phase, cursor = row["phase"], row["cursor"]
-    changes: dict[str, Any] = {}
-    result = PageResult()
-    client = ctx.pipedrive(job.company_id)
-    if phase == "counting":
-        persons, next_cursor = await client.list_persons(cursor=cursor, limit=PAGE_SIZE)
-        counted = row["counted"] + len(persons)
-        changes = {"counted": counted, "cursor": next_cursor}
-        if not next_cursor:
-            changes.update(total=counted, phase="persons")
-    elif phase == "persons":
-        persons, next_cursor = await client.list_persons(cursor=cursor, limit=PAGE_SIZE)
-        result = await import_page(ctx, settings, persons)
-        skipped = Counter(json.loads(row["skipped"] or "{}")) + result.skipped
-        changes = {"cursor": next_cursor, "done": row["done"] + len(persons),
-                   "imported": row["imported"] + result.imported,
-                   "skipped": json.dumps(dict(skipped))}
-        if not next_cursor:
-            changes["phase"] = "deals" if row["include_deals"] and settings.deals_sync \
-                else "finished"
-    elif phase == "deals":
-        body = await client.request("GET", "/api/v2/deals", params={
-            "status": "open", "limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})})
-        deals = [d for d in body.get("data") or [] if isinstance(d, dict) and d.get("id")]
-        next_cursor = (body.get("additional_data") or {}).get("next_cursor")
-        changes = {"cursor": next_cursor, "deals_queued": row["deals_queued"] + len(deals),
-                   "phase": "deals" if next_cursor else "finished"}
-    else:
-        changes = {"phase": "finished"}
+    if row["phase"] == "reading":
+        return await _read_page(ctx, job, row, settings)
+    if row["phase"] == "sending":
+        return await _send_batch(ctx, job, row, settings)
+    if row["phase"] == "deals":
+        return await _deals_page(ctx, job, row)
+    return _save(ctx.store, job, row, {"phase": "finished"})
+
+
+def _after_persons(row: dict[str, Any], settings: Settings) -> str:
+    return "deals" if row["include_deals"] and settings.deals_sync else "finished"
+
+
+def _save(store: Store, job: Job, row: dict[str, Any], changes: dict[str, Any],
+          staged: list[tuple[Any, ...]] | None = None, states: list[PersonState] | None = None,
+          deals: list[dict[str, Any]] | None = None) -> Outcome:
+    """Save one step in one transaction: the import's changes, the staged rows, the person
+    states, the queued deals and the job for the next step. States are saved even when the
+    import was cancelled meanwhile (Maileon has those contacts already)."""
     finished = changes.get("phase") == "finished"
     if finished:
         changes.update(state="done", finished_at=now(), cursor=None)
@@ -210,17 +214,190 @@ async def handle_import(ctx: Context, job: Job) -> Outcome:
         updated = db.execute(
             f"UPDATE imports SET {assignments} WHERE id=? AND state='running'",  # noqa: S608
             (*changes.values(), row["id"])).rowcount
-        if not updated:  # cancelled while this page ran: keep what Maileon already has
-            _save_states(db, result.states)
+        _save_states(db, states or [])
+        if not updated:
             return Outcome.quiet("import cancelled")
-        _save_states(db, result.states)
-        if phase == "deals":
+        if staged:
+            db.conn.executemany(
+                f"INSERT OR IGNORE INTO import_rows ({', '.join(ROW_COLUMNS)}) "  # noqa: S608
+                f"VALUES ({', '.join('?' * len(ROW_COLUMNS))})", staged)
+        if changes.get("phase") in ("deals", "finished"):
+            db.execute("DELETE FROM import_rows WHERE import_id=?", (row["id"],))
+        if deals:
             _queue_deals(db, job.company_id, deals)
         if not finished:
             queue.upsert_job(db, job.company_id, KIND, job.entity_id, {"import_id": row["id"]})
     if not finished:
-        return Outcome.quiet(f"import page {row['pages'] + 1} done")
+        return Outcome.quiet(f"import step {row['pages'] + 1} done ({row['phase']})")
     return Outcome.ok(summary(view(store, job.company_id) or {}))
+
+
+async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Settings
+                     ) -> Outcome:
+    """Phase 1: read one page of persons and stage their prepared contacts."""
+    client = ctx.pipedrive(job.company_id)
+    raw, next_cursor = await client.list_persons(cursor=row["cursor"], limit=PAGE_SIZE)
+    persons = [from_pipedrive(p) for p in raw if isinstance(p, dict) and p.get("id")]
+    prepared = await prepare_page(ctx, settings, persons)
+    import_id = int(row["id"])
+    with ctx.store.lock:  # this job is the only writer of its import's rows
+        known = _staged(ctx.store, import_id, "person_id", [p["person_id"] for p in prepared])
+        emails = _staged(ctx.store, import_id, "email_key",
+                         sorted({p["email_key"] for p in prepared if p["email_key"]}))
+        last_seq = int(ctx.store.scalar(
+            "SELECT coalesce(max(seq), 0) FROM import_rows WHERE import_id=?", (import_id,)))
+    staged: list[tuple[Any, ...]] = []
+    for item in prepared:
+        if item["person_id"] in known:  # read again (a page re-read): staged once only
+            continue
+        known.add(item["person_id"])
+        if item["email_key"]:
+            if item["email_key"] in emails:
+                item.update(reason=SAME_EMAIL, email_key="", contact="", fingerprint="")
+            else:
+                emails.add(item["email_key"])
+        last_seq += 1
+        staged.append((import_id, job.company_id, last_seq, item["person_id"], item["reason"],
+                       item["email_key"], item["update_time"], item["label"], item["contact"],
+                       item["fingerprint"]))
+    changes: dict[str, Any] = {"cursor": next_cursor, "counted": last_seq}
+    if not next_cursor:
+        changes.update(phase="sending", total=last_seq, cursor=None)
+        if not last_seq:  # no persons at all
+            changes["phase"] = _after_persons(row, settings)
+    return _save(ctx.store, job, row, changes, staged=staged)
+
+
+def _staged(store: Store, import_id: int, column: str, values: list[Any]) -> set[Any]:
+    found: set[Any] = set()
+    for at in range(0, len(values), 500):
+        chunk = values[at:at + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(r[column] for r in store.all(
+            f"SELECT {column} FROM import_rows WHERE import_id=? "  # noqa: S608
+            f"AND {column} IN ({marks})", (import_id, *chunk)))
+    return found
+
+
+async def prepare_page(ctx: Context, settings: Settings, persons: list[Person]
+                       ) -> list[dict[str, Any]]:
+    """One page's staged rows (without seq): the contact to send, or why it is skipped."""
+    if not persons:
+        return []
+    company_id = settings.company_id
+    fields = await person_fields(ctx, company_id)
+    names = await organization_names(
+        ctx, company_id, {p.org_id for p in persons if p.org_id and not p.org_name
+                          and p.email and plausible_email(p.email)})
+    items = []
+    for person in persons:
+        item = {"person_id": person.id, "reason": "", "email_key": "",
+                "update_time": person.update_time, "label": "", "contact": "",
+                "fingerprint": ""}
+        items.append(item)
+        if not person.email:
+            item["reason"] = NO_EMAIL
+            continue
+        if not plausible_email(person.email):
+            item["reason"] = BAD_EMAIL
+            continue
+        if person.org_id and not person.org_name:
+            person.org_name = names.get(person.org_id, "")
+        standard, custom = contact_fields(person, settings, fields)
+        item.update(email_key=person.email.lower(),
+                    label=newsletter_label(person, settings, fields),
+                    fingerprint=data_fingerprint(person.email, standard, custom),
+                    contact=json.dumps({"email": person.email, "external_id": str(person.id),
+                                        "standard_fields": standard, "custom_fields": custom}))
+    return items
+
+
+async def _send_batch(ctx: Context, job: Job, row: dict[str, Any], settings: Settings
+                      ) -> Outcome:
+    """Phase 2: send the next batch of staged rows to Maileon."""
+    rows = ctx.store.all("SELECT * FROM import_rows WHERE import_id=? AND seq>? "
+                         "ORDER BY seq LIMIT ?", (row["id"], row["sent_seq"], PAGE_SIZE))
+    result = await send_batch(ctx, settings, rows, started_at=row["started_at"])
+    sent_seq = rows[-1]["seq"] if rows else row["sent_seq"]
+    skipped = Counter(json.loads(row["skipped"] or "{}")) + result.skipped
+    changes: dict[str, Any] = {
+        "sent_seq": sent_seq, "done": row["done"] + len(rows),
+        "imported": row["imported"] + result.imported, "skipped": json.dumps(dict(skipped))}
+    if not rows or sent_seq >= (row["total"] or 0):
+        changes.update(phase=_after_persons(row, settings), cursor=None)
+    return _save(ctx.store, job, row, changes, states=result.states)
+
+
+async def send_batch(ctx: Context, settings: Settings, rows: list[dict[str, Any]],
+                     started_at: float = 0.0) -> BatchResult:
+    """Upsert staged rows into Maileon, one synchronize per permission; the person states to
+    save come back."""
+    result = BatchResult()
+    company_id = settings.company_id
+    states = _load_states(ctx.store, company_id, [r["person_id"] for r in rows])
+    groups: dict[int, list[tuple[dict[str, Any], PersonState, dict[str, Any]]]] = {}
+    for staged in rows:
+        state = states.get(staged["person_id"]) or PersonState(company_id, staged["person_id"])
+        if staged["reason"]:
+            result.skipped[staged["reason"]] += 1
+        elif state.maileon_state == "unsubscribed":
+            result.skipped[UNSUBSCRIBED] += 1
+        elif state.last_update_time > staged["update_time"]:
+            result.skipped[UPDATED_MEANWHILE] += 1  # that newer change is synced already
+        elif state.deleted and state.synced_at >= started_at:
+            result.skipped[DELETED_MEANWHILE] += 1
+        else:
+            permission = settings.initial_permission \
+                if staged["label"] == SUBSCRIBED and not settings.doi_enabled \
+                else PERMISSION_NONE
+            groups.setdefault(permission, []).append((staged, state,
+                                                      json.loads(staged["contact"])))
+    if not groups:
+        return result
+    maileon = ctx.maileon(company_id)
+    await ensure_maileon_fields(ctx, maileon, settings, await person_fields(ctx, company_id))
+    for permission, items in groups.items():
+        report = await maileon.synchronize_contacts([c for _, _, c in items],
+                                                    permission=permission)
+        refused = {}
+        for bad in report["invalid"]:
+            reason = MAILEON_CODES.get(bad["code"]) or (
+                f"refused by Maileon: {bad['field']} not valid" if bad["field"]
+                else "refused by Maileon")
+            refused[bad["email"].lower() or f"#{bad['external_id']}"] = reason
+        unsubscribed = report["count_unsubscribed_contacts"]
+        result.skipped[UNSUBSCRIBED] += unsubscribed
+        accepted = 0
+        for staged, state, contact in items:
+            why = refused.get(staged["email_key"]) or refused.get(f"#{staged['person_id']}")
+            if why:
+                result.skipped[why] += 1
+                continue
+            accepted += 1
+            state.email = contact["email"]
+            state.last_update_time = max(state.last_update_time, staged["update_time"])
+            state.newsletter = staged["label"]
+            state.deleted = False
+            if not state.maileon_state:  # a known state (pending, subscribed…) stays
+                subscribed = permission > PERMISSION_NONE and not unsubscribed
+                state.maileon_state = "subscribed" if subscribed else "none"
+            state.data_hash = staged["fingerprint"]
+            people.touch_synced(state)
+            result.states.append(state)
+        result.imported += max(0, accepted - unsubscribed)
+    return result
+
+
+async def _deals_page(ctx: Context, job: Job, row: dict[str, Any]) -> Outcome:
+    """After the persons: one page of open deals, queued as transaction jobs."""
+    cursor = row["cursor"]
+    body = await ctx.pipedrive(job.company_id).request("GET", "/api/v2/deals", params={
+        "status": "open", "limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})})
+    deals = [d for d in body.get("data") or [] if isinstance(d, dict) and d.get("id")]
+    next_cursor = (body.get("additional_data") or {}).get("next_cursor")
+    changes = {"cursor": next_cursor, "deals_queued": row["deals_queued"] + len(deals),
+               "phase": "deals" if next_cursor else "finished"}
+    return _save(ctx.store, job, row, changes, deals=deals)
 
 
 def summary(v: dict[str, Any]) -> str:
@@ -263,76 +440,3 @@ def _load_states(store: Store, company_id: int, ids: list[int]) -> dict[int, Per
             r["deleted"] = bool(r["deleted"])
             states[r["person_id"]] = PersonState(**r)
     return states
-
-
-async def import_page(ctx: Context, settings: Settings, raw: list[dict[str, Any]]
-                      ) -> PageResult:
-    """Upsert one page of API v2 persons into Maileon; the states to save come back."""
-    result = PageResult()
-    company_id = settings.company_id
-    persons = [from_pipedrive(p) for p in raw if isinstance(p, dict) and p.get("id")]
-    if not persons:
-        return result
-    fields = await person_fields(ctx, company_id)
-    maileon = ctx.maileon(company_id)
-    await ensure_maileon_fields(ctx, maileon, settings, fields)
-    names = await organization_names(
-        ctx, company_id, {p.org_id for p in persons if p.org_id and not p.org_name})
-    states = _load_states(ctx.store, company_id, [p.id for p in persons])
-    groups: dict[int, list[tuple[Person, PersonState, str, dict[str, Any]]]] = {}
-    seen: set[str] = set()
-    for person in persons:
-        state = states.get(person.id) or PersonState(company_id, person.id)
-        if not person.email:
-            result.skipped[NO_EMAIL] += 1
-            continue
-        if not plausible_email(person.email):
-            result.skipped[BAD_EMAIL] += 1
-            continue
-        if state.maileon_state == "unsubscribed":
-            result.skipped[UNSUBSCRIBED] += 1
-            continue
-        if person.email.lower() in seen:
-            result.skipped[SAME_EMAIL] += 1
-            continue
-        seen.add(person.email.lower())
-        if person.org_id and not person.org_name:
-            person.org_name = names.get(person.org_id, "")
-        label = newsletter_label(person, settings, fields)
-        permission = settings.initial_permission \
-            if label == SUBSCRIBED and not settings.doi_enabled else PERMISSION_NONE
-        standard, custom = contact_fields(person, settings, fields)
-        contact: dict[str, Any] = {"email": person.email, "external_id": str(person.id),
-                                   "standard_fields": standard, "custom_fields": custom,
-                                   "hash": data_fingerprint(person.email, standard, custom)}
-        groups.setdefault(permission, []).append((person, state, label, contact))
-    for permission, items in groups.items():
-        report = await maileon.synchronize_contacts([c for _, _, _, c in items],
-                                                    permission=permission)
-        refused = {}
-        for bad in report["invalid"]:
-            reason = MAILEON_CODES.get(bad["code"]) or (
-                f"refused by Maileon: {bad['field']} not valid" if bad["field"]
-                else "refused by Maileon")
-            refused[bad["email"].lower() or f"#{bad['external_id']}"] = reason
-        unsubscribed = report["count_unsubscribed_contacts"]
-        result.skipped[UNSUBSCRIBED] += unsubscribed
-        accepted = 0
-        for person, state, label, contact in items:
-            why = refused.get(person.email.lower()) or refused.get(f"#{person.id}")
-            if why:
-                result.skipped[why] += 1
-                continue
-            accepted += 1
-            state.email = person.email
-            state.last_update_time = max(state.last_update_time, person.update_time)
-            state.newsletter = label
-            state.deleted = False
-            if not state.maileon_state:  # a known state (pending, subscribed…) stays
-                subscribed = permission > PERMISSION_NONE and not unsubscribed
-                state.maileon_state = "subscribed" if subscribed else "none"
-            state.data_hash = contact["hash"]
-            people.touch_synced(state)
-            result.states.append(state)
-        result.imported += max(0, accepted - unsubscribed)
-    return result

@@ -12,11 +12,13 @@ from starlette.responses import JSONResponse, Response
 
 from store import queue, tenants
 from sync import syncback
+from sync.context import Context
 from sync.deals import job_entity_id
 from sync.intake import BadPayload, parse_pipedrive
 from web.auth import basic_username, check_basic
 from web.state import app_context, app_worker
 
+CREDENTIALS_TTL = 60.0
 WEBHOOK_USER = re.compile(r"^pd(\d{1,18})-[0-9a-f]{8}$")
 JOB_KINDS = {"person": "person", "organization": "organization", "deal": "deal"}
 
@@ -37,12 +39,24 @@ async def read_json(request: Request, empty: object = None) -> object:
         return _error(400, "body is not valid JSON")
 
 
+def _credentials(ctx: Context, company_id: int) -> tuple[str, str] | None:
+    """The company's webhook credentials, cached briefly: they change only when the company is
+    wiped (which forgets the cache) or set up anew."""
+    cached = ctx.cached(company_id, "webhook_credentials", CREDENTIALS_TTL)
+    if isinstance(cached, tuple):
+        return cached
+    found = tenants.webhook_credentials(ctx.store, company_id)
+    if found is not None:
+        ctx.remember(company_id, "webhook_credentials", found, CREDENTIALS_TTL)
+    return found
+
+
 async def pipedrive(request: Request) -> Response:
     ctx = app_context(request)
     header = request.headers.get("authorization")
     match = WEBHOOK_USER.match(basic_username(header))
     company_id = int(match.group(1)) if match else 0
-    expected = tenants.webhook_credentials(ctx.store, company_id) if match else None
+    expected = _credentials(ctx, company_id) if match else None
     if expected is None or not check_basic(header, *expected):
         return _error(401, "unauthorized", **{"WWW-Authenticate": 'Basic realm="webhooks"'})
     body = await read_json(request)
@@ -57,7 +71,6 @@ async def pipedrive(request: Request) -> Response:
     kind = JOB_KINDS.get(event.entity)
     if kind is None:
         return JSONResponse({"ok": True, "ignored": f"{event.entity} events are not synced"})
-    assert isinstance(body, dict)
     job_payload = {"action": event.action, "data": event.current, "previous": event.previous,
                    "merged_to_id": event.merged_to_id, "raw_action": event.raw_action,
                    "event_id": event.dedupe_key}
@@ -65,7 +78,8 @@ async def pipedrive(request: Request) -> Response:
         ctx.store, company_id=company_id, source="pipedrive",
         dedupe_key=event.dedupe_key, kind=f"{event.entity}.{event.action}",
         entity_id=job_entity_id(event.entity_id, event.action) if kind == "deal"
-        else event.entity_id, payload=body, job_kind=kind, job_payload=job_payload,
+        else event.entity_id, payload=(await request.body()).decode(), job_kind=kind,
+        job_payload=job_payload,
         version=event.update_time)
     if stored:
         app_worker(request).wake()

@@ -1,7 +1,9 @@
-"""An admin starts "Import existing contacts" in Chromium and watches the progress bar fill."""
+"""An admin starts "Import existing contacts" in Chromium: while the persons are read the bar is
+indeterminate with a running count, then it fills as the batches are sent."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -17,7 +19,8 @@ def test_start_import_and_watch_progress_to_done(page: Page, harness: Harness,
                                                  artifacts: Path) -> None:
     harness.pd("POST", "/_sim/bulk_persons", json={"company_id": COMPANY, "count": 1500,
                                                    "fire_webhooks": False})
-    harness.ml("POST", "/_sim/latency", json={"ms": 250})  # each page takes a moment
+    harness.pd("POST", "/_sim/latency", json={"ms": 300})  # each page read takes a moment…
+    harness.ml("POST", "/_sim/latency", json={"ms": 250})  # …and so does each batch sent
     page.goto(f"{harness.app_url}/oauth/install")
     page.get_by_role("button", name="Allow and install").click()
     expect(page).to_have_url(f"{harness.app_url}/settings")
@@ -31,6 +34,11 @@ def test_start_import_and_watch_progress_to_done(page: Page, harness: Harness,
     expect(card.get_by_role("button", name="Cancel import")).to_be_visible()
 
     bar = page.get_by_role("progressbar", name="Import progress")
+    expect(card.get_by_text(re.compile(r"Reading persons from Pipedrive: \d+ so far"))
+           ).to_be_visible()
+    reading = card.inner_html()  # one snapshot: the bar has no value while reading
+    assert "Reading persons from Pipedrive" not in reading or \
+        re.search(r"<progress[^>]*\bvalue=", reading) is None, reading
     seen: set[int] = set()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

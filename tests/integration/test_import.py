@@ -1,9 +1,11 @@
-"""Import existing contacts (F12) over real HTTP: the settings card, the durable import job,
-the simulated Pipedrive (cursor pages, 429s) and the simulated Maileon (synchronize)."""
+"""Import existing contacts (F12) over real HTTP: the settings card, the durable import job in
+its two phases (reading Pipedrive pages into staged rows, sending them in batches), the
+simulated Pipedrive (cursor pages, 429s) and the simulated Maileon (synchronize)."""
 
 from __future__ import annotations
 
 import base64
+import math
 import re
 import sqlite3
 import time
@@ -79,6 +81,31 @@ def import_row(harness: Harness) -> dict[str, Any]:
     return row
 
 
+def staged_rows(harness: Harness) -> int:
+    conn = sqlite3.connect(harness.config.database_path)
+    count = int(conn.execute("SELECT count(*) FROM import_rows").fetchone()[0])
+    conn.close()
+    return count
+
+
+def list_calls(harness: Harness) -> list[int]:
+    """Statuses of the Pipedrive person list calls (GET /api/v2/persons)."""
+    return [r["status"] for r in pd_requests(harness, "/api/v2/persons")
+            if r["method"] == "GET" and r["path"] == "/api/v2/persons"]
+
+
+def wait_for_phase(harness: Harness, phase: str, at_least_read: int = 0,
+                   timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    row: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        row = import_row(harness)
+        if row["phase"] == phase and row["counted"] >= at_least_read:
+            return row
+        time.sleep(0.05)
+    raise AssertionError(f"import not in phase {phase} after {timeout}s: {row}")
+
+
 def test_import_of_thousands_of_persons_survives_429s(harness: Harness) -> None:
     client = harness.setup_company(contacts_sync=False, initial_permission=3)
     key, subscribed = option(harness, "Subscribed")
@@ -90,7 +117,7 @@ def test_import_of_thousands_of_persons_survives_429s(harness: Harness) -> None:
     harness.settle()
     harness.pd("POST", "/_sim/faults", json={"path_prefix": "/api/v2/persons", "status": 429,
                                              "count": 3, "retry_after": 1})
-    assert "Counting persons" in text(start(harness, client))
+    assert "Reading persons from Pipedrive: 0 so far." in text(start(harness, client))
 
     html = wait_for(harness, client, "done", timeout=30)
     shown = text(html)
@@ -103,36 +130,85 @@ def test_import_of_thousands_of_persons_survives_429s(harness: Harness) -> None:
     assert perms.pop("sue@example.com") == 3  # Newsletter Subscribed, DOI off
     assert set(perms.values()) == {1}  # everyone else without permission
     assert "Bulk Person" in harness.contacts()["bulk1@bulk.test"]["standard_fields"]["FULLNAME"]
-    # The three 429s were waited out and retried; no page was read twice: 5 pages counted,
-    # 5 imported.
-    lists = [r for r in pd_requests(harness, "/api/v2/persons") if r["method"] == "GET"]
-    assert [r["status"] for r in lists].count(429) == 3
-    assert [r["status"] for r in lists].count(200) == 10
+    # The three 429s were waited out and retried; each page was read exactly once.
+    lists = list_calls(harness)
+    assert lists.count(429) == 3
+    assert lists.count(200) == math.ceil(2003 / 500) == 5
     calls = synchronize_calls(harness)
-    assert calls and all("reimport_unsubscribed_contacts=false" in c["query"]
-                         and "override_permission=false" in c["query"] for c in calls)
+    # One synchronize per batch of 500 and permission: Sue (permission 3) is in the first.
+    assert len(calls) == 5 + 1
+    assert all("reimport_unsubscribed_contacts=false" in c["query"]
+               and "override_permission=false" in c["query"] for c in calls)
+    assert staged_rows(harness) == 0  # the staged rows went with the finished import
     assert "Import finished: 2001 of 2003 persons imported" in text(
         client.get(f"{harness.app_url}/settings").text)  # in the sync log
 
 
-def test_an_import_resumes_after_a_restart_without_duplicates(harness: Harness) -> None:
+def restart(harness: Harness) -> ServerThread:
+    app_port = int(harness.app_url.rsplit(":", 1)[1])
+    return ServerThread(create_app(harness.config), port=app_port).start()
+
+
+def test_an_import_resumes_mid_read_after_a_restart_without_duplicates(
+        harness: Harness) -> None:
     client = harness.setup_company()
     bulk(harness, 2000)
-    harness.ml("POST", "/_sim/latency", json={"ms": 400})
+    harness.pd("POST", "/_sim/latency", json={"ms": 300})
     start(harness, client)
-    wait_for(harness, client, "running", at_least_done=500)
-    app_port = int(harness.app_url.rsplit(":", 1)[1])
+    wait_for_phase(harness, "reading", at_least_read=500)
+    assert "Reading persons from Pipedrive:" in text(card(harness, client))
     harness.app_server.stop()
     stopped_at = import_row(harness)
-    assert stopped_at["state"] == "running" and 500 <= stopped_at["done"] < 2000
-    harness.ml("POST", "/_sim/latency", json={"ms": 0})
-    restarted = ServerThread(create_app(harness.config), port=app_port).start()
+    assert stopped_at["phase"] == "reading" and 500 <= stopped_at["counted"] < 2000
+    assert stopped_at["total"] is None and staged_rows(harness) == stopped_at["counted"]
+    assert not synchronize_calls(harness)  # nothing is sent while reading
+    harness.pd("POST", "/_sim/latency", json={"ms": 0})
+    restarted = restart(harness)
     try:
         shown = text(wait_for(harness, client, "done", timeout=20))
         assert "2000 of 2000 persons processed (100%) · 2000 imported · 0 skipped" in shown
         assert len(harness.contacts()) == 2000
-        # Each page went to Maileon once: the restart resumed at the saved cursor.
-        assert len(synchronize_calls(harness)) == 4  # 4 pages of 500, one call each
+        # The restart resumed at the saved cursor: each page read once, each batch sent once.
+        assert list_calls(harness) == [200] * math.ceil(2000 / 500)
+        assert len(synchronize_calls(harness)) == 4
+        assert staged_rows(harness) == 0
+    finally:
+        restarted.stop()
+
+
+def test_an_import_resumes_mid_send_after_a_restart_without_duplicates(
+        harness: Harness) -> None:
+    client = harness.setup_company()
+    ids = bulk(harness, 2000)
+    harness.ml("POST", "/_sim/latency", json={"ms": 400})
+    start(harness, client)
+    wait_for(harness, client, "running", at_least_done=500)
+    harness.app_server.stop()
+    stopped_at = import_row(harness)
+    assert stopped_at["state"] == "running" and stopped_at["phase"] == "sending"
+    assert 500 <= stopped_at["done"] == stopped_at["sent_seq"] < 2000
+    assert stopped_at["total"] == 2000 and staged_rows(harness) == 2000
+    # Meanwhile a webhook synced a newer change of the last person (not sent yet): the import
+    # must not overwrite it with the older data it read.
+    conn = sqlite3.connect(harness.config.database_path)
+    with conn:
+        conn.execute("INSERT OR REPLACE INTO persons (company_id, person_id, email, "
+                     "last_update_time, maileon_state, synced_at) VALUES (?,?,?,?,?,?)",
+                     (COMPANY, ids[-1], "bulk2000@bulk.test", "2999-01-01T00:00:00Z", "none",
+                      time.time()))
+    conn.close()
+    harness.ml("POST", "/_sim/latency", json={"ms": 0})
+    restarted = restart(harness)
+    try:
+        shown = text(wait_for(harness, client, "done", timeout=20))
+        assert "2000 of 2000 persons processed (100%) · 1999 imported · 1 skipped" in shown
+        assert "1 skipped: updated meanwhile by a webhook" in shown
+        assert len(harness.contacts()) == 1999 and "bulk2000@bulk.test" not in \
+            harness.contacts()
+        # Each batch went to Maileon once: the restart resumed after the last sent batch.
+        assert len(synchronize_calls(harness)) == 4  # 4 batches of 500, one call each
+        assert list_calls(harness) == [200] * 4
+        assert staged_rows(harness) == 0
     finally:
         restarted.stop()
 
@@ -183,6 +259,7 @@ def test_one_import_at_a_time_cancel_and_read_only_users(harness: Harness) -> No
     rows = sqlite3.connect(harness.config.database_path).execute(
         "SELECT count(*) FROM imports").fetchone()[0]
     assert rows == 1
+    assert staged_rows(harness) == 0  # cancel dropped the staged rows
 
 
 def test_imported_persons_are_not_resent_by_unchanged_webhooks(harness: Harness) -> None:
