@@ -43,6 +43,9 @@ async def index(request: Request) -> Response:
 
 
 routes = [
+    # The webhook receivers first: they take most requests, and routes match in order.
+    Route("/webhooks/pipedrive", webhooks.pipedrive, methods=["POST"]),
+    Route("/webhooks/maileon/{company_id}/{event}", webhooks.maileon, methods=["POST"]),
     Route("/", index),
     Route("/oauth/install", oauth.install),
     Route("/oauth/callback", oauth.callback, methods=["GET"]),
@@ -56,8 +59,6 @@ routes = [
     Route("/settings/import/start", imports.import_start, methods=["POST"]),
     Route("/settings/import/cancel", imports.import_cancel, methods=["POST"]),
     Route("/settings/import/resume", imports.import_resume, methods=["POST"]),
-    Route("/webhooks/pipedrive", webhooks.pipedrive, methods=["POST"]),
-    Route("/webhooks/maileon/{company_id}/{event}", webhooks.maileon, methods=["POST"]),
     Route("/panel", panel.panel, methods=["GET"]),
     Route("/panel/status", panel.panel_status, methods=["GET"]),
     Route("/panel/subscribe", panel.panel_subscribe, methods=["POST"]),

@@ -219,55 +219,71 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
     if not settings.configured:
         return finish("not_configured", "Maileon is not set up yet",
                       "An admin has to enter the Maileon API key in the app's settings.", "warn")
-    try:
-        raw = await asyncio.wait_for(_viewer(ctx, identity).get_person(person_id),
-                                     STATUS_TIMEOUT)
-    except ReauthRequired as exc:
-        return finish("reauth", "Authorize the app again", exc.message, "bad")
-    except ApiError as exc:
-        view["retry"] = True
-        return finish("pipedrive_error", "Pipedrive could not be reached", exc.message, "bad")
-    except TimeoutError:
-        view["retry"] = True
-        return finish("pipedrive_error", "Pipedrive could not be reached",
-                      "Pipedrive did not answer in time.", "bad")
-    if raw is None:
-        return finish("no_person", "Person not found",
-                      "This person does not exist in Pipedrive or you cannot see it.")
 
-    person = from_pipedrive(raw)
+    async def lookup(email: str) -> dict[str, Any] | None:
+        return await asyncio.wait_for(ctx.maileon(company_id).get_contact(email),
+                                      STATUS_TIMEOUT)
+
+    # The Maileon lookup of the address this app knows starts together with the Pipedrive
+    # read, so the panel costs about one round trip; its result is only used (and anything
+    # shown) once Pipedrive has confirmed the person and the address.
     state = people.get(ctx.store, company_id, person_id)
-    view.update(known=True, name=contacts.person_label(person), email=person.email,
-                newsletter=contacts.newsletter_label(person, settings, {}) or "not set",
-                synced_at=state.synced_at, last_error=state.last_error,
-                transactions=recent_transactions(ctx.store, company_id, person_id))
-    if not person.email:
-        return finish("no_email", "No email address",
-                      "Add an email address to this person in Pipedrive to use the newsletter.",
-                      "warn")
-    if not plausible_email(person.email):
-        return finish("no_email", "Email address not valid",
-                      f"Maileon cannot use {person.email!r}. Correct it in Pipedrive.", "warn")
+    known_email = state.email if not state.deleted else ""
+    early = asyncio.create_task(lookup(known_email)) if known_email else None
     try:
-        contact = await asyncio.wait_for(ctx.maileon(company_id).get_contact(person.email),
+        try:
+            raw = await asyncio.wait_for(_viewer(ctx, identity).get_person(person_id),
                                          STATUS_TIMEOUT)
-    except TimeoutError:
-        view["retry"] = True
-        return finish("maileon_down", "Maileon is unreachable",
-                      "Maileon did not answer in time. Try again in a moment.", "bad")
-    except TransientError as exc:
-        view["retry"] = True
-        return finish("maileon_down", "Maileon is unreachable",
-                      f"{exc.message}. Try again in a moment.", "bad")
-    except ApiError as exc:
-        view["retry"] = True
-        return finish("maileon_error", "Maileon refused the request", exc.message, "bad")
-    kind, headline, detail, tone = describe(contact, state, person)
-    view["can_subscribe"] = kind in ("not_in_maileon", "no_permission", "unsubscribed",
-                                     "doi_pending")
-    view["can_unsubscribe"] = kind in ("subscribed", "no_permission", "doi_pending")
-    return finish(kind, headline, detail, tone)
+        except ReauthRequired as exc:
+            return finish("reauth", "Authorize the app again", exc.message, "bad")
+        except ApiError as exc:
+            view["retry"] = True
+            return finish("pipedrive_error", "Pipedrive could not be reached", exc.message, "bad")
+        except TimeoutError:
+            view["retry"] = True
+            return finish("pipedrive_error", "Pipedrive could not be reached",
+                          "Pipedrive did not answer in time.", "bad")
+        if raw is None:
+            return finish("no_person", "Person not found",
+                          "This person does not exist in Pipedrive or you cannot see it.")
 
+        person = from_pipedrive(raw)
+        view.update(known=True, name=contacts.person_label(person), email=person.email,
+                    newsletter=contacts.newsletter_label(person, settings, {}) or "not set",
+                    synced_at=state.synced_at, last_error=state.last_error,
+                    transactions=recent_transactions(ctx.store, company_id, person_id))
+        if not person.email:
+            return finish("no_email", "No email address",
+                          "Add an email address to this person in Pipedrive to use the newsletter.",
+                          "warn")
+        if not plausible_email(person.email):
+            return finish("no_email", "Email address not valid",
+                          f"Maileon cannot use {person.email!r}. Correct it in Pipedrive.", "warn")
+        same = early is not None and state.email.lower() == person.email.lower()
+        try:
+            contact = await (early if same and early is not None else lookup(person.email))
+        except TimeoutError:
+            view["retry"] = True
+            return finish("maileon_down", "Maileon is unreachable",
+                          "Maileon did not answer in time. Try again in a moment.", "bad")
+        except TransientError as exc:
+            view["retry"] = True
+            return finish("maileon_down", "Maileon is unreachable",
+                          f"{exc.message}. Try again in a moment.", "bad")
+        except ApiError as exc:
+            view["retry"] = True
+            return finish("maileon_error", "Maileon refused the request", exc.message, "bad")
+        kind, headline, detail, tone = describe(contact, state, person)
+        view["can_subscribe"] = kind in ("not_in_maileon", "no_permission", "unsubscribed",
+                                         "doi_pending")
+        view["can_unsubscribe"] = kind in ("subscribed", "no_permission", "doi_pending")
+        return finish(kind, headline, detail, tone)
+
+    finally:
+        if early is not None and not early.done():
+            early.cancel()
+        elif early is not None and not early.cancelled():
+            early.exception()  # retrieved, even when it was not needed
 
 def describe(contact: dict[str, Any] | None, state: PersonState, person: Person
              ) -> tuple[str, str, str, str]:
