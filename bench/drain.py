@@ -131,7 +131,8 @@ def run(persons: int = PERSONS, changes: int = CHANGES, latency_ms: int = LATENC
             f"{persons} persons", contact_calls / persons, "<= 1.00", contact_calls <= persons),
         Row("all Maileon calls per changed person", f"{len(calls)} calls",
             f"{persons} persons", per_person, "", None),
-        Row("drain time vs calls x latency / concurrency", f"{drain:.2f} s", f"{ideal:.2f} s",
+        Row(f"drain time vs calls x latency / concurrency ({latency_ms} ms)", f"{drain:.2f} s",
+            f"{ideal:.2f} s",
             ratio, "<= 1.20", ratio <= 1.2),
     ]
     notes = [
