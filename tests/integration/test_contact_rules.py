@@ -245,3 +245,18 @@ def test_a_foreign_company_event_is_refused(harness: Harness) -> None:
     assert r.status_code == 400
     harness.settle()
     assert "in@example.com" not in harness.contacts()
+
+
+def test_v1_merge_removes_the_merged_away_contact(harness: Harness) -> None:
+    harness.setup_company()
+    deliver(harness, person_v1(970, "added", name="Kept Person", email="kept@example.com"))
+    deliver(harness, person_v1(971, "added", name="Gone Person", email="gone@example.com"))
+    harness.settle()
+    # v1 sends merged.person for the survivor, then deleted.person for the merged one.
+    deliver(harness, person_v1(970, "merged", name="Kept Person", email="kept@example.com",
+                               seconds=5))
+    deliver(harness, person_v1(971, "deleted", seconds=5, previous={
+        "id": 971, "email": [{"value": "gone@example.com", "primary": True}]}))
+    harness.settle()
+    contacts = harness.contacts()
+    assert "gone@example.com" not in contacts and "kept@example.com" in contacts
