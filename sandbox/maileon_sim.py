@@ -259,13 +259,32 @@ class Account:
     doi_confirmations: list[dict[str, Any]] = field(default_factory=list)
     suppressed: set[str] = field(default_factory=set)
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG))
+    # lower-case email -> contact id, kept by add/set_email/drop, so lookups stay O(1) for
+    # imports of 100k contacts
+    emails: dict[str, int] = field(default_factory=dict)
 
     def live(self) -> Iterable[Contact]:
         return (c for c in self.contacts.values() if not c.anonymized)
 
     def by_email(self, email: str) -> Contact | None:
-        wanted = email.lower()
-        return next((c for c in self.live() if c.email and c.email.lower() == wanted), None)
+        c = self.contacts.get(self.emails.get(email.lower(), -1))
+        return c if c is not None and not c.anonymized else None
+
+    def add(self, c: Contact) -> None:
+        self.contacts[c.id] = c
+        if c.email:
+            self.emails[c.email.lower()] = c.id
+
+    def set_email(self, c: Contact, email: str | None) -> None:
+        if c.email and self.emails.get(c.email.lower()) == c.id:
+            del self.emails[c.email.lower()]
+        c.email = email
+        if email:
+            self.emails[email.lower()] = c.id
+
+    def drop(self, c: Contact) -> None:
+        self.set_email(c, None)
+        self.contacts.pop(c.id, None)
 
     def by_external_id(self, external_id: str) -> list[Contact]:
         return [c for c in self.live() if c.external_id == external_id]
@@ -764,7 +783,7 @@ class MaileonSim:
             else:
                 c.unsubscribed = True
                 c.note("kept_unsubscribed", source=source)
-        acc.contacts[c.id] = c
+        acc.add(c)
         return c
 
     def set_permission(self, acc: Account, c: Contact, permission: int, subscribe_intent: bool,
@@ -882,7 +901,7 @@ class MaileonSim:
             permission = int(raw)
         if new_email and new_email != c.email:
             c.note("email_changed", old=c.email, new=new_email)
-            c.email = new_email
+            acc.set_email(c, new_email)
         if "external_id" in payload:
             ext = payload["external_id"]
             c.external_id = None if ext in (None, "") else str(ext)
@@ -928,7 +947,7 @@ class MaileonSim:
 
     def hard_delete(self, acc: Account, contacts: list[Contact]) -> Response:
         for c in contacts:
-            acc.contacts.pop(c.id, None)
+            acc.drop(c)
         return Response(status_code=200)
 
     async def delete_by_email(self, request: Request) -> Response:
@@ -989,7 +1008,7 @@ class MaileonSim:
             })
         # Maileon anonymizes unsubscribed contacts (asynchronously; here right after firing)
         c.anonymized = True
-        c.email = None
+        acc.set_email(c, None)
         c.standard_fields.clear()
         c.custom_fields.clear()
         c.touch()
@@ -1161,7 +1180,7 @@ class MaileonSim:
             return
         if use_eid and email and email.lower() != (existing.email or "").lower():
             if acc.by_email(email) is None:
-                existing.email = email
+                acc.set_email(existing, email)
         elif eid is not None:
             existing.external_id = eid
         self.apply_fields(existing, std, custom)
