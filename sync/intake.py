@@ -48,20 +48,36 @@ def parse_pipedrive(body: Any) -> PipedriveEvent:
     raise BadPayload("unknown webhook version")
 
 
-def _int(value: Any, what: str) -> int:
+MAX_ID = 2**53  # Pipedrive ids fit JavaScript's safe integers; SQLite needs < 2**63
+
+
+def parse_id(value: Any) -> int | None:
+    """A positive id from untrusted input (int or digit string), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.isdigit() or len(value) > 16:
+            return None
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
-        raise BadPayload(f"{what} must be a number") from None
+        return None
+    return number if 0 < number < MAX_ID else None
+
+
+def _int(value: Any, what: str) -> int:
+    number = parse_id(value)
+    if number is None:
+        raise BadPayload(f"{what} must be a positive number")
+    return number
 
 
 def _opt_int(*values: Any) -> int | None:
     for value in values:
-        if value not in (None, "", 0, "0"):
-            try:
-                return int(value)
-            except (TypeError, ValueError):
-                continue
+        number = parse_id(value)
+        if number is not None:
+            return number
     return None
 
 

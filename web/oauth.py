@@ -12,6 +12,7 @@ from clients.errors import ApiError
 from clients.pipedrive import PipedriveClient
 from store import tenants
 from sync import syncback
+from sync.intake import parse_id
 from web.auth import check_basic, consume_state, new_state, set_session
 from web.settings import message
 from web.state import app_context
@@ -91,8 +92,10 @@ async def uninstall(request: Request) -> Response:
                             headers={"WWW-Authenticate": 'Basic realm="uninstall"'})
     try:
         body = json.loads(await request.body() or b"{}")
-        company_id, user_id = int(body["company_id"]), int(body["user_id"])
-    except (ValueError, KeyError, TypeError):
+        company_id, user_id = parse_id(body["company_id"]), parse_id(body["user_id"])
+        if company_id is None or user_id is None:
+            raise ValueError("ids")
+    except (ValueError, KeyError, TypeError, AttributeError):
         return JSONResponse({"error": "expected JSON with company_id and user_id"},
                             status_code=400)
     await syncback.remove_webhooks(ctx, company_id, user_id)  # F10; only when wiping

@@ -37,6 +37,7 @@ from store.people import PersonState
 from store.transactions import recent_transactions as stored_transactions
 from sync import contacts
 from sync.context import Context
+from sync.intake import parse_id
 from sync.persons import Person, from_pipedrive, plausible_email
 from web.auth import TOKEN_HEADER, Identity, cross_site, verify_jwt
 from web.state import app_context
@@ -57,8 +58,7 @@ def _theme(request: Request) -> str:
 
 
 def person_id_of(raw: str) -> int | None:
-    first = raw.split(",")[0].strip()
-    return int(first) if first.isdigit() and 0 < int(first) < 2**53 else None
+    return parse_id(raw.split(",")[0])
 
 
 def _message(request: Request, title: str, text: str, status: int,

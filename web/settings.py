@@ -15,6 +15,7 @@ from sync import backfill
 from sync.context import Context
 from sync.fields import person_fields
 from sync.health import KEY_STATUS, health
+from sync.intake import parse_id
 from sync.setup import check_maileon_key, configure
 from web.auth import Identity, cross_site, request_identity
 from web.state import app_context, app_worker
@@ -206,7 +207,10 @@ async def retry(request: Request) -> Response:
     ctx = app_context(request)
     form = await request.form()
     raw = str(form.get("job_id", "")).strip()
-    job_id = int(raw) if raw.isdigit() else None
+    job_id = parse_id(raw)
+    if raw and job_id is None:
+        return message(request, "Nothing to retry", "That sync log entry does not exist.", 400,
+                       kind="error")
     queue.retry_failed(ctx.store, identity.company_id, job_id)
     app_worker(request).wake()
     page = await _page_context(request, identity)

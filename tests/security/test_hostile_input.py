@@ -109,6 +109,15 @@ def _cases(harness: Harness) -> list[tuple[str, str, str, dict[str, Any], set[in
         ("panel subscribe without token", "POST", f"{harness.app_url}/panel/subscribe",
          {"data": {"person_id": "1"}}, {401, 403}),
         ("unknown path", "GET", f"{harness.app_url}/nope", {}, {404}),
+        ("webhook id beyond SQLite's integers", "POST", wh,
+         {"json": {**valid, "meta": {**valid["meta"], "entity_id": "9" * 30}},
+          "headers": {"Authorization": good}}, {400}),
+        ("uninstall with absurd ids", "DELETE", f"{harness.app_url}/oauth/callback",
+         {"json": {"company_id": 10**30, "user_id": -1}, "headers": {"Authorization": _basic(
+             harness.config.client_id, harness.config.client_secret)}}, {400}),
+        ("maileon webhook absurd company", "POST",
+         f"{harness.app_url}/webhooks/maileon/{'9' * 18}/unsubscription?token=x", {"json": {}},
+         {403}),
     ]
 
 
@@ -126,6 +135,22 @@ def test_every_hostile_request_gets_a_clear_4xx_and_stores_nothing(harness: Harn
                 failures.append(f"{name}: leaks internals")
     assert failures == []
     harness.settle()
+    assert _counts(harness) == before
+
+
+def test_malformed_forms_from_a_signed_in_admin(harness: Harness) -> None:
+    client = harness.setup_company()
+    before = _counts(harness)
+    headers = {"Origin": harness.app_url}
+    r = client.post(f"{harness.app_url}/settings/retry", data={"job_id": "9" * 30},
+                    headers=headers)
+    assert r.status_code == 400
+    r = client.post(f"{harness.app_url}/settings", content=b"--x\r\n\r\ngarbage",
+                    headers={**headers, "Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 400
+    r = client.post(f"{harness.app_url}/settings", data={"initial_permission": "99"},
+                    headers=headers)
+    assert r.status_code == 422
     assert _counts(harness) == before
 
 
