@@ -36,8 +36,12 @@ async def handle_person(ctx: Context, job: Job) -> Outcome:
         return Outcome.skipped("Contacts sync to Maileon is off")
     if not settings.configured:
         return Outcome.skipped("no Maileon API key is set")
-    person_id = int(job.entity_id)
-    state = people.get(ctx.store, job.company_id, person_id)
+    async with ctx.person_lock(job.company_id, int(job.entity_id)):
+        return await _handle_person(ctx, job, settings)
+
+
+async def _handle_person(ctx: Context, job: Job, settings: Settings) -> Outcome:
+    state = people.get(ctx.store, job.company_id, int(job.entity_id))
     if job.payload.get("action") == "delete":
         return await _delete(ctx, job, settings, state)
     data = job.payload.get("data")

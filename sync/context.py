@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 
 KEY_STATUS_BY_ERROR = {401: "invalid", 403: "forbidden"}
+PERSON_LOCK_STRIPES = 256
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Context:
     gates: dict[tuple[int, str], Gate] = field(default_factory=dict)
     caches: dict[tuple[int, str], tuple[float, object]] = field(default_factory=dict)
     key_problems: set[int] = field(default_factory=set)
+    person_locks: tuple[asyncio.Lock, ...] = field(
+        default_factory=lambda: tuple(asyncio.Lock() for _ in range(PERSON_LOCK_STRIPES)))
     fills: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
 
     @classmethod
@@ -108,6 +111,12 @@ class Context:
         """A job went through: a probing gate has done its work."""
         for key in [k for k, g in self.gates.items() if k[0] == company_id and g.probing]:
             del self.gates[key]
+
+    def person_lock(self, company_id: int, person_id: int) -> asyncio.Lock:
+        """Serializes the read-modify-write of one person's state across job kinds and the
+        panel (a person job, a Maileon event and a click may touch the same person at once).
+        Striped: a fixed set of locks, so memory does not grow with the persons seen."""
+        return self.person_locks[hash((company_id, person_id)) % len(self.person_locks)]
 
     def cached(self, company_id: int, name: str, ttl: float) -> object | None:
         hit = self.caches.get((company_id, name))

@@ -297,6 +297,13 @@ async def handle_maileon_event(ctx: Context, job: Job) -> Outcome:
 async def _apply(ctx: Context, settings: Settings, state: PersonState, target: str,
                  maileon_state: str) -> tuple[str, str]:
     """Write the Newsletter value unless Pipedrive shows it already. Idempotent."""
+    async with ctx.person_lock(settings.company_id, state.person_id):
+        state = people.get(ctx.store, settings.company_id, state.person_id)  # fresh, locked
+        return await _apply_locked(ctx, settings, state, target, maileon_state)
+
+
+async def _apply_locked(ctx: Context, settings: Settings, state: PersonState, target: str,
+                        maileon_state: str) -> tuple[str, str]:
     label = f"person #{state.person_id}"
     raw = await ctx.pipedrive(settings.company_id).get_person(state.person_id)
     if raw is None:

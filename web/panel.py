@@ -174,9 +174,10 @@ async def _run_action(ctx: Context, identity: Identity, person_id: int, subscrib
     name = contacts.person_label(person)
     if not person.email or not plausible_email(person.email):
         return False, f"Could not {verb} {name}: the person has no valid email address."
-    state = people.get(ctx.store, company_id, person_id)
     try:
-        message = await contacts.newsletter_action(ctx, settings, state, person, subscribe)
+        async with ctx.person_lock(company_id, person_id):
+            state = people.get(ctx.store, company_id, person_id)
+            message = await contacts.newsletter_action(ctx, settings, state, person, subscribe)
     except ApiError as exc:
         return False, f"Could not {verb} {name}: {exc.message}"
     text = f"{name}: {message}"

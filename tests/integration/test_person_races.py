@@ -1,0 +1,42 @@
+"""A Maileon unsubscribe that arrives while a change of the same person is being synced ends
+with the person unsubscribed in Maileon and in Pipedrive, never subscribed again."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from tests.harness import COMPANY, Harness
+
+
+def _newsletter(harness: Harness) -> tuple[str, int, int]:
+    field = next(f for f in harness.pd("GET", "/_sim/state")["person_fields"]
+                 if f["name"] == "Newsletter" and f.get("company_id", COMPANY) == COMPANY)
+    options = {o["label"]: o["id"] for o in field["options"]}
+    return field["key"], options["Subscribed"], options["Unsubscribed"]
+
+
+def test_unsubscribe_during_a_slow_person_sync_is_kept(harness: Harness) -> None:
+    harness.setup_company()
+    key, subscribed, unsubscribed = _newsletter(harness)
+    person = harness.create_person(name="Race Rachel", email="race@example.com",
+                                   custom_fields={key: subscribed})
+    harness.settle()
+    harness.ml("POST", "/_sim/latency", json={"ms": 1500})
+    harness.pd("PATCH", f"/_sim/persons/{person['id']}", json={"name": "Race Renamed"})
+    time.sleep(0.5)  # the person job is now waiting on Maileon
+    harness.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "race@example.com"})
+    harness.settle(timeout=30)
+    harness.ml("POST", "/_sim/latency", json={"ms": 0})
+    harness.settle(timeout=30)
+
+    conn = sqlite3.connect(harness.config.database_path)
+    state = conn.execute("SELECT maileon_state, newsletter FROM persons WHERE person_id=?",
+                         (person["id"],)).fetchone()
+    conn.close()
+    assert state == ("unsubscribed", "Unsubscribed")
+    stored = next(p for p in harness.pd("GET", "/_sim/state")["persons"]
+                  if p["id"] == person["id"])
+    assert stored["custom_fields"][key] == unsubscribed
+    contact = harness.contacts().get("race@example.com")
+    assert contact is None or contact["unsubscribed"] or contact["permission"] == 1
