@@ -148,10 +148,22 @@ class PipedriveClient:
         return await self._get_or_none(f"/api/v2/deals/{deal_id}")
 
     async def pipelines(self) -> list[dict[str, Any]]:
-        return (await self.request("GET", "/api/v2/pipelines")).get("data") or []
+        return await self._all_pages("/api/v2/pipelines")
 
     async def stages(self) -> list[dict[str, Any]]:
-        return (await self.request("GET", "/api/v2/stages")).get("data") or []
+        return await self._all_pages("/api/v2/stages")
+
+    async def _all_pages(self, path: str) -> list[dict[str, Any]]:
+        """Every item of a cursor-paginated API v2 list."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+            body = await self.request("GET", path, params=params)
+            items += body.get("data") or []
+            cursor = (body.get("additional_data") or {}).get("next_cursor")
+            if not cursor:
+                return items
 
     # --- person fields (v1: stable across accounts, paginated) ----------------------------
     async def person_fields(self) -> list[dict[str, Any]]:
