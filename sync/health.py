@@ -48,6 +48,7 @@ async def health(ctx: Context, company_id: int, failed_only: bool = False) -> di
     settings = tenants.get_settings(ctx.store, company_id)
     return {
         "installations": tenants.list_installations(ctx.store, company_id),
+        "key_tone": {"valid": "ok", "unset": ""}.get(settings.maileon_key_status, "bad"),
         "key_status_text": KEY_STATUS.get(settings.maileon_key_status,
                                           settings.maileon_key_status),
         "webhook_text": await webhook_status(ctx, company_id),
