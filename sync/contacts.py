@@ -47,7 +47,7 @@ async def _handle_person(ctx: Context, job: Job, settings: Settings) -> Outcome:
     data = job.payload.get("data")
     if not isinstance(data, dict):
         return Outcome.skipped("the webhook carried no person data")
-    person = from_pipedrive(data)
+    person = from_pipedrive({**data, "id": int(job.entity_id)})  # the validated id
     if state.last_update_time and person.update_time and \
             person.update_time < state.last_update_time:
         return Outcome.skipped("an older change arrived after a newer one and was ignored")
@@ -222,7 +222,7 @@ async def _delete(ctx: Context, job: Job, settings: Settings, state: PersonState
     email = state.email
     if not email or state.deleted:
         previous = job.payload.get("previous") or {}
-        email = email or from_pipedrive({"id": job.entity_id, **previous}).email
+        email = email or from_pipedrive({**previous, "id": job.entity_id}).email
     if not email:
         return Outcome.skipped(f"person {job.entity_id} deleted; it had no Maileon contact")
     survivor_id = job.payload.get("merged_to_id")
@@ -290,7 +290,7 @@ async def ensure_maileon_fields(ctx: Context, maileon: MaileonClient, settings: 
     known = ctx.cached(settings.company_id, "maileon_fields", MAILEON_FIELDS_TTL)
     if isinstance(known, set) and set(wanted) <= known:
         return
-    async with ctx.fill_lock(settings.company_id, "maileon_fields"):
+    async with ctx.company_lock(settings.company_id, "maileon_fields"):
         known = ctx.cached(settings.company_id, "maileon_fields", MAILEON_FIELDS_TTL)
         if isinstance(known, set) and set(wanted) <= known:
             return  # filled by the job we waited for

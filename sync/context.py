@@ -44,7 +44,7 @@ class Context:
     key_problems: set[int] = field(default_factory=set)
     person_locks: tuple[asyncio.Lock, ...] = field(
         default_factory=lambda: tuple(asyncio.Lock() for _ in range(PERSON_LOCK_STRIPES)))
-    fills: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
+    company_locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
 
     @classmethod
     def create(cls, config: Config, store: Store, http: httpx.AsyncClient) -> Context:
@@ -124,10 +124,11 @@ class Context:
             return hit[1]
         return None
 
-    def fill_lock(self, company_id: int, name: str) -> asyncio.Lock:
-        """Held while one job fills a cache entry, so the other worker slots wait for it
-        instead of each making the same API call (a burst's first jobs all miss the cache)."""
-        return self.fills.setdefault((company_id, name), asyncio.Lock())
+    def company_lock(self, company_id: int, purpose: str) -> asyncio.Lock:
+        """One at a time per company and purpose: filling a cache entry (a burst's first jobs
+        all miss it and would each make the same API call), configuring the company, creating
+        a Maileon transaction type. Per app, so it lives with the app's event loop."""
+        return self.company_locks.setdefault((company_id, purpose), asyncio.Lock())
 
     def remember(self, company_id: int, name: str, value: object, ttl: float) -> None:
         self.caches[(company_id, name)] = (time.time() + ttl, value)

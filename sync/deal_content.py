@@ -16,23 +16,11 @@ from typing import Any
 
 from clients.errors import PermanentError
 from sync.context import Context
-from sync.intake import normalize_time
+from sync.intake import normalize_time, ref_id
 from sync.organizations import organization_names
 
 NAMES_TTL = 600.0
 MAX_TEXT = 1000
-
-
-def ref_id(value: Any) -> int | None:
-    """A v2 plain id or a v1 reference object (`{"value": 5, "name": …}`)."""
-    if isinstance(value, dict):
-        value = value.get("value") or value.get("id")
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value) if value not in (None, "", 0, "0") else None
-    except (TypeError, ValueError):
-        return None
 
 
 def ref_name(value: Any) -> str:

@@ -17,7 +17,8 @@ from store import tenants, transactions
 from store.queue import Job
 from sync.contacts import person_label
 from sync.context import Context
-from sync.deal_content import deal_content, ref_id
+from sync.deal_content import deal_content
+from sync.intake import ref_id
 from sync.outcome import Outcome
 from sync.persons import from_pipedrive, plausible_email
 from sync.transaction_types import TYPES, ensure_type, forget_type

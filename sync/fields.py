@@ -49,7 +49,7 @@ async def person_fields(ctx: Context, company_id: int, refresh: bool = False
     cached = None if refresh else ctx.cached(company_id, "person_fields", FIELD_CACHE_TTL)
     if isinstance(cached, dict):
         return cached
-    async with ctx.fill_lock(company_id, "person_fields"):
+    async with ctx.company_lock(company_id, "person_fields"):
         cached = None if refresh else ctx.cached(company_id, "person_fields", FIELD_CACHE_TTL)
         if isinstance(cached, dict):
             return cached  # filled by the job we waited for

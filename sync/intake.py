@@ -66,6 +66,14 @@ def parse_id(value: Any) -> int | None:
     return number if 0 < number < MAX_ID else None
 
 
+def ref_id(value: Any) -> int | None:
+    """A reference to another object: a plain id (v2) or a v1/API v1 object with `value`
+    (`{"value": 5, "name": …}`); None when absent or not an id."""
+    if isinstance(value, dict):
+        value = value.get("value") or value.get("id")
+    return parse_id(value)
+
+
 def _int(value: Any, what: str) -> int:
     number = parse_id(value)
     if number is None:

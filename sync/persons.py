@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.intake import normalize_time
+from sync.intake import normalize_time, ref_id
 
 HASH_KEY = re.compile(r"^[0-9a-f]{40}$")
 
@@ -39,15 +39,6 @@ def primary_email(obj: dict[str, Any]) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _id(value: Any) -> int | None:
-    if isinstance(value, dict):
-        value = value.get("value") or value.get("id")
-    try:
-        return int(value) if value not in (None, "", 0) else None
-    except (TypeError, ValueError):
-        return None
-
-
 def from_pipedrive(obj: dict[str, Any]) -> Person:
     """v2 webhook `data`, v1 webhook `current` or an API v2 person."""
     custom = obj.get("custom_fields")
@@ -58,7 +49,7 @@ def from_pipedrive(obj: dict[str, Any]) -> Person:
     return Person(
         id=int(obj["id"]), name=str(obj.get("name") or ""),
         first_name=str(obj.get("first_name") or ""), last_name=str(obj.get("last_name") or ""),
-        email=primary_email(obj), org_id=_id(org), org_name=str(org_name),
+        email=primary_email(obj), org_id=ref_id(org), org_name=str(org_name),
         update_time=normalize_time(obj.get("update_time")), custom=dict(custom))
 
 

@@ -4,7 +4,6 @@ looked up before it is created, and one configuration runs at a time per company
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from typing import Any
 
@@ -19,7 +18,6 @@ from sync.fields import NEWSLETTER, NEWSLETTER_OPTIONS, person_fields
 from sync.schedule import ensure_periodic
 
 ACTIONS = ("create", "change", "delete")
-_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
 
 def pipedrive_webhook_url(ctx: Context) -> str:
@@ -28,7 +26,7 @@ def pipedrive_webhook_url(ctx: Context) -> str:
 
 async def configure(ctx: Context, company_id: int) -> list[str]:
     """Bring Pipedrive and Maileon in line with the saved settings. Returns notes for the user."""
-    async with _locks[company_id]:
+    async with ctx.company_lock(company_id, "configure"):
         settings = tenants.ensure_webhook_credentials(ctx.store, company_id)
         ensure_periodic(ctx.store, ctx.config.periodic_scale, company_id)
         notes: list[str] = []

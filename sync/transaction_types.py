@@ -1,15 +1,13 @@
 """The Maileon transaction types deals are sent as, created on first use (F9).
 
 Find before create: GET by name, then POST when missing. Concurrent first uses of one type are
-serialized per (company, type) with an asyncio lock, and a 409 from a concurrent creator (another
-process or a company sharing the Maileon account) counts as "exists". A known type is cached, so
-the lookup happens once per TTL; `forget_type` drops that when Maileon says the type is gone.
+serialized per (company, type) with `Context.company_lock`, and a 409 from a concurrent creator
+(another process or a company sharing the Maileon account) counts as "exists". A known type is
+cached, so the lookup happens once per TTL; `forget_type` drops that when Maileon says the type
+is gone.
 """
 
 from __future__ import annotations
-
-import asyncio
-from collections import defaultdict
 
 from clients.maileon import MaileonClient
 from sync.context import Context
@@ -30,7 +28,6 @@ ATTRIBUTES: list[tuple[str, str, bool]] = [
     ("lost_reason", "string", False), ("update_time", "timestamp", False),
     ("deal_url", "string", False),
 ]
-_locks: defaultdict[tuple[int, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
 
 def _cache_key(name: str) -> str:
@@ -40,7 +37,7 @@ def _cache_key(name: str) -> str:
 async def ensure_type(ctx: Context, maileon: MaileonClient, company_id: int, name: str) -> None:
     if ctx.cached(company_id, _cache_key(name), TYPE_TTL):
         return
-    async with _locks[(company_id, name)]:
+    async with ctx.company_lock(company_id, _cache_key(name)):
         if ctx.cached(company_id, _cache_key(name), TYPE_TTL):
             return  # created by the job that held the lock
         if not await maileon.transaction_type_exists(name):
