@@ -7,12 +7,15 @@ app is mocked.
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 
 from sandbox.maileon_sim import MaileonSim
 from sandbox.pipedrive_sim import PipedriveSim
@@ -107,6 +110,39 @@ class Harness:
         state = self.ml("GET", "/_sim/state")
         return {c["email"]: c for c in state["contacts"] if c.get("email")}
 
+    def newsletter_field(self) -> tuple[str, dict[str, int]]:
+        """The Newsletter field's key and its option ids by label, as Pipedrive shows them."""
+        field = next(f for f in self.pd("GET", "/_sim/state")["person_fields"]
+                     if f["name"] == "Newsletter" and f.get("company_id", COMPANY) == COMPANY)
+        return field["key"], {o["label"]: o["id"] for o in field["options"]}
+
+    def newsletter_of(self, person_id: int) -> str:
+        """The label the person's Newsletter field shows in Pipedrive ('' when empty)."""
+        key, options = self.newsletter_field()
+        labels = {v: k for k, v in options.items()}
+        person = next(p for p in self.pd("GET", "/_sim/state")["persons"]
+                      if p["id"] == person_id)
+        value = person["custom_fields"].get(key)
+        if isinstance(value, dict):  # a typed form, should the simulator ever show one
+            value = value.get("id")
+        return labels.get(value, "")
+
+    def sign_token(self, user_id: int = ADMIN, company_id: int = COMPANY, ttl: int = 300,
+                   secret: str | None = None) -> str:
+        """A Pipedrive custom-UI JWT as Pipedrive signs it (HS256, iat/exp)."""
+        issued = int(time.time())
+        return jwt.encode({"userId": user_id, "companyId": company_id, "iat": issued,
+                           "exp": issued + ttl}, secret or self.config.client_secret,
+                          algorithm="HS256")
+
+    def rows(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        """Read the app's database directly (what it stored, not what it answered)."""
+        conn = sqlite3.connect(self.config.database_path)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
     def queue_depth(self) -> int:
         return int(httpx.get(f"{self.app_url}/healthz", timeout=10).json()["queue_depth"])
 
@@ -125,6 +161,15 @@ class Harness:
                 quiet_rounds = 0
             time.sleep(0.05)
         raise AssertionError(f"not settled after {timeout}s; queue depth {self.queue_depth()}")
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def start_simulators(time_scale: float = 0.01) -> tuple[PipedriveSim, ServerThread, MaileonSim,

@@ -25,12 +25,6 @@ pytestmark = pytest.mark.browser
 HOST_PAGE = Path(__file__).with_name("panel_host.html")
 
 
-def sign(harness: Harness, ttl: int = 300) -> str:
-    t = int(time.time())
-    return jwt.encode({"companyId": COMPANY, "userId": ADMIN, "iat": t, "exp": t + ttl},
-                      harness.config.client_secret, algorithm="HS256")
-
-
 @pytest.fixture
 def host(harness: Harness) -> Iterator[str]:
     """The fake Pipedrive page; /token signs a fresh token as Pipedrive's GET_SIGNED_TOKEN."""
@@ -38,7 +32,7 @@ def host(harness: Harness) -> Iterator[str]:
         return HTMLResponse(HOST_PAGE.read_text())
 
     async def token(request: Request) -> PlainTextResponse:
-        return PlainTextResponse(sign(harness))
+        return PlainTextResponse(harness.sign_token())
 
     server = ServerThread(Starlette(routes=[Route("/", page), Route("/token", token)])).start()
     try:
@@ -59,20 +53,12 @@ def open_panel(page: Page, harness: Harness, host: str, person_id: int, token: s
     return frame
 
 
-def newsletter(harness: Harness, person_id: int) -> str:
-    state = harness.pd("GET", "/_sim/state", params={"company_id": COMPANY})
-    field = next(f for f in state["person_fields"] if f["name"] == "Newsletter")
-    person = next(p for p in state["persons"] if p["id"] == person_id)
-    labels = {o["id"]: o["label"] for o in field.get("options") or []}
-    return labels.get(person["custom_fields"].get(field["key"]), "")
-
-
 def test_panel_initializes_at_once_follows_the_theme_and_its_buttons_work(
         page: Page, harness: Harness, host: str, artifacts: Path) -> None:
     harness.setup_company(initial_permission=2)
     person = harness.create_person(name="Grace Hopper", email="grace@example.com")
     harness.settle()
-    initial_token = sign(harness, ttl=6)  # expires before the buttons are used
+    initial_token = harness.sign_token(ttl=6)  # expires before the buttons are used
     harness.ml("POST", "/_sim/latency", json={"ms": 3000})  # a slow Maileon
 
     frame = open_panel(page, harness, host, person["id"], initial_token)
@@ -116,7 +102,7 @@ def test_panel_initializes_at_once_follows_the_theme_and_its_buttons_work(
     expect(page.locator("#snackbar")).to_have_text(
         f"Grace Hopper (#{person['id']}): subscribed with permission 2")
     assert harness.contacts()["grace@example.com"]["permission"] == 2
-    assert newsletter(harness, person["id"]) == "Subscribed"
+    assert harness.newsletter_of(person["id"]) == "Subscribed"
 
     # cancelling the confirmation changes nothing
     page.evaluate("host.confirm = false")
@@ -136,7 +122,7 @@ def test_panel_initializes_at_once_follows_the_theme_and_its_buttons_work(
         f"Grace Hopper (#{person['id']}): unsubscribed in Maileon")
     unsubscriptions = harness.ml("GET", "/_sim/state")["unsubscriptions"]
     assert [u["email"] for u in unsubscriptions] == ["grace@example.com"]
-    assert newsletter(harness, person["id"]) == "Unsubscribed"
+    assert harness.newsletter_of(person["id"]) == "Unsubscribed"
     page.locator("#panel").screenshot(path=str(artifacts / "panel-dark-unsubscribed.png"))
 
 
@@ -144,7 +130,7 @@ def test_unconfigured_app_opens_the_settings_through_the_sdk(
         page: Page, harness: Harness, host: str) -> None:
     harness.install()
     person = harness.create_person(name="Grace Hopper", email="grace@example.com")
-    frame = open_panel(page, harness, host, person["id"], sign(harness), theme="dark")
+    frame = open_panel(page, harness, host, person["id"], harness.sign_token(), theme="dark")
     expect(frame.locator("html")).to_have_attribute("data-theme", "dark")
     expect(frame.get_by_text("Maileon is not set up yet")).to_be_visible()
     frame.get_by_role("link", name="Open the settings").click()

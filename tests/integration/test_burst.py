@@ -4,14 +4,12 @@ with each person's latest data, and at most one Maileon call per person in the d
 from __future__ import annotations
 
 import random
-import sqlite3
-import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote
 
 import httpx
 
-from tests.harness import Harness
+from tests.harness import Harness, wait_until
 from tests.webhooks import credentials, deliver, person_v2
 
 PERSONS, CHANGES = 50, 10
@@ -53,12 +51,5 @@ def test_burst_is_coalesced_ordered_and_deduplicated(harness: Harness) -> None:
 
 
 def wait_for_rate_limit(harness: Harness) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        conn = sqlite3.connect(harness.config.database_path)
-        hit = conn.execute("SELECT 1 FROM jobs WHERE last_error LIKE '%rate limit%'").fetchone()
-        conn.close()
-        if hit:
-            return
-        time.sleep(0.02)
-    raise AssertionError("the 429 was never met")
+    wait_until(lambda: harness.rows("SELECT 1 FROM jobs WHERE last_error LIKE '%rate limit%'"),
+               timeout=10)

@@ -21,16 +21,8 @@ def field(harness: Harness, name: str) -> dict[str, Any]:
 
 
 def option(harness: Harness, label: str) -> tuple[str, int]:
-    newsletter = field(harness, "Newsletter")
-    return newsletter["key"], next(o["id"] for o in newsletter["options"] if o["label"] == label)
-
-
-def newsletter_of(harness: Harness, person_id: int) -> str:
-    key = field(harness, "Newsletter")["key"]
-    person = next(p for p in harness.pd("GET", "/_sim/state")["persons"] if p["id"] == person_id)
-    value = person["custom_fields"].get(key)
-    labels = {o["id"]: o["label"] for o in field(harness, "Newsletter")["options"]}
-    return labels.get(value, "")
+    key, options = harness.newsletter_field()
+    return key, options[label]
 
 
 def maileon_calls(harness: Harness, email: str) -> list[str]:
@@ -74,7 +66,7 @@ def test_subscribed_with_doi_starts_doi_and_shows_pending(harness: Harness) -> N
     contact = harness.contacts()["dora@example.com"]
     assert contact["doi_pending"] and contact["doi_mailing"] == "doi-key-1"
     assert contact["permission"] == 1
-    assert newsletter_of(harness, person["id"]) == "Pending confirmation"
+    assert harness.newsletter_of(person["id"]) == "Pending confirmation"
     # The app's own write echoed back as a webhook: it must not call Maileon again.
     assert len(maileon_calls(harness, "dora@example.com")) == 1
 

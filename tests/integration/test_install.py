@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import sqlite3
 
 import httpx
 
@@ -18,20 +17,12 @@ def _consent(harness: Harness, client: httpx.Client, action: str = "allow",
                        data={**params, "user_id": str(user_id), "action": action})
 
 
-def _rows(harness: Harness, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(harness.config.database_path)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
 def test_install_lands_on_settings_with_the_company(harness: Harness) -> None:
     client = harness.install()
     page = client.get(f"{harness.app_url}/settings")
     assert page.status_code == 200
     assert "Acme Sales" in page.text and "Ada Admin" in page.text
-    assert _rows(harness, "SELECT company_id, user_id, is_admin FROM installations") == [
+    assert harness.rows("SELECT company_id, user_id, is_admin FROM installations") == [
         (COMPANY, ADMIN, 1)]
 
 
@@ -41,7 +32,7 @@ def test_cancel_on_the_consent_page_ends_on_a_friendly_page(harness: Harness) ->
     page = client.get(r.headers["location"])
     assert page.status_code == 200
     assert "Installation cancelled" in page.text
-    assert _rows(harness, "SELECT * FROM installations") == []
+    assert harness.rows("SELECT * FROM installations") == []
 
 
 def test_replayed_state_is_rejected(harness: Harness) -> None:
@@ -60,7 +51,7 @@ def test_forged_state_and_state_from_another_browser_are_rejected(harness: Harne
     assert client.get(str(forged)).status_code == 400
     other_browser = harness.browser()  # has no binding cookie for this state
     assert other_browser.get(str(callback)).status_code == 400
-    assert _rows(harness, "SELECT * FROM installations") == []
+    assert harness.rows("SELECT * FROM installations") == []
 
 
 def test_marketplace_install_without_state_takes_identity_from_the_token(
@@ -73,7 +64,7 @@ def test_marketplace_install_without_state_takes_identity_from_the_token(
     fresh = harness.browser()  # no cookies at all, like a Marketplace redirect
     done = fresh.get(r.headers["location"])
     assert done.status_code == 303 and done.headers["location"] == "/settings"
-    assert _rows(harness, "SELECT company_id, user_id, is_admin FROM installations") == [
+    assert harness.rows("SELECT company_id, user_id, is_admin FROM installations") == [
         (COMPANY, SALES, 0)]
 
 
@@ -106,7 +97,7 @@ def test_revoked_refresh_token_marks_installation_for_reauthorization(harness: H
     assert "please re-authorize the app" in page.text  # the failed job's reason in the log
     # Re-authorizing through the install flow brings the installation back.
     harness.install(client=client)
-    assert _rows(harness, "SELECT status FROM installations") == [("active",)]
+    assert harness.rows("SELECT status FROM installations") == [("active",)]
 
 
 def _uninstall(harness: Harness, auth: str | None, user_id: int = ADMIN) -> httpx.Response:
@@ -125,7 +116,7 @@ def test_uninstall_needs_the_client_credentials(harness: Harness) -> None:
     assert _uninstall(harness, None).status_code == 401
     assert _uninstall(harness, _basic(harness.config.client_id, "wrong")).status_code == 401
     assert _uninstall(harness, "Basic !!!").status_code == 401
-    assert _rows(harness, "SELECT count(*) FROM installations") == [(1,)]
+    assert harness.rows("SELECT count(*) FROM installations") == [(1,)]
 
 
 def test_uninstall_of_the_last_user_wipes_the_company(harness: Harness) -> None:
@@ -134,18 +125,18 @@ def test_uninstall_of_the_last_user_wipes_the_company(harness: Harness) -> None:
     good = _basic(harness.config.client_id, harness.config.client_secret)
     r = _uninstall(harness, good, user_id=SALES)
     assert r.status_code == 200 and r.json()["company_data_deleted"] is False
-    assert _rows(harness, "SELECT count(*) FROM settings") == [(1,)]
+    assert harness.rows("SELECT count(*) FROM settings") == [(1,)]
     harness.create_person(name="Before", email="before@example.com")
     harness.settle()
     r = _uninstall(harness, good, user_id=ADMIN)
     assert r.json()["company_data_deleted"] is True
     for table in ("companies", "installations", "settings", "events", "jobs", "sync_log",
                   "persons"):
-        assert _rows(harness, f"SELECT count(*) FROM {table}") == [(0,)], table  # noqa: S608
+        assert harness.rows(f"SELECT count(*) FROM {table}") == [(0,)], table  # noqa: S608
 
 
 def test_uninstall_sent_by_pipedrive_is_accepted(harness: Harness) -> None:
     harness.setup_company()
     harness.pd("POST", "/_sim/uninstall", json={"user_id": ADMIN})
     harness.pd("POST", "/_sim/idle?timeout=5")
-    assert _rows(harness, "SELECT count(*) FROM companies") == [(0,)]
+    assert harness.rows("SELECT count(*) FROM companies") == [(0,)]

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 import httpx
-import jwt
 
 from tests.harness import ADMIN, COMPANY, MAILEON_KEY, Harness
 
@@ -19,9 +18,7 @@ GLOBEX, GLOBEX_USER = 2002, 601
 
 def make_token(harness: Harness, company: int = COMPANY, user: int = ADMIN, ttl: int = 300,
                secret: str | None = None) -> str:
-    t = int(time.time())
-    return jwt.encode({"companyId": company, "userId": user, "iat": t, "exp": t + ttl},
-                      secret or harness.config.client_secret, algorithm="HS256")
+    return harness.sign_token(user, company, ttl, secret)
 
 
 def open_panel(harness: Harness, person_id: int | str, token: str | None,
@@ -49,15 +46,6 @@ def act(harness: Harness, verb: str, person_id: int, token: str | None,
 
 def snackbar(response: httpx.Response) -> dict[str, Any]:
     return json.loads(response.headers["hx-trigger"])["pm-snackbar"]  # type: ignore[no-any-return]
-
-
-def newsletter(harness: Harness, person_id: int) -> str:
-    state = harness.pd("GET", "/_sim/state", params={"company_id": COMPANY})
-    field = next(f for f in state["person_fields"] if f["name"] == "Newsletter")
-    person = next(p for p in state["persons"] if p["id"] == person_id)
-    value = person["custom_fields"].get(field["key"])
-    labels = {o["id"]: o["label"] for o in field.get("options") or []}
-    return labels.get(value, "") if value is not None else ""
 
 
 def test_valid_token_renders_a_fast_shell_that_loads_the_status_by_htmx(harness: Harness
@@ -137,7 +125,7 @@ def test_a_token_of_another_company_sees_nothing_of_this_one(harness: Harness) -
     r = act(harness, "subscribe", person["id"], foreign)
     assert "not found" in snackbar(r)["message"] and not snackbar(r)["ok"]
     assert harness.contacts()["grace@example.com"]["permission"] == 1
-    assert newsletter(harness, person["id"]) == ""
+    assert harness.newsletter_of(person["id"]) == ""
 
     # a company that never installed the app, and a user of this company who did not
     for token in (make_token(harness, company=3003, user=701),
@@ -187,7 +175,7 @@ def test_not_in_maileon_then_subscribe_without_doi(harness: Harness) -> None:
     contact = harness.contacts()["grace@example.com"]
     assert contact["permission"] == 3 and not contact["unsubscribed"]
     assert contact["external_id"] == str(person["id"])
-    assert newsletter(harness, person["id"]) == "Subscribed"
+    assert harness.newsletter_of(person["id"]) == "Subscribed"
     harness.settle()  # the echo of the Newsletter field write changes nothing
     assert harness.contacts()["grace@example.com"]["permission"] == 3
     r = status(harness, person["id"], token)
@@ -210,7 +198,7 @@ def test_no_permission_subscribe_with_doi_then_confirmed(harness: Harness) -> No
     contact = harness.contacts()["grace@example.com"]
     assert contact["doi_pending"] and contact["permission"] == 1
     assert contact["doi_mailing"] == "doi-key-1"
-    assert newsletter(harness, person["id"]) == "Pending confirmation"
+    assert harness.newsletter_of(person["id"]) == "Pending confirmation"
     harness.settle()
     assert "Double opt-in pending" in status(harness, person["id"], token).text
 
@@ -235,7 +223,7 @@ def test_unsubscribe_reaches_maileon_and_the_newsletter_field(harness: Harness) 
     state = harness.ml("GET", "/_sim/state")
     assert [u["email"] for u in state["unsubscriptions"]] == ["grace@example.com"]
     assert "grace@example.com" not in harness.contacts()  # Maileon anonymizes it
-    assert newsletter(harness, person["id"]) == "Unsubscribed"
+    assert harness.newsletter_of(person["id"]) == "Unsubscribed"
     harness.settle()  # the echo neither re-creates nor re-subscribes the contact
     assert "grace@example.com" not in harness.contacts()
     r = status(harness, person["id"], token)
@@ -245,7 +233,7 @@ def test_unsubscribe_reaches_maileon_and_the_newsletter_field(harness: Harness) 
     r = act(harness, "subscribe", person["id"], token)
     assert snackbar(r)["ok"]
     assert harness.contacts()["grace@example.com"]["permission"] == 2
-    assert newsletter(harness, person["id"]) == "Subscribed"
+    assert harness.newsletter_of(person["id"]) == "Subscribed"
 
 
 def test_maileon_unreachable(harness: Harness) -> None:
@@ -263,7 +251,7 @@ def test_maileon_unreachable(harness: Harness) -> None:
         result = snackbar(r)
         assert not result["ok"] and "Could not subscribe" in result["message"]
         assert "Maileon is unavailable" in result["message"]
-        assert newsletter(harness, person["id"]) == ""
+        assert harness.newsletter_of(person["id"]) == ""
     finally:
         harness.ml("POST", "/_sim/down", json={"down": False})
     assert "No permission" in status(harness, person["id"], token).text
@@ -300,4 +288,4 @@ def test_actions_refuse_cross_site_requests_and_missing_tokens(harness: Harness)
     assert act(harness, "subscribe", person["id"], token, site="cross-site").status_code == 403
     assert act(harness, "unsubscribe", person["id"], None).status_code == 401
     assert harness.contacts()["grace@example.com"]["permission"] == 1
-    assert newsletter(harness, person["id"]) == ""
+    assert harness.newsletter_of(person["id"]) == ""

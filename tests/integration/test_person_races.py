@@ -3,22 +3,15 @@ with the person unsubscribed in Maileon and in Pipedrive, never subscribed again
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
-from tests.harness import COMPANY, Harness
-
-
-def _newsletter(harness: Harness) -> tuple[str, int, int]:
-    field = next(f for f in harness.pd("GET", "/_sim/state")["person_fields"]
-                 if f["name"] == "Newsletter" and f.get("company_id", COMPANY) == COMPANY)
-    options = {o["label"]: o["id"] for o in field["options"]}
-    return field["key"], options["Subscribed"], options["Unsubscribed"]
+from tests.harness import Harness
 
 
 def test_unsubscribe_during_a_slow_person_sync_is_kept(harness: Harness) -> None:
     harness.setup_company()
-    key, subscribed, unsubscribed = _newsletter(harness)
+    key, options = harness.newsletter_field()
+    subscribed, unsubscribed = options["Subscribed"], options["Unsubscribed"]
     person = harness.create_person(name="Race Rachel", email="race@example.com",
                                    custom_fields={key: subscribed})
     harness.settle()
@@ -30,11 +23,9 @@ def test_unsubscribe_during_a_slow_person_sync_is_kept(harness: Harness) -> None
     harness.ml("POST", "/_sim/latency", json={"ms": 0})
     harness.settle(timeout=30)
 
-    conn = sqlite3.connect(harness.config.database_path)
-    state = conn.execute("SELECT maileon_state, newsletter FROM persons WHERE person_id=?",
-                         (person["id"],)).fetchone()
-    conn.close()
-    assert state == ("unsubscribed", "Unsubscribed")
+    state = harness.rows("SELECT maileon_state, newsletter FROM persons WHERE person_id=?",
+                         (person["id"],))
+    assert state == [("unsubscribed", "Unsubscribed")]
     stored = next(p for p in harness.pd("GET", "/_sim/state")["persons"]
                   if p["id"] == person["id"])
     assert stored["custom_fields"][key] == unsubscribed

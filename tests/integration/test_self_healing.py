@@ -3,21 +3,11 @@ recovered by the sweep, and periodic work survives a restart without running twi
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from sandbox.server import ServerThread
-from tests.harness import COMPANY, Harness
+from tests.harness import COMPANY, Harness, wait_until
 from web.app import create_app
-
-
-def _wait(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def _hooks(harness: Harness) -> list[dict]:  # type: ignore[type-arg]
@@ -30,11 +20,11 @@ def test_a_webhook_deleted_by_pipedrive_is_recreated(fast_periodic_harness: Harn
     harness.setup_company()
     victim = next(w for w in _hooks(harness) if w["event_action"] == "create")
     harness.pd("POST", f"/_sim/webhooks/{victim['id']}/delete")
-    _wait(lambda: len(_hooks(harness)) == 3)
+    wait_until(lambda: len(_hooks(harness)) == 3)
     assert ("person", "create") in {(w["event_object"], w["event_action"])
                                     for w in _hooks(harness)}
     harness.create_person(name="After Heal", email="heal@example.com")
-    _wait(lambda: "heal@example.com" in harness.contacts())
+    wait_until(lambda: "heal@example.com" in harness.contacts())
 
 
 def test_a_change_lost_during_a_ban_is_recovered_by_the_sweep(
@@ -42,14 +32,14 @@ def test_a_change_lost_during_a_ban_is_recovered_by_the_sweep(
     harness = fast_periodic_harness
     harness.setup_company()
     person = harness.create_person(name="Bea Before", email="bea@example.com")
-    _wait(lambda: "bea@example.com" in harness.contacts())
+    wait_until(lambda: "bea@example.com" in harness.contacts())
     for hook in _hooks(harness):
         harness.pd("POST", f"/_sim/webhooks/{hook['id']}/ban")
     time.sleep(1.1)  # the change lands in a later second than the sweep's watermark
     harness.pd("PATCH", f"/_sim/persons/{person['id']}", json={"name": "Bea After"})
     lost = [d for d in harness.pd("GET", "/_sim/state")["deliveries"] if d.get("lost")]
     assert lost, "the simulator should have lost the change while banned"
-    _wait(lambda: harness.contacts()["bea@example.com"]["standard_fields"]["FULLNAME"]
+    wait_until(lambda: harness.contacts()["bea@example.com"]["standard_fields"]["FULLNAME"]
           == "Bea After", timeout=20)
 
 
@@ -59,10 +49,8 @@ def test_periodic_jobs_are_neither_lost_nor_doubled_by_restarts(harness: Harness
     for _ in range(2):
         harness.app_server.stop()
         harness.app_server = ServerThread(create_app(harness.config), port=port).start()
-    conn = sqlite3.connect(harness.config.database_path)
-    rows = conn.execute("SELECT kind, count(*) FROM jobs WHERE kind LIKE 'periodic.%' AND "
-                        "state IN ('pending','running') GROUP BY kind").fetchall()
-    conn.close()
+    rows = harness.rows("SELECT kind, count(*) FROM jobs WHERE kind LIKE 'periodic.%' AND "
+                        "state IN ('pending','running') GROUP BY kind")
     assert sorted(rows) == [("periodic.prune", 1), ("periodic.reconcile", 1),
                             ("periodic.sweep", 1), ("periodic.tokens", 1),
                             ("periodic.webhooks", 1)]

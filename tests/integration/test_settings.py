@@ -17,9 +17,7 @@ def _hooks(harness: Harness) -> list[tuple[str, str]]:
 
 def _token(harness: Harness, user_id: int = ADMIN, company_id: int = COMPANY,
            exp_in: int = 300, secret: str | None = None) -> str:
-    claims = {"userId": user_id, "companyId": company_id, "iat": int(time.time()),
-              "exp": int(time.time()) + exp_in}
-    return jwt.encode(claims, secret or harness.config.client_secret, algorithm="HS256")
+    return harness.sign_token(user_id, company_id, exp_in, secret)
 
 
 def test_every_field_has_its_label(harness: Harness) -> None:

@@ -6,36 +6,17 @@ two simulators; nothing of the app is mocked."""
 from __future__ import annotations
 
 import html
-import sqlite3
 import time
 from typing import Any
 
 import httpx
 
-from tests.harness import ADMIN, COMPANY, Harness
+from tests.harness import ADMIN, COMPANY, Harness, wait_until
 
 
 # --- helpers -----------------------------------------------------------------------------------
-def newsletter(h: Harness) -> tuple[str, dict[str, int]]:
-    """The Newsletter field key and its option ids by label, as the Pipedrive sim shows them."""
-    fields = h.pd("GET", "/_sim/state")["person_fields"]
-    field = next(f for f in fields if f["name"] == "Newsletter"
-                 and f.get("company_id", COMPANY) == COMPANY)
-    return field["key"], {o["label"]: o["id"] for o in field["options"]}
-
-
-def newsletter_of(h: Harness, person_id: int) -> str:
-    key, options = newsletter(h)
-    labels = {v: k for k, v in options.items()}
-    person = next(p for p in h.pd("GET", "/_sim/state")["persons"] if p["id"] == person_id)
-    value = person["custom_fields"].get(key)
-    if isinstance(value, dict):
-        value = value.get("id", value.get("value"))
-    return labels.get(value, "") if value is not None else ""
-
-
 def subscribed_person(h: Harness, email: str, first_name: str = "Ada") -> dict[str, Any]:
-    key, options = newsletter(h)
+    key, options = h.newsletter_field()
     return h.create_person(first_name=first_name, last_name="Lovelace", email=email,
                            custom_fields={key: options["Subscribed"]})
 
@@ -54,9 +35,8 @@ def maileon_requests(h: Harness) -> list[dict[str, Any]]:
 
 
 def maileon_events_stored(h: Harness) -> int:
-    with sqlite3.connect(h.config.database_path) as db:
-        events = db.execute("SELECT count(*) FROM events WHERE source='maileon'").fetchone()[0]
-        jobs = db.execute("SELECT count(*) FROM jobs WHERE kind='maileon_event'").fetchone()[0]
+    events = h.rows("SELECT count(*) FROM events WHERE source='maileon'")[0][0]
+    jobs = h.rows("SELECT count(*) FROM jobs WHERE kind='maileon_event'")[0][0]
     return int(events) + int(jobs)
 
 
@@ -66,13 +46,6 @@ def sync_log(h: Harness, client: httpx.Client) -> str:
     return html.unescape(r.text)
 
 
-def wait_for(check: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 # --- tests -------------------------------------------------------------------------------------
@@ -104,9 +77,8 @@ def test_webhooks_registered_once_per_key_and_removed_on_uninstall(harness: Harn
 
     # uninstall of the last user: the stored key's webhooks go, and the company is wiped
     harness.pd("POST", "/_sim/uninstall", json={"user_id": ADMIN})
-    wait_for(lambda: not maileon_hooks(harness, "other"))
-    with sqlite3.connect(harness.config.database_path) as db:
-        assert db.execute("SELECT count(*) FROM companies").fetchone()[0] == 0
+    wait_until(lambda: not maileon_hooks(harness, "other"))
+    assert harness.rows("SELECT count(*) FROM companies") == [(0,)]
 
 
 def test_uninstall_is_not_blocked_when_maileon_is_down(harness: Harness) -> None:
@@ -114,11 +86,7 @@ def test_uninstall_is_not_blocked_when_maileon_is_down(harness: Harness) -> None
     harness.ml("POST", "/_sim/down", json={"down": True})
     harness.pd("POST", "/_sim/uninstall", json={"user_id": ADMIN})
 
-    def wiped() -> bool:
-        with sqlite3.connect(harness.config.database_path) as db:
-            return int(db.execute("SELECT count(*) FROM companies").fetchone()[0]) == 0
-
-    wait_for(wiped)
+    wait_until(lambda: harness.rows("SELECT count(*) FROM companies") == [(0,)])
     harness.ml("POST", "/_sim/down", json={"down": False})
     assert len(maileon_hooks(harness)) == 2  # left behind; Maileon was unreachable
 
@@ -133,7 +101,7 @@ def test_unsubscribe_in_maileon_sets_newsletter_unsubscribed_without_loops(
     before = len(maileon_requests(harness))
     harness.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "ada@example.com"})
     harness.settle()
-    assert newsletter_of(harness, person["id"]) == "Unsubscribed"
+    assert harness.newsletter_of(person["id"]) == "Unsubscribed"
     deliveries = harness.ml("GET", "/_sim/state")["deliveries"]
     assert [d["state"] for d in deliveries if d["event"] == "unsubscription"] == ["delivered"]
     # the field write came back as a Pipedrive webhook: it must not call Maileon
@@ -143,7 +111,7 @@ def test_unsubscribe_in_maileon_sets_newsletter_unsubscribed_without_loops(
     # a later edit in Pipedrive does not re-subscribe the person
     harness.pd("PATCH", f"/_sim/persons/{person['id']}", json={"first_name": "Augusta"})
     harness.settle()
-    assert newsletter_of(harness, person["id"]) == "Unsubscribed"
+    assert harness.newsletter_of(person["id"]) == "Unsubscribed"
     later = maileon_requests(harness)[before:]
     assert not [r for r in later if r["method"] == "POST" and "/contacts/email/" in r["path"]]
     state = harness.ml("GET", "/_sim/state")
@@ -156,13 +124,13 @@ def test_doi_confirmation_sets_newsletter_subscribed(harness: Harness) -> None:
     harness.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1")
     person = subscribed_person(harness, "grace@example.com", "Grace")
     harness.settle()
-    assert newsletter_of(harness, person["id"]) == "Pending confirmation"
+    assert harness.newsletter_of(person["id"]) == "Pending confirmation"
     assert harness.contacts()["grace@example.com"]["doi_pending"] is True
 
     before = len(maileon_requests(harness))
     harness.ml("POST", "/_sim/contacts/confirm_doi", json={"email": "grace@example.com"})
     harness.settle()
-    assert newsletter_of(harness, person["id"]) == "Subscribed"
+    assert harness.newsletter_of(person["id"]) == "Subscribed"
     assert harness.contacts()["grace@example.com"]["permission"] == 4
     assert maileon_requests(harness)[before:] == []  # the echo is a no-op
 
@@ -185,7 +153,7 @@ def test_webhook_token_is_required(harness: Harness) -> None:
     assert httpx.get(f"{url}/{COMPANY}/unsubscription?token={token}").status_code == 405
     harness.settle()
     assert maileon_events_stored(harness) == stored
-    assert newsletter_of(harness, person["id"]) == "Subscribed"
+    assert harness.newsletter_of(person["id"]) == "Subscribed"
 
     # the right token: accepted once, a redelivery is a duplicate
     r = httpx.post(f"{url}/{COMPANY}/unsubscription?token={token}", json=body)
@@ -193,7 +161,7 @@ def test_webhook_token_is_required(harness: Harness) -> None:
     r = httpx.post(f"{url}/{COMPANY}/unsubscription?token={token}", json=body)
     assert r.json()["duplicate"] is True
     harness.settle()
-    assert newsletter_of(harness, person["id"]) == "Unsubscribed"
+    assert harness.newsletter_of(person["id"]) == "Unsubscribed"
 
 
 def test_plus_in_email_and_unknown_or_anonymized_contacts(harness: Harness) -> None:
@@ -205,7 +173,7 @@ def test_plus_in_email_and_unknown_or_anonymized_contacts(harness: Harness) -> N
     # through the simulator: '+' is not percent-encoded in the URL parameters
     harness.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "ada+news@example.com"})
     harness.settle()
-    assert newsletter_of(harness, ada["id"]) == "Unsubscribed"
+    assert harness.newsletter_of(ada["id"]) == "Unsubscribed"
 
     # URL parameters only, no body, no external id: the address alone must match
     token = token_of(harness)
@@ -218,13 +186,12 @@ def test_plus_in_email_and_unknown_or_anonymized_contacts(harness: Harness) -> N
     assert r.status_code == 200
     assert httpx.post(f"{base}?token={token}", content=b"not json").status_code == 400
     harness.settle()
-    assert newsletter_of(harness, bob["id"]) == "Unsubscribed"
+    assert harness.newsletter_of(bob["id"]) == "Unsubscribed"
     log = sync_log(harness, client)
     assert "no Pipedrive person synced by this app has this address" in log
     assert "without email address or external id" in log
-    with sqlite3.connect(harness.config.database_path) as db:
-        assert db.execute("SELECT count(*) FROM jobs WHERE kind='maileon_event' AND "
-                          "state<>'done'").fetchone()[0] == 0
+    assert harness.rows("SELECT count(*) FROM jobs WHERE kind='maileon_event' AND "
+                        "state<>'done'") == [(0,)]
 
 
 def test_reconciliation_applies_unsubscribes_without_webhook(
@@ -240,21 +207,18 @@ def test_reconciliation_applies_unsubscribes_without_webhook(
     h.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "kim@example.com"})
     unsubscriptions = h.ml("GET", "/_sim/state")["unsubscriptions"]
     assert [u["webhooks_fired"] for u in unsubscriptions] == [False, True]
-    wait_for(lambda: newsletter_of(h, person["id"]) == "Unsubscribed", timeout=20)
-    assert newsletter_of(h, other["id"]) == "Unsubscribed"
+    wait_until(lambda: h.newsletter_of(person["id"]) == "Unsubscribed", timeout=20)
+    assert h.newsletter_of(other["id"]) == "Unsubscribed"
     h.settle()
     assert "found by the periodic check" in sync_log(h, client)
     reports = [r for r in maileon_requests(h) if r["path"] == "/1.0/reports/unsubscriptions"]
     assert reports and all("page_size=1000" in r["query"] for r in reports)
-    with sqlite3.connect(h.config.database_path) as db:
-        cursor = db.execute("SELECT value FROM cursors WHERE name='maileon_unsubscriptions'"
-                            ).fetchone()
-        applied = db.execute("SELECT count(*) FROM sync_log WHERE kind='maileon_event' AND "
-                             "result='ok'").fetchone()[0]
-    assert cursor is not None and int(cursor[0]) > 0
+    cursors = h.rows("SELECT value FROM cursors WHERE name='maileon_unsubscriptions'")
+    applied = h.rows("SELECT count(*) FROM sync_log WHERE kind='maileon_event' AND "
+                     "result='ok'")[0][0]
+    assert cursors and int(cursors[0][0]) > 0
     # each unsubscribe applied exactly once (webhook + report of Kim's do not double up)
     time.sleep(1.5)  # a couple more reconciliation runs
     h.settle()
-    with sqlite3.connect(h.config.database_path) as db:
-        assert db.execute("SELECT count(*) FROM sync_log WHERE kind='maileon_event' AND "
-                          "result='ok'").fetchone()[0] == applied == 2
+    assert h.rows("SELECT count(*) FROM sync_log WHERE kind='maileon_event' AND "
+                  "result='ok'")[0][0] == applied == 2

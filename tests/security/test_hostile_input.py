@@ -4,7 +4,6 @@ nothing leaked."""
 from __future__ import annotations
 
 import base64
-import sqlite3
 import time
 from typing import Any
 
@@ -19,12 +18,8 @@ COUNTED = ("events", "jobs", "installations", "companies", "sync_log", "persons"
 
 
 def _counts(harness: Harness) -> dict[str, int]:
-    conn = sqlite3.connect(harness.config.database_path)
-    try:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
-                for t in COUNTED}
-    finally:
-        conn.close()
+    return {t: harness.rows(f"SELECT count(*) FROM {t}")[0][0]  # noqa: S608
+            for t in COUNTED}
 
 
 def _basic(user: str, password: str) -> str:
