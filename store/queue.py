@@ -9,6 +9,7 @@ expires, so a crash makes it due again; handlers are idempotent.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,18 +139,27 @@ def finish(store: Store, job: Job, result: str, message: str = "", logged: bool 
             log(db, job, result, message)
 
 
-def retry_later(store: Store, job: Job, delay: float, message: str) -> None:
+def _back_to_pending(db: Any, row: dict[str, Any], run_after: float, message: str,
+                     reset_attempts: bool) -> None:
+    """Make a leased or failed job pending again. When a newer event already created the
+    entity's pending job, fold this one into it by the same rule as intake (newer update_time
+    or a delete wins), so an older retry never replaces newer data, nor the reverse."""
     t = now()
-    with store.tx() as db:
-        sibling = db.execute(
-            "SELECT 1 FROM jobs WHERE company_id=? AND kind=? AND entity_id=? AND state='pending'",
-            (job.company_id, job.kind, job.entity_id)).fetchone()
-        if sibling is not None:  # a newer change is waiting: it carries the latest state
-            db.execute("UPDATE jobs SET state='done', locked_until=0, last_error=?, updated_at=?"
-                       " WHERE id=?", ("superseded: " + message, t, job.id))
-            return
+    try:
         db.execute("UPDATE jobs SET state='pending', run_after=?, locked_until=0, last_error=?,"
-                   " updated_at=? WHERE id=?", (t + delay, message, t, job.id))
+                   " attempts=CASE WHEN ? THEN 0 ELSE attempts END, updated_at=? WHERE id=?",
+                   (run_after, message, reset_attempts, t, row["id"]))
+    except sqlite3.IntegrityError:  # the one pending job per entity exists already
+        db.execute(UPSERT_JOB, (row["company_id"], row["kind"], row["entity_id"],
+                                row["payload"], row["version"], run_after, t, t))
+        db.execute("UPDATE jobs SET state='done', locked_until=0, last_error=?, updated_at=? "
+                   "WHERE id=?", ("merged into the waiting change: " + message, t, row["id"]))
+
+
+def retry_later(store: Store, job: Job, delay: float, message: str) -> None:
+    with store.tx() as db:
+        row = db.execute("SELECT * FROM jobs WHERE id=?", (job.id,)).fetchone()
+        _back_to_pending(db, dict(row), now() + delay, message, reset_attempts=False)
 
 
 def fail(store: Store, job: Job, message: str) -> None:
@@ -161,24 +171,13 @@ def fail(store: Store, job: Job, message: str) -> None:
 
 def retry_failed(store: Store, company_id: int, job_id: int | None = None) -> int:
     """Put failed jobs of a company (one or all) back in the queue. Returns how many."""
-    t = now()
-    count = 0
     with store.tx() as db:
         where = "company_id=? AND state='failed'" + (" AND id=?" if job_id is not None else "")
         params: tuple[Any, ...] = (company_id,) + ((job_id,) if job_id is not None else ())
-        for row in db.execute(f"SELECT id, kind, entity_id FROM jobs WHERE {where}",  # noqa: S608
-                              params).fetchall():
-            pending = db.execute(
-                "SELECT 1 FROM jobs WHERE company_id=? AND kind=? AND entity_id=? "
-                "AND state='pending'", (company_id, row["kind"], row["entity_id"])).fetchone()
-            if pending is not None:
-                db.execute("UPDATE jobs SET state='done', last_error='superseded', updated_at=? "
-                           "WHERE id=?", (t, row["id"]))
-            else:
-                db.execute("UPDATE jobs SET state='pending', attempts=0, run_after=?, "
-                           "last_error='', updated_at=? WHERE id=?", (t, t, row["id"]))
-            count += 1
-    return count
+        rows = db.execute(f"SELECT * FROM jobs WHERE {where}", params).fetchall()  # noqa: S608
+        for row in rows:
+            _back_to_pending(db, dict(row), now(), "", reset_attempts=True)
+    return len(rows)
 
 
 def log(db: Any, job: Job, result: str, message: str) -> None:
