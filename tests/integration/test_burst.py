@@ -27,7 +27,7 @@ def test_burst_is_coalesced_ordered_and_deduplicated(harness: Harness) -> None:
     # A 429 with Retry-After pauses all Maileon calls of the company: let a first change hit
     # it, so the whole burst is stored before the drain starts.
     harness.ml("POST", "/_sim/faults", json={"path_prefix": "/1.0/contacts", "status": 429,
-                                             "count": 1, "retry_after": 6})
+                                             "count": 1, "retry_after": 10})
     deliver(harness, person_v2(999, "create", name="Canary", email="canary@example.com"))
     wait_for_rate_limit(harness)
     with httpx.Client(timeout=20) as client, ThreadPoolExecutor(8) as pool:
