@@ -20,7 +20,6 @@ def test_start_import_and_watch_progress_to_done(page: Page, harness: Harness,
     harness.pd("POST", "/_sim/bulk_persons", json={"company_id": COMPANY, "count": 1500,
                                                    "fire_webhooks": False})
     harness.pd("POST", "/_sim/latency", json={"ms": 300})  # each page read takes a moment…
-    harness.ml("POST", "/_sim/latency", json={"ms": 250})  # …and so does each batch sent
     page.goto(f"{harness.app_url}/oauth/install")
     page.get_by_role("button", name="Allow and install").click()
     expect(page).to_have_url(f"{harness.app_url}/settings")
@@ -28,6 +27,8 @@ def test_start_import_and_watch_progress_to_done(page: Page, harness: Harness,
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Settings saved")).to_be_visible()
 
+    # …and so does each batch sent: longer than the bar's 1 s poll, so the middle is seen
+    harness.ml("POST", "/_sim/latency", json={"ms": 1200})
     card = page.locator("#import")
     expect(card.get_by_role("heading", name="Import existing contacts")).to_be_visible()
     card.get_by_role("button", name="Start import").click()

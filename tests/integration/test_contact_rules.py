@@ -12,7 +12,7 @@ import pytest
 from tests.harness import COMPANY, Harness
 from tests.webhooks import deliver, person_v1, person_v2
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "examples" / "pipedrive"
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "pipedrive"  # from the reference
 
 
 def field(harness: Harness, name: str) -> dict[str, Any]:
