@@ -7,5 +7,6 @@ cd "$(dirname "$0")/.."
 
 .venv/bin/ruff check .
 .venv/bin/mypy
-.venv/bin/python -m pytest -m "not browser" "$@"
+# Most tests wait on servers and sockets, not the CPU: three workers, one test file each at a time.
+.venv/bin/python -m pytest -m "not browser" -n 3 --dist loadfile "$@"
 .venv/bin/python -m pytest -m browser tests/browser "$@"
