@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from clients import safe_json
 from clients.errors import ApiError
 from clients.pipedrive import PipedriveClient
 from store import tenants
@@ -91,7 +91,7 @@ async def uninstall(request: Request) -> Response:
         return JSONResponse({"error": "unauthorized"}, status_code=401,
                             headers={"WWW-Authenticate": 'Basic realm="uninstall"'})
     try:
-        body = json.loads(await request.body() or b"{}")
+        body = safe_json.loads(await request.body() or b"{}")
         company_id, user_id = parse_id(body["company_id"]), parse_id(body["user_id"])
         if company_id is None or user_id is None:
             raise ValueError("ids")
