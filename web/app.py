@@ -32,6 +32,7 @@ from web.config import Config, from_env
 from web.limits import BodyLimit
 from web.logs import configure as configure_logging
 from web.logs import request_id
+from web.security_headers import SecurityHeaders
 from web.templating import STATIC_DIR
 
 log = logging.getLogger("pipedrive_maileon.app")
@@ -138,6 +139,7 @@ def create_app(config: Config | None = None) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestContext)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from store.crypto import parse_keys
 
+PIPEDRIVE_ORIGINS = "https://*.pipedrive.com"
+
 
 class ConfigError(Exception):
     """A configuration value is missing or malformed; the message names the variable."""
@@ -34,6 +36,12 @@ class Config:
     backoff_scale: float = 1.0
     periodic_scale: float = 1.0
     log_json: bool = False
+    # Issue #13: who may frame /settings and /panel (a CSP source list), and where a token
+    # response's api_domain may point. Pipedrive's by default; the sandbox and tests name
+    # their simulated Pipedrive.
+    frame_ancestors: str = PIPEDRIVE_ORIGINS
+    api_domains: tuple[str, ...] = (PIPEDRIVE_ORIGINS,)
+    retention_days: float = 14.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
