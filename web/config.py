@@ -56,6 +56,29 @@ class Config:
     def secure_cookies(self) -> bool:
         return self.app_url.startswith("https://")
 
+    def api_domain_allowed(self, url: str) -> bool:
+        """A token response's api_domain is where the app sends the access token: only a bare
+        origin matching one of `api_domains` (`https://*.example.com` or an exact origin)."""
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname or "", parts.port
+        except ValueError:
+            return False
+        if parts.username or parts.password or parts.query or parts.fragment \
+                or parts.path not in ("", "/") or not host:
+            return False
+        for allowed in self.api_domains:
+            want = urlsplit(allowed)
+            if want.scheme != parts.scheme:
+                continue
+            if want.netloc.startswith("*."):
+                if port is None and host.endswith(want.netloc[1:]) \
+                        and len(host) > len(want.netloc) - 1:
+                    return True
+            elif want.netloc == parts.netloc:
+                return True
+        return False
+
 
 def load_dotenv(path: str = ".env") -> None:
     """Fill os.environ from a simple KEY=VALUE file without overriding real variables."""
@@ -100,6 +123,16 @@ def _number(env: dict[str, str], name: str, default: float, kind: type = int) ->
     return value
 
 
+def _origins(env: dict[str, str], name: str, default: str) -> tuple[str, ...]:
+    """Comma-separated origins, each `scheme://host[:port]` where the host may be `*.domain`."""
+    values = tuple(v.strip().rstrip("/") for v in (env.get(name, "") or default).split(","))
+    for value in values:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise ConfigError(f"{name} must be comma-separated http(s) origins, got {value!r}")
+    return values
+
+
 def from_env(env: dict[str, str] | None = None) -> Config:
     env = dict(os.environ if env is None else env)
     client_id = _required(env, "PIPEDRIVE_CLIENT_ID")
@@ -130,4 +163,7 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         backoff_scale=float(_number(env, "BACKOFF_SCALE", 1.0, float)),
         periodic_scale=float(_number(env, "PERIODIC_SCALE", 1.0, float)),
         log_json=env.get("LOG_FORMAT", "").strip().lower() == "json",
+        frame_ancestors=" ".join(_origins(env, "FRAME_ANCESTORS", PIPEDRIVE_ORIGINS)),
+        api_domains=_origins(env, "PIPEDRIVE_API_DOMAINS", PIPEDRIVE_ORIGINS),
+        retention_days=float(_number(env, "RETENTION_DAYS", 14.0, float)),
     )
