@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clients.http import new_http_client
-from store import queue
+from store import keycheck, queue
 from store.crypto import SecretBox
 from store.db import Store
 from sync import handlers, schedule
@@ -120,6 +120,7 @@ def create_app(config: Config | None = None) -> Starlette:
         cfg = config or from_env()
         configure_logging(cfg.log_json)
         store = Store(cfg.database_path, SecretBox(cfg.encryption_keys))
+        keycheck.ensure(store)  # `serve` said so in one line already; this guards every host
         http = new_http_client()
         ctx = Context.create(cfg, store, http)
         worker = Worker(ctx, handlers.HANDLERS)

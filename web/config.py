@@ -80,6 +80,24 @@ class Config:
         return False
 
 
+def check_encryption_key(config: Config) -> None:
+    """Open the database (creating it) and verify that ENCRYPTION_KEY reads its secrets;
+    ConfigError naming ENCRYPTION_KEY otherwise. For every command that runs the app."""
+    from store.crypto import SecretBox
+    from store.db import Store
+    from store.keycheck import KeyCheckFailed, ensure
+
+    store = Store(config.database_path, SecretBox(config.encryption_keys))
+    try:
+        ensure(store)
+    except KeyCheckFailed:
+        raise ConfigError(f"ENCRYPTION_KEY cannot read the secrets in {config.database_path} "
+                          "(none of the configured keys is the one they were encrypted "
+                          "with)") from None
+    finally:
+        store.close()
+
+
 def load_dotenv(path: str = ".env") -> None:
     """Fill os.environ from a simple KEY=VALUE file without overriding real variables."""
     env_file = Path(path)
