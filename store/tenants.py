@@ -238,3 +238,9 @@ def sample_secret_readable(store: Store) -> bool | None:
     except DecryptError:
         return False
     return True
+
+
+def set_admin(store: Store, company_id: int, user_id: int, is_admin: bool) -> None:
+    """Admin rights as Pipedrive states them now (web.admin_rights)."""
+    store.execute("UPDATE installations SET is_admin=? WHERE company_id=? AND user_id=?",
+                  (int(is_admin), company_id, user_id))

@@ -13,6 +13,7 @@ from clients.pipedrive import PipedriveClient
 from store import tenants
 from sync import syncback
 from sync.intake import parse_id
+from web.admin_rights import admin_flag
 from web.auth import STATE_COOKIE, check_basic, consume_state, new_state, set_session
 from web.settings import message
 from web.state import app_context
@@ -75,9 +76,7 @@ async def callback(request: Request) -> Response:
                        f"Pipedrive did not complete the installation ({reason}). Please try "
                        "again.", 502, link={"url": "/oauth/install", "label": "Try again"},
                        kind="error")
-    access = me.get("access") or []
-    is_admin = bool(me.get("is_admin")) or any(
-        isinstance(a, dict) and a.get("admin") for a in access)
+    is_admin = admin_flag(me)
     tenants.save_installation(
         ctx.store, company_id=company_id, company_name=str(me.get("company_name") or ""),
         domain=str(me.get("company_domain") or ""), api_domain=tokens.api_domain,
