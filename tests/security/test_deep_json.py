@@ -25,6 +25,9 @@ def test_the_depth_limit_holds_for_any_input() -> None:
             safe_json.loads(body)
     wide = b"[" + b",".join([b"[[1]]"] * 50_000) + b"]"  # many brackets, shallow
     assert len(safe_json.loads(wide)) == 50_000
+    in_strings = '["' + "[{" * 500 + '", "\\\\", "\\"[[[", [[1]]]'  # brackets in strings
+    assert safe_json.loads(in_strings)[-1] == [[1]]
+    assert safe_json.loads(in_strings.encode()) == safe_json.loads(in_strings)
 
 
 def test_deep_bodies_are_refused_with_400_everywhere(harness: Harness) -> None:
