@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import running_harness
 from tests.harness import ADMIN, SALES, Harness
+from web.config import ConfigError, from_env
 
 
 def token_calls(harness: Harness) -> int:
@@ -81,3 +82,23 @@ def test_the_access_token_goes_only_to_a_pipedrive_domain(production_domains: Ha
              if q["path"].startswith("/api/")]
     assert calls == []  # the token was never sent to the named address
     assert harness.rows("SELECT count(*) FROM installations") == [(0,)]
+
+
+def test_the_allowed_api_domains_and_framing_hosts_come_from_the_environment() -> None:
+    base = {"PIPEDRIVE_CLIENT_ID": "id", "PIPEDRIVE_CLIENT_SECRET": "secret",
+            "APP_URL": "https://app.example.com", "SECRET_KEY": "s" * 40,
+            "ENCRYPTION_KEY": "ab" * 32}
+    config = from_env(base)
+    assert config.api_domain_allowed("https://acme.pipedrive.com")
+    for hostile in ("https://evil.example", "https://acme.pipedrive.com.evil.example",
+                    "https://user@evil.example", "http://acme.pipedrive.com",
+                    "https://acme.pipedrive.com/api", "https://pipedrive.com"):
+        assert not config.api_domain_allowed(hostile), hostile
+    assert config.frame_ancestors == "https://*.pipedrive.com"
+    sandbox = from_env({**base, "PIPEDRIVE_API_DOMAINS": "http://127.0.0.1:8001",
+                        "FRAME_ANCESTORS": "http://127.0.0.1:8001,https://*.pipedrive.com"})
+    assert sandbox.api_domain_allowed("http://127.0.0.1:8001")
+    assert not sandbox.api_domain_allowed("https://acme.pipedrive.com")
+    assert sandbox.frame_ancestors == "http://127.0.0.1:8001 https://*.pipedrive.com"
+    with pytest.raises(ConfigError, match="PIPEDRIVE_API_DOMAINS"):
+        from_env({**base, "PIPEDRIVE_API_DOMAINS": "evil.example/path"})
