@@ -16,6 +16,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring  # building only
 import httpx
 from defusedxml import ElementTree
 
+from clients import safe_json
 from clients.errors import ApiError, NotFound, PermanentError
 from clients.http import classify, send
 
@@ -169,7 +170,7 @@ class MaileonClient:
             content=json.dumps([item]).encode(), content_type="application/json",
             accept="application/json")
         try:
-            reports = response.json().get("reports")
+            reports = safe_json.loads(response.content).get("reports")
         except (ValueError, AttributeError):
             reports = None
         if not isinstance(reports, list) or not reports or not isinstance(reports[0], dict):
@@ -219,7 +220,7 @@ class MaileonClient:
         documented: UNCONFIRMED)."""
         response = await self.request("GET", "/webhooks", accept="application/json")
         try:
-            body = response.json()
+            body = safe_json.loads(response.content)
         except ValueError:
             raise PermanentError("Maileon answered the webhook list unreadably") from None
         if isinstance(body, dict):
@@ -321,7 +322,7 @@ def _error_message(response: httpx.Response) -> str:
         except ElementTree.ParseError:
             return ""
     try:
-        body = response.json()
+        body = safe_json.loads(response.content)
     except ValueError:
         return text[:200]
     if isinstance(body, dict):

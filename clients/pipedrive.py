@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from clients import safe_json
 from clients.errors import ApiError, PermanentError, ReauthRequired, TransientError
 from clients.http import classify, retry_after_seconds, send
 
@@ -203,7 +204,7 @@ async def _respect_burst_window(response: httpx.Response) -> None:
 
 def _json(response: httpx.Response) -> dict[str, Any]:
     try:
-        body = response.json()
+        body = safe_json.loads(response.content)
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {"data": body}

@@ -1567,6 +1567,7 @@ class PipedriveSim:
             Route("/_sim/reset_faults", ctl(self._sim_reset_faults), methods=["POST"]),
             Route("/_sim/expire_tokens", ctl(self._sim_expire), methods=["POST"]),
             Route("/_sim/revoke", ctl(self._sim_revoke), methods=["POST"]),
+            Route("/_sim/users/{id:int}", ctl(self._sim_user_patch), methods=["PATCH"]),
             Route("/_sim/uninstall", ctl(self._sim_uninstall), methods=["POST"]),
             Route("/_sim/token_lifetime", ctl(self._sim_token_lifetime), methods=["POST"]),
             Route("/_sim/rate_limit", ctl(self._sim_rate_limit), methods=["POST"]),
@@ -2096,6 +2097,17 @@ class PipedriveSim:
         body = await _json_body(request)
         self.revoke_user(_int_param(body.get("user_id"), "user_id", 0))
         return JSONResponse({"ok": True})
+
+    async def _sim_user_patch(self, request: Request) -> Response:
+        """An admin promotes or demotes a user: `{"is_admin": bool}`."""
+        body = await _json_body(request)
+        with self._lock:
+            user = self.users.get(int(request.path_params["id"]))
+            if user is None:
+                raise _err(404, "User not found")
+            if "is_admin" in body:
+                user["is_admin"] = bool(body["is_admin"])
+            return JSONResponse(dict(user))
 
     async def _sim_uninstall(self, request: Request) -> Response:
         """The user removes the app in Pipedrive: tokens die, webhooks go, callback gets DELETE."""

@@ -7,6 +7,7 @@ lose the last few transactions. FULL would fsync each commit (measured in bench/
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -21,10 +22,20 @@ from store.crypto import SecretBox
 from store.migrations import migrations
 
 
+def create_private(path: str) -> None:
+    """The database file readable by its owner only (0600), and its folder (0700) when the app
+    creates it. SQLite gives its -wal and -shm files the database file's permissions."""
+    folder = Path(path).parent
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+    if not Path(path).exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 class Store:
     def __init__(self, path: str, box: SecretBox, synchronous: str = "NORMAL") -> None:
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            create_private(path)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         conn.row_factory = sqlite3.Row
         self.db = sqlite_utils.Database(conn)

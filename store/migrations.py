@@ -222,3 +222,22 @@ def m006_import_rows(db: Database) -> None:
 def m007_jobs_by_entity(db: Database) -> None:
     """The lease checks each candidate's entity for a running job: index that lookup."""
     db.execute("CREATE INDEX jobs_entity ON jobs (company_id, kind, entity_id, state)")
+
+
+@migrations()
+def m008_security_key_check(db: Database) -> None:
+    """Issue #13. `key_check`: a known value encrypted at first start, so a wrong
+    ENCRYPTION_KEY is noticed before any tenant request fails. `oauth_states` now holds *used*
+    nonces (issued states are stateless), so the rows of issued states go. Tombstones of
+    deleted or merged persons keep no address (store.people.save clears it from now on)."""
+    db.executescript(
+        """
+        CREATE TABLE key_check (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            value TEXT NOT NULL,                 -- encrypted known value
+            created_at REAL NOT NULL
+        );
+        DELETE FROM oauth_states;
+        UPDATE persons SET email='', data_hash='', last_error='' WHERE deleted=1;
+        """
+    )

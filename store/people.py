@@ -38,11 +38,22 @@ def get(store: Store, company_id: int, person_id: int) -> PersonState:
 
 
 def save(store: Store, state: PersonState) -> None:
+    """Write the state. A person deleted or merged away in Pipedrive keeps no personal data:
+    its tombstone holds the ids, times and consent state only (issue #13)."""
+    if state.deleted:
+        forget_personal_data(state)
     values: list[Any] = [getattr(state, c) for c in COLUMNS]
     with store.tx() as db:
         db.execute(
             f"INSERT OR REPLACE INTO persons ({', '.join(COLUMNS)}) "  # noqa: S608
             f"VALUES ({', '.join('?' * len(COLUMNS))})", values)
+
+
+def forget_personal_data(state: PersonState) -> None:
+    """The address, the fingerprint of name and address, and an error that may quote them."""
+    state.email = ""
+    state.data_hash = ""
+    state.last_error = ""
 
 
 def note_error(store: Store, company_id: int, person_id: int, message: str) -> None:

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from store.crypto import DecryptError
 from store.db import Store, now
 
 CUSTOM_FIELD_SLOTS = 5
@@ -222,3 +223,24 @@ def ensure_webhook_credentials(store: Store, company_id: int) -> Settings:
 
 def company_ids(store: Store) -> list[int]:
     return [r["id"] for r in store.all("SELECT id FROM companies ORDER BY id")]
+
+
+def sample_secret_readable(store: Store) -> bool | None:
+    """Whether one stored secret (the newest installation's access token) decrypts; None when
+    nothing is stored yet."""
+    row = store.one("SELECT company_id, user_id, access_token FROM installations "
+                    "ORDER BY updated_at DESC LIMIT 1")
+    if row is None:
+        return None
+    try:
+        store.box.decrypt(row["access_token"],
+                          _ctx("installations", "access", row["company_id"], row["user_id"]))
+    except DecryptError:
+        return False
+    return True
+
+
+def set_admin(store: Store, company_id: int, user_id: int, is_admin: bool) -> None:
+    """Admin rights as Pipedrive states them now (web.admin_rights)."""
+    store.execute("UPDATE installations SET is_admin=? WHERE company_id=? AND user_id=?",
+                  (int(is_admin), company_id, user_id))

@@ -15,7 +15,6 @@ from sync.persons import from_pipedrive
 from sync.schedule import schedule_next
 from sync.setup import sync_webhooks
 
-KEEP_SECONDS = 14 * 86400
 Handler = Callable[[Context, Job], Awaitable[Outcome]]
 
 
@@ -101,7 +100,9 @@ async def refresh_tokens(ctx: Context, job: Job) -> Outcome:
 
 @periodic("periodic.prune")
 async def prune(ctx: Context, job: Job) -> Outcome:
-    cutoff = now() - KEEP_SECONDS
+    """Raw webhook bodies, finished jobs and sync-log lines (names, addresses) are kept for
+    RETENTION_DAYS."""
+    cutoff = now() - ctx.config.retention_days * 86400  # RETENTION_DAYS
     with ctx.store.tx() as db:
         db.execute("DELETE FROM events WHERE company_id=? AND received_at<?",
                    (job.company_id, cutoff))

@@ -53,8 +53,15 @@ def from_pipedrive(obj: dict[str, Any]) -> Person:
         update_time=normalize_time(obj.get("update_time")), custom=dict(custom))
 
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL = 254  # RFC 5321
+NO_AT_NOR_SPACE = re.compile(r"[^@\s]+")
 
 
 def plausible_email(value: str) -> bool:
-    return bool(EMAIL.match(value)) and len(value) <= 254
+    """local@domain with a dot inside the domain. The length is bounded first and the checks
+    run in linear time: a hostile address must never stall the event loop (issue #13)."""
+    if len(value) > MAX_EMAIL:
+        return False
+    local, at, domain = value.partition("@")
+    return (bool(at) and NO_AT_NOR_SPACE.fullmatch(local) is not None
+            and NO_AT_NOR_SPACE.fullmatch(domain) is not None and "." in domain[1:-1])

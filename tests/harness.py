@@ -35,7 +35,9 @@ def make_config(tmp: Path, pipedrive_url: str, maileon_url: str, app_port: int,
         app_url=f"http://127.0.0.1:{app_port}", secret_key=secrets.token_urlsafe(32),
         encryption_keys=parse_keys(new_key()), oauth_url=pipedrive_url,
         maileon_api_url=f"{maileon_url}/1.0", database_path=str(tmp / "app.db"),
-        port=app_port, backoff_scale=0.01, periodic_scale=1.0)
+        port=app_port, backoff_scale=0.01, periodic_scale=1.0,
+        # the simulated Pipedrive and the browser tests' host page live on loopback
+        frame_ancestors="http://127.0.0.1:*", api_domains=(pipedrive_url,))
     values.update(overrides)
     return Config(**values)
 

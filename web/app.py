@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clients.http import new_http_client
-from store import queue
+from store import keycheck, queue
 from store.crypto import SecretBox
 from store.db import Store
 from sync import handlers, schedule
@@ -32,6 +32,7 @@ from web.config import Config, from_env
 from web.limits import BodyLimit
 from web.logs import configure as configure_logging
 from web.logs import request_id
+from web.security_headers import SecurityHeaders
 from web.templating import STATIC_DIR
 
 log = logging.getLogger("pipedrive_maileon.app")
@@ -119,6 +120,7 @@ def create_app(config: Config | None = None) -> Starlette:
         cfg = config or from_env()
         configure_logging(cfg.log_json)
         store = Store(cfg.database_path, SecretBox(cfg.encryption_keys))
+        keycheck.ensure(store)  # `serve` said so in one line already; this guards every host
         http = new_http_client()
         ctx = Context.create(cfg, store, http)
         worker = Worker(ctx, handlers.HANDLERS)
@@ -138,6 +140,7 @@ def create_app(config: Config | None = None) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestContext)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

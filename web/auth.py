@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
+from store import oauth_nonces
 from store.db import Store, now
 from web.config import Config
 
@@ -98,13 +99,10 @@ def cross_site(request: Request, config: Config, identity: Identity | None) -> b
     return identity is None or identity.via != "jwt"
 
 
-# --- OAuth state: signed, expiring, single-use, bound to the browser ---------------------------
-def new_state(store: Store, config: Config, response_cookie: Response, nxt: str = "") -> str:
+# --- OAuth state: signed, expiring, bound to the browser, single-use ---------------------------
+def new_state(config: Config, response_cookie: Response, nxt: str = "") -> str:
+    """Writes nothing: the state is signed, and a signed cookie binds it to this browser."""
     nonce = secrets.token_urlsafe(24)
-    with store.tx() as db:
-        db.execute("DELETE FROM oauth_states WHERE expires_at < ?", (now(),))
-        db.execute("INSERT INTO oauth_states (nonce, expires_at) VALUES (?, ?)",
-                   (nonce, now() + STATE_MAX_AGE))
     binding = hashlib.sha256(nonce.encode()).hexdigest()
     response_cookie.set_cookie(STATE_COOKIE, _serializer(config, "oauth-binding").dumps(binding),
                                max_age=STATE_MAX_AGE, httponly=True,
@@ -124,10 +122,7 @@ def consume_state(store: Store, config: Config, request: Request, state: str
         return None
     if not hmac.compare_digest(str(binding), hashlib.sha256(nonce.encode()).hexdigest()):
         return None
-    with store.tx() as db:
-        used = db.execute("DELETE FROM oauth_states WHERE nonce=? AND expires_at>=?",
-                          (nonce, now())).rowcount
-    return data if used == 1 else None
+    return data if oauth_nonces.use_once(store, nonce, now() + STATE_MAX_AGE) else None
 
 
 def check_basic(header: str | None, user: str, password: str) -> bool:

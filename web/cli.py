@@ -6,16 +6,26 @@ import argparse
 import os
 import sys
 import tempfile
+from typing import Any
 
 import uvicorn
 
-from web.config import ConfigError, from_env, load_dotenv
+from web.config import ConfigError, check_encryption_key, from_env, load_dotenv
+
+# Bounded server resources (issue #13). Slow clients (slowloris, slow uploads) are the HTTPS
+# proxy's job: uvicorn has no header or body read timeout, so it must run behind one.
+SERVER_LIMITS: dict[str, Any] = {
+    "timeout_keep_alive": 5,          # seconds an idle keep-alive connection stays open
+    "timeout_graceful_shutdown": 20,  # seconds shutdown waits for open requests
+    "h11_max_incomplete_event_size": 16 * 1024,  # request line + headers
+}
 
 
 def serve(args: argparse.Namespace) -> int:
     load_dotenv()
     try:
         config = from_env()
+        check_encryption_key(config)
     except ConfigError as exc:
         print(f"pipedrive-maileon: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -25,7 +35,7 @@ def serve(args: argparse.Namespace) -> int:
     configure_logging(config.log_json)
     uvicorn.run(create_app(config), host=args.host, port=args.port or config.port,
                 proxy_headers=True, forwarded_allow_ips="*", log_config=None,
-                access_log=False)
+                access_log=False, **SERVER_LIMITS)
     return 0
 
 

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from store.crypto import parse_keys
 
+PIPEDRIVE_ORIGINS = "https://*.pipedrive.com"
+
 
 class ConfigError(Exception):
     """A configuration value is missing or malformed; the message names the variable."""
@@ -34,6 +36,12 @@ class Config:
     backoff_scale: float = 1.0
     periodic_scale: float = 1.0
     log_json: bool = False
+    # Issue #13: who may frame /settings and /panel (a CSP source list), and where a token
+    # response's api_domain may point. Pipedrive's by default; the sandbox and tests name
+    # their simulated Pipedrive.
+    frame_ancestors: str = PIPEDRIVE_ORIGINS
+    api_domains: tuple[str, ...] = (PIPEDRIVE_ORIGINS,)
+    retention_days: float = 14.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -47,6 +55,47 @@ class Config:
     @property
     def secure_cookies(self) -> bool:
         return self.app_url.startswith("https://")
+
+    def api_domain_allowed(self, url: str) -> bool:
+        """A token response's api_domain is where the app sends the access token: only a bare
+        origin matching one of `api_domains` (`https://*.example.com` or an exact origin)."""
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname or "", parts.port
+        except ValueError:
+            return False
+        if parts.username or parts.password or parts.query or parts.fragment \
+                or parts.path not in ("", "/") or not host:
+            return False
+        for allowed in self.api_domains:
+            want = urlsplit(allowed)
+            if want.scheme != parts.scheme:
+                continue
+            if want.netloc.startswith("*."):
+                if port is None and host.endswith(want.netloc[1:]) \
+                        and len(host) > len(want.netloc) - 1:
+                    return True
+            elif want.netloc == parts.netloc:
+                return True
+        return False
+
+
+def check_encryption_key(config: Config) -> None:
+    """Open the database (creating it) and verify that ENCRYPTION_KEY reads its secrets;
+    ConfigError naming ENCRYPTION_KEY otherwise. For every command that runs the app."""
+    from store.crypto import SecretBox
+    from store.db import Store
+    from store.keycheck import KeyCheckFailed, ensure
+
+    store = Store(config.database_path, SecretBox(config.encryption_keys))
+    try:
+        ensure(store)
+    except KeyCheckFailed:
+        raise ConfigError(f"ENCRYPTION_KEY cannot read the secrets in {config.database_path} "
+                          "(none of the configured keys is the one they were encrypted "
+                          "with)") from None
+    finally:
+        store.close()
 
 
 def load_dotenv(path: str = ".env") -> None:
@@ -92,6 +141,16 @@ def _number(env: dict[str, str], name: str, default: float, kind: type = int) ->
     return value
 
 
+def _origins(env: dict[str, str], name: str, default: str) -> tuple[str, ...]:
+    """Comma-separated origins, each `scheme://host[:port]` where the host may be `*.domain`."""
+    values = tuple(v.strip().rstrip("/") for v in (env.get(name, "") or default).split(","))
+    for value in values:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise ConfigError(f"{name} must be comma-separated http(s) origins, got {value!r}")
+    return values
+
+
 def from_env(env: dict[str, str] | None = None) -> Config:
     env = dict(os.environ if env is None else env)
     client_id = _required(env, "PIPEDRIVE_CLIENT_ID")
@@ -122,4 +181,7 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         backoff_scale=float(_number(env, "BACKOFF_SCALE", 1.0, float)),
         periodic_scale=float(_number(env, "PERIODIC_SCALE", 1.0, float)),
         log_json=env.get("LOG_FORMAT", "").strip().lower() == "json",
+        frame_ancestors=" ".join(_origins(env, "FRAME_ANCESTORS", PIPEDRIVE_ORIGINS)),
+        api_domains=_origins(env, "PIPEDRIVE_API_DOMAINS", PIPEDRIVE_ORIGINS),
+        retention_days=float(_number(env, "RETENTION_DAYS", 14.0, float)),
     )

@@ -7,7 +7,7 @@ import time
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from store import queue
+from store import keycheck, queue
 from web.state import app_context, app_worker
 
 WORKER_STALE_AFTER = 30.0
@@ -20,13 +20,15 @@ async def healthz(request: Request) -> JSONResponse:
         ctx.store.scalar("SELECT 1")
         database = "ok"
         depth = queue.depth(ctx.store)
+        secrets = "ok" if keycheck.readable(ctx.store) else "unreadable"
     except Exception:  # a broken database is exactly what this endpoint reports
-        database, depth = "unavailable", -1
+        database, depth, secrets = "unavailable", -1, "unknown"
     age = time.time() - worker.heartbeat if worker.heartbeat else None
     alive = age is not None and age < WORKER_STALE_AFTER
-    healthy = database == "ok" and alive
+    healthy = database == "ok" and secrets == "ok" and alive
     return JSONResponse({
         "status": "ok" if healthy else "degraded", "database": database,
+        "secrets": secrets,  # ENCRYPTION_KEY reads the stored secrets
         "worker": {"alive": alive, "running_jobs": len(worker.running),
                    "heartbeat_age_seconds": None if age is None else round(age, 2)},
         "queue_depth": depth}, status_code=200 if healthy else 503)

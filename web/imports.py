@@ -44,7 +44,7 @@ async def import_card(request: Request) -> Response:
 
 
 async def import_start(request: Request) -> Response:
-    identity = admin_identity(request)
+    identity = await admin_identity(request)
     if isinstance(identity, Response):
         return identity
     ctx = app_context(request)
@@ -59,7 +59,7 @@ async def import_start(request: Request) -> Response:
 
 
 async def import_cancel(request: Request) -> Response:
-    identity = admin_identity(request)
+    identity = await admin_identity(request)
     if isinstance(identity, Response):
         return identity
     ctx = app_context(request)
@@ -68,7 +68,7 @@ async def import_cancel(request: Request) -> Response:
 
 
 async def import_resume(request: Request) -> Response:
-    identity = admin_identity(request)
+    identity = await admin_identity(request)
     if isinstance(identity, Response):
         return identity
     ctx = app_context(request)

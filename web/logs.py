@@ -29,17 +29,39 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+# Every control character (and Unicode's line breaks) as a visible escape: a value from outside
+# (a path, a person's name) can never start a line of its own in the plain log.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(32), 0x7f, 0x85)}
+_CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028",
+                  0x2029: "\\u2029"})
+
+
+def escape_controls(text: str) -> str:
+    return text.translate(_CONTROLS)
+
+
 class PlainFormatter(logging.Formatter):
+    """`level logger [request id]: message`, one line; a traceback follows on lines that start
+    with `  | ` (so no line of it can pass for a log entry)."""
+
     def format(self, record: logging.LogRecord) -> str:
         rid = f" [{request_id.get()}]" if request_id.get() else ""
-        return redact(f"{record.levelname.lower()} {record.name}{rid}: "
-                      + super().format(record))
+        line = (f"{record.levelname.lower()} {record.name}{rid}: "
+                f"{escape_controls(record.getMessage())}")
+        extra = []
+        if record.exc_info:
+            extra.append(self.formatException(record.exc_info))
+        if record.stack_info:
+            extra.append(self.formatStack(record.stack_info))
+        for block in extra:
+            line += "".join(f"\n  | {escape_controls(part)}" for part in block.splitlines())
+        return redact(line)
 
 
 def configure(json_lines: bool) -> None:
     """The app's loggers and uvicorn's share one handler, so every line has the same format."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter("%(message)s"))
+    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
     for name in ("pipedrive_maileon", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]

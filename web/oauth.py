@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from clients.errors import ApiError
+from clients import safe_json
+from clients.errors import ApiError, PermanentError
 from clients.pipedrive import PipedriveClient
 from store import tenants
 from sync import syncback
 from sync.intake import parse_id
-from web.auth import check_basic, consume_state, new_state, set_session
+from web.admin_rights import admin_flag
+from web.auth import STATE_COOKIE, check_basic, consume_state, new_state, set_session
 from web.settings import message
 from web.state import app_context
 
@@ -24,7 +25,7 @@ async def install(request: Request) -> Response:
     """Installation URL: start the OAuth flow with a state bound to this browser."""
     ctx = app_context(request)
     response = RedirectResponse("about:blank", status_code=302)
-    state = new_state(ctx.store, ctx.config, response,
+    state = new_state(ctx.config, response,
                       nxt="settings" if request.query_params.get("next") == "settings" else "")
     response.headers["location"] = ctx.oauth.authorize_url(ctx.config.callback_url, state)
     return response
@@ -45,14 +46,21 @@ async def callback(request: Request) -> Response:
     if not code or len(code) > 2048:
         return message(request, "Installation failed",
                        "Pipedrive did not send an authorization code.", 400, kind="error")
-    if state is not None and consume_state(ctx.store, ctx.config, request, state) is None:
+    if not state:
+        # A Marketplace install (or a forged link): no code is exchanged and nobody is signed
+        # in; the Installation URL adds a state bound to this browser, and Pipedrive returns at
+        # once because the user has already consented (login CSRF, issue #13).
+        return RedirectResponse("/oauth/install", status_code=303)
+    if consume_state(ctx.store, ctx.config, request, state) is None:
         return message(request, "Installation link expired",
                        "This installation link is invalid, expired or was already used. Please "
                        "start the installation again.", 400,
                        link={"url": "/oauth/install", "label": "Start again"}, kind="error")
-    # Without our state (a Marketplace install) identity comes from the token alone.
     try:
         tokens = await ctx.oauth.exchange_code(code, ctx.config.callback_url)
+        if not ctx.config.api_domain_allowed(tokens.api_domain):
+            # never send the new access token anywhere but Pipedrive
+            raise PermanentError("its API address is not a Pipedrive domain")
         async def token() -> str:
             return tokens.access_token
 
@@ -68,9 +76,7 @@ async def callback(request: Request) -> Response:
                        f"Pipedrive did not complete the installation ({reason}). Please try "
                        "again.", 502, link={"url": "/oauth/install", "label": "Try again"},
                        kind="error")
-    access = me.get("access") or []
-    is_admin = bool(me.get("is_admin")) or any(
-        isinstance(a, dict) and a.get("admin") for a in access)
+    is_admin = admin_flag(me)
     tenants.save_installation(
         ctx.store, company_id=company_id, company_name=str(me.get("company_name") or ""),
         domain=str(me.get("company_domain") or ""), api_domain=tokens.api_domain,
@@ -78,6 +84,7 @@ async def callback(request: Request) -> Response:
         access_token=tokens.access_token, refresh_token=tokens.refresh_token,
         expires_in=tokens.expires_in, scope=tokens.scope)
     response = RedirectResponse("/settings", status_code=303)
+    response.delete_cookie(STATE_COOKIE)
     set_session(response, ctx.config, company_id, user_id)
     return response
 
@@ -91,7 +98,7 @@ async def uninstall(request: Request) -> Response:
         return JSONResponse({"error": "unauthorized"}, status_code=401,
                             headers={"WWW-Authenticate": 'Basic realm="uninstall"'})
     try:
-        body = json.loads(await request.body() or b"{}")
+        body = safe_json.loads(await request.body() or b"{}")
         company_id, user_id = parse_id(body["company_id"]), parse_id(body["user_id"])
         if company_id is None or user_id is None:
             raise ValueError("ids")

@@ -17,6 +17,7 @@ from sync.fields import person_fields
 from sync.health import KEY_STATUS, health
 from sync.intake import parse_id
 from sync.setup import check_maileon_key, configure
+from web.admin_rights import admin_for_viewing, confirmed_admin
 from web.auth import Identity, cross_site, request_identity
 from web.state import app_context, app_worker
 from web.templating import templates
@@ -64,8 +65,10 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
                                key=lambda f: f.name.lower())
     except ApiError as exc:
         fields_error = f"Pipedrive's person fields could not be loaded: {exc.message}"
+    is_admin = inst is not None and await admin_for_viewing(ctx, company_id, identity.user_id,
+                                                             inst.is_admin)
     page = {
-        "settings": settings, "company": company, "is_admin": bool(inst and inst.is_admin),
+        "settings": settings, "company": company, "is_admin": is_admin,
         "user_name": inst.user_name if inst else "", "permissions": PERMISSIONS,
         "custom_fields": custom_fields, "fields_error": fields_error, "errors": {},
         "notice": "", "embedded": identity.via == "jwt",
@@ -95,7 +98,8 @@ async def health_partial(request: Request) -> Response:
     return await _render(request, "partials/health.html")
 
 
-def admin_identity(request: Request) -> Identity | Response:
+async def admin_identity(request: Request) -> Identity | Response:
+    """The identity of a change: an admin *now*, as Pipedrive says with the user's own token."""
     ctx = app_context(request)
     identity = identity_or_response(request)
     if isinstance(identity, Response):
@@ -103,15 +107,21 @@ def admin_identity(request: Request) -> Identity | Response:
     if cross_site(request, ctx.config, identity):
         return message(request, "Request refused", "Cross-site requests are not allowed.", 403,
                        kind="error")
-    inst = tenants.get_installation(ctx.store, identity.company_id, identity.user_id)
-    if inst is None or not inst.is_admin:
-        return message(request, "Read-only", "Only Pipedrive admins can change these settings.",
+    try:
+        admin = await confirmed_admin(ctx, identity.company_id, identity.user_id)
+    except ApiError as exc:
+        return message(request, "Admin rights not confirmed",
+                       f"Pipedrive could not confirm your admin rights ({exc.message}), so "
+                       "nothing was changed. Please try again.", 503, kind="error")
+    if not admin:
+        return message(request, "Read-only", "Only Pipedrive admins can change these settings. "
+                       "Pipedrive says you are not an admin, so nothing was changed.",
                        403, kind="error")
     return identity
 
 
 async def save_settings(request: Request) -> Response:
-    identity = admin_identity(request)
+    identity = await admin_identity(request)
     if isinstance(identity, Response):
         return identity
     ctx = app_context(request)
@@ -201,7 +211,7 @@ async def _validate(ctx: Context, company_id: int, current: tenants.Settings, fo
 
 
 async def retry(request: Request) -> Response:
-    identity = admin_identity(request)
+    identity = await admin_identity(request)
     if isinstance(identity, Response):
         return identity
     ctx = app_context(request)

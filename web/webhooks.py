@@ -4,12 +4,12 @@ then answer 200 — nothing slow on this path."""
 from __future__ import annotations
 
 import hmac
-import json
 import re
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from clients import safe_json
 from store import queue, tenants
 from sync import syncback
 from sync.context import Context
@@ -34,7 +34,9 @@ async def read_json(request: Request, empty: object = None) -> object:
     if not body.strip() and empty is not None:
         return empty
     try:
-        return json.loads(body)
+        return safe_json.loads(body)
+    except safe_json.TooDeep as exc:
+        return _error(400, str(exc))
     except (ValueError, UnicodeDecodeError):
         return _error(400, "body is not valid JSON")
 

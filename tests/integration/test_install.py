@@ -54,7 +54,7 @@ def test_forged_state_and_state_from_another_browser_are_rejected(harness: Harne
     assert harness.rows("SELECT * FROM installations") == []
 
 
-def test_marketplace_install_without_state_takes_identity_from_the_token(
+def test_marketplace_install_without_state_restarts_through_the_installation_url(
         harness: Harness) -> None:
     client = harness.browser()
     authorize = client.get(f"{harness.app_url}/oauth/install").headers["location"]
@@ -62,8 +62,10 @@ def test_marketplace_install_without_state_takes_identity_from_the_token(
     r = client.post(f"{harness.pd_url}/oauth/authorize",
                     data={**params, "user_id": str(SALES), "action": "allow"})
     fresh = harness.browser()  # no cookies at all, like a Marketplace redirect
-    done = fresh.get(r.headers["location"])
-    assert done.status_code == 303 and done.headers["location"] == "/settings"
+    restart = fresh.get(r.headers["location"])
+    assert restart.status_code == 303 and restart.headers["location"] == "/oauth/install"
+    assert harness.rows("SELECT count(*) FROM installations") == [(0,)]
+    harness.install(user_id=SALES, client=fresh)  # the restarted flow carries a state
     assert harness.rows("SELECT company_id, user_id, is_admin FROM installations") == [
         (COMPANY, SALES, 0)]
 

@@ -1,0 +1,53 @@
+"""Admin rights follow Pipedrive, not the install (issue #13): every change (save, import
+start/cancel/resume, retry) asks Pipedrive with the acting user's own token; viewing uses an
+answer at most VIEW_MAX_AGE old.
+
+The call is `GET /api/v1/users/me` (scope `base`, which every installation has): its
+`is_admin`, or an `admin` flag in `access[]`, says whether the user is an admin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clients.errors import ApiError
+from store import tenants
+from sync.context import Context
+
+VIEW_MAX_AGE = 120.0
+FALLBACK_MAX_AGE = 30.0  # Pipedrive unreachable: the stored answer, for a short while
+
+
+def admin_flag(me: dict[str, Any]) -> bool:
+    access = me.get("access") or []
+    return bool(me.get("is_admin")) or any(
+        isinstance(a, dict) and a.get("admin") for a in access)
+
+
+def _cache_name(user_id: int) -> str:
+    return f"admin_rights:{user_id}"
+
+
+async def confirmed_admin(ctx: Context, company_id: int, user_id: int) -> bool:
+    """Ask Pipedrive now; the answer is stored and cached for viewing. Raises ApiError when
+    Pipedrive cannot answer (the caller refuses the change)."""
+    me = await ctx.tokens.client(company_id, user_id).users_me()
+    try:
+        same_user = int(me["company_id"]) == company_id and int(me["id"]) == user_id
+    except (KeyError, TypeError, ValueError):
+        same_user = False
+    admin = same_user and admin_flag(me)
+    tenants.set_admin(ctx.store, company_id, user_id, admin)
+    ctx.remember(company_id, _cache_name(user_id), admin, VIEW_MAX_AGE)
+    return admin
+
+
+async def admin_for_viewing(ctx: Context, company_id: int, user_id: int, stored: bool) -> bool:
+    cached = ctx.cached(company_id, _cache_name(user_id), VIEW_MAX_AGE)
+    if isinstance(cached, bool):
+        return cached
+    try:
+        return await confirmed_admin(ctx, company_id, user_id)
+    except ApiError:
+        ctx.remember(company_id, _cache_name(user_id), stored, FALLBACK_MAX_AGE)
+        return stored
