@@ -1,15 +1,21 @@
-"""`pipedrive-maileon serve` (the real service) and `pipedrive-maileon demo` (the sandbox)."""
+"""`pipedrive-maileon serve` (the real service), `demo` (the sandbox), and the operations
+commands `migrate` (the Procfile's release step), `backup` and `restore`."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 
 import uvicorn
 
 from web.config import ConfigError, from_env, load_dotenv
+
+# In-flight HTTP requests get this long after SIGTERM; then the worker's own grace
+# (sync/worker.py STOP_GRACE) — together well inside a platform's ~30 s.
+HTTP_DRAIN_SECONDS = 5
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -22,10 +28,91 @@ def serve(args: argparse.Namespace) -> int:
     from web.app import create_app
     from web.logs import configure as configure_logging
 
+    lock = _hold_instance_lock(config.database_path)
+    if lock is False:
+        return 1
     configure_logging(config.log_json)
+    _exit_cleanly_on_sigterm()
     uvicorn.run(create_app(config), host=args.host, port=args.port or config.port,
                 proxy_headers=True, forwarded_allow_ips="*", log_config=None,
-                access_log=False)
+                access_log=False, timeout_graceful_shutdown=HTTP_DRAIN_SECONDS)
+    return 0
+
+
+def _hold_instance_lock(database_path: str) -> object:
+    """The database's instance lock (kept for the life of the process), or False after one
+    line on stderr when another process runs on the same database."""
+    from store.instance import AlreadyRunning, hold
+
+    try:
+        return hold(database_path)
+    except AlreadyRunning as exc:
+        print(f"pipedrive-maileon: {exc}", file=sys.stderr)
+        return False
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to the handler it
+    found; with Python's default that kills the process (exit -15). A graceful stop is a
+    success: the handler uvicorn finds does nothing, and `serve` returns 0."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+
+
+def migrate(args: argparse.Namespace) -> int:
+    """The release step: check the configuration and the built assets, apply migrations."""
+    load_dotenv()
+    try:
+        config = from_env()
+    except ConfigError as exc:
+        print(f"pipedrive-maileon: configuration error: {exc}", file=sys.stderr)
+        return 2
+    from store.crypto import SecretBox
+    from store.db import Store
+    from web.templating import STATIC_DIR, missing_vendor_files
+
+    missing = missing_vendor_files()
+    if missing:
+        print(f"pipedrive-maileon: front-end files missing in {STATIC_DIR / 'vendor'}: "
+              f"{', '.join(missing)}; run `npm ci && npm run build` before installing",
+              file=sys.stderr)
+        return 1
+    Store(config.database_path, SecretBox(config.encryption_keys)).close()
+    print(f"pipedrive-maileon: configuration ok; database {config.database_path} migrated")
+    return 0
+
+
+def _database_path(args: argparse.Namespace) -> str:
+    load_dotenv()
+    return str(args.database or os.environ.get("DATABASE_PATH", "").strip() or "data/app.db")
+
+
+def backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the database while the app runs."""
+    from store.backup import BackupError
+    from store.backup import backup as backup_database
+
+    database = _database_path(args)
+    try:
+        target = backup_database(database, args.path)
+    except BackupError as exc:
+        print(f"pipedrive-maileon: backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"pipedrive-maileon: backup of {database} written to {target}")
+    return 0
+
+
+def restore(args: argparse.Namespace) -> int:
+    """Replace the database with a backup (the app must be stopped)."""
+    from store.backup import BackupError
+    from store.backup import restore as restore_database
+
+    database = _database_path(args)
+    try:
+        restore_database(args.path, database)
+    except BackupError as exc:
+        print(f"pipedrive-maileon: restore failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"pipedrive-maileon: {database} restored from {args.path}")
     return 0
 
 
@@ -37,10 +124,28 @@ def demo(args: argparse.Namespace) -> int:
                     or os.path.join(tempfile.mkdtemp(prefix="pm-demo-"), "demo.db"))
 
 
+def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
+    p_migrate = sub.add_parser("migrate", help="check the configuration and the front-end files, "
+                               "apply database migrations (the Procfile's release step)")
+    p_migrate.set_defaults(func=migrate)
+    database_help = "SQLite file (default: $DATABASE_PATH or data/app.db)"
+    p_backup = sub.add_parser("backup", help="write a consistent copy of the database to PATH "
+                              "(safe while the app runs)")
+    p_backup.add_argument("path", metavar="PATH")
+    p_backup.add_argument("--database", default="", help=database_help)
+    p_backup.set_defaults(func=backup)
+    p_restore = sub.add_parser("restore", help="replace the database with the backup at PATH "
+                               "(stop the app first)")
+    p_restore.add_argument("path", metavar="PATH")
+    p_restore.add_argument("--database", default="", help=database_help)
+    p_restore.set_defaults(func=restore)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pipedrive-maileon",
-        description="Pipedrive → Maileon sync app. Commands: serve (the service), demo (sandbox)")
+        description="Pipedrive → Maileon sync app. Commands: serve (the service), demo (sandbox), "
+                    "migrate, backup, restore")
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="run the service (configuration from the environment)")
     p_serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server behind a proxy
@@ -51,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                         "simulators use the next two ports")
     p_demo.add_argument("--database", default="", help="SQLite file (default: a temp file)")
     p_demo.set_defaults(func=demo)
+    _add_operations_commands(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 
