@@ -24,6 +24,7 @@ import pytest
 
 from sandbox.server import free_port
 from store.crypto import new_key
+from tests.deploy.procfile import procfile
 from tests.harness import Harness, make_config, start_simulators
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,15 +37,6 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: 
                             timeout=timeout)
     assert result.returncode == 0, f"{shlex.join(args)}:\n{result.stdout}\n{result.stderr}"
     return result
-
-
-def procfile(path: Path) -> dict[str, str]:
-    entries = {}
-    for line in path.read_text().splitlines():
-        name, sep, command = line.partition(":")
-        if sep and name.strip() and not line.startswith("#"):
-            entries[name.strip()] = command.strip()
-    return entries
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +107,8 @@ def test_platform_build_release_web_pages_and_sigterm(slug: tuple[Path, Path],
         harness = Harness(pipedrive, maileon, pd_server.url, ml_server.url, base_url, config,
                           None)  # type: ignore[arg-type]
 
-        with harness.install() as browser:  # the OAuth install, as a browser does it
+        browser = harness.install()  # the OAuth install, as a browser does it
+        try:
             settings = browser.get(f"{base_url}/settings")
             assert settings.status_code == 200 and "Maileon API key" in settings.text
             assets = fetch_assets(browser, base_url, settings.text)
@@ -124,6 +117,8 @@ def test_platform_build_release_web_pages_and_sigterm(slug: tuple[Path, Path],
             assert panel.status_code == 200, panel.text
             assets += fetch_assets(browser, base_url, panel.text)
             htmx = browser.get(f"{base_url}/static/vendor/htmx.min.js").content
+        finally:
+            browser.close()
         assert {a.rsplit("/", 1)[-1] for a in assets} >= {
             "app.css", "app.js", "htmx.min.js", "app-extensions-sdk.umd.js", "panel.js"}
         assert htmx == (ROOT / "node_modules/htmx.org/dist/htmx.min.js").read_bytes()
