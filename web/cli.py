@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
 
@@ -48,7 +49,10 @@ def _hold_instance_lock(database_path: str) -> object:
         return hold(database_path)
     except AlreadyRunning as exc:
         print(f"pipedrive-maileon: {exc}", file=sys.stderr)
-        return False
+    except OSError as exc:
+        print(f"pipedrive-maileon: cannot lock {database_path}: {exc.strerror} (check "
+              "DATABASE_PATH and that its folder is writable)", file=sys.stderr)
+    return False
 
 
 def _exit_cleanly_on_sigterm() -> None:
@@ -76,7 +80,12 @@ def migrate(args: argparse.Namespace) -> int:
               f"{', '.join(missing)}; run `npm ci && npm run build` before installing",
               file=sys.stderr)
         return 1
-    Store(config.database_path, SecretBox(config.encryption_keys)).close()
+    try:
+        Store(config.database_path, SecretBox(config.encryption_keys)).close()
+    except (OSError, sqlite3.Error) as exc:
+        print(f"pipedrive-maileon: cannot open the database {config.database_path}: {exc} "
+              "(check DATABASE_PATH and that its folder is writable)", file=sys.stderr)
+        return 1
     print(f"pipedrive-maileon: configuration ok; database {config.database_path} migrated")
     return 0
 
