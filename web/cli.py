@@ -58,8 +58,12 @@ def _hold_instance_lock(database_path: str) -> object:
 def _exit_cleanly_on_sigterm() -> None:
     """uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to the handler it
     found; with Python's default that kills the process (exit -15). A graceful stop is a
-    success: the handler uvicorn finds does nothing, and `serve` returns 0."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    success: this handler ends the process with 0 (and stops one still starting up)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def migrate(args: argparse.Namespace) -> int:
