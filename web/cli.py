@@ -29,7 +29,7 @@ def serve(args: argparse.Namespace) -> int:
     from web.app import create_app
     from web.logs import configure as configure_logging
 
-    lock = _hold_instance_lock(config.database_path)
+    lock = _hold_instance_lock(config.database_path)  # held until the process exits
     if lock is False:
         return 1
     configure_logging(config.log_json)

@@ -13,8 +13,8 @@ from starlette.templating import Jinja2Templates
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
-# The files in a checkout (editable install, tests) or inside the installed package.
-ASSETS = ROOT if (ROOT / "templates").is_dir() else PACKAGE
+# Inside the installed package (a wheel), else the checkout's (editable install, tests).
+ASSETS = PACKAGE if (PACKAGE / "templates").is_dir() else ROOT
 STATIC_DIR = ASSETS / "static"
 VENDOR_FILES = ("htmx.min.js", "app-extensions-sdk.umd.js")
 templates = Jinja2Templates(directory=str(ASSETS / "templates"))
