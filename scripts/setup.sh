@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything the app needs: a virtualenv with the pinned Python packages, the pinned
-# front-end packages from the npm registry (copied to static/vendor/), and with --browser
-# Debian's chromium for the Playwright tests when it is missing.
+# Installs everything the app needs for development: a virtualenv with the pinned Python packages
+# (editable), the pinned front-end packages from the npm registry (`npm run build` puts them in
+# static/vendor/), and with --browser Debian's chromium for the Playwright tests when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,9 +10,7 @@ python=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 
 npm ci --no-audit --no-fund --loglevel=error
-mkdir -p static/vendor
-cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
-cp node_modules/@pipedrive/app-extensions-sdk/dist/index.umd.js static/vendor/app-extensions-sdk.umd.js
+npm run --silent build >/dev/null  # the same step a Node buildpack runs (package.json)
 
 if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
   sudo=""

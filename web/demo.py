@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import secrets
+import socket
+import sys
 
 import uvicorn
 
@@ -16,7 +19,28 @@ from web.config import Config
 DEMO_MAILEON_KEY = "demo-maileon-key-0001"
 
 
+def port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
+
+
 def run_demo(port: int, database: str) -> int:
+    if not 1 <= port <= 65533:
+        print("pipedrive-maileon demo: --port must be between 1 and 65533", file=sys.stderr)
+        return 2
+    busy = [p for p in (port, port + 1, port + 2) if port_in_use(p)]
+    if busy:
+        print(f"pipedrive-maileon demo: port {busy[0]} is in use (the demo needs {port}, "
+              f"{port + 1} and {port + 2}); choose other ports with --port, e.g. --port "
+              f"{port + 10}", file=sys.stderr)
+        return 1
     client_id, client_secret = "demo-client", secrets.token_urlsafe(24)
     pipedrive = PipedriveSim(client_id=client_id, client_secret=client_secret, seed_demo=True)
     pd_server = ServerThread(pipedrive.app, port=port + 1).start()

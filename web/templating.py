@@ -1,4 +1,8 @@
-"""Jinja2 templates (autoescaped) and the static files location."""
+"""Jinja2 templates (autoescaped) and the static files location.
+
+In a checkout they are the top-level `templates/` and `static/`; an installed wheel carries
+them inside this package (pyproject.toml, force-include), since a wheel has no checkout root.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,18 @@ from pathlib import Path
 
 from starlette.templating import Jinja2Templates
 
-ROOT = Path(__file__).resolve().parent.parent
-STATIC_DIR = ROOT / "static"
-templates = Jinja2Templates(directory=str(ROOT / "templates"))
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+# Inside the installed package (a wheel), else the checkout's (editable install, tests).
+ASSETS = PACKAGE if (PACKAGE / "templates").is_dir() else ROOT
+STATIC_DIR = ASSETS / "static"
+VENDOR_FILES = ("htmx.min.js", "app-extensions-sdk.umd.js")
+templates = Jinja2Templates(directory=str(ASSETS / "templates"))
+
+
+def missing_vendor_files() -> list[str]:
+    """Front-end files `npm run build` should have placed; pages break without them."""
+    return [name for name in VENDOR_FILES if not (STATIC_DIR / "vendor" / name).is_file()]
 
 
 def _ago(ts: float | None) -> str:

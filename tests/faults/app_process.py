@@ -53,6 +53,20 @@ class AppProcess:
             self.proc.wait(timeout=10)
             self.proc = None
 
+    def sigterm(self, timeout: float = 25.0) -> tuple[int, float]:
+        """SIGTERM, as a platform stops a process: its exit code and the seconds it took
+        (AssertionError if it outlives `timeout`)."""
+        assert self.proc is not None
+        began = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"still running {timeout} s after SIGTERM") from None
+        self.proc = None
+        return code, time.monotonic() - began
+
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()

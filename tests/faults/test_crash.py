@@ -43,27 +43,41 @@ def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
     deliveries = events + random.Random(3).sample(events, 300)  # some duplicates
     random.Random(11).shuffle(deliveries)
 
+    # Kill at three random points of the burst, counted in acknowledged deliveries, so the
+    # kills always land while deliveries are still being sent, however fast the machine.
+    rng = random.Random(5)
+    kill_points = sorted(rng.sample(range(len(deliveries) // 10, len(deliveries) * 8 // 10), 3))
+    acknowledged = 0
+    counter = threading.Lock()
+    killed_at: list[int] = []
     done = threading.Event()
-    kills = 0
+
+    def send(delivery: dict) -> None:  # type: ignore[type-arg]
+        nonlocal acknowledged
+        send_until_acknowledged(app, delivery, auth, client)
+        with counter:
+            acknowledged += 1
 
     def killer() -> None:
-        nonlocal kills
-        rng = random.Random(5)
-        while not done.wait(rng.uniform(0.4, 1.2)):
+        for point in kill_points:
+            while acknowledged < point and not done.is_set():
+                time.sleep(0.005)
+            if done.is_set():
+                return
             app.kill()
-            kills += 1
+            killed_at.append(acknowledged)
+            time.sleep(rng.uniform(0, 0.3))  # down for a moment: deliveries fail and retry
             app.start()
 
     chaos = threading.Thread(target=killer)
     chaos.start()
     try:
         with httpx.Client() as client, ThreadPoolExecutor(4) as senders:
-            list(senders.map(lambda d: send_until_acknowledged(app, d, auth, client),
-                             deliveries))
+            list(senders.map(send, deliveries))
     finally:
         done.set()
         chaos.join()
-    assert kills >= 3
+    assert len(killed_at) == 3 and all(n < len(deliveries) for n in killed_at), killed_at
     assert '"unhandled error' not in app.logs()  # no request failed inside the app
     harness.settle(timeout=120)
 
