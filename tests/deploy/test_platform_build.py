@@ -82,7 +82,8 @@ def test_platform_build_release_web_pages_and_sigterm(slug: tuple[Path, Path],
            "PORT": str(port), "PIPEDRIVE_CLIENT_ID": "test-client",
            "PIPEDRIVE_CLIENT_SECRET": secret, "APP_URL": f"http://127.0.0.1:{port}",
            "SECRET_KEY": "k" * 40, "ENCRYPTION_KEY": new_key(), "DATABASE_PATH": str(database),
-           "PIPEDRIVE_OAUTH_URL": pd_server.url, "MAILEON_API_URL": f"{ml_server.url}/1.0"}
+           "PIPEDRIVE_OAUTH_URL": pd_server.url, "MAILEON_API_URL": f"{ml_server.url}/1.0",
+           "PIPEDRIVE_API_DOMAINS": pd_server.url}
     web: subprocess.Popen[bytes] | None = None
     try:
         release = run(shlex.split(processes["release"]), app_dir, env, timeout=60)
