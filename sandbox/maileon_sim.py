@@ -14,8 +14,13 @@ Behaviour follows /work/shared/reference/maileon-api.md. Where Maileon's behavio
 
 * Create contact (`POST /contacts/email/{email}`): new → 201 `<id>N</id>`; existing with
   `sync_mode=2` → 200 `<id>N</id>` and nothing changes; existing with `sync_mode=1` → 201.
-  On an existing contact the permission is only touched when `permission` is sent explicitly (the
-  default 1 never downgrades). An `email` in the body that differs from the path → 400.
+  On an existing contact with `sync_mode=1` the permission given (or, pessimistically, the
+  documented default 1 when none is given: UNCONFIRMED) replaces the contact's own, unless the
+  contact has DOI/DOI+ and a lower one is asked (reference §2.1, §2.2). `PUT` without a
+  permission leaves it. An `email` in the body that differs from the path → 400.
+* Control: `POST /_sim/contacts` creates a contact as if it had been in the account before
+  the app came (`email`, `permission` 1-6, optional `external_id`, `standard_fields`,
+  `custom_fields`, `created_by` for the history).
 * Unsubscribed addresses are kept on a suppression list (the contact itself is anonymized).
   Creating the address again is an explicit re-subscription only with `permission` > 1 or
   `doi=true`; otherwise the new contact is flagged unsubscribed (PERMISSION_STATUS=unsubscribed).
@@ -867,10 +872,11 @@ class MaileonSim:
         if ext_present:
             c.external_id = ext
         self.apply_fields(c, std, custom)
-        if permission is not None:
-            self.set_permission(acc, c, permission, intent, protect=True, source="api")
-        elif doi and c.unsubscribed:
-            self.set_permission(acc, c, c.permission, True, protect=True, source="api")
+        # The documented default permission (1) applies when none is sent: whether Maileon
+        # really lowers an existing contact then is UNCONFIRMED, so this takes the pessimistic
+        # reading. DOI/DOI+ contacts are protected either way (reference §2.1).
+        self.set_permission(acc, c, permission if permission is not None else 1, intent,
+                            protect=True, source="api")
         if doi:
             self.start_doi(acc, c, request)
         if request.query_params.get("src"):
@@ -1826,6 +1832,33 @@ class MaileonSim:
         removed = self.keys.pop(str(data.get("key")), None)
         return JSONResponse({"ok": True, "revoked": removed is not None})
 
+    async def sim_add_contact(self, request: Request) -> Response:
+        """A contact that was in the account before: any permission, fields as given."""
+        data = await self.control_body(request)
+        acc = self.control_account(data.get("account"))
+        email = str(data.get("email") or "")
+        if not valid_email(email):
+            raise ApiError(400, "a valid email is required")
+        if acc.by_email(email) is not None:
+            raise ApiError(409, f"a contact with email {email} already exists")
+        permission = data.get("permission", 1)
+        if not isinstance(permission, int) or permission not in PERMISSION_NAMES:
+            raise ApiError(400, "permission must be 1..6")
+        custom = data.get("custom_fields") or {}
+        if not isinstance(custom, dict):
+            raise ApiError(400, "custom_fields must be an object")
+        for name in custom:
+            acc.custom_fields.setdefault(str(name), "boolean" if isinstance(custom[name], bool)
+                                         else "string")
+        std, typed = self.validate_fields(acc, {"standard_fields": data.get("standard_fields"),
+                                                "custom_fields": custom})
+        c = self.new_contact(acc, email, permission, permission > 1,
+                             str(data.get("created_by") or "control"))
+        ext = data.get("external_id")
+        c.external_id = None if ext in (None, "") else str(ext)
+        self.apply_fields(c, std, typed)
+        return JSONResponse({"ok": True, "contact": c.to_json()})
+
     async def sim_confirm_doi(self, request: Request) -> Response:
         data = await self.control_body(request)
         acc = self.control_account(data.get("account"))
@@ -1997,6 +2030,7 @@ class MaileonSim:
             Route("/_sim/accounts", self.sim_accounts, methods=["GET"]),
             Route("/_sim/keys", self.sim_add_key, methods=["POST"]),
             Route("/_sim/keys/revoke", self.sim_revoke_key, methods=["POST"]),
+            Route("/_sim/contacts", self.sim_add_contact, methods=["POST"]),
             Route("/_sim/contacts/confirm_doi", self.sim_confirm_doi, methods=["POST"]),
             Route("/_sim/contacts/unsubscribe", self.sim_unsubscribe, methods=["POST"]),
             Route("/_sim/doi_keys", self.sim_doi_key, methods=["POST"]),

@@ -16,7 +16,8 @@ class PersonState:
     email: str = ""
     last_update_time: str = ""
     newsletter: str = ""
-    maileon_state: str = ""  # '' (never synced) | none | pending | subscribed | unsubscribed
+    maileon_state: str = ""  # '' (never synced) | none | found | pending | subscribed
+    #                        | unsubscribed ("found": existed in Maileon, its permission its own)
     written_newsletter: str = ""
     written_at: float = 0.0
     synced_at: float = 0.0
