@@ -196,3 +196,35 @@ def test_the_simulator_applies_a_permission_given_on_create_to_an_existing_conta
                   headers={**auth, "Content-Type": "application/vnd.maileon.api+json"})
     assert r.status_code == 201
     assert contact(harness, "coi@example.com")["permission"] == COI
+
+
+def person_log(harness: Harness) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in harness.rows(
+        "SELECT result, message FROM sync_log WHERE kind='person' ORDER BY id")]
+
+
+def test_subscribed_without_a_valid_email_needs_attention(harness: Harness) -> None:
+    harness.setup_company()
+    key, subscribed = option(harness, "Subscribed")
+    ann = harness.create_person(name="Ann Noaddress", custom_fields={key: subscribed})
+    bob = harness.create_person(name="Bob Noaddress")
+    harness.settle()
+    results = {message.split(":")[0]: result for result, message in person_log(harness)}
+    assert results[f"Ann Noaddress (#{ann['id']})"] == "attention"
+    assert results[f"Bob Noaddress (#{bob['id']})"] == "skipped"
+    jobs = harness.rows("SELECT state, attempts FROM jobs WHERE kind='person'")
+    assert all(state == "done" and attempts <= 1 for state, attempts in jobs)  # not retried
+
+
+def test_an_edit_after_an_unsubscribe_in_maileon_is_skipped_not_ok(harness: Harness) -> None:
+    harness.setup_company()
+    person = harness.create_person(name="Una Gone", email="una@example.com")
+    harness.settle()
+    harness.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "una@example.com"})
+    harness.settle()
+    assert harness.newsletter_of(person["id"]) == "Unsubscribed"
+    harness.pd("PATCH", f"/_sim/persons/{person['id']}", json={"name": "Una Renamed"})
+    harness.settle()
+    result, message = person_log(harness)[-1]
+    assert result == "skipped" and "unsubscribed in Maileon" in message, message
+    assert "una@example.com" not in harness.contacts()  # not re-created
