@@ -60,7 +60,7 @@ class MaileonTarget:
 
     @property
     def label(self) -> str:
-        return f"standard field {self.name}" if self.standard else f"custom field {self.name!r}"
+        return f'standard field {self.name}' if self.standard else f'custom field "{self.name}"'
 
 
 def maileon_target(name: str) -> MaileonTarget:

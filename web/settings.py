@@ -13,7 +13,7 @@ from clients.maileon import PERMISSIONS
 from store import queue, tenants
 from sync import backfill
 from sync.context import Context
-from sync.fields import person_fields
+from sync.fields import maileon_target, person_fields
 from sync.health import KEY_STATUS, health
 from sync.intake import parse_id
 from sync.setup import check_maileon_key, configure
@@ -68,6 +68,8 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
         "settings": settings, "company": company, "is_admin": bool(inst and inst.is_admin),
         "user_name": inst.user_name if inst else "", "permissions": PERMISSIONS,
         "custom_fields": custom_fields, "fields_error": fields_error, "errors": {},
+        # which Maileon field each mapped Pipedrive field writes (City → standard field CITY)
+        "maileon_targets": {f.key: maileon_target(f.name).label for f in custom_fields},
         "notice": "", "embedded": identity.via == "jwt",
         "hx_token": identity.token if identity.via == "jwt" else "",
         "theme": request.query_params.get("theme", "light"),
