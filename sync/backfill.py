@@ -398,7 +398,48 @@ async def send_batch(ctx: Context, settings: Settings, rows: list[dict[str, Any]
 
 
 async def _synchronize(ctx: Context, maileon: MaileonClient, company_id: int,
-                       contacts: list[dict[str, Any]], permission: int) -> dict[str, Any]:
+                       contacts: list[dict[str, Any]], permission: int, rounds: int = 3
+                       ) -> dict[str, Any]:
+    """Import one batch (see `_synchronize_once`). Contacts Maileon refused for one field's
+    value are sent again without that field (logged), so a bad value loses the field, not the
+    contact; at most `rounds` times."""
+    report = await _synchronize_once(ctx, maileon, company_id, contacts, permission)
+    retry = _without_refused_fields(company_id, contacts, report["invalid"])
+    if not retry or rounds <= 1:
+        return report
+    again = await _synchronize(ctx, maileon, company_id, retry, permission, rounds - 1)
+    fixed = {c["email"].lower() for c in retry}
+    report["invalid"] = [b for b in report["invalid"] if b["email"].lower() not in fixed] \
+        + again["invalid"]
+    report["count_invalid_contacts"] = len(report["invalid"])
+    for name in ("count_new_contacts", "count_existing_contacts",
+                 "count_unsubscribed_contacts"):
+        report[name] += again[name]
+    return report
+
+
+def _without_refused_fields(company_id: int, contacts: list[dict[str, Any]],
+                            invalid: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_email = {c["email"].lower(): c for c in contacts}
+    out = []
+    for bad in invalid:
+        contact = by_email.get(bad["email"].lower())
+        name = bad["field"]
+        if contact is None or not name or name == CREATED_BY:
+            continue
+        standard = {k: v for k, v in contact["standard_fields"].items() if k != name}
+        custom = {k: v for k, v in contact["custom_fields"].items() if k != name}
+        if standard == contact["standard_fields"] and custom == contact["custom_fields"]:
+            continue
+        log.warning("company %s: Maileon refused field %s of person %s in the import; "
+                    "left out", company_id, name, contact.get("external_id"))
+        out.append({**contact, "standard_fields": standard, "custom_fields": custom})
+    return out
+
+
+async def _synchronize_once(ctx: Context, maileon: MaileonClient, company_id: int,
+                            contacts: list[dict[str, Any]], permission: int
+                            ) -> dict[str, Any]:
     """Import one batch without touching any existing contact's permission or its
     createdByPipedrive: first only the new contacts are created (`sync_mode=2`, with the
     permission and createdByPipedrive), then, when Maileon reports existing ones, the data of

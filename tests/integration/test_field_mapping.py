@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 
 from tests.harness import COMPANY, Harness
+from tests.integration.test_import import start, wait_for
 
 
 def add_field(harness: Harness, name: str, field_type: str = "varchar") -> str:
@@ -45,3 +46,19 @@ def test_reserved_field_names_sync_and_a_refused_value_loses_only_that_field(
     assert not harness.rows("SELECT 1 FROM jobs WHERE state='failed'")
     custom = {f["name"] for f in harness.ml("GET", "/_sim/state")["custom_fields"]}
     assert "City" not in custom and "Email" not in custom
+
+
+def test_the_import_keeps_a_contact_whose_one_value_maileon_refuses(harness: Harness) -> None:
+    city, staff = add_field(harness, "City"), add_field(harness, "Employees", "int")
+    client = harness.setup_company(contacts_sync=False, custom_field_1=city,
+                                   custom_field_2=staff)
+    harness.create_person(name="Ada Big", email="ada@example.com",
+                          custom_fields={city: "Bonn", staff: 99_999_999_999})
+    harness.create_person(name="Ben Fine", email="ben@example.com",
+                          custom_fields={city: "Köln", staff: 12})
+    start(harness, client)
+    assert "2 imported" in wait_for(harness, client, "done", timeout=30)
+    contacts = harness.contacts()
+    assert contacts["ada@example.com"]["standard_fields"]["CITY"] == "Bonn"
+    assert "Employees" not in contacts["ada@example.com"]["custom_fields"]
+    assert contacts["ben@example.com"]["custom_fields"]["Employees"] == 12
