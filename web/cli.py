@@ -1,4 +1,5 @@
-"""`pipedrive-maileon serve` (the real service) and `pipedrive-maileon demo` (the sandbox)."""
+"""`pipedrive-maileon serve` (the real service), `pipedrive-maileon demo` (the sandbox) and
+`pipedrive-maileon check` (read-only probes of a real Maileon account)."""
 
 from __future__ import annotations
 
@@ -37,10 +38,29 @@ def demo(args: argparse.Namespace) -> int:
                     or os.path.join(tempfile.mkdtemp(prefix="pm-demo-"), "demo.db"))
 
 
+def check(args: argparse.Namespace) -> int:
+    """Probe the Maileon account of MAILEON_API_KEY (or a prompted key) read-only."""
+    import asyncio
+    import getpass
+
+    from clients.check import check as run_check
+
+    load_dotenv()
+    key = os.environ.get("MAILEON_API_KEY", "").strip() or getpass.getpass("Maileon API key: ")
+    if not key.strip():
+        print("pipedrive-maileon: no Maileon API key given", file=sys.stderr)
+        return 2
+    base = os.environ.get("MAILEON_API_URL", "").strip() or "https://api.maileon.com/1.0"
+    lines, status = asyncio.run(run_check(base, key.strip()))
+    print("\n".join(lines))
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pipedrive-maileon",
-        description="Pipedrive → Maileon sync app. Commands: serve (the service), demo (sandbox)")
+        description="Pipedrive → Maileon sync app. Commands: serve (the service), demo (sandbox), "
+        "check (probe a Maileon account)")
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="run the service (configuration from the environment)")
     p_serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server behind a proxy
@@ -51,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                         "simulators use the next two ports")
     p_demo.add_argument("--database", default="", help="SQLite file (default: a temp file)")
     p_demo.set_defaults(func=demo)
+    p_check = sub.add_parser("check", help="probe a Maileon account read-only (key from "
+                             "MAILEON_API_KEY or a prompt)")
+    p_check.set_defaults(func=check)
     args = parser.parse_args(argv)
     return int(args.func(args))
 
