@@ -131,6 +131,28 @@ class MaileonClient:
         except NotFound:
             return
 
+    # --- DOI mailings -----------------------------------------------------------------
+    async def has_doi_mailing(self, doi_key: str, limit: int = 20) -> bool | None:
+        """Whether one of the account's DOI mailings has this DOI key (reference §5: the DOI
+        mailings by type, then each one's key). None when it cannot be told: more than `limit`
+        DOI mailings, or an answer not in the documented shape."""
+        response = await self.request("GET", "/mailings/filter/types", params={
+            "types": "doi", "page_index": "1", "page_size": str(limit)})
+        root = _xml(response)
+        ids = [(m.findtext("id") or "").strip() for m in root.iter("mailing")]
+        if root.tag != "mailings" or not all(i.isdigit() and len(i) < 19 for i in ids):
+            return None
+        total = response.headers.get("x-items", "")
+        if len(ids) >= limit or (total.isdigit() and int(total) > len(ids)):
+            return None
+        for mailing_id in ids:
+            key_root = _xml(await self.request("GET", f"/mailings/{mailing_id}/settings/doi_key"))
+            if key_root.tag != "doi_key":
+                return None
+            if (key_root.text or "").strip() == doi_key:
+                return True
+        return False
+
     # --- custom fields ----------------------------------------------------------------
     async def custom_fields(self) -> dict[str, str]:
         root = _xml(await self.request("GET", "/contacts/fields/custom"))

@@ -50,6 +50,9 @@ Behaviour follows /work/shared/reference/maileon-api.md. Where Maileon's behavio
   it as a space); `custom_value` literals are fully percent-encoded. Event fields: `timestamp`,
   `msg_id` (random for link/DOI events, null for API unsubscriptions), `method`/`source` (the
   unsubscription source or "link" for DOI), `mailing_id`, `reason`; others null.
+* DOI mailings: every DOI key of the account (`/_sim/doi_keys`) is one DOI mailing;
+  `GET /mailings/filter/types?types=doi` lists `<mailings><mailing><id>` (paged),
+  `GET /mailings/{id}/settings/doi_key` answers `<doi_key>` (reference §5).
 * Times are UTC (`yyyy-mm-dd hh:mm:ss`); the report filters `from_date`/`to_date` are epoch ms.
 """
 
@@ -263,6 +266,7 @@ class Account:
     unsubscriptions: list[dict[str, Any]] = field(default_factory=list)
     doi_confirmations: list[dict[str, Any]] = field(default_factory=list)
     suppressed: set[str] = field(default_factory=set)
+    doi_mailing_ids: dict[str, int] = field(default_factory=dict)  # DOI key -> mailing id
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG))
     # lower-case email -> contact id, kept by add/set_email/drop, so lookups stay O(1) for
     # imports of 100k contacts
@@ -1763,6 +1767,37 @@ class MaileonSim:
         root.text = str(len(self.filtered_unsubscriptions(request)))
         return xml_response(root)
 
+    # -- DOI mailings ---------------------------------------------------------------------------
+
+    def doi_mailings(self, acc: Account) -> dict[int, str]:
+        """Each DOI key of the account is one DOI mailing (mailing id -> key)."""
+        for key in sorted(acc.doi_keys):
+            if key not in acc.doi_mailing_ids:
+                acc.doi_mailing_ids[key] = self.next_id("mailing")
+        return {mid: key for key, mid in acc.doi_mailing_ids.items() if key in acc.doi_keys}
+
+    async def mailings_by_type(self, request: Request) -> Response:
+        types = {t for raw in request.query_params.getlist("types") for t in raw.split(",")}
+        if not types or not types <= {"doi", "trigger", "regular"}:
+            raise ApiError(400, "types must be doi, trigger or regular")
+        index, size = paging(request, 10)
+        ids = sorted(self.doi_mailings(acc_of(request))) if "doi" in types else []
+        root = Element("mailings")
+        for mid in ids[(index - 1) * size: index * size]:
+            sub(SubElement(root, "mailing"), "id", mid)
+        response = xml_response(root)
+        paged_headers(request, response, index, size, len(ids))
+        return response
+
+    async def mailing_doi_key(self, request: Request) -> Response:
+        raw = request.path_params["mailing_id"]
+        key = self.doi_mailings(acc_of(request)).get(int(raw)) if raw.isdigit() else None
+        if key is None:
+            raise ApiError(404, "mailing not found")
+        root = Element("doi_key")
+        root.text = key
+        return xml_response(root)
+
     async def ping(self, request: Request) -> Response:
         return Response(status_code=200)
 
@@ -2020,6 +2055,9 @@ class MaileonSim:
             Route("/webhooks/{webhook_id}", self.get_webhook, methods=["GET"]),
             Route("/webhooks/{webhook_id}", self.update_webhook, methods=["PUT"]),
             Route("/webhooks/{webhook_id}", self.delete_webhook, methods=["DELETE"]),
+            Route("/mailings/filter/types", self.mailings_by_type, methods=["GET"]),
+            Route("/mailings/{mailing_id}/settings/doi_key", self.mailing_doi_key,
+                  methods=["GET"]),
             Route("/reports/unsubscriptions", self.unsubscriptions_report, methods=["GET"]),
             Route("/reports/unsubscriptions/count", self.unsubscriptions_count,
                   methods=["GET"]),

@@ -16,7 +16,7 @@ from sync.context import Context
 from sync.fields import maileon_target, person_fields
 from sync.health import KEY_STATUS, health
 from sync.intake import parse_id
-from sync.setup import check_maileon_key, configure
+from sync.setup import check_doi_mailing, check_maileon_key, configure
 from web.auth import Identity, cross_site, request_identity
 from web.state import app_context, app_worker
 from web.templating import templates
@@ -199,6 +199,11 @@ async def _validate(ctx: Context, company_id: int, current: tenants.Settings, fo
                 values["maileon_key_status"] = "valid"
     elif (values["contacts_sync"] or values["deals_sync"]) and not current.configured:
         errors["maileon_api_key"] = "Enter a Maileon API key before turning sync on."
+    api_key = values.get("maileon_api_key") or current.maileon_api_key
+    if values["doi_enabled"] and values["doi_mailing_key"] and api_key and not errors:
+        problem = await check_doi_mailing(ctx, api_key, values["doi_mailing_key"])
+        if problem:
+            errors["doi_mailing_key"] = problem
     return values, errors
 
 
