@@ -273,8 +273,7 @@ async def subscribe_contact(maileon: MaileonClient, settings: Settings, state: P
         if created:
             state.maileon_state = "pending" if doi else "subscribed"
             return "created in Maileon, double opt-in started" if doi \
-                else f"created in Maileon, subscribed with permission {initial} " \
-                f"({PERMISSIONS[initial]})"
+                else f"created in Maileon, subscribed with permission {initial}"
         contact = await maileon.get_contact(person.email)
         if contact is None:
             raise TransientError("the Maileon contact changed while subscribing; retrying",
@@ -295,7 +294,7 @@ async def subscribe_contact(maileon: MaileonClient, settings: Settings, state: P
     state.maileon_state = "subscribed"
     if permission_rank(initial) > permission_rank(current) or unsubscribed:
         await _put_data(maileon, data, permission=initial)
-        return f"subscribed with permission {initial} ({PERMISSIONS[initial]})"
+        return f"subscribed with permission {initial}"
     await _put_data(maileon, data)
     return f"subscribed; its permission {PERMISSIONS[current]} is kept"
 
