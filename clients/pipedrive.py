@@ -107,9 +107,6 @@ class PipedriveClient:
     async def users_me(self) -> dict[str, Any]:
         return (await self.request("GET", "/api/v1/users/me"))["data"]
 
-    async def users(self) -> list[dict[str, Any]]:
-        return (await self.request("GET", "/api/v1/users")).get("data") or []
-
     # --- webhooks -------------------------------------------------------------------------
     async def list_webhooks(self) -> list[dict[str, Any]]:
         return (await self.request("GET", "/api/v1/webhooks")).get("data") or []
