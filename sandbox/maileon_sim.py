@@ -1879,7 +1879,8 @@ class MaileonSim:
         permission = data.get("permission", 1)
         if not isinstance(permission, int) or permission not in PERMISSION_NAMES:
             raise ApiError(400, "permission must be 1..6")
-        custom = data.get("custom_fields") or {}
+        custom = data.get("custom_fields")
+        custom = {} if custom is None else custom
         if not isinstance(custom, dict):
             raise ApiError(400, "custom_fields must be an object")
         for name in custom:
