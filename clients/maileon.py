@@ -58,11 +58,18 @@ class MaileonClient:
         await self.request(method, "/ping")
 
     # --- contacts ---------------------------------------------------------------------
-    async def upsert_contact(self, email: str, *, permission: int, external_id: str,
+    async def create_contact(self, email: str, *, permission: int, external_id: str,
                              standard_fields: dict[str, str], custom_fields: dict[str, Any],
                              doi: bool = False, doiplus: bool = False, doimailing: str = "",
-                             src: str = "pipedrive") -> None:
-        params: dict[str, str] = {"permission": str(permission), "sync_mode": "1", "src": src,
+                             src: str = "pipedrive") -> bool:
+        """Create a contact that does not exist, with `permission` (and a DOI process when
+        `doi`). Sent with `sync_mode=2` (ignore when the address exists), so an existing
+        contact is never touched: Maileon applies a permission given on create to an existing
+        contact (reference §2.2). True when Maileon answered 201 Created; any other 2xx means
+        the address existed meanwhile and nothing was done (UNCONFIRMED which status Maileon
+        gives then; a 201 for an ignored create would only mean this call's data is missing
+        until the next change)."""
+        params: dict[str, str] = {"permission": str(permission), "sync_mode": "2", "src": src,
                                   "doi": "true" if doi else "false"}
         if doi:
             params["doiplus"] = "true" if doiplus else "false"
@@ -71,20 +78,37 @@ class MaileonClient:
         body = {"external_id": external_id,
                 "standard_fields": standard_fields,
                 "custom_fields": {k: v for k, v in custom_fields.items() if v not in (None, "")}}
+        response = await self.request("POST", f"/contacts/email/{path_segment(email)}",
+                                      params=params, content=json.dumps(body).encode(),
+                                      content_type=JSON_CONTACT)
+        return response.status_code == 201
+
+    async def start_doi(self, email: str, *, keep_permission: int, doiplus: bool,
+                        doimailing: str, src: str = "pipedrive") -> None:
+        """Start a DOI process for an existing contact without lowering its permission: the
+        create call (`sync_mode=1`) carries the contact's own current permission, so Maileon
+        keeps it until the recipient confirms."""
+        params = {"permission": str(keep_permission), "sync_mode": "1", "src": src,
+                  "doi": "true", "doiplus": "true" if doiplus else "false"}
+        if doimailing:
+            params["doimailing"] = doimailing
         await self.request("POST", f"/contacts/email/{path_segment(email)}", params=params,
-                           content=json.dumps(body).encode(), content_type=JSON_CONTACT)
+                           content=b"{}", content_type=JSON_CONTACT)
 
     async def update_contact(self, email: str, *, external_id: str,
                              standard_fields: dict[str, str], custom_fields: dict[str, Any],
-                             new_email: str | None = None) -> None:
-        """Update data of an existing contact without touching its permission (404 if none)."""
+                             new_email: str | None = None, permission: int | None = None
+                             ) -> None:
+        """Update an existing contact (404 if none). Without `permission` its permission is
+        left as it is; with it, that permission is set (an explicit subscribe only)."""
         body: dict[str, Any] = {"external_id": external_id,
                                 "standard_fields": standard_fields,
                                 "custom_fields": {k: v for k, v in custom_fields.items()
                                                   if v not in (None, "")}}
         if new_email:
             body["email"] = new_email
-        await self.request("PUT", f"/contacts/email/{path_segment(email)}",
+        params = {"permission": str(permission)} if permission is not None else None
+        await self.request("PUT", f"/contacts/email/{path_segment(email)}", params=params,
                            content=json.dumps(body).encode(), content_type=JSON_CONTACT)
 
     async def get_contact(self, email: str) -> dict[str, Any] | None:
@@ -107,6 +131,28 @@ class MaileonClient:
             await self.request("DELETE", f"/contacts/email/{path_segment(email)}/unsubscribe")
         except NotFound:
             return
+
+    # --- DOI mailings -----------------------------------------------------------------
+    async def has_doi_mailing(self, doi_key: str, limit: int = 20) -> bool | None:
+        """Whether one of the account's DOI mailings has this DOI key (reference §5: the DOI
+        mailings by type, then each one's key). None when it cannot be told: more than `limit`
+        DOI mailings, or an answer not in the documented shape."""
+        response = await self.request("GET", "/mailings/filter/types", params={
+            "types": "doi", "page_index": "1", "page_size": str(limit)})
+        root = _xml(response)
+        ids = [(m.findtext("id") or "").strip() for m in root.iter("mailing")]
+        if root.tag != "mailings" or not all(i.isdigit() and len(i) < 19 for i in ids):
+            return None
+        total = response.headers.get("x-items", "")
+        if len(ids) >= limit or (total.isdigit() and int(total) > len(ids)):
+            return None
+        for mailing_id in ids:
+            key_root = _xml(await self.request("GET", f"/mailings/{mailing_id}/settings/doi_key"))
+            if key_root.tag != "doi_key":
+                return None
+            if (key_root.text or "").strip() == doi_key:
+                return True
+        return False
 
     # --- custom fields ----------------------------------------------------------------
     async def custom_fields(self) -> dict[str, str]:
@@ -180,13 +226,15 @@ class MaileonClient:
 
     # --- bulk synchronize ---------------------------------------------------------------
     async def synchronize_contacts(self, contacts: list[dict[str, Any]], *,
-                                   permission: int) -> dict[str, Any]:
+                                   permission: int, sync_mode: int = 1) -> dict[str, Any]:
         """POST /contacts: upsert many contacts in one call (the import, F12).
 
         Each contact is {email, external_id, standard_fields, custom_fields}. `permission` is
         given only to new contacts (override_permission=false), unsubscribed contacts are never
-        re-imported, invalid ones are ignored and listed in the report. Returns the report as
-        {count_*: int, invalid: [{email, external_id, code, field}]}. The report's root element
+        re-imported, invalid ones are ignored and listed in the report. `sync_mode=2` creates
+        only the new contacts and leaves existing ones alone; 1 updates existing ones too.
+        Returns the report as {count_*: int, invalid: [{email, external_id, code, field}],
+        readable: bool}. The report's root element
         and its exact shape are UNCONFIRMED, so it is read tolerantly: counts anywhere below
         the root, missing ones as 0."""
         root = Element("contacts")
@@ -209,7 +257,8 @@ class MaileonClient:
                 SubElement(field, "value").text = (("true" if value else "false")
                                                    if isinstance(value, bool) else str(value))
         response = await self.request("POST", "/contacts", params={
-            "permission": str(permission), "sync_mode": "1", "use_external_id": "false",
+            "permission": str(permission), "sync_mode": str(sync_mode),
+            "use_external_id": "false",
             "ignore_invalid_contacts": "true", "reimport_unsubscribed_contacts": "false",
             "override_permission": "false"}, content=tostring(root, encoding="utf-8"))
         return parse_sync_report(_xml(response))
@@ -274,9 +323,11 @@ def parse_sync_report(root: Element) -> dict[str, Any]:
         text = (root.findtext(name) or root.findtext(f".//{name}") or "0").strip()
         return int(text) if text.isdigit() else 0
 
-    report: dict[str, Any] = {name: count(name) for name in (
-        "count_contacts", "count_new_contacts", "count_existing_contacts",
-        "count_unsubscribed_contacts", "count_invalid_contacts")}
+    names = ("count_contacts", "count_new_contacts", "count_existing_contacts",
+             "count_unsubscribed_contacts", "count_invalid_contacts")
+    report: dict[str, Any] = {name: count(name) for name in names}
+    # readable only when Maileon said how many contacts it processed (shape UNCONFIRMED)
+    report["readable"] = root.find(".//count_contacts") is not None
     invalid = []
     for item in root.iter("invalid_contact"):
         error = item.find("error")

@@ -47,8 +47,11 @@ class PipedriveOAuth:
         return str(httpx.URL(f"{self.oauth_url}/oauth/authorize", params=params))
 
     async def exchange_code(self, code: str, redirect_uri: str) -> TokenSet:
-        return await self._token({"grant_type": "authorization_code", "code": code,
-                                  "redirect_uri": redirect_uri})
+        tokens = await self._token({"grant_type": "authorization_code", "code": code,
+                                    "redirect_uri": redirect_uri})
+        if not tokens.api_domain:  # the REST base is never guessed (spec §3)
+            raise PermanentError("Pipedrive's token answer named no api_domain")
+        return tokens
 
     async def refresh(self, refresh_token: str) -> TokenSet:
         return await self._token({"grant_type": "refresh_token",
@@ -67,7 +70,9 @@ class PipedriveOAuth:
             return TokenSet(access_token=body["access_token"],
                             refresh_token=body["refresh_token"],
                             expires_in=float(body.get("expires_in", 3600)),
-                            api_domain=body["api_domain"].rstrip("/"),
+                            # UNCONFIRMED whether a refresh answer always has it: a
+                            # missing one is '' and the stored domain stays (sync/tokens.py)
+                            api_domain=str(body.get("api_domain") or "").rstrip("/"),
                             scope=str(body.get("scope", "")))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise PermanentError("Pipedrive answered the token request unexpectedly") from None
@@ -102,9 +107,6 @@ class PipedriveClient:
     # --- identity -----------------------------------------------------------------------
     async def users_me(self) -> dict[str, Any]:
         return (await self.request("GET", "/api/v1/users/me"))["data"]
-
-    async def users(self) -> list[dict[str, Any]]:
-        return (await self.request("GET", "/api/v1/users")).get("data") or []
 
     # --- webhooks -------------------------------------------------------------------------
     async def list_webhooks(self) -> list[dict[str, Any]]:

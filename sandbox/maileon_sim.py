@@ -14,8 +14,13 @@ Behaviour follows /work/shared/reference/maileon-api.md. Where Maileon's behavio
 
 * Create contact (`POST /contacts/email/{email}`): new → 201 `<id>N</id>`; existing with
   `sync_mode=2` → 200 `<id>N</id>` and nothing changes; existing with `sync_mode=1` → 201.
-  On an existing contact the permission is only touched when `permission` is sent explicitly (the
-  default 1 never downgrades). An `email` in the body that differs from the path → 400.
+  On an existing contact with `sync_mode=1` the permission given (or, pessimistically, the
+  documented default 1 when none is given: UNCONFIRMED) replaces the contact's own, unless the
+  contact has DOI/DOI+ and a lower one is asked (reference §2.1, §2.2). `PUT` without a
+  permission leaves it. An `email` in the body that differs from the path → 400.
+* Control: `POST /_sim/contacts` creates a contact as if it had been in the account before
+  the app came (`email`, `permission` 1-6, optional `external_id`, `standard_fields`,
+  `custom_fields`, `created_by` for the history).
 * Unsubscribed addresses are kept on a suppression list (the contact itself is anonymized).
   Creating the address again is an explicit re-subscription only with `permission` > 1 or
   `doi=true`; otherwise the new contact is flagged unsubscribed (PERMISSION_STATUS=unsubscribed).
@@ -45,6 +50,9 @@ Behaviour follows /work/shared/reference/maileon-api.md. Where Maileon's behavio
   it as a space); `custom_value` literals are fully percent-encoded. Event fields: `timestamp`,
   `msg_id` (random for link/DOI events, null for API unsubscriptions), `method`/`source` (the
   unsubscription source or "link" for DOI), `mailing_id`, `reason`; others null.
+* DOI mailings: every DOI key of the account (`/_sim/doi_keys`) is one DOI mailing;
+  `GET /mailings/filter/types?types=doi` lists `<mailings><mailing><id>` (paged),
+  `GET /mailings/{id}/settings/doi_key` answers `<doi_key>` (reference §5).
 * Times are UTC (`yyyy-mm-dd hh:mm:ss`); the report filters `from_date`/`to_date` are epoch ms.
 """
 
@@ -258,6 +266,7 @@ class Account:
     unsubscriptions: list[dict[str, Any]] = field(default_factory=list)
     doi_confirmations: list[dict[str, Any]] = field(default_factory=list)
     suppressed: set[str] = field(default_factory=set)
+    doi_mailing_ids: dict[str, int] = field(default_factory=dict)  # DOI key -> mailing id
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG))
     # lower-case email -> contact id, kept by add/set_email/drop, so lookups stay O(1) for
     # imports of 100k contacts
@@ -867,10 +876,11 @@ class MaileonSim:
         if ext_present:
             c.external_id = ext
         self.apply_fields(c, std, custom)
-        if permission is not None:
-            self.set_permission(acc, c, permission, intent, protect=True, source="api")
-        elif doi and c.unsubscribed:
-            self.set_permission(acc, c, c.permission, True, protect=True, source="api")
+        # The documented default permission (1) applies when none is sent: whether Maileon
+        # really lowers an existing contact then is UNCONFIRMED, so this takes the pessimistic
+        # reading. DOI/DOI+ contacts are protected either way (reference §2.1).
+        self.set_permission(acc, c, permission if permission is not None else 1, intent,
+                            protect=True, source="api")
         if doi:
             self.start_doi(acc, c, request)
         if request.query_params.get("src"):
@@ -1757,6 +1767,37 @@ class MaileonSim:
         root.text = str(len(self.filtered_unsubscriptions(request)))
         return xml_response(root)
 
+    # -- DOI mailings ---------------------------------------------------------------------------
+
+    def doi_mailings(self, acc: Account) -> dict[int, str]:
+        """Each DOI key of the account is one DOI mailing (mailing id -> key)."""
+        for key in sorted(acc.doi_keys):
+            if key not in acc.doi_mailing_ids:
+                acc.doi_mailing_ids[key] = self.next_id("mailing")
+        return {mid: key for key, mid in acc.doi_mailing_ids.items() if key in acc.doi_keys}
+
+    async def mailings_by_type(self, request: Request) -> Response:
+        types = {t for raw in request.query_params.getlist("types") for t in raw.split(",")}
+        if not types or not types <= {"doi", "trigger", "regular"}:
+            raise ApiError(400, "types must be doi, trigger or regular")
+        index, size = paging(request, 10)
+        ids = sorted(self.doi_mailings(acc_of(request))) if "doi" in types else []
+        root = Element("mailings")
+        for mid in ids[(index - 1) * size: index * size]:
+            sub(SubElement(root, "mailing"), "id", mid)
+        response = xml_response(root)
+        paged_headers(request, response, index, size, len(ids))
+        return response
+
+    async def mailing_doi_key(self, request: Request) -> Response:
+        raw = request.path_params["mailing_id"]
+        key = self.doi_mailings(acc_of(request)).get(int(raw)) if raw.isdigit() else None
+        if key is None:
+            raise ApiError(404, "mailing not found")
+        root = Element("doi_key")
+        root.text = key
+        return xml_response(root)
+
     async def ping(self, request: Request) -> Response:
         return Response(status_code=200)
 
@@ -1825,6 +1866,34 @@ class MaileonSim:
         data = await self.control_body(request)
         removed = self.keys.pop(str(data.get("key")), None)
         return JSONResponse({"ok": True, "revoked": removed is not None})
+
+    async def sim_add_contact(self, request: Request) -> Response:
+        """A contact that was in the account before: any permission, fields as given."""
+        data = await self.control_body(request)
+        acc = self.control_account(data.get("account"))
+        email = str(data.get("email") or "")
+        if not valid_email(email):
+            raise ApiError(400, "a valid email is required")
+        if acc.by_email(email) is not None:
+            raise ApiError(409, f"a contact with email {email} already exists")
+        permission = data.get("permission", 1)
+        if not isinstance(permission, int) or permission not in PERMISSION_NAMES:
+            raise ApiError(400, "permission must be 1..6")
+        custom = data.get("custom_fields")
+        custom = {} if custom is None else custom
+        if not isinstance(custom, dict):
+            raise ApiError(400, "custom_fields must be an object")
+        for name in custom:
+            acc.custom_fields.setdefault(str(name), "boolean" if isinstance(custom[name], bool)
+                                         else "string")
+        std, typed = self.validate_fields(acc, {"standard_fields": data.get("standard_fields"),
+                                                "custom_fields": custom})
+        c = self.new_contact(acc, email, permission, permission > 1,
+                             str(data.get("created_by") or "control"))
+        ext = data.get("external_id")
+        c.external_id = None if ext in (None, "") else str(ext)
+        self.apply_fields(c, std, typed)
+        return JSONResponse({"ok": True, "contact": c.to_json()})
 
     async def sim_confirm_doi(self, request: Request) -> Response:
         data = await self.control_body(request)
@@ -1987,6 +2056,9 @@ class MaileonSim:
             Route("/webhooks/{webhook_id}", self.get_webhook, methods=["GET"]),
             Route("/webhooks/{webhook_id}", self.update_webhook, methods=["PUT"]),
             Route("/webhooks/{webhook_id}", self.delete_webhook, methods=["DELETE"]),
+            Route("/mailings/filter/types", self.mailings_by_type, methods=["GET"]),
+            Route("/mailings/{mailing_id}/settings/doi_key", self.mailing_doi_key,
+                  methods=["GET"]),
             Route("/reports/unsubscriptions", self.unsubscriptions_report, methods=["GET"]),
             Route("/reports/unsubscriptions/count", self.unsubscriptions_count,
                   methods=["GET"]),
@@ -1997,6 +2069,7 @@ class MaileonSim:
             Route("/_sim/accounts", self.sim_accounts, methods=["GET"]),
             Route("/_sim/keys", self.sim_add_key, methods=["POST"]),
             Route("/_sim/keys/revoke", self.sim_revoke_key, methods=["POST"]),
+            Route("/_sim/contacts", self.sim_add_contact, methods=["POST"]),
             Route("/_sim/contacts/confirm_doi", self.sim_confirm_doi, methods=["POST"]),
             Route("/_sim/contacts/unsubscribe", self.sim_unsubscribe, methods=["POST"]),
             Route("/_sim/doi_keys", self.sim_doi_key, methods=["POST"]),

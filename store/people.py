@@ -16,7 +16,8 @@ class PersonState:
     email: str = ""
     last_update_time: str = ""
     newsletter: str = ""
-    maileon_state: str = ""  # '' (never synced) | none | pending | subscribed | unsubscribed
+    maileon_state: str = ""  # '' (never synced) | none | found | pending | subscribed
+    #                        | unsubscribed ("found": existed in Maileon, its permission its own)
     written_newsletter: str = ""
     written_at: float = 0.0
     synced_at: float = 0.0
@@ -81,3 +82,16 @@ def by_email(store: Store, company_id: int, email: str) -> list[PersonState]:
 def touch_synced(state: PersonState) -> None:
     state.synced_at = now()
     state.last_error = ""
+
+
+def pending_since(store: Store, company_id: int, before: float, limit: int = 5
+                  ) -> tuple[int, list[str]]:
+    """Persons shown "Pending confirmation" since before `before`: how many, and the first
+    few addresses (a DOI mail that never arrives, e.g. a wrong DOI mailing ID, shows here)."""
+    where = ("company_id=? AND maileon_state='pending' AND deleted=0 "
+             "AND written_newsletter='Pending confirmation' AND written_at<?")
+    count = store.scalar(f"SELECT count(*) FROM persons WHERE {where}",  # noqa: S608
+                         (company_id, before))
+    rows = store.all(f"SELECT email FROM persons WHERE {where} "  # noqa: S608
+                     "ORDER BY written_at LIMIT ?", (company_id, before, limit))
+    return int(count or 0), [r["email"] for r in rows]

@@ -131,7 +131,7 @@ def next_due_in(store: Store) -> float | None:
 
 
 def finish(store: Store, job: Job, result: str, message: str = "", logged: bool = True) -> None:
-    """Mark done and log the outcome (ok | skipped)."""
+    """Mark done and log the outcome (ok | skipped | attention), as the handler said."""
     with store.tx() as db:
         db.execute("UPDATE jobs SET state='done', locked_until=0, last_error='', updated_at=? "
                    "WHERE id=?", (now(), job.id))

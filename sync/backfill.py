@@ -28,9 +28,12 @@ Skipped with a reason: no or invalid email, an email already staged for another 
 contact unsubscribed in Maileon, a person a webhook synced with a newer update time after it
 was read ("updated meanwhile by a webhook", no error), or deleted meanwhile.
 
-Consent: permission NONE unless the Newsletter field said Subscribed and DOI is off (then the
-initial permission); with DOI on, imports never start a double opt-in. Maileon is told never to
-re-import unsubscribed contacts nor to override existing permissions. The person state is saved
+Consent: a contact the import creates gets permission NONE unless the Newsletter field said
+Subscribed and DOI is off (then the initial permission); with DOI on, imports never start a
+double opt-in. A contact that exists in Maileon keeps its permission and its
+createdByPipedrive: each batch first creates only the new contacts (`sync_mode=2`), then
+updates the data of existing ones (`sync_mode=1`, `override_permission=false`). Maileon is told
+never to re-import unsubscribed contacts. The person state is saved
 (email, update time, Newsletter value, data fingerprint) so later webhooks send only changes.
 Maileon's synchronize report says how many contacts were unsubscribed but not which
 (UNCONFIRMED shape, read tolerantly); a batch with such contacts leaves its subscribed persons
@@ -40,11 +43,13 @@ in state 'none' rather than claim a subscription.
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from clients.errors import PermanentError
+from clients.maileon import MaileonClient
 from store import people, queue, tenants
 from store.db import Store, now
 from store.people import PersonState
@@ -58,11 +63,13 @@ from sync.contacts import (
     newsletter_label,
 )
 from sync.context import Context
-from sync.fields import person_fields
+from sync.fields import CREATED_BY, person_fields
 from sync.intake import normalize_time
 from sync.organizations import organization_names
 from sync.outcome import Outcome
 from sync.persons import Person, from_pipedrive, plausible_email
+
+log = logging.getLogger("pipedrive_maileon.import")
 
 KIND = "import"
 PAGE_SIZE = 500  # one Pipedrive page (API v2 maximum) = one Maileon batch
@@ -357,8 +364,8 @@ async def send_batch(ctx: Context, settings: Settings, rows: list[dict[str, Any]
     maileon = ctx.maileon(company_id)
     await ensure_maileon_fields(ctx, maileon, settings, await person_fields(ctx, company_id))
     for permission, items in groups.items():
-        report = await maileon.synchronize_contacts([c for _, _, c in items],
-                                                    permission=permission)
+        report = await _synchronize(ctx, maileon, company_id, [c for _, _, c in items],
+                                    permission)
         refused = {}
         for bad in report["invalid"]:
             reason = MAILEON_CODES.get(bad["code"]) or (
@@ -366,6 +373,7 @@ async def send_batch(ctx: Context, settings: Settings, rows: list[dict[str, Any]
                 else "refused by Maileon")
             refused[bad["email"].lower() or f"#{bad['external_id']}"] = reason
         unsubscribed = report["count_unsubscribed_contacts"]
+        all_new = not report["count_existing_contacts"]
         result.skipped[UNSUBSCRIBED] += unsubscribed
         accepted = 0
         for staged, state, contact in items:
@@ -380,12 +388,85 @@ async def send_batch(ctx: Context, settings: Settings, rows: list[dict[str, Any]
             state.deleted = False
             if not state.maileon_state:  # a known state (pending, subscribed…) stays
                 subscribed = permission > PERMISSION_NONE and not unsubscribed
-                state.maileon_state = "subscribed" if subscribed else "none"
+                state.maileon_state = ("subscribed" if subscribed else "none") \
+                    if all_new else "found"  # which existed is not reported
             state.data_hash = staged["fingerprint"]
             people.touch_synced(state)
             result.states.append(state)
         result.imported += max(0, accepted - unsubscribed)
     return result
+
+
+async def _synchronize(ctx: Context, maileon: MaileonClient, company_id: int,
+                       contacts: list[dict[str, Any]], permission: int, rounds: int = 3
+                       ) -> dict[str, Any]:
+    """Import one batch (see `_synchronize_once`). Contacts Maileon refused for one field's
+    value are sent again without that field (logged), so a bad value loses the field, not the
+    contact; at most `rounds` times."""
+    report = await _synchronize_once(ctx, maileon, company_id, contacts, permission)
+    retry = _without_refused_fields(company_id, contacts, report["invalid"])
+    if not retry or rounds <= 1:
+        return report
+    again = await _synchronize(ctx, maileon, company_id, retry, permission, rounds - 1)
+    fixed = {c["email"].lower() for c in retry}
+    report["invalid"] = [b for b in report["invalid"] if b["email"].lower() not in fixed] \
+        + again["invalid"]
+    report["count_invalid_contacts"] = len(report["invalid"])
+    for name in ("count_new_contacts", "count_existing_contacts",
+                 "count_unsubscribed_contacts"):
+        report[name] += again[name]
+    return report
+
+
+def _without_refused_fields(company_id: int, contacts: list[dict[str, Any]],
+                            invalid: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_email = {c["email"].lower(): c for c in contacts}
+    out = []
+    for bad in invalid:
+        contact = by_email.get(bad["email"].lower())
+        name = bad["field"]
+        if contact is None or not name or name == CREATED_BY:
+            continue
+        standard = {k: v for k, v in contact["standard_fields"].items() if k != name}
+        custom = {k: v for k, v in contact["custom_fields"].items() if k != name}
+        if standard == contact["standard_fields"] and custom == contact["custom_fields"]:
+            continue
+        log.warning("company %s: Maileon refused field %s of person %s in the import; "
+                    "left out", company_id, name, contact.get("external_id"))
+        out.append({**contact, "standard_fields": standard, "custom_fields": custom})
+    return out
+
+
+async def _synchronize_once(ctx: Context, maileon: MaileonClient, company_id: int,
+                            contacts: list[dict[str, Any]], permission: int
+                            ) -> dict[str, Any]:
+    """Import one batch without touching any existing contact's permission or its
+    createdByPipedrive: first only the new contacts are created (`sync_mode=2`, with the
+    permission and createdByPipedrive), then, when Maileon reports existing ones, the data of
+    all is updated (`sync_mode=1`, `override_permission=false`, without createdByPipedrive).
+    A report whose shape the app cannot read fails the batch (logged once per company)."""
+    report = await maileon.synchronize_contacts(
+        [{**c, "custom_fields": {**c["custom_fields"], CREATED_BY: True}} for c in contacts],
+        permission=permission, sync_mode=2)
+    _check_report(ctx, company_id, report)
+    new = report["count_new_contacts"] + report["count_unsubscribed_contacts"] \
+        + report["count_invalid_contacts"]
+    if report["count_existing_contacts"] or new < len(contacts):
+        _check_report(ctx, company_id, await maileon.synchronize_contacts(
+            contacts, permission=permission, sync_mode=1))
+    return report
+
+
+def _check_report(ctx: Context, company_id: int, report: dict[str, Any]) -> None:
+    if report.get("readable"):
+        return
+    if ctx.cached(company_id, "sync_report_warned", 86400.0) is None:
+        log.warning("company %s: Maileon's synchronize report has an unexpected shape "
+                    "(no count_contacts); the import batch is not counted as imported",
+                    company_id)
+        ctx.remember(company_id, "sync_report_warned", True, 86400.0)
+    raise PermanentError("Maileon answered the import with a report the app cannot read "
+                         "(unexpected shape); nothing of this batch is counted as imported")
 
 
 async def _deals_page(ctx: Context, job: Job, row: dict[str, Any]) -> Outcome:

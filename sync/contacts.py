@@ -1,32 +1,50 @@
 """Person → Maileon contact (F7) and the Newsletter subscription rules (F8).
 
 Rules, in order: contacts sync must be on; an older change never overwrites a newer one; a
-person without a valid email is skipped with a reason; data updates never touch a contact's
-permission; only a change of the Newsletter field *to* Subscribed subscribes (DOI when on);
-Unsubscribed unsubscribes; an unsubscribe that came from Maileon is never undone by later edits.
+person without a valid email is skipped with a reason (needs attention when its Newsletter is
+Subscribed); data updates never touch a contact's permission (PUT without one; a contact is
+created, with permission NONE and createdByPipedrive, only when Maileon has none); only a
+change of the Newsletter field *to* Subscribed subscribes, raising but never lowering the
+permission (DOI when on; DOI/DOI+ contacts are subscribed at once); Unsubscribed unsubscribes;
+an unsubscribe that came from Maileon is never undone by later edits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from clients.errors import ApiError, NotFound, PermanentError
-from clients.maileon import MaileonClient
+from clients.errors import ApiError, NotFound, PermanentError, TransientError
+from clients.maileon import PERMISSIONS, MaileonClient
 from store import people, tenants
 from store.db import now
 from store.people import PersonState
 from store.queue import Job
 from store.tenants import Settings
 from sync.context import Context
-from sync.fields import CREATED_BY, PersonField, maileon_value, person_fields, plain_value
+from sync.fields import (
+    CREATED_BY,
+    PersonField,
+    maileon_target,
+    maileon_value,
+    person_fields,
+    plain_value,
+    standard_value,
+)
 from sync.intake import normalize_time
 from sync.organizations import organization_names
 from sync.outcome import Outcome
 from sync.persons import Person, from_pipedrive, plausible_email
 
+log = logging.getLogger("pipedrive_maileon.contacts")
+T = TypeVar("T")
+
 MAILEON_FIELDS_TTL = 600.0
+PERMISSION_NONE = 1
 SUBSCRIBED, PENDING, UNSUBSCRIBED = "Subscribed", "Pending confirmation", "Unsubscribed"
 
 
@@ -66,11 +84,15 @@ async def apply_person(ctx: Context, settings: Settings, state: PersonState,
                   else f"the email address {person.email!r} is not valid")
         state.last_error = reason
         people.save(ctx.store, state)
+        if label == SUBSCRIBED:  # someone wants this person mailed: a user must act
+            return Outcome.attention(f"{person_label(person)}: Newsletter is Subscribed but "
+                                     f"{reason}; nothing was sent to Maileon")
         return Outcome.skipped(f"{person_label(person)}: {reason}")
 
     maileon = ctx.maileon(company_id)
     standard, custom = await prepare_contact(ctx, maileon, settings, person, fields)
     fingerprint = data_fingerprint(person.email, standard, custom)
+    data = ContactData(person, standard, custom)
     changed_to = label if label != state.newsletter else ""
     old_email = "" if state.deleted else state.email
     state.deleted = False
@@ -79,68 +101,131 @@ async def apply_person(ctx: Context, settings: Settings, state: PersonState,
         if changed_to == UNSUBSCRIBED:
             message = await unsubscribe_contact(maileon, state, old_email or person.email)
         elif changed_to == SUBSCRIBED:
-            message = await subscribe_contact(maileon, settings, state, old_email, person,
-                                              standard, custom)
+            message = await subscribe_contact(maileon, settings, state, old_email, data)
         elif fingerprint == state.data_hash and old_email == person.email:
             state.newsletter = label
             people.save(ctx.store, state)
             return Outcome.quiet(f"{person_label(person)}: nothing to change in Maileon")
         else:
-            message = await _update_data(maileon, state, old_email, person, standard, custom)
+            message = await update_data(maileon, state, old_email, data)
+    except NotSynced as exc:
+        state.email = person.email
+        state.newsletter = label
+        people.save(ctx.store, state)
+        return Outcome.skipped(f"{person_label(person)}: {exc}")
     except PermanentError as exc:
         if exc.status != 400 or "email" not in exc.message.lower():
             raise
         state.last_error = f"Maileon rejected the address {person.email!r}"
         people.save(ctx.store, state)
         return Outcome.skipped(f"{person_label(person)}: {state.last_error} ({exc.message})")
-        if message.startswith("skipped:"):
-            state.email = person.email
-            state.newsletter = label
-            people.save(ctx.store, state)
-            return Outcome.skipped(f"{person_label(person)}: {message[8:].strip()}")
     state.email = person.email
     state.newsletter = label
     state.data_hash = fingerprint if state.maileon_state != "unsubscribed" else ""
     people.touch_synced(state)
     people.save(ctx.store, state)
     await write_back_pending(ctx, settings, state, label)
-    return Outcome.ok(f"{person_label(person)}: {message}")
+    return Outcome.ok(f"{person_label(person)}: {message}{data.dropped_note()}")
 
 
-async def _update_data(maileon: MaileonClient, state: PersonState, old_email: str,
-                       person: Person, standard: dict[str, str],
-                       custom: dict[str, Any]) -> str:
-    """Data-only sync: update the existing contact, or create it without permission."""
-    if state.maileon_state:
+class NotSynced(Exception):
+    """The person is deliberately not written to Maileon; the message says why."""
+
+
+@dataclass
+class ContactData:
+    """What is written to a person's contact; a field Maileon refuses is left out of it."""
+    person: Person
+    standard: dict[str, str]
+    custom: dict[str, Any]
+    dropped: list[str] = field(default_factory=list)
+
+    async def write(self, call: Callable[[dict[str, str], dict[str, Any]], Awaitable[T]]
+                    ) -> T:
+        """Run a contact write; when Maileon refuses the value of one of the fields (400
+        naming it), that field is left out for this person (logged) and the write repeated,
+        so one bad value never loses the contact."""
+        while True:
+            try:
+                return await call(self.standard, self.custom)
+            except PermanentError as exc:
+                name = refused_field(exc, [*self.standard, *self.custom])
+                if name is None:
+                    raise
+                self.standard.pop(name, None)
+                self.custom.pop(name, None)
+                self.dropped.append(name)
+                log.warning("Maileon refused field %s of person %s; left out: %s", name,
+                            self.person.id, exc.message)
+
+    def dropped_note(self) -> str:
+        return f"; Maileon refused {', '.join(self.dropped)}, left out" if self.dropped else ""
+
+
+def refused_field(exc: PermanentError, names: list[str]) -> str | None:
+    """The field a 400 from Maileon names (the longest one its message contains)."""
+    if exc.status != 400:
+        return None
+    named = [n for n in names if n and n != CREATED_BY and n in exc.message]
+    return max(named, key=len) if named else None
+
+
+async def update_data(maileon: MaileonClient, state: PersonState, old_email: str,
+                      data: ContactData) -> str:
+    """Data-only sync, which never changes a permission: update the contact (PUT without a
+    permission), following an email change; create it only when Maileon has none (404), with
+    permission NONE and createdByPipedrive. A contact unsubscribed in Maileon is not
+    re-created."""
+    person = data.person
+    if old_email and old_email.lower() != person.email.lower():
         try:
-            renamed = old_email and old_email.lower() != person.email.lower()
-            await maileon.update_contact(
-                old_email or person.email, external_id=str(person.id),
-                standard_fields=standard, custom_fields=custom,
-                new_email=person.email if renamed else None)
-            return "email address changed in Maileon" if renamed else "updated in Maileon"
+            await data.write(lambda std, custom: maileon.update_contact(
+                old_email, external_id=str(person.id), standard_fields=std,
+                custom_fields=custom, new_email=person.email))
+            return "email address changed in Maileon"
         except NotFound:
-            if state.maileon_state == "unsubscribed":
-                return "skipped: the contact unsubscribed in Maileon; its data is not re-created"
+            pass  # the old contact is gone: the new address is written below
         except ApiError as exc:
             if exc.status != 409:
                 raise
             await maileon.delete_contact(old_email)  # the new address exists already
-    await maileon.upsert_contact(person.email, permission=1, external_id=str(person.id),
-                                 standard_fields=standard, custom_fields=custom)
-    if not state.maileon_state:
-        state.maileon_state = "none"
-    return "created in Maileon without permission (Newsletter is not Subscribed)" \
-        if state.maileon_state == "none" else "re-created in Maileon"
+    try:
+        await _put_data(maileon, data)
+        if not state.maileon_state:
+            state.maileon_state = "found"
+        return "updated in Maileon (its permission is kept)" \
+            if state.maileon_state == "found" else "updated in Maileon"
+    except NotFound:
+        if state.maileon_state == "unsubscribed":
+            raise NotSynced("the contact unsubscribed in Maileon; its data is not "
+                            "re-created") from None
+    created = await data.write(lambda std, custom: maileon.create_contact(
+        person.email, permission=PERMISSION_NONE, external_id=str(person.id),
+        standard_fields=std, custom_fields={**custom, CREATED_BY: True}))
+    if not created:  # it came into being meanwhile: update it, its permission stays
+        await _put_data(maileon, data)
+        state.maileon_state = state.maileon_state or "found"
+        return "updated in Maileon (its permission is kept)"
+    again = bool(state.maileon_state)
+    state.maileon_state = "none"
+    return ("re-created" if again else "created") + \
+        " in Maileon without permission (Newsletter is not Subscribed)"
 
 
-async def _move_if_renamed(maileon: MaileonClient, old_email: str, person: Person,
-                           standard: dict[str, str], custom: dict[str, Any]) -> None:
+async def _put_data(maileon: MaileonClient, data: ContactData,
+                    permission: int | None = None) -> None:
+    await data.write(lambda std, custom: maileon.update_contact(
+        data.person.email, external_id=str(data.person.id), standard_fields=std,
+        custom_fields=custom, permission=permission))
+
+
+async def _move_if_renamed(maileon: MaileonClient, old_email: str, data: ContactData) -> None:
+    person = data.person
     if old_email and old_email.lower() != person.email.lower():
         try:
-            await maileon.update_contact(old_email, external_id=str(person.id),
-                                         standard_fields=standard, custom_fields=custom,
-                                         new_email=person.email)
+            await data.write(lambda std, custom: maileon.update_contact(
+                old_email, external_id=str(person.id), standard_fields=std,
+                custom_fields=custom, new_email=person.email))
         except NotFound:
             return
         except ApiError as exc:
@@ -160,21 +245,58 @@ async def prepare_contact(ctx: Context, maileon: MaileonClient, settings: Settin
     return contact_fields(person, settings, fields)
 
 
+def permission_rank(permission: int) -> int:
+    """How strong a consent is: NONE < SOI < COI = OTHER < DOI < DOI+. OTHER (a consent given
+    outside Maileon's processes) is never replaced by a single or confirmed opt-in."""
+    return {1: 0, 2: 1, 3: 2, 6: 2, 4: 3, 5: 4}.get(permission, 0)
+
+
 async def subscribe_contact(maileon: MaileonClient, settings: Settings, state: PersonState,
-                            old_email: str, person: Person, standard: dict[str, str],
-                            custom: dict[str, Any]) -> str:
-    """Give the contact permission: DOI when on (pending until confirmed), else the initial
-    permission."""
-    await _move_if_renamed(maileon, old_email, person, standard, custom)
+                            old_email: str, data: ContactData) -> str:
+    """An explicit subscribe (Newsletter → Subscribed, the panel's Subscribe).
+
+    A new contact gets the Initial permission, or permission NONE and a DOI process. An
+    existing one is read first: DOI or DOI+ is subscribed at once (no new DOI mail); otherwise
+    DOI starts while the contact keeps its permission, or without DOI the Initial permission
+    is given only when it is stronger than the one the contact has. Never lowered."""
+    person = data.person
+    await _move_if_renamed(maileon, old_email, data)
     doi = settings.doi_enabled
-    await maileon.upsert_contact(
-        person.email, permission=1 if doi else settings.initial_permission,
-        external_id=str(person.id), standard_fields=standard, custom_fields=custom,
-        doi=doi, doiplus=doi and settings.initial_permission == 5,
-        doimailing=settings.doi_mailing_key)
-    state.maileon_state = "pending" if doi else "subscribed"
-    return "double opt-in started" if doi else "subscribed with permission " \
-        f"{settings.initial_permission}"
+    initial = settings.initial_permission
+    contact = await maileon.get_contact(person.email)
+    if contact is None:
+        created = await data.write(lambda std, custom: maileon.create_contact(
+            person.email, permission=PERMISSION_NONE if doi else initial,
+            external_id=str(person.id), standard_fields=std,
+            custom_fields={**custom, CREATED_BY: True}, doi=doi,
+            doiplus=doi and initial == 5, doimailing=settings.doi_mailing_key))
+        if created:
+            state.maileon_state = "pending" if doi else "subscribed"
+            return "created in Maileon, double opt-in started" if doi \
+                else f"created in Maileon, subscribed with permission {initial}"
+        contact = await maileon.get_contact(person.email)
+        if contact is None:
+            raise TransientError("the Maileon contact changed while subscribing; retrying",
+                                 service="Maileon")
+    unsubscribed = contact["standard_fields"].get("PERMISSION_STATUS") == "unsubscribed"
+    current = PERMISSION_NONE if unsubscribed else int(contact["permission"])
+    if current in (4, 5):
+        await _put_data(maileon, data)
+        state.maileon_state = "subscribed"
+        return (f"subscribed: the contact has {PERMISSIONS[current]} already "
+                "(no new double opt-in mail)")
+    if doi:
+        await _put_data(maileon, data)
+        await maileon.start_doi(person.email, keep_permission=current,
+                                doiplus=initial == 5, doimailing=settings.doi_mailing_key)
+        state.maileon_state = "pending"
+        return f"double opt-in started (permission {PERMISSIONS[current]} kept until confirmed)"
+    state.maileon_state = "subscribed"
+    if permission_rank(initial) > permission_rank(current) or unsubscribed:
+        await _put_data(maileon, data, permission=initial)
+        return f"subscribed with permission {initial}"
+    await _put_data(maileon, data)
+    return f"subscribed; its permission {PERMISSIONS[current]} is kept"
 
 
 async def unsubscribe_contact(maileon: MaileonClient, state: PersonState, email: str) -> str:
@@ -201,10 +323,12 @@ async def newsletter_action(ctx: Context, settings: Settings, state: PersonState
     if subscribe:
         fields = await person_fields(ctx, company_id)
         standard, custom = await prepare_contact(ctx, maileon, settings, person, fields)
-        message = await subscribe_contact(maileon, settings, state, old_email, person,
-                                          standard, custom)
+        fingerprint = data_fingerprint(person.email, standard, custom)
+        data = ContactData(person, standard, custom)
+        message = await subscribe_contact(maileon, settings, state, old_email, data)
+        message += data.dropped_note()
         value = PENDING if state.maileon_state == "pending" else SUBSCRIBED
-        state.data_hash = data_fingerprint(person.email, standard, custom)
+        state.data_hash = fingerprint
     else:
         message = await unsubscribe_contact(maileon, state, old_email or person.email)
         value = UNSUBSCRIBED
@@ -264,14 +388,25 @@ def newsletter_label(person: Person, settings: Settings, fields: dict[str, Perso
 
 def contact_fields(person: Person, settings: Settings, fields: dict[str, PersonField]
                    ) -> tuple[dict[str, str], dict[str, Any]]:
+    """The standard and custom fields of the person's contact (without createdByPipedrive,
+    which is sent only when the app creates the contact). A mapped field goes to the Maileon
+    field `maileon_target` names; a value a standard field cannot take is left out."""
     full = person.name or f"{person.first_name} {person.last_name}".strip()
     standard = {"FIRSTNAME": person.first_name[:255], "LASTNAME": person.last_name[:255],
                 "FULLNAME": full[:255], "ORGANIZATION": person.org_name[:255]}
-    custom: dict[str, Any] = {CREATED_BY: True}
+    custom: dict[str, Any] = {}
     for key in settings.custom_fields:
-        field = fields.get(key)
-        if key and field is not None and key in person.custom:
-            custom[field.name] = maileon_value(plain_value(person.custom[key], field), field)
+        field_def = fields.get(key)
+        if not key or field_def is None or key not in person.custom:
+            continue
+        target = maileon_target(field_def.name)
+        value = plain_value(person.custom[key], field_def)
+        if target.standard:
+            text = standard_value(target.name, value, field_def)
+            if text is not None:
+                standard[target.name] = text
+        else:
+            custom[target.name] = maileon_value(value, field_def)
     return standard, custom
 
 
@@ -285,8 +420,8 @@ async def ensure_maileon_fields(ctx: Context, maileon: MaileonClient, settings: 
     """createdByPipedrive and the mapped fields exist in Maileon with matching types."""
     wanted = {CREATED_BY: "boolean"}
     for key in settings.custom_fields:
-        if key in fields:
-            wanted[fields[key].name] = fields[key].maileon_type
+        if key in fields and not (target := maileon_target(fields[key].name)).standard:
+            wanted[target.name] = fields[key].maileon_type
     known = ctx.cached(settings.company_id, "maileon_fields", MAILEON_FIELDS_TTL)
     if isinstance(known, set) and set(wanted) <= known:
         return

@@ -3,9 +3,9 @@ content of a Maileon deal transaction, in Maileon's value formats (timestamps
 `yyyy-mm-dd hh:mm:ss` UTC, dates `yyyy-mm-dd`, strings ≤ 1000 characters).
 
 v1 carries references either as plain ids or as objects with `value` (and a `name`), and the
-owner as `user_id`; v2 carries plain ids and `owner_id`. Stage, pipeline and owner names are
-looked up in lists cached per company; a lookup Pipedrive refuses (e.g. a missing scope) leaves
-that name empty rather than holding back the transaction.
+owner as `user_id`; v2 carries plain ids and `owner_id`. Stage and pipeline names are looked up
+in lists cached per company (deals:read); a lookup Pipedrive refuses leaves that name empty
+rather than holding back the transaction. The owner's name is sent only when the deal names it.
 """
 
 from __future__ import annotations
@@ -89,6 +89,9 @@ async def _organization(ctx: Context, company_id: int, deal: dict[str, Any]) -> 
 async def deal_content(ctx: Context, company_id: int, deal: dict[str, Any]) -> dict[str, Any]:
     """Transaction content; empty values are left out (Maileon treats absent as empty)."""
     deal_id = int(deal["id"])
+    # The owner's name only when the deal itself names it (v1: `owner_name`, or `user_id` as an
+    # object). Looking it up in /v1/users needs the users:read scope, which the app does not ask
+    # for: with the granted scopes (deals:read) the lookup would always come back empty.
     owner = deal.get("owner_id") if "owner_id" in deal else deal.get("user_id")
     pipedrive = ctx.pipedrive(company_id)
     content: dict[str, Any] = {
@@ -101,8 +104,7 @@ async def deal_content(ctx: Context, company_id: int, deal: dict[str, Any]) -> d
                              pipedrive.stages),
         "pipeline": await _name(ctx, company_id, "pipeline", ref_id(deal.get("pipeline_id")),
                                 pipedrive.pipelines),
-        "owner": str(deal.get("owner_name") or "") or ref_name(owner)
-        or await _name(ctx, company_id, "user", ref_id(owner), pipedrive.users),
+        "owner": str(deal.get("owner_name") or "") or ref_name(owner),
         "organization": await _organization(ctx, company_id, deal),
         "expected_close_date": day(deal.get("expected_close_date")),
         "won_time": timestamp(deal.get("won_time")),

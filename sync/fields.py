@@ -4,6 +4,7 @@ forms (v2 webhook typed objects, API v2 plain values, v1 root keys), and Maileon
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sync.context import Context
@@ -15,6 +16,27 @@ CREATED_BY = "createdByPipedrive"
 
 # Pipedrive field type -> Maileon custom field type
 MAILEON_TYPES = {"double": "float", "monetary": "float", "date": "date", "int": "integer"}
+
+# Maileon's writable standard fields (reference §2.9). Those the app fills from the person itself
+# are not offered to a mapped field: a mapped "First name" goes to a custom field instead.
+STANDARD_FIELDS = ("ADDRESS", "BIRTHDAY", "CITY", "COUNTRY", "FIRSTNAME", "FULLNAME", "GENDER",
+                   "HNR", "LASTNAME", "LOCALE", "NAMEDAY", "ORGANIZATION", "REGION",
+                   "SALUTATION", "STATE", "TITLE", "ZIP")
+APP_STANDARD = ("FIRSTNAME", "LASTNAME", "FULLNAME", "ORGANIZATION")
+READ_ONLY_STANDARD = ("PERMISSION_STATUS", "SENDOUT_STATUS", "CUSTOM_SOURCE", "CHECKSUM")
+# Names Maileon refuses for a custom field besides the standard ones (reference §3).
+RESERVED_NAMES = {"id", "created", "external_id", "local_part", "permission_type",
+                  "permission_status", "sendout_status", "updated", "email"}
+# Pipedrive field names (lower case, letters and digits only) meaning a standard field.
+STANDARD_BY_NAME = {
+    "address": "ADDRESS", "streetaddress": "ADDRESS", "street": "ADDRESS",
+    "birthday": "BIRTHDAY", "dateofbirth": "BIRTHDAY", "birthdate": "BIRTHDAY",
+    "city": "CITY", "town": "CITY", "country": "COUNTRY", "gender": "GENDER",
+    "hnr": "HNR", "housenumber": "HNR", "locale": "LOCALE", "nameday": "NAMEDAY",
+    "region": "REGION", "salutation": "SALUTATION", "state": "STATE", "title": "TITLE",
+    "jobtitle": "TITLE", "zip": "ZIP", "zipcode": "ZIP", "postcode": "ZIP", "postalcode": "ZIP",
+}
+CUSTOM_SUFFIX = " (Pipedrive)"
 
 
 @dataclass(frozen=True)
@@ -28,6 +50,69 @@ class PersonField:
     @property
     def maileon_type(self) -> str:
         return MAILEON_TYPES.get(self.field_type, "string")
+
+
+@dataclass(frozen=True)
+class MaileonTarget:
+    """Where a mapped Pipedrive field goes in Maileon: a standard or a custom field."""
+    name: str
+    standard: bool
+
+    @property
+    def label(self) -> str:
+        return f'standard field {self.name}' if self.standard else f'custom field "{self.name}"'
+
+
+def maileon_target(name: str) -> MaileonTarget:
+    """The Maileon field a Pipedrive field named `name` writes.
+
+    A name meaning a standard field (City → CITY) goes there; a name Maileon would refuse for a
+    custom field (a standard field name in any case, a reserved name, the app's own
+    createdByPipedrive, or fewer than 3 characters) gets the suffix " (Pipedrive)"; names are
+    cut to Maileon's 64 characters."""
+    name = " ".join(name.split())
+    compact = "".join(ch for ch in name.lower() if ch.isalnum())
+    standard = STANDARD_BY_NAME.get(compact)
+    if standard is None and compact.upper() in STANDARD_FIELDS:
+        standard = compact.upper()
+    if standard is not None and standard not in APP_STANDARD:
+        return MaileonTarget(standard, True)
+    if _refused_custom_name(name):
+        name = name[:64 - len(CUSTOM_SUFFIX)] + CUSTOM_SUFFIX
+    return MaileonTarget(name[:64], False)
+
+
+def _refused_custom_name(name: str) -> bool:
+    return (len(name) < 3 or name.upper() in STANDARD_FIELDS + READ_ONLY_STANDARD
+            or name.lower() in RESERVED_NAMES or name.lower() == CREATED_BY.lower())
+
+
+def standard_value(name: str, value: Any, field: PersonField) -> str | None:
+    """A plain value as Maileon's standard field `name` accepts it, or None when it cannot
+    (reference §2.9: strings ≤ 255, dates yyyy-MM-dd, GENDER m/f/d, LOCALE xx or xx_XX)."""
+    text = maileon_value(value, field)
+    if text in (None, ""):
+        return None
+    text = str(text).strip()
+    if name in ("BIRTHDAY", "NAMEDAY"):
+        return text[:10] if _is_date(text[:10]) else None
+    if name == "GENDER":
+        first = text[:1].lower()
+        return first if first in ("m", "f", "d") and (len(text) == 1 or text.isalpha()) \
+            else None
+    if name == "LOCALE":
+        ok = (len(text) == 2 and text.islower()) or (
+            len(text) == 5 and text[:2].islower() and text[2] == "_" and text[3:].isupper())
+        return text if ok else None
+    return text[:255]
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 def parse_field(raw: dict[str, Any]) -> PersonField:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from clients.errors import ApiError
-from store import queue, tenants
+from store import people, queue, tenants
+from store.db import now
 from sync.context import Context
 from sync.setup import pipedrive_webhook_url, wanted_webhooks
 
+PENDING_TOO_LONG = 48 * 3600.0
 KEY_STATUS = {"unset": "not set", "valid": "valid", "invalid": "rejected by Maileon",
               "forbidden": "lacks privileges"}
 
@@ -46,7 +48,9 @@ def recent_log(ctx: Context, company_id: int, failed_only: bool, limit: int = 50
 
 async def health(ctx: Context, company_id: int, failed_only: bool = False) -> dict[str, Any]:
     settings = tenants.get_settings(ctx.store, company_id)
+    stuck, stuck_emails = people.pending_since(ctx.store, company_id, now() - PENDING_TOO_LONG)
     return {
+        "pending_stuck": stuck, "pending_stuck_emails": stuck_emails,
         "installations": tenants.list_installations(ctx.store, company_id),
         "key_tone": {"valid": "ok", "unset": ""}.get(settings.maileon_key_status, "bad"),
         "key_status_text": KEY_STATUS.get(settings.maileon_key_status,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass
 class Outcome:
-    result: str  # ok | skipped
+    result: str  # ok | skipped | attention (like skipped, but a user should act)
     message: str
     logged: bool = True  # routine periodic runs stay out of the sync log
 
@@ -18,6 +18,12 @@ class Outcome:
     @classmethod
     def skipped(cls, message: str) -> Outcome:
         return cls("skipped", message)
+
+    @classmethod
+    def attention(cls, message: str) -> Outcome:
+        """Nothing was synced and a user must act (e.g. Subscribed without a valid email);
+        like skipped, it is not retried."""
+        return cls("attention", message)
 
     @classmethod
     def quiet(cls, message: str) -> Outcome:

@@ -4,6 +4,7 @@ looked up before it is created, and one configuration runs at a time per company
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from typing import Any
 
@@ -16,6 +17,8 @@ from sync.contacts import ensure_maileon_fields
 from sync.context import Context
 from sync.fields import NEWSLETTER, NEWSLETTER_OPTIONS, person_fields
 from sync.schedule import ensure_periodic
+
+log = logging.getLogger("pipedrive_maileon.setup")
 
 ACTIONS = ("create", "change", "delete")
 
@@ -119,6 +122,21 @@ KEY_MESSAGES = {
          "(Settings → API keys) and paste it here.",
     403: "The Maileon API key lacks privileges this app needs",
 }
+
+
+async def check_doi_mailing(ctx: Context, api_key: str, doi_key: str) -> str:
+    """Empty unless Maileon says no DOI mailing has this key (a DOI mail would never go out).
+    When Maileon cannot tell (too many mailings, an unexpected answer, an error) the key is
+    accepted: the health card names contacts left pending for 48 hours anyway."""
+    try:
+        found = await ctx.maileon(0, api_key=api_key).has_doi_mailing(doi_key)
+    except ApiError as exc:
+        log.warning("the DOI mailing ID could not be checked: %s", exc.message)
+        return ""
+    if found is False:
+        return (f"No DOI mailing of this Maileon account has the DOI key {doi_key!r}. Copy the "
+                "key from the DOI mailing's settings in Maileon.")
+    return ""
 
 
 async def check_maileon_key(ctx: Context, api_key: str) -> str:

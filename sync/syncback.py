@@ -268,6 +268,11 @@ async def handle_maileon_event(ctx: Context, job: Job) -> Outcome:
     what = WHAT[event]
     email, eid = str(payload.get("email") or ""), str(payload.get("external_id") or "")
     if not email and not eid:
+        if ctx.cached(job.company_id, "maileon_event_shape_warned", 86400.0) is None:
+            ctx.remember(job.company_id, "maileon_event_shape_warned", True, 86400.0)
+            log.warning("company %s: a Maileon %s call carried neither an email nor an "
+                        "external id (UNCONFIRMED webhook shape, or an anonymized contact); "
+                        "not applied", job.company_id, event)
         return Outcome.skipped(f"Maileon sent a {what} without email address or external id "
                                "(the contact was probably anonymized already); nothing to "
                                "update in Pipedrive")

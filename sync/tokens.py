@@ -4,12 +4,15 @@ time per installation (concurrent callers wait for it and reuse the result)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 
 from clients.errors import ReauthRequired
 from clients.pipedrive import PipedriveClient, PipedriveOAuth
 from store import tenants
 from store.db import Store, now
+
+log = logging.getLogger("pipedrive_maileon.tokens")
 
 REFRESH_MARGIN = 120.0  # seconds before expiry
 
@@ -19,6 +22,7 @@ class TokenManager:
         self.store = store
         self.oauth = oauth
         self._locks: defaultdict[tuple[int, int], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._warned: set[int] = set()  # companies told about an unexpected token answer
 
     async def access_token(self, company_id: int, user_id: int) -> str:
         inst = self._installation(company_id, user_id)
@@ -37,6 +41,10 @@ class TokenManager:
             except ReauthRequired:
                 tenants.mark_needs_reauth(self.store, company_id, user_id)
                 raise
+            if not tokens.api_domain and company_id not in self._warned:
+                self._warned.add(company_id)
+                log.warning("company %s: Pipedrive's token refresh answer has no api_domain; "
+                            "the stored API domain is kept", company_id)
             tenants.update_tokens(self.store, company_id, user_id, tokens.access_token,
                                   tokens.refresh_token, tokens.expires_in)
             return tokens.access_token

@@ -7,6 +7,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from starlette.responses import Response
 from store import oauth_nonces
 from store.db import Store, now
 from web.config import Config
+
+log = logging.getLogger("pipedrive_maileon.auth")
 
 SESSION_COOKIE = "pm_session"
 STATE_COOKIE = "pm_oauth"
@@ -70,11 +73,26 @@ def verify_jwt(token: str, config: Config) -> Identity | None:
                                             options={"require": [], "verify_exp": True})
         if "exp" not in claims and not now() - float(claims["iat"]) < JWT_MAX_AGE:
             return None
-        company = claims.get("companyId", claims.get("company_id"))
-        user = claims.get("userId", claims.get("user_id"))
-        return Identity(int(str(company)), int(str(user)), "jwt", token)
     except (jwt.PyJWTError, KeyError, TypeError, ValueError):
         return None
+    company = claims.get("companyId", claims.get("company_id"))
+    user = claims.get("userId", claims.get("user_id"))
+    try:
+        return Identity(int(str(company)), int(str(user)), "jwt", token)
+    except ValueError:  # signed by Pipedrive, but not the claims the app knows
+        _warn_claims(sorted(str(k)[:40] for k in claims)[:20])
+        return None
+
+
+_claims_warned: set[tuple[str, ...]] = set()
+
+
+def _warn_claims(names: list[str]) -> None:
+    """One warning per unexpected claim set (the company is unknown without its claim)."""
+    if tuple(names) not in _claims_warned:
+        _claims_warned.add(tuple(names))
+        log.warning("a validly signed Pipedrive token lacks companyId/userId (claims: %s)",
+                    ", ".join(names))
 
 
 def request_identity(request: Request, config: Config) -> Identity | None:

@@ -1,5 +1,6 @@
-"""`pipedrive-maileon serve` (the real service), `demo` (the sandbox), and the operations
-commands `migrate` (the Procfile's release step), `backup` and `restore`."""
+"""`pipedrive-maileon serve` (the real service), `demo` (the sandbox), `check` (read-only
+probes of a real Maileon account), and the operations commands `migrate` (the Procfile's release
+step), `backup` and `restore`."""
 
 from __future__ import annotations
 
@@ -176,11 +177,29 @@ def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
     p_restore.set_defaults(func=restore)
 
 
+def check(args: argparse.Namespace) -> int:
+    """Probe the Maileon account of MAILEON_API_KEY (or a prompted key) read-only."""
+    import asyncio
+    import getpass
+
+    from clients.check import check as run_check
+
+    load_dotenv()
+    key = os.environ.get("MAILEON_API_KEY", "").strip() or getpass.getpass("Maileon API key: ")
+    if not key.strip():
+        print("pipedrive-maileon: no Maileon API key given", file=sys.stderr)
+        return 2
+    base = os.environ.get("MAILEON_API_URL", "").strip() or "https://api.maileon.com/1.0"
+    lines, status = asyncio.run(run_check(base, key.strip()))
+    print("\n".join(lines))
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pipedrive-maileon",
         description="Pipedrive → Maileon sync app. Commands: serve (the service), demo (sandbox), "
-                    "migrate, backup, restore")
+                    "migrate, backup, restore, check (probe a Maileon account)")
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="run the service (configuration from the environment)")
     p_serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server behind a proxy
@@ -192,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--database", default="", help="SQLite file (default: a temp file)")
     p_demo.set_defaults(func=demo)
     _add_operations_commands(sub)
+    p_check = sub.add_parser("check", help="probe a Maileon account read-only (key from "
+                             "MAILEON_API_KEY or a prompt)")
+    p_check.set_defaults(func=check)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

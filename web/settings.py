@@ -13,10 +13,10 @@ from clients.maileon import PERMISSIONS
 from store import queue, tenants
 from sync import backfill
 from sync.context import Context
-from sync.fields import person_fields
+from sync.fields import maileon_target, person_fields
 from sync.health import KEY_STATUS, health
 from sync.intake import parse_id
-from sync.setup import check_maileon_key, configure
+from sync.setup import check_doi_mailing, check_maileon_key, configure
 from web.admin_rights import admin_for_viewing, confirmed_admin
 from web.auth import Identity, cross_site, request_identity
 from web.state import app_context, app_worker
@@ -71,6 +71,8 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
         "settings": settings, "company": company, "is_admin": is_admin,
         "user_name": inst.user_name if inst else "", "permissions": PERMISSIONS,
         "custom_fields": custom_fields, "fields_error": fields_error, "errors": {},
+        # which Maileon field each mapped Pipedrive field writes (City → standard field CITY)
+        "maileon_targets": {f.key: maileon_target(f.name).label for f in custom_fields},
         "notice": "", "embedded": identity.via == "jwt",
         "hx_token": identity.token if identity.via == "jwt" else "",
         "theme": request.query_params.get("theme", "light"),
@@ -207,6 +209,11 @@ async def _validate(ctx: Context, company_id: int, current: tenants.Settings, fo
                 values["maileon_key_status"] = "valid"
     elif (values["contacts_sync"] or values["deals_sync"]) and not current.configured:
         errors["maileon_api_key"] = "Enter a Maileon API key before turning sync on."
+    api_key = values.get("maileon_api_key") or current.maileon_api_key
+    if values["doi_enabled"] and values["doi_mailing_key"] and api_key and not errors:
+        problem = await check_doi_mailing(ctx, api_key, values["doi_mailing_key"])
+        if problem:
+            errors["doi_mailing_key"] = problem
     return values, errors
 
 

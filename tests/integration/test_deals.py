@@ -77,10 +77,13 @@ def test_added_updated_deleted_deal_send_three_transactions(harness: Harness) ->
     assert TIMESTAMP.match(added.pop("update_time"))
     assert added == {
         "deal_id": deal["id"], "title": "Compiler licence", "value": 1999.5, "currency": "USD",
-        "status": "open", "stage": "Qualified", "pipeline": "Sales", "owner": "Ada Admin",
+        "status": "open", "stage": "Qualified", "pipeline": "Sales",
         "organization": "Acme Corp", "expected_close_date": "2030-06-30",
         "deal_url": f"https://acme.pipedrive.com/deal/{deal['id']}"}
     assert updated["status"] == "won" and updated["stage"] == "Proposal"
+    # no owner name in a v2 deal, and /v1/users needs users:read, which the app does not have
+    assert not [r for r in harness.pd("GET", "/_sim/state")["requests"]
+                if r.get("path") == "/api/v1/users"]
     assert TIMESTAMP.match(updated["won_time"])
     assert deleted["status"] == "won" and deleted["title"] == "Compiler licence"
     assert deleted["won_time"] == updated["won_time"]
@@ -207,7 +210,8 @@ def test_v1_deal_webhooks_are_synced(harness: Harness) -> None:
     deal = {"id": 777, "title": "Legacy deal", "value": 250, "currency": "EUR",
             "status": "lost", "person_id": {"value": person["id"], "name": "Old Timer"},
             "org_id": {"value": org_id, "name": "Acme Corp"}, "user_id": ADMIN,
-            "stage_id": 2, "pipeline_id": 1, "lost_time": "2024-03-01 10:00:00",
+            "owner_name": "Ada Admin", "stage_id": 2, "pipeline_id": 1,
+            "lost_time": "2024-03-01 10:00:00",
             "lost_reason": "Budget", "add_time": "2024-02-01 09:00:00",
             "update_time": "2024-03-01 10:00:00", "expected_close_date": "2024-04-01"}
 

@@ -528,3 +528,41 @@ def test_ui_escapes_masks_and_acts(env: dict[str, Any]) -> None:
     assert len(env["receiver"].calls) == 1
     page = env["control"].get("/")
     assert "s3cr3t" not in page.text
+
+
+@pytest.mark.parametrize("permission", [1, 2, 3, 4, 5, 6])
+def test_existing_contacts_of_any_permission_and_what_a_create_does_to_them(
+        env: dict[str, Any], permission: int) -> None:
+    r = env["control"].post("/_sim/contacts", json={
+        "email": "pre@example.com", "permission": permission, "external_id": "shop-7",
+        "standard_fields": {"CITY": "Bonn"}, "custom_fields": {"shop": "yes"}})
+    assert r.status_code == 200, r.text
+    assert contact_state(env, "pre@example.com")["permission"] == permission
+    assert env["control"].post("/_sim/contacts", json={
+        "email": "pre@example.com"}).status_code == 409
+    env["api"].put("/contacts/email/pre@example.com", content=b'{"standard_fields": '
+                   b'{"CITY": "Koeln"}}', headers={"Content-Type": JSON_TYPE})
+    assert contact_state(env, "pre@example.com")["permission"] == permission  # PUT leaves it
+    assert create(env, "pre@example.com", sync_mode=2).status_code == 200  # ignored
+    assert contact_state(env, "pre@example.com")["permission"] == permission
+    create(env, "pre@example.com", sync_mode=1)  # no permission: the default NONE applies
+    assert contact_state(env, "pre@example.com")["permission"] == (
+        permission if permission in (4, 5) else 1)
+
+
+def test_control_contact_input_is_checked(env: dict[str, Any]) -> None:
+    for body in ({"email": "nope"}, {"email": "a@example.com", "permission": 7},
+                 {"email": "a@example.com", "permission": "2"},
+                 {"email": "a@example.com", "custom_fields": []}):
+        assert env["control"].post("/_sim/contacts", json=body).status_code == 400, body
+
+
+def test_doi_mailings_and_their_keys(env: dict[str, Any]) -> None:
+    env["control"].post("/_sim/doi_keys", json={"key": "kh68gb7"})
+    r = env["api"].get("/mailings/filter/types", params={"types": "doi"})
+    assert r.status_code == 200 and r.headers["x-items"] == "2"
+    ids = [m.findtext("id") for m in xml(r).iter("mailing")]
+    keys = {xml(env["api"].get(f"/mailings/{i}/settings/doi_key")).text for i in ids}
+    assert keys == {"doi-key-1", "kh68gb7"}
+    assert env["api"].get("/mailings/999999/settings/doi_key").status_code == 404
+    assert env["api"].get("/mailings/filter/types", params={"types": "bogus"}).status_code == 400

@@ -1,0 +1,96 @@
+"""`pipedrive-maileon check` against the simulated Maileon: every probe OK on a healthy account,
+and a clear DIFF line with a non-zero exit for what differs from what the app expects."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sandbox.maileon_sim import MaileonSim
+from sandbox.server import ServerThread
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "demo-maileon-key-0001"
+
+
+@pytest.fixture
+def maileon() -> Iterator[str]:
+    server = ServerThread(MaileonSim(time_scale=0.01).app).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def run_check(url: str, key: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
+           "MAILEON_API_URL": f"{url}/1.0", "MAILEON_API_KEY": key}
+    return subprocess.run([sys.executable, "-m", "web.cli", "check"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def lines(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    """probe name → its line."""
+    out = {}
+    for line in result.stdout.splitlines():
+        if line.startswith(("OK", "DIFF")):
+            out[line.split(":")[0].split("  ", 1)[1].strip()] = line
+    return out
+
+
+def test_a_healthy_account_passes_every_probe_without_writing(maileon: str,
+                                                                tmp_path: Path) -> None:
+    result = run_check(maileon, KEY, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = lines(result)
+    assert set(found) == {"ping", "custom field list", "contact lookup (unknown address)",
+                          "transaction type list", "webhook list"}
+    assert all(line.startswith("OK") for line in found.values())
+    assert "All calls are as the app expects." in result.stdout
+    assert KEY not in result.stdout + result.stderr
+    state = httpx.get(f"{maileon}/_sim/state", timeout=10).json()
+    assert state["contacts"] == [] and state["custom_fields"] == []  # nothing written
+    assert state["webhooks"] == [] and state["transaction_types"] == []
+
+
+def test_an_unexpected_shape_is_reported_and_fails(maileon: str, tmp_path: Path) -> None:
+    httpx.post(f"{maileon}/_sim/faults", timeout=10, json=[
+        {"path_prefix": "/1.0/webhooks", "method": "GET", "status": 200,
+         "body": '{"webhooks": []}'},
+        {"path_prefix": "/1.0/contacts/fields/custom", "status": 200,
+         "body": '{"custom_fields": []}'}])
+    result = run_check(maileon, KEY, tmp_path)
+    assert result.returncode == 1
+    found = lines(result)
+    assert found["webhook list"].startswith("DIFF")
+    assert "expected a JSON array but got a JSON dict" in found["webhook list"]
+    assert found["custom field list"].startswith("DIFF")
+    assert "expected XML" in found["custom field list"]
+    assert found["ping"].startswith("OK") and found["transaction type list"].startswith("OK")
+    assert "2 of 5 checks differ" in result.stdout
+
+
+def test_a_refused_key_and_a_missing_privilege_are_named(maileon: str, tmp_path: Path) -> None:
+    result = run_check(maileon, "no-such-key-000000", tmp_path)
+    assert result.returncode == 1
+    assert "DIFF  ping: the API key was refused" in result.stdout
+    httpx.post(f"{maileon}/_sim/keys", timeout=10,
+               json={"key": "read-write-no-delete", "methods": ["GET", "POST", "PUT"]})
+    result = run_check(maileon, "read-write-no-delete", tmp_path)
+    assert result.returncode == 1
+    assert "lacks the privilege for DELETE" in lines(result)["ping"]
+
+
+def test_a_contact_where_none_should_be_is_a_difference(maileon: str, tmp_path: Path) -> None:
+    httpx.post(f"{maileon}/_sim/faults", timeout=10, json={
+        "path_prefix": "/1.0/contacts/email/", "method": "GET", "status": 200,
+        "content_type": "application/vnd.maileon.api+xml", "body": "<contact/>"})
+    result = run_check(maileon, KEY, tmp_path)
+    assert result.returncode == 1
+    assert lines(result)["contact lookup (unknown address)"].startswith("DIFF")
