@@ -9,7 +9,7 @@ Layout: REST API under `/1.0` (HTTP Basic with an API key), control JSON under `
 exempt from fault injection), UI at `/`. Every API key belongs to an account; contacts, fields,
 transaction types, transactions and webhooks are per account.
 
-Behaviour follows /work/shared/reference/maileon-api.md. Where Maileon's behaviour is not documented
+Behaviour follows the project's Maileon API reference (reference/maileon-api.md). Where Maileon's behaviour is not documented
 (UNCONFIRMED there), the simulator makes these choices:
 
 * Create contact (`POST /contacts/email/{email}`): new → 201 `<id>N</id>`; existing with
