@@ -129,8 +129,10 @@ async def _send(ctx: Context, settings: Any, starters: list[Person], labels: dic
 
 
 def preview_text(run: dict[str, Any]) -> str:
-    text = (f"{run['matching']:,} persons match; {run['to_add']:,} will be added, "
-            f"{run['to_remove']:,} removed")
+    """E.g. "1,204 persons match; 37 will be added, 12 removed"."""
+    matching = run["matching"]
+    text = (f"{matching:,} {'person matches' if matching == 1 else 'persons match'}; "
+            f"{run['to_add']:,} will be added, {run['to_remove']:,} removed")
     if run["to_keep"]:
         text += f"; {run['to_keep']:,} stop matching and keep their Maileon contact"
     return text
