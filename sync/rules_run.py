@@ -10,7 +10,8 @@ of contacts it reuses:
   The run then waits (*previewed*) for the admin to apply or discard it.
 - *applying*: the rules become active at once (webhooks follow them from then on), and each
   page is read again (fresh data): persons that start matching are sent to Maileon the way
-  the import sends them, with permission NONE (nothing is subscribed by matching); persons
+  the import sends them (also a contact kept while the person was outside, to bring its data
+  up to date), with permission NONE (nothing is subscribed by matching); persons
   with a contact that stop matching are removed or kept; every verdict is remembered.
 
 Each step saves the counters, cursor, person states, verdicts and the next job in one
@@ -72,10 +73,15 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
         stored.save_step(ctx.store, company_id, run, changes, {})
         if not next_cursor:
             return Outcome.ok(preview_text({**run, **changes}))
-        return Outcome.quiet(f"sync rules preview: {changes['read']} persons read")
+        return Outcome.quiet(f"sync rules preview: {changes['read']} persons read so far")
 
-    starters = [p for p in persons if verdicts[p.id] and p.id not in contacts and _valid(p)]
-    result = await _send(ctx, settings, starters, labels)
+    # starting to match: no contact yet, or a contact kept while the person was outside
+    was = stored.membership(ctx.store, company_id, [p.id for p in persons])
+    new = [p for p in persons if verdicts[p.id] and _valid(p) and p.id not in contacts]
+    back = [p for p in persons if verdicts[p.id] and _valid(p) and p.id in contacts
+            and was.get(p.id) is False]
+    result = await _send(ctx, settings, new, labels)
+    result.states += (await _send(ctx, settings, back, labels)).states
     removed = kept = 0
     for person in persons:
         if verdicts[person.id] or person.id not in contacts:
@@ -119,6 +125,8 @@ async def _send(ctx: Context, settings: Any, starters: list[Person], labels: dic
                 ) -> backfill.BatchResult:
     """Send persons that start matching like the import does, but always without permission:
     their Newsletter value is recorded, not acted on (matching subscribes nobody)."""
+    if not starters:
+        return backfill.BatchResult()
     rows = [r for r in await backfill.prepare_page(ctx, settings, starters) if not r["reason"]]
     for row in rows:
         row["label"] = ""  # permission NONE in send_batch
@@ -139,8 +147,9 @@ def preview_text(run: dict[str, Any]) -> str:
 
 
 def applied_text(run: dict[str, Any]) -> str:
-    text = (f"Sync rules applied to {run['read']:,} persons: {run['added']:,} added to Maileon, "
-            f"{run['removed']:,} removed")
+    read = run["read"]
+    text = (f"Sync rules applied to {read:,} {'person' if read == 1 else 'persons'}: "
+            f"{run['added']:,} added to Maileon, {run['removed']:,} removed")
     if run["kept"]:
         text += f", {run['kept']:,} outside the rules kept"
     return text

@@ -355,3 +355,23 @@ def test_only_admins_change_the_rules(harness: Harness) -> None:
     page = card(harness, sales)
     assert "Now: All persons with an email address" in text(page)
     assert 'id="rules-form"' not in page
+
+
+def test_a_kept_contact_is_brought_up_to_date_when_its_person_matches_again(
+        harness: Harness) -> None:
+    client = harness.setup_company()
+    set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))])
+    person = harness.create_person(name="Back Again", email="back@example.com",
+                                   label_ids=[label(harness, "Customer")])
+    harness.settle()
+    patch_person(harness, person["id"], label_ids=[])
+    harness.settle()
+    patch_person(harness, person["id"], name="Back Renamed")
+    harness.settle()
+    assert harness.contacts()["back@example.com"]["standard_fields"]["FULLNAME"] == "Back Again"
+    assert preview(harness, client, mode="all") == "1 person matches; 0 will be added, 0 removed"
+    assert "Sync rules applied to 1 person: 0 added to Maileon, 0 removed" in apply(
+        harness, client)
+    contact = harness.contacts()["back@example.com"]
+    assert contact["standard_fields"]["FULLNAME"] == "Back Renamed"
+    assert contact["permission"] == 1
