@@ -99,6 +99,8 @@ def test_label_rule_sends_only_persons_with_a_chosen_label(harness: Harness) -> 
     assert "cora@example.com" in contacts and "sid@example.com" not in contacts
     assert any("left out by the sync rules: none of the labels Customer, Hot lead" in m
                for m in log_of(harness, supplier["id"])), sync_log(harness)
+    health = html.unescape(client.get(f"{harness.app_url}/settings/health").text)
+    assert "Sid Supplier (#" in health and "left out by the sync rules" in health
     assert not any("left out" in m for m in log_of(harness, customer["id"]))
 
 
@@ -375,3 +377,39 @@ def test_a_kept_contact_is_brought_up_to_date_when_its_person_matches_again(
     contact = harness.contacts()["back@example.com"]
     assert contact["standard_fields"]["FULLNAME"] == "Back Renamed"
     assert contact["permission"] == 1
+
+
+def test_a_stopped_preview_and_apply_resume_and_finish(harness: Harness) -> None:
+    client = harness.setup_company()
+    harness.pd("POST", "/_sim/bulk_persons", json={"company_id": COMPANY, "count": 700,
+                                                   "fire_webhooks": False})
+    fault = {"path_prefix": "/api/v2/persons", "method": "GET", "status": 400, "count": 1}
+    harness.pd("POST", "/_sim/faults", json=fault)
+    r = client.post(f"{harness.app_url}/settings/rules/preview", data={"mode": "all"},
+                    headers=hx(harness))
+    assert r.status_code == 200
+    wait_until(lambda: "Preview stopped:" in text(card(harness, client)), 20)
+    r = client.post(f"{harness.app_url}/settings/rules/resume", headers=hx(harness))
+    assert r.status_code == 200
+    assert preview_sentence(wait_card(harness, client, "previewed")) == \
+        "700 persons match; 700 will be added, 0 removed"
+
+    harness.pd("POST", "/_sim/faults", json=fault)
+    page = card(harness, client)
+    run_id = re.search(r'name="run_id" value="(\d+)"', page)
+    assert run_id
+    client.post(f"{harness.app_url}/settings/rules/apply", data={"run_id": run_id.group(1)},
+                headers=hx(harness))
+    wait_until(lambda: "Applying stopped:" in text(card(harness, client)), 20)
+    client.post(f"{harness.app_url}/settings/rules/resume", headers=hx(harness))
+    done = text(wait_card(harness, client, "done"))
+    assert "Sync rules applied to 700 persons: 700 added to Maileon, 0 removed" in done, done
+    assert len(harness.contacts()) == 700
+    health = client.get(f"{harness.app_url}/settings/health").text
+    assert "Sync rules applied to 700 persons" in html.unescape(health)
+
+
+def preview_sentence(page: str) -> str:
+    found = re.search(r'id="rules-preview"><strong>([^<]+)</strong>', page)
+    assert found, text(page)
+    return html.unescape(found.group(1)).rstrip(".")
