@@ -8,7 +8,8 @@ of contacts it reuses:
   email that match, of those the ones without a Maileon contact (will be added), and persons
   with a contact that do not match (removed or kept, as the admin chose). No Maileon call.
   The run then waits (*previewed*) for the admin to apply or discard it.
-- *applying*: the rules become active at once (webhooks follow them from then on), and each
+- *applying* (with contacts sync on; otherwise only the verdicts are recorded and Maileon is
+  left as it is): the rules become active at once (webhooks follow them from then on), and each
   page is read again (fresh data): persons that start matching are sent to Maileon the way
   the import sends them (also a contact kept while the person was outside, to bring its data
   up to date), with permission NONE (nothing is subscribed by matching); persons
@@ -77,7 +78,10 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
 
     # starting to match: no contact yet, or a contact kept while the person was outside
     was = stored.membership(ctx.store, company_id, [p.id for p in persons])
-    new = [p for p in persons if verdicts[p.id] and _valid(p) and p.id not in contacts]
+    if not settings.contacts_sync:  # the rules take effect; Maileon is left as it is
+        contacts = set()
+    new = [p for p in persons if verdicts[p.id] and _valid(p) and p.id not in contacts
+           and settings.contacts_sync]
     back = [p for p in persons if verdicts[p.id] and _valid(p) and p.id in contacts
             and was.get(p.id) is False]
     result = await _send(ctx, settings, new, labels)
