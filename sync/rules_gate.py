@@ -72,7 +72,7 @@ async def admit(ctx: Context, settings: Settings, state: PersonState, person: Pe
                 ) -> Outcome | None:
     """None: sync the person as usual. Otherwise the outcome of leaving it out (the contact
     kept or removed). Call with the person's lock held."""
-    from sync.contacts import UNSUBSCRIBED, person_label
+    from sync.contacts import SUBSCRIBED, UNSUBSCRIBED, person_label
 
     company_id = settings.company_id
     rules = active_rules(ctx.store, company_id)
@@ -88,6 +88,8 @@ async def admit(ctx: Context, settings: Settings, state: PersonState, person: Pe
     contact = has_contact(state)
     if contact and label == UNSUBSCRIBED and state.newsletter != UNSUBSCRIBED:
         return None  # an explicit unsubscribe always reaches Maileon
+    unsent = "; its Newsletter change to Subscribed was not sent" \
+        if label == SUBSCRIBED and state.newsletter != SUBSCRIBED else ""
     state.newsletter = label
     state.last_update_time = max(state.last_update_time, person.update_time)
     who = person_label(person)
@@ -97,11 +99,11 @@ async def admit(ctx: Context, settings: Settings, state: PersonState, person: Pe
     people.save(ctx.store, state)
     if contact and was is not False:
         return Outcome.skipped(f"{who}: stopped matching the sync rules ({result.reason}); its "
-                               "Maileon contact is kept but no longer updated")
+                               f"Maileon contact is kept but no longer updated{unsent}")
     if contact:
         return Outcome.skipped(f"{who}: left out by the sync rules ({result.reason}); its "
-                               "Maileon contact is kept but not updated")
-    return Outcome.skipped(f"{who}: left out by the sync rules: {result.reason}")
+                               f"Maileon contact is kept but not updated{unsent}")
+    return Outcome.skipped(f"{who}: left out by the sync rules: {result.reason}{unsent}")
 
 
 async def remove_contact(ctx: Context, state: PersonState) -> str:

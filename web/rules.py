@@ -173,7 +173,8 @@ async def parse_form(ctx: Context, company_id: int, form: FormData
             fields = {}
             errors["_rules"] = f"Pipedrive's person fields could not be loaded: {exc.message}"
         known = label_field(fields)
-        if labels and known is not None and not set(labels) <= set(known.options):
+        if labels and "_rules" not in errors and (
+                known is None or not set(labels) <= set(known.options)):
             errors["labels"] = "A chosen label no longer exists in Pipedrive."
         if field_key and field_key not in fields and "_rules" not in errors:
             errors["field"] = "The chosen person field no longer exists in Pipedrive."

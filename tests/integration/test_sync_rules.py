@@ -158,6 +158,8 @@ def test_start_matching_syncs_data_only_and_subscribes_nobody(harness: Harness) 
                                    custom_fields={key: options["Subscribed"]})
     harness.settle()
     assert "stella@example.com" not in harness.contacts()
+    assert any("its Newsletter change to Subscribed was not sent" in m
+               for m in log_of(harness, person["id"])), sync_log(harness)
     patch_person(harness, person["id"], label_ids=[label(harness, "Customer")])
     harness.settle()
     contact = harness.contacts()["stella@example.com"]
