@@ -9,7 +9,6 @@ from store import queue
 from store.db import Store, now
 
 KIND = "rules"  # job kind of a rule-change run: one page per job
-RUNNING = ("previewing", "previewed", "applying")
 
 
 def active_json(store: Store, company_id: int) -> str | None:
