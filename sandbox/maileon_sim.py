@@ -9,8 +9,8 @@ Layout: REST API under `/1.0` (HTTP Basic with an API key), control JSON under `
 exempt from fault injection), UI at `/`. Every API key belongs to an account; contacts, fields,
 transaction types, transactions and webhooks are per account.
 
-Behaviour follows the project's Maileon API reference (reference/maileon-api.md). Where Maileon's behaviour is not documented
-(UNCONFIRMED there), the simulator makes these choices:
+Behaviour follows the project's Maileon API reference (reference/maileon-api.md). Where
+Maileon's behaviour is not documented (UNCONFIRMED there), the simulator makes these choices:
 
 * Create contact (`POST /contacts/email/{email}`): new → 201 `<id>N</id>`; existing with
   `sync_mode=2` → 200 `<id>N</id>` and nothing changes; existing with `sync_mode=1` → 201.

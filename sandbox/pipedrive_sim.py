@@ -81,6 +81,7 @@ STANDARD_PERSON_FIELDS = [
     ("owner_id", "Owner", "user"), ("add_time", "Person created", "date"),
     ("update_time", "Update time", "date"), ("visible_to", "Visible to", "visible_to"),
 ]
+PERSON_LABELS = ("Customer", "Hot lead", "Supplier", "Colleague")
 DEMO_FIELDS: list[tuple[str, str, list[str] | None]] = [
     ("Birthday note", "varchar", None), ("Score", "double", None), ("Budget", "monetary", None),
     ("Next call", "date", None), ("Tier", "enum", ["Gold", "Silver", "Bronze"]),
@@ -231,7 +232,7 @@ class PipedriveSim:
         self._ids: dict[str, itertools.count[int]] = {
             name: itertools.count(1) for name in (
                 "person", "organization", "deal", "webhook", "field", "option", "pipeline",
-                "stage", "install", "bulk",
+                "stage", "install", "bulk", "label",
             )
         }
         self._ids["option"] = itertools.count(11)
@@ -286,6 +287,10 @@ class PipedriveSim:
                 self._add_field(cid, fname, ftype, None, key=key, user_id=admin_id)
             for fname, ftype, options in DEMO_FIELDS:
                 self._add_field(cid, fname, ftype, options, user_id=admin_id)
+        for cid in self.companies:  # person labels: a standard field with its own option ids
+            labels = self._add_field(cid, "Labels", "set", None, key="label_ids")
+            labels["options"] = [{"id": next(self._ids["label"]), "label": name}
+                                 for name in PERSON_LABELS]
         if seed_demo:
             self._seed_demo()
 
@@ -719,6 +724,15 @@ class PipedriveSim:
             raise _err(400, f"User {uid} not found")
         return uid
 
+    def _check_labels(self, company_id: int, value: Any) -> list[int]:
+        known = {o["id"] for f in self.person_fields.values()
+                 if f["company_id"] == company_id and f["key"] == "label_ids"
+                 for o in f["options"] or []}
+        if not isinstance(value, list) or not all(
+                isinstance(x, int) and not isinstance(x, bool) and x in known for x in value):
+            raise _err(400, "Validation failed: label_ids: must be a list of existing label ids")
+        return sorted(set(value))
+
     def _check_person(self, company_id: int, person_id: Any) -> int | None:
         if person_id in (None, "", 0):
             return None
@@ -770,8 +784,8 @@ class PipedriveSim:
             if body["visible_to"] not in (1, 3, 5, 7):
                 raise _err(400, "Validation failed: visible_to: must be one of 1, 3, 5, 7")
             p["visible_to"] = body["visible_to"]
-        if "label_ids" in body and isinstance(body["label_ids"], list):
-            p["label_ids"] = [int(x) for x in body["label_ids"]]
+        if "label_ids" in body:
+            p["label_ids"] = self._check_labels(cid, body["label_ids"])
         p["custom_fields"] = self._apply_cf(cid, p["custom_fields"], body.get("custom_fields"),
                                             strict)
         if not p["name"]:

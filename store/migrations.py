@@ -241,3 +241,49 @@ def m008_security_key_check(db: Database) -> None:
         UPDATE persons SET email='', data_hash='', last_error='' WHERE deleted=1;
         """
     )
+
+
+@migrations()
+def m009_sync_rules(db: Database) -> None:
+    """Sync rules (F14): the company's active rules, whether each person was inside them when
+    last seen (to detect start and stop matching), and rule changes previewed and applied page
+    by page like the import."""
+    db.executescript(
+        """
+        CREATE TABLE sync_rules (
+            company_id INTEGER PRIMARY KEY REFERENCES companies(id) ON DELETE CASCADE,
+            rules TEXT NOT NULL,                     -- JSON, see sync/rules.py SyncRules
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE rule_members (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            person_id INTEGER NOT NULL,
+            matched INTEGER NOT NULL,                -- 1 inside the rules, 0 left out
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (company_id, person_id)
+        );
+        CREATE TABLE rule_runs (
+            id INTEGER PRIMARY KEY,
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            state TEXT NOT NULL,        -- previewing | previewed | applying | done | cancelled
+            rules TEXT NOT NULL,        -- the proposed rules (JSON)
+            cursor TEXT,                -- Pipedrive cursor of the next page
+            pages INTEGER NOT NULL DEFAULT 0,
+            read INTEGER NOT NULL DEFAULT 0,         -- persons read in this pass
+            total INTEGER,                           -- persons the preview read
+            matching INTEGER NOT NULL DEFAULT 0,     -- preview: persons with an email matching
+            to_add INTEGER NOT NULL DEFAULT 0,       -- preview: matching without a contact
+            to_remove INTEGER NOT NULL DEFAULT 0,    -- preview: contacts leaving (remove)
+            to_keep INTEGER NOT NULL DEFAULT 0,      -- preview: contacts leaving (kept)
+            added INTEGER NOT NULL DEFAULT 0,        -- apply: contacts created
+            removed INTEGER NOT NULL DEFAULT 0,      -- apply: contacts removed
+            kept INTEGER NOT NULL DEFAULT 0,         -- apply: contacts kept outside the rules
+            owners_seen TEXT NOT NULL DEFAULT '[]',  -- owner ids met while reading (choices)
+            started_by INTEGER NOT NULL DEFAULT 0,
+            started_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            finished_at REAL
+        );
+        CREATE INDEX rule_runs_company ON rule_runs (company_id, id);
+        """
+    )

@@ -55,6 +55,7 @@ from store.db import Store, now
 from store.people import PersonState
 from store.queue import Job
 from store.tenants import Settings
+from sync import rules_gate
 from sync.contacts import (
     SUBSCRIBED,
     contact_fields,
@@ -296,6 +297,7 @@ async def prepare_page(ctx: Context, settings: Settings, persons: list[Person]
     names = await organization_names(
         ctx, company_id, {p.org_id for p in persons if p.org_id and not p.org_name
                           and p.email and plausible_email(p.email)})
+    outside = await rules_gate.page_outside(ctx, settings, persons, fields)  # F14
     items = []
     for person in persons:
         item = {"person_id": person.id, "reason": "", "email_key": "",
@@ -307,6 +309,9 @@ async def prepare_page(ctx: Context, settings: Settings, persons: list[Person]
             continue
         if not plausible_email(person.email):
             item["reason"] = BAD_EMAIL
+            continue
+        if person.id in outside:
+            item["reason"] = rules_gate.OUTSIDE
             continue
         if person.org_id and not person.org_name:
             person.org_name = names.get(person.org_id, "")

@@ -25,6 +25,7 @@ from store.db import now
 from store.people import PersonState
 from store.queue import Job
 from store.tenants import Settings
+from sync import rules_gate
 from sync.context import Context
 from sync.fields import (
     CREATED_BY,
@@ -69,6 +70,9 @@ async def _handle_person(ctx: Context, job: Job, settings: Settings) -> Outcome:
     if state.last_update_time and person.update_time and \
             person.update_time < state.last_update_time:
         return Outcome.skipped("an older change arrived after a newer one and was ignored")
+    left_out = await rules_gate.admit(ctx, settings, state, person)  # sync rules (F14)
+    if left_out is not None:
+        return left_out
     return await apply_person(ctx, settings, state, person)
 
 

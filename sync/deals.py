@@ -15,6 +15,7 @@ from typing import Any
 from clients.errors import PermanentError, TransientError
 from store import tenants, transactions
 from store.queue import Job
+from sync import rules_gate
 from sync.contacts import person_label
 from sync.context import Context
 from sync.deal_content import deal_content
@@ -64,6 +65,10 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
     if not plausible_email(person.email):
         return Outcome.skipped(f"{label}: the email address {person.email!r} of "
                                f"{person_label(person)} is not valid")
+    outside = await rules_gate.outside_reason(ctx, settings, person)  # sync rules (F14)
+    if outside:
+        return Outcome.skipped(f"{label}: no transaction: {person_label(person)} is outside "
+                               f"the sync rules ({outside})")
 
     maileon = ctx.maileon(company_id)
     await ensure_type(ctx, maileon, company_id, type_name)

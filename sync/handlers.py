@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from store.queue import Job
-from sync import backfill, periodic
+from sync import backfill, periodic, rules_run
 from sync.contacts import handle_person
 from sync.context import Context
 from sync.deals import handle_deal
@@ -24,6 +24,7 @@ HANDLERS: dict[str, Handler] = {
     "organization": handle_organization,
     "deal": handle_deal,
     "import": backfill.handle_import,
+    "rules": rules_run.handle_rules_run,
     "periodic.webhooks": periodic.heal_webhooks,
     "periodic.sweep": periodic.sweep_persons,
     "periodic.tokens": periodic.refresh_tokens,

@@ -22,6 +22,8 @@ class Person:
     org_name: str = ""
     update_time: str = ""
     custom: dict[str, Any] = field(default_factory=dict)
+    label_ids: set[int] | None = None  # None: the data did not say (see sync/rules.py)
+    owner_id: int | None = None
 
 
 def primary_email(obj: dict[str, Any]) -> str:
@@ -50,7 +52,22 @@ def from_pipedrive(obj: dict[str, Any]) -> Person:
         id=int(obj["id"]), name=str(obj.get("name") or ""),
         first_name=str(obj.get("first_name") or ""), last_name=str(obj.get("last_name") or ""),
         email=primary_email(obj), org_id=ref_id(org), org_name=str(org_name),
-        update_time=normalize_time(obj.get("update_time")), custom=dict(custom))
+        update_time=normalize_time(obj.get("update_time")), custom=dict(custom),
+        label_ids=label_ids(obj), owner_id=ref_id(obj.get("owner_id")))
+
+
+def label_ids(obj: dict[str, Any]) -> set[int] | None:
+    """`label_ids` (API v2), or a single `label` (v1, v2 webhook examples); None when the data
+    has neither (UNCONFIRMED: a v2 webhook may carry only `label: null`)."""
+    ids = obj.get("label_ids")
+    if isinstance(ids, list):
+        return {int(i) for i in ids if isinstance(i, int) or str(i).isdigit()}
+    single = obj.get("label")
+    if isinstance(single, dict):  # a typed webhook value
+        single = single.get("id")
+    if isinstance(single, int) or (isinstance(single, str) and single.isdigit()):
+        return {int(single)}
+    return None
 
 
 MAX_EMAIL = 254  # RFC 5321

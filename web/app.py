@@ -27,7 +27,7 @@ from store.db import Store
 from sync import handlers, schedule
 from sync.context import Context
 from sync.worker import Worker
-from web import health, imports, oauth, panel, settings, webhooks
+from web import health, imports, oauth, panel, rules, settings, webhooks
 from web.config import Config, from_env
 from web.limits import BodyLimit
 from web.logs import configure as configure_logging
@@ -60,6 +60,11 @@ routes = [
     Route("/settings/import/start", imports.import_start, methods=["POST"]),
     Route("/settings/import/cancel", imports.import_cancel, methods=["POST"]),
     Route("/settings/import/resume", imports.import_resume, methods=["POST"]),
+    Route("/settings/rules", rules.rules_card, methods=["GET"]),
+    Route("/settings/rules/preview", rules.rules_preview, methods=["POST"]),
+    Route("/settings/rules/apply", rules.rules_apply, methods=["POST"]),
+    Route("/settings/rules/cancel", rules.rules_cancel, methods=["POST"]),
+    Route("/settings/rules/resume", rules.rules_resume, methods=["POST"]),
     Route("/panel", panel.panel, methods=["GET"]),
     Route("/panel/status", panel.panel_status, methods=["GET"]),
     Route("/panel/subscribe", panel.panel_subscribe, methods=["POST"]),

@@ -35,7 +35,7 @@ from store import people, tenants
 from store.db import Store, now
 from store.people import PersonState
 from store.transactions import recent_transactions as stored_transactions
-from sync import contacts
+from sync import contacts, rules_gate
 from sync.context import Context
 from sync.intake import parse_id
 from sync.persons import Person, from_pipedrive, plausible_email
@@ -211,6 +211,7 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
         "can_unsubscribe": False, "doi": settings.doi_enabled,
         "permission_name": PERMISSIONS.get(settings.initial_permission, ""),
         "deals_sync": settings.deals_sync, "notice": None, "retry": False,
+        "outside_rules": "",
     }
 
     def finish(kind: str, headline: str, detail: str = "", tone: str = "") -> dict[str, Any]:
@@ -260,6 +261,7 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
         if not plausible_email(person.email):
             return finish("no_email", "Email address not valid",
                           f"Maileon cannot use {person.email!r}. Correct it in Pipedrive.", "warn")
+        view["outside_rules"] = await _outside_rules(ctx, settings, person)
         same = early is not None and state.email.lower() == person.email.lower()
         try:
             contact = await (early if same and early is not None else lookup(person.email))
@@ -276,7 +278,7 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
             return finish("maileon_error", "Maileon refused the request", exc.message, "bad")
         kind, headline, detail, tone = describe(contact, state, person)
         view["can_subscribe"] = kind in ("not_in_maileon", "no_permission", "unsubscribed",
-                                         "doi_pending")
+                                         "doi_pending") and not view["outside_rules"]
         view["can_unsubscribe"] = kind in ("subscribed", "no_permission", "doi_pending")
         return finish(kind, headline, detail, tone)
 
@@ -285,6 +287,17 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
             early.cancel()
         elif early is not None and not early.cancelled():
             early.exception()  # retrieved, even when it was not needed
+
+async def _outside_rules(ctx: Context, settings: tenants.Settings, person: Person) -> str:
+    """Why the person is outside the sync rules (F14), '' when inside or unknown."""
+    try:
+        return await asyncio.wait_for(rules_gate.outside_reason(ctx, settings, person),
+                                      STATUS_TIMEOUT)
+    except (ApiError, TimeoutError) as exc:
+        log.warning("panel: the sync rules could not be checked for person %s: %s", person.id,
+                    getattr(exc, "message", "timeout"))
+        return ""
+
 
 def describe(contact: dict[str, Any] | None, state: PersonState, person: Person
              ) -> tuple[str, str, str, str]:

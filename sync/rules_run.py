@@ -1,0 +1,181 @@
+"""Changing the sync rules (F14): preview the effect, then apply it to all persons.
+
+A run is a row in `rule_runs` driven by `rules` jobs in the durable queue, one Pipedrive page
+(500 persons, API v2) per job, like the import (sync/backfill.py), whose preparing and sending
+of contacts it reuses:
+
+- *previewing*: each page is evaluated against the proposed rules and counted: persons with an
+  email that match, of those the ones without a Maileon contact (will be added), and persons
+  with a contact that do not match (removed or kept, as the admin chose). No Maileon call.
+  The run then waits (*previewed*) for the admin to apply or discard it.
+- *applying* (with contacts sync on; otherwise only the verdicts are recorded and Maileon is
+  left as it is): the rules become active at once (webhooks follow them from then on), and each
+  page is read again (fresh data): persons that start matching are sent to Maileon the way
+  the import sends them (also a contact kept while the person was outside, to bring its data
+  up to date), with permission NONE (nothing is subscribed by matching); persons
+  with a contact that stop matching are removed or kept; every verdict is remembered.
+
+Each step saves the counters, cursor, person states, verdicts and the next job in one
+transaction, so a restart resumes at the saved cursor; a job that keeps failing stops the run
+with Resume and Cancel, as for the import.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from clients.errors import PermanentError
+from store import rules as stored
+from store import tenants
+from store.db import now
+from store.queue import Job
+from sync import backfill
+from sync.contacts import newsletter_label
+from sync.context import Context
+from sync.fields import person_fields
+from sync.outcome import Outcome
+from sync.persons import Person, from_pipedrive, plausible_email
+from sync.rules import SyncRules, evaluate
+from sync.rules_gate import REMOVED, has_contact, names_for, remove_contact
+
+PAGE_SIZE = backfill.PAGE_SIZE
+MAX_OWNERS_SEEN = 200
+
+
+async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
+    """One page of a preview or an apply; queues the next one."""
+    company_id = job.company_id
+    run = ctx.store.one("SELECT * FROM rule_runs WHERE id=? AND company_id=?",
+                        (int(job.entity_id), company_id))
+    if run is None or run["state"] not in ("previewing", "applying"):
+        return Outcome.quiet("sync rules run no longer running")
+    settings = tenants.get_settings(ctx.store, company_id)
+    if run["state"] == "applying" and not settings.configured:
+        raise PermanentError("no Maileon API key is set")
+    rules = SyncRules.from_json(run["rules"])
+    raw, next_cursor = await ctx.pipedrive(company_id).list_persons(cursor=run["cursor"],
+                                                                     limit=PAGE_SIZE)
+    persons = [from_pipedrive(p) for p in raw if isinstance(p, dict) and p.get("id")]
+    fields = await person_fields(ctx, company_id)
+    names = names_for(ctx.store, company_id, fields)
+    labels = {p.id: newsletter_label(p, settings, fields) for p in persons}
+    verdicts = {p.id: evaluate(rules, p, labels[p.id], names).matches for p in persons}
+    states = backfill._load_states(ctx.store, company_id, [p.id for p in persons])
+    contacts = {pid for pid, s in states.items() if has_contact(s)}
+    owners = set(stored.owners_seen(run)) | {p.owner_id for p in persons if p.owner_id}
+    changes: dict[str, Any] = {
+        "cursor": next_cursor, "read": run["read"] + len(persons),
+        "owners_seen": json.dumps(sorted(owners)[:MAX_OWNERS_SEEN])}
+    if run["state"] == "previewing":
+        _count(changes, run, rules, persons, verdicts, contacts)
+        if not next_cursor:
+            changes.update(state="previewed", total=changes["read"], cursor=None)
+        stored.save_step(ctx.store, company_id, run, changes, {})
+        if not next_cursor:
+            return Outcome.ok(preview_text({**run, **changes}))
+        return Outcome.quiet(f"sync rules preview: {changes['read']} persons read so far")
+
+    # starting to match: no contact yet, or a contact kept while the person was outside
+    was = stored.membership(ctx.store, company_id, [p.id for p in persons])
+    if not settings.contacts_sync:  # the rules take effect; Maileon is left as it is
+        contacts = set()
+    new = [p for p in persons if verdicts[p.id] and _valid(p) and p.id not in contacts
+           and settings.contacts_sync]
+    back = [p for p in persons if verdicts[p.id] and _valid(p) and p.id in contacts
+            and was.get(p.id) is False]
+    result = await _send(ctx, settings, new, labels)
+    result.states += (await _send(ctx, settings, back, labels)).states
+    removed = kept = 0
+    for person in persons:
+        if verdicts[person.id] or person.id not in contacts:
+            continue
+        if rules.on_stop != "remove":
+            kept += 1
+            continue
+        async with ctx.person_lock(company_id, person.id):
+            state = backfill._load_states(ctx.store, company_id, [person.id]).get(person.id)
+            if state is not None and has_contact(state) \
+                    and await remove_contact(ctx, state) == REMOVED:
+                removed += 1
+    changes.update(added=run["added"] + result.imported, removed=run["removed"] + removed,
+                   kept=run["kept"] + kept)
+    if not next_cursor:
+        changes.update(state="done", cursor=None)
+    stored.save_step(ctx.store, company_id, run, changes, verdicts,
+                     save_states=lambda db: backfill._save_states(db, result.states))
+    if not next_cursor:
+        return Outcome.ok(applied_text({**run, **changes}))
+    return Outcome.quiet(f"sync rules apply: {changes['read']} persons done")
+
+
+def _valid(person: Person) -> bool:
+    return bool(person.email) and plausible_email(person.email)
+
+
+def _count(changes: dict[str, Any], run: dict[str, Any], rules: SyncRules,
+           persons: list[Person], verdicts: dict[int, bool], contacts: set[int]) -> None:
+    matching = [p for p in persons if verdicts[p.id] and _valid(p)]
+    leaving = [p for p in persons if not verdicts[p.id] and p.id in contacts]
+    changes["matching"] = run["matching"] + len(matching)
+    changes["to_add"] = run["to_add"] + len([p for p in matching if p.id not in contacts])
+    if rules.on_stop == "remove":
+        changes["to_remove"] = run["to_remove"] + len(leaving)
+    else:
+        changes["to_keep"] = run["to_keep"] + len(leaving)
+
+
+async def _send(ctx: Context, settings: Any, starters: list[Person], labels: dict[int, str]
+                ) -> backfill.BatchResult:
+    """Send persons that start matching like the import does, but always without permission:
+    their Newsletter value is recorded, not acted on (matching subscribes nobody)."""
+    if not starters:
+        return backfill.BatchResult()
+    rows = [r for r in await backfill.prepare_page(ctx, settings, starters) if not r["reason"]]
+    for row in rows:
+        row["label"] = ""  # permission NONE in send_batch
+    result = await backfill.send_batch(ctx, settings, rows)
+    for state in result.states:
+        state.newsletter = labels.get(state.person_id, "")
+    return result
+
+
+def preview_text(run: dict[str, Any]) -> str:
+    """E.g. "1,204 persons match; 37 will be added, 12 removed"."""
+    matching = run["matching"]
+    text = (f"{matching:,} {'person matches' if matching == 1 else 'persons match'}; "
+            f"{run['to_add']:,} will be added, {run['to_remove']:,} removed")
+    if run["to_keep"]:
+        text += f"; {run['to_keep']:,} stop matching and keep their Maileon contact"
+    return text
+
+
+def applied_text(run: dict[str, Any]) -> str:
+    read = run["read"]
+    text = (f"Sync rules applied to {read:,} {'person' if read == 1 else 'persons'}: "
+            f"{run['added']:,} added to Maileon, {run['removed']:,} removed")
+    if run["kept"]:
+        text += f", {run['kept']:,} outside the rules kept"
+    return text
+
+
+def view(ctx: Context, company_id: int) -> dict[str, Any] | None:
+    """What the settings card shows about the latest run."""
+    run = stored.latest_run(ctx.store, company_id)
+    if run is None:
+        return None
+    running = run["state"] in ("previewing", "applying")
+    job = stored.run_job(ctx.store, company_id, run["id"]) if running else None
+    stopped = running and (job is None or job["state"] in ("failed", "done"))
+    waiting = ""
+    if running and job is not None and job["state"] == "pending" and job["last_error"]:
+        seconds = max(0, int(job["run_after"] - now() + 0.999))
+        waiting = f"{job['last_error']} — continuing in {seconds} s"
+    total = run["total"]
+    return {
+        **run, "rules": SyncRules.from_json(run["rules"]), "running": running,
+        "stopped": stopped, "error": (job or {}).get("last_error", "") if stopped else "",
+        "waiting": waiting, "preview_text": preview_text(run),
+        "applied_text": applied_text(run),
+        "percent": min(100, int(100 * run["read"] / total)) if total else 0,
+    }
