@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 
 import uvicorn
 
@@ -33,8 +31,7 @@ def demo(args: argparse.Namespace) -> int:
     """App + simulated Pipedrive + simulated Maileon on loopback, with throwaway secrets."""
     from web.demo import run_demo
 
-    return run_demo(port=args.port or 8000, database=args.database
-                    or os.path.join(tempfile.mkdtemp(prefix="pm-demo-"), "demo.db"))
+    return run_demo(port=args.port or 8000, database=args.database)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     p_demo = sub.add_parser("demo", help="run the app with simulated Pipedrive and Maileon")
     p_demo.add_argument("--port", type=int, default=0, help="app port (default 8000); the "
                         "simulators use the next two ports")
-    p_demo.add_argument("--database", default="", help="SQLite file (default: a temp file)")
+    p_demo.add_argument("--database", default="", help="SQLite file, kept (default: a "
+                        "temporary one, removed on exit)")
     p_demo.set_defaults(func=demo)
     args = parser.parse_args(argv)
     return int(args.func(args))

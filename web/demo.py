@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -16,7 +20,10 @@ from web.config import Config
 DEMO_MAILEON_KEY = "demo-maileon-key-0001"
 
 
-def run_demo(port: int, database: str) -> int:
+def run_demo(port: int, database: str = "") -> int:
+    """Without `database`, a temporary one that is removed on exit."""
+    temp_dir = "" if database else tempfile.mkdtemp(prefix="pm-demo-")
+    database = database or str(Path(temp_dir) / "demo.db")
     client_id, client_secret = "demo-client", secrets.token_urlsafe(24)
     pipedrive = PipedriveSim(client_id=client_id, client_secret=client_secret, seed_demo=True)
     pd_server = ServerThread(pipedrive.app, port=port + 1).start()
@@ -24,11 +31,18 @@ def run_demo(port: int, database: str) -> int:
     maileon = MaileonSim()
     ml_server = ServerThread(maileon.app, port=port + 2).start()
     app_url = f"http://127.0.0.1:{port}"
+    pipedrive.app_url = app_url  # the panel and settings URLs, as registered for the app
+    # The simulated Pipedrive embeds the panel and the settings: allow it as a frame ancestor
+    # (once the app has that setting; until then nothing restricts framing).
+    framing: dict[str, Any] = ({"frame_ancestors": pd_server.url}
+               if "frame_ancestors" in Config.__dataclass_fields__ else {})
     config = Config(
         client_id=client_id, client_secret=client_secret, app_url=app_url,
         secret_key=secrets.token_urlsafe(32), encryption_keys=parse_keys(new_key()),
         oauth_url=pd_server.url, maileon_api_url=f"{ml_server.url}/1.0",
-        database_path=database, port=port, periodic_scale=0.1)
+        database_path=database, port=port, periodic_scale=0.1, **framing)
+    kept = ("a temporary file, removed when the demo stops" if temp_dir
+            else "kept after the demo stops")
     print(f"""
 Maileon for Pipedrive — sandbox
   1. Install the app:        {app_url}/oauth/install
@@ -38,12 +52,15 @@ Maileon for Pipedrive — sandbox
      "Import existing contacts" brings over the persons the simulator was seeded with.
   3. Add or edit persons and deals; set Newsletter to Subscribed:
                              {pd_server.url}/      (simulated Pipedrive)
+     Click a person's name: their page shows the app's Newsletter panel as Pipedrive does
+     (subscribe or unsubscribe from there), e.g. {pd_server.url}/ui/persons/1/view
   4. Watch contacts and transactions arrive; confirm a DOI or unsubscribe a contact and
      see the Newsletter field follow:
                              {ml_server.url}/      (simulated Maileon)
   Settings later:            {app_url}/settings
+     or inside Pipedrive:    {pd_server.url}/ui/settings
   Health:                    {app_url}/healthz
-  Database: {database}
+  Database: {database} ({kept})
 Press Ctrl+C to stop.
 """, flush=True)
     try:
@@ -51,4 +68,6 @@ Press Ctrl+C to stop.
     finally:
         pd_server.stop()
         ml_server.stop()
+        if temp_dir:
+            shutil.rmtree(temp_dir, ignore_errors=True)
     return 0
