@@ -21,6 +21,10 @@ from web.auth import Identity, cross_site, request_identity
 from web.state import app_context, app_worker
 from web.templating import templates
 
+# Maileon's documented key length (Settings → API keys); longer input is not echoed back.
+MIN_KEY, MAX_KEY = 12, 265
+MAX_ECHOED_KEY = 1000
+
 
 def message(request: Request, title: str, text: str, status: int = 200,
             link: dict[str, str] | None = None, kind: str = "info") -> Response:
@@ -68,7 +72,7 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
         "settings": settings, "company": company, "is_admin": bool(inst and inst.is_admin),
         "user_name": inst.user_name if inst else "", "permissions": PERMISSIONS,
         "custom_fields": custom_fields, "fields_error": fields_error, "errors": {},
-        "notice": "", "embedded": identity.via == "jwt",
+        "notice": "", "typed_key": "", "embedded": identity.via == "jwt",
         "hx_token": identity.token if identity.via == "jwt" else "",
         "theme": request.query_params.get("theme", "light"),
         "key_status_text": KEY_STATUS.get(settings.maileon_key_status, ""),
@@ -120,7 +124,10 @@ async def save_settings(request: Request) -> Response:
     current = tenants.get_settings(ctx.store, company_id)
     values, errors = await _validate(ctx, company_id, current, form)
     if errors:
-        page = await _page_context(request, identity, errors=errors)
+        # The key just pasted goes back to the admin in this response only (never stored nor
+        # logged), so a refused save does not make them paste it again.
+        typed_key = str(form.get("maileon_api_key", "")).strip()[:MAX_ECHOED_KEY]
+        page = await _page_context(request, identity, errors=errors, typed_key=typed_key)
         _overlay(page["settings"], values)
         return _form_response(request, page, status=422)
     values["sync_user_id"] = identity.user_id
@@ -186,8 +193,9 @@ async def _validate(ctx: Context, company_id: int, current: tenants.Settings, fo
             errors["custom_fields"] = f"Pipedrive's fields could not be checked: {exc.message}"
     key = str(form.get("maileon_api_key", "")).strip()
     if key:
-        if len(key) < 12 or len(key) > 265:
-            errors["maileon_api_key"] = "A Maileon API key has 12 to 265 characters."
+        if not MIN_KEY <= len(key) <= MAX_KEY:
+            errors["maileon_api_key"] = (f"A Maileon API key has {MIN_KEY} to {MAX_KEY} "
+                                         f"characters; this one has {len(key)}.")
         elif not errors:
             problem = await check_maileon_key(ctx, key)
             if problem:
