@@ -95,8 +95,21 @@ async def settings_page(request: Request) -> Response:
     return await _render(request, "settings.html")
 
 
+async def _health(request: Request, identity: Identity) -> Response:
+    """Only the sync health card (what the page polls): no Pipedrive calls for the form."""
+    ctx = app_context(request)
+    inst = tenants.get_installation(ctx.store, identity.company_id, identity.user_id)
+    page: dict[str, Any] = {"is_admin": bool(inst and inst.is_admin)}
+    page.update(await health(ctx, identity.company_id,
+                             request.query_params.get("log") == "failed"))
+    return templates.TemplateResponse(request, "partials/health.html", page)
+
+
 async def health_partial(request: Request) -> Response:
-    return await _render(request, "partials/health.html")
+    identity = identity_or_response(request)
+    if isinstance(identity, Response):
+        return identity
+    return await _health(request, identity)
 
 
 def admin_identity(request: Request) -> Identity | Response:
@@ -221,5 +234,4 @@ async def retry(request: Request) -> Response:
                        kind="error")
     queue.retry_failed(ctx.store, identity.company_id, job_id)
     app_worker(request).wake()
-    page = await _page_context(request, identity)
-    return templates.TemplateResponse(request, "partials/health.html", page)
+    return await _health(request, identity)
