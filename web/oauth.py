@@ -44,7 +44,8 @@ async def callback(request: Request) -> Response:
     code = params.get("code", "")
     if not code or len(code) > 2048:
         return message(request, "Installation failed",
-                       "Pipedrive did not send an authorization code.", 400, kind="error")
+                       "Pipedrive did not send an authorization code.", 400,
+                       link={"url": "/oauth/install", "label": "Start again"}, kind="error")
     if state is not None and consume_state(ctx.store, ctx.config, request, state) is None:
         return message(request, "Installation link expired",
                        "This installation link is invalid, expired or was already used. Please "
