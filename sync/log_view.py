@@ -35,6 +35,11 @@ class LogLine:
     can_retry: bool       # a failed job that is failed now
     next_try: float | None = None
 
+    @property
+    def about(self) -> str:
+        """Who or what, without where it went: "Ada Lovelace"."""
+        return self.subject.split(" → ")[0]
+
 
 def _subject(kind: str, entity_id: str, label: str, names: dict[tuple[str, str], str]) -> str:
     if kind == "person":
