@@ -4,10 +4,7 @@ from __future__ import annotations
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:
-    """`one` is the singular phrase; `many` defaults to it with an "s" on its first word."""
+    """`one` is the singular phrase; `many` defaults to it with an "s"."""
     if count == 1:
         return f"1 {one}"
-    if many is None:
-        first, _, rest = one.partition(" ")
-        many = f"{first}s {rest}".strip()
-    return f"{count} {many}"
+    return f"{count} {many or one + 's'}"

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from playwright.sync_api import Frame, Page, expect
 
-from tests.harness import ADMIN, COMPANY, Harness
+from tests.harness import ADMIN, COMPANY, SALES, Harness
 
 pytestmark = pytest.mark.browser
 
@@ -129,3 +129,15 @@ def test_unconfigured_panel_leads_to_the_settings_inside_pipedrive(
     settings.get_by_role("button", name="Save").click()
     expect(settings.get_by_text("Settings saved")).to_be_visible()
     page.screenshot(path=str(artifacts / "sandbox-settings-custom-ui.png"), full_page=True)
+
+
+def test_a_user_who_has_not_authorized_the_app_is_told_how(
+        page: Page, harness: Harness, artifacts: Path) -> None:
+    harness.setup_company()
+    person = harness.create_person(name="Grace Hopper", email="grace@example.com")
+    frame = open_person(page, harness, person["id"], user=str(SALES))
+    expect(page.get_by_label("Signed in as")).to_have_value(str(SALES))
+    expect(frame.get_by_text("Authorize the app first")).to_be_visible()
+    expect(frame.get_by_role("link", name="Install the app")).to_be_visible()
+    page.screenshot(path=str(artifacts / "sandbox-person-panel-not-authorized.png"),
+                    full_page=True)
