@@ -20,8 +20,8 @@ class Outage:
     last_at: float
     last_error: str
     rate_limited: bool
-    waiting: int          # changes waiting for a retry
-    next_try: float | None  # when the earliest of them runs again
+    waiting: int          # changes waiting for a retry (routine maintenance not counted)
+    next_try: float | None  # when the earliest waiting job runs again
 
 
 def record_failure(store: Store, company_id: int, service: str, kind: str, entity_id: str,
@@ -67,7 +67,7 @@ def forget_entity(store: Store, company_id: int, kind: str, entity_id: str) -> N
 def current(store: Store, company_id: int) -> list[Outage]:
     rows = store.all(
         "SELECT o.*, (SELECT count(*) FROM outage_waits w WHERE w.company_id=o.company_id"
-        " AND w.service=o.service) AS waiting,"
+        " AND w.service=o.service AND w.kind NOT LIKE 'periodic.%') AS waiting,"
         " (SELECT min(j.run_after) FROM outage_waits w JOIN jobs j ON j.company_id=w.company_id"
         " AND j.kind=w.kind AND j.entity_id=w.entity_id AND j.state='pending'"
         " WHERE w.company_id=o.company_id AND w.service=o.service) AS next_try"
