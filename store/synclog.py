@@ -7,8 +7,10 @@ from typing import Any
 
 from store.db import Store
 
-# Routine maintenance that did nothing worth telling is not shown (it failed or did something).
-SHOWN = "NOT (l.kind LIKE 'periodic.%' AND l.result='skipped')"
+# Routine maintenance that had nothing to do ("sync is off", "first sweep") is not shown; when
+# it did something or failed it is. (Routine runs that changed nothing are not logged at all.)
+SHOWN = ("NOT (l.kind IN ('periodic.webhooks', 'periodic.sweep', 'periodic.prune') "
+         "AND l.result='skipped')")
 
 
 def recent(store: Store, company_id: int, limit: int = 50) -> list[dict[str, Any]]:

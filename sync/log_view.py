@@ -19,6 +19,8 @@ ROUTINE = {
     "periodic.reconcile": "Check for missed Maileon unsubscribes",
     "import": "Import of existing contacts",
 }
+# A skipped run of these means something an admin must fix (an authorization to renew).
+NEEDS_ACTION_WHEN_SKIPPED = {"periodic.tokens"}
 RESULTS = {"ok": "Done", "skipped": "Skipped", "failed": "Failed",
            "attention": "Needs attention", "waiting": "Waiting to retry",
            "retrying": "Retrying"}
@@ -68,6 +70,8 @@ def words(row: dict[str, Any], names: dict[tuple[str, str], str], waiting: bool 
     if match and row["kind"] in ("person", "deal"):
         label, message = match.group("label"), message[match.end():]
     result = "waiting" if waiting else str(row["result"])
+    if row["kind"] in NEEDS_ACTION_WHEN_SKIPPED and result == "skipped":
+        result = "attention"
     at = float(row["updated_at"] if waiting else row["at"])
     return LogLine(
         at=at, subject=_subject(str(row["kind"]), str(row["entity_id"]), label, names),

@@ -51,3 +51,10 @@ def test_maintenance_and_attention_read_as_words() -> None:
                           "email address is not valid"), {})
     assert (attention.result, attention.result_text) == ("attention", "Needs attention")
     assert not attention.can_retry
+
+
+def test_an_authorization_that_could_not_be_refreshed_needs_attention() -> None:
+    line = words(row("periodic.tokens", "company", "skipped",
+                     "1 Pipedrive authorization could not be refreshed"), {})
+    assert (line.subject, line.result_text) == ("Pipedrive authorization refresh",
+                                                "Needs attention")
