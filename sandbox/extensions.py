@@ -99,6 +99,8 @@ class Extensions:
                 "org": orgs[person["org_id"]]["name"] if person["org_id"] in orgs else "",
                 "deals": [d["title"] for d in self.sim.deals.values()
                           if d["person_id"] == pid],
+                "fields": [(f["name"], self.sim._ui_display(f, person["custom_fields"].get(
+                    f["key"]))) for f in self.sim._ui_fields(cid)],
             }
         user = self._viewer(request, cid)
         app = self.app_url()
