@@ -1,11 +1,16 @@
-"""`pipedrive-maileon serve` refuses to start without configuration, in one line."""
+"""`pipedrive-maileon serve` refuses to start without configuration, in one line; the demo
+cleans up after itself."""
 
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from sandbox.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,3 +29,30 @@ def test_help_lists_serve_and_demo() -> None:
     result = subprocess.run([sys.executable, "-m", "web.cli", "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=30)
     assert "serve" in result.stdout and "demo" in result.stdout
+
+
+def test_demo_removes_its_temporary_database_on_ctrl_c(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
+           "PYTHONPATH": str(ROOT)}
+    demo = subprocess.Popen([sys.executable, "-m", "web.cli", "demo", "--port",
+                             str(free_port())], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert demo.stdout is not None
+        printed = ""
+        while "Press Ctrl+C" not in printed:
+            line = demo.stdout.readline()
+            assert line, printed
+            printed += line
+        match = re.search(r"Database: (\S+) \(a temporary file, removed when the demo stops\)",
+                          printed)
+        assert match, printed
+        database = Path(match.group(1))
+        assert database.parent.parent == tmp_path
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=30)
+        assert not database.parent.exists()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
