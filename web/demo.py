@@ -21,9 +21,17 @@ DEMO_MAILEON_KEY = "demo-maileon-key-0001"
 
 
 def run_demo(port: int, database: str = "") -> int:
-    """Without `database`, a temporary one that is removed on exit."""
-    temp_dir = "" if database else tempfile.mkdtemp(prefix="pm-demo-")
-    database = database or str(Path(temp_dir) / "demo.db")
+    """Without `database`, a temporary one that is removed on exit (Ctrl+C included)."""
+    if database:
+        return _run(port, database, kept=True)
+    temp_dir = tempfile.mkdtemp(prefix="pm-demo-")
+    try:
+        return _run(port, str(Path(temp_dir) / "demo.db"), kept=False)
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _run(port: int, database: str, kept: bool) -> int:
     client_id, client_secret = "demo-client", secrets.token_urlsafe(24)
     pipedrive = PipedriveSim(client_id=client_id, client_secret=client_secret, seed_demo=True)
     pd_server = ServerThread(pipedrive.app, port=port + 1).start()
@@ -41,8 +49,8 @@ def run_demo(port: int, database: str = "") -> int:
         secret_key=secrets.token_urlsafe(32), encryption_keys=parse_keys(new_key()),
         oauth_url=pd_server.url, maileon_api_url=f"{ml_server.url}/1.0",
         database_path=database, port=port, periodic_scale=0.1, **framing)
-    kept = ("a temporary file, removed when the demo stops" if temp_dir
-            else "kept after the demo stops")
+    keeping = "kept after the demo stops" if kept else \
+        "a temporary file, removed when the demo stops"
     print(f"""
 Maileon for Pipedrive — sandbox
   1. Install the app:        {app_url}/oauth/install
@@ -60,7 +68,7 @@ Maileon for Pipedrive — sandbox
   Settings later:            {app_url}/settings
      or inside Pipedrive:    {pd_server.url}/ui/settings
   Health:                    {app_url}/healthz
-  Database: {database} ({kept})
+  Database: {database} ({keeping})
 Press Ctrl+C to stop.
 """, flush=True)
     try:
@@ -68,6 +76,4 @@ Press Ctrl+C to stop.
     finally:
         pd_server.stop()
         ml_server.stop()
-        if temp_dir:
-            shutil.rmtree(temp_dir, ignore_errors=True)
     return 0

@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from sandbox.server import free_port
+from tests.harness import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,11 +33,24 @@ def test_help_lists_serve_and_demo() -> None:
     assert "serve" in result.stdout and "demo" in result.stdout
 
 
+def three_free_ports() -> int:
+    """A port whose next two are free too (the demo's simulators take them)."""
+    while True:
+        port = free_port()
+        try:
+            with socket.socket() as one, socket.socket() as two:
+                one.bind(("127.0.0.1", port + 1))
+                two.bind(("127.0.0.1", port + 2))
+            return port
+        except OSError:
+            continue
+
+
 def test_demo_removes_its_temporary_database_on_ctrl_c(tmp_path: Path) -> None:
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
            "PYTHONPATH": str(ROOT)}
     demo = subprocess.Popen([sys.executable, "-m", "web.cli", "demo", "--port",
-                             str(free_port())], cwd=tmp_path, env=env, text=True,
+                             str(three_free_ports())], cwd=tmp_path, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         assert demo.stdout is not None
@@ -49,8 +64,9 @@ def test_demo_removes_its_temporary_database_on_ctrl_c(tmp_path: Path) -> None:
         assert match, printed
         database = Path(match.group(1))
         assert database.parent.parent == tmp_path
+        wait_until(lambda: database.exists(), timeout=30)  # the app is up
         demo.send_signal(signal.SIGINT)
-        demo.wait(timeout=30)
+        demo.wait(timeout=60)
         assert not database.parent.exists()
     finally:
         if demo.poll() is None:
