@@ -89,6 +89,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.faults import FaultMiddleware, Faults
+from sandbox.favicon import favicon_route
 
 XML_TYPE = "application/vnd.maileon.api+xml"
 DEFAULT_KEY = "demo-maileon-key-0001"
@@ -2080,6 +2081,7 @@ class MaileonSim:
             Route("/_sim/reset", self.sim_reset, methods=["POST"]),
             Route("/_sim/idle", self.sim_idle, methods=["POST", "GET"]),
             Route("/", self.ui_index, methods=["GET"]),
+            favicon_route("M", "#1e5bb8"),
             Route("/ui/{action}", self.ui_action, methods=["POST"]),
             Mount("/1.0", app=ApiGate(api, self)),
         ]

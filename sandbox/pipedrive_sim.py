@@ -43,7 +43,9 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sandbox.extensions import Extensions
 from sandbox.faults import FaultMiddleware, Faults
+from sandbox.favicon import favicon_route
 
 SCOPES = "base,admin,contacts:full,deals:read"
 SCOPE_DESCRIPTIONS = [
@@ -216,6 +218,10 @@ class PipedriveSim:
         self.token_lifetime: float | None = None
         self.delivery_timeout = max(DELIVERY_TIMEOUT * time_scale, 1.0)
         self.registered_redirect_uri: str | None = None
+        # The app's base URL for its custom UI (panel, settings) and the JWT secret "Pipedrive"
+        # signs those iframes' tokens with (default: the client secret); see extensions.py.
+        self.app_url: str | None = None
+        self.jwt_secret: str | None = None
         self._lock = threading.RLock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
@@ -1590,6 +1596,8 @@ class PipedriveSim:
             Route("/_sim/webhooks/{id:int}/ban", ctl(self._sim_hook_ban), methods=["POST"]),
             Route("/_sim/idle", ctl(self._sim_idle), methods=["POST", "GET"]),
             Route("/", self._ui_index, methods=["GET"]),
+            favicon_route("P", "#017737"),
+            *Extensions(self, TEMPLATES).routes(),
             Route("/ui/persons", self._ui_person_add, methods=["POST"]),
             Route("/ui/persons/merge", self._ui_person_merge, methods=["POST"]),
             Route("/ui/persons/{id:int}", self._ui_person_edit, methods=["GET", "POST"]),

@@ -21,3 +21,13 @@
     if (flash) { flash.hidden = true; }
   });
 })();
+// The settings form: the DOI mailing ID shows only while the DOI process is on (the field stays
+// in the form, so turning DOI off and on again keeps the mailing ID).
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    if (!event.target || event.target.id !== "doi_enabled") { return; }
+    var field = document.getElementById("doi_mailing_field");
+    if (field) { field.hidden = !event.target.checked; }
+  });
+})();

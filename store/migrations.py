@@ -287,3 +287,35 @@ def m009_sync_rules(db: Database) -> None:
         CREATE INDEX rule_runs_company ON rule_runs (company_id, id);
         """
     )
+
+
+@migrations()
+def m010_outages(db: Database) -> None:
+    """Per company and service, an outage seen by the worker (5xx, timeouts, 429 waits) and the
+    entities whose changes wait on it, for the sync health card; indexes for the sync log view."""
+    db.executescript(
+        """
+        CREATE TABLE outages (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            service TEXT NOT NULL,                 -- Maileon | Pipedrive
+            since REAL NOT NULL,                   -- first failure of this outage
+            last_at REAL NOT NULL,                 -- latest failure
+            last_error TEXT NOT NULL DEFAULT '',   -- plain words, never a secret
+            rate_limited INTEGER NOT NULL DEFAULT 0,  -- the latest failure was a 429 wait
+            PRIMARY KEY (company_id, service)
+        );
+        CREATE TABLE outage_waits (
+            company_id INTEGER NOT NULL,
+            service TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            PRIMARY KEY (company_id, service, kind, entity_id),
+            FOREIGN KEY (company_id, service) REFERENCES outages(company_id, service)
+                ON DELETE CASCADE
+        );
+        CREATE INDEX outage_waits_entity ON outage_waits (company_id, kind, entity_id);
+        -- the sync log's "latest line of this job / entity" lookups
+        CREATE INDEX sync_log_job ON sync_log (job_id);
+        CREATE INDEX sync_log_entity ON sync_log (company_id, kind, entity_id, id);
+        """
+    )

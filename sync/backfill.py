@@ -69,6 +69,7 @@ from sync.intake import normalize_time
 from sync.organizations import organization_names
 from sync.outcome import Outcome
 from sync.persons import Person, from_pipedrive, plausible_email
+from sync.wording import plural
 
 log = logging.getLogger("pipedrive_maileon.import")
 
@@ -492,7 +493,7 @@ def summary(v: dict[str, Any]) -> str:
         reasons = ", ".join(f"{n} {reason}" for reason, n in v.get("skipped", []))
         text += f"; {v['skipped_total']} skipped ({reasons})"
     if v.get("deals_queued"):
-        text += f"; {v['deals_queued']} open deals queued as transactions"
+        text += f"; {plural(v['deals_queued'], 'open deal')} queued as transactions"
     return text
 
 

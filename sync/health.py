@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from clients.errors import ApiError
-from store import people, queue, tenants
+from store import outages, people, queue, synclog, tenants
 from store.db import now
 from sync.context import Context
+from sync.log_view import LogLine, words
 from sync.setup import pipedrive_webhook_url, wanted_webhooks
 
 PENDING_TOO_LONG = 48 * 3600.0
@@ -38,17 +39,24 @@ async def webhook_status(ctx: Context, company_id: int) -> str:
     return text
 
 
-def recent_log(ctx: Context, company_id: int, failed_only: bool, limit: int = 50
-               ) -> list[dict[str, Any]]:
-    where = "l.company_id=?" + (" AND l.result='failed'" if failed_only else "")
-    return ctx.store.all(
-        f"SELECT l.*, j.state AS job_state FROM sync_log l LEFT JOIN jobs j ON j.id=l.job_id "  # noqa: S608
-        f"WHERE {where} ORDER BY l.id DESC LIMIT ?", (company_id, limit))
+def sync_log(ctx: Context, company_id: int, failed_only: bool) -> list[LogLine]:
+    """Changes waiting for a retry first, then the log (or only the open failures)."""
+    store = ctx.store
+    rows = (synclog.open_failures(store, company_id) if failed_only
+            else synclog.recent(store, company_id))
+    waits = [] if failed_only else synclog.waiting(store, company_id)
+    names = synclog.names(store, company_id,
+                          {(str(r["kind"]), str(r["entity_id"])) for r in rows + waits})
+    return ([words(w, names, waiting=True) for w in waits]
+            + [words(r, names) for r in rows])
 
 
 async def health(ctx: Context, company_id: int, failed_only: bool = False) -> dict[str, Any]:
     settings = tenants.get_settings(ctx.store, company_id)
     stuck, stuck_emails = people.pending_since(ctx.store, company_id, now() - PENDING_TOO_LONG)
+    attention_count, attention = synclog.needing_attention(ctx.store, company_id)
+    names = synclog.names(ctx.store, company_id,
+                          {(str(r["kind"]), str(r["entity_id"])) for r in attention})
     return {
         "pending_stuck": stuck, "pending_stuck_emails": stuck_emails,
         "installations": tenants.list_installations(ctx.store, company_id),
@@ -57,9 +65,11 @@ async def health(ctx: Context, company_id: int, failed_only: bool = False) -> di
                                           settings.maileon_key_status),
         "webhook_text": await webhook_status(ctx, company_id),
         "queue_depth": queue.depth(ctx.store, company_id),
-        "last_ok": ctx.store.scalar("SELECT max(at) FROM sync_log WHERE company_id=? AND "
-                                    "result='ok'", (company_id,)),
-        "failed_count": ctx.store.scalar("SELECT count(*) FROM jobs WHERE company_id=? AND "
-                                         "state='failed'", (company_id,)) or 0,
-        "log": recent_log(ctx, company_id, failed_only),
+        "outages": outages.current(ctx.store, company_id),
+        "attention_count": attention_count,
+        "attention": [words(r, names) for r in attention],
+        "last_ok": synclog.last_ok(ctx.store, company_id),
+        "failed_count": synclog.failed_count(ctx.store, company_id),
+        "failed_only": failed_only,
+        "log": sync_log(ctx, company_id, failed_only),
     }

@@ -14,6 +14,7 @@ from sync.outcome import Outcome
 from sync.persons import from_pipedrive
 from sync.schedule import schedule_next
 from sync.setup import sync_webhooks
+from sync.wording import plural
 
 Handler = Callable[[Context, Job], Awaitable[Outcome]]
 
@@ -74,7 +75,7 @@ async def sweep_persons(ctx: Context, job: Job) -> Outcome:
     _save_cursor(ctx, job.company_id, started)
     if not queued:
         return Outcome.quiet("sweep found nothing missed")
-    return Outcome.ok(f"sweep found {queued} change(s) the webhooks had not delivered")
+    return Outcome.ok(f"sweep found {plural(queued, 'change')} the webhooks had not delivered")
 
 
 def _save_cursor(ctx: Context, company_id: int, value: str) -> None:
@@ -94,7 +95,8 @@ async def refresh_tokens(ctx: Context, job: Job) -> Outcome:
         except ApiError:
             failed += 1
     if failed:
-        return Outcome.skipped(f"{failed} Pipedrive authorization(s) could not be refreshed")
+        return Outcome.skipped(plural(failed, "Pipedrive authorization")
+                               + " could not be refreshed")
     return Outcome.quiet(f"tokens refreshed: {refreshed}")
 
 

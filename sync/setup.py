@@ -17,6 +17,7 @@ from sync.contacts import ensure_maileon_fields
 from sync.context import Context
 from sync.fields import NEWSLETTER, NEWSLETTER_OPTIONS, person_fields
 from sync.schedule import ensure_periodic
+from sync.wording import plural
 
 log = logging.getLogger("pipedrive_maileon.setup")
 
@@ -104,7 +105,7 @@ async def sync_webhooks(ctx: Context, pipedrive: PipedriveClient, settings: Sett
         except ApiError as exc:
             raise PermanentError(webhook_error(exc)) from None
     if created:
-        notes.append(f"{created} Pipedrive webhook(s) registered")
+        notes.append(plural(created, "Pipedrive webhook") + " registered")
     return notes
 
 

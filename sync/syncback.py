@@ -52,6 +52,7 @@ from sync.fields import person_fields
 from sync.intake import normalize_time
 from sync.outcome import Outcome
 from sync.persons import from_pipedrive
+from sync.wording import plural
 
 log = logging.getLogger("pipedrive_maileon.syncback")
 
@@ -132,7 +133,7 @@ async def setup_maileon(ctx: Context, settings: Settings) -> list[str]:
     except ApiError as exc:
         return [f"Maileon webhooks could not be registered ({exc.message}); unsubscribes reach "
                 "Pipedrive through the periodic check only"]
-    return [f"{created} Maileon webhook(s) registered"] if created else []
+    return [plural(created, "Maileon webhook") + " registered"] if created else []
 
 
 async def remove_webhooks(ctx: Context, company_id: int, user_id: int) -> None:
@@ -396,8 +397,8 @@ async def reconcile(ctx: Context, job: Job) -> Outcome:
                 break
         save_cursor(ctx.store, company_id, until)
     if found:
-        return Outcome.ok(f"periodic check found {found} Maileon unsubscribe(s) no webhook had "
-                          f"delivered; they are being applied{healed}")
+        return Outcome.ok(f"periodic check found {plural(found, 'Maileon unsubscribe')} no "
+                          f"webhook had delivered; they are being applied{healed}")
     if healed.startswith("; missing"):
         return Outcome.ok(healed[2:])
     return Outcome.quiet("no missed Maileon unsubscribes" + healed)

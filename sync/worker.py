@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from clients.errors import ApiError, TransientError
-from store import people, queue
+from store import outages, people, queue
 from store.queue import Job
 from sync.context import Context
 from sync.outcome import Outcome
@@ -102,8 +102,13 @@ class Worker:
             outcome = await handler(self.ctx, job)
             queue.finish(store, job, outcome.result, outcome.message, outcome.logged)
             self.ctx.note_success(job.company_id)
+            outages.record_success(store, job.company_id, job.kind, job.entity_id)
         except TransientError as exc:
             self.ctx.note_failure(job.company_id, exc)
+            if exc.service:
+                outages.record_failure(store, job.company_id, exc.service, job.kind,
+                                       job.entity_id, exc.message, exc.status == 429
+                                       or "rate limit" in exc.message)
             self._retry_or_fail(job, exc.message, exc.retry_after)
         except ApiError as exc:  # permanent: re-authorization, refused data, missing key
             self.ctx.note_failure(job.company_id, exc)
@@ -128,6 +133,7 @@ class Worker:
 
     def _record_failure(self, job: Job, message: str) -> None:
         queue.fail(self.ctx.store, job, message)
+        outages.forget_entity(self.ctx.store, job.company_id, job.kind, job.entity_id)
         log.warning("job %s (%s) failed: %s", job.id, job.kind, message,
                     extra={"fields": {"job_id": job.id, "company_id": job.company_id}})
         if job.kind == "person":

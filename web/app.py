@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -33,14 +33,18 @@ from web.limits import BodyLimit
 from web.logs import configure as configure_logging
 from web.logs import request_id
 from web.security_headers import SecurityHeaders
-from web.templating import STATIC_DIR
+from web.templating import STATIC_DIR, templates
 
 log = logging.getLogger("pipedrive_maileon.app")
 access = logging.getLogger("pipedrive_maileon.access")
 
 
 async def index(request: Request) -> Response:
-    return PlainTextResponse("Maileon for Pipedrive. Install it from the Pipedrive Marketplace.")
+    return templates.TemplateResponse(request, "index.html", {})
+
+
+async def favicon(request: Request) -> Response:
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
 routes = [
@@ -48,6 +52,7 @@ routes = [
     Route("/webhooks/pipedrive", webhooks.pipedrive, methods=["POST"]),
     Route("/webhooks/maileon/{company_id}/{event}", webhooks.maileon, methods=["POST"]),
     Route("/", index),
+    Route("/favicon.ico", favicon),
     Route("/oauth/install", oauth.install),
     Route("/oauth/callback", oauth.callback, methods=["GET"]),
     Route("/oauth/callback", oauth.uninstall, methods=["DELETE"]),

@@ -9,7 +9,6 @@ import os
 import signal
 import sqlite3
 import sys
-import tempfile
 from typing import Any
 
 import uvicorn
@@ -156,8 +155,7 @@ def demo(args: argparse.Namespace) -> int:
     """App + simulated Pipedrive + simulated Maileon on loopback, with throwaway secrets."""
     from web.demo import run_demo
 
-    return run_demo(port=args.port or 8000, database=args.database
-                    or os.path.join(tempfile.mkdtemp(prefix="pm-demo-"), "demo.db"))
+    return run_demo(port=args.port or 8000, database=args.database)
 
 
 def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
@@ -208,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     p_demo = sub.add_parser("demo", help="run the app with simulated Pipedrive and Maileon")
     p_demo.add_argument("--port", type=int, default=0, help="app port (default 8000); the "
                         "simulators use the next two ports")
-    p_demo.add_argument("--database", default="", help="SQLite file (default: a temp file)")
+    p_demo.add_argument("--database", default="", help="SQLite file, kept (default: a "
+                        "temporary one, removed on exit)")
     p_demo.set_defaults(func=demo)
     _add_operations_commands(sub)
     p_check = sub.add_parser("check", help="probe a Maileon account read-only (key from "

@@ -45,7 +45,8 @@ async def callback(request: Request) -> Response:
     code = params.get("code", "")
     if not code or len(code) > 2048:
         return message(request, "Installation failed",
-                       "Pipedrive did not send an authorization code.", 400, kind="error")
+                       "Pipedrive did not send an authorization code.", 400,
+                       link={"url": "/oauth/install", "label": "Start again"}, kind="error")
     if not state:
         # A Marketplace install (or a forged link): no code is exchanged and nobody is signed
         # in; the Installation URL adds a state bound to this browser, and Pipedrive returns at

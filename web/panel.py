@@ -277,9 +277,11 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
             view["retry"] = True
             return finish("maileon_error", "Maileon refused the request", exc.message, "bad")
         kind, headline, detail, tone = describe(contact, state, person)
+        # Only what applies: nothing to unsubscribe without a permission (or a pending
+        # confirmation), nothing to subscribe to when subscribed already.
         view["can_subscribe"] = kind in ("not_in_maileon", "no_permission", "unsubscribed",
                                          "doi_pending") and not view["outside_rules"]
-        view["can_unsubscribe"] = kind in ("subscribed", "no_permission", "doi_pending")
+        view["can_unsubscribe"] = kind in ("subscribed", "doi_pending")
         return finish(kind, headline, detail, tone)
 
     finally:

@@ -22,6 +22,10 @@ from web.auth import Identity, cross_site, request_identity
 from web.state import app_context, app_worker
 from web.templating import templates
 
+# Maileon's documented key length (Settings → API keys); longer input is not echoed back.
+MIN_KEY, MAX_KEY = 12, 265
+MAX_ECHOED_KEY = 1000
+
 
 def message(request: Request, title: str, text: str, status: int = 200,
             link: dict[str, str] | None = None, kind: str = "info") -> Response:
@@ -73,7 +77,7 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
         "custom_fields": custom_fields, "fields_error": fields_error, "errors": {},
         # which Maileon field each mapped Pipedrive field writes (City → standard field CITY)
         "maileon_targets": {f.key: maileon_target(f.name).label for f in custom_fields},
-        "notice": "", "embedded": identity.via == "jwt",
+        "notice": "", "typed_key": "", "embedded": identity.via == "jwt",
         "hx_token": identity.token if identity.via == "jwt" else "",
         "theme": request.query_params.get("theme", "light"),
         "key_status_text": KEY_STATUS.get(settings.maileon_key_status, ""),
@@ -96,8 +100,22 @@ async def settings_page(request: Request) -> Response:
     return await _render(request, "settings.html")
 
 
+async def _health(request: Request, identity: Identity) -> Response:
+    """Only the sync health card (what the page polls): no Pipedrive calls for the form."""
+    ctx = app_context(request)
+    inst = tenants.get_installation(ctx.store, identity.company_id, identity.user_id)
+    page: dict[str, Any] = {"is_admin": inst is not None and await admin_for_viewing(
+        ctx, identity.company_id, identity.user_id, inst.is_admin)}
+    page.update(await health(ctx, identity.company_id,
+                             request.query_params.get("log") == "failed"))
+    return templates.TemplateResponse(request, "partials/health.html", page)
+
+
 async def health_partial(request: Request) -> Response:
-    return await _render(request, "partials/health.html")
+    identity = identity_or_response(request)
+    if isinstance(identity, Response):
+        return identity
+    return await _health(request, identity)
 
 
 async def admin_identity(request: Request) -> Identity | Response:
@@ -132,7 +150,10 @@ async def save_settings(request: Request) -> Response:
     current = tenants.get_settings(ctx.store, company_id)
     values, errors = await _validate(ctx, company_id, current, form)
     if errors:
-        page = await _page_context(request, identity, errors=errors)
+        # The key just pasted goes back to the admin in this response only (never stored nor
+        # logged), so a refused save does not make them paste it again.
+        typed_key = str(form.get("maileon_api_key", "")).strip()[:MAX_ECHOED_KEY]
+        page = await _page_context(request, identity, errors=errors, typed_key=typed_key)
         _overlay(page["settings"], values)
         return _form_response(request, page, status=422)
     values["sync_user_id"] = identity.user_id
@@ -198,8 +219,9 @@ async def _validate(ctx: Context, company_id: int, current: tenants.Settings, fo
             errors["custom_fields"] = f"Pipedrive's fields could not be checked: {exc.message}"
     key = str(form.get("maileon_api_key", "")).strip()
     if key:
-        if len(key) < 12 or len(key) > 265:
-            errors["maileon_api_key"] = "A Maileon API key has 12 to 265 characters."
+        if not MIN_KEY <= len(key) <= MAX_KEY:
+            errors["maileon_api_key"] = (f"A Maileon API key has {MIN_KEY} to {MAX_KEY} "
+                                         f"characters; this one has {len(key)}.")
         elif not errors:
             problem = await check_maileon_key(ctx, key)
             if problem:
@@ -230,5 +252,4 @@ async def retry(request: Request) -> Response:
                        kind="error")
     queue.retry_failed(ctx.store, identity.company_id, job_id)
     app_worker(request).wake()
-    page = await _page_context(request, identity)
-    return templates.TemplateResponse(request, "partials/health.html", page)
+    return await _health(request, identity)

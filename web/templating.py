@@ -11,6 +11,8 @@ from pathlib import Path
 
 from starlette.templating import Jinja2Templates
 
+from sync.wording import plural
+
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
 # Inside the installed package (a wheel), else the checkout's (editable install, tests).
@@ -29,6 +31,8 @@ def _ago(ts: float | None) -> str:
     if not ts:
         return "never"
     delta = max(0, int(time.time() - ts))
+    if delta < 5:
+        return "just now"
     if delta < 60:
         return f"{delta} s ago"
     if delta < 3600:
@@ -38,6 +42,24 @@ def _ago(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
 
 
+def _until(ts: float | None) -> str:
+    if not ts:
+        return "not scheduled"
+    delta = int(ts - time.time())
+    if delta <= 0:
+        return "now"
+    if delta < 60:
+        return f"in {delta} s"
+    if delta < 3600:
+        return f"in {delta // 60} min"
+    return "at " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+
+
 templates.env.filters["ago"] = _ago
+templates.env.filters["until"] = _until
+templates.env.filters["plural"] = plural
+templates.env.filters["iso"] = lambda ts: time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                         time.gmtime(ts)) if ts else ""
+templates.env.filters["clock"] = lambda ts: time.strftime("%H:%M UTC", time.gmtime(ts))
 templates.env.filters["utc"] = lambda ts: time.strftime("%Y-%m-%d %H:%M:%S UTC",
                                                          time.gmtime(ts)) if ts else ""

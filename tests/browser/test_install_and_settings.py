@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -25,17 +26,41 @@ def test_install_then_fill_settings_by_label(page: Page, harness: Harness,
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("invalid or has expired")).to_be_visible()
 
+    key = page.get_by_label("Maileon API key")
+    expect(key).to_have_attribute("aria-invalid", "true")
+    expect(key).to_have_accessible_description(re.compile("invalid or has expired"))
+    key.fill("short")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("A Maileon API key has 12 to 265 characters; this one has 5."))\
+        .to_be_visible()
+
+    # the DOI mailing ID appears only with the DOI process on
+    expect(page.get_by_label("DOI mailing ID")).to_be_hidden()
     page.get_by_label("Maileon API key").fill(MAILEON_KEY)
     page.get_by_label("DOI process").check()
+    expect(page.get_by_label("DOI mailing ID")).to_be_visible()
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("The DOI mailing ID is required")).to_be_visible()
+    # the refused save kept what was typed, and the error belongs to its field
+    expect(page.get_by_label("Maileon API key")).to_have_value(MAILEON_KEY)
+    expect(page.get_by_label("Maileon API key")).not_to_have_attribute("aria-invalid", "true")
+    mailing = page.get_by_label("DOI mailing ID")
+    expect(mailing).to_have_attribute("aria-invalid", "true")
+    expect(mailing).to_have_accessible_description(
+        re.compile("The DOI mailing ID is required when DOI process is on"))
+    expect(page.get_by_label("Contacts sync to Maileon")).to_be_checked()
+    page.screenshot(path=str(artifacts / "settings-refused-keeps-key.png"), full_page=True)
 
-    page.get_by_label("Maileon API key").fill(MAILEON_KEY)
-    page.get_by_label("DOI mailing ID").fill("doi-key-1")
+    mailing.fill("doi-key-1")
     page.get_by_label("Initial permission").select_option(label="Double opt-in")
     page.get_by_label("Custom field 1").select_option(label="Tier")
-    page.get_by_role("button", name="Save").click()
-    expect(page.get_by_text("Settings saved")).to_be_visible()
+    harness.ml("POST", "/_sim/latency", json={"ms": 1500})  # a slow key check
+    save = page.get_by_role("button", name="Save")
+    save.click()
+    expect(save).to_be_disabled()  # no second save while one is in flight
+    harness.ml("POST", "/_sim/reset_faults")
+    expect(page.get_by_text("Settings saved")).to_be_visible(timeout=15_000)
+    expect(page.get_by_role("button", name="Save")).to_be_enabled()
     expect(page.get_by_text("all 3 present")).to_be_visible()  # the health section follows
     page.screenshot(path=str(artifacts / "settings-saved.png"), full_page=True)
 

@@ -92,7 +92,7 @@ def test_added_updated_deleted_deal_send_three_transactions(harness: Harness) ->
              for t in state["transaction_types"]}
     assert types == {name: ATTRIBUTE_TYPES for name in (
         "pipedrive_deal_added", "pipedrive_deal_updated", "pipedrive_deal_deleted")}
-    assert 'deal "Compiler licence"' in sync_log(harness, client)
+    assert "Deal 'Compiler licence' → Maileon" in sync_log(harness, client)
 
 
 def test_missing_contact_is_created_without_permission(harness: Harness) -> None:
@@ -119,8 +119,9 @@ def test_deal_without_person_or_email_is_skipped_with_reason(harness: Harness) -
 
     assert maileon_state(harness)["transactions"] == []
     log = sync_log(harness, client)
-    assert 'deal "Orphan deal"' in log and "the deal has no contact person" in log
-    assert 'deal "Mailless deal"' in log and "No Mail" in log and "has no email address" in log
+    assert "Deal 'Orphan deal' → Maileon" in log and "the deal has no contact person" in log
+    assert "Deal 'Mailless deal' → Maileon" in log and "No Mail" in log
+    assert "has no email address" in log
 
 
 def test_first_use_by_two_deals_at_once_creates_the_type_once(harness: Harness) -> None:

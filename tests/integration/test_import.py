@@ -292,7 +292,7 @@ def test_open_deals_can_be_sent_along(harness: Harness) -> None:
     assert "Also send open deals as transactions" in card(harness, client)
     start(harness, client, include_deals="1")
     shown = text(wait_for(harness, client, "done"))
-    assert "1 open deals queued as transactions" in shown
+    assert "1 open deal queued as transactions" in shown
     harness.settle()
     sent = harness.ml("GET", "/_sim/state")["transactions"]
     assert [(t["type_name"], t["email"], t["content"]["title"]) for t in sent] == [

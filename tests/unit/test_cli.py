@@ -1,11 +1,18 @@
-"""`pipedrive-maileon serve` refuses to start without configuration, in one line."""
+"""`pipedrive-maileon serve` refuses to start without configuration, in one line; the demo
+cleans up after itself."""
 
 from __future__ import annotations
 
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from sandbox.server import free_port
+from tests.harness import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,3 +31,44 @@ def test_help_lists_serve_and_demo() -> None:
     result = subprocess.run([sys.executable, "-m", "web.cli", "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=30)
     assert "serve" in result.stdout and "demo" in result.stdout
+
+
+def three_free_ports() -> int:
+    """A port whose next two are free too (the demo's simulators take them)."""
+    while True:
+        port = free_port()
+        try:
+            with socket.socket() as one, socket.socket() as two:
+                one.bind(("127.0.0.1", port + 1))
+                two.bind(("127.0.0.1", port + 2))
+            return port
+        except OSError:
+            continue
+
+
+def test_demo_removes_its_temporary_database_on_ctrl_c(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
+           "PYTHONPATH": str(ROOT)}
+    demo = subprocess.Popen([sys.executable, "-m", "web.cli", "demo", "--port",
+                             str(three_free_ports())], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert demo.stdout is not None
+        printed = ""
+        while "Press Ctrl+C" not in printed:
+            line = demo.stdout.readline()
+            assert line, printed
+            printed += line
+        match = re.search(r"Database: (\S+) \(a temporary file, removed when the demo stops\)",
+                          printed)
+        assert match, printed
+        database = Path(match.group(1))
+        assert database.parent.parent == tmp_path
+        wait_until(lambda: database.exists(), timeout=30)  # the app is up
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=60)
+        assert not database.parent.exists()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()

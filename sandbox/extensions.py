@@ -1,0 +1,141 @@
+"""Pipedrive's custom UI extensions, simulated: a person page with the app's Newsletter panel
+and the app's settings page, each an iframe of the app's URL carrying a JWT that "Pipedrive"
+signs, inside a host page that answers the App Extensions SDK's postMessage protocol
+(`templates/pipedrive/extension.html`).
+
+The app's URLs are what an app registers in the Developer Hub: `app_url` + `/panel` and
+`/settings`. Without an explicit `app_url` they follow the OAuth callback URL the app used.
+The simulator imports nothing from the app.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
+
+import jwt
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+if TYPE_CHECKING:
+    from sandbox.pipedrive_sim import PipedriveSim
+
+TOKEN_TTL = 300  # Pipedrive's custom UI tokens live five minutes
+MAX_TTL = 3600
+
+
+class Extensions:
+    def __init__(self, sim: PipedriveSim, templates: Jinja2Templates) -> None:
+        self.sim = sim
+        self.templates = templates
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/ui/persons/{id:int}/view", self.person_page, methods=["GET"]),
+            Route("/ui/settings", self.settings_page, methods=["GET"]),
+            Route("/ui/extensions/token", self.token, methods=["GET"]),
+        ]
+
+    # --- what Pipedrive knows of the app -----------------------------------------------------
+    def app_url(self) -> str:
+        if self.sim.app_url:
+            return self.sim.app_url.rstrip("/")
+        callback = self.sim.registered_redirect_uri
+        if not callback:
+            return ""
+        parts = urlsplit(callback)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def sign(self, company_id: int, user_id: int, ttl: int = TOKEN_TTL) -> str:
+        issued = int(time.time())
+        return jwt.encode({"userId": user_id, "companyId": company_id, "iat": issued,
+                           "exp": issued + ttl}, self.sim.jwt_secret or self.sim.client_secret,
+                          algorithm="HS256")
+
+    # --- the viewer --------------------------------------------------------------------------
+    def _viewer(self, request: Request, company_id: int) -> dict[str, Any]:
+        """The signed-in user: `?user=` when it belongs to the company, else its admin."""
+        raw = request.query_params.get("user", "")
+        user = self.sim.users.get(int(raw)) if raw.isdigit() and len(raw) < 10 else None
+        if user is None or user["company_id"] != company_id:
+            user = self.sim.users[self.sim._admin_of(company_id)]
+        return user
+
+    @staticmethod
+    def _theme(request: Request) -> str:
+        return "dark" if request.query_params.get("theme") == "dark" else "light"
+
+    @staticmethod
+    def _ttl(request: Request) -> int:
+        raw = request.query_params.get("token_ttl", "")
+        return max(1, min(MAX_TTL, int(raw))) if raw.isdigit() and len(raw) < 6 else TOKEN_TTL
+
+    def _page(self, request: Request, *, company_id: int, user: dict[str, Any], kind: str,
+              iframe: str, extra: dict[str, Any]) -> Response:
+        with self.sim._lock:
+            users = [u for u in self.sim.users.values() if u["company_id"] == company_id]
+        return self.templates.TemplateResponse(request, "pipedrive/extension.html", {
+            "companies": list(self.sim.companies.values()),
+            "company": self.sim.companies[company_id], "user": user, "users": users,
+            "kind": kind, "iframe": iframe, "theme": self._theme(request),
+            "app_url": self.app_url(), **extra})
+
+    # --- pages -------------------------------------------------------------------------------
+    async def person_page(self, request: Request) -> Response:
+        pid = int(request.path_params["id"])
+        with self.sim._lock:
+            person = self.sim.persons.get(pid)
+            if person is None:
+                return HTMLResponse("<p>Person not found. <a href='/'>Back</a></p>", 404)
+            cid = person["company_id"]
+            orgs = self.sim.organizations
+            details = {
+                "id": pid, "name": person["name"],
+                "emails": [e["value"] for e in person["emails"]],
+                "org": orgs[person["org_id"]]["name"] if person["org_id"] in orgs else "",
+                "deals": [d["title"] for d in self.sim.deals.values()
+                          if d["person_id"] == pid],
+                "fields": [(f["name"], self.sim._ui_display(f, person["custom_fields"].get(
+                    f["key"]))) for f in self.sim._ui_fields(cid)],
+            }
+        user = self._viewer(request, cid)
+        app = self.app_url()
+        iframe = ""
+        if app:
+            iframe = f"{app}/panel?" + urlencode({
+                "resource": "person", "view": "details", "selectedIds": pid,
+                "id": secrets.token_hex(8), "theme": self._theme(request),
+                "userId": user["id"], "companyId": cid,
+                "token": self.sign(cid, user["id"], self._ttl(request))})
+        return self._page(request, company_id=cid, user=user, kind="panel", iframe=iframe,
+                          extra={"person": details})
+
+    async def settings_page(self, request: Request) -> Response:
+        raw = request.query_params.get("company", "")
+        cid = int(raw) if raw.isdigit() and len(raw) < 10 else 1001
+        if cid not in self.sim.companies:
+            cid = 1001
+        user = self._viewer(request, cid)
+        app = self.app_url()
+        iframe = ""
+        if app:
+            iframe = f"{app}/settings?" + urlencode({
+                "resource": "settings", "id": secrets.token_hex(8),
+                "theme": self._theme(request), "userId": user["id"], "companyId": cid,
+                "token": self.sign(cid, user["id"], self._ttl(request))})
+        return self._page(request, company_id=cid, user=user, kind="settings", iframe=iframe,
+                          extra={"person": None})
+
+    async def token(self, request: Request) -> Response:
+        """GET_SIGNED_TOKEN: a fresh token for the signed-in user of the host page."""
+        raw = request.query_params.get("company", "")
+        cid = int(raw) if raw.isdigit() and len(raw) < 10 else 0
+        if cid not in self.sim.companies:
+            return PlainTextResponse("unknown company", status_code=404)
+        user = self._viewer(request, cid)
+        return PlainTextResponse(self.sign(cid, user["id"]),
+                                 headers={"cache-control": "no-store"})
