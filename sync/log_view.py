@@ -18,6 +18,7 @@ ROUTINE = {
     "periodic.prune": "Clean-up of old log lines",
     "periodic.reconcile": "Check for missed Maileon unsubscribes",
     "import": "Import of existing contacts",
+    "rules": "Sync rules",
 }
 # A skipped run of these means something an admin must fix (an authorization to renew).
 NEEDS_ACTION_WHEN_SKIPPED = {"periodic.tokens"}

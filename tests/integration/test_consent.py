@@ -5,6 +5,7 @@ endpoint, the worker, the panel and the simulators."""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import httpx
@@ -204,7 +205,7 @@ def person_log(harness: Harness) -> list[tuple[str, str]]:
 
 
 def test_subscribed_without_a_valid_email_needs_attention(harness: Harness) -> None:
-    harness.setup_company()
+    client = harness.setup_company()
     key, subscribed = option(harness, "Subscribed")
     ann = harness.create_person(name="Ann Noaddress", custom_fields={key: subscribed})
     bob = harness.create_person(name="Bob Noaddress")
@@ -214,6 +215,9 @@ def test_subscribed_without_a_valid_email_needs_attention(harness: Harness) -> N
     assert results[f"Bob Noaddress (#{bob['id']})"] == "skipped"
     jobs = harness.rows("SELECT state, attempts FROM jobs WHERE kind='person'")
     assert all(state == "done" and attempts <= 1 for state, attempts in jobs)  # not retried
+    card = html.unescape(client.get(f"{harness.app_url}/settings/health").text)
+    assert "1 person needs your attention" in card and "Ann Noaddress" in card, card
+    assert "Bob Noaddress" not in card.split("your attention")[1].split("</ul>")[0]
 
 
 def test_an_edit_after_an_unsubscribe_in_maileon_is_skipped_not_ok(harness: Harness) -> None:
