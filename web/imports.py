@@ -10,10 +10,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from store import tenants
-from sync import backfill
+from store import imports, tenants
 from sync.context import Context
 from web.auth import Identity
+from web.import_view import import_view
 from web.settings import admin_identity, identity_or_response
 from web.state import app_context, app_worker
 from web.templating import templates
@@ -23,7 +23,7 @@ def card_context(ctx: Context, identity: Identity, notice: str = "") -> dict[str
     """What partials/import.html needs (also merged into the settings page)."""
     settings = tenants.get_settings(ctx.store, identity.company_id)
     inst = tenants.get_installation(ctx.store, identity.company_id, identity.user_id)
-    return {"imp": backfill.view(ctx.store, identity.company_id), "settings": settings,
+    return {"imp": import_view(ctx.store, identity.company_id), "settings": settings,
             "import_notice": notice, "is_admin": bool(inst and inst.is_admin)}
 
 
@@ -52,7 +52,7 @@ async def import_start(request: Request) -> Response:
         return _card(request, identity, "Enter a Maileon API key before importing.", 422)
     form = await request.form()
     deals = form.get("include_deals") in ("1", "on", "true")
-    _, started = backfill.start(ctx.store, identity.company_id, identity.user_id, deals)
+    _, started = imports.start(ctx.store, identity.company_id, identity.user_id, deals)
     app_worker(request).wake()
     return _card(request, identity, "" if started else
                  "An import is already running; this is its progress.")
@@ -63,7 +63,7 @@ async def import_cancel(request: Request) -> Response:
     if isinstance(identity, Response):
         return identity
     ctx = app_context(request)
-    cancelled = backfill.cancel(ctx.store, identity.company_id)
+    cancelled = imports.cancel(ctx.store, identity.company_id)
     return _card(request, identity, "" if cancelled else "No import is running.")
 
 
@@ -72,6 +72,6 @@ async def import_resume(request: Request) -> Response:
     if isinstance(identity, Response):
         return identity
     ctx = app_context(request)
-    resumed = backfill.resume(ctx.store, identity.company_id)
+    resumed = imports.resume(ctx.store, identity.company_id)
     app_worker(request).wake()
     return _card(request, identity, "" if resumed else "No import is running.")

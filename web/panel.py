@@ -31,8 +31,8 @@ from starlette.responses import Response
 from clients.errors import ApiError, ReauthRequired, TransientError
 from clients.maileon import PERMISSIONS
 from clients.pipedrive import PipedriveClient
-from store import people, tenants
-from store.db import Store, now
+from store import people, synclog, tenants
+from store.db import Store
 from store.people import PersonState
 from store.transactions import recent_transactions as stored_transactions
 from sync import contacts, rules_gate
@@ -189,10 +189,8 @@ def _log_action(store: Store, identity: Identity, person_id: int, message: str) 
     inst = tenants.get_installation(store, identity.company_id, identity.user_id)
     who = inst.user_name if inst and inst.user_name else f"user {identity.user_id}"
     with store.tx() as db:
-        db.execute("INSERT INTO sync_log (company_id, at, job_id, kind, entity_id, result, "
-                   "message) VALUES (?,?,?,?,?,?,?)",
-                   (identity.company_id, now(), None, "person", str(person_id), "ok",
-                    f"{message} (by {who})"[:500]))
+        synclog.write(db, identity.company_id, "person", str(person_id), "ok",
+                      f"{message} (by {who})")
 
 
 def _viewer(ctx: Context, identity: Identity) -> PipedriveClient:

@@ -11,7 +11,6 @@ from starlette.responses import RedirectResponse, Response
 from clients.errors import ApiError
 from clients.maileon import PERMISSIONS
 from store import queue, tenants
-from sync import backfill
 from sync.context import Context
 from sync.fields import maileon_target, person_fields
 from sync.health import KEY_STATUS, health
@@ -19,6 +18,7 @@ from sync.intake import parse_id
 from sync.setup import check_doi_mailing, check_maileon_key, configure
 from web.admin_rights import admin_for_viewing, confirmed_admin
 from web.auth import Identity, cross_site, request_identity
+from web.import_view import import_view
 from web.state import app_context, app_worker
 from web.templating import templates
 
@@ -60,7 +60,7 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
     company_id = identity.company_id
     settings = tenants.get_settings(ctx.store, company_id)
     inst = tenants.get_installation(ctx.store, company_id, identity.user_id)
-    company = ctx.store.one("SELECT * FROM companies WHERE id=?", (company_id,)) or {}
+    company = tenants.company(ctx.store, company_id) or {}
     custom_fields: list[Any] = []
     fields_error = ""
     try:
@@ -81,7 +81,7 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
         "hx_token": identity.token if identity.via == "jwt" else "",
         "theme": request.query_params.get("theme", "light"),
         "key_status_text": KEY_STATUS.get(settings.maileon_key_status, ""),
-        "imp": backfill.view(ctx.store, company_id),
+        "imp": import_view(ctx.store, company_id),
     }
     page.update(await health(ctx, company_id, request.query_params.get("log") == "failed"))
     page.update(extra)
