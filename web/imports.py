@@ -12,9 +12,8 @@ from starlette.responses import RedirectResponse, Response
 
 from store import imports, tenants
 from sync.context import Context
-from web.auth import Identity
+from web.auth import Identity, requires_admin, requires_identity
 from web.import_view import import_view
-from web.settings import admin_identity, identity_or_response
 from web.state import app_context, app_worker
 from web.templating import templates
 
@@ -36,17 +35,13 @@ def _card(request: Request, identity: Identity, notice: str = "", status: int = 
                                       card_context(ctx, identity, notice), status_code=status)
 
 
-async def import_card(request: Request) -> Response:
-    identity = identity_or_response(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_identity
+async def import_card(request: Request, identity: Identity) -> Response:
     return _card(request, identity)
 
 
-async def import_start(request: Request) -> Response:
-    identity = await admin_identity(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_admin
+async def import_start(request: Request, identity: Identity) -> Response:
     ctx = app_context(request)
     if not tenants.get_settings(ctx.store, identity.company_id).configured:
         return _card(request, identity, "Enter a Maileon API key before importing.", 422)
@@ -58,19 +53,15 @@ async def import_start(request: Request) -> Response:
                  "An import is already running; this is its progress.")
 
 
-async def import_cancel(request: Request) -> Response:
-    identity = await admin_identity(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_admin
+async def import_cancel(request: Request, identity: Identity) -> Response:
     ctx = app_context(request)
     cancelled = imports.cancel(ctx.store, identity.company_id)
     return _card(request, identity, "" if cancelled else "No import is running.")
 
 
-async def import_resume(request: Request) -> Response:
-    identity = await admin_identity(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_admin
+async def import_resume(request: Request, identity: Identity) -> Response:
     ctx = app_context(request)
     resumed = imports.resume(ctx.store, identity.company_id)
     app_worker(request).wake()
