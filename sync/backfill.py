@@ -1,4 +1,5 @@
 """Import existing contacts (F12): all Pipedrive persons into Maileon, each page read once.
+The engine; its storage is store/imports.py, the card that shows it web/imports.py.
 
 An import is a row in `imports` (phase, cursor, counters) driven by `import` jobs in the durable
 queue, **one page or one batch per job**, in two phases:

@@ -1,21 +1,53 @@
 """The "Import existing contacts" card of the settings (F12): start, progress, cancel, resume.
 
 Everyone who can see the settings sees the progress; only admins start, cancel or resume.
-The card polls itself (every second) while an import runs."""
+The card polls itself (every second) while an import runs. `import_view` is its view model
+(the engine is sync/backfill.py, the storage store/imports.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from store import imports, tenants
+from store.db import Store, now
 from sync.context import Context
 from web.auth import Identity, requires_admin, requires_identity
-from web.import_view import import_view
 from web.state import app_context, app_worker
 from web.templating import templates
+
+
+def import_view(store: Store, company_id: int) -> dict[str, Any] | None:
+    """The latest import's progress, its skip reasons, and whether it waits or stopped."""
+    row = imports.latest(store, company_id)
+    if row is None:
+        return None
+    job = imports.latest_job(store, company_id, row["id"])
+    skipped = json.loads(row["skipped"] or "{}")
+    running = row["state"] == "running"
+    stopped = running and (job is None or job["state"] in ("failed", "done"))
+    waiting = ""
+    if running and job is not None and job["state"] == "pending" and job["last_error"]:
+        seconds = max(0, int(job["run_after"] - now() + 0.999))
+        waiting = f"{job['last_error']} — continuing in {seconds} s" if seconds \
+            else f"{job['last_error']} — continuing now"
+    total = row["total"]
+    if total is not None:
+        total = max(int(total), int(row["done"]))
+    return {
+        "id": row["id"], "state": row["state"], "phase": row["phase"], "running": running,
+        "stopped": stopped, "error": (job or {}).get("last_error", "") if stopped else "",
+        "waiting": waiting, "reading": row["phase"] == "reading", "read": row["counted"],
+        "total": total, "done": row["done"], "imported": row["imported"],
+        "skipped": sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])),
+        "skipped_total": sum(skipped.values()), "include_deals": bool(row["include_deals"]),
+        "deals_queued": row["deals_queued"], "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "percent": int(100 * row["done"] / total) if total else (100 if total == 0 else 0),
+    }
 
 
 def card_context(ctx: Context, identity: Identity, notice: str = "") -> dict[str, Any]:

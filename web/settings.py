@@ -13,13 +13,13 @@ from clients.maileon import PERMISSIONS
 from store import queue, tenants
 from sync.context import Context
 from sync.fields import maileon_target, person_fields
-from sync.health import KEY_STATUS, health
 from sync.intake import parse_id
 from sync.setup import check_doi_mailing, check_maileon_key, configure
 from web.admin_rights import admin_for_viewing
 from web.auth import Identity, requires_admin, requires_identity
 from web.errors import HTTPProblem
-from web.import_view import import_view
+from web.health_view import KEY_STATUS, health
+from web.imports import import_view
 from web.state import app_context, app_worker
 from web.templating import templates
 
