@@ -11,7 +11,7 @@ import json
 import secrets
 import sys
 
-from sandbox.maileon_sim import MaileonSim
+from sandbox.maileon import MaileonSim
 from sandbox.pipedrive_sim import PipedriveSim
 from sandbox.server import ServerThread
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import jwt
 
-from sandbox.maileon_sim import MaileonSim
+from sandbox.maileon import MaileonSim
 from sandbox.pipedrive_sim import PipedriveSim
 from sandbox.server import ServerThread
 from store.crypto import new_key, parse_keys

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import uvicorn
 
-from sandbox.maileon_sim import MaileonSim
+from sandbox.maileon import MaileonSim
 from sandbox.pipedrive_sim import PipedriveSim
 from sandbox.server import ServerThread
 from store.crypto import new_key, parse_keys
