@@ -12,7 +12,7 @@ import secrets
 import sys
 
 from sandbox.maileon import MaileonSim
-from sandbox.pipedrive_sim import PipedriveSim
+from sandbox.pipedrive import PipedriveSim
 from sandbox.server import ServerThread
 
 CLIENT_ID = "bench-client"

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 if TYPE_CHECKING:
-    from sandbox.pipedrive_sim import PipedriveSim
+    from sandbox.pipedrive import PipedriveSim
 
 TOKEN_TTL = 300  # Pipedrive's custom UI tokens live five minutes
 MAX_TTL = 3600

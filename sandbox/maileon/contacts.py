@@ -21,14 +21,7 @@ from sandbox.maileon.model import (
     valid_date,
     valid_email,
 )
-from sandbox.maileon.params import (
-    paged_headers,
-    paging,
-    q_bool,
-    q_int,
-    q_permission,
-    read_json,
-)
+from sandbox.maileon.params import paged_headers, paging, q_bool, q_int, q_permission, read_json
 from sandbox.maileon.validation import custom_value, std_field_error
 from sandbox.maileon.webhooks import WebhookRoutes
 from sandbox.maileon.xmlio import (

@@ -17,9 +17,7 @@ from sandbox.maileon.model import (
     Contact,
     valid_email,
 )
-from sandbox.maileon.params import (
-    read_json,
-)
+from sandbox.maileon.params import read_json
 from sandbox.maileon.reports import ReportRoutes
 
 

@@ -15,15 +15,8 @@ from starlette.templating import Jinja2Templates
 from starlette.types import Scope
 
 from sandbox.faults import Faults
-from sandbox.maileon.model import (
-    ALL_METHODS,
-    DEFAULT_ACCOUNT,
-    DEFAULT_KEY,
-    Account,
-)
-from sandbox.maileon.xmlio import (
-    error_xml,
-)
+from sandbox.maileon.model import ALL_METHODS, DEFAULT_ACCOUNT, DEFAULT_KEY, Account
+from sandbox.maileon.xmlio import error_xml
 
 
 @dataclass

@@ -17,10 +17,7 @@ from sandbox.maileon.model import (
     ApiError,
 )
 from sandbox.maileon.synchronize import SynchronizeRoutes
-from sandbox.maileon.xmlio import (
-    sub,
-    xml_response,
-)
+from sandbox.maileon.xmlio import sub, xml_response
 
 
 class FieldRoutes(SynchronizeRoutes):

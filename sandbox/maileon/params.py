@@ -10,11 +10,7 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.maileon.model import (
-    INT_RE,
-    SECRET_PARAM,
-    ApiError,
-)
+from sandbox.maileon.model import INT_RE, SECRET_PARAM, ApiError
 
 
 def q_bool(request: Request, name: str, default: bool) -> bool:

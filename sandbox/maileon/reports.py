@@ -9,20 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sandbox.maileon.gate import acc_of
-from sandbox.maileon.model import (
-    Account,
-    ApiError,
-)
-from sandbox.maileon.params import (
-    paged_headers,
-    paging,
-    q_int,
-)
+from sandbox.maileon.model import Account, ApiError
+from sandbox.maileon.params import paged_headers, paging, q_int
 from sandbox.maileon.transactions import TransactionRoutes
-from sandbox.maileon.xmlio import (
-    sub,
-    xml_response,
-)
+from sandbox.maileon.xmlio import sub, xml_response
 
 
 class ReportRoutes(TransactionRoutes):

@@ -15,13 +15,9 @@ from starlette.types import ASGIApp
 from sandbox.faults import FaultMiddleware
 from sandbox.favicon import favicon_route
 from sandbox.maileon.gate import ApiGate
-from sandbox.maileon.model import (
-    ApiError,
-)
+from sandbox.maileon.model import ApiError
 from sandbox.maileon.ui import UiRoutes
-from sandbox.maileon.xmlio import (
-    error_xml,
-)
+from sandbox.maileon.xmlio import error_xml
 
 
 class MaileonSim(UiRoutes):

@@ -10,23 +10,10 @@ from starlette.responses import Response
 
 from sandbox.maileon.contacts import ContactRoutes
 from sandbox.maileon.gate import acc_of
-from sandbox.maileon.model import (
-    Account,
-    ApiError,
-    valid_email,
-)
-from sandbox.maileon.params import (
-    q_bool,
-    q_int,
-    q_permission,
-)
+from sandbox.maileon.model import Account, ApiError, valid_email
+from sandbox.maileon.params import q_bool, q_int, q_permission
 from sandbox.maileon.validation import custom_value, std_field_error
-from sandbox.maileon.xmlio import (
-    contact_payload_from_xml,
-    parse_xml,
-    sub,
-    xml_response,
-)
+from sandbox.maileon.xmlio import contact_payload_from_xml, parse_xml, sub, xml_response
 
 
 class SynchronizeRoutes(ContactRoutes):

@@ -26,19 +26,9 @@ from sandbox.maileon.model import (
     now_ms,
     valid_email,
 )
-from sandbox.maileon.params import (
-    paged_headers,
-    paging,
-    q_bool,
-    q_int,
-    read_json,
-)
+from sandbox.maileon.params import paged_headers, paging, q_bool, q_int, read_json
 from sandbox.maileon.validation import attribute_error
-from sandbox.maileon.xmlio import (
-    parse_xml,
-    sub,
-    xml_response,
-)
+from sandbox.maileon.xmlio import parse_xml, sub, xml_response
 
 
 class TransactionRoutes(FieldRoutes):

@@ -8,14 +8,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from sandbox.maileon.control import ControlRoutes
-from sandbox.maileon.model import (
-    DEFAULT_ACCOUNT,
-    ApiError,
-)
-from sandbox.maileon.params import (
-    mask_url,
-    param_display,
-)
+from sandbox.maileon.model import DEFAULT_ACCOUNT, ApiError
+from sandbox.maileon.params import mask_url, param_display
 
 
 class UiRoutes(ControlRoutes):

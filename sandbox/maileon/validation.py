@@ -16,9 +16,7 @@ from sandbox.maileon.model import (
     TxAttribute,
     valid_date,
 )
-from sandbox.maileon.xmlio import (
-    xml_text,
-)
+from sandbox.maileon.xmlio import xml_text
 
 
 def std_field_error(name: str, value: Any) -> tuple[int, str] | None:

@@ -22,13 +22,8 @@ from sandbox.maileon.model import (
     fmt_ts,
     now_ms,
 )
-from sandbox.maileon.params import (
-    read_json,
-)
-from sandbox.maileon.xmlio import (
-    id_response,
-    xml_text,
-)
+from sandbox.maileon.params import read_json
+from sandbox.maileon.xmlio import id_response, xml_text
 
 
 class WebhookRoutes(SimCore):

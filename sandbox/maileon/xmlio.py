@@ -8,12 +8,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring  # building only
 import defusedxml.ElementTree as SafeET
 from starlette.responses import Response
 
-from sandbox.maileon.model import (
-    XML_TYPE,
-    ApiError,
-    Contact,
-    fmt_ts,
-)
+from sandbox.maileon.model import XML_TYPE, ApiError, Contact, fmt_ts
 
 
 def xml_bytes(root: Element) -> bytes:
