@@ -9,6 +9,7 @@ from xml.etree.ElementTree import Element  # building only
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from sandbox.maileon.gate import acc_of
 from sandbox.maileon.model import (
@@ -36,6 +37,28 @@ from sandbox.maileon.xmlio import (
 
 class ContactRoutes(WebhookRoutes):
     """The contact endpoints and the permission rules behind them."""
+
+    def contact_routes(self) -> list[BaseRoute]:
+        """Routes under `/1.0`."""
+        return [
+            Route("/contacts", self.list_contacts, methods=["GET"]),
+            Route("/contacts/count", self.count_contacts, methods=["GET"]),
+            Route("/contacts/email/{email}/unsubscribe", self.unsubscribe_by_email,
+                  methods=["DELETE"]),
+            Route("/contacts/email/{email}", self.get_contact, methods=["GET"]),
+            Route("/contacts/email/{email}", self.create_contact, methods=["POST"]),
+            Route("/contacts/email/{email}", self.update_contact, methods=["PUT"]),
+            Route("/contacts/email/{email}", self.delete_by_email, methods=["DELETE"]),
+            Route("/contacts/emails/{email}", self.get_contacts_by_email, methods=["GET"]),
+            Route("/contacts/externalid/{external_id}/unsubscribe",
+                  self.unsubscribe_by_external_id, methods=["DELETE"]),
+            Route("/contacts/externalid/{external_id}", self.get_contacts_by_external_id,
+                  methods=["GET"]),
+            Route("/contacts/externalid/{external_id}", self.delete_by_external_id,
+                  methods=["DELETE"]),
+            Route("/contacts/contact", self.get_contact_by_id, methods=["GET"]),
+            Route("/contacts/contact", self.delete_by_id, methods=["DELETE"]),
+        ]
 
     # -- contacts ---------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from sandbox.maileon.model import (
     ALL_METHODS,
@@ -23,6 +24,25 @@ from sandbox.maileon.reports import ReportRoutes
 
 class ControlRoutes(ReportRoutes):
     """Control endpoints for tests and the demo."""
+
+    def control_routes(self) -> list[BaseRoute]:
+        """Routes under `/_sim/`."""
+        return [
+            Route("/_sim/state", self.sim_state, methods=["GET"]),
+            Route("/_sim/accounts", self.sim_accounts, methods=["GET"]),
+            Route("/_sim/keys", self.sim_add_key, methods=["POST"]),
+            Route("/_sim/keys/revoke", self.sim_revoke_key, methods=["POST"]),
+            Route("/_sim/contacts", self.sim_add_contact, methods=["POST"]),
+            Route("/_sim/contacts/confirm_doi", self.sim_confirm_doi, methods=["POST"]),
+            Route("/_sim/contacts/unsubscribe", self.sim_unsubscribe, methods=["POST"]),
+            Route("/_sim/doi_keys", self.sim_doi_key, methods=["POST"]),
+            Route("/_sim/faults", self.sim_faults, methods=["POST"]),
+            Route("/_sim/latency", self.sim_latency, methods=["POST"]),
+            Route("/_sim/down", self.sim_down, methods=["POST"]),
+            Route("/_sim/reset_faults", self.sim_reset_faults, methods=["POST"]),
+            Route("/_sim/reset", self.sim_reset, methods=["POST"]),
+            Route("/_sim/idle", self.sim_idle, methods=["POST", "GET"]),
+        ]
 
     # -- control surface --------------------------------------------------------------------------
 

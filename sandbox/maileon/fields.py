@@ -6,6 +6,7 @@ from xml.etree.ElementTree import Element, SubElement  # building only
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from sandbox.maileon.gate import acc_of
 from sandbox.maileon.model import (
@@ -22,6 +23,16 @@ from sandbox.maileon.xmlio import sub, xml_response
 
 class FieldRoutes(SynchronizeRoutes):
     """Custom field endpoints."""
+
+    def field_routes(self) -> list[BaseRoute]:
+        """Routes under `/1.0`."""
+        return [
+            Route("/contacts/fields/custom", self.list_custom_fields, methods=["GET"]),
+            Route("/contacts/fields/custom/{name}", self.create_custom_field, methods=["POST"]),
+            Route("/contacts/fields/custom/{name}", self.delete_custom_field, methods=["DELETE"]),
+            Route("/contacts/fields/custom/{old}/{new}", self.rename_custom_field,
+                  methods=["PUT"]),
+        ]
 
     # -- custom fields ------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from xml.etree.ElementTree import Element, SubElement  # building only
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from sandbox.maileon.gate import acc_of
 from sandbox.maileon.model import Account, ApiError
@@ -17,6 +18,18 @@ from sandbox.maileon.xmlio import sub, xml_response
 
 class ReportRoutes(TransactionRoutes):
     """Report, mailing and ping endpoints."""
+
+    def report_routes(self) -> list[BaseRoute]:
+        """Routes under `/1.0`."""
+        return [
+            Route("/ping", self.ping, methods=["GET", "POST", "PUT", "DELETE"]),
+            Route("/mailings/filter/types", self.mailings_by_type, methods=["GET"]),
+            Route("/mailings/{mailing_id}/settings/doi_key", self.mailing_doi_key,
+                  methods=["GET"]),
+            Route("/reports/unsubscriptions", self.unsubscriptions_report, methods=["GET"]),
+            Route("/reports/unsubscriptions/count", self.unsubscriptions_count,
+                  methods=["GET"]),
+        ]
 
     # -- reports ---------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from xml.etree.ElementTree import Element, SubElement  # building only
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from sandbox.maileon.contacts import ContactRoutes
 from sandbox.maileon.gate import acc_of
@@ -18,6 +19,12 @@ from sandbox.maileon.xmlio import contact_payload_from_xml, parse_xml, sub, xml_
 
 class SynchronizeRoutes(ContactRoutes):
     """Bulk synchronize."""
+
+    def synchronize_routes(self) -> list[BaseRoute]:
+        """Routes under `/1.0`."""
+        return [
+            Route("/contacts", self.synchronize, methods=["POST"]),
+        ]
 
     # -- synchronize --------------------------------------------------------------------------
 

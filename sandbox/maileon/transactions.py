@@ -9,6 +9,7 @@ from xml.etree.ElementTree import Element, SubElement  # building only
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from sandbox.maileon.fields import FieldRoutes
 from sandbox.maileon.gate import acc_of
@@ -33,6 +34,18 @@ from sandbox.maileon.xmlio import parse_xml, sub, xml_response
 
 class TransactionRoutes(FieldRoutes):
     """Transaction type and transaction endpoints."""
+
+    def transaction_routes(self) -> list[BaseRoute]:
+        """Routes under `/1.0`."""
+        return [
+            Route("/transactions/types", self.list_types, methods=["GET"]),
+            Route("/transactions/types", self.create_type, methods=["POST"]),
+            Route("/transactions/types/count", self.count_types, methods=["GET"]),
+            Route("/transactions/types/{ref}", self.get_type, methods=["GET"]),
+            Route("/transactions/types/{ref}", self.delete_type, methods=["DELETE"]),
+            Route("/transactions", self.recent_transactions, methods=["GET"]),
+            Route("/transactions", self.create_transactions, methods=["POST"]),
+        ]
 
     # -- transaction types -----------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
+from sandbox.favicon import favicon_route
 from sandbox.maileon.control import ControlRoutes
 from sandbox.maileon.model import DEFAULT_ACCOUNT, ApiError
 from sandbox.maileon.params import mask_url, param_display
@@ -14,6 +16,14 @@ from sandbox.maileon.params import mask_url, param_display
 
 class UiRoutes(ControlRoutes):
     """The UI pages and form actions."""
+
+    def ui_routes(self) -> list[BaseRoute]:
+        """The UI page, its form actions and the favicon."""
+        return [
+            Route("/", self.ui_index, methods=["GET"]),
+            favicon_route("M", "#1e5bb8"),
+            Route("/ui/{action}", self.ui_action, methods=["POST"]),
+        ]
 
     # -- UI ---------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from sandbox.maileon.core import SimCore
 from sandbox.maileon.gate import acc_of
@@ -28,6 +29,16 @@ from sandbox.maileon.xmlio import id_response, xml_text
 
 class WebhookRoutes(SimCore):
     """Registering webhooks and calling them when a contact event happens."""
+
+    def webhook_routes(self) -> list[BaseRoute]:
+        """Routes under `/1.0`."""
+        return [
+            Route("/webhooks", self.list_webhooks, methods=["GET"]),
+            Route("/webhooks", self.create_webhook, methods=["POST"]),
+            Route("/webhooks/{webhook_id}", self.get_webhook, methods=["GET"]),
+            Route("/webhooks/{webhook_id}", self.update_webhook, methods=["PUT"]),
+            Route("/webhooks/{webhook_id}", self.delete_webhook, methods=["DELETE"]),
+        ]
 
     # -- webhooks --------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from sandbox.pipedrive.helpers import (
     _decode_cursor,
@@ -24,6 +25,35 @@ from sandbox.pipedrive.public import PythonApi
 
 class ApiRoutes(PythonApi):
     """API route handlers."""
+
+    def _api_routes(self) -> list[BaseRoute]:
+        """The API v1/v2 endpoints, each behind bearer auth and rate limits."""
+        api = self._api
+        return [
+            Route("/api/v1/users/me", api(self._users_me), methods=["GET"]),
+            Route("/api/v1/users", api(self._users_list), methods=["GET"]),
+            Route("/api/v1/webhooks", api(self._webhooks_list), methods=["GET"]),
+            Route("/api/v1/webhooks", api(self._webhooks_add), methods=["POST"]),
+            Route("/api/v1/webhooks/{id:int}", api(self._webhooks_delete), methods=["DELETE"]),
+            Route("/api/v1/personFields", api(self._fields_v1_list), methods=["GET"]),
+            Route("/api/v1/personFields", api(self._fields_v1_add), methods=["POST"]),
+            Route("/api/v2/personFields", api(self._fields_v2_list), methods=["GET"]),
+            Route("/api/v2/personFields", api(self._fields_v2_add), methods=["POST"]),
+            Route("/api/v2/persons", api(self._persons_list), methods=["GET"]),
+            Route("/api/v2/persons", api(self._persons_add), methods=["POST"]),
+            Route("/api/v2/persons/{id:int}", api(self._person_get), methods=["GET"]),
+            Route("/api/v2/persons/{id:int}", api(self._person_patch), methods=["PATCH"]),
+            Route("/api/v2/persons/{id:int}", api(self._person_delete), methods=["DELETE"]),
+            Route("/api/v2/organizations", api(self._orgs_list), methods=["GET"]),
+            Route("/api/v2/organizations/{id:int}", api(self._org_get), methods=["GET"]),
+            Route("/api/v2/deals", api(self._deals_list), methods=["GET"]),
+            Route("/api/v2/deals", api(self._deals_add), methods=["POST"]),
+            Route("/api/v2/deals/{id:int}", api(self._deal_get), methods=["GET"]),
+            Route("/api/v2/deals/{id:int}", api(self._deal_patch), methods=["PATCH"]),
+            Route("/api/v2/deals/{id:int}", api(self._deal_delete), methods=["DELETE"]),
+            Route("/api/v2/pipelines", api(self._pipelines), methods=["GET"]),
+            Route("/api/v2/stages", api(self._stages), methods=["GET"]),
+        ]
 
     # ------------------------------------------------------------------ api routes
 

@@ -7,6 +7,7 @@ import base64
 import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from sandbox.pipedrive.api import ApiRoutes
 from sandbox.pipedrive.helpers import _err, _int_param, _json_body, _now, _rfc3339
@@ -14,6 +15,37 @@ from sandbox.pipedrive.helpers import _err, _int_param, _json_body, _now, _rfc33
 
 class ControlRoutes(ApiRoutes):
     """Control endpoints for tests and the demo."""
+
+    def _control_routes(self) -> list[BaseRoute]:
+        """The `/_sim/` control endpoints."""
+        ctl = self._ctl
+        return [
+            Route("/_sim/state", ctl(self._sim_state), methods=["GET"]),
+            Route("/_sim/persons", ctl(self._sim_person_add), methods=["POST"]),
+            Route("/_sim/persons/{id:int}", ctl(self._sim_person_patch), methods=["PATCH"]),
+            Route("/_sim/persons/{id:int}", ctl(self._sim_person_delete), methods=["DELETE"]),
+            Route("/_sim/persons/{id:int}/merge", ctl(self._sim_person_merge), methods=["POST"]),
+            Route("/_sim/bulk_persons", ctl(self._sim_bulk), methods=["POST"]),
+            Route("/_sim/deals", ctl(self._sim_deal_add), methods=["POST"]),
+            Route("/_sim/deals/{id:int}", ctl(self._sim_deal_patch), methods=["PATCH"]),
+            Route("/_sim/deals/{id:int}", ctl(self._sim_deal_delete), methods=["DELETE"]),
+            Route("/_sim/organizations", ctl(self._sim_org_add), methods=["POST"]),
+            Route("/_sim/organizations/{id:int}", ctl(self._sim_org_patch), methods=["PATCH"]),
+            Route("/_sim/faults", ctl(self._sim_faults), methods=["POST"]),
+            Route("/_sim/latency", ctl(self._sim_latency), methods=["POST"]),
+            Route("/_sim/down", ctl(self._sim_down), methods=["POST"]),
+            Route("/_sim/reset_faults", ctl(self._sim_reset_faults), methods=["POST"]),
+            Route("/_sim/expire_tokens", ctl(self._sim_expire), methods=["POST"]),
+            Route("/_sim/revoke", ctl(self._sim_revoke), methods=["POST"]),
+            Route("/_sim/users/{id:int}", ctl(self._sim_user_patch), methods=["PATCH"]),
+            Route("/_sim/uninstall", ctl(self._sim_uninstall), methods=["POST"]),
+            Route("/_sim/token_lifetime", ctl(self._sim_token_lifetime), methods=["POST"]),
+            Route("/_sim/rate_limit", ctl(self._sim_rate_limit), methods=["POST"]),
+            Route("/_sim/webhooks/{id:int}/delete", ctl(self._sim_hook_delete),
+                  methods=["POST"]),
+            Route("/_sim/webhooks/{id:int}/ban", ctl(self._sim_hook_ban), methods=["POST"]),
+            Route("/_sim/idle", ctl(self._sim_idle), methods=["POST", "GET"]),
+        ]
 
     # ------------------------------------------------------------------ control routes
 

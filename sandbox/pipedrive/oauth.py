@@ -11,6 +11,7 @@ from typing import Any
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from sandbox.pipedrive.core import TEMPLATES
 from sandbox.pipedrive.deals import DealsAndOrgs
@@ -27,6 +28,14 @@ from sandbox.pipedrive.model import (
 
 class OAuth(DealsAndOrgs):
     """The OAuth flow and its tokens."""
+
+    def _oauth_routes(self) -> list[BaseRoute]:
+        """The OAuth endpoints."""
+        return [
+            Route("/oauth/authorize", self._oauth_authorize, methods=["GET", "POST"]),
+            Route("/oauth/token", self._oauth_token, methods=["POST"]),
+            Route("/oauth/revoke", self._oauth_revoke, methods=["POST"]),
+        ]
 
     # ------------------------------------------------------------------ oauth / tokens
 

@@ -8,13 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox.extensions import Extensions
 from sandbox.faults import FaultMiddleware
-from sandbox.favicon import favicon_route
-from sandbox.pipedrive.core import TEMPLATES
 from sandbox.pipedrive.helpers import _iso_ms, _now
 from sandbox.pipedrive.ui import UiRoutes
 
@@ -55,70 +51,9 @@ class PipedriveSim(UiRoutes):
     # ------------------------------------------------------------------ ASGI app
 
     def _build_app(self) -> Starlette:
-        api = self._api
-        ctl = self._ctl
         routes = [
-            Route("/oauth/authorize", self._oauth_authorize, methods=["GET", "POST"]),
-            Route("/oauth/token", self._oauth_token, methods=["POST"]),
-            Route("/oauth/revoke", self._oauth_revoke, methods=["POST"]),
-            Route("/api/v1/users/me", api(self._users_me), methods=["GET"]),
-            Route("/api/v1/users", api(self._users_list), methods=["GET"]),
-            Route("/api/v1/webhooks", api(self._webhooks_list), methods=["GET"]),
-            Route("/api/v1/webhooks", api(self._webhooks_add), methods=["POST"]),
-            Route("/api/v1/webhooks/{id:int}", api(self._webhooks_delete), methods=["DELETE"]),
-            Route("/api/v1/personFields", api(self._fields_v1_list), methods=["GET"]),
-            Route("/api/v1/personFields", api(self._fields_v1_add), methods=["POST"]),
-            Route("/api/v2/personFields", api(self._fields_v2_list), methods=["GET"]),
-            Route("/api/v2/personFields", api(self._fields_v2_add), methods=["POST"]),
-            Route("/api/v2/persons", api(self._persons_list), methods=["GET"]),
-            Route("/api/v2/persons", api(self._persons_add), methods=["POST"]),
-            Route("/api/v2/persons/{id:int}", api(self._person_get), methods=["GET"]),
-            Route("/api/v2/persons/{id:int}", api(self._person_patch), methods=["PATCH"]),
-            Route("/api/v2/persons/{id:int}", api(self._person_delete), methods=["DELETE"]),
-            Route("/api/v2/organizations", api(self._orgs_list), methods=["GET"]),
-            Route("/api/v2/organizations/{id:int}", api(self._org_get), methods=["GET"]),
-            Route("/api/v2/deals", api(self._deals_list), methods=["GET"]),
-            Route("/api/v2/deals", api(self._deals_add), methods=["POST"]),
-            Route("/api/v2/deals/{id:int}", api(self._deal_get), methods=["GET"]),
-            Route("/api/v2/deals/{id:int}", api(self._deal_patch), methods=["PATCH"]),
-            Route("/api/v2/deals/{id:int}", api(self._deal_delete), methods=["DELETE"]),
-            Route("/api/v2/pipelines", api(self._pipelines), methods=["GET"]),
-            Route("/api/v2/stages", api(self._stages), methods=["GET"]),
-            Route("/_sim/state", ctl(self._sim_state), methods=["GET"]),
-            Route("/_sim/persons", ctl(self._sim_person_add), methods=["POST"]),
-            Route("/_sim/persons/{id:int}", ctl(self._sim_person_patch), methods=["PATCH"]),
-            Route("/_sim/persons/{id:int}", ctl(self._sim_person_delete), methods=["DELETE"]),
-            Route("/_sim/persons/{id:int}/merge", ctl(self._sim_person_merge), methods=["POST"]),
-            Route("/_sim/bulk_persons", ctl(self._sim_bulk), methods=["POST"]),
-            Route("/_sim/deals", ctl(self._sim_deal_add), methods=["POST"]),
-            Route("/_sim/deals/{id:int}", ctl(self._sim_deal_patch), methods=["PATCH"]),
-            Route("/_sim/deals/{id:int}", ctl(self._sim_deal_delete), methods=["DELETE"]),
-            Route("/_sim/organizations", ctl(self._sim_org_add), methods=["POST"]),
-            Route("/_sim/organizations/{id:int}", ctl(self._sim_org_patch), methods=["PATCH"]),
-            Route("/_sim/faults", ctl(self._sim_faults), methods=["POST"]),
-            Route("/_sim/latency", ctl(self._sim_latency), methods=["POST"]),
-            Route("/_sim/down", ctl(self._sim_down), methods=["POST"]),
-            Route("/_sim/reset_faults", ctl(self._sim_reset_faults), methods=["POST"]),
-            Route("/_sim/expire_tokens", ctl(self._sim_expire), methods=["POST"]),
-            Route("/_sim/revoke", ctl(self._sim_revoke), methods=["POST"]),
-            Route("/_sim/users/{id:int}", ctl(self._sim_user_patch), methods=["PATCH"]),
-            Route("/_sim/uninstall", ctl(self._sim_uninstall), methods=["POST"]),
-            Route("/_sim/token_lifetime", ctl(self._sim_token_lifetime), methods=["POST"]),
-            Route("/_sim/rate_limit", ctl(self._sim_rate_limit), methods=["POST"]),
-            Route("/_sim/webhooks/{id:int}/delete", ctl(self._sim_hook_delete),
-                  methods=["POST"]),
-            Route("/_sim/webhooks/{id:int}/ban", ctl(self._sim_hook_ban), methods=["POST"]),
-            Route("/_sim/idle", ctl(self._sim_idle), methods=["POST", "GET"]),
-            Route("/", self._ui_index, methods=["GET"]),
-            favicon_route("P", "#017737"),
-            *Extensions(self, TEMPLATES).routes(),
-            Route("/ui/persons", self._ui_person_add, methods=["POST"]),
-            Route("/ui/persons/merge", self._ui_person_merge, methods=["POST"]),
-            Route("/ui/persons/{id:int}", self._ui_person_edit, methods=["GET", "POST"]),
-            Route("/ui/persons/{id:int}/delete", self._ui_person_delete, methods=["POST"]),
-            Route("/ui/deals", self._ui_deal_add, methods=["POST"]),
-            Route("/ui/deals/{id:int}", self._ui_deal_edit, methods=["GET", "POST"]),
-            Route("/ui/deals/{id:int}/delete", self._ui_deal_delete, methods=["POST"]),
+            *self._oauth_routes(), *self._api_routes(), *self._control_routes(),
+            *self._ui_routes(),
         ]
         return Starlette(routes=routes, lifespan=self._lifespan)
 

@@ -8,15 +8,33 @@ from urllib.parse import urlencode
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
+from sandbox.favicon import favicon_route
 from sandbox.pipedrive.control import ControlRoutes
 from sandbox.pipedrive.core import TEMPLATES
+from sandbox.pipedrive.extensions import Extensions
 from sandbox.pipedrive.helpers import _v1_time
 from sandbox.pipedrive.model import ApiError
 
 
 class UiRoutes(ControlRoutes):
     """The UI pages and form actions."""
+
+    def _ui_routes(self) -> list[BaseRoute]:
+        """The UI pages, the favicon and the custom UI extensions."""
+        return [
+            Route("/", self._ui_index, methods=["GET"]),
+            favicon_route("P", "#017737"),
+            *Extensions(self, TEMPLATES).routes(),
+            Route("/ui/persons", self._ui_person_add, methods=["POST"]),
+            Route("/ui/persons/merge", self._ui_person_merge, methods=["POST"]),
+            Route("/ui/persons/{id:int}", self._ui_person_edit, methods=["GET", "POST"]),
+            Route("/ui/persons/{id:int}/delete", self._ui_person_delete, methods=["POST"]),
+            Route("/ui/deals", self._ui_deal_add, methods=["POST"]),
+            Route("/ui/deals/{id:int}", self._ui_deal_edit, methods=["GET", "POST"]),
+            Route("/ui/deals/{id:int}/delete", self._ui_deal_delete, methods=["POST"]),
+        ]
 
     # ------------------------------------------------------------------ web UI
 
