@@ -12,14 +12,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.pipedrive.helpers import (
-    _decode_cursor,
-    _encode_cursor,
-    _err,
-    _int_param,
-    _json_body,
-    _parse_rfc3339,
+    decode_cursor,
+    encode_cursor,
+    fail,
+    int_param,
+    json_body,
+    parse_rfc3339,
 )
-from sandbox.pipedrive.model import FIELD_TYPES, MAX_LIMIT, ApiError, _Auth
+from sandbox.pipedrive.model import FIELD_TYPES, MAX_LIMIT, ApiError, Auth
 from sandbox.pipedrive.public import PythonApi
 
 
@@ -57,7 +57,7 @@ class ApiRoutes(PythonApi):
 
     # ------------------------------------------------------------------ api routes
 
-    async def _users_me(self, request: Request, auth: _Auth) -> Response:
+    async def _users_me(self, request: Request, auth: Auth) -> Response:
         with self._lock:
             user = self.users[auth.user_id]
             company = self.companies[auth.company_id]
@@ -82,7 +82,7 @@ class ApiRoutes(PythonApi):
             "language": {"language_code": "en", "country_code": "US"},
         }})
 
-    async def _users_list(self, request: Request, auth: _Auth) -> Response:
+    async def _users_list(self, request: Request, auth: Auth) -> Response:
         with self._lock:
             users = [{"id": u["id"], "name": u["name"], "email": u["email"],
                       "is_admin": u["is_admin"], "active_flag": True,
@@ -90,18 +90,18 @@ class ApiRoutes(PythonApi):
                      for u in self.users.values() if u["company_id"] == auth.company_id]
         return JSONResponse({"success": True, "data": users})
 
-    async def _webhooks_list(self, request: Request, auth: _Auth) -> Response:
+    async def _webhooks_list(self, request: Request, auth: Auth) -> Response:
         with self._lock:
             hooks = [self._webhook_out(w) for w in self.webhooks.values()
                      if w["company_id"] == auth.company_id]
         return JSONResponse({"status": "ok", "success": True, "data": hooks})
 
-    async def _webhooks_add(self, request: Request, auth: _Auth) -> Response:
-        body = await _json_body(request)
+    async def _webhooks_add(self, request: Request, auth: Auth) -> Response:
+        body = await json_body(request)
         return JSONResponse({"status": "ok", "success": True,
                              "data": self._create_webhook(auth, body)}, status_code=201)
 
-    async def _webhooks_delete(self, request: Request, auth: _Auth) -> Response:
+    async def _webhooks_delete(self, request: Request, auth: Auth) -> Response:
         wid = int(request.path_params["id"])
         with self._lock:
             hook = self.webhooks.get(wid)
@@ -111,16 +111,16 @@ class ApiRoutes(PythonApi):
             del self.webhooks[wid]
         return JSONResponse({"status": "ok", "success": True, "data": {"id": wid}})
 
-    def _require_admin(self, auth: _Auth) -> None:
+    def _require_admin(self, auth: Auth) -> None:
         if not self.users[auth.user_id]["is_admin"]:
             raise ApiError(403, {"success": False, "error": "Forbidden", "errorCode": 403})
 
-    async def _fields_v1_list(self, request: Request, auth: _Auth) -> Response:
+    async def _fields_v1_list(self, request: Request, auth: Auth) -> Response:
         q = request.query_params
-        start = _int_param(q.get("start"), "start", 0)
-        limit = _int_param(q.get("limit"), "limit", 100)
+        start = int_param(q.get("start"), "start", 0)
+        limit = int_param(q.get("limit"), "limit", 100)
         if limit < 1 or limit > MAX_LIMIT or start < 0:
-            raise _err(400, "Validation failed: limit must be 1-500, start >= 0")
+            raise fail(400, "Validation failed: limit must be 1-500, start >= 0")
         with self._lock:
             fields = [self._field_v1(f) for f in self.person_fields.values()
                       if f["company_id"] == auth.company_id]
@@ -134,13 +134,13 @@ class ApiRoutes(PythonApi):
                              "additional_data": {"pagination": pagination}})
 
     def _add_field_checked(
-        self, auth: _Auth, name: Any, field_type: Any, options: Any,
+        self, auth: Auth, name: Any, field_type: Any, options: Any,
     ) -> dict[str, Any]:
         self._require_admin(auth)
         if not isinstance(name, str) or not name.strip():
-            raise _err(400, "Validation failed: name: required")
+            raise fail(400, "Validation failed: name: required")
         if field_type not in FIELD_TYPES:
-            raise _err(400, f"Validation failed: field_type: must be one of "
+            raise fail(400, f"Validation failed: field_type: must be one of "
                             f"{', '.join(sorted(FIELD_TYPES))}")
         labels: list[str] | None = None
         if field_type in ("enum", "set"):
@@ -151,36 +151,36 @@ class ApiRoutes(PythonApi):
                     options = None
             if not isinstance(options, list) or not options or not all(
                     isinstance(o, dict) and isinstance(o.get("label"), str) for o in options):
-                raise _err(400, "Validation failed: options: required for enum and set fields, "
+                raise fail(400, "Validation failed: options: required for enum and set fields, "
                                 'e.g. [{"label": "New Item"}]')
             labels = [o["label"] for o in options]
         with self._lock:
             return self._add_field(auth.company_id, name.strip(), field_type, labels,
                                    user_id=auth.user_id)
 
-    async def _fields_v1_add(self, request: Request, auth: _Auth) -> Response:
-        body = await _json_body(request)
+    async def _fields_v1_add(self, request: Request, auth: Auth) -> Response:
+        body = await json_body(request)
         f = self._add_field_checked(auth, body.get("name"), body.get("field_type"),
                                     body.get("options"))
         return JSONResponse({"success": True, "data": self._field_v1(f)})
 
-    async def _fields_v2_list(self, request: Request, auth: _Auth) -> Response:
+    async def _fields_v2_list(self, request: Request, auth: Auth) -> Response:
         q = request.query_params
-        limit = _int_param(q.get("limit"), "limit", 100)
+        limit = int_param(q.get("limit"), "limit", 100)
         if limit < 1 or limit > MAX_LIMIT:
-            raise _err(400, "Validation failed: limit: must be 1-500")
+            raise fail(400, "Validation failed: limit: must be 1-500")
         cursor = q.get("cursor")
-        offset = _decode_cursor(cursor)[0] if cursor else 0
+        offset = decode_cursor(cursor)[0] if cursor else 0
         with self._lock:
             fields = [self._field_v2(f) for f in self.person_fields.values()
                       if f["company_id"] == auth.company_id]
         page = fields[int(offset):int(offset) + limit]
         more = int(offset) + limit < len(fields)
         return JSONResponse({"success": True, "data": page, "additional_data": {
-            "next_cursor": _encode_cursor([int(offset) + limit]) if more else None}})
+            "next_cursor": encode_cursor([int(offset) + limit]) if more else None}})
 
-    async def _fields_v2_add(self, request: Request, auth: _Auth) -> Response:
-        body = await _json_body(request)
+    async def _fields_v2_add(self, request: Request, auth: Auth) -> Response:
+        body = await json_body(request)
         f = self._add_field_checked(auth, body.get("field_name"), body.get("field_type"),
                                     body.get("options"))
         return JSONResponse({"success": True, "data": self._field_v2(f)})
@@ -191,35 +191,35 @@ class ApiRoutes(PythonApi):
         filters: Iterable[tuple[str, str]] = (),
     ) -> Response:
         q = request.query_params
-        limit = _int_param(q.get("limit"), "limit", 100)
+        limit = int_param(q.get("limit"), "limit", 100)
         if limit < 1 or limit > MAX_LIMIT:
-            raise _err(400, "Validation failed: limit: Number must be less than or equal to 500"
+            raise fail(400, "Validation failed: limit: Number must be less than or equal to 500"
                        if limit > MAX_LIMIT else "Validation failed: limit: must be positive")
         sort_by = q.get("sort_by", "id")
         if sort_by not in ("id", "update_time", "add_time"):
-            raise _err(400, "Validation failed: sort_by: must be one of id, update_time, add_time")
+            raise fail(400, "Validation failed: sort_by: must be one of id, update_time, add_time")
         direction = q.get("sort_direction", "asc")
         if direction not in ("asc", "desc"):
-            raise _err(400, "Validation failed: sort_direction: must be asc or desc")
+            raise fail(400, "Validation failed: sort_direction: must be asc or desc")
         rows = list(records)
         if q.get("ids"):
-            ids = [_int_param(x, "ids", 0) for x in q["ids"].split(",") if x.strip()]
+            ids = [int_param(x, "ids", 0) for x in q["ids"].split(",") if x.strip()]
             if len(ids) > 100:
-                raise _err(400, "Validation failed: ids: at most 100 ids")
+                raise fail(400, "Validation failed: ids: at most 100 ids")
             wanted = set(ids)
             rows = [r for r in rows if r["id"] in wanted]
         for param, attr in filters:
             if q.get(param):
-                values = {_int_param(x, param, 0) for x in q[param].split(",")}
+                values = {int_param(x, param, 0) for x in q[param].split(",")}
                 rows = [r for r in rows if r.get(attr) in values]
         if q.get("status"):
             statuses = set(q["status"].split(","))
             rows = [r for r in rows if r.get("status") in statuses]
         if q.get("updated_since"):
-            since = _parse_rfc3339(q["updated_since"], "updated_since")
+            since = parse_rfc3339(q["updated_since"], "updated_since")
             rows = [r for r in rows if r["update_time"].replace(microsecond=0) >= since]
         if q.get("updated_until"):
-            until = _parse_rfc3339(q["updated_until"], "updated_until")
+            until = parse_rfc3339(q["updated_until"], "updated_until")
             rows = [r for r in rows if r["update_time"].replace(microsecond=0) < until]
 
         def key(r: dict[str, Any]) -> tuple[int, int]:
@@ -229,87 +229,87 @@ class ApiRoutes(PythonApi):
         desc = direction == "desc"
         rows.sort(key=key, reverse=desc)
         if q.get("cursor"):
-            after = tuple(_decode_cursor(q["cursor"]))
+            after = tuple(decode_cursor(q["cursor"]))
             if len(after) != 2:
-                raise _err(400, "Invalid cursor")
+                raise fail(400, "Invalid cursor")
             rows = [r for r in rows if (key(r) < after if desc else key(r) > after)]
         page = rows[:limit]
-        next_cursor = _encode_cursor(list(key(page[-1]))) if len(rows) > limit else None
+        next_cursor = encode_cursor(list(key(page[-1]))) if len(rows) > limit else None
         return JSONResponse({"success": True, "data": [render(r) for r in page],
                              "additional_data": {"next_cursor": next_cursor}})
 
-    async def _persons_list(self, request: Request, auth: _Auth) -> Response:
+    async def _persons_list(self, request: Request, auth: Auth) -> Response:
         with self._lock:
             rows = [p for p in self.persons.values() if p["company_id"] == auth.company_id]
             return self._list(request, rows, self._person_v2,
                               [("org_id", "org_id"), ("owner_id", "owner_id")])
 
-    async def _persons_add(self, request: Request, auth: _Auth) -> Response:
-        body = await _json_body(request)
+    async def _persons_add(self, request: Request, auth: Auth) -> Response:
+        body = await json_body(request)
         p = self._create_person(auth.company_id, body, "api", auth.user_id, strict=True)
         p.pop("company_id")
         return JSONResponse({"success": True, "data": p})
 
-    async def _person_get(self, request: Request, auth: _Auth) -> Response:
+    async def _person_get(self, request: Request, auth: Auth) -> Response:
         with self._lock:
             p = self._get_person(int(request.path_params["id"]), auth.company_id)
             return JSONResponse({"success": True, "data": self._person_v2(p)})
 
-    async def _person_patch(self, request: Request, auth: _Auth) -> Response:
-        body = await _json_body(request)
+    async def _person_patch(self, request: Request, auth: Auth) -> Response:
+        body = await json_body(request)
         p = self._update_person(int(request.path_params["id"]), body, "api", auth.user_id,
                                 company_id=auth.company_id, strict=True)
         p.pop("company_id")
         return JSONResponse({"success": True, "data": p})
 
-    async def _person_delete(self, request: Request, auth: _Auth) -> Response:
+    async def _person_delete(self, request: Request, auth: Auth) -> Response:
         pid = int(request.path_params["id"])
         self._delete_person(pid, "api", auth.user_id, company_id=auth.company_id)
         return JSONResponse({"success": True, "data": {"id": pid}})
 
-    async def _orgs_list(self, request: Request, auth: _Auth) -> Response:
+    async def _orgs_list(self, request: Request, auth: Auth) -> Response:
         with self._lock:
             rows = [o for o in self.organizations.values() if o["company_id"] == auth.company_id]
             return self._list(request, rows, self._org_v2, [("owner_id", "owner_id")])
 
-    async def _org_get(self, request: Request, auth: _Auth) -> Response:
+    async def _org_get(self, request: Request, auth: Auth) -> Response:
         with self._lock:
             o = self.organizations.get(int(request.path_params["id"]))
             if o is None or o["company_id"] != auth.company_id:
-                raise _err(404, "Organization not found")
+                raise fail(404, "Organization not found")
             return JSONResponse({"success": True, "data": self._org_v2(o)})
 
-    async def _deals_list(self, request: Request, auth: _Auth) -> Response:
+    async def _deals_list(self, request: Request, auth: Auth) -> Response:
         with self._lock:
             rows = [d for d in self.deals.values() if d["company_id"] == auth.company_id]
             return self._list(request, rows, self._deal_v2, [
                 ("person_id", "person_id"), ("org_id", "org_id"), ("owner_id", "owner_id"),
                 ("stage_id", "stage_id"), ("pipeline_id", "pipeline_id")])
 
-    async def _deals_add(self, request: Request, auth: _Auth) -> Response:
-        body = await _json_body(request)
+    async def _deals_add(self, request: Request, auth: Auth) -> Response:
+        body = await json_body(request)
         d = self._create_deal(auth.company_id, body, "api", auth.user_id, strict=True)
         d.pop("company_id")
         return JSONResponse({"success": True, "data": d})
 
-    async def _deal_get(self, request: Request, auth: _Auth) -> Response:
+    async def _deal_get(self, request: Request, auth: Auth) -> Response:
         with self._lock:
             d = self._get_deal(int(request.path_params["id"]), auth.company_id)
             return JSONResponse({"success": True, "data": self._deal_v2(d)})
 
-    async def _deal_patch(self, request: Request, auth: _Auth) -> Response:
-        body = await _json_body(request)
+    async def _deal_patch(self, request: Request, auth: Auth) -> Response:
+        body = await json_body(request)
         d = self._update_deal(int(request.path_params["id"]), body, "api", auth.user_id,
                               company_id=auth.company_id, strict=True)
         d.pop("company_id")
         return JSONResponse({"success": True, "data": d})
 
-    async def _deal_delete(self, request: Request, auth: _Auth) -> Response:
+    async def _deal_delete(self, request: Request, auth: Auth) -> Response:
         did = int(request.path_params["id"])
         self._delete_deal(did, "api", auth.user_id, company_id=auth.company_id)
         return JSONResponse({"success": True, "data": {"id": did}})
 
-    async def _pipelines(self, request: Request, auth: _Auth) -> Response:
+    async def _pipelines(self, request: Request, auth: Auth) -> Response:
         with self._lock:
             rows = [{"id": p["id"], "name": p["name"], "order_nr": p["order_nr"],
                      "is_deleted": False, "is_deal_probability_enabled": False,
@@ -318,7 +318,7 @@ class ApiRoutes(PythonApi):
         return JSONResponse({"success": True, "data": rows,
                              "additional_data": {"next_cursor": None}})
 
-    async def _stages(self, request: Request, auth: _Auth) -> Response:
+    async def _stages(self, request: Request, auth: Auth) -> Response:
         pipeline = request.query_params.get("pipeline_id")
         with self._lock:
             rows = [{"id": s["id"], "name": s["name"], "pipeline_id": s["pipeline_id"],

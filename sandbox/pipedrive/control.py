@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.pipedrive.api import ApiRoutes
-from sandbox.pipedrive.helpers import _err, _int_param, _json_body, _now, _rfc3339
+from sandbox.pipedrive.helpers import fail, int_param, json_body, rfc3339, utcnow
 
 
 class ControlRoutes(ApiRoutes):
@@ -54,13 +54,13 @@ class ControlRoutes(ApiRoutes):
         return JSONResponse(self.state(int(cid) if cid else None))
 
     async def _sim_person_add(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         p = self._create_person(body.get("company_id"), body, "app", body.get("user_id"),
                                 strict=False)
         return JSONResponse(p, status_code=201)
 
     async def _sim_person_patch(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         return JSONResponse(self._update_person(int(request.path_params["id"]), body, "app",
                                                 body.get("user_id"), strict=False))
 
@@ -69,16 +69,16 @@ class ControlRoutes(ApiRoutes):
         return JSONResponse({"success": True})
 
     async def _sim_person_merge(self, request: Request) -> Response:
-        body = await _json_body(request)
-        into = _int_param(body.get("into"), "into", 0)
+        body = await json_body(request)
+        into = int_param(body.get("into"), "into", 0)
         return JSONResponse(self._merge_persons(int(request.path_params["id"]), into, "app",
                                                 body.get("user_id")))
 
     async def _sim_bulk(self, request: Request) -> Response:
-        body = await _json_body(request)
-        count = _int_param(body.get("count"), "count", 0)
+        body = await json_body(request)
+        count = int_param(body.get("count"), "count", 0)
         if count < 1 or count > 100_000:
-            raise _err(400, "count must be 1..100000")
+            raise fail(400, "count must be 1..100000")
         ids = self._bulk_persons(body.get("company_id"), count,
                                  str(body.get("email_domain") or "bulk.test"),
                                  bool(body.get("fire_webhooks", False)))
@@ -86,13 +86,13 @@ class ControlRoutes(ApiRoutes):
                              "ids": ids}, status_code=201)
 
     async def _sim_deal_add(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         d = self._create_deal(body.get("company_id"), body, "app", body.get("user_id"),
                               strict=False)
         return JSONResponse(d, status_code=201)
 
     async def _sim_deal_patch(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         return JSONResponse(self._update_deal(int(request.path_params["id"]), body, "app",
                                               body.get("user_id"), strict=False))
 
@@ -101,23 +101,23 @@ class ControlRoutes(ApiRoutes):
         return JSONResponse({"success": True})
 
     async def _sim_org_add(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         return JSONResponse(self._create_org(body.get("company_id"), body), status_code=201)
 
     async def _sim_org_patch(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         return JSONResponse(self._update_org(int(request.path_params["id"]), body))
 
     async def _sim_faults(self, request: Request) -> Response:
-        self.faults.add(await _json_body(request))
+        self.faults.add(await json_body(request))
         return JSONResponse({"ok": True, "scripted": len(self.faults.scripted)})
 
     async def _sim_latency(self, request: Request) -> Response:
-        self.faults.latency_ms = float((await _json_body(request)).get("ms", 0))
+        self.faults.latency_ms = float((await json_body(request)).get("ms", 0))
         return JSONResponse({"ok": True})
 
     async def _sim_down(self, request: Request) -> Response:
-        self.faults.down = bool((await _json_body(request)).get("down", True))
+        self.faults.down = bool((await json_body(request)).get("down", True))
         return JSONResponse({"ok": True})
 
     async def _sim_reset_faults(self, request: Request) -> Response:
@@ -129,35 +129,35 @@ class ControlRoutes(ApiRoutes):
         return JSONResponse({"ok": True})
 
     async def _sim_revoke(self, request: Request) -> Response:
-        body = await _json_body(request)
-        self.revoke_user(_int_param(body.get("user_id"), "user_id", 0))
+        body = await json_body(request)
+        self.revoke_user(int_param(body.get("user_id"), "user_id", 0))
         return JSONResponse({"ok": True})
 
     async def _sim_user_patch(self, request: Request) -> Response:
         """An admin promotes or demotes a user: `{"is_admin": bool}`."""
-        body = await _json_body(request)
+        body = await json_body(request)
         with self._lock:
             user = self.users.get(int(request.path_params["id"]))
             if user is None:
-                raise _err(404, "User not found")
+                raise fail(404, "User not found")
             if "is_admin" in body:
                 user["is_admin"] = bool(body["is_admin"])
             return JSONResponse(dict(user))
 
     async def _sim_uninstall(self, request: Request) -> Response:
         """The user removes the app in Pipedrive: tokens die, webhooks go, callback gets DELETE."""
-        body = await _json_body(request)
-        uid = _int_param(body.get("user_id"), "user_id", 0)
+        body = await json_body(request)
+        uid = int_param(body.get("user_id"), "user_id", 0)
         with self._lock:
             user = self.users.get(uid)
             if user is None:
-                raise _err(404, "User not found")
+                raise fail(404, "User not found")
             self.revoke_user(uid)
             self._uninstall_user(user["company_id"], uid)
             callback = self.registered_redirect_uri
         if callback:
             payload = {"client_id": self.client_id, "company_id": user["company_id"],
-                       "user_id": uid, "timestamp": _rfc3339(_now())}
+                       "user_id": uid, "timestamp": rfc3339(utcnow())}
             cred = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
             with self._lock:
                 job_id = next(self._job_ids)
@@ -178,27 +178,27 @@ class ControlRoutes(ApiRoutes):
         return JSONResponse({"ok": True, "callback": callback})
 
     async def _sim_token_lifetime(self, request: Request) -> Response:
-        seconds = (await _json_body(request)).get("seconds")
+        seconds = (await json_body(request)).get("seconds")
         self.set_token_lifetime(None if seconds is None else float(seconds))
         return JSONResponse({"ok": True})
 
     async def _sim_rate_limit(self, request: Request) -> Response:
-        self.rate_limit = _int_param((await _json_body(request)).get("per_2s"), "per_2s", 80)
+        self.rate_limit = int_param((await json_body(request)).get("per_2s"), "per_2s", 80)
         return JSONResponse({"ok": True})
 
     async def _sim_hook_delete(self, request: Request) -> Response:
         if not self.delete_webhook(int(request.path_params["id"])):
-            raise _err(404, "Webhook not found")
+            raise fail(404, "Webhook not found")
         return JSONResponse({"ok": True})
 
     async def _sim_hook_ban(self, request: Request) -> Response:
         if not self.ban_webhook(int(request.path_params["id"])):
-            raise _err(404, "Webhook not found")
+            raise fail(404, "Webhook not found")
         return JSONResponse({"ok": True})
 
     async def _sim_idle(self, request: Request) -> Response:
         try:
             timeout = float(request.query_params.get("timeout", "10"))
         except ValueError:
-            raise _err(400, "timeout must be a number") from None
+            raise fail(400, "timeout must be a number") from None
         return JSONResponse({"idle": await self.wait_idle_async(min(timeout, 600.0))})

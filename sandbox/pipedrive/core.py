@@ -15,14 +15,14 @@ import httpx
 from starlette.templating import Jinja2Templates
 
 from sandbox.faults import Faults
-from sandbox.pipedrive.helpers import _err, _field_key, _now
+from sandbox.pipedrive.helpers import fail, make_field_key, utcnow
 from sandbox.pipedrive.model import (
     DELIVERY_TIMEOUT,
     DEMO_FIELDS,
     PERSON_LABELS,
     STANDARD_PERSON_FIELDS,
-    _AccessToken,
-    _Installation,
+    AccessToken,
+    Installation,
 )
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
@@ -78,12 +78,12 @@ class SimCore:
         self.deliveries: deque[dict[str, Any]] = deque(maxlen=20000)
         self.requests: deque[dict[str, Any]] = deque(maxlen=20000)
         self.codes: dict[str, dict[str, Any]] = {}
-        self.installations: dict[int, _Installation] = {}
-        self.access_tokens: dict[str, _AccessToken] = {}
+        self.installations: dict[int, Installation] = {}
+        self.access_tokens: dict[str, AccessToken] = {}
         self.refresh_calls = 0
         self.token_calls = 0
         self._rate: dict[str, deque[float]] = {}
-        now = _now()
+        now = utcnow()
         for cid, name, domain, users, orgs in (
             (1001, "Acme Sales", "acme",
              [(501, "Ada Admin", "ada@acme.test", True),
@@ -127,13 +127,14 @@ class SimCore:
         key: str | None = None, user_id: int | None = None,
     ) -> dict[str, Any]:
         fid = next(self._ids["field"])
-        now = _now()
+        now = utcnow()
         custom = key is None
         opts = None
         if field_type in ("enum", "set"):
             opts = [{"id": next(self._ids["option"]), "label": label} for label in options or []]
         record = {
-            "id": fid, "company_id": company_id, "key": key or _field_key(company_id, fid, name),
+            "id": fid, "company_id": company_id,
+            "key": key or make_field_key(company_id, fid, name),
             "name": name, "field_type": field_type, "options": opts, "edit_flag": custom,
             "add_time": now, "update_time": now, "created_by_user_id": user_id,
             "order_nr": len([f for f in self.person_fields.values()
@@ -168,9 +169,9 @@ class SimCore:
         try:
             cid = int(company_id)
         except (TypeError, ValueError):
-            raise _err(400, "company_id is required") from None
+            raise fail(400, "company_id is required") from None
         if cid not in self.companies:
-            raise _err(404, "Company not found")
+            raise fail(404, "Company not found")
         return cid
 
     @property

@@ -6,7 +6,7 @@ import copy
 from datetime import date
 from typing import Any
 
-from sandbox.pipedrive.helpers import _err, _is_number, _now
+from sandbox.pipedrive.helpers import fail, is_number, utcnow
 from sandbox.pipedrive.persons import Persons
 
 
@@ -19,7 +19,7 @@ class DealsAndOrgs(Persons):
         cid = d["company_id"]
         if "title" in body:
             if not isinstance(body["title"], str) or not body["title"].strip():
-                raise _err(400, "Validation failed: title: must be a non-empty string")
+                raise fail(400, "Validation failed: title: must be a non-empty string")
             d["title"] = body["title"].strip()
         if "value" in body:
             value = body["value"]
@@ -27,11 +27,11 @@ class DealsAndOrgs(Persons):
                 try:
                     value = float(value) if value.strip() else 0
                 except ValueError:
-                    raise _err(400, "Validation failed: value: must be a number") from None
+                    raise fail(400, "Validation failed: value: must be a number") from None
                 if isinstance(value, float) and value.is_integer():
                     value = int(value)
-            if not _is_number(value):
-                raise _err(400, "Validation failed: value: must be a number")
+            if not is_number(value):
+                raise fail(400, "Validation failed: value: must be a number")
             d["value"] = value
         if body.get("currency"):
             d["currency"] = str(body["currency"]).upper()
@@ -47,17 +47,17 @@ class DealsAndOrgs(Persons):
             except (TypeError, ValueError):
                 stage = None
             if stage is None or stage["company_id"] != cid:
-                raise _err(400, f"Stage {body['stage_id']} not found")
+                raise fail(400, f"Stage {body['stage_id']} not found")
             if stage["id"] != d["stage_id"]:
                 d["stage_id"], d["pipeline_id"] = stage["id"], stage["pipeline_id"]
-                d["stage_change_time"] = _now()
+                d["stage_change_time"] = utcnow()
         if "expected_close_date" in body:
             ecd = body["expected_close_date"] or None
             if ecd is not None:
                 try:
                     date.fromisoformat(ecd)
                 except (TypeError, ValueError):
-                    raise _err(400, "Validation failed: expected_close_date: YYYY-MM-DD") from None
+                    raise fail(400, "Validation failed: expected_close_date: YYYY-MM-DD") from None
             d["expected_close_date"] = ecd
         if "lost_reason" in body:
             d["lost_reason"] = body["lost_reason"] or None
@@ -66,8 +66,8 @@ class DealsAndOrgs(Persons):
         if body.get("status") and body["status"] != d["status"]:
             status = body["status"]
             if status not in ("open", "won", "lost"):
-                raise _err(400, "Validation failed: status: must be one of open, won, lost")
-            now = _now()
+                raise fail(400, "Validation failed: status: must be one of open, won, lost")
+            now = utcnow()
             d["status"] = status
             d["won_time"] = now if status == "won" else None
             d["lost_time"] = now if status == "lost" else None
@@ -85,10 +85,10 @@ class DealsAndOrgs(Persons):
             cid = self._company(company_id)
             actor = user_id or self._admin_of(cid)
             if not body.get("title"):
-                raise _err(400, "Validation failed: title: required")
+                raise fail(400, "Validation failed: title: required")
             first_stage = min((s for s in self.stages.values() if s["company_id"] == cid),
                               key=lambda s: s["id"])
-            now = _now()
+            now = utcnow()
             d: dict[str, Any] = {
                 "id": 0, "company_id": cid, "title": "", "value": 0, "currency": "EUR",
                 "owner_id": actor, "creator_user_id": actor, "person_id": None, "org_id": None,
@@ -109,7 +109,7 @@ class DealsAndOrgs(Persons):
     def _get_deal(self, deal_id: int, company_id: int | None) -> dict[str, Any]:
         d = self.deals.get(deal_id)
         if d is None or (company_id is not None and d["company_id"] != company_id):
-            raise _err(404, "Deal not found")
+            raise fail(404, "Deal not found")
         return d
 
     def _update_deal(
@@ -138,8 +138,8 @@ class DealsAndOrgs(Persons):
             cid = self._company(company_id)
             actor = self._admin_of(cid)
             if not body.get("name"):
-                raise _err(400, "Validation failed: name: required")
-            now = _now()
+                raise fail(400, "Validation failed: name: required")
+            now = utcnow()
             o: dict[str, Any] = {"id": next(self._ids["organization"]), "company_id": cid,
                  "name": str(body["name"]), "owner_id": actor, "add_time": now,
                  "update_time": now, "address": None, "visible_to": 3, "label_ids": [],
@@ -155,7 +155,7 @@ class DealsAndOrgs(Persons):
         with self._lock:
             old = self.organizations.get(org_id)
             if old is None:
-                raise _err(404, "Organization not found")
+                raise fail(404, "Organization not found")
             new = copy.deepcopy(old)
             if body.get("name"):
                 new["name"] = str(body["name"])

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from sandbox.pipedrive.helpers import _changed_fields, _iso_ms, _now
-from sandbox.pipedrive.model import BAN_SECONDS, BAN_THRESHOLD, RETRY_DELAYS, _Event, _Job
+from sandbox.pipedrive.helpers import changed_fields, iso_ms, utcnow
+from sandbox.pipedrive.model import BAN_SECONDS, BAN_THRESHOLD, RETRY_DELAYS, Event, Job
 from sandbox.pipedrive.validation import Validation
 
 
@@ -39,10 +39,10 @@ class Delivery(Validation):
                 hooks.append(hook)
         if not hooks:
             return
-        ev = _Event(
+        ev = Event(
             id=str(uuid.uuid4()), correlation_id=correlation_id or str(uuid.uuid4()),
             company_id=company_id, entity=entity, entity_id=entity_id, v2_action=v2,
-            v1_action=v1, change_source=source, user_id=user_id, timestamp=_now(),
+            v1_action=v1, change_source=source, user_id=user_id, timestamp=utcnow(),
             merged_to_id=merged_to_id, merged_from_id=merged_from_id,
         )
         b2, b1 = self._render(entity, before) if before else (None, None)
@@ -55,7 +55,7 @@ class Delivery(Validation):
             if merged_to_id is not None and b2 is not None:
                 b2["merged_to_id"] = merged_to_id
         elif v2 == "change" and a2 is not None and b2 is not None:
-            ev.v2_data, ev.v2_previous = a2, _changed_fields(b2, a2)
+            ev.v2_data, ev.v2_previous = a2, changed_fields(b2, a2)
             if merged_from_id is not None:
                 a2["merged_from_id"] = merged_from_id
         now = time.time()
@@ -63,17 +63,17 @@ class Delivery(Validation):
             if (hook["banned_until"] or 0) > now:
                 self._record(hook, ev, 1, None, "webhook banned: event lost", lost=True)
                 continue
-            job = _Job(next(self._job_ids), hook["id"], ev)
+            job = Job(next(self._job_ids), hook["id"], ev)
             self._jobs[job.id] = None
             self._launch(functools.partial(self._deliver, job))
 
-    def _payload(self, hook: dict[str, Any], ev: _Event, attempt: int) -> dict[str, Any]:
+    def _payload(self, hook: dict[str, Any], ev: Event, attempt: int) -> dict[str, Any]:
         permitted = [u["id"] for u in self.users.values() if u["company_id"] == ev.company_id]
         if hook["version"] == "2.0":
             meta: dict[str, Any] = {
                 "action": ev.v2_action, "entity": ev.entity, "company_id": str(ev.company_id),
                 "correlation_id": ev.correlation_id, "entity_id": str(ev.entity_id), "id": ev.id,
-                "is_bulk_edit": False, "timestamp": _iso_ms(ev.timestamp), "type": "application",
+                "is_bulk_edit": False, "timestamp": iso_ms(ev.timestamp), "type": "application",
                 "user_id": str(ev.user_id), "version": "2.0", "webhook_id": str(hook["id"]),
                 "webhook_owner_id": str(hook["owner_id"]), "change_source": ev.change_source,
                 "attempt": attempt, "host": self.host,
@@ -103,7 +103,7 @@ class Delivery(Validation):
         }
 
     def _record(
-        self, hook: dict[str, Any], ev: _Event, attempt: int, status: int | None,
+        self, hook: dict[str, Any], ev: Event, attempt: int, status: int | None,
         error: str | None, *, lost: bool = False,
     ) -> None:
         self.deliveries.append({
@@ -111,10 +111,10 @@ class Delivery(Validation):
             "entity": ev.entity, "entity_id": ev.entity_id,
             "action": ev.v2_action if hook["version"] == "2.0" else ev.v1_action,
             "version": hook["version"], "url": hook["subscription_url"], "attempt": attempt,
-            "status": status, "error": error, "lost": lost, "time": _iso_ms(_now()),
+            "status": status, "error": error, "lost": lost, "time": iso_ms(utcnow()),
         })
 
-    async def _deliver(self, job: _Job) -> None:
+    async def _deliver(self, job: Job) -> None:
         try:
             for attempt in range(1, 5):
                 with self._lock:
@@ -147,7 +147,7 @@ class Delivery(Validation):
                 ok = status is not None and 200 <= status < 300
                 with self._lock:
                     self._record(hook, job.event, attempt, status, error)
-                    hook["last_delivery_time"] = _iso_ms(_now())
+                    hook["last_delivery_time"] = iso_ms(utcnow())
                     hook["last_http_status"] = status
                     if not ok and attempt == 1:
                         hook["fail_count"] += 1

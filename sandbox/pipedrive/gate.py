@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sandbox.pipedrive.model import ApiError, _Auth
+from sandbox.pipedrive.model import ApiError, Auth
 from sandbox.pipedrive.oauth import OAuth
 
 
@@ -38,7 +38,7 @@ class Gate(OAuth):
         return allowed, headers
 
     def _api(
-        self, handler: Callable[[Request, _Auth], Awaitable[Response]],
+        self, handler: Callable[[Request, Auth], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             with self._lock:
@@ -53,7 +53,7 @@ class Gate(OAuth):
                 return JSONResponse({"success": False, "error": "Request over limit",
                                      "errorCode": 429}, status_code=429, headers=headers)
             try:
-                response = await handler(request, _Auth(tok.token, tok.company_id, tok.user_id))
+                response = await handler(request, Auth(tok.token, tok.company_id, tok.user_id))
             except ApiError as exc:
                 response = JSONResponse(exc.body, status_code=exc.status)
             response.headers.update(headers)

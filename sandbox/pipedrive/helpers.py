@@ -16,52 +16,53 @@ from starlette.responses import JSONResponse
 from sandbox.pipedrive.model import ApiError
 
 
-def _err(status: int, message: str) -> ApiError:
+def fail(status: int, message: str) -> ApiError:
+    """The error answer Pipedrive gives: `{"success": false, "error": …, "errorCode": …}`."""
     return ApiError(status, {"success": False, "error": message, "errorCode": status})
 
 
-def _now() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _rfc3339(dt: datetime | None) -> str | None:
+def rfc3339(dt: datetime | None) -> str | None:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
 
 
-def _v1_time(dt: datetime | None) -> str | None:
+def v1_time(dt: datetime | None) -> str | None:
     return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else None
 
 
-def _iso_ms(dt: datetime) -> str:
+def iso_ms(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-def _parse_rfc3339(value: str, name: str) -> datetime:
+def parse_rfc3339(value: str, name: str) -> datetime:
     text = value.strip().replace(" ", "T")
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise _err(400, f"Validation failed: {name}: Invalid RFC3339 date-time") from None
+        raise fail(400, f"Validation failed: {name}: Invalid RFC3339 date-time") from None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
-def _field_key(company_id: int, field_id: int, name: str) -> str:
+def make_field_key(company_id: int, field_id: int, name: str) -> str:
     return hashlib.sha256(f"{company_id}:{field_id}:{name}".encode()).hexdigest()[:40]
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _with_query(url: str, params: dict[str, str]) -> str:
+def with_query(url: str, params: dict[str, str]) -> str:
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def _changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """v2 `previous` of a change: only the changed fields with old values (+ update_time)."""
     prev: dict[str, Any] = {}
     for key, old in before.items():
@@ -77,45 +78,45 @@ def _changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
     return prev
 
 
-def _oauth_error(status: int, message: str, error: str) -> JSONResponse:
+def oauth_error(status: int, message: str, error: str) -> JSONResponse:
     return JSONResponse({"success": False, "message": message, "error": error},
                         status_code=status)
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
         body = json.loads(raw)
     except ValueError:
-        raise _err(400, "Invalid JSON body") from None
+        raise fail(400, "Invalid JSON body") from None
     if not isinstance(body, dict):
-        raise _err(400, "JSON body must be an object")
+        raise fail(400, "JSON body must be an object")
     return body
 
 
-def _int_param(value: Any, name: str, default: int) -> int:
+def int_param(value: Any, name: str, default: int) -> int:
     if value is None or value == "":
         return default
     if isinstance(value, bool):
-        raise _err(400, f"Validation failed: {name}: must be an integer")
+        raise fail(400, f"Validation failed: {name}: must be an integer")
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise _err(400, f"Validation failed: {name}: must be an integer") from None
+        raise fail(400, f"Validation failed: {name}: must be an integer") from None
 
 
-def _encode_cursor(values: list[int]) -> str:
+def encode_cursor(values: list[int]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> list[int]:
+def decode_cursor(cursor: str) -> list[int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, binascii.Error):
-        raise _err(400, "Invalid cursor") from None
+        raise fail(400, "Invalid cursor") from None
     if not isinstance(values, list) or not all(isinstance(v, int) for v in values):
-        raise _err(400, "Invalid cursor")
+        raise fail(400, "Invalid cursor")
     return values

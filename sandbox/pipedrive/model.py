@@ -59,7 +59,7 @@ class ApiError(Exception):
 
 
 @dataclass
-class _Installation:
+class Installation:
     id: int
     company_id: int
     user_id: int
@@ -68,7 +68,7 @@ class _Installation:
 
 
 @dataclass
-class _AccessToken:
+class AccessToken:
     token: str
     install_id: int
     company_id: int
@@ -79,14 +79,14 @@ class _AccessToken:
 
 
 @dataclass
-class _Auth:
+class Auth:
     token: str
     company_id: int
     user_id: int
 
 
 @dataclass
-class _Event:
+class Event:
     id: str
     correlation_id: str
     company_id: int
@@ -106,8 +106,8 @@ class _Event:
 
 
 @dataclass
-class _Job:
+class Job:
     id: int
     webhook_id: int
-    event: _Event
+    event: Event
     attempts: list[int] = field(default_factory=list)

@@ -15,14 +15,14 @@ from starlette.routing import BaseRoute, Route
 
 from sandbox.pipedrive.core import TEMPLATES
 from sandbox.pipedrive.deals import DealsAndOrgs
-from sandbox.pipedrive.helpers import _oauth_error, _with_query
+from sandbox.pipedrive.helpers import oauth_error, with_query
 from sandbox.pipedrive.model import (
     CODE_TTL,
     SCOPE_DESCRIPTIONS,
     SCOPES,
     TOKEN_EXPIRES_IN,
-    _AccessToken,
-    _Installation,
+    AccessToken,
+    Installation,
 )
 
 
@@ -39,12 +39,12 @@ class OAuth(DealsAndOrgs):
 
     # ------------------------------------------------------------------ oauth / tokens
 
-    def _issue_token(self, install: _Installation) -> dict[str, Any]:
+    def _issue_token(self, install: Installation) -> dict[str, Any]:
         now = time.time()
         lifetime = self.token_lifetime if self.token_lifetime is not None else (
             TOKEN_EXPIRES_IN * self.time_scale)
         token = "v1u:" + secrets.token_urlsafe(48)
-        self.access_tokens[token] = _AccessToken(token, install.id, install.company_id,
+        self.access_tokens[token] = AccessToken(token, install.id, install.company_id,
                                                  install.user_id, now, now + lifetime)
         return {
             "access_token": token, "token_type": "Bearer",
@@ -52,7 +52,7 @@ class OAuth(DealsAndOrgs):
             "expires_in": TOKEN_EXPIRES_IN, "api_domain": self.base_url,
         }
 
-    def _token_auth(self, header: str | None) -> _AccessToken | None:
+    def _token_auth(self, header: str | None) -> AccessToken | None:
         if not header or not header.lower().startswith("bearer "):
             return None
         tok = self.access_tokens.get(header[7:].strip())
@@ -75,7 +75,7 @@ class OAuth(DealsAndOrgs):
                 and secrets.compare_digest(cid, self.client_id)
                 and secrets.compare_digest(secret, self.client_secret))
 
-    def _revoke_install(self, install: _Installation) -> None:
+    def _revoke_install(self, install: Installation) -> None:
         install.active = False
         for tok in self.access_tokens.values():
             if tok.install_id == install.id:
@@ -119,7 +119,7 @@ class OAuth(DealsAndOrgs):
             })
         if params.get("action") != "allow":
             return RedirectResponse(
-                _with_query(redirect_uri, {"error": "user_denied", **extra}), status_code=302)
+                with_query(redirect_uri, {"error": "user_denied", **extra}), status_code=302)
         with self._lock:
             try:
                 user = self.users[int(str(params.get("user_id", "501")))]
@@ -133,7 +133,7 @@ class OAuth(DealsAndOrgs):
                 "redirect_uri": redirect_uri,
                 "expires_at": time.time() + CODE_TTL * self.time_scale,
             }
-        return RedirectResponse(_with_query(redirect_uri, {"code": code, **extra}),
+        return RedirectResponse(with_query(redirect_uri, {"code": code, **extra}),
                                 status_code=302)
 
     async def _oauth_token(self, request: Request) -> Response:
@@ -141,23 +141,23 @@ class OAuth(DealsAndOrgs):
             self.token_calls += 1
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":
-            return _oauth_error(400, "Invalid request: content must be "
+            return oauth_error(400, "Invalid request: content must be "
                                      "application/x-www-form-urlencoded", "invalid_request")
         form = await request.form()
         if not self._client_ok(request, form):
-            return _oauth_error(401, "Invalid client: client is invalid", "invalid_client")
+            return oauth_error(401, "Invalid client: client is invalid", "invalid_client")
         grant = form.get("grant_type")
         with self._lock:
             if grant == "authorization_code":
                 code = self.codes.pop(str(form.get("code") or ""), None)
                 if code is None or code["expires_at"] < time.time():
-                    return _oauth_error(400, "Invalid grant: authorization code is invalid",
+                    return oauth_error(400, "Invalid grant: authorization code is invalid",
                                         "invalid_grant")
                 if form.get("redirect_uri") not in (None, code["redirect_uri"]):
-                    return _oauth_error(400, "Invalid request: redirect_uri is invalid",
+                    return oauth_error(400, "Invalid request: redirect_uri is invalid",
                                         "invalid_request")
                 iid = next(self._ids["install"])
-                install = _Installation(
+                install = Installation(
                     iid, code["company_id"], code["user_id"],
                     f"{code['company_id']}:{code['user_id']}:{secrets.token_hex(20)}")
                 self.installations[iid] = install
@@ -168,16 +168,16 @@ class OAuth(DealsAndOrgs):
                 install_or_none = next((i for i in self.installations.values()
                                         if i.refresh_token == refresh and i.active), None)
                 if install_or_none is None:
-                    return _oauth_error(400, "Invalid grant: refresh token is invalid",
+                    return oauth_error(400, "Invalid grant: refresh token is invalid",
                                         "invalid_grant")
                 return JSONResponse(self._issue_token(install_or_none))
-        return _oauth_error(400, "Invalid request: grant_type is invalid",
+        return oauth_error(400, "Invalid request: grant_type is invalid",
                             "unsupported_grant_type")
 
     async def _oauth_revoke(self, request: Request) -> Response:
         form = await request.form()
         if not self._client_ok(request, form):
-            return _oauth_error(401, "Invalid client: client is invalid", "invalid_client")
+            return oauth_error(401, "Invalid client: client is invalid", "invalid_client")
         token = str(form.get("token") or "")
         with self._lock:
             for install in self.installations.values():

@@ -6,7 +6,7 @@ import copy
 import uuid
 from typing import Any
 
-from sandbox.pipedrive.helpers import _err, _now
+from sandbox.pipedrive.helpers import fail, utcnow
 from sandbox.pipedrive.webhooks import WebhookAdmin
 
 
@@ -21,7 +21,7 @@ class Persons(WebhookAdmin):
         cid = p["company_id"]
         for name in ("name", "first_name", "last_name"):
             if name in body and body[name] is not None and not isinstance(body[name], str):
-                raise _err(400, f"Validation failed: {name}: must be a string")
+                raise fail(400, f"Validation failed: {name}: must be a string")
         if body.get("name"):
             p["name"] = body["name"].strip()
             if "first_name" in body or "last_name" in body:
@@ -39,7 +39,7 @@ class Persons(WebhookAdmin):
         if "emails" in body or "email" in body:
             raw = body["emails"] if "emails" in body else body.get("email")
             if "emails" not in body and strict:
-                raise _err(400, "Validation failed: email: use emails")
+                raise fail(400, "Validation failed: email: use emails")
             p["emails"] = self._contacts(raw, "emails", strict)
         if "phones" in body or "phone" in body:
             raw = body["phones"] if "phones" in body else body.get("phone")
@@ -50,7 +50,7 @@ class Persons(WebhookAdmin):
             p["owner_id"] = self._check_user(cid, body["owner_id"])
         if "visible_to" in body:
             if body["visible_to"] not in (1, 3, 5, 7):
-                raise _err(400, "Validation failed: visible_to: must be one of 1, 3, 5, 7")
+                raise fail(400, "Validation failed: visible_to: must be one of 1, 3, 5, 7")
             p["visible_to"] = body["visible_to"]
         if "label_ids" in body:
             p["label_ids"] = self._check_labels(cid, body["label_ids"])
@@ -61,7 +61,7 @@ class Persons(WebhookAdmin):
                 p["name"] = p["emails"][0]["value"].split("@")[0]
                 p["first_name"] = p["name"]
             else:
-                raise _err(400, "Validation failed: name: Either name or both first_name and "
+                raise fail(400, "Validation failed: name: Either name or both first_name and "
                                 "last_name must be provided")
 
     def _create_person(
@@ -71,7 +71,7 @@ class Persons(WebhookAdmin):
         with self._lock:
             cid = self._company(company_id)
             actor = user_id or self._admin_of(cid)
-            now = _now()
+            now = utcnow()
             p: dict[str, Any] = {
                 "id": 0, "company_id": cid, "name": "", "first_name": None, "last_name": None,
                 "org_id": None, "owner_id": actor, "add_time": now, "update_time": now,
@@ -87,7 +87,7 @@ class Persons(WebhookAdmin):
     def _get_person(self, person_id: int, company_id: int | None) -> dict[str, Any]:
         p = self.persons.get(person_id)
         if p is None or (company_id is not None and p["company_id"] != company_id):
-            raise _err(404, "Person not found")
+            raise fail(404, "Person not found")
         return p
 
     def _update_person(
@@ -112,7 +112,7 @@ class Persons(WebhookAdmin):
         after.pop("update_time")
         if before == after and merged_from_id is None:
             return False
-        new["update_time"] = _now()
+        new["update_time"] = utcnow()
         table[new["id"]] = new
         actor = user_id or self._admin_of(new["company_id"])
         self._emit(new["company_id"], entity, new["id"], old, new, source, actor,
@@ -137,7 +137,7 @@ class Persons(WebhookAdmin):
             loser = self._get_person(person_id, None)
             survivor_old = self._get_person(into, loser["company_id"])
             if person_id == into:
-                raise _err(400, "Cannot merge a person into itself")
+                raise fail(400, "Cannot merge a person into itself")
             cid = loser["company_id"]
             actor = user_id or self._admin_of(cid)
             survivor = copy.deepcopy(survivor_old)

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from sandbox.pipedrive.gate import Gate
-from sandbox.pipedrive.helpers import _rfc3339, _v1_time
+from sandbox.pipedrive.helpers import rfc3339, v1_time
 from sandbox.pipedrive.model import BAN_SECONDS
 
 
@@ -123,8 +123,8 @@ class PythonApi(Gate):
     def _field_v1(self, f: dict[str, Any]) -> dict[str, Any]:
         return {
             "id": f["id"], "key": f["key"], "name": f["name"], "order_nr": f["order_nr"],
-            "field_type": f["field_type"], "add_time": _v1_time(f["add_time"]),
-            "update_time": _v1_time(f["update_time"]),
+            "field_type": f["field_type"], "add_time": v1_time(f["add_time"]),
+            "update_time": v1_time(f["update_time"]),
             "last_updated_by_user_id": f["created_by_user_id"],
             "created_by_user_id": f["created_by_user_id"], "active_flag": True,
             "edit_flag": f["edit_flag"], "index_visible_flag": True, "details_visible_flag": True,
@@ -139,7 +139,7 @@ class PythonApi(Gate):
             "is_custom_field": f["edit_flag"], "is_optional_response_field": False,
             "options": None if f["options"] is None else [
                 {"id": o["id"], "label": o["label"], "color": None,
-                 "add_time": _rfc3339(f["add_time"]), "update_time": _rfc3339(f["update_time"])}
+                 "add_time": rfc3339(f["add_time"]), "update_time": rfc3339(f["update_time"])}
                 for o in f["options"]],
             "subfields": None,
             "ui_visibility": {"add_visible_flag": True, "details_visible_flag": True},

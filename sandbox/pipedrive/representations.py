@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from sandbox.pipedrive.core import SimCore
-from sandbox.pipedrive.helpers import _rfc3339, _v1_time
+from sandbox.pipedrive.helpers import rfc3339, v1_time
 from sandbox.pipedrive.model import ID_TYPES
 
 
@@ -74,7 +74,7 @@ class Representations(SimCore):
         out = {
             "id": p["id"], "name": p["name"], "first_name": p["first_name"],
             "last_name": p["last_name"], "owner_id": p["owner_id"], "org_id": p["org_id"],
-            "add_time": _rfc3339(p["add_time"]), "update_time": _rfc3339(p["update_time"]),
+            "add_time": rfc3339(p["add_time"]), "update_time": rfc3339(p["update_time"]),
             "emails": copy.deepcopy(p["emails"]), "phones": copy.deepcopy(p["phones"]),
             "is_deleted": False, "visible_to": p["visible_to"], "label_ids": list(p["label_ids"]),
             "picture_id": None,
@@ -86,12 +86,12 @@ class Representations(SimCore):
 
     def _person_hook2(self, p: dict[str, Any]) -> dict[str, Any]:
         return {
-            "add_time": _rfc3339(p["add_time"]),
+            "add_time": rfc3339(p["add_time"]),
             "custom_fields": self._cf_typed(p["company_id"], p["custom_fields"]),
             "emails": copy.deepcopy(p["emails"]), "first_name": p["first_name"], "id": p["id"],
             "label": None, "label_ids": list(p["label_ids"]), "last_name": p["last_name"],
             "name": p["name"], "org_id": p["org_id"], "owner_id": p["owner_id"],
-            "phones": copy.deepcopy(p["phones"]), "update_time": _rfc3339(p["update_time"]),
+            "phones": copy.deepcopy(p["phones"]), "update_time": rfc3339(p["update_time"]),
             "visible_to": str(p["visible_to"]),
         }
 
@@ -106,7 +106,7 @@ class Representations(SimCore):
                 {"value": "", "primary": True}],
             "email": copy.deepcopy(p["emails"]) or [{"value": "", "primary": True}],
             "primary_email": primary, "visible_to": str(p["visible_to"]),
-            "add_time": _v1_time(p["add_time"]), "update_time": _v1_time(p["update_time"]),
+            "add_time": v1_time(p["add_time"]), "update_time": v1_time(p["update_time"]),
             "active_flag": True, "label": None, "org_name": org["name"] if org else None,
             "owner_name": owner["name"] if owner else None,
         }
@@ -116,7 +116,7 @@ class Representations(SimCore):
     def _org_v2(self, o: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
         out = {
             "id": o["id"], "name": o["name"], "owner_id": o["owner_id"],
-            "add_time": _rfc3339(o["add_time"]), "update_time": _rfc3339(o["update_time"]),
+            "add_time": rfc3339(o["add_time"]), "update_time": rfc3339(o["update_time"]),
             "address": copy.deepcopy(o["address"]), "is_deleted": False,
             "visible_to": o["visible_to"], "label_ids": list(o["label_ids"]),
             "custom_fields": copy.deepcopy(o["custom_fields"]),
@@ -127,11 +127,11 @@ class Representations(SimCore):
 
     def _org_hook2(self, o: dict[str, Any]) -> dict[str, Any]:
         return {
-            "add_time": _rfc3339(o["add_time"]), "address": copy.deepcopy(o["address"]),
+            "add_time": rfc3339(o["add_time"]), "address": copy.deepcopy(o["address"]),
             "country_code": None, "custom_fields": copy.deepcopy(o["custom_fields"]),
             "id": o["id"], "label": None, "label_ids": list(o["label_ids"]), "name": o["name"],
             "owner_id": o["owner_id"], "picture_id": None,
-            "update_time": _rfc3339(o["update_time"]),
+            "update_time": rfc3339(o["update_time"]),
             "visible_to": str(o["visible_to"]),
         }
 
@@ -140,7 +140,7 @@ class Representations(SimCore):
         return {
             "id": o["id"], "company_id": o["company_id"], "owner_id": o["owner_id"],
             "name": o["name"], "address": address.get("value"), "visible_to": str(o["visible_to"]),
-            "add_time": _v1_time(o["add_time"]), "update_time": _v1_time(o["update_time"]),
+            "add_time": v1_time(o["add_time"]), "update_time": v1_time(o["update_time"]),
             "active_flag": True, "label": None,
         }
 
@@ -150,12 +150,12 @@ class Representations(SimCore):
             "owner_id": d["owner_id"], "value": d["value"], "person_id": d["person_id"],
             "org_id": d["org_id"], "stage_id": d["stage_id"], "pipeline_id": d["pipeline_id"],
             "currency": d["currency"], "archive_time": None,
-            "add_time": _rfc3339(d["add_time"]), "update_time": _rfc3339(d["update_time"]),
-            "stage_change_time": _rfc3339(d["stage_change_time"]), "status": d["status"],
+            "add_time": rfc3339(d["add_time"]), "update_time": rfc3339(d["update_time"]),
+            "stage_change_time": rfc3339(d["stage_change_time"]), "status": d["status"],
             "is_archived": False, "is_deleted": False, "probability": None,
             "lost_reason": d["lost_reason"], "visible_to": d["visible_to"],
-            "close_time": _rfc3339(d["close_time"]), "won_time": _rfc3339(d["won_time"]),
-            "lost_time": _rfc3339(d["lost_time"]),
+            "close_time": rfc3339(d["close_time"]), "won_time": rfc3339(d["won_time"]),
+            "lost_time": rfc3339(d["lost_time"]),
             "expected_close_date": d["expected_close_date"], "label_ids": list(d["label_ids"]),
             "origin": d["origin"], "origin_id": None, "channel": None, "channel_id": None,
             "custom_fields": copy.deepcopy(d["custom_fields"]),
@@ -166,19 +166,19 @@ class Representations(SimCore):
 
     def _deal_hook2(self, d: dict[str, Any]) -> dict[str, Any]:
         return {
-            "add_time": _rfc3339(d["add_time"]), "channel": None, "channel_id": None,
-            "close_time": _rfc3339(d["close_time"]), "creator_user_id": d["creator_user_id"],
+            "add_time": rfc3339(d["add_time"]), "channel": None, "channel_id": None,
+            "close_time": rfc3339(d["close_time"]), "creator_user_id": d["creator_user_id"],
             "currency": d["currency"], "custom_fields": copy.deepcopy(d["custom_fields"]),
-            "expected_close_date": d["expected_close_date"], "first_won_time": _rfc3339(
+            "expected_close_date": d["expected_close_date"], "first_won_time": rfc3339(
                 d["won_time"]), "id": d["id"], "label_ids": list(d["label_ids"]),
-            "lost_reason": d["lost_reason"], "lost_time": _rfc3339(d["lost_time"]),
+            "lost_reason": d["lost_reason"], "lost_time": rfc3339(d["lost_time"]),
             "org_id": d["org_id"], "origin": d["origin"], "origin_id": None,
             "owner_id": d["owner_id"], "person_id": d["person_id"],
             "pipeline_id": d["pipeline_id"], "probability": None,
-            "stage_change_time": _rfc3339(d["stage_change_time"]), "stage_id": d["stage_id"],
-            "status": d["status"], "title": d["title"], "update_time": _rfc3339(d["update_time"]),
+            "stage_change_time": rfc3339(d["stage_change_time"]), "stage_id": d["stage_id"],
+            "status": d["status"], "title": d["title"], "update_time": rfc3339(d["update_time"]),
             "value": d["value"], "visible_to": str(d["visible_to"]),
-            "won_time": _rfc3339(d["won_time"]),
+            "won_time": rfc3339(d["won_time"]),
         }
 
     def _deal_v1(self, d: dict[str, Any]) -> dict[str, Any]:
@@ -189,10 +189,10 @@ class Representations(SimCore):
             "user_id": d["owner_id"], "person_id": d["person_id"], "org_id": d["org_id"],
             "stage_id": d["stage_id"], "pipeline_id": d["pipeline_id"], "title": d["title"],
             "value": d["value"], "currency": d["currency"], "status": d["status"],
-            "add_time": _v1_time(d["add_time"]), "update_time": _v1_time(d["update_time"]),
-            "stage_change_time": _v1_time(d["stage_change_time"]),
-            "won_time": _v1_time(d["won_time"]), "lost_time": _v1_time(d["lost_time"]),
-            "close_time": _v1_time(d["close_time"]), "lost_reason": d["lost_reason"],
+            "add_time": v1_time(d["add_time"]), "update_time": v1_time(d["update_time"]),
+            "stage_change_time": v1_time(d["stage_change_time"]),
+            "won_time": v1_time(d["won_time"]), "lost_time": v1_time(d["lost_time"]),
+            "close_time": v1_time(d["close_time"]), "lost_reason": d["lost_reason"],
             "expected_close_date": d["expected_close_date"], "visible_to": str(d["visible_to"]),
             "active": d["status"] == "open", "deleted": False,
             "person_name": person["name"] if person else None,

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.faults import FaultMiddleware
-from sandbox.pipedrive.helpers import _iso_ms, _now
+from sandbox.pipedrive.helpers import iso_ms, utcnow
 from sandbox.pipedrive.ui import UiRoutes
 
 
@@ -112,7 +112,7 @@ class _OuterApp:
                 self.sim.requests.append({
                     "method": scope["method"], "path": path, "status": status,
                     "user_id": scope.get("pd_user_id") or self._user_of(scope),
-                    "time": _iso_ms(_now()),
+                    "time": iso_ms(utcnow()),
                 })
 
     def _user_of(self, scope: Scope) -> int | None:

@@ -14,7 +14,7 @@ from sandbox.favicon import favicon_route
 from sandbox.pipedrive.control import ControlRoutes
 from sandbox.pipedrive.core import TEMPLATES
 from sandbox.pipedrive.extensions import Extensions
-from sandbox.pipedrive.helpers import _v1_time
+from sandbox.pipedrive.helpers import v1_time
 from sandbox.pipedrive.model import ApiError
 
 
@@ -79,7 +79,7 @@ class UiRoutes(ControlRoutes):
                     "org": orgs[p["org_id"]]["name"] if p["org_id"] in orgs else "",
                     "custom": [self._ui_display(f, p["custom_fields"].get(f["key"]))
                                for f in fields],
-                    "update_time": _v1_time(p["update_time"]),
+                    "update_time": v1_time(p["update_time"]),
                 })
             person_count = sum(1 for p in self.persons.values() if p["company_id"] == cid)
             person_names = {p["id"]: p["name"] for p in self.persons.values()

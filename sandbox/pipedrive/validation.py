@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sandbox.pipedrive.helpers import _err, _is_number
+from sandbox.pipedrive.helpers import fail, is_number
 from sandbox.pipedrive.model import ID_TYPES, ApiError
 from sandbox.pipedrive.representations import Representations
 
@@ -19,7 +19,7 @@ class Validation(Representations):
         key, t = f["key"], f["field_type"]
 
         def bad(why: str) -> ApiError:
-            return _err(400, f"Validation failed: custom_fields.{key}: {why}")
+            return fail(400, f"Validation failed: custom_fields.{key}: {why}")
 
         if value is None or (not strict and value == ""):
             return None
@@ -54,7 +54,7 @@ class Validation(Representations):
                     value = float(value) if "." in value else int(value)
                 except ValueError:
                     raise bad("must be a number") from None
-            if not _is_number(value):
+            if not is_number(value):
                 raise bad("must be a number")
             return value
         if t == "monetary":
@@ -67,7 +67,7 @@ class Validation(Representations):
                     amount = float(amount)
                 except ValueError:
                     raise bad("value must be a number") from None
-            if not _is_number(amount):
+            if not is_number(amount):
                 raise bad("value must be a number")
             return {"value": amount, "currency": str(currency)}
         if t == "date":
@@ -106,7 +106,7 @@ class Validation(Representations):
         if body is None:
             return current
         if not isinstance(body, dict):
-            raise _err(400, "Validation failed: custom_fields: must be an object")
+            raise fail(400, "Validation failed: custom_fields: must be an object")
         by_key = {f["key"]: f for f in self._custom_fields(company_id)}
         out = dict(current)
         for key, value in body.items():
@@ -126,20 +126,20 @@ class Validation(Representations):
             return []
         if isinstance(value, str):
             if strict:
-                raise _err(400, f"Validation failed: {name}: must be an array of objects")
+                raise fail(400, f"Validation failed: {name}: must be an array of objects")
             value = [{"value": v.strip()} for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
-            raise _err(400, f"Validation failed: {name}: must be an array of objects")
+            raise fail(400, f"Validation failed: {name}: must be an array of objects")
         out: list[dict[str, Any]] = []
         for item in value:
             if isinstance(item, str) and not strict:
                 item = {"value": item}
             if not isinstance(item, dict) or not isinstance(item.get("value"), str):
-                raise _err(400, f"Validation failed: {name}: each item needs a string value")
+                raise fail(400, f"Validation failed: {name}: each item needs a string value")
             out.append({"value": item["value"], "primary": bool(item.get("primary", False)),
                         "label": str(item.get("label") or "work")})
         if sum(1 for e in out if e["primary"]) > 1:
-            raise _err(400, f"Validation failed: {name}: only one item can be primary")
+            raise fail(400, f"Validation failed: {name}: only one item can be primary")
         if out and not any(e["primary"] for e in out):
             out[0]["primary"] = True
         return out
@@ -150,20 +150,20 @@ class Validation(Representations):
         try:
             oid = int(org_id)
         except (TypeError, ValueError):
-            raise _err(400, "Validation failed: org_id: must be a number") from None
+            raise fail(400, "Validation failed: org_id: must be a number") from None
         org = self.organizations.get(oid)
         if org is None or org["company_id"] != company_id:
-            raise _err(400, f"Organization {oid} not found")
+            raise fail(400, f"Organization {oid} not found")
         return oid
 
     def _check_user(self, company_id: int, user_id: Any, name: str = "owner_id") -> int:
         try:
             uid = int(user_id)
         except (TypeError, ValueError):
-            raise _err(400, f"Validation failed: {name}: must be a number") from None
+            raise fail(400, f"Validation failed: {name}: must be a number") from None
         user = self.users.get(uid)
         if user is None or user["company_id"] != company_id:
-            raise _err(400, f"User {uid} not found")
+            raise fail(400, f"User {uid} not found")
         return uid
 
     def _check_labels(self, company_id: int, value: Any) -> list[int]:
@@ -172,7 +172,7 @@ class Validation(Representations):
                  for o in f["options"] or []}
         if not isinstance(value, list) or not all(
                 isinstance(x, int) and not isinstance(x, bool) and x in known for x in value):
-            raise _err(400, "Validation failed: label_ids: must be a list of existing label ids")
+            raise fail(400, "Validation failed: label_ids: must be a list of existing label ids")
         return sorted(set(value))
 
     def _check_person(self, company_id: int, person_id: Any) -> int | None:
@@ -181,8 +181,8 @@ class Validation(Representations):
         try:
             pid = int(person_id)
         except (TypeError, ValueError):
-            raise _err(400, "Validation failed: person_id: must be a number") from None
+            raise fail(400, "Validation failed: person_id: must be a number") from None
         person = self.persons.get(pid)
         if person is None or person["company_id"] != company_id:
-            raise _err(400, f"Person {pid} not found")
+            raise fail(400, f"Person {pid} not found")
         return pid

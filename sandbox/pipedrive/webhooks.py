@@ -8,14 +8,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sandbox.pipedrive.delivery import Delivery
-from sandbox.pipedrive.helpers import _iso_ms, _now
+from sandbox.pipedrive.helpers import iso_ms, utcnow
 from sandbox.pipedrive.model import (
     EVENT_OBJECTS,
     V1_ACTIONS,
     V2_ACTIONS,
     WEBHOOKS_PER_USER,
     ApiError,
-    _Auth,
+    Auth,
 )
 
 
@@ -24,7 +24,7 @@ class WebhookAdmin(Delivery):
 
     # ------------------------------------------------------------------ webhooks (admin)
 
-    def _create_webhook(self, auth: _Auth, body: dict[str, Any]) -> dict[str, Any]:
+    def _create_webhook(self, auth: Auth, body: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}
         url = body.get("subscription_url")
         parts = urlsplit(url) if isinstance(url, str) else None
@@ -68,7 +68,7 @@ class WebhookAdmin(Delivery):
                 "id": next(self._ids["webhook"]), "company_id": auth.company_id,
                 "owner_id": auth.user_id, "user_id": user_id, "event_action": action,
                 "event_object": obj, "subscription_url": url, "version": version,
-                "is_active": 1, "add_time": _iso_ms(_now()), "remove_time": None,
+                "is_active": 1, "add_time": iso_ms(utcnow()), "remove_time": None,
                 "type": "application", "http_auth_user": body.get("http_auth_user") or None,
                 "http_auth_password": body.get("http_auth_password") or None,
                 "remove_reason": None, "last_delivery_time": None, "last_http_status": None,
@@ -86,7 +86,7 @@ class WebhookAdmin(Delivery):
             out["fail_count"] = hook["fail_count"]
             out["banned"] = banned
             out["banned_until"] = (
-                _iso_ms(datetime.fromtimestamp(hook["banned_until"], UTC)) if banned else None)
+                iso_ms(datetime.fromtimestamp(hook["banned_until"], UTC)) if banned else None)
         return out
 
     def _uninstall_user(self, company_id: int, user_id: int) -> None:
