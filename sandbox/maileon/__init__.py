@@ -57,7 +57,7 @@ Maileon's behaviour is not documented (UNCONFIRMED there), the simulator makes t
 """
 
 
-from sandbox.maileon.model import DEFAULT_ACCOUNT, DEFAULT_DOI_KEY, DEFAULT_KEY, XML_TYPE
+from sandbox.maileon.model import DEFAULT_KEY, XML_TYPE
 from sandbox.maileon.sim import MaileonSim
 
-__all__ = ["DEFAULT_ACCOUNT", "DEFAULT_DOI_KEY", "DEFAULT_KEY", "XML_TYPE", "MaileonSim"]
+__all__ = ["DEFAULT_KEY", "XML_TYPE", "MaileonSim"]
