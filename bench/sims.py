@@ -11,8 +11,8 @@ import json
 import secrets
 import sys
 
-from sandbox.maileon_sim import MaileonSim
-from sandbox.pipedrive_sim import PipedriveSim
+from sandbox.maileon import MaileonSim
+from sandbox.pipedrive import PipedriveSim
 from sandbox.server import ServerThread
 
 CLIENT_ID = "bench-client"

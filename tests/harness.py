@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import jwt
 
-from sandbox.maileon_sim import MaileonSim
-from sandbox.pipedrive_sim import PipedriveSim
+from sandbox.maileon import MaileonSim
+from sandbox.pipedrive import PipedriveSim
 from sandbox.server import ServerThread
 from store.crypto import new_key, parse_keys
 from web.config import Config

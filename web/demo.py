@@ -12,8 +12,8 @@ from pathlib import Path
 
 import uvicorn
 
-from sandbox.maileon_sim import MaileonSim
-from sandbox.pipedrive_sim import PipedriveSim
+from sandbox.maileon import MaileonSim
+from sandbox.pipedrive import PipedriveSim
 from sandbox.server import ServerThread
 from store.crypto import new_key, parse_keys
 from web.app import create_app

@@ -1,6 +1,6 @@
 """The Newsletter panel (F11) in Chromium, on a person page of the simulated Pipedrive: the page
 puts /panel in an iframe with a JWT it signs and answers the App Extensions SDK's postMessage
-protocol, as Pipedrive does (sandbox/extensions.py, the same page the demo shows)."""
+protocol, as Pipedrive does (sandbox/pipedrive/extensions.py, the same page the demo shows)."""
 
 from __future__ import annotations
 

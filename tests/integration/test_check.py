@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.maileon_sim import MaileonSim
+from sandbox.maileon import MaileonSim
 from sandbox.server import ServerThread
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.maileon_sim import DEFAULT_KEY, XML_TYPE, MaileonSim
+from sandbox.maileon import DEFAULT_KEY, XML_TYPE, MaileonSim
 from sandbox.server import ServerThread
 
 JSON_TYPE = "application/vnd.maileon.api+json"

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.pipedrive_sim import PipedriveSim
+from sandbox.pipedrive import PipedriveSim
 from sandbox.server import ServerThread
 
 CLIENT_ID = "test-client"

@@ -22,14 +22,14 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 if TYPE_CHECKING:
-    from sandbox.pipedrive_sim import PipedriveSim
+    from sandbox.pipedrive.ui import UiRoutes
 
 TOKEN_TTL = 300  # Pipedrive's custom UI tokens live five minutes
 MAX_TTL = 3600
 
 
 class Extensions:
-    def __init__(self, sim: PipedriveSim, templates: Jinja2Templates) -> None:
+    def __init__(self, sim: UiRoutes, templates: Jinja2Templates) -> None:
         self.sim = sim
         self.templates = templates
 

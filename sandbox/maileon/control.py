@@ -1,0 +1,209 @@
+"""The control surface under `/_sim/` (no auth, exempt from fault injection)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from sandbox.maileon.model import (
+    ALL_METHODS,
+    DEFAULT_ACCOUNT,
+    PERMISSION_NAMES,
+    Account,
+    ApiError,
+    Contact,
+    valid_email,
+)
+from sandbox.maileon.params import read_json
+from sandbox.maileon.reports import ReportRoutes
+
+
+class ControlRoutes(ReportRoutes):
+    """Control endpoints for tests and the demo."""
+
+    def control_routes(self) -> list[BaseRoute]:
+        """Routes under `/_sim/`."""
+        return [
+            Route("/_sim/state", self.sim_state, methods=["GET"]),
+            Route("/_sim/accounts", self.sim_accounts, methods=["GET"]),
+            Route("/_sim/keys", self.sim_add_key, methods=["POST"]),
+            Route("/_sim/keys/revoke", self.sim_revoke_key, methods=["POST"]),
+            Route("/_sim/contacts", self.sim_add_contact, methods=["POST"]),
+            Route("/_sim/contacts/confirm_doi", self.sim_confirm_doi, methods=["POST"]),
+            Route("/_sim/contacts/unsubscribe", self.sim_unsubscribe, methods=["POST"]),
+            Route("/_sim/doi_keys", self.sim_doi_key, methods=["POST"]),
+            Route("/_sim/faults", self.sim_faults, methods=["POST"]),
+            Route("/_sim/latency", self.sim_latency, methods=["POST"]),
+            Route("/_sim/down", self.sim_down, methods=["POST"]),
+            Route("/_sim/reset_faults", self.sim_reset_faults, methods=["POST"]),
+            Route("/_sim/reset", self.sim_reset, methods=["POST"]),
+            Route("/_sim/idle", self.sim_idle, methods=["POST", "GET"]),
+        ]
+
+    # -- control surface --------------------------------------------------------------------------
+
+    async def control_body(self, request: Request) -> dict[str, Any]:
+        data = await read_json(request)
+        if not isinstance(data, dict):
+            raise ApiError(400, "the body must be a JSON object")
+        return data
+
+    def control_account(self, name: Any) -> Account:
+        account = self.accounts.get(str(name or DEFAULT_ACCOUNT))
+        if account is None:
+            raise ApiError(404, f"unknown account {name}")
+        return account
+
+    def control_contact(self, acc: Account, data: dict[str, Any]) -> Contact:
+        c: Contact | None = None
+        if data.get("id") is not None:
+            if not str(data["id"]).isdigit():
+                raise ApiError(400, "id must be a number")
+            c = acc.by_id(int(data["id"]))
+        elif data.get("email"):
+            c = acc.by_email(str(data["email"]))
+        if c is None:
+            raise ApiError(404, "contact not found")
+        return c
+
+    def state(self, acc: Account) -> dict[str, Any]:
+        return {
+            "account": acc.name,
+            "newsletter_account_id": acc.newsletter_account_id,
+            "contacts": [c.to_json() for c in acc.contacts.values()],
+            "custom_fields": [{"name": n, "type": t} for n, t in acc.custom_fields.items()],
+            "transaction_types": [t.to_json() for t in acc.transaction_types.values()],
+            "transactions": acc.transactions,
+            "webhooks": list(acc.webhooks.values()),
+            "deliveries": acc.deliveries,
+            "unsubscriptions": acc.unsubscriptions,
+            "doi_confirmations": acc.doi_confirmations,
+            "suppressed": sorted(acc.suppressed),
+            "doi_keys": sorted(acc.doi_keys),
+            "requests": list(acc.requests),
+            "deliveries_in_flight": self._inflight,
+        }
+
+    async def sim_state(self, request: Request) -> Response:
+        acc = self.control_account(request.query_params.get("account"))
+        return JSONResponse(self.state(acc))
+
+    async def sim_accounts(self, request: Request) -> Response:
+        return JSONResponse({"accounts": sorted(self.accounts)})
+
+    async def sim_add_key(self, request: Request) -> Response:
+        data = await self.control_body(request)
+        key = str(data.get("key") or "")
+        if not key:
+            raise ApiError(400, "key required")
+        methods = data.get("methods") or sorted(ALL_METHODS)
+        self.add_key(key, str(data.get("account") or DEFAULT_ACCOUNT), methods)
+        return JSONResponse({"ok": True, "key": key, "account": self.keys[key].account,
+                             "methods": sorted(self.keys[key].methods)})
+
+    async def sim_revoke_key(self, request: Request) -> Response:
+        data = await self.control_body(request)
+        removed = self.keys.pop(str(data.get("key")), None)
+        return JSONResponse({"ok": True, "revoked": removed is not None})
+
+    async def sim_add_contact(self, request: Request) -> Response:
+        """A contact that was in the account before: any permission, fields as given."""
+        data = await self.control_body(request)
+        acc = self.control_account(data.get("account"))
+        email = str(data.get("email") or "")
+        if not valid_email(email):
+            raise ApiError(400, "a valid email is required")
+        if acc.by_email(email) is not None:
+            raise ApiError(409, f"a contact with email {email} already exists")
+        permission = data.get("permission", 1)
+        if not isinstance(permission, int) or permission not in PERMISSION_NAMES:
+            raise ApiError(400, "permission must be 1..6")
+        custom = data.get("custom_fields")
+        custom = {} if custom is None else custom
+        if not isinstance(custom, dict):
+            raise ApiError(400, "custom_fields must be an object")
+        for name in custom:
+            acc.custom_fields.setdefault(str(name), "boolean" if isinstance(custom[name], bool)
+                                         else "string")
+        std, typed = self.validate_fields(acc, {"standard_fields": data.get("standard_fields"),
+                                                "custom_fields": custom})
+        c = self.new_contact(acc, email, permission, permission > 1,
+                             str(data.get("created_by") or "control"))
+        ext = data.get("external_id")
+        c.external_id = None if ext in (None, "") else str(ext)
+        self.apply_fields(c, std, typed)
+        return JSONResponse({"ok": True, "contact": c.to_json()})
+
+    async def sim_confirm_doi(self, request: Request) -> Response:
+        data = await self.control_body(request)
+        acc = self.control_account(data.get("account"))
+        c = self.control_contact(acc, data)
+        if not c.doi_pending:
+            raise ApiError(409, "no pending DOI for this contact")
+        self.confirm_doi(acc, c)
+        return JSONResponse({"ok": True, "contact": c.to_json()})
+
+    async def sim_unsubscribe(self, request: Request) -> Response:
+        data = await self.control_body(request)
+        acc = self.control_account(data.get("account"))
+        c = self.control_contact(acc, data)
+        record = self.unsubscribe(acc, c, str(data.get("source") or "link"),
+                                  data.get("mailing_id"), [], fire=data.get("fire_webhooks", True)
+                                  is not False)
+        return JSONResponse({"ok": True, "unsubscription": record})
+
+    async def sim_doi_key(self, request: Request) -> Response:
+        data = await self.control_body(request)
+        acc = self.control_account(data.get("account"))
+        if not data.get("key"):
+            raise ApiError(400, "key required")
+        acc.doi_keys.add(str(data["key"]))
+        return JSONResponse({"ok": True, "doi_keys": sorted(acc.doi_keys)})
+
+    async def sim_faults(self, request: Request) -> Response:
+        data = await read_json(request)
+        for spec in data if isinstance(data, list) else [data]:
+            if not isinstance(spec, dict):
+                raise ApiError(400, "fault spec must be an object")
+            try:
+                self.faults.add(spec)
+            except (TypeError, ValueError) as exc:
+                raise ApiError(400, f"invalid fault spec: {exc}") from None
+        return JSONResponse({"ok": True, "scripted": len(self.faults.scripted)})
+
+    async def sim_latency(self, request: Request) -> Response:
+        data = await self.control_body(request)
+        try:
+            self.faults.latency_ms = float(data.get("ms") or 0)
+        except (TypeError, ValueError):
+            raise ApiError(400, "ms must be a number") from None
+        return JSONResponse({"ok": True, "latency_ms": self.faults.latency_ms})
+
+    async def sim_down(self, request: Request) -> Response:
+        data = await self.control_body(request)
+        self.faults.down = bool(data.get("down", True))
+        return JSONResponse({"ok": True, "down": self.faults.down})
+
+    async def sim_reset_faults(self, request: Request) -> Response:
+        self.faults.clear()
+        return JSONResponse({"ok": True})
+
+    async def sim_reset(self, request: Request) -> Response:
+        for acc in self.accounts.values():
+            acc.reset()
+        return JSONResponse({"ok": True})
+
+    async def sim_idle(self, request: Request) -> Response:
+        try:
+            timeout = float(request.query_params.get("timeout", "10"))
+        except ValueError:
+            raise ApiError(400, "timeout must be a number") from None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._inflight and loop.time() < deadline:  # noqa: ASYNC110 (simple poll)
+            await asyncio.sleep(0.01)
+        return JSONResponse({"idle": self._inflight == 0, "in_flight": self._inflight})

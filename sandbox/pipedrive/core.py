@@ -1,0 +1,179 @@
+"""The simulator's in-memory state: companies, users, fields, records; seeding."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.templating import Jinja2Templates
+
+from sandbox.faults import Faults
+from sandbox.pipedrive.helpers import fail, make_field_key, utcnow
+from sandbox.pipedrive.model import (
+    DELIVERY_TIMEOUT,
+    DEMO_FIELDS,
+    PERSON_LABELS,
+    STANDARD_PERSON_FIELDS,
+    AccessToken,
+    Installation,
+)
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
+
+
+class SimCore:
+    """What every part of the simulator shares: settings, locks, tasks and the in-memory data."""
+
+    def __init__(
+        self, *, client_id: str, client_secret: str, time_scale: float = 1.0,
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.time_scale = time_scale
+        self.base_url = "http://127.0.0.1"
+        self.faults = Faults()
+        self.rate_limit = 80
+        self.token_lifetime: float | None = None
+        self.delivery_timeout = max(DELIVERY_TIMEOUT * time_scale, 1.0)
+        self.registered_redirect_uri: str | None = None
+        # The app's base URL for its custom UI (panel, settings) and the JWT secret "Pipedrive"
+        # signs those iframes' tokens with (default: the client secret); see extensions.py.
+        self.app_url: str | None = None
+        self.jwt_secret: str | None = None
+        self._lock = threading.RLock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending_jobs: list[Callable[[], Awaitable[None]]] = []
+        self._jobs: dict[int, float | None] = {}
+        self._job_ids = itertools.count(1)
+        self._seed()
+
+    # ------------------------------------------------------------------ state and seeding
+
+    def _seed(self) -> None:
+        self._ids: dict[str, itertools.count[int]] = {
+            name: itertools.count(1) for name in (
+                "person", "organization", "deal", "webhook", "field", "option", "pipeline",
+                "stage", "install", "bulk", "label",
+            )
+        }
+        self._ids["option"] = itertools.count(11)
+        self.companies: dict[int, dict[str, Any]] = {}
+        self.users: dict[int, dict[str, Any]] = {}
+        self.organizations: dict[int, dict[str, Any]] = {}
+        self.persons: dict[int, dict[str, Any]] = {}
+        self.deals: dict[int, dict[str, Any]] = {}
+        self.pipelines: dict[int, dict[str, Any]] = {}
+        self.stages: dict[int, dict[str, Any]] = {}
+        self.person_fields: dict[int, dict[str, Any]] = {}
+        self.webhooks: dict[int, dict[str, Any]] = {}
+        self.deliveries: deque[dict[str, Any]] = deque(maxlen=20000)
+        self.requests: deque[dict[str, Any]] = deque(maxlen=20000)
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.installations: dict[int, Installation] = {}
+        self.access_tokens: dict[str, AccessToken] = {}
+        self.refresh_calls = 0
+        self.token_calls = 0
+        self._rate: dict[str, deque[float]] = {}
+        now = utcnow()
+        for cid, name, domain, users, orgs in (
+            (1001, "Acme Sales", "acme",
+             [(501, "Ada Admin", "ada@acme.test", True),
+              (502, "Sam Sales", "sam@acme.test", False)],
+             ["Acme Corp", "Initech"]),
+            (2002, "Globex", "globex", [(601, "Gina Globex", "gina@globex.test", True)],
+             ["Globex Corporation", "Hooli"]),
+        ):
+            self.companies[cid] = {"id": cid, "name": name, "domain": domain}
+            for uid, uname, email, admin in users:
+                self.users[uid] = {
+                    "id": uid, "name": uname, "email": email, "company_id": cid, "is_admin": admin,
+                }
+            admin_id = users[0][0]
+            for org_name in orgs:
+                oid = next(self._ids["organization"])
+                self.organizations[oid] = {
+                    "id": oid, "company_id": cid, "name": org_name, "owner_id": admin_id,
+                    "add_time": now, "update_time": now, "address": None, "visible_to": 3,
+                    "label_ids": [], "custom_fields": {},
+                }
+            pid = next(self._ids["pipeline"])
+            self.pipelines[pid] = {"id": pid, "company_id": cid, "name": "Sales", "order_nr": 1}
+            for order, stage_name in enumerate(("Qualified", "Proposal", "Won-ready"), start=1):
+                sid = next(self._ids["stage"])
+                self.stages[sid] = {
+                    "id": sid, "company_id": cid, "name": stage_name, "pipeline_id": pid,
+                    "order_nr": order,
+                }
+            for key, fname, ftype in STANDARD_PERSON_FIELDS:
+                self._add_field(cid, fname, ftype, None, key=key, user_id=admin_id)
+            for fname, ftype, options in DEMO_FIELDS:
+                self._add_field(cid, fname, ftype, options, user_id=admin_id)
+        for cid in self.companies:  # person labels: a standard field with its own option ids
+            labels = self._add_field(cid, "Labels", "set", None, key="label_ids")
+            labels["options"] = [{"id": next(self._ids["label"]), "label": name}
+                                 for name in PERSON_LABELS]
+
+    def _add_field(
+        self, company_id: int, name: str, field_type: str, options: list[str] | None, *,
+        key: str | None = None, user_id: int | None = None,
+    ) -> dict[str, Any]:
+        fid = next(self._ids["field"])
+        now = utcnow()
+        custom = key is None
+        opts = None
+        if field_type in ("enum", "set"):
+            opts = [{"id": next(self._ids["option"]), "label": label} for label in options or []]
+        record = {
+            "id": fid, "company_id": company_id,
+            "key": key or make_field_key(company_id, fid, name),
+            "name": name, "field_type": field_type, "options": opts, "edit_flag": custom,
+            "add_time": now, "update_time": now, "created_by_user_id": user_id,
+            "order_nr": len([f for f in self.person_fields.values()
+                             if f["company_id"] == company_id]) + 1,
+        }
+        self.person_fields[fid] = record
+        return record
+
+    def _custom_fields(self, company_id: int) -> list[dict[str, Any]]:
+        return [f for f in self.person_fields.values()
+                if f["company_id"] == company_id and f["edit_flag"]]
+
+    def _field_by_name(self, company_id: int, name: str) -> dict[str, Any] | None:
+        for f in self.person_fields.values():
+            if f["company_id"] == company_id and f["name"] == name:
+                return f
+        return None
+
+    def _key(self, company_id: int, name: str) -> str:
+        f = self._field_by_name(company_id, name)
+        if f is None:
+            raise KeyError(name)
+        return str(f["key"])
+
+    def _admin_of(self, company_id: int) -> int:
+        for u in self.users.values():
+            if u["company_id"] == company_id and u["is_admin"]:
+                return int(u["id"])
+        raise KeyError(company_id)
+
+    def _company(self, company_id: Any) -> int:
+        try:
+            cid = int(company_id)
+        except (TypeError, ValueError):
+            raise fail(400, "company_id is required") from None
+        if cid not in self.companies:
+            raise fail(404, "Company not found")
+        return cid
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc or self.base_url

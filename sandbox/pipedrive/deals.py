@@ -1,0 +1,167 @@
+"""Deals and organizations: create, update, delete."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from typing import Any
+
+from sandbox.pipedrive.helpers import fail, is_number, utcnow
+from sandbox.pipedrive.persons import Persons
+
+
+class DealsAndOrgs(Persons):
+    """Deal and organization changes."""
+
+    # ------------------------------------------------------------------ deals / organizations
+
+    def _apply_deal(self, d: dict[str, Any], body: dict[str, Any], strict: bool) -> None:
+        cid = d["company_id"]
+        if "title" in body:
+            if not isinstance(body["title"], str) or not body["title"].strip():
+                raise fail(400, "Validation failed: title: must be a non-empty string")
+            d["title"] = body["title"].strip()
+        if "value" in body:
+            value = body["value"]
+            if not strict and isinstance(value, str):
+                try:
+                    value = float(value) if value.strip() else 0
+                except ValueError:
+                    raise fail(400, "Validation failed: value: must be a number") from None
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+            if not is_number(value):
+                raise fail(400, "Validation failed: value: must be a number")
+            d["value"] = value
+        if body.get("currency"):
+            d["currency"] = str(body["currency"]).upper()
+        if "person_id" in body:
+            d["person_id"] = self._check_person(cid, body["person_id"])
+        if "org_id" in body:
+            d["org_id"] = self._check_org(cid, body["org_id"])
+        if body.get("owner_id") is not None:
+            d["owner_id"] = self._check_user(cid, body["owner_id"])
+        if body.get("stage_id") not in (None, ""):
+            try:
+                stage = self.stages.get(int(body["stage_id"]))
+            except (TypeError, ValueError):
+                stage = None
+            if stage is None or stage["company_id"] != cid:
+                raise fail(400, f"Stage {body['stage_id']} not found")
+            if stage["id"] != d["stage_id"]:
+                d["stage_id"], d["pipeline_id"] = stage["id"], stage["pipeline_id"]
+                d["stage_change_time"] = utcnow()
+        if "expected_close_date" in body:
+            ecd = body["expected_close_date"] or None
+            if ecd is not None:
+                try:
+                    date.fromisoformat(ecd)
+                except (TypeError, ValueError):
+                    raise fail(400, "Validation failed: expected_close_date: YYYY-MM-DD") from None
+            d["expected_close_date"] = ecd
+        if "lost_reason" in body:
+            d["lost_reason"] = body["lost_reason"] or None
+        if "visible_to" in body and body["visible_to"] in (1, 3, 5, 7):
+            d["visible_to"] = body["visible_to"]
+        if body.get("status") and body["status"] != d["status"]:
+            status = body["status"]
+            if status not in ("open", "won", "lost"):
+                raise fail(400, "Validation failed: status: must be one of open, won, lost")
+            now = utcnow()
+            d["status"] = status
+            d["won_time"] = now if status == "won" else None
+            d["lost_time"] = now if status == "lost" else None
+            d["close_time"] = None if status == "open" else now
+            if status != "lost":
+                d["lost_reason"] = None
+        if isinstance(body.get("custom_fields"), dict):
+            d["custom_fields"].update(body["custom_fields"])
+
+    def _create_deal(
+        self, company_id: Any, body: dict[str, Any], source: str, user_id: int | None, *,
+        strict: bool, fire: bool = True,
+    ) -> dict[str, Any]:
+        with self._lock:
+            cid = self._company(company_id)
+            actor = user_id or self._admin_of(cid)
+            if not body.get("title"):
+                raise fail(400, "Validation failed: title: required")
+            first_stage = min((s for s in self.stages.values() if s["company_id"] == cid),
+                              key=lambda s: s["id"])
+            now = utcnow()
+            d: dict[str, Any] = {
+                "id": 0, "company_id": cid, "title": "", "value": 0, "currency": "EUR",
+                "owner_id": actor, "creator_user_id": actor, "person_id": None, "org_id": None,
+                "stage_id": first_stage["id"], "pipeline_id": first_stage["pipeline_id"],
+                "status": "open", "add_time": now, "update_time": now, "stage_change_time": None,
+                "expected_close_date": None, "won_time": None, "lost_time": None,
+                "close_time": None, "lost_reason": None, "visible_to": 3, "label_ids": [],
+                "origin": "API" if source == "api" else "ManuallyCreated", "custom_fields": {},
+            }
+            self._apply_deal(d, body, strict)
+            d["stage_change_time"] = None
+            d["id"] = next(self._ids["deal"])
+            self.deals[d["id"]] = d
+            if fire:
+                self._emit(cid, "deal", d["id"], None, d, source, actor, v2="create", v1="added")
+            return self._deal_v2(d, with_company=True)
+
+    def _get_deal(self, deal_id: int, company_id: int | None) -> dict[str, Any]:
+        d = self.deals.get(deal_id)
+        if d is None or (company_id is not None and d["company_id"] != company_id):
+            raise fail(404, "Deal not found")
+        return d
+
+    def _update_deal(
+        self, deal_id: int, body: dict[str, Any], source: str, user_id: int | None, *,
+        company_id: int | None = None, strict: bool,
+    ) -> dict[str, Any]:
+        with self._lock:
+            old = self._get_deal(deal_id, company_id)
+            new = copy.deepcopy(old)
+            self._apply_deal(new, body, strict)
+            self._commit_change("deal", self.deals, old, new, source, user_id)
+            return self._deal_v2(self.deals[deal_id], with_company=True)
+
+    def _delete_deal(
+        self, deal_id: int, source: str, user_id: int | None, *, company_id: int | None = None,
+    ) -> None:
+        with self._lock:
+            d = self._get_deal(deal_id, company_id)
+            del self.deals[deal_id]
+            actor = user_id or self._admin_of(d["company_id"])
+            self._emit(d["company_id"], "deal", deal_id, d, None, source, actor,
+                       v2="delete", v1="deleted")
+
+    def _create_org(self, company_id: Any, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            cid = self._company(company_id)
+            actor = self._admin_of(cid)
+            if not body.get("name"):
+                raise fail(400, "Validation failed: name: required")
+            now = utcnow()
+            o: dict[str, Any] = {"id": next(self._ids["organization"]), "company_id": cid,
+                 "name": str(body["name"]), "owner_id": actor, "add_time": now,
+                 "update_time": now, "address": None, "visible_to": 3, "label_ids": [],
+                 "custom_fields": {}}
+            if body.get("address"):
+                o["address"] = {"value": str(body["address"])}
+            self.organizations[o["id"]] = o
+            self._emit(cid, "organization", o["id"], None, o, "app", actor, v2="create",
+                       v1="added")
+            return self._org_v2(o, with_company=True)
+
+    def _update_org(self, org_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            old = self.organizations.get(org_id)
+            if old is None:
+                raise fail(404, "Organization not found")
+            new = copy.deepcopy(old)
+            if body.get("name"):
+                new["name"] = str(body["name"])
+            if "address" in body:
+                new["address"] = {"value": str(body["address"])} if body["address"] else None
+            if isinstance(body.get("custom_fields"), dict):
+                new["custom_fields"].update(body["custom_fields"])
+            self._commit_change("organization", self.organizations, old, new, "app", None)
+            return self._org_v2(self.organizations[org_id], with_company=True)

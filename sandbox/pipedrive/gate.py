@@ -1,0 +1,74 @@
+"""Rate limiting and the wrappers that authenticate API calls and render errors."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from sandbox.pipedrive.model import ApiError, Auth
+from sandbox.pipedrive.oauth import OAuth
+
+
+class Gate(OAuth):
+    """Bearer auth and burst rate limits around API handlers."""
+
+    # ------------------------------------------------------------------ rate limiting
+
+    def _rate_check(self, token: str) -> tuple[bool, dict[str, str]]:
+        window = 2.0 * self.time_scale
+        now = time.monotonic()
+        with self._lock:
+            hits = self._rate.setdefault(token, deque())
+            while hits and hits[0] <= now - window:
+                hits.popleft()
+            allowed = len(hits) < self.rate_limit
+            if allowed:
+                hits.append(now)
+            reset = window - (now - hits[0]) if hits else window
+            headers = {
+                "x-ratelimit-limit": str(self.rate_limit),
+                "x-ratelimit-remaining": str(max(0, self.rate_limit - len(hits))),
+                "x-ratelimit-reset": str(max(1, math.ceil(reset))),
+            }
+        return allowed, headers
+
+    def _api(
+        self, handler: Callable[[Request, Auth], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            with self._lock:
+                tok = self._token_auth(request.headers.get("authorization"))
+            if tok is None:
+                return JSONResponse({"success": False,
+                                     "error": "Invalid token: access_token is invalid",
+                                     "errorCode": 401}, status_code=401)
+            request.scope["pd_user_id"] = tok.user_id
+            allowed, headers = self._rate_check(tok.token)
+            if not allowed:
+                return JSONResponse({"success": False, "error": "Request over limit",
+                                     "errorCode": 429}, status_code=429, headers=headers)
+            try:
+                response = await handler(request, Auth(tok.token, tok.company_id, tok.user_id))
+            except ApiError as exc:
+                response = JSONResponse(exc.body, status_code=exc.status)
+            response.headers.update(headers)
+            return response
+
+        return endpoint
+
+    @staticmethod
+    def _ctl(
+        handler: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                return JSONResponse(exc.body, status_code=exc.status)
+
+        return endpoint

@@ -1,0 +1,122 @@
+"""Small pure helpers: times, field keys, URLs, cursors, parameter parsing."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from sandbox.pipedrive.model import ApiError
+
+
+def fail(status: int, message: str) -> ApiError:
+    """The error answer Pipedrive gives: `{"success": false, "error": …, "errorCode": …}`."""
+    return ApiError(status, {"success": False, "error": message, "errorCode": status})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(dt: datetime | None) -> str | None:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
+
+
+def v1_time(dt: datetime | None) -> str | None:
+    return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else None
+
+
+def iso_ms(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_rfc3339(value: str, name: str) -> datetime:
+    text = value.strip().replace(" ", "T")
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise fail(400, f"Validation failed: {name}: Invalid RFC3339 date-time") from None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def make_field_key(company_id: int, field_id: int, name: str) -> str:
+    return hashlib.sha256(f"{company_id}:{field_id}:{name}".encode()).hexdigest()[:40]
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def with_query(url: str, params: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """v2 `previous` of a change: only the changed fields with old values (+ update_time)."""
+    prev: dict[str, Any] = {}
+    for key, old in before.items():
+        new = after.get(key)
+        if key == "custom_fields" and isinstance(old, dict) and isinstance(new, dict):
+            changed = {k: v for k, v in old.items() if new.get(k) != v}
+            changed.update({k: None for k in new if k not in old and new[k] is not None})
+            if changed:
+                prev["custom_fields"] = changed
+        elif old != new:
+            prev[key] = old
+    prev["update_time"] = before.get("update_time")
+    return prev
+
+
+def oauth_error(status: int, message: str, error: str) -> JSONResponse:
+    return JSONResponse({"success": False, "message": message, "error": error},
+                        status_code=status)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise fail(400, "Invalid JSON body") from None
+    if not isinstance(body, dict):
+        raise fail(400, "JSON body must be an object")
+    return body
+
+
+def int_param(value: Any, name: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise fail(400, f"Validation failed: {name}: must be an integer")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise fail(400, f"Validation failed: {name}: must be an integer") from None
+
+
+def encode_cursor(values: list[int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error):
+        raise fail(400, "Invalid cursor") from None
+    if not isinstance(values, list) or not all(isinstance(v, int) for v in values):
+        raise fail(400, "Invalid cursor")
+    return values

@@ -1,0 +1,179 @@
+"""Persons: create, update, delete, merge, bulk; every change emits its event."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from sandbox.pipedrive.helpers import fail, utcnow
+from sandbox.pipedrive.webhooks import WebhookAdmin
+
+
+class Persons(WebhookAdmin):
+    """Person changes."""
+
+    # ------------------------------------------------------------------ persons
+
+    def _apply_person(
+        self, p: dict[str, Any], body: dict[str, Any], strict: bool, creating: bool,
+    ) -> None:
+        cid = p["company_id"]
+        for name in ("name", "first_name", "last_name"):
+            if name in body and body[name] is not None and not isinstance(body[name], str):
+                raise fail(400, f"Validation failed: {name}: must be a string")
+        if body.get("name"):
+            p["name"] = body["name"].strip()
+            if "first_name" in body or "last_name" in body:
+                p["first_name"] = body.get("first_name") or None
+                p["last_name"] = body.get("last_name") or None
+            else:
+                first, _, last = p["name"].partition(" ")
+                p["first_name"], p["last_name"] = first or None, last.strip() or None
+        elif "first_name" in body or "last_name" in body:
+            if "first_name" in body:
+                p["first_name"] = body["first_name"] or None
+            if "last_name" in body:
+                p["last_name"] = body["last_name"] or None
+            p["name"] = " ".join(x for x in (p["first_name"], p["last_name"]) if x)
+        if "emails" in body or "email" in body:
+            raw = body["emails"] if "emails" in body else body.get("email")
+            if "emails" not in body and strict:
+                raise fail(400, "Validation failed: email: use emails")
+            p["emails"] = self._contacts(raw, "emails", strict)
+        if "phones" in body or "phone" in body:
+            raw = body["phones"] if "phones" in body else body.get("phone")
+            p["phones"] = self._contacts(raw, "phones", strict)
+        if "org_id" in body:
+            p["org_id"] = self._check_org(cid, body["org_id"])
+        if body.get("owner_id") is not None:
+            p["owner_id"] = self._check_user(cid, body["owner_id"])
+        if "visible_to" in body:
+            if body["visible_to"] not in (1, 3, 5, 7):
+                raise fail(400, "Validation failed: visible_to: must be one of 1, 3, 5, 7")
+            p["visible_to"] = body["visible_to"]
+        if "label_ids" in body:
+            p["label_ids"] = self._check_labels(cid, body["label_ids"])
+        p["custom_fields"] = self._apply_cf(cid, p["custom_fields"], body.get("custom_fields"),
+                                            strict)
+        if not p["name"]:
+            if creating and not strict and p["emails"]:
+                p["name"] = p["emails"][0]["value"].split("@")[0]
+                p["first_name"] = p["name"]
+            else:
+                raise fail(400, "Validation failed: name: Either name or both first_name and "
+                                "last_name must be provided")
+
+    def _create_person(
+        self, company_id: Any, body: dict[str, Any], source: str, user_id: int | None, *,
+        strict: bool, fire: bool = True,
+    ) -> dict[str, Any]:
+        with self._lock:
+            cid = self._company(company_id)
+            actor = user_id or self._admin_of(cid)
+            now = utcnow()
+            p: dict[str, Any] = {
+                "id": 0, "company_id": cid, "name": "", "first_name": None, "last_name": None,
+                "org_id": None, "owner_id": actor, "add_time": now, "update_time": now,
+                "emails": [], "phones": [], "visible_to": 3, "label_ids": [], "custom_fields": {},
+            }
+            self._apply_person(p, body, strict, creating=True)
+            p["id"] = next(self._ids["person"])
+            self.persons[p["id"]] = p
+            if fire:
+                self._emit(cid, "person", p["id"], None, p, source, actor, v2="create", v1="added")
+            return self._person_v2(p, with_company=True)
+
+    def _get_person(self, person_id: int, company_id: int | None) -> dict[str, Any]:
+        p = self.persons.get(person_id)
+        if p is None or (company_id is not None and p["company_id"] != company_id):
+            raise fail(404, "Person not found")
+        return p
+
+    def _update_person(
+        self, person_id: int, body: dict[str, Any], source: str, user_id: int | None, *,
+        company_id: int | None = None, strict: bool,
+    ) -> dict[str, Any]:
+        with self._lock:
+            old = self._get_person(person_id, company_id)
+            new = copy.deepcopy(old)
+            self._apply_person(new, body, strict, creating=False)
+            self._commit_change("person", self.persons, old, new, source, user_id)
+            return self._person_v2(self.persons[person_id], with_company=True)
+
+    def _commit_change(
+        self, entity: str, table: dict[int, dict[str, Any]], old: dict[str, Any],
+        new: dict[str, Any], source: str, user_id: int | None,
+        merged_from_id: int | None = None,
+    ) -> bool:
+        """Store `new` if it differs from `old` (bumping update_time) and fire `change`."""
+        before, after = self._api_form(entity, old), self._api_form(entity, new)
+        before.pop("update_time")
+        after.pop("update_time")
+        if before == after and merged_from_id is None:
+            return False
+        new["update_time"] = utcnow()
+        table[new["id"]] = new
+        actor = user_id or self._admin_of(new["company_id"])
+        self._emit(new["company_id"], entity, new["id"], old, new, source, actor,
+                   v2="change", v1="updated" if merged_from_id is None else "merged",
+                   merged_from_id=merged_from_id)
+        return True
+
+    def _delete_person(
+        self, person_id: int, source: str, user_id: int | None, *, company_id: int | None = None,
+    ) -> None:
+        with self._lock:
+            p = self._get_person(person_id, company_id)
+            del self.persons[person_id]
+            actor = user_id or self._admin_of(p["company_id"])
+            self._emit(p["company_id"], "person", person_id, p, None, source, actor,
+                       v2="delete", v1="deleted")
+
+    def _merge_persons(
+        self, person_id: int, into: int, source: str, user_id: int | None,
+    ) -> dict[str, Any]:
+        with self._lock:
+            loser = self._get_person(person_id, None)
+            survivor_old = self._get_person(into, loser["company_id"])
+            if person_id == into:
+                raise fail(400, "Cannot merge a person into itself")
+            cid = loser["company_id"]
+            actor = user_id or self._admin_of(cid)
+            survivor = copy.deepcopy(survivor_old)
+            for kind in ("emails", "phones"):
+                known = {e["value"] for e in survivor[kind]}
+                for item in loser[kind]:
+                    if item["value"] not in known:
+                        survivor[kind].append({**item, "primary": not survivor[kind]})
+            if survivor["org_id"] is None:
+                survivor["org_id"] = loser["org_id"]
+            for key, value in loser["custom_fields"].items():
+                survivor["custom_fields"].setdefault(key, copy.deepcopy(value))
+            correlation = str(uuid.uuid4())
+            del self.persons[person_id]
+            self._emit(cid, "person", person_id, loser, None, source, actor, v2="delete", v1=None,
+                       merged_to_id=into, correlation_id=correlation)
+            self._commit_change("person", self.persons, survivor_old, survivor, source, actor,
+                                merged_from_id=person_id)
+            self._emit(cid, "person", person_id, loser, None, source, actor, v2=None,
+                       v1="deleted", correlation_id=correlation)
+            for deal in list(self.deals.values()):
+                if deal["person_id"] == person_id:
+                    moved = {**copy.deepcopy(deal), "person_id": into}
+                    self._commit_change("deal", self.deals, deal, moved, source, actor)
+            return self._person_v2(self.persons[into], with_company=True)
+
+    def _bulk_persons(
+        self, company_id: Any, count: int, email_domain: str, fire: bool,
+    ) -> list[int]:
+        with self._lock:
+            cid = self._company(company_id)
+            ids = []
+            for _ in range(count):
+                n = next(self._ids["bulk"])
+                body = {"name": f"Bulk Person {n}",
+                        "emails": [{"value": f"bulk{n}@{email_domain}", "primary": True}]}
+                ids.append(self._create_person(cid, body, "app", None, strict=False,
+                                               fire=fire)["id"])
+            return ids

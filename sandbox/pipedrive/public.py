@@ -1,0 +1,146 @@
+"""The Python API tests and the demo use to change the simulated Pipedrive directly."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from sandbox.pipedrive.gate import Gate
+from sandbox.pipedrive.helpers import rfc3339, v1_time
+from sandbox.pipedrive.model import BAN_SECONDS
+
+
+class PythonApi(Gate):
+    """Direct changes and state, as a person clicking in Pipedrive would make them."""
+
+    # ------------------------------------------------------------------ public python API
+
+    def create_person(self, company_id: int, **fields: Any) -> dict[str, Any]:
+        return self._create_person(company_id, fields, "app", fields.pop("user_id", None),
+                                   strict=False)
+
+    def update_person(self, person_id: int, **fields: Any) -> dict[str, Any]:
+        return self._update_person(person_id, fields, "app", fields.pop("user_id", None),
+                                   strict=False)
+
+    def delete_person(self, person_id: int) -> None:
+        self._delete_person(person_id, "app", None)
+
+    def merge_persons(self, person_id: int, into: int) -> dict[str, Any]:
+        return self._merge_persons(person_id, into, "app", None)
+
+    def bulk_create_persons(
+        self, company_id: int, count: int, email_domain: str = "bulk.test",
+        fire_webhooks: bool = False,
+    ) -> list[int]:
+        return self._bulk_persons(company_id, count, email_domain, fire_webhooks)
+
+    def create_deal(self, company_id: int, **fields: Any) -> dict[str, Any]:
+        return self._create_deal(company_id, fields, "app", fields.pop("user_id", None),
+                                 strict=False)
+
+    def update_deal(self, deal_id: int, **fields: Any) -> dict[str, Any]:
+        return self._update_deal(deal_id, fields, "app", fields.pop("user_id", None),
+                                 strict=False)
+
+    def delete_deal(self, deal_id: int) -> None:
+        self._delete_deal(deal_id, "app", None)
+
+    def update_organization(self, org_id: int, **fields: Any) -> dict[str, Any]:
+        return self._update_org(org_id, fields)
+
+    def field_key(self, company_id: int, name: str) -> str | None:
+        """The 40-hex key of the person field called `name` in that company (or None)."""
+        with self._lock:
+            f = self._field_by_name(company_id, name)
+            return str(f["key"]) if f else None
+
+    def option_id(self, company_id: int, field_name: str, label: str) -> int | None:
+        with self._lock:
+            f = self._field_by_name(company_id, field_name)
+            for o in (f or {}).get("options") or []:
+                if o["label"] == label:
+                    return int(o["id"])
+            return None
+
+    def expire_tokens(self) -> None:
+        with self._lock:
+            now = time.time()
+            for tok in self.access_tokens.values():
+                tok.expires_at = min(tok.expires_at, now)
+
+    def revoke_user(self, user_id: int) -> None:
+        with self._lock:
+            for install in self.installations.values():
+                if install.user_id == user_id:
+                    self._revoke_install(install)
+
+    def set_token_lifetime(self, seconds: float | None) -> None:
+        with self._lock:
+            self.token_lifetime = seconds
+            if seconds is not None:
+                for tok in self.access_tokens.values():
+                    tok.expires_at = min(tok.expires_at, tok.issued_at + seconds)
+
+    def delete_webhook(self, webhook_id: int) -> bool:
+        with self._lock:
+            return self.webhooks.pop(webhook_id, None) is not None
+
+    def ban_webhook(self, webhook_id: int) -> bool:
+        with self._lock:
+            hook = self.webhooks.get(webhook_id)
+            if hook is None:
+                return False
+            hook["banned_until"] = time.time() + BAN_SECONDS * self.time_scale
+            hook["fail_count"] = 0
+            return True
+
+    def state(self, company_id: int | None = None) -> dict[str, Any]:
+        with self._lock:
+            def mine(rec: dict[str, Any]) -> bool:
+                return company_id is None or rec["company_id"] == company_id
+
+            return {
+                "persons": [self._person_v2(p, True) for p in self.persons.values() if mine(p)],
+                "organizations": [self._org_v2(o, True) for o in self.organizations.values()
+                                  if mine(o)],
+                "deals": [self._deal_v2(d, True) for d in self.deals.values() if mine(d)],
+                "webhooks": [self._webhook_out(w, internal=True) for w in self.webhooks.values()
+                             if mine(w)],
+                "deliveries": [d for d in self.deliveries if mine(d)],
+                "person_fields": [self._field_v1(f) | {"company_id": f["company_id"]}
+                                  for f in self.person_fields.values() if mine(f)],
+                "users": [dict(u) for u in self.users.values() if mine(u)],
+                "companies": list(self.companies.values()),
+                "installations": [
+                    {"company_id": i.company_id, "user_id": i.user_id, "active": i.active}
+                    for i in self.installations.values() if mine(i.__dict__)],
+                "refresh_calls": self.refresh_calls, "token_calls": self.token_calls,
+                "requests": list(self.requests),
+            }
+
+    def _field_v1(self, f: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": f["id"], "key": f["key"], "name": f["name"], "order_nr": f["order_nr"],
+            "field_type": f["field_type"], "add_time": v1_time(f["add_time"]),
+            "update_time": v1_time(f["update_time"]),
+            "last_updated_by_user_id": f["created_by_user_id"],
+            "created_by_user_id": f["created_by_user_id"], "active_flag": True,
+            "edit_flag": f["edit_flag"], "index_visible_flag": True, "details_visible_flag": True,
+            "add_visible_flag": True, "important_flag": False, "bulk_edit_allowed": True,
+            "searchable_flag": False, "filtering_allowed": True, "sortable_flag": True,
+            "mandatory_flag": False, "options": copy.deepcopy(f["options"]),
+        }
+
+    def _field_v2(self, f: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "field_name": f["name"], "field_code": f["key"], "field_type": f["field_type"],
+            "is_custom_field": f["edit_flag"], "is_optional_response_field": False,
+            "options": None if f["options"] is None else [
+                {"id": o["id"], "label": o["label"], "color": None,
+                 "add_time": rfc3339(f["add_time"]), "update_time": rfc3339(f["update_time"])}
+                for o in f["options"]],
+            "subfields": None,
+            "ui_visibility": {"add_visible_flag": True, "details_visible_flag": True},
+        }

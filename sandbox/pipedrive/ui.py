@@ -1,0 +1,249 @@
+"""The small web UI for people trying the demo."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from sandbox.favicon import favicon_route
+from sandbox.pipedrive.control import ControlRoutes
+from sandbox.pipedrive.core import TEMPLATES
+from sandbox.pipedrive.extensions import Extensions
+from sandbox.pipedrive.helpers import v1_time
+from sandbox.pipedrive.model import ApiError
+
+
+class UiRoutes(ControlRoutes):
+    """The UI pages and form actions."""
+
+    def _ui_routes(self) -> list[BaseRoute]:
+        """The UI pages, the favicon and the custom UI extensions."""
+        return [
+            Route("/", self._ui_index, methods=["GET"]),
+            favicon_route("P", "#017737"),
+            *Extensions(self, TEMPLATES).routes(),
+            Route("/ui/persons", self._ui_person_add, methods=["POST"]),
+            Route("/ui/persons/merge", self._ui_person_merge, methods=["POST"]),
+            Route("/ui/persons/{id:int}", self._ui_person_edit, methods=["GET", "POST"]),
+            Route("/ui/persons/{id:int}/delete", self._ui_person_delete, methods=["POST"]),
+            Route("/ui/deals", self._ui_deal_add, methods=["POST"]),
+            Route("/ui/deals/{id:int}", self._ui_deal_edit, methods=["GET", "POST"]),
+            Route("/ui/deals/{id:int}/delete", self._ui_deal_delete, methods=["POST"]),
+        ]
+
+    # ------------------------------------------------------------------ web UI
+
+    def _ui_company(self, request: Request, form: FormData | None = None) -> int:
+        raw = (form.get("company") if form is not None else None) or request.query_params.get(
+            "company") or "1001"
+        try:
+            cid = int(str(raw))
+        except ValueError:
+            cid = 1001
+        return cid if cid in self.companies else 1001
+
+    def _ui_fields(self, company_id: int) -> list[dict[str, Any]]:
+        return [{**f, "options": f["options"] or []} for f in self._custom_fields(company_id)]
+
+    def _ui_display(self, f: dict[str, Any], value: Any) -> str:
+        if value is None or value == []:
+            return ""
+        labels = {o["id"]: o["label"] for o in f["options"] or []}
+        t = f["field_type"]
+        if t == "enum":
+            return str(labels.get(value, value))
+        if t == "set":
+            return ", ".join(str(labels.get(v, v)) for v in value)
+        if t == "monetary":
+            return f"{value.get('value')} {value.get('currency')}"
+        if isinstance(value, dict):
+            return str(value.get("value", ""))
+        return str(value)
+
+    async def _ui_index(self, request: Request) -> Response:
+        cid = self._ui_company(request)
+        with self._lock:
+            fields = self._ui_fields(cid)
+            orgs = {o["id"]: o for o in self.organizations.values() if o["company_id"] == cid}
+            persons = []
+            for p in sorted((p for p in self.persons.values() if p["company_id"] == cid),
+                            key=lambda p: p["id"], reverse=True)[:200]:
+                persons.append({
+                    "id": p["id"], "name": p["name"],
+                    "email": ", ".join(e["value"] for e in p["emails"]),
+                    "org": orgs[p["org_id"]]["name"] if p["org_id"] in orgs else "",
+                    "custom": [self._ui_display(f, p["custom_fields"].get(f["key"]))
+                               for f in fields],
+                    "update_time": v1_time(p["update_time"]),
+                })
+            person_count = sum(1 for p in self.persons.values() if p["company_id"] == cid)
+            person_names = {p["id"]: p["name"] for p in self.persons.values()
+                            if p["company_id"] == cid}
+            stages = [s for s in self.stages.values() if s["company_id"] == cid]
+            stage_names = {s["id"]: s["name"] for s in stages}
+            deals = [{**self._deal_v2(d), "person": person_names.get(d["person_id"], ""),
+                      "stage": stage_names.get(d["stage_id"], "")}
+                     for d in self.deals.values() if d["company_id"] == cid]
+            hooks = [self._webhook_out(w, internal=True) for w in self.webhooks.values()
+                     if w["company_id"] == cid]
+            deliveries = [d for d in self.deliveries if d["company_id"] == cid][-20:][::-1]
+            ctx = {
+                "companies": list(self.companies.values()), "company": self.companies[cid],
+                "fields": fields, "persons": persons, "person_count": person_count,
+                "person_choices": sorted(person_names.items()), "orgs": list(orgs.values()),
+                "deals": deals, "stages": stages, "webhooks": hooks, "deliveries": deliveries,
+                "users": [u for u in self.users.values() if u["company_id"] == cid],
+                "message": request.query_params.get("msg", ""),
+                "error": request.query_params.get("err", ""),
+            }
+        return TEMPLATES.TemplateResponse(request, "pipedrive/index.html", ctx)
+
+    def _ui_back(self, cid: int, *, msg: str = "", err: str = "") -> Response:
+        params = {"company": str(cid)}
+        if msg:
+            params["msg"] = msg
+        if err:
+            params["err"] = err
+        return RedirectResponse("/?" + urlencode(params), status_code=303)
+
+    def _ui_person_body(self, cid: int, form: FormData, creating: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": str(form.get("name") or "").strip(),
+                                "org_id": form.get("org_id") or None}
+        email = str(form.get("email") or "").strip()
+        if email or not creating:
+            body["email"] = email
+        cf: dict[str, Any] = {}
+        for f in self._custom_fields(cid):
+            name = f"cf_{f['key']}"
+            if f["field_type"] == "set":
+                cf[f["key"]] = [str(v) for v in form.getlist(name)] or None
+            else:
+                raw = str(form.get(name) or "").strip()
+                if f["field_type"] == "monetary" and raw:
+                    cf[f["key"]] = {"value": raw, "currency": form.get(f"{name}_currency") or "EUR"}
+                else:
+                    cf[f["key"]] = raw or None
+        if creating:
+            cf = {k: v for k, v in cf.items() if v is not None}
+        body["custom_fields"] = cf
+        return body
+
+    async def _ui_person_add(self, request: Request) -> Response:
+        form = await request.form()
+        cid = self._ui_company(request, form)
+        try:
+            p = self._create_person(cid, self._ui_person_body(cid, form, True), "app", None,
+                                    strict=False)
+        except ApiError as exc:
+            return self._ui_back(cid, err=str(exc))
+        return self._ui_back(cid, msg=f"Person {p['name']} added")
+
+    async def _ui_person_edit(self, request: Request) -> Response:
+        pid = int(request.path_params["id"])
+        with self._lock:
+            p = self.persons.get(pid)
+            if p is None:
+                return self._ui_back(self._ui_company(request), err="Person not found")
+            cid = p["company_id"]
+        if request.method == "POST":
+            form = await request.form()
+            try:
+                self._update_person(pid, self._ui_person_body(cid, form, False), "app", None,
+                                    strict=False)
+            except ApiError as exc:
+                return self._ui_back(cid, err=str(exc))
+            return self._ui_back(cid, msg=f"Person {pid} saved")
+        with self._lock:
+            values = {}
+            for f in self._custom_fields(cid):
+                v = p["custom_fields"].get(f["key"])
+                if f["field_type"] == "set":
+                    values[f["key"]] = v or []
+                elif isinstance(v, dict):
+                    values[f["key"]] = v.get("value", "")
+                    if f["field_type"] == "monetary":
+                        values[f["key"] + "_currency"] = v.get("currency", "EUR")
+                else:
+                    values[f["key"]] = "" if v is None else v
+            ctx = {
+                "companies": list(self.companies.values()), "company": self.companies[cid],
+                "person": self._person_v2(p),
+                "email": ", ".join(e["value"] for e in p["emails"]),
+                "fields": self._ui_fields(cid), "values": values,
+                "orgs": [o for o in self.organizations.values() if o["company_id"] == cid],
+            }
+        return TEMPLATES.TemplateResponse(request, "pipedrive/person_edit.html", ctx)
+
+    async def _ui_person_delete(self, request: Request) -> Response:
+        form = await request.form()
+        cid = self._ui_company(request, form)
+        try:
+            self._delete_person(int(request.path_params["id"]), "app", None)
+        except ApiError as exc:
+            return self._ui_back(cid, err=str(exc))
+        return self._ui_back(cid, msg="Person deleted")
+
+    async def _ui_person_merge(self, request: Request) -> Response:
+        form = await request.form()
+        cid = self._ui_company(request, form)
+        try:
+            self._merge_persons(int(str(form.get("person_id"))), int(str(form.get("into"))),
+                                "app", None)
+        except (ApiError, ValueError) as exc:
+            return self._ui_back(cid, err=str(exc) or "Choose two persons")
+        return self._ui_back(cid, msg="Persons merged")
+
+    @staticmethod
+    def _ui_deal_body(form: FormData) -> dict[str, Any]:
+        return {
+            "title": str(form.get("title") or "").strip(), "value": form.get("value") or "0",
+            "currency": form.get("currency") or "EUR", "person_id": form.get("person_id") or None,
+            "stage_id": form.get("stage_id") or None, "status": form.get("status") or "open",
+        }
+
+    async def _ui_deal_add(self, request: Request) -> Response:
+        form = await request.form()
+        cid = self._ui_company(request, form)
+        try:
+            d = self._create_deal(cid, self._ui_deal_body(form), "app", None, strict=False)
+        except ApiError as exc:
+            return self._ui_back(cid, err=str(exc))
+        return self._ui_back(cid, msg=f"Deal {d['title']} added")
+
+    async def _ui_deal_edit(self, request: Request) -> Response:
+        did = int(request.path_params["id"])
+        with self._lock:
+            d = self.deals.get(did)
+            if d is None:
+                return self._ui_back(self._ui_company(request), err="Deal not found")
+            cid = d["company_id"]
+        if request.method == "POST":
+            form = await request.form()
+            try:
+                self._update_deal(did, self._ui_deal_body(form), "app", None, strict=False)
+            except ApiError as exc:
+                return self._ui_back(cid, err=str(exc))
+            return self._ui_back(cid, msg=f"Deal {did} saved")
+        with self._lock:
+            ctx = {
+                "companies": list(self.companies.values()), "company": self.companies[cid],
+                "deal": self._deal_v2(d),
+                "persons": sorted((p["id"], p["name"]) for p in self.persons.values()
+                                  if p["company_id"] == cid),
+                "stages": [s for s in self.stages.values() if s["company_id"] == cid],
+            }
+        return TEMPLATES.TemplateResponse(request, "pipedrive/deal_edit.html", ctx)
+
+    async def _ui_deal_delete(self, request: Request) -> Response:
+        form = await request.form()
+        cid = self._ui_company(request, form)
+        try:
+            self._delete_deal(int(request.path_params["id"]), "app", None)
+        except ApiError as exc:
+            return self._ui_back(cid, err=str(exc))
+        return self._ui_back(cid, msg="Deal deleted")
