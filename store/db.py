@@ -73,6 +73,10 @@ class Store:
         with self.lock:
             return self.db.execute(sql, params).rowcount
 
+    def ping(self) -> None:
+        """Raises when the database cannot answer (the health check)."""
+        self.scalar("SELECT 1")
+
     def close(self) -> None:
         with self.lock:
             self.db.conn.close()

@@ -319,3 +319,9 @@ def m010_outages(db: Database) -> None:
         CREATE INDEX sync_log_entity ON sync_log (company_id, kind, entity_id, id);
         """
     )
+
+
+@migrations()
+def m012_drop_pipedrive_webhooks(db: Database) -> None:
+    """The `pipedrive_webhooks` table was never read or written (issue #17)."""
+    db.execute("DROP TABLE IF EXISTS pipedrive_webhooks")

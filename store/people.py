@@ -29,25 +29,53 @@ class PersonState:
 COLUMNS = [f.name for f in fields(PersonState)]
 
 
-def get(store: Store, company_id: int, person_id: int) -> PersonState:
-    row = store.one("SELECT * FROM persons WHERE company_id=? AND person_id=?",
-                    (company_id, person_id))
-    if row is None:
-        return PersonState(company_id, person_id)
+def _from_row(row: dict[str, Any]) -> PersonState:
     row["deleted"] = bool(row["deleted"])
     return PersonState(**row)
 
 
+def get(store: Store, company_id: int, person_id: int) -> PersonState:
+    row = store.one("SELECT * FROM persons WHERE company_id=? AND person_id=?",
+                    (company_id, person_id))
+    return PersonState(company_id, person_id) if row is None else _from_row(row)
+
+
+def get_many(store: Store, company_id: int, ids: list[int]) -> dict[int, PersonState]:
+    """The known states of these persons, by person id (unknown ones are absent)."""
+    states: dict[int, PersonState] = {}
+    for start_at in range(0, len(ids), 500):
+        chunk = ids[start_at:start_at + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in store.all(f"SELECT * FROM persons WHERE company_id=? "  # noqa: S608
+                           f"AND person_id IN ({marks})", (company_id, *chunk)):
+            states[r["person_id"]] = _from_row(r)
+    return states
+
+
+def is_active(store: Store, company_id: int, person_id: int) -> bool:
+    """Whether the app synced this person and it is not deleted."""
+    return store.scalar("SELECT 1 FROM persons WHERE company_id=? AND person_id=? "
+                        "AND deleted=0", (company_id, person_id)) is not None
+
+
 def save(store: Store, state: PersonState) -> None:
-    """Write the state. A person deleted or merged away in Pipedrive keeps no personal data:
-    its tombstone holds the ids, times and consent state only (issue #13)."""
-    if state.deleted:
-        forget_personal_data(state)
-    values: list[Any] = [getattr(state, c) for c in COLUMNS]
     with store.tx() as db:
-        db.execute(
-            f"INSERT OR REPLACE INTO persons ({', '.join(COLUMNS)}) "  # noqa: S608
-            f"VALUES ({', '.join('?' * len(COLUMNS))})", values)
+        save_all(db, [state])
+
+
+def save_all(db: Any, states: list[PersonState]) -> None:
+    """Write the states; call inside a transaction. A person deleted or merged away in
+    Pipedrive keeps no personal data: its tombstone holds the ids, times and consent state
+    only (issue #13). Raw SQL: one executemany for a whole import batch."""
+    if not states:
+        return
+    for state in states:
+        if state.deleted:
+            forget_personal_data(state)
+    db.conn.executemany(
+        f"INSERT OR REPLACE INTO persons ({', '.join(COLUMNS)}) "  # noqa: S608
+        f"VALUES ({', '.join('?' * len(COLUMNS))})",
+        [[getattr(s, c) for c in COLUMNS] for s in states])
 
 
 def forget_personal_data(state: PersonState) -> None:
@@ -72,11 +100,7 @@ def others_with_email(store: Store, company_id: int, person_id: int, email: str)
 def by_email(store: Store, company_id: int, email: str) -> list[PersonState]:
     rows = store.all("SELECT * FROM persons WHERE company_id=? AND lower(email)=lower(?) "
                      "AND deleted=0", (company_id, email))
-    out = []
-    for row in rows:
-        row["deleted"] = bool(row["deleted"])
-        out.append(PersonState(**row))
-    return out
+    return [_from_row(row) for row in rows]
 
 
 def touch_synced(state: PersonState) -> None:

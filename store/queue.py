@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from store import synclog
 from store.db import Store, now
 
 
@@ -181,9 +182,7 @@ def retry_failed(store: Store, company_id: int, job_id: int | None = None) -> in
 
 
 def log(db: Any, job: Job, result: str, message: str) -> None:
-    db.execute("INSERT INTO sync_log (company_id, at, job_id, kind, entity_id, result, message) "
-               "VALUES (?,?,?,?,?,?,?)",
-               (job.company_id, now(), job.id, job.kind, job.entity_id, result, message[:500]))
+    synclog.write(db, job.company_id, job.kind, job.entity_id, result, message, job.id)
 
 
 def depth(store: Store, company_id: int | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from store import queue
+from store import jobs, queue
 from store.db import Store, now
 
 KIND = "rules"  # job kind of a rule-change run: one page per job
@@ -52,9 +52,11 @@ def latest_run(store: Store, company_id: int) -> dict[str, Any] | None:
 
 
 def run_job(store: Store, company_id: int, run_id: int) -> dict[str, Any] | None:
-    return store.one("SELECT state, run_after, last_error FROM jobs WHERE company_id=? AND "
-                     "kind=? AND entity_id=? ORDER BY id DESC LIMIT 1",
-                     (company_id, KIND, str(run_id)))
+    return jobs.latest_for(store, company_id, KIND, str(run_id))
+
+
+def get_run(store: Store, company_id: int, run_id: int) -> dict[str, Any] | None:
+    return store.one("SELECT * FROM rule_runs WHERE id=? AND company_id=?", (run_id, company_id))
 
 
 def start_preview(store: Store, company_id: int, user_id: int, rules_json: str
@@ -108,9 +110,7 @@ def _end_runs(db: Any, company_id: int, why: str) -> int:
     for run_id in ids:
         db.execute("UPDATE rule_runs SET state='cancelled', finished_at=?, updated_at=? "
                    "WHERE id=?", (t, t, run_id))
-        db.execute("UPDATE jobs SET state='done', last_error=?, updated_at=? WHERE "
-                   "company_id=? AND kind=? AND entity_id=? AND state IN ('pending','failed')",
-                   (why, t, company_id, KIND, str(run_id)))
+        jobs.end_open(db, company_id, KIND, str(run_id), why)
     return len(ids)
 
 
@@ -121,11 +121,7 @@ def resume(store: Store, company_id: int) -> bool:
                          "('previewing','applying')", (company_id,)).fetchone()
         if row is None:
             return False
-        entity = str(row["id"])
-        db.execute("UPDATE jobs SET state='done', last_error='resumed', updated_at=? "
-                   "WHERE company_id=? AND kind=? AND entity_id=? AND state='failed'",
-                   (now(), company_id, KIND, entity))
-        queue.upsert_job(db, company_id, KIND, entity, {"run_id": row["id"]})
+        jobs.resume_failed(db, company_id, KIND, str(row["id"]), {"run_id": row["id"]})
     return True
 
 

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from store.db import Store
+from store.db import Store, now
 
 # Routine maintenance that had nothing to do ("sync is off", "first sweep") is not shown; when
 # it did something or failed it is. (Routine runs that changed nothing are not logged at all.)
 SHOWN = ("NOT (l.kind IN ('periodic.webhooks', 'periodic.sweep', 'periodic.prune') "
          "AND l.result='skipped')")
+
+
+def write(db: Any, company_id: int, kind: str, entity_id: str, result: str, message: str,
+          job_id: int | None = None) -> None:
+    """One sync-log line (the message cut to 500 characters); call inside a transaction."""
+    db.execute("INSERT INTO sync_log (company_id, at, job_id, kind, entity_id, result, message) "
+               "VALUES (?,?,?,?,?,?,?)",
+               (company_id, now(), job_id, kind, entity_id, result, message[:500]))
 
 
 def recent(store: Store, company_id: int, limit: int = 50) -> list[dict[str, Any]]:

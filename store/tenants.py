@@ -244,3 +244,28 @@ def set_admin(store: Store, company_id: int, user_id: int, is_admin: bool) -> No
     """Admin rights as Pipedrive states them now (web.admin_rights)."""
     store.execute("UPDATE installations SET is_admin=? WHERE company_id=? AND user_id=?",
                   (int(is_admin), company_id, user_id))
+
+
+def company(store: Store, company_id: int) -> dict[str, Any] | None:
+    return store.one("SELECT * FROM companies WHERE id=?", (company_id,))
+
+
+def company_domain(store: Store, company_id: int) -> str | None:
+    value = store.scalar("SELECT domain FROM companies WHERE id=?", (company_id,))
+    return str(value) if value is not None else None
+
+
+def company_exists(store: Store, company_id: int) -> bool:
+    return store.scalar("SELECT 1 FROM companies WHERE id=?", (company_id,)) is not None
+
+
+def other_installations(store: Store, company_id: int, user_id: int) -> int:
+    """How many of the company's installations are not this user's."""
+    return int(store.scalar("SELECT count(*) FROM installations WHERE company_id=? AND "
+                            "user_id<>?", (company_id, user_id)) or 0)
+
+
+def key_problem_companies(store: Store) -> set[int]:
+    """Companies whose stored Maileon key was refused (invalid or forbidden)."""
+    return {r["company_id"] for r in store.all(
+        "SELECT company_id FROM settings WHERE maileon_key_status IN ('invalid','forbidden')")}

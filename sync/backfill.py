@@ -1,4 +1,5 @@
 """Import existing contacts (F12): all Pipedrive persons into Maileon, each page read once.
+The engine; its storage is store/imports.py, the card that shows it web/imports.py.
 
 An import is a row in `imports` (phase, cursor, counters) driven by `import` jobs in the durable
 queue, **one page or one batch per job**, in two phases:
@@ -50,7 +51,7 @@ from typing import Any
 
 from clients.errors import PermanentError
 from clients.maileon import MaileonClient
-from store import people, queue, tenants
+from store import imports, people, tenants
 from store.db import Store, now
 from store.people import PersonState
 from store.queue import Job
@@ -73,7 +74,7 @@ from sync.wording import plural
 
 log = logging.getLogger("pipedrive_maileon.import")
 
-KIND = "import"
+KIND = imports.KIND
 PAGE_SIZE = 500  # one Pipedrive page (API v2 maximum) = one Maileon batch
 PERMISSION_NONE = 1
 
@@ -85,99 +86,6 @@ UPDATED_MEANWHILE = "updated meanwhile by a webhook"
 DELETED_MEANWHILE = "deleted meanwhile in Pipedrive"
 MAILEON_CODES = {1: "refused by Maileon: external id missing", 2: NO_EMAIL, 3: BAD_EMAIL,
                  4: "refused by Maileon: duplicate external id", 5: SAME_EMAIL}
-ROW_COLUMNS = ("import_id", "company_id", "seq", "person_id", "reason", "email_key",
-               "update_time", "label", "contact", "fingerprint")
-
-
-# --- the imports table -------------------------------------------------------------------------
-def latest(store: Store, company_id: int) -> dict[str, Any] | None:
-    return store.one("SELECT * FROM imports WHERE company_id=? ORDER BY id DESC LIMIT 1",
-                     (company_id,))
-
-
-def start(store: Store, company_id: int, user_id: int, include_deals: bool = False
-          ) -> tuple[dict[str, Any], bool]:
-    """Start an import, or return the one running (False)."""
-    t = now()
-    with store.tx() as db:
-        running = db.execute("SELECT * FROM imports WHERE company_id=? AND state='running' "
-                             "ORDER BY id LIMIT 1", (company_id,)).fetchone()
-        if running is not None:
-            return dict(running), False
-        cur = db.execute("INSERT INTO imports (company_id, state, phase, include_deals, "
-                         "started_by, started_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-                         (company_id, "running", "reading", int(include_deals), user_id, t, t))
-        import_id = int(cur.lastrowid or 0)
-        queue.upsert_job(db, company_id, KIND, str(import_id), {"import_id": import_id})
-        row = db.execute("SELECT * FROM imports WHERE id=?", (import_id,)).fetchone()
-    return dict(row), True
-
-
-def cancel(store: Store, company_id: int) -> bool:
-    """Stop the running import before its next page or batch; its waiting or failed jobs end
-    and its staged rows go."""
-    t = now()
-    with store.tx() as db:
-        row = db.execute("SELECT id FROM imports WHERE company_id=? AND state='running'",
-                         (company_id,)).fetchone()
-        if row is None:
-            return False
-        db.execute("UPDATE imports SET state='cancelled', finished_at=?, updated_at=? "
-                   "WHERE id=?", (t, t, row["id"]))
-        db.execute("UPDATE jobs SET state='done', last_error='import cancelled', updated_at=? "
-                   "WHERE company_id=? AND kind=? AND entity_id=? AND state IN "
-                   "('pending','failed')", (t, company_id, KIND, str(row["id"])))
-        db.execute("DELETE FROM import_rows WHERE import_id=?", (row["id"],))
-    return True
-
-
-def resume(store: Store, company_id: int) -> bool:
-    """Queue the next page or batch of a running import whose job failed (stopped)."""
-    with store.tx() as db:
-        row = db.execute("SELECT id FROM imports WHERE company_id=? AND state='running'",
-                         (company_id,)).fetchone()
-        if row is None:
-            return False
-        entity = str(row["id"])
-        db.execute("UPDATE jobs SET state='done', last_error='resumed', updated_at=? "
-                   "WHERE company_id=? AND kind=? AND entity_id=? AND state='failed'",
-                   (now(), company_id, KIND, entity))
-        queue.upsert_job(db, company_id, KIND, entity, {"import_id": row["id"]})
-    return True
-
-
-def view(store: Store, company_id: int) -> dict[str, Any] | None:
-    """What the settings card shows about the latest import."""
-    row = latest(store, company_id)
-    if row is None:
-        return None
-    job = store.one("SELECT state, run_after, last_error FROM jobs WHERE company_id=? AND kind=? "
-                    "AND entity_id=? ORDER BY id DESC LIMIT 1",
-                    (company_id, KIND, str(row["id"])))
-    skipped = json.loads(row["skipped"] or "{}")
-    running = row["state"] == "running"
-    stopped = running and (job is None or job["state"] in ("failed", "done"))
-    waiting = ""
-    if running and job is not None and job["state"] == "pending" and job["last_error"]:
-        seconds = max(0, int(job["run_after"] - now() + 0.999))
-        waiting = f"{job['last_error']} — continuing in {seconds} s" if seconds \
-            else f"{job['last_error']} — continuing now"
-    total = row["total"]
-    if total is not None:
-        total = max(int(total), int(row["done"]))
-    return {
-        "id": row["id"], "state": row["state"], "phase": row["phase"], "running": running,
-        "stopped": stopped, "error": (job or {}).get("last_error", "") if stopped else "",
-        "waiting": waiting, "reading": row["phase"] == "reading", "read": row["counted"],
-        "total": total, "done": row["done"], "imported": row["imported"],
-        "skipped": sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])),
-        "skipped_total": sum(skipped.values()), "include_deals": bool(row["include_deals"]),
-        "deals_queued": row["deals_queued"], "started_at": row["started_at"],
-        "finished_at": row["finished_at"],
-        "percent": int(100 * row["done"] / total) if total else (100 if total == 0 else 0),
-    }
-
-
 # --- the job -----------------------------------------------------------------------------------
 @dataclass
 class BatchResult:
@@ -188,8 +96,7 @@ class BatchResult:
 
 async def handle_import(ctx: Context, job: Job) -> Outcome:
     """One page (reading, deals) or one batch (sending) of an import; queues the next one."""
-    row = ctx.store.one("SELECT * FROM imports WHERE id=? AND company_id=?",
-                        (int(job.entity_id), job.company_id))
+    row = imports.get(ctx.store, job.company_id, int(job.entity_id))
     if row is None or row["state"] != "running":
         return Outcome.quiet("import no longer running")
     settings = tenants.get_settings(ctx.store, job.company_id)
@@ -211,34 +118,17 @@ def _after_persons(row: dict[str, Any], settings: Settings) -> str:
 def _save(store: Store, job: Job, row: dict[str, Any], changes: dict[str, Any],
           staged: list[tuple[Any, ...]] | None = None, states: list[PersonState] | None = None,
           deals: list[dict[str, Any]] | None = None) -> Outcome:
-    """Save one step in one transaction: the import's changes, the staged rows, the person
-    states, the queued deals and the job for the next step. States are saved even when the
-    import was cancelled meanwhile (Maileon has those contacts already)."""
+    """Save one step (store.imports.save_step) and say what it did."""
     finished = changes.get("phase") == "finished"
     if finished:
         changes.update(state="done", finished_at=now(), cursor=None)
     changes.update(pages=row["pages"] + 1, updated_at=now())
-    with store.tx() as db:
-        assignments = ", ".join(f"{k}=?" for k in changes)
-        updated = db.execute(
-            f"UPDATE imports SET {assignments} WHERE id=? AND state='running'",  # noqa: S608
-            (*changes.values(), row["id"])).rowcount
-        _save_states(db, states or [])
-        if not updated:
-            return Outcome.quiet("import cancelled")
-        if staged:
-            db.conn.executemany(
-                f"INSERT OR IGNORE INTO import_rows ({', '.join(ROW_COLUMNS)}) "  # noqa: S608
-                f"VALUES ({', '.join('?' * len(ROW_COLUMNS))})", staged)
-        if changes.get("phase") in ("deals", "finished"):
-            db.execute("DELETE FROM import_rows WHERE import_id=?", (row["id"],))
-        if deals:
-            _queue_deals(db, job.company_id, deals)
-        if not finished:
-            queue.upsert_job(db, job.company_id, KIND, job.entity_id, {"import_id": row["id"]})
+    if not imports.save_step(store, job.company_id, row, changes, staged or [], states or [],
+                             _deal_jobs(deals or [])):
+        return Outcome.quiet("import cancelled")
     if not finished:
         return Outcome.quiet(f"import step {row['pages'] + 1} done ({row['phase']})")
-    return Outcome.ok(summary(view(store, job.company_id) or {}))
+    return Outcome.ok(summary(imports.get(store, job.company_id, row["id"]) or {}))
 
 
 async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Settings
@@ -249,12 +139,9 @@ async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Sett
     persons = [from_pipedrive(p) for p in raw if isinstance(p, dict) and p.get("id")]
     prepared = await prepare_page(ctx, settings, persons)
     import_id = int(row["id"])
-    with ctx.store.lock:  # this job is the only writer of its import's rows
-        known = _staged(ctx.store, import_id, "person_id", [p["person_id"] for p in prepared])
-        emails = _staged(ctx.store, import_id, "email_key",
-                         sorted({p["email_key"] for p in prepared if p["email_key"]}))
-        last_seq = int(ctx.store.scalar(
-            "SELECT coalesce(max(seq), 0) FROM import_rows WHERE import_id=?", (import_id,)))
+    known, emails, last_seq = imports.staged_keys(
+        ctx.store, import_id, [p["person_id"] for p in prepared],
+        sorted({p["email_key"] for p in prepared if p["email_key"]}))
     staged: list[tuple[Any, ...]] = []
     for item in prepared:
         if item["person_id"] in known:  # read again (a page re-read): staged once only
@@ -275,17 +162,6 @@ async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Sett
         if not last_seq:  # no persons at all
             changes["phase"] = _after_persons(row, settings)
     return _save(ctx.store, job, row, changes, staged=staged)
-
-
-def _staged(store: Store, import_id: int, column: str, values: list[Any]) -> set[Any]:
-    found: set[Any] = set()
-    for at in range(0, len(values), 500):
-        chunk = values[at:at + 500]
-        marks = ",".join("?" * len(chunk))
-        found.update(r[column] for r in store.all(
-            f"SELECT {column} FROM import_rows WHERE import_id=? "  # noqa: S608
-            f"AND {column} IN ({marks})", (import_id, *chunk)))
-    return found
 
 
 async def prepare_page(ctx: Context, settings: Settings, persons: list[Person]
@@ -328,8 +204,7 @@ async def prepare_page(ctx: Context, settings: Settings, persons: list[Person]
 async def _send_batch(ctx: Context, job: Job, row: dict[str, Any], settings: Settings
                       ) -> Outcome:
     """Phase 2: send the next batch of staged rows to Maileon."""
-    rows = ctx.store.all("SELECT * FROM import_rows WHERE import_id=? AND seq>? "
-                         "ORDER BY seq LIMIT ?", (row["id"], row["sent_seq"], PAGE_SIZE))
+    rows = imports.rows_after(ctx.store, row["id"], row["sent_seq"], PAGE_SIZE)
     result = await send_batch(ctx, settings, rows, started_at=row["started_at"])
     sent_seq = rows[-1]["seq"] if rows else row["sent_seq"]
     skipped = Counter(json.loads(row["skipped"] or "{}")) + result.skipped
@@ -347,7 +222,7 @@ async def send_batch(ctx: Context, settings: Settings, rows: list[dict[str, Any]
     save come back."""
     result = BatchResult()
     company_id = settings.company_id
-    states = _load_states(ctx.store, company_id, [r["person_id"] for r in rows])
+    states = people.get_many(ctx.store, company_id, [r["person_id"] for r in rows])
     groups: dict[int, list[tuple[dict[str, Any], PersonState, dict[str, Any]]]] = {}
     for staged in rows:
         state = states.get(staged["person_id"]) or PersonState(company_id, staged["person_id"])
@@ -487,43 +362,22 @@ async def _deals_page(ctx: Context, job: Job, row: dict[str, Any]) -> Outcome:
     return _save(ctx.store, job, row, changes, deals=deals)
 
 
-def summary(v: dict[str, Any]) -> str:
-    text = f"Import finished: {v.get('imported', 0)} of {v.get('done', 0)} persons imported"
-    if v.get("skipped_total"):
-        reasons = ", ".join(f"{n} {reason}" for reason, n in v.get("skipped", []))
-        text += f"; {v['skipped_total']} skipped ({reasons})"
-    if v.get("deals_queued"):
-        text += f"; {plural(v['deals_queued'], 'open deal')} queued as transactions"
+def summary(row: dict[str, Any]) -> str:
+    """The sync-log line of a finished import (from its `imports` row)."""
+    skipped = json.loads(row.get("skipped") or "{}")
+    text = f"Import finished: {row.get('imported', 0)} of {row.get('done', 0)} persons imported"
+    if skipped:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in
+                            sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])))
+        text += f"; {sum(skipped.values())} skipped ({reasons})"
+    if row.get("deals_queued"):
+        text += f"; {plural(row['deals_queued'], 'open deal')} queued as transactions"
     return text
 
 
-def _queue_deals(db: Any, company_id: int, deals: list[dict[str, Any]]) -> None:
+def _deal_jobs(deals: list[dict[str, Any]]) -> list[imports.QueuedJob]:
     from sync.deals import job_entity_id  # deal sync is optional for the import
 
-    for deal in deals:
-        queue.upsert_job(db, company_id, "deal", job_entity_id(str(deal["id"]), "change"),
-                         {"action": "change", "data": deal, "previous": None,
-                          "raw_action": "import"},
-                         normalize_time(deal.get("update_time")))
-
-
-def _save_states(db: Any, states: list[PersonState]) -> None:
-    if not states:
-        return
-    columns = people.COLUMNS
-    db.conn.executemany(
-        f"INSERT OR REPLACE INTO persons ({', '.join(columns)}) "  # noqa: S608
-        f"VALUES ({', '.join('?' * len(columns))})",
-        [[getattr(s, c) for c in columns] for s in states])
-
-
-def _load_states(store: Store, company_id: int, ids: list[int]) -> dict[int, PersonState]:
-    states: dict[int, PersonState] = {}
-    for start_at in range(0, len(ids), 500):
-        chunk = ids[start_at:start_at + 500]
-        marks = ",".join("?" * len(chunk))
-        for r in store.all(f"SELECT * FROM persons WHERE company_id=? "  # noqa: S608
-                           f"AND person_id IN ({marks})", (company_id, *chunk)):
-            r["deleted"] = bool(r["deleted"])
-            states[r["person_id"]] = PersonState(**r)
-    return states
+    return [("deal", job_entity_id(str(deal["id"]), "change"),
+             {"action": "change", "data": deal, "previous": None, "raw_action": "import"},
+             normalize_time(deal.get("update_time"))) for deal in deals]

@@ -49,8 +49,7 @@ class Context:
     @classmethod
     def create(cls, config: Config, store: Store, http: httpx.AsyncClient) -> Context:
         oauth = PipedriveOAuth(http, config.oauth_url, config.client_id, config.client_secret)
-        problems = {r["company_id"] for r in store.all(
-            "SELECT company_id FROM settings WHERE maileon_key_status IN ('invalid','forbidden')")}
+        problems = tenants.key_problem_companies(store)
         return cls(config=config, store=store, http=http, tokens=TokenManager(store, oauth),
                    key_problems=problems)
 

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from clients.errors import PermanentError
+from store import tenants
 from sync.context import Context
 from sync.intake import normalize_time, ref_id
 from sync.organizations import organization_names
@@ -54,7 +55,7 @@ def day(value: Any) -> str:
 
 
 def deal_url(ctx: Context, company_id: int, deal_id: int) -> str:
-    domain = ctx.store.scalar("SELECT domain FROM companies WHERE id=?", (company_id,))
+    domain = tenants.company_domain(ctx.store, company_id)
     return f"https://{domain}.pipedrive.com/deal/{deal_id}" if domain else ""
 
 

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from clients.errors import ApiError
-from store import people, queue, tenants
+from store import cursors, jobs, people, queue, tenants
 from store.db import now
 from store.queue import Job
 from sync.context import Context
@@ -26,7 +26,7 @@ def periodic(kind: str) -> Callable[[Handler], Handler]:
             try:
                 return await fn(ctx, job)
             finally:
-                if ctx.store.scalar("SELECT 1 FROM companies WHERE id=?", (job.company_id,)):
+                if tenants.company_exists(ctx.store, job.company_id):
                     schedule_next(ctx.store, job.company_id, kind, ctx.config.periodic_scale)
         return run
     return wrap
@@ -50,8 +50,7 @@ async def sweep_persons(ctx: Context, job: Job) -> Outcome:
     if not settings.contacts_sync:
         return Outcome.skipped("contacts sync is off")
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    since = ctx.store.scalar("SELECT value FROM cursors WHERE company_id=? AND name='sweep'",
-                             (job.company_id,))
+    since = cursors.get(ctx.store, job.company_id, "sweep")
     if since is None:
         _save_cursor(ctx, job.company_id, started)
         return Outcome.skipped("first sweep: watching for changes from now on")
@@ -79,8 +78,7 @@ async def sweep_persons(ctx: Context, job: Job) -> Outcome:
 
 
 def _save_cursor(ctx: Context, company_id: int, value: str) -> None:
-    ctx.store.execute("INSERT OR REPLACE INTO cursors (company_id, name, value) VALUES (?,?,?)",
-                      (company_id, "sweep", value))
+    cursors.put(ctx.store, company_id, "sweep", value)
 
 
 @periodic("periodic.tokens")
@@ -105,11 +103,6 @@ async def prune(ctx: Context, job: Job) -> Outcome:
     """Raw webhook bodies, finished jobs and sync-log lines (names, addresses) are kept for
     RETENTION_DAYS."""
     cutoff = now() - ctx.config.retention_days * 86400  # RETENTION_DAYS
-    with ctx.store.tx() as db:
-        db.execute("DELETE FROM events WHERE company_id=? AND received_at<?",
-                   (job.company_id, cutoff))
-        db.execute("DELETE FROM jobs WHERE company_id=? AND state='done' AND updated_at<?",
-                   (job.company_id, cutoff))
-        db.execute("DELETE FROM sync_log WHERE company_id=? AND at<?", (job.company_id, cutoff))
+    jobs.prune(ctx.store, job.company_id, cutoff)
     return Outcome.quiet("old events, jobs and log lines pruned")
 

@@ -26,8 +26,8 @@ import json
 from typing import Any
 
 from clients.errors import PermanentError
+from store import people, tenants
 from store import rules as stored
-from store import tenants
 from store.db import now
 from store.queue import Job
 from sync import backfill
@@ -46,8 +46,7 @@ MAX_OWNERS_SEEN = 200
 async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
     """One page of a preview or an apply; queues the next one."""
     company_id = job.company_id
-    run = ctx.store.one("SELECT * FROM rule_runs WHERE id=? AND company_id=?",
-                        (int(job.entity_id), company_id))
+    run = stored.get_run(ctx.store, company_id, int(job.entity_id))
     if run is None or run["state"] not in ("previewing", "applying"):
         return Outcome.quiet("sync rules run no longer running")
     settings = tenants.get_settings(ctx.store, company_id)
@@ -61,7 +60,7 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
     names = names_for(ctx.store, company_id, fields)
     labels = {p.id: newsletter_label(p, settings, fields) for p in persons}
     verdicts = {p.id: evaluate(rules, p, labels[p.id], names).matches for p in persons}
-    states = backfill._load_states(ctx.store, company_id, [p.id for p in persons])
+    states = people.get_many(ctx.store, company_id, [p.id for p in persons])
     contacts = {pid for pid, s in states.items() if has_contact(s)}
     owners = set(stored.owners_seen(run)) | {p.owner_id for p in persons if p.owner_id}
     changes: dict[str, Any] = {
@@ -94,7 +93,7 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
             kept += 1
             continue
         async with ctx.person_lock(company_id, person.id):
-            state = backfill._load_states(ctx.store, company_id, [person.id]).get(person.id)
+            state = people.get_many(ctx.store, company_id, [person.id]).get(person.id)
             if state is not None and has_contact(state) \
                     and await remove_contact(ctx, state) == REMOVED:
                 removed += 1
@@ -103,7 +102,7 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
     if not next_cursor:
         changes.update(state="done", cursor=None)
     stored.save_step(ctx.store, company_id, run, changes, verdicts,
-                     save_states=lambda db: backfill._save_states(db, result.states))
+                     save_states=lambda db: people.save_all(db, result.states))
     if not next_cursor:
         return Outcome.ok(applied_text({**run, **changes}))
     return Outcome.quiet(f"sync rules apply: {changes['read']} persons done")

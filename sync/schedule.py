@@ -3,7 +3,7 @@ kind, so a restart neither loses nor doubles a run."""
 
 from __future__ import annotations
 
-from store import queue
+from store import jobs, queue, tenants
 from store.db import Store
 
 # kind -> interval in seconds (scaled by PERIODIC_SCALE)
@@ -18,15 +18,11 @@ PERIODIC = {
 
 def ensure_periodic(store: Store, scale: float, company_id: int | None = None) -> None:
     """Make sure each company has its periodic jobs queued (first run within a minute)."""
-    companies = [company_id] if company_id is not None else [
-        r["id"] for r in store.all("SELECT id FROM companies")]
+    companies = [company_id] if company_id is not None else tenants.company_ids(store)
     with store.tx() as db:
         for cid in companies:
             for kind, interval in PERIODIC.items():
-                exists = db.execute(
-                    "SELECT 1 FROM jobs WHERE company_id=? AND kind=? AND state IN "
-                    "('pending','running')", (cid, kind)).fetchone()
-                if exists is None:
+                if not jobs.has_open(db, cid, kind):
                     queue.upsert_job(db, cid, kind, "company", {"action": "run"},
                                      delay=min(60.0, interval) * scale)
 

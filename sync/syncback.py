@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from clients.errors import ApiError, NotFound
 from clients.maileon import MaileonClient
-from store import people, queue, tenants
+from store import cursors, people, queue, tenants
 from store.db import Store
 from store.people import PersonState
 from store.queue import Job
@@ -139,8 +139,7 @@ async def setup_maileon(ctx: Context, settings: Settings) -> list[str]:
 async def remove_webhooks(ctx: Context, company_id: int, user_id: int) -> None:
     """Before an uninstall wipes the company (its last installation goes): delete our Maileon
     webhooks with the stored key. Best effort, bounded in time: nothing here blocks the wipe."""
-    left = ctx.store.scalar("SELECT count(*) FROM installations WHERE company_id=? AND "
-                            "user_id<>?", (company_id, user_id))
+    left = tenants.other_installations(ctx.store, company_id, user_id)
     if left:
         return
 
@@ -244,9 +243,8 @@ def find_persons(store: Store, company_id: int, external_id: str, email: str
     """Persons this app synced that the Maileon contact stands for: the one named by the
     external id, and every person with that address."""
     found: dict[int, PersonState] = {}
-    if external_id.isdigit() and len(external_id) < 19 and store.scalar(
-            "SELECT 1 FROM persons WHERE company_id=? AND person_id=? AND deleted=0",
-            (company_id, int(external_id))):
+    if external_id.isdigit() and len(external_id) < 19 and people.is_active(
+            store, company_id, int(external_id)):
         found[int(external_id)] = people.get(store, company_id, int(external_id))
     if email:
         for state in people.by_email(store, company_id, email):
@@ -336,8 +334,7 @@ def _now_ms() -> int:
 
 
 def get_cursor(store: Store, company_id: int) -> int | None:
-    value = store.scalar("SELECT value FROM cursors WHERE company_id=? AND name=?",
-                         (company_id, CURSOR))
+    value = cursors.get(store, company_id, CURSOR)
     try:
         return int(value) if value is not None else None
     except ValueError:
@@ -345,15 +342,13 @@ def get_cursor(store: Store, company_id: int) -> int | None:
 
 
 def save_cursor(store: Store, company_id: int, value: int) -> None:
-    store.execute("INSERT OR REPLACE INTO cursors (company_id, name, value) VALUES (?,?,?)",
-                  (company_id, CURSOR, str(value)))
+    cursors.put(store, company_id, CURSOR, str(value))
 
 
 def start_cursor(store: Store, company_id: int) -> None:
     """Reconcile from the moment the webhooks were first registered (kept across key changes
     and restarts)."""
-    store.execute("INSERT OR IGNORE INTO cursors (company_id, name, value) VALUES (?,?,?)",
-                  (company_id, CURSOR, str(_now_ms())))
+    cursors.put_if_missing(store, company_id, CURSOR, str(_now_ms()))
 
 
 def _needs_unsubscribe(store: Store, company_id: int, ev: MaileonEvent) -> bool:

@@ -29,6 +29,7 @@ from sync.context import Context
 from sync.worker import Worker
 from web import health, imports, oauth, panel, rules, settings, webhooks
 from web.config import Config, from_env
+from web.errors import HTTPProblem, render_problem
 from web.limits import BodyLimit
 from web.logs import configure as configure_logging
 from web.logs import request_id
@@ -147,7 +148,8 @@ def create_app(config: Config | None = None) -> Starlette:
             await http.aclose()
             store.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPProblem: render_problem})
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestContext)
     app.add_middleware(SecurityHeaders)

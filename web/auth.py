@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,9 +20,13 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from store import oauth_nonces
+from clients.errors import ApiError
+from store import oauth_nonces, tenants
 from store.db import Store, now
+from web.admin_rights import confirmed_admin
 from web.config import Config
+from web.errors import HTTPProblem
+from web.state import app_context
 
 log = logging.getLogger("pipedrive_maileon.auth")
 
@@ -162,3 +168,63 @@ def basic_username(header: str | None) -> str:
         return base64.b64decode(header[6:].strip(), validate=True).decode().split(":", 1)[0]
     except (binascii.Error, UnicodeDecodeError):
         return ""
+
+
+# --- views that need a signed-in user or an admin (compare starlette's `requires`) -------------
+View = Callable[[Request, Identity], Awaitable[Response]]
+
+
+def settings_identity(request: Request) -> Identity:
+    """Who is asking for a settings page or card; raises HTTPProblem when nobody is signed in
+    or the user has not installed the app."""
+    ctx = app_context(request)
+    identity = request_identity(request, ctx.config)
+    if identity is None:
+        if request.headers.get("x-pipedrive-token") or request.query_params.get("token"):
+            raise HTTPProblem(401, "Session expired",
+                              "This page's Pipedrive token is invalid or expired. Reload the "
+                              "page in Pipedrive.")
+        if request.method == "GET" and not request.headers.get("hx-request"):
+            raise HTTPProblem(303, "", "", location="/oauth/install?next=settings")
+        raise HTTPProblem(401, "Sign in required", "Please open the settings again.")
+    if tenants.get_installation(ctx.store, identity.company_id, identity.user_id) is None:
+        raise HTTPProblem(403, "Authorize the app first",
+                          "You have not installed Maileon for Pipedrive yet. Install it for "
+                          "your user to see its settings.",
+                          link={"url": "/oauth/install?next=settings", "label": "Install"})
+    return identity
+
+
+async def admin_identity(request: Request) -> Identity:
+    """The identity of a change: an admin *now*, as Pipedrive says with the user's own token.
+    Raises HTTPProblem otherwise."""
+    ctx = app_context(request)
+    identity = settings_identity(request)
+    if cross_site(request, ctx.config, identity):
+        raise HTTPProblem(403, "Request refused", "Cross-site requests are not allowed.")
+    try:
+        admin = await confirmed_admin(ctx, identity.company_id, identity.user_id)
+    except ApiError as exc:
+        raise HTTPProblem(503, "Admin rights not confirmed",
+                          f"Pipedrive could not confirm your admin rights ({exc.message}), so "
+                          "nothing was changed. Please try again.") from exc
+    if not admin:
+        raise HTTPProblem(403, "Read-only", "Only Pipedrive admins can change these settings. "
+                          "Pipedrive says you are not an admin, so nothing was changed.")
+    return identity
+
+
+def requires_identity(view: View) -> Callable[[Request], Awaitable[Response]]:
+    """The view runs with the signed-in user's identity (see `settings_identity`)."""
+    @functools.wraps(view)
+    async def run(request: Request) -> Response:
+        return await view(request, settings_identity(request))
+    return run
+
+
+def requires_admin(view: View) -> Callable[[Request], Awaitable[Response]]:
+    """The view runs only for an admin confirmed by Pipedrive now (see `admin_identity`)."""
+    @functools.wraps(view)
+    async def run(request: Request) -> Response:
+        return await view(request, await admin_identity(request))
+    return run

@@ -17,7 +17,7 @@ async def healthz(request: Request) -> JSONResponse:
     ctx = app_context(request)
     worker = app_worker(request)
     try:
-        ctx.store.scalar("SELECT 1")
+        ctx.store.ping()
         database = "ok"
         depth = queue.depth(ctx.store)
         secrets = "ok" if keycheck.readable(ctx.store) else "unreadable"

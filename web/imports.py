@@ -1,29 +1,60 @@
 """The "Import existing contacts" card of the settings (F12): start, progress, cancel, resume.
 
 Everyone who can see the settings sees the progress; only admins start, cancel or resume.
-The card polls itself (every second) while an import runs."""
+The card polls itself (every second) while an import runs. `import_view` is its view model
+(the engine is sync/backfill.py, the storage store/imports.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from store import tenants
-from sync import backfill
+from store import imports, tenants
+from store.db import Store, now
 from sync.context import Context
-from web.auth import Identity
-from web.settings import admin_identity, identity_or_response
+from web.auth import Identity, requires_admin, requires_identity
 from web.state import app_context, app_worker
 from web.templating import templates
+
+
+def import_view(store: Store, company_id: int) -> dict[str, Any] | None:
+    """The latest import's progress, its skip reasons, and whether it waits or stopped."""
+    row = imports.latest(store, company_id)
+    if row is None:
+        return None
+    job = imports.latest_job(store, company_id, row["id"])
+    skipped = json.loads(row["skipped"] or "{}")
+    running = row["state"] == "running"
+    stopped = running and (job is None or job["state"] in ("failed", "done"))
+    waiting = ""
+    if running and job is not None and job["state"] == "pending" and job["last_error"]:
+        seconds = max(0, int(job["run_after"] - now() + 0.999))
+        waiting = f"{job['last_error']} — continuing in {seconds} s" if seconds \
+            else f"{job['last_error']} — continuing now"
+    total = row["total"]
+    if total is not None:
+        total = max(int(total), int(row["done"]))
+    return {
+        "id": row["id"], "state": row["state"], "phase": row["phase"], "running": running,
+        "stopped": stopped, "error": (job or {}).get("last_error", "") if stopped else "",
+        "waiting": waiting, "reading": row["phase"] == "reading", "read": row["counted"],
+        "total": total, "done": row["done"], "imported": row["imported"],
+        "skipped": sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])),
+        "skipped_total": sum(skipped.values()), "include_deals": bool(row["include_deals"]),
+        "deals_queued": row["deals_queued"], "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "percent": int(100 * row["done"] / total) if total else (100 if total == 0 else 0),
+    }
 
 
 def card_context(ctx: Context, identity: Identity, notice: str = "") -> dict[str, Any]:
     """What partials/import.html needs (also merged into the settings page)."""
     settings = tenants.get_settings(ctx.store, identity.company_id)
     inst = tenants.get_installation(ctx.store, identity.company_id, identity.user_id)
-    return {"imp": backfill.view(ctx.store, identity.company_id), "settings": settings,
+    return {"imp": import_view(ctx.store, identity.company_id), "settings": settings,
             "import_notice": notice, "is_admin": bool(inst and inst.is_admin)}
 
 
@@ -36,42 +67,34 @@ def _card(request: Request, identity: Identity, notice: str = "", status: int = 
                                       card_context(ctx, identity, notice), status_code=status)
 
 
-async def import_card(request: Request) -> Response:
-    identity = identity_or_response(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_identity
+async def import_card(request: Request, identity: Identity) -> Response:
     return _card(request, identity)
 
 
-async def import_start(request: Request) -> Response:
-    identity = await admin_identity(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_admin
+async def import_start(request: Request, identity: Identity) -> Response:
     ctx = app_context(request)
     if not tenants.get_settings(ctx.store, identity.company_id).configured:
         return _card(request, identity, "Enter a Maileon API key before importing.", 422)
     form = await request.form()
     deals = form.get("include_deals") in ("1", "on", "true")
-    _, started = backfill.start(ctx.store, identity.company_id, identity.user_id, deals)
+    _, started = imports.start(ctx.store, identity.company_id, identity.user_id, deals)
     app_worker(request).wake()
     return _card(request, identity, "" if started else
                  "An import is already running; this is its progress.")
 
 
-async def import_cancel(request: Request) -> Response:
-    identity = await admin_identity(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_admin
+async def import_cancel(request: Request, identity: Identity) -> Response:
     ctx = app_context(request)
-    cancelled = backfill.cancel(ctx.store, identity.company_id)
+    cancelled = imports.cancel(ctx.store, identity.company_id)
     return _card(request, identity, "" if cancelled else "No import is running.")
 
 
-async def import_resume(request: Request) -> Response:
-    identity = await admin_identity(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_admin
+async def import_resume(request: Request, identity: Identity) -> Response:
     ctx = app_context(request)
-    resumed = backfill.resume(ctx.store, identity.company_id)
+    resumed = imports.resume(ctx.store, identity.company_id)
     app_worker(request).wake()
     return _card(request, identity, "" if resumed else "No import is running.")

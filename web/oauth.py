@@ -15,7 +15,7 @@ from sync import syncback
 from sync.intake import parse_id
 from web.admin_rights import admin_flag
 from web.auth import STATE_COOKIE, check_basic, consume_state, new_state, set_session
-from web.settings import message
+from web.errors import message
 from web.state import app_context
 
 log = logging.getLogger("pipedrive_maileon.oauth")

@@ -31,8 +31,8 @@ from starlette.responses import Response
 from clients.errors import ApiError, ReauthRequired, TransientError
 from clients.maileon import PERMISSIONS
 from clients.pipedrive import PipedriveClient
-from store import people, tenants
-from store.db import Store, now
+from store import people, synclog, tenants
+from store.db import Store
 from store.people import PersonState
 from store.transactions import recent_transactions as stored_transactions
 from sync import contacts, rules_gate
@@ -40,6 +40,7 @@ from sync.context import Context
 from sync.intake import parse_id
 from sync.persons import Person, from_pipedrive, plausible_email
 from web.auth import TOKEN_HEADER, Identity, cross_site, verify_jwt
+from web.errors import HTTPProblem, theme
 from web.state import app_context
 from web.templating import templates
 
@@ -53,50 +54,39 @@ TRANSACTION_LABELS = {"pipedrive_deal_added": "Deal added",
 
 
 
-def _theme(request: Request) -> str:
-    return "dark" if request.query_params.get("theme") == "dark" else "light"
-
-
 def person_id_of(raw: str) -> int | None:
     return parse_id(raw.split(",")[0])
 
 
-def _message(request: Request, title: str, text: str, status: int,
-             link: dict[str, str] | None = None) -> Response:
-    """A panel page without data (loads the SDK too, so Pipedrive shows it)."""
-    return templates.TemplateResponse(request, "panel_message.html", {
-        "title": title, "text": text, "link": link, "theme": _theme(request)},
-        status_code=status)
+def _refuse(status: int, title: str, text: str, header_only: bool,
+            link: dict[str, str] | None = None) -> HTTPProblem:
+    """A refusal: the panel page (loads the SDK too, so Pipedrive shows it), or for an HTMX call
+    (`header_only`) the message page, which app.js and panel.js show instead of swapping."""
+    return HTTPProblem(status, title, text, None if header_only else link,
+                       look="message" if header_only else "panel")
 
 
-def _partial_error(request: Request, title: str, text: str, status: int) -> Response:
-    """An error answer to an HTMX call (not swapped; shown by app.js and panel.js)."""
-    return templates.TemplateResponse(request, "message.html", {
-        "title": title, "text": text, "link": None, "kind": "error"}, status_code=status)
-
-
-def _identity(request: Request, header_only: bool) -> Identity | Response:
+def _identity(request: Request, header_only: bool) -> Identity:
+    """Who is asking, from Pipedrive's JWT only; raises HTTPProblem when that is not known."""
     ctx = app_context(request)
     token = request.headers.get(TOKEN_HEADER, "")
     if not token and not header_only:
         token = request.query_params.get("token", "")
-    respond = _partial_error if header_only else _message
     if not token:
-        return respond(request, "Not signed in",
-                       "Open this panel from a person in Pipedrive.", 401)
+        raise _refuse(401, "Not signed in", "Open this panel from a person in Pipedrive.",
+                      header_only)
     identity = verify_jwt(token, ctx.config)
     if identity is None:
-        return respond(request, "Session expired",
-                       "The panel's Pipedrive token is invalid or expired. Reload the page in "
-                       "Pipedrive.", 401)
+        raise _refuse(401, "Session expired", "The panel's Pipedrive token is invalid or "
+                      "expired. Reload the page in Pipedrive.", header_only)
     if tenants.get_installation(ctx.store, identity.company_id, identity.user_id) is None:
         if header_only:
-            return respond(request, "Authorize the app first",
-                           "Install Maileon for Pipedrive for your user to use this panel.", 403)
-        return _message(request, "Authorize the app first",
-                        "Install Maileon for Pipedrive for your Pipedrive user to see the "
-                        "newsletter status here.", 403,
-                        link={"url": "/oauth/install", "label": "Install the app"})
+            raise _refuse(403, "Authorize the app first",
+                          "Install Maileon for Pipedrive for your user to use this panel.", True)
+        raise _refuse(403, "Authorize the app first",
+                      "Install Maileon for Pipedrive for your Pipedrive user to see the "
+                      "newsletter status here.", False,
+                      link={"url": "/oauth/install", "label": "Install the app"})
     return identity
 
 
@@ -104,24 +94,19 @@ def _identity(request: Request, header_only: bool) -> Identity | Response:
 async def panel(request: Request) -> Response:
     """The iframe: a shell that initializes the SDK at once and loads the status by HTMX."""
     identity = _identity(request, header_only=False)
-    if isinstance(identity, Response):
-        return identity
     person_id = person_id_of(request.query_params.get("selectedIds", ""))
     if person_id is None:
-        return _message(request, "No person selected",
-                        "This panel shows the newsletter status of a person. Open a person in "
-                        "Pipedrive.", 400)
+        raise _refuse(400, "No person selected", "This panel shows the newsletter status of a "
+                      "person. Open a person in Pipedrive.", header_only=False)
     return templates.TemplateResponse(request, "panel.html", {
-        "theme": _theme(request), "hx_token": identity.token, "person_id": person_id})
+        "theme": theme(request), "hx_token": identity.token, "person_id": person_id})
 
 
 async def panel_status(request: Request) -> Response:
     identity = _identity(request, header_only=True)
-    if isinstance(identity, Response):
-        return identity
     person_id = person_id_of(request.query_params.get("selectedIds", ""))
     if person_id is None:
-        return _partial_error(request, "No person selected", "Open a person in Pipedrive.", 400)
+        raise _refuse(400, "No person selected", "Open a person in Pipedrive.", header_only=True)
     view = await status_view(app_context(request), identity, person_id)
     return templates.TemplateResponse(request, "partials/panel_status.html", view)
 
@@ -137,15 +122,13 @@ async def panel_unsubscribe(request: Request) -> Response:
 async def _action(request: Request, subscribe: bool) -> Response:
     ctx = app_context(request)
     identity = _identity(request, header_only=True)
-    if isinstance(identity, Response):
-        return identity
     if cross_site(request, ctx.config, identity):
-        return _partial_error(request, "Request refused", "Cross-site requests are not allowed.",
-                              403)
+        raise _refuse(403, "Request refused", "Cross-site requests are not allowed.",
+                      header_only=True)
     form = await request.form()
     person_id = person_id_of(str(form.get("person_id", "")))
     if person_id is None:
-        return _partial_error(request, "No person selected", "Open a person in Pipedrive.", 400)
+        raise _refuse(400, "No person selected", "Open a person in Pipedrive.", header_only=True)
     verb = "subscribe" if subscribe else "unsubscribe"
     ok, text = await _run_action(ctx, identity, person_id, subscribe)
     if ok:
@@ -189,10 +172,8 @@ def _log_action(store: Store, identity: Identity, person_id: int, message: str) 
     inst = tenants.get_installation(store, identity.company_id, identity.user_id)
     who = inst.user_name if inst and inst.user_name else f"user {identity.user_id}"
     with store.tx() as db:
-        db.execute("INSERT INTO sync_log (company_id, at, job_id, kind, entity_id, result, "
-                   "message) VALUES (?,?,?,?,?,?,?)",
-                   (identity.company_id, now(), None, "person", str(person_id), "ok",
-                    f"{message} (by {who})"[:500]))
+        synclog.write(db, identity.company_id, "person", str(person_id), "ok",
+                      f"{message} (by {who})")
 
 
 def _viewer(ctx: Context, identity: Identity) -> PipedriveClient:

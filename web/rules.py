@@ -28,8 +28,7 @@ from sync.intake import parse_id
 from sync.rules import MAX_CHOICES, MAX_VALUE, MODES, ON_STOP, SyncRules, describe, label_field
 from sync.rules_gate import active_rules, names_for
 from web.admin_rights import admin_for_viewing
-from web.auth import Identity
-from web.settings import admin_identity, identity_or_response
+from web.auth import Identity, requires_admin, requires_identity
 from web.state import app_context, app_worker
 from web.templating import templates
 
@@ -84,17 +83,13 @@ async def _card(request: Request, identity: Identity, status: int = 200, **extra
                                       status_code=status)
 
 
-async def rules_card(request: Request) -> Response:
-    identity = identity_or_response(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_identity
+async def rules_card(request: Request, identity: Identity) -> Response:
     return await _card(request, identity)
 
 
-async def rules_preview(request: Request) -> Response:
-    identity = await admin_identity(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_admin
+async def rules_preview(request: Request, identity: Identity) -> Response:
     ctx = app_context(request)
     proposed, errors = await parse_form(ctx, identity.company_id, await request.form())
     if errors:
@@ -106,10 +101,8 @@ async def rules_preview(request: Request) -> Response:
                        "Rules are being applied right now; preview again when that is done.")
 
 
-async def rules_apply(request: Request) -> Response:
-    identity = await admin_identity(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_admin
+async def rules_apply(request: Request, identity: Identity) -> Response:
     ctx = app_context(request)
     if not tenants.get_settings(ctx.store, identity.company_id).configured:
         return await _card(request, identity, 422,
@@ -123,18 +116,14 @@ async def rules_apply(request: Request) -> Response:
     return await _card(request, identity)
 
 
-async def rules_cancel(request: Request) -> Response:
-    identity = await admin_identity(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_admin
+async def rules_cancel(request: Request, identity: Identity) -> Response:
     cancelled = stored.cancel(app_context(request).store, identity.company_id)
     return await _card(request, identity, notice="" if cancelled else "Nothing to cancel.")
 
 
-async def rules_resume(request: Request) -> Response:
-    identity = await admin_identity(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_admin
+async def rules_resume(request: Request, identity: Identity) -> Response:
     resumed = stored.resume(app_context(request).store, identity.company_id)
     app_worker(request).wake()
     return await _card(request, identity, notice="" if resumed else "Nothing to resume.")

@@ -6,19 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from clients.errors import ApiError
 from clients.maileon import PERMISSIONS
 from store import queue, tenants
-from sync import backfill
 from sync.context import Context
 from sync.fields import maileon_target, person_fields
-from sync.health import KEY_STATUS, health
 from sync.intake import parse_id
 from sync.setup import check_doi_mailing, check_maileon_key, configure
-from web.admin_rights import admin_for_viewing, confirmed_admin
-from web.auth import Identity, cross_site, request_identity
+from web.admin_rights import admin_for_viewing
+from web.auth import Identity, requires_admin, requires_identity
+from web.errors import HTTPProblem
+from web.health_view import KEY_STATUS, health
+from web.imports import import_view
 from web.state import app_context, app_worker
 from web.templating import templates
 
@@ -27,40 +28,12 @@ MIN_KEY, MAX_KEY = 12, 265
 MAX_ECHOED_KEY = 1000
 
 
-def message(request: Request, title: str, text: str, status: int = 200,
-            link: dict[str, str] | None = None, kind: str = "info") -> Response:
-    return templates.TemplateResponse(request, "message.html", {
-        "title": title, "text": text, "link": link, "kind": kind}, status_code=status)
-
-
-def identity_or_response(request: Request) -> Identity | Response:
-    ctx = app_context(request)
-    identity = request_identity(request, ctx.config)
-    if identity is None:
-        if request.headers.get("x-pipedrive-token") or request.query_params.get("token"):
-            return message(request, "Session expired",
-                           "This page's Pipedrive token is invalid or expired. Reload the "
-                           "page in Pipedrive.", 401, kind="error")
-        if request.method == "GET" and not request.headers.get("hx-request"):
-            return RedirectResponse("/oauth/install?next=settings", status_code=303)
-        return message(request, "Sign in required", "Please open the settings again.", 401,
-                       kind="error")
-    inst = tenants.get_installation(ctx.store, identity.company_id, identity.user_id)
-    if inst is None:
-        return message(request, "Authorize the app first",
-                       "You have not installed Maileon for Pipedrive yet. Install it for your "
-                       "user to see its settings.", 403,
-                       link={"url": "/oauth/install?next=settings", "label": "Install"},
-                       kind="error")
-    return identity
-
-
 async def _page_context(request: Request, identity: Identity, **extra: Any) -> dict[str, Any]:
     ctx = app_context(request)
     company_id = identity.company_id
     settings = tenants.get_settings(ctx.store, company_id)
     inst = tenants.get_installation(ctx.store, company_id, identity.user_id)
-    company = ctx.store.one("SELECT * FROM companies WHERE id=?", (company_id,)) or {}
+    company = tenants.company(ctx.store, company_id) or {}
     custom_fields: list[Any] = []
     fields_error = ""
     try:
@@ -81,23 +54,21 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
         "hx_token": identity.token if identity.via == "jwt" else "",
         "theme": request.query_params.get("theme", "light"),
         "key_status_text": KEY_STATUS.get(settings.maileon_key_status, ""),
-        "imp": backfill.view(ctx.store, company_id),
+        "imp": import_view(ctx.store, company_id),
     }
     page.update(await health(ctx, company_id, request.query_params.get("log") == "failed"))
     page.update(extra)
     return page
 
 
-async def _render(request: Request, template: str) -> Response:
-    identity = identity_or_response(request)
-    if isinstance(identity, Response):
-        return identity
+async def _render(request: Request, identity: Identity, template: str) -> Response:
     page = await _page_context(request, identity)
     return templates.TemplateResponse(request, template, page)
 
 
-async def settings_page(request: Request) -> Response:
-    return await _render(request, "settings.html")
+@requires_identity
+async def settings_page(request: Request, identity: Identity) -> Response:
+    return await _render(request, identity, "settings.html")
 
 
 async def _health(request: Request, identity: Identity) -> Response:
@@ -111,39 +82,13 @@ async def _health(request: Request, identity: Identity) -> Response:
     return templates.TemplateResponse(request, "partials/health.html", page)
 
 
-async def health_partial(request: Request) -> Response:
-    identity = identity_or_response(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_identity
+async def health_partial(request: Request, identity: Identity) -> Response:
     return await _health(request, identity)
 
 
-async def admin_identity(request: Request) -> Identity | Response:
-    """The identity of a change: an admin *now*, as Pipedrive says with the user's own token."""
-    ctx = app_context(request)
-    identity = identity_or_response(request)
-    if isinstance(identity, Response):
-        return identity
-    if cross_site(request, ctx.config, identity):
-        return message(request, "Request refused", "Cross-site requests are not allowed.", 403,
-                       kind="error")
-    try:
-        admin = await confirmed_admin(ctx, identity.company_id, identity.user_id)
-    except ApiError as exc:
-        return message(request, "Admin rights not confirmed",
-                       f"Pipedrive could not confirm your admin rights ({exc.message}), so "
-                       "nothing was changed. Please try again.", 503, kind="error")
-    if not admin:
-        return message(request, "Read-only", "Only Pipedrive admins can change these settings. "
-                       "Pipedrive says you are not an admin, so nothing was changed.",
-                       403, kind="error")
-    return identity
-
-
-async def save_settings(request: Request) -> Response:
-    identity = await admin_identity(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_admin
+async def save_settings(request: Request, identity: Identity) -> Response:
     ctx = app_context(request)
     form = await request.form()
     company_id = identity.company_id
@@ -239,17 +184,14 @@ async def _validate(ctx: Context, company_id: int, current: tenants.Settings, fo
     return values, errors
 
 
-async def retry(request: Request) -> Response:
-    identity = await admin_identity(request)
-    if isinstance(identity, Response):
-        return identity
+@requires_admin
+async def retry(request: Request, identity: Identity) -> Response:
     ctx = app_context(request)
     form = await request.form()
     raw = str(form.get("job_id", "")).strip()
     job_id = parse_id(raw)
     if raw and job_id is None:
-        return message(request, "Nothing to retry", "That sync log entry does not exist.", 400,
-                       kind="error")
+        raise HTTPProblem(400, "Nothing to retry", "That sync log entry does not exist.")
     queue.retry_failed(ctx.store, identity.company_id, job_id)
     app_worker(request).wake()
     return await _health(request, identity)

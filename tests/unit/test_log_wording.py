@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sync.log_view import words
 from sync.wording import plural
+from web.log_words import words
 
 
 def test_plural_counts_in_words() -> None:

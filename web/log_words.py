@@ -1,5 +1,5 @@
 """The sync log in the admin's words: who or what a line is about, where it went, and whether
-it needs them. Lines come from store.synclog; this only words them."""
+it needs them. Lines come from store.synclog (via sync/health.py); this only words them."""
 
 from __future__ import annotations
 
