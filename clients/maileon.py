@@ -358,9 +358,10 @@ def parse_contact(root: Element) -> dict[str, Any]:
 
 def _xml(response: httpx.Response) -> Element:
     try:
-        return ElementTree.fromstring(response.content)
+        root: Element = ElementTree.fromstring(response.content)
     except ElementTree.ParseError:
         raise PermanentError("Maileon answered with unreadable XML") from None
+    return root
 
 
 def _error_message(response: httpx.Response) -> str:

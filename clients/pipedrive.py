@@ -106,14 +106,15 @@ class PipedriveClient:
 
     # --- identity -----------------------------------------------------------------------
     async def users_me(self) -> dict[str, Any]:
-        return (await self.request("GET", "/api/v1/users/me"))["data"]
+        return _data_object(await self.request("GET", "/api/v1/users/me"), "/users/me")
 
     # --- webhooks -------------------------------------------------------------------------
     async def list_webhooks(self) -> list[dict[str, Any]]:
         return (await self.request("GET", "/api/v1/webhooks")).get("data") or []
 
     async def add_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
-        return (await self.request("POST", "/api/v1/webhooks", json=body))["data"]
+        return _data_object(await self.request("POST", "/api/v1/webhooks", json=body),
+                            "a new webhook")
 
     async def delete_webhook(self, webhook_id: int) -> None:
         try:
@@ -139,7 +140,8 @@ class PipedriveClient:
         return body.get("data") or [], (body.get("additional_data") or {}).get("next_cursor")
 
     async def patch_person(self, person_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        return (await self.request("PATCH", f"/api/v2/persons/{person_id}", json=body))["data"]
+        return _data_object(await self.request("PATCH", f"/api/v2/persons/{person_id}",
+                                               json=body), "a person update")
 
     async def organizations(self, ids: list[int]) -> list[dict[str, Any]]:
         body = await self.request("GET", "/api/v2/organizations",
@@ -185,7 +187,8 @@ class PipedriveClient:
                                options: list[str]) -> dict[str, Any]:
         body = {"name": name, "field_type": field_type,
                 "options": [{"label": label} for label in options]}
-        return (await self.request("POST", "/api/v1/personFields", json=body))["data"]
+        return _data_object(await self.request("POST", "/api/v1/personFields", json=body),
+                            "a new person field")
 
     async def _get_or_none(self, path: str) -> dict[str, Any] | None:
         try:
@@ -210,6 +213,16 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {"data": body}
+
+
+def _data_object(body: dict[str, Any], what: str) -> dict[str, Any]:
+    """The `data` object of a 2xx answer; any other shape is a visible failure (retried, then
+    failed with this reason), never a silent success."""
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise TransientError(f"Pipedrive answered {what} without the expected data object",
+                             service=SERVICE)
+    return data
 
 
 def _error_text(body: dict[str, Any]) -> str:

@@ -158,7 +158,7 @@ def demo(args: argparse.Namespace) -> int:
     return run_demo(port=args.port or 8000, database=args.database)
 
 
-def _add_operations_commands(sub: argparse._SubParsersAction) -> None:
+def _add_operations_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p_migrate = sub.add_parser("migrate", help="check the configuration and the front-end files, "
                                "apply database migrations (the Procfile's release step)")
     p_migrate.set_defaults(func=migrate)
