@@ -51,7 +51,7 @@ async def _fill(config: Any, auth: str, persons: int, changes: int) -> Counter[i
     from web.app import create_app
 
     class NoWorker:
-        def wake(self) -> None:
+        def wake(self, due_at: float | None = None) -> None:
             pass
 
     app = create_app(config)

@@ -222,3 +222,18 @@ def m006_import_rows(db: Database) -> None:
 def m007_jobs_by_entity(db: Database) -> None:
     """The lease checks each candidate's entity for a running job: index that lookup."""
     db.execute("CREATE INDEX jobs_entity ON jobs (company_id, kind, entity_id, state)")
+
+
+@migrations()
+def m008_fairness_jobs_by_company(db: Database) -> None:
+    """The fair lease walks each company's due jobs in order (index: state, company, due) and
+    serves, between companies running as many jobs, the one it served longest ago."""
+    db.executescript(
+        """
+        CREATE INDEX jobs_company_due ON jobs (state, company_id, run_after);
+        CREATE TABLE lease_turns (
+            company_id INTEGER PRIMARY KEY REFERENCES companies(id) ON DELETE CASCADE,
+            leased_at REAL NOT NULL
+        );
+        """
+    )

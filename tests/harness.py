@@ -35,7 +35,8 @@ def make_config(tmp: Path, pipedrive_url: str, maileon_url: str, app_port: int,
         app_url=f"http://127.0.0.1:{app_port}", secret_key=secrets.token_urlsafe(32),
         encryption_keys=parse_keys(new_key()), oauth_url=pipedrive_url,
         maileon_api_url=f"{maileon_url}/1.0", database_path=str(tmp / "app.db"),
-        port=app_port, backoff_scale=0.01, periodic_scale=1.0)
+        port=app_port, backoff_scale=0.01, periodic_scale=1.0,
+        debounce_seconds=0.02, debounce_max_seconds=0.2)  # debounce tests set their own
     values.update(overrides)
     return Config(**values)
 

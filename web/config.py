@@ -34,6 +34,10 @@ class Config:
     backoff_scale: float = 1.0
     periodic_scale: float = 1.0
     log_json: bool = False
+    # Debounce of webhook changes: a job is due this long after the entity's latest change,
+    # at most debounce_max_seconds after its first waiting change.
+    debounce_seconds: float = 1.0
+    debounce_max_seconds: float = 10.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -107,6 +111,7 @@ def from_env(env: dict[str, str] | None = None) -> Config:
     port = int(_number(env, "PORT", 8000))
     if port > 65535:
         raise ConfigError(f"PORT must be at most 65535, got {port}")
+    window, longest = _debounce(env)
     return Config(
         client_id=client_id,
         client_secret=client_secret,
@@ -122,4 +127,15 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         backoff_scale=float(_number(env, "BACKOFF_SCALE", 1.0, float)),
         periodic_scale=float(_number(env, "PERIODIC_SCALE", 1.0, float)),
         log_json=env.get("LOG_FORMAT", "").strip().lower() == "json",
+        debounce_seconds=window, debounce_max_seconds=longest,
     )
+
+
+def _debounce(env: dict[str, str]) -> tuple[float, float]:
+    """SYNC_DEBOUNCE_SECONDS and SYNC_DEBOUNCE_MAX_SECONDS (never less than the window)."""
+    window = float(_number(env, "SYNC_DEBOUNCE_SECONDS", 1.0, float))
+    longest = float(_number(env, "SYNC_DEBOUNCE_MAX_SECONDS", max(10.0, window), float))
+    if longest < window:
+        raise ConfigError("SYNC_DEBOUNCE_MAX_SECONDS must not be less than "
+                          "SYNC_DEBOUNCE_SECONDS")
+    return window, longest

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import time
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -79,10 +80,10 @@ async def pipedrive(request: Request) -> Response:
         dedupe_key=event.dedupe_key, kind=f"{event.entity}.{event.action}",
         entity_id=job_entity_id(event.entity_id, event.action) if kind == "deal"
         else event.entity_id, payload=(await request.body()).decode(), job_kind=kind,
-        job_payload=job_payload,
-        version=event.update_time)
+        job_payload=job_payload, version=event.update_time,
+        debounce=ctx.config.debounce_seconds, max_wait=ctx.config.debounce_max_seconds)
     if stored:
-        app_worker(request).wake()
+        app_worker(request).wake(due_at=time.time() + ctx.config.debounce_seconds)
     return JSONResponse({"ok": True, "duplicate": not stored})
 
 
