@@ -249,6 +249,16 @@ def install_company(sims: Sims, config: Config, app_url: str, **form: Any
 
 # --- load generation --------------------------------------------------------------------------
 @dataclass
+class Round:
+    """One measured round of load, from wrk or from the asyncio client."""
+    throughput: float
+    p50: float
+    p99: float
+    answered: int  # answers received, warm-up included
+    non_2xx: int
+
+
+@dataclass
 class LoadResult:
     completed: int = 0
     duration: float = 0.0
@@ -274,6 +284,10 @@ class LoadResult:
     @property
     def p99(self) -> float:
         return self.pct(0.99)
+
+    def as_round(self) -> Round:
+        return Round(self.throughput, self.p50, self.p99, self.acked,
+                     sum(n for s, n in self.statuses.items() if s != 200))
 
     def merge(self, other: LoadResult) -> None:
         self.completed += other.completed

@@ -60,33 +60,60 @@ def upsert_job(db: Any, company_id: int, kind: str, entity_id: str, payload: dic
                             t + delay, t, t, 0.0))
 
 
-def record_event(store: Store, *, company_id: int, source: str, dedupe_key: str, kind: str,
-                 entity_id: str, payload: str | dict[str, Any], job_kind: str,
-                 job_payload: dict[str, Any], version: str, debounce: float = 0.0,
-                 max_wait: float = 0.0) -> bool:
-    """Store an event (`payload`: the raw JSON body, or an object) and its job in one
-    transaction. False when it was a duplicate. This is the webhooks' hot path, so it talks to
-    sqlite3 directly: three statements and a commit.
+@dataclass
+class IncomingEvent:
+    """A received event and the job it feeds, as `record_events` stores them."""
+    company_id: int
+    source: str
+    dedupe_key: str
+    kind: str
+    entity_id: str
+    payload: str          # the raw JSON body
+    job_kind: str
+    job_payload: str      # JSON
+    version: str
+    debounce: float = 0.0
+    max_wait: float = 0.0
+
+
+def record_events(store: Store, events: list[IncomingEvent]) -> list[bool]:
+    """Store events and their jobs in one transaction; for each, False when it was a duplicate.
+    This is the webhooks' hot path (several concurrent webhooks share a commit, see
+    store/group_commit.py), so it talks to sqlite3 directly.
 
     `debounce`: the job is due that long after the entity's latest change, but at most
     `max_wait` after its pending job was created, so a burst of edits costs one sync."""
-    raw = payload if isinstance(payload, str) else json.dumps(payload)
-    job = json.dumps(job_payload)
     t = now()
     conn = store.db.conn
+    stored = []
     with store.lock:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            stored = conn.execute(INSERT_EVENT, (company_id, source, dedupe_key, kind,
-                                                 entity_id, raw, t)).rowcount == 1
-            if stored:
-                conn.execute(UPSERT_JOB, (company_id, job_kind, entity_id, job, version,
-                                          t + debounce, t, t, max_wait))
+            for e in events:
+                new = conn.execute(INSERT_EVENT, (e.company_id, e.source, e.dedupe_key, e.kind,
+                                                  e.entity_id, e.payload, t)).rowcount == 1
+                if new:
+                    conn.execute(UPSERT_JOB, (e.company_id, e.job_kind, e.entity_id,
+                                              e.job_payload, e.version, t + e.debounce, t, t,
+                                              e.max_wait))
+                stored.append(new)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
     return stored
+
+
+def record_event(store: Store, *, company_id: int, source: str, dedupe_key: str, kind: str,
+                 entity_id: str, payload: str | dict[str, Any], job_kind: str,
+                 job_payload: dict[str, Any], version: str, debounce: float = 0.0,
+                 max_wait: float = 0.0) -> bool:
+    """Store one event (`payload`: the raw JSON body, or an object) and its job in one
+    transaction. False when it was a duplicate."""
+    raw = payload if isinstance(payload, str) else json.dumps(payload)
+    return record_events(store, [IncomingEvent(
+        company_id, source, dedupe_key, kind, entity_id, raw, job_kind,
+        json.dumps(job_payload), version, debounce, max_wait)])[0]
 
 
 # Expired leases first (their entity's pending job waits behind them), then due pending jobs

@@ -11,7 +11,8 @@ import time
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from store import queue, tenants
+from store import tenants
+from store.queue import IncomingEvent
 from sync import syncback
 from sync.context import Context
 from sync.deals import job_entity_id
@@ -75,13 +76,12 @@ async def pipedrive(request: Request) -> Response:
     job_payload = {"action": event.action, "data": event.current, "previous": event.previous,
                    "merged_to_id": event.merged_to_id, "raw_action": event.raw_action,
                    "event_id": event.dedupe_key}
-    stored = queue.record_event(
-        ctx.store, company_id=company_id, source="pipedrive",
-        dedupe_key=event.dedupe_key, kind=f"{event.entity}.{event.action}",
-        entity_id=job_entity_id(event.entity_id, event.action) if kind == "deal"
-        else event.entity_id, payload=(await request.body()).decode(), job_kind=kind,
-        job_payload=job_payload, version=event.update_time,
-        debounce=ctx.config.debounce_seconds, max_wait=ctx.config.debounce_max_seconds)
+    entity_id = job_entity_id(event.entity_id, event.action) if kind == "deal" \
+        else event.entity_id
+    stored = await ctx.intake.record(IncomingEvent(
+        company_id, "pipedrive", event.dedupe_key, f"{event.entity}.{event.action}", entity_id,
+        (await request.body()).decode(), kind, json.dumps(job_payload), event.update_time,
+        ctx.config.debounce_seconds, ctx.config.debounce_max_seconds))
     if stored:
         app_worker(request).wake(due_at=time.time() + ctx.config.debounce_seconds)
     return JSONResponse({"ok": True, "duplicate": not stored})

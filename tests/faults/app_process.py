@@ -26,7 +26,8 @@ class AppProcess:
             "APP_URL": self.url, "SECRET_KEY": "s" * 40, "ENCRYPTION_KEY": new_key(),
             "DATABASE_PATH": str(tmp / "app.db"), "PIPEDRIVE_OAUTH_URL": pipedrive_url,
             "MAILEON_API_URL": f"{maileon_url}/1.0", "BACKOFF_SCALE": "0.01",
-            "LOG_FORMAT": "json",
+            "LOG_FORMAT": "json", "SYNC_DEBOUNCE_SECONDS": "0.02",
+            "SYNC_DEBOUNCE_MAX_SECONDS": "0.2",
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
