@@ -37,6 +37,7 @@ class Job:
 # Debounce: a fold moves the due time to this change's (`run_after`), but never past the
 # pending job's creation + the maximum wait (last parameter), and never earlier than it was
 # (a retry's backoff stays). Without debounce (maximum wait 0) the due time stays as it was.
+# ?10 is the new payload's action, so SQLite parses only the pending job's JSON.
 UPSERT_JOB = """
 INSERT INTO jobs (company_id, kind, entity_id, payload, version, state, run_after, created_at,
                   updated_at)
@@ -44,7 +45,7 @@ VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)
 ON CONFLICT (company_id, kind, entity_id) WHERE state = 'pending' DO UPDATE SET
     payload = excluded.payload, version = excluded.version, updated_at = excluded.updated_at,
     run_after = max(jobs.run_after, min(excluded.run_after, jobs.created_at + ?9))
-WHERE json_extract(excluded.payload, '$.action') = 'delete'
+WHERE ?10 = 'delete'
    OR (json_extract(jobs.payload, '$.action') IS NOT 'delete'
        AND excluded.version >= jobs.version)
 """
@@ -57,7 +58,7 @@ def upsert_job(db: Any, company_id: int, kind: str, entity_id: str, payload: dic
     """Create the pending job for an entity, or fold this payload into it. Call inside a tx."""
     t = now()
     db.execute(UPSERT_JOB, (company_id, kind, entity_id, json.dumps(payload), version,
-                            t + delay, t, t, 0.0))
+                            t + delay, t, t, 0.0, payload.get("action")))
 
 
 @dataclass
@@ -72,6 +73,7 @@ class IncomingEvent:
     job_kind: str
     job_payload: str      # JSON
     version: str
+    action: str           # the job payload's action: a delete always wins
     debounce: float = 0.0
     max_wait: float = 0.0
 
@@ -95,7 +97,7 @@ def record_events(store: Store, events: list[IncomingEvent]) -> list[bool]:
                 if new:
                     conn.execute(UPSERT_JOB, (e.company_id, e.job_kind, e.entity_id,
                                               e.job_payload, e.version, t + e.debounce, t, t,
-                                              e.max_wait))
+                                              e.max_wait, e.action))
                 stored.append(new)
             conn.execute("COMMIT")
         except BaseException:
@@ -113,7 +115,8 @@ def record_event(store: Store, *, company_id: int, source: str, dedupe_key: str,
     raw = payload if isinstance(payload, str) else json.dumps(payload)
     return record_events(store, [IncomingEvent(
         company_id, source, dedupe_key, kind, entity_id, raw, job_kind,
-        json.dumps(job_payload), version, debounce, max_wait)])[0]
+        json.dumps(job_payload), version, str(job_payload.get("action", "")), debounce,
+        max_wait)])[0]
 
 
 # Expired leases first (their entity's pending job waits behind them), then due pending jobs
@@ -213,7 +216,8 @@ def _back_to_pending(db: Any, row: dict[str, Any], run_after: float, message: st
                    (run_after, message, reset_attempts, t, row["id"]))
     except sqlite3.IntegrityError:  # the one pending job per entity exists already
         db.execute(UPSERT_JOB, (row["company_id"], row["kind"], row["entity_id"],
-                                row["payload"], row["version"], run_after, t, t, 0.0))
+                                row["payload"], row["version"], run_after, t, t, 0.0,
+                                json.loads(row["payload"]).get("action")))
         db.execute("UPDATE jobs SET state='done', locked_until=0, last_error=?, updated_at=? "
                    "WHERE id=?", ("merged into the waiting change: " + message, t, row["id"]))
 
