@@ -131,14 +131,15 @@ def run(duration: float = DURATION, rounds: int = ROUNDS,
         _, auth, _ = install_company(sims, config, app.url)
         app.wait_idle()
         bare = Server("bench.bare:app", free_port(), env, work.path / "bare.log").start()
+        offset = 0
         for r in range(rounds):
             for name, latency in VARIANTS.items():
                 server = bare if name == "bare" else app
                 if server is app:
                     sims.ml("POST", "/_sim/latency", json={"ms": latency or maileon_latency_ms})
                 cpu = server.cpu_seconds()
-                res = measure(server, name, r, work.path, auth, use_wrk, duration,
-                              (r * len(VARIANTS) + len(results[name])) * MAX_REQUESTS)
+                res = measure(server, name, r, work.path, auth, use_wrk, duration, offset)
+                offset += MAX_REQUESTS  # the asyncio client's next requests: new meta.ids
                 server_cpu[name] += server.cpu_seconds() - cpu
                 if res.non_2xx:
                     raise RuntimeError(f"{name} answered {res.non_2xx} non-2xx; see {work.path}")
@@ -185,7 +186,7 @@ def run(duration: float = DURATION, rounds: int = ROUNDS,
                for n in VARIANTS}
     notes = [
         machine(),
-        ("wrk" if use_wrk else "asyncio client (wrk not installed)")
+        ("wrk" if use_wrk else "asyncio client (no wrk, or --client asyncio)")
         + f", {THREADS if use_wrk else 1} thread(s), {CONCURRENCY} keep-alive connections; "
         f"{rounds} rounds of {duration:.0f}s (+{WARMUP:.0f}s warm-up) per variant, alternating "
         "bare / app / app+worker; best round of each (highest throughput, lowest p99)",
