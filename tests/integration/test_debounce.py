@@ -27,7 +27,7 @@ def fullname(harness: Harness, email: str) -> str | None:
 def test_a_burst_of_edits_costs_one_maileon_write(tmp_path: Path) -> None:
     # A window far longer than the burst takes to deliver, so the order of events, not the
     # machine's speed, decides: every edit lands while the first one still waits.
-    with running_harness(tmp_path, debounce_seconds=3.0, debounce_max_seconds=30.0) as harness:
+    with running_harness(tmp_path, debounce_seconds=4.0, debounce_max_seconds=30.0) as harness:
         harness.setup_company()
         auth = credentials(harness)
         for version in range(8):
