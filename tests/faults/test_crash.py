@@ -58,8 +58,11 @@ def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
     chaos.start()
     try:
         with httpx.Client() as client, ThreadPoolExecutor(4) as senders:
-            list(senders.map(lambda d: send_until_acknowledged(app, d, auth, client),
-                             deliveries))
+            while True:  # a fast intake may take in the burst before 3 kills: deliver it again
+                list(senders.map(lambda d: send_until_acknowledged(app, d, auth, client),
+                                 deliveries))  # (as Pipedrive's redeliveries: all duplicates)
+                if kills >= 3:
+                    break
     finally:
         done.set()
         chaos.join()
