@@ -54,7 +54,7 @@ MAX_ID = 2**53  # Pipedrive ids fit JavaScript's safe integers; SQLite needs < 2
 
 def parse_id(value: Any) -> int | None:
     """A positive id from untrusted input (int or digit string), or None."""
-    if isinstance(value, bool):
+    if value is None or isinstance(value, bool):  # None: the usual absent id, no exception
         return None
     if isinstance(value, str):
         value = value.strip()
