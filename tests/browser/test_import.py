@@ -20,7 +20,6 @@ def test_start_import_and_watch_progress_to_done(page: Page, harness: Harness,
     harness.pd("POST", "/_sim/bulk_persons", json={"company_id": COMPANY, "count": 1500,
                                                    "fire_webhooks": False})
     harness.pd("POST", "/_sim/latency", json={"ms": 300})  # each page read takes a moment…
-    harness.ml("POST", "/_sim/latency", json={"ms": 250})  # …and so does each batch sent
     page.goto(f"{harness.app_url}/oauth/install")
     page.get_by_role("button", name="Allow and install").click()
     expect(page).to_have_url(f"{harness.app_url}/settings")
@@ -30,6 +29,8 @@ def test_start_import_and_watch_progress_to_done(page: Page, harness: Harness,
 
     card = page.locator("#import")
     expect(card.get_by_role("heading", name="Import existing contacts")).to_be_visible()
+    # …and so does each batch sent: longer than the card's 1 s poll, so one is seen mid-way
+    harness.ml("POST", "/_sim/latency", json={"ms": 1100})
     card.get_by_role("button", name="Start import").click()
     expect(card.get_by_role("button", name="Cancel import")).to_be_visible()
 
