@@ -77,6 +77,13 @@ def machine() -> str:
 
 
 # --- processes --------------------------------------------------------------------------------
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / CLK_TCK
+
+
 class Sims:
     """Simulated Pipedrive and Maileon in one child process (bench/sims.py)."""
 
@@ -103,6 +110,9 @@ class Sims:
         """The Maileon API calls the simulator answered (completion time ≥ since_ms)."""
         reqs = self.ml("GET", "/_sim/state")["requests"]
         return [r for r in reqs if r["time"] >= since_ms]
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc.stdin is not None:
@@ -150,9 +160,7 @@ class Server:
         return self.proc.pid
 
     def cpu_seconds(self) -> float:
-        with open(f"/proc/{self.pid}/stat") as f:
-            parts = f.read().rsplit(")", 1)[1].split()
-        return (int(parts[11]) + int(parts[12])) / CLK_TCK
+        return process_cpu_seconds(self.pid)
 
     def memory_mb(self) -> tuple[float, float]:
         """(current RSS, peak RSS since start) of the process, in MB."""
@@ -249,6 +257,16 @@ def install_company(sims: Sims, config: Config, app_url: str, **form: Any
 
 # --- load generation --------------------------------------------------------------------------
 @dataclass
+class Round:
+    """One measured round of load, from wrk or from the asyncio client."""
+    throughput: float
+    p50: float
+    p99: float
+    answered: int  # answers received, warm-up included
+    non_2xx: int
+
+
+@dataclass
 class LoadResult:
     completed: int = 0
     duration: float = 0.0
@@ -274,6 +292,10 @@ class LoadResult:
     @property
     def p99(self) -> float:
         return self.pct(0.99)
+
+    def as_round(self) -> Round:
+        return Round(self.throughput, self.p50, self.p99, self.acked,
+                     sum(n for s, n in self.statuses.items() if s != 200))
 
     def merge(self, other: LoadResult) -> None:
         self.completed += other.completed

@@ -10,11 +10,12 @@ import argparse
 import time
 from collections.abc import Callable
 
-from bench import drain, import_, intake, panel
+from bench import coalesce, drain, import_, intake, panel
 from bench.common import Row, print_table
 
 BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "intake": intake.run,
+    "coalesce": coalesce.run,  # debounce while draining, fairness across companies
     # at a realistic Maileon round trip, and at 20 ms where the worker's CPU is the limit
     "drain": lambda: drain.run(latency_ms=100) + drain.run(latency_ms=20),
     "panel": panel.run,

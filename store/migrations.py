@@ -325,3 +325,18 @@ def m010_outages(db: Database) -> None:
 def m012_drop_pipedrive_webhooks(db: Database) -> None:
     """The `pipedrive_webhooks` table was never read or written (issue #17)."""
     db.execute("DROP TABLE IF EXISTS pipedrive_webhooks")
+
+
+@migrations()
+def m013_fairness_jobs_by_company(db: Database) -> None:
+    """The fair lease walks each company's due jobs in order (index: state, company, due) and
+    serves, between companies running as many jobs, the one it served longest ago."""
+    db.executescript(
+        """
+        CREATE INDEX jobs_company_due ON jobs (state, company_id, run_after);
+        CREATE TABLE lease_turns (
+            company_id INTEGER PRIMARY KEY REFERENCES companies(id) ON DELETE CASCADE,
+            leased_at REAL NOT NULL
+        );
+        """
+    )

@@ -35,13 +35,18 @@ class Job:
 
 # One statement: create the entity's pending job, or fold the new payload into it when it is
 # a delete (a delete always wins), or not older than the pending one (unless that is a delete).
+# Debounce: a fold moves the due time to this change's (`run_after`), but never past the
+# pending job's creation + the maximum wait (last parameter), and never earlier than it was
+# (a retry's backoff stays). Without debounce (maximum wait 0) the due time stays as it was.
+# ?10 is the new payload's action, so SQLite parses only the pending job's JSON.
 UPSERT_JOB = """
 INSERT INTO jobs (company_id, kind, entity_id, payload, version, state, run_after, created_at,
                   updated_at)
-VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)
+VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)
 ON CONFLICT (company_id, kind, entity_id) WHERE state = 'pending' DO UPDATE SET
-    payload = excluded.payload, version = excluded.version, updated_at = excluded.updated_at
-WHERE json_extract(excluded.payload, '$.action') = 'delete'
+    payload = excluded.payload, version = excluded.version, updated_at = excluded.updated_at,
+    run_after = max(jobs.run_after, min(excluded.run_after, jobs.created_at + ?9))
+WHERE ?10 = 'delete'
    OR (json_extract(jobs.payload, '$.action') IS NOT 'delete'
        AND excluded.version >= jobs.version)
 """
@@ -54,27 +59,47 @@ def upsert_job(db: Any, company_id: int, kind: str, entity_id: str, payload: dic
     """Create the pending job for an entity, or fold this payload into it. Call inside a tx."""
     t = now()
     db.execute(UPSERT_JOB, (company_id, kind, entity_id, json.dumps(payload), version,
-                            t + delay, t, t))
+                            t + delay, t, t, 0.0, payload.get("action")))
 
 
-def record_event(store: Store, *, company_id: int, source: str, dedupe_key: str, kind: str,
-                 entity_id: str, payload: str | dict[str, Any], job_kind: str,
-                 job_payload: dict[str, Any], version: str) -> bool:
-    """Store an event (`payload`: the raw JSON body, or an object) and its job in one
-    transaction. False when it was a duplicate. This is the webhooks' hot path, so it talks to
-    sqlite3 directly: three statements and a commit."""
-    raw = payload if isinstance(payload, str) else json.dumps(payload)
-    job = json.dumps(job_payload)
+@dataclass
+class IncomingEvent:
+    """A received event and the job it feeds, as `record_events` stores them."""
+    company_id: int
+    source: str
+    dedupe_key: str
+    kind: str
+    entity_id: str
+    payload: str          # the raw JSON body
+    job_kind: str
+    job_payload: str      # JSON
+    version: str
+    action: str           # the job payload's action: a delete always wins
+    debounce: float = 0.0
+    max_wait: float = 0.0
+
+
+def record_events(store: Store, events: list[IncomingEvent]) -> list[bool]:
+    """Store events and their jobs in one transaction; for each, False when it was a duplicate.
+    This is the webhooks' hot path (several concurrent webhooks share a commit, see
+    store/group_commit.py), so it talks to sqlite3 directly.
+
+    `debounce`: the job is due that long after the entity's latest change, but at most
+    `max_wait` after its pending job was created, so a burst of edits costs one sync."""
     t = now()
     conn = store.db.conn
+    stored = []
     with store.lock:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            stored = conn.execute(INSERT_EVENT, (company_id, source, dedupe_key, kind,
-                                                 entity_id, raw, t)).rowcount == 1
-            if stored:
-                conn.execute(UPSERT_JOB, (company_id, job_kind, entity_id, job, version, t, t,
-                                          t))
+            for e in events:
+                new = conn.execute(INSERT_EVENT, (e.company_id, e.source, e.dedupe_key, e.kind,
+                                                  e.entity_id, e.payload, t)).rowcount == 1
+                if new:
+                    conn.execute(UPSERT_JOB, (e.company_id, e.job_kind, e.entity_id,
+                                              e.job_payload, e.version, t + e.debounce, t, t,
+                                              e.max_wait, e.action))
+                stored.append(new)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -82,35 +107,75 @@ def record_event(store: Store, *, company_id: int, source: str, dedupe_key: str,
     return stored
 
 
+def record_event(store: Store, *, company_id: int, source: str, dedupe_key: str, kind: str,
+                 entity_id: str, payload: str | dict[str, Any], job_kind: str,
+                 job_payload: dict[str, Any], version: str, debounce: float = 0.0,
+                 max_wait: float = 0.0) -> bool:
+    """Store one event (`payload`: the raw JSON body, or an object) and its job in one
+    transaction. False when it was a duplicate."""
+    raw = payload if isinstance(payload, str) else json.dumps(payload)
+    return record_events(store, [IncomingEvent(
+        company_id, source, dedupe_key, kind, entity_id, raw, job_kind,
+        json.dumps(job_payload), version, str(job_payload.get("action", "")), debounce,
+        max_wait)])[0]
+
+
 # Expired leases first (their entity's pending job waits behind them), then due pending jobs
-# whose entity has no running job. Each branch walks an index and stops after `limit` rows, so
-# a lease costs the same with ten or a hundred thousand jobs queued.
+# whose entity has no running job, shared fairly between companies: each company's next due
+# jobs are ranked by how many jobs that company would then be running (running now + its
+# place in its own line), so a free slot goes to the company using the fewest, whatever the
+# size of another company's backlog; between equals, to the one served longest ago
+# (`lease_turns`), so even a single slot goes round the companies in turn. `companies`
+# skip-scans the (state, company_id, run_after) index and each company's line stops after
+# `limit` rows, so a lease costs about the same with ten or a hundred thousand jobs queued.
 LEASE = """
+WITH RECURSIVE companies(cid) AS (
+    SELECT (SELECT min(company_id) FROM jobs WHERE state='pending')
+    UNION ALL
+    SELECT (SELECT min(company_id) FROM jobs WHERE state='pending' AND company_id>cid)
+    FROM companies WHERE cid IS NOT NULL),
+busy AS (SELECT company_id, count(*) AS n FROM jobs WHERE state='running'
+         GROUP BY company_id),
+due AS (
+    SELECT j.id, j.company_id, j.run_after FROM companies c JOIN jobs j ON j.id IN (
+        SELECT p.id FROM jobs p
+        WHERE p.state='pending' AND p.company_id=c.cid AND p.run_after<=:now
+          AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.company_id=p.company_id
+                          AND r.kind=p.kind AND r.entity_id=p.entity_id
+                          AND r.state='running')
+        ORDER BY p.run_after LIMIT :limit)
+    WHERE c.cid IS NOT NULL),
+fair AS (
+    SELECT due.id, due.run_after, coalesce(t.leased_at, 0) AS turn,
+           coalesce(busy.n, 0) + row_number() OVER (
+               PARTITION BY due.company_id ORDER BY due.run_after, due.id) AS share
+    FROM due LEFT JOIN busy USING (company_id)
+    LEFT JOIN lease_turns t ON t.company_id = due.company_id)
 UPDATE jobs SET state='running', locked_until=:lease, attempts=attempts+1, updated_at=:now
 WHERE id IN (
     SELECT id FROM (
-        SELECT id, 0 AS rank, locked_until AS due FROM (
+        SELECT id, 0 AS share, 0 AS turn, locked_until AS due FROM (
             SELECT id, locked_until FROM jobs WHERE state='running' AND locked_until<=:now
             ORDER BY locked_until LIMIT :limit)
         UNION ALL
-        SELECT id, 1 AS rank, run_after AS due FROM (
-            SELECT j.id, j.run_after FROM jobs j
-            WHERE j.state='pending' AND j.run_after<=:now
-              AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.company_id=j.company_id
-                              AND r.kind=j.kind AND r.entity_id=j.entity_id
-                              AND r.state='running')
-            ORDER BY j.run_after LIMIT :limit)
-        ORDER BY rank, due LIMIT :limit))
+        SELECT id, share, turn, run_after AS due FROM fair
+        ORDER BY share, turn, due LIMIT :limit))
 RETURNING *
 """
 
 
+TURN = ("INSERT INTO lease_turns (company_id, leased_at) VALUES (?, ?) "
+        "ON CONFLICT (company_id) DO UPDATE SET leased_at = excluded.leased_at")
+
+
 def lease(store: Store, limit: int, lease_seconds: float) -> list[Job]:
-    """Take up to `limit` due jobs, at most one per entity and none whose entity is running."""
+    """Take up to `limit` due jobs, at most one per entity and none whose entity is running,
+    round-robin across companies by the number of jobs each is running."""
     t = now()
     with store.tx() as db:
         rows = db.execute(LEASE, {"lease": t + lease_seconds, "now": t,
                                   "limit": limit}).fetchall()
+        db.conn.executemany(TURN, [(cid, t) for cid in {r["company_id"] for r in rows}])
     return [Job.from_row(dict(r)) for r in rows]
 
 
@@ -152,7 +217,8 @@ def _back_to_pending(db: Any, row: dict[str, Any], run_after: float, message: st
                    (run_after, message, reset_attempts, t, row["id"]))
     except sqlite3.IntegrityError:  # the one pending job per entity exists already
         db.execute(UPSERT_JOB, (row["company_id"], row["kind"], row["entity_id"],
-                                row["payload"], row["version"], run_after, t, t))
+                                row["payload"], row["version"], run_after, t, t, 0.0,
+                                json.loads(row["payload"]).get("action")))
         db.execute("UPDATE jobs SET state='done', locked_until=0, last_error=?, updated_at=? "
                    "WHERE id=?", ("merged into the waiting change: " + message, t, row["id"]))
 

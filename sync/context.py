@@ -15,6 +15,7 @@ from clients.maileon import MaileonClient
 from clients.pipedrive import PipedriveClient, PipedriveOAuth
 from store import tenants
 from store.db import Store
+from store.group_commit import GroupCommit
 from sync.tokens import TokenManager
 
 if TYPE_CHECKING:
@@ -45,6 +46,10 @@ class Context:
     person_locks: tuple[asyncio.Lock, ...] = field(
         default_factory=lambda: tuple(asyncio.Lock() for _ in range(PERSON_LOCK_STRIPES)))
     company_locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
+    intake: GroupCommit = field(init=False)  # webhooks' events, stored in group commits
+
+    def __post_init__(self) -> None:
+        self.intake = GroupCommit(self.store)
 
     @classmethod
     def create(cls, config: Config, store: Store, http: httpx.AsyncClient) -> Context:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,7 +54,7 @@ MAX_ID = 2**53  # Pipedrive ids fit JavaScript's safe integers; SQLite needs < 2
 
 def parse_id(value: Any) -> int | None:
     """A positive id from untrusted input (int or digit string), or None."""
-    if isinstance(value, bool):
+    if value is None or isinstance(value, bool):  # None: the usual absent id, no exception
         return None
     if isinstance(value, str):
         value = value.strip()
@@ -152,10 +153,20 @@ def _parse_v1(body: dict[str, Any], meta: dict[str, Any]) -> PipedriveEvent:
         company_id=company_id, user_id=_opt_int(meta.get("user_id")), raw_action=raw_action)
 
 
+# What Pipedrive v2 sends: whole seconds in UTC. Taken apart by hand (a webhook's hot path);
+# the calendar is checked by datetime below for everything else.
+PLAIN_UTC = re.compile(r"(\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T"
+                       r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d)Z")
+
+
 def normalize_time(value: Any) -> str:
     """RFC 3339, v1 'YYYY-MM-DD HH:MM:SS' (UTC) or epoch seconds → 'YYYY-MM-DDTHH:MM:SS.ffffffZ'."""
     if value in (None, ""):
         return ""
+    if isinstance(value, str) and len(value) == 20:
+        plain = PLAIN_UTC.fullmatch(value)
+        if plain and int(value[8:10]) <= 28:  # days 29-31 need the calendar
+            return plain.group(1) + ".000000Z"
     try:
         if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
             stamp = float(value)

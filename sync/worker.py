@@ -43,12 +43,16 @@ class Worker:
         self.wakeup = asyncio.Event()
         self.running: set[asyncio.Task[None]] = set()
         self.heartbeat = 0.0
+        self.sleep_until = 0.0  # epoch seconds the loop waits until unless woken
         self._stopping = False
 
-    def wake(self) -> None:
-        """New work was queued. With every slot busy the next finished job wakes the loop
-        anyway (`_done`), so a burst of webhooks does not re-scan the queue on every event."""
-        if len(self.running) < self.concurrency:
+    def wake(self, due_at: float | None = None) -> None:
+        """New work was queued (due at `due_at`, or now). With every slot busy the next
+        finished job wakes the loop anyway (`_done`), and a job due after the loop's planned
+        wake-up waits for it, so a burst of webhooks does not re-scan the queue on every
+        event."""
+        if len(self.running) < self.concurrency and (due_at is None
+                                                      or due_at < self.sleep_until):
             self.wakeup.set()
 
     async def run(self) -> None:
@@ -64,6 +68,7 @@ class Worker:
                 continue
             due_in = queue.next_due_in(self.ctx.store)
             timeout = 1.0 if due_in is None else min(1.0, max(0.01, due_in))
+            self.sleep_until = time.time() + timeout
             self.wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout)

@@ -37,7 +37,8 @@ def make_config(tmp: Path, pipedrive_url: str, maileon_url: str, app_port: int,
         maileon_api_url=f"{maileon_url}/1.0", database_path=str(tmp / "app.db"),
         port=app_port, backoff_scale=0.01, periodic_scale=1.0,
         # the simulated Pipedrive and the browser tests' host page live on loopback
-        frame_ancestors="http://127.0.0.1:*", api_domains=(pipedrive_url,))
+        frame_ancestors="http://127.0.0.1:*", api_domains=(pipedrive_url,),
+        debounce_seconds=0.02, debounce_max_seconds=0.2)  # debounce tests set their own
     values.update(overrides)
     return Config(**values)
 

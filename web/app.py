@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 import time
@@ -139,6 +140,7 @@ def create_app(config: Config | None = None) -> Starlette:
         app.state.worker = worker
         queue.release_leases(store)
         schedule.ensure_periodic(store, cfg.periodic_scale)
+        gc.freeze()  # what startup built is never garbage: keep it out of every collection
         task = asyncio.create_task(worker.run())
         try:
             yield

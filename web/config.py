@@ -42,6 +42,10 @@ class Config:
     frame_ancestors: str = PIPEDRIVE_ORIGINS
     api_domains: tuple[str, ...] = (PIPEDRIVE_ORIGINS,)
     retention_days: float = 14.0
+    # Debounce of webhook changes: a job is due this long after the entity's latest change,
+    # at most debounce_max_seconds after its first waiting change.
+    debounce_seconds: float = 1.0
+    debounce_max_seconds: float = 10.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -166,6 +170,7 @@ def from_env(env: dict[str, str] | None = None) -> Config:
     port = int(_number(env, "PORT", 8000))
     if port > 65535:
         raise ConfigError(f"PORT must be at most 65535, got {port}")
+    window, longest = _debounce(env)
     return Config(
         client_id=client_id,
         client_secret=client_secret,
@@ -184,4 +189,15 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         frame_ancestors=" ".join(_origins(env, "FRAME_ANCESTORS", PIPEDRIVE_ORIGINS)),
         api_domains=_origins(env, "PIPEDRIVE_API_DOMAINS", PIPEDRIVE_ORIGINS),
         retention_days=float(_number(env, "RETENTION_DAYS", 14.0, float)),
+        debounce_seconds=window, debounce_max_seconds=longest,
     )
+
+
+def _debounce(env: dict[str, str]) -> tuple[float, float]:
+    """SYNC_DEBOUNCE_SECONDS and SYNC_DEBOUNCE_MAX_SECONDS (never less than the window)."""
+    window = float(_number(env, "SYNC_DEBOUNCE_SECONDS", 1.0, float))
+    longest = float(_number(env, "SYNC_DEBOUNCE_MAX_SECONDS", max(10.0, window), float))
+    if longest < window:
+        raise ConfigError("SYNC_DEBOUNCE_MAX_SECONDS must not be less than "
+                          "SYNC_DEBOUNCE_SECONDS")
+    return window, longest

@@ -24,7 +24,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw = dict(scope["headers"]).get(b"content-length")
+        raw = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                raw = value  # h11 and httptools refuse a request with two different ones
         if raw is not None:
             if not raw.isdigit():
                 await _reject(send, 400, "malformed Content-Length")

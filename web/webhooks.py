@@ -4,17 +4,22 @@ then answer 200 — nothing slow on this path."""
 from __future__ import annotations
 
 import hmac
+import json
 import re
+import time
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from clients import safe_json
-from store import queue, tenants
+from store import tenants
+from store.queue import IncomingEvent
 from sync import syncback
 from sync.context import Context
 from sync.deals import job_entity_id
 from sync.intake import BadPayload, parse_pipedrive
+from sync.worker import Worker
 from web.auth import basic_username, check_basic
 from web.state import app_context, app_worker
 
@@ -53,39 +58,80 @@ def _credentials(ctx: Context, company_id: int) -> tuple[str, str] | None:
     return found
 
 
-async def pipedrive(request: Request) -> Response:
-    ctx = app_context(request)
-    header = request.headers.get("authorization")
+class PipedriveWebhook:
+    """POST /webhooks/pipedrive as a plain ASGI endpoint: the app's busiest route, so it reads
+    the body and writes its JSON answer itself instead of building Starlette's Request and
+    Response objects. It goes through the same middlewares (request id, body limit, access
+    log, a plain 500) as every route."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        header = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                header = value.decode("latin-1")
+                break
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        state = scope["app"].state
+        status, body, headers = await receive_pipedrive(state.ctx, state.worker, header,
+                                                        b"".join(chunks))
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()), *headers]})
+        await send({"type": "http.response.body", "body": body})
+
+
+pipedrive = PipedriveWebhook()
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]  # status, JSON body, extra headers
+STORED = json.dumps({"ok": True, "duplicate": False}).encode()
+DUPLICATE = json.dumps({"ok": True, "duplicate": True}).encode()
+
+
+def _refuse(status: int, text: str, *headers: tuple[bytes, bytes]) -> Answer:
+    return status, json.dumps({"ok": False, "error": text}).encode(), list(headers)
+
+
+async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None,
+                            raw: bytes) -> Answer:
+    """Authenticate, parse, store event + job (answered only after the commit)."""
     match = WEBHOOK_USER.match(basic_username(header))
     company_id = int(match.group(1)) if match else 0
     expected = _credentials(ctx, company_id) if match else None
     if expected is None or not check_basic(header, *expected):
-        return _error(401, "unauthorized", **{"WWW-Authenticate": 'Basic realm="webhooks"'})
-    body = await read_json(request)
-    if isinstance(body, Response):
-        return body
+        return _refuse(401, "unauthorized", (b"www-authenticate", b'Basic realm="webhooks"'))
+    try:
+        text = raw.decode()
+        body = safe_json.loads(text)
+    except safe_json.TooDeep as exc:
+        return _refuse(400, str(exc))
+    except (ValueError, UnicodeDecodeError):
+        return _refuse(400, "body is not valid JSON")
     try:
         event = parse_pipedrive(body)
     except BadPayload as exc:
-        return _error(400, str(exc))
+        return _refuse(400, str(exc))
     if event.company_id != company_id:
-        return _error(400, "the event belongs to another company")
+        return _refuse(400, "the event belongs to another company")
     kind = JOB_KINDS.get(event.entity)
     if kind is None:
-        return JSONResponse({"ok": True, "ignored": f"{event.entity} events are not synced"})
+        return 200, json.dumps({"ok": True, "ignored": f"{event.entity} events are not synced"}
+                               ).encode(), []
     job_payload = {"action": event.action, "data": event.current, "previous": event.previous,
                    "merged_to_id": event.merged_to_id, "raw_action": event.raw_action,
                    "event_id": event.dedupe_key}
-    stored = queue.record_event(
-        ctx.store, company_id=company_id, source="pipedrive",
-        dedupe_key=event.dedupe_key, kind=f"{event.entity}.{event.action}",
-        entity_id=job_entity_id(event.entity_id, event.action) if kind == "deal"
-        else event.entity_id, payload=(await request.body()).decode(), job_kind=kind,
-        job_payload=job_payload,
-        version=event.update_time)
+    entity_id = job_entity_id(event.entity_id, event.action) if kind == "deal" \
+        else event.entity_id
+    stored = await ctx.intake.record(IncomingEvent(
+        company_id, "pipedrive", event.dedupe_key, f"{event.entity}.{event.action}", entity_id,
+        text, kind, json.dumps(job_payload), event.update_time, event.action,
+        ctx.config.debounce_seconds, ctx.config.debounce_max_seconds))
     if stored:
-        app_worker(request).wake()
-    return JSONResponse({"ok": True, "duplicate": not stored})
+        worker.wake(due_at=time.time() + ctx.config.debounce_seconds)
+    return 200, STORED if stored else DUPLICATE, []
 
 
 # --- Maileon (F10) ---------------------------------------------------------------------------

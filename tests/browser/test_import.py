@@ -27,10 +27,10 @@ def test_start_import_and_watch_progress_to_done(page: Page, harness: Harness,
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Settings saved")).to_be_visible()
 
-    # …and so does each batch sent: longer than the bar's 1 s poll, so the middle is seen
-    harness.ml("POST", "/_sim/latency", json={"ms": 1200})
     card = page.locator("#import")
     expect(card.get_by_role("heading", name="Import existing contacts")).to_be_visible()
+    # …and so does each batch sent: longer than the card's 1 s poll, so one is seen mid-way
+    harness.ml("POST", "/_sim/latency", json={"ms": 1100})
     card.get_by_role("button", name="Start import").click()
     expect(card.get_by_role("button", name="Cancel import")).to_be_visible()
 

@@ -27,6 +27,7 @@ class AppProcess:
             "DATABASE_PATH": str(tmp / "app.db"), "PIPEDRIVE_OAUTH_URL": pipedrive_url,
             "MAILEON_API_URL": f"{maileon_url}/1.0", "BACKOFF_SCALE": "0.01",
             "LOG_FORMAT": "json", "PIPEDRIVE_API_DOMAINS": pipedrive_url,
+            "SYNC_DEBOUNCE_SECONDS": "0.02", "SYNC_DEBOUNCE_MAX_SECONDS": "0.2",
         }
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -64,3 +64,96 @@ def test_retry_of_a_failed_job_folds_into_a_waiting_change(store: Store) -> None
     assert queue.retry_failed(store, 1) == 1
     assert pending(store) == ["2026-01-01T00:00:09Z"]
     assert store.scalar("SELECT count(*) FROM jobs WHERE state='failed'") == 0
+
+
+# --- debounce ---------------------------------------------------------------------------------
+def record_change(store: Store, entity: str, version: str, debounce: float,
+                  max_wait: float) -> None:
+    queue.record_event(store, company_id=1, source="pipedrive", dedupe_key=f"pd2:{version}",
+                       kind="person.change", entity_id=entity, payload={"v": version},
+                       job_kind="person", job_payload={"action": "change", "v": version},
+                       version=version, debounce=debounce, max_wait=max_wait)
+
+
+def due_in(store: Store) -> float:
+    [(run_after, created_at)] = [(r["run_after"], r["created_at"]) for r in store.all(
+        "SELECT run_after, created_at FROM jobs WHERE state='pending' AND kind='person'")]
+    return float(run_after - created_at)
+
+
+def test_a_debounced_change_waits_and_each_newer_change_moves_its_due_time(
+        store: Store) -> None:
+    record_change(store, "7", "2026-01-01T00:00:01Z", debounce=30, max_wait=300)
+    first = due_in(store)
+    assert 29.9 <= first <= 30.1
+    assert queue.lease(store, 8, 60) == []  # not due yet: the burst may go on
+    record_change(store, "7", "2026-01-01T00:00:02Z", debounce=30, max_wait=300)
+    assert due_in(store) > first  # 30 s after the latest change
+    assert pending(store) == ["2026-01-01T00:00:02Z"]
+
+
+def test_the_maximum_wait_caps_how_far_a_burst_postpones_the_sync(store: Store) -> None:
+    record_change(store, "7", "2026-01-01T00:00:01Z", debounce=30, max_wait=30)
+    first = due_in(store)
+    for second in range(2, 6):
+        record_change(store, "7", f"2026-01-01T00:00:0{second}Z", debounce=30, max_wait=30)
+    assert due_in(store) == first  # created + max_wait: never later
+    assert pending(store) == ["2026-01-01T00:00:05Z"]
+
+
+def test_a_change_does_not_cut_short_a_retry_backoff(store: Store) -> None:
+    record_change(store, "7", "2026-01-01T00:00:01Z", debounce=0, max_wait=0)
+    [job] = queue.lease(store, 8, 60)
+    queue.retry_later(store, job, 600.0, "Maileon is unavailable")
+    record_change(store, "7", "2026-01-01T00:00:02Z", debounce=1, max_wait=10)
+    assert due_in(store) > 500
+    assert pending(store) == ["2026-01-01T00:00:02Z"]
+
+
+# --- fair leasing -----------------------------------------------------------------------------
+def add_company(store: Store, company_id: int) -> None:
+    tenants.save_installation(store, company_id=company_id, company_name="B", domain="b",
+                              api_domain="x", user_id=1, user_name="u", is_admin=True,
+                              access_token="a", refresh_token="r", expires_in=3600, scope="")
+
+
+def queue_jobs(store: Store, company_id: int, entities: range) -> None:
+    with store.tx() as db:
+        for n in entities:
+            queue.upsert_job(db, company_id, "person", str(n), {"action": "change"}, "v")
+
+
+def test_a_free_slot_goes_to_the_company_that_runs_fewest_jobs(store: Store) -> None:
+    add_company(store, 2)
+    queue_jobs(store, 1, range(2500))  # company 1's backlog, older than company 2's change
+    running = queue.lease(store, 8, 60)
+    assert {j.company_id for j in running} == {1}
+    queue_jobs(store, 2, range(1))
+    queue.finish(store, running[0], "ok")
+    [next_job] = queue.lease(store, 1, 60)
+    assert (next_job.company_id, next_job.entity_id) == (2, "0")
+
+
+def test_two_backlogs_are_applied_in_turns(store: Store) -> None:
+    """One slot: the companies alternate, each in its own order, whatever the backlog sizes."""
+    add_company(store, 2)
+    add_company(store, 3)
+    queue_jobs(store, 1, range(40))
+    queue_jobs(store, 2, range(100, 103))
+    queue_jobs(store, 3, range(200, 202))
+    applied = []
+    for _ in range(10):
+        [job] = queue.lease(store, 1, 60)
+        applied.append((job.company_id, job.entity_id))
+        queue.finish(store, job, "ok")
+    assert applied[:7] == [(1, "0"), (2, "100"), (3, "200"), (1, "1"), (2, "101"), (3, "201"),
+                           (1, "2")]
+    assert applied[7:] == [(2, "102"), (1, "3"), (1, "4")]
+
+
+def test_a_lease_shares_free_slots_between_companies(store: Store) -> None:
+    add_company(store, 2)
+    queue_jobs(store, 1, range(100))
+    queue_jobs(store, 2, range(100, 200))
+    jobs = queue.lease(store, 8, 60)
+    assert sorted(j.company_id for j in jobs) == [1, 1, 1, 1, 2, 2, 2, 2]

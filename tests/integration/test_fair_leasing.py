@@ -1,0 +1,60 @@
+"""Fair leasing: a change of one company is applied while another company's large backlog is
+still draining, not after it (order of the writes Maileon received)."""
+
+from __future__ import annotations
+
+import base64
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote
+
+import httpx
+
+from tests.harness import MAILEON_KEY, Harness, wait_until
+from tests.webhooks import credentials, deliver, person_v2
+
+GLOBEX, GLOBEX_ADMIN = 2002, 601
+BACKLOG = 60
+
+
+def globex_credentials(harness: Harness) -> str:
+    hook = next(w for w in harness.pd("GET", "/_sim/state")["webhooks"]
+                if w["company_id"] == GLOBEX)
+    raw = f"{hook['http_auth_user']}:{hook['http_auth_password']}"
+    return "Basic " + base64.b64encode(raw.encode()).decode()
+
+
+def contact_writes(harness: Harness) -> list[str]:
+    """The emails of Maileon contact writes, in the order Maileon answered them."""
+    return [unquote(r["path"].rsplit("/", 1)[1])
+            for r in harness.ml("GET", "/_sim/state")["requests"]
+            if r["method"] in ("POST", "PUT") and "/contacts/email/" in r["path"]]
+
+
+def test_another_companys_backlog_does_not_delay_a_change(harness: Harness) -> None:
+    harness.setup_company()
+    client = harness.install(user_id=GLOBEX_ADMIN)
+    saved = harness.save_settings(client, maileon_api_key=MAILEON_KEY, contacts_sync=True)
+    assert saved.status_code == 200 and "Settings saved" in saved.text
+    acme, globex = credentials(harness), globex_credentials(harness)
+    harness.settle()
+
+    harness.ml("POST", "/_sim/latency", json={"ms": 150})  # Acme's backlog takes seconds
+    backlog = [person_v2(5000 + n, "create", name=f"Acme Person{n}",
+                         email=f"acme{n}@example.com") for n in range(BACKLOG)]
+    with httpx.Client(timeout=20) as http, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda e: deliver(harness, e, acme, http), backlog))
+    assert all(a.status_code == 200 for a in answers)
+    wait_until(lambda: len(contact_writes(harness)) >= 1, timeout=20)  # draining now
+
+    change = person_v2(7000, "create", name="Gina Globex", email="gina@globex.test",
+                       meta={"company_id": str(GLOBEX), "user_id": str(GLOBEX_ADMIN)})
+    assert deliver(harness, change, globex).status_code == 200
+    harness.settle(timeout=60)
+    harness.ml("POST", "/_sim/latency", json={"ms": 0})
+
+    writes = contact_writes(harness)
+    assert len(writes) == BACKLOG + 1
+    position = writes.index("gina@globex.test")
+    # Applied within a few job slots (concurrency 8) of its arrival, with most of Acme's
+    # backlog still behind it.
+    assert BACKLOG - position >= BACKLOG // 2, writes
