@@ -15,8 +15,11 @@ EMAIL = "debounce@example.com"
 
 
 def contact_writes(harness: Harness, email: str) -> int:
+    """Contact writes Maileon accepted (the 404 of an update that finds no contact yet, the
+    consent-safe probe before a create, writes nothing)."""
     return sum(1 for r in harness.ml("GET", "/_sim/state")["requests"]
                if r["method"] in ("POST", "PUT") and "/contacts/email/" in r["path"]
+               and 200 <= r["status"] < 300
                and unquote(r["path"].rsplit("/", 1)[1]) == email)
 
 
