@@ -23,10 +23,10 @@ from typing import Any
 
 import httpx
 
+from appconfig import Config
 from sandbox.server import free_port
 from store.crypto import new_key
 from tests.harness import Harness, make_config
-from web.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -21,6 +21,7 @@ import argparse
 import math
 import re
 import time
+from typing import Any
 from urllib.parse import parse_qs
 
 from bench.common import Row, Server, Sims, Workdir, install_company, machine, new_app, print_table
@@ -41,7 +42,7 @@ def run(sizes: tuple[int, ...] = SIZES, timeout: float = 900.0) -> list[Row]:
     work = Workdir("import")
     sims = Sims()
     app = None
-    results = []
+    results: list[dict[str, Any]] = []
     try:
         config, env, port = new_app(work.path, sims)
         app = Server("web.app:app", port, env, work.path / "app.log").start()

@@ -122,7 +122,8 @@ def run(duration: float = DURATION, rounds: int = ROUNDS,
     use_wrk = client == "wrk" or (client == "auto" and wrk.available())
     work = Workdir("intake")
     sims = Sims()
-    app = bare = None
+    app: Server | None = None
+    bare: Server | None = None
     results: dict[str, list[Round]] = {name: [] for name in VARIANTS}
     server_cpu = dict.fromkeys(VARIANTS, 0.0)
     try:
@@ -155,9 +156,9 @@ def run(duration: float = DURATION, rounds: int = ROUNDS,
                                 ).fetchone()[0]
         normal, full = sqlite_sync_cost(work.path)
     finally:
-        for server in (app, bare):
-            if server is not None:
-                server.stop()
+        for running in (app, bare):
+            if running is not None:
+                running.stop()
         sims.stop()
         work.cleanup()
 

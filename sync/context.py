@@ -19,7 +19,7 @@ from store.group_commit import GroupCommit
 from sync.tokens import TokenManager
 
 if TYPE_CHECKING:
-    from web.config import Config
+    from appconfig import Config
 
 
 KEY_STATUS_BY_ERROR = {401: "invalid", 403: "forbidden"}

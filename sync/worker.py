@@ -31,8 +31,8 @@ STOP_GRACE = 12.0
 
 
 def backoff(attempts: int, scale: float) -> float:
-    delay = min(MAX_DELAY, BASE_DELAY * 2 ** (attempts - 1))
-    return delay * scale * random.uniform(0.8, 1.2)
+    delay = min(MAX_DELAY, BASE_DELAY * 2.0 ** (attempts - 1))
+    return float(delay * scale * random.uniform(0.8, 1.2))
 
 
 class Worker:

@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import jwt
 
+from appconfig import Config
 from sandbox.maileon import MaileonSim
 from sandbox.pipedrive import PipedriveSim
 from sandbox.server import ServerThread
 from store.crypto import new_key, parse_keys
-from web.config import Config
 
 MAILEON_KEY = "demo-maileon-key-0001"
 ADMIN, SALES = 501, 502

@@ -65,5 +65,5 @@ def deliver(harness: Harness, payload: Any, auth: str | None = None,
             client: httpx.Client | None = None) -> httpx.Response:
     send = client or httpx
     headers = {"Authorization": auth or credentials(harness)}
-    return send.post(f"{harness.app_url}/webhooks/pipedrive", json=payload,  # type: ignore[no-any-return]
+    return send.post(f"{harness.app_url}/webhooks/pipedrive", json=payload,
                      headers=headers, timeout=20)

@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from appconfig import Config, from_env
 from clients.http import new_http_client
 from store import keycheck, queue
 from store.crypto import SecretBox
@@ -29,7 +30,6 @@ from sync import handlers, schedule
 from sync.context import Context
 from sync.worker import Worker
 from web import health, imports, oauth, panel, rules, settings, webhooks
-from web.config import Config, from_env
 from web.errors import HTTPProblem, render_problem
 from web.limits import BodyLimit
 from web.logs import configure as configure_logging

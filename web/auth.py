@@ -20,11 +20,11 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
+from appconfig import Config
 from clients.errors import ApiError
 from store import oauth_nonces, tenants
 from store.db import Store, now
 from web.admin_rights import confirmed_admin
-from web.config import Config
 from web.errors import HTTPProblem
 from web.state import app_context
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import uvicorn
 
-from web.config import Config, ConfigError, check_encryption_key, from_env, load_dotenv
+from appconfig import Config, ConfigError, check_encryption_key, from_env, load_dotenv
 
 # In-flight HTTP requests get this long after SIGTERM; then the worker's own grace
 # (sync/worker.py STOP_GRACE) — together well inside a platform's ~30 s.

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import uvicorn
 
+from appconfig import Config
 from sandbox.maileon import MaileonSim
 from sandbox.pipedrive import PipedriveSim
 from sandbox.server import ServerThread
 from store.crypto import new_key, parse_keys
 from web.app import create_app
-from web.config import Config
 
 DEMO_MAILEON_KEY = "demo-maileon-key-0001"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from web.config import PIPEDRIVE_ORIGINS
+from appconfig import PIPEDRIVE_ORIGINS
 
 FRAMEABLE = ("/settings", "/panel")
 REST_OF_POLICY = "base-uri 'self'; object-src 'none'"

@@ -8,8 +8,8 @@ import re
 import secrets
 from pathlib import Path
 
+from appconfig import from_env
 from tests.deploy.procfile import procfile
-from web.config import from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM_SET = {"PORT"}  # the platform sets it; app.json cannot

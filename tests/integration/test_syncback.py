@@ -27,7 +27,7 @@ def maileon_hooks(h: Harness, account: str = "demo") -> list[dict[str, Any]]:
 
 def token_of(h: Harness) -> str:
     hook = maileon_hooks(h)[0]
-    return next(p["custom_value"] for p in hook["urlParams"] if p["name"] == "token")
+    return str(next(p["custom_value"] for p in hook["urlParams"] if p["name"] == "token"))
 
 
 def maileon_requests(h: Harness) -> list[dict[str, Any]]:

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from appconfig import ConfigError, from_env
 from tests.conftest import running_harness
 from tests.harness import ADMIN, SALES, Harness
-from web.config import ConfigError, from_env
 
 
 def token_calls(harness: Harness) -> int:

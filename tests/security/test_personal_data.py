@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from appconfig import from_env
 from tests.conftest import running_harness
 from tests.harness import Harness, wait_until
-from web.config import from_env
 
 
 def tombstone(harness: Harness, person_id: int) -> dict[str, object]:

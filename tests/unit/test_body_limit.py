@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -31,7 +33,7 @@ def test_declared_large_body_is_refused() -> None:
 
 
 def test_chunked_large_body_is_refused() -> None:
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         for _ in range(5):
             yield b"x" * 50
     r = client().post("/", content=chunks())

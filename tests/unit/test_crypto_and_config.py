@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from appconfig import ConfigError, from_env
 from store.crypto import DecryptError, SecretBox, new_key, parse_keys
-from web.config import ConfigError, from_env
 
 VALID = {"PIPEDRIVE_CLIENT_ID": "id", "PIPEDRIVE_CLIENT_SECRET": "secret",
          "APP_URL": "https://app.example.com", "SECRET_KEY": "k" * 40,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from appconfig import ConfigError, from_env
 from tests.unit.test_crypto_and_config import VALID
-from web.config import ConfigError, from_env
 
 
 def test_debounce_defaults_and_overrides() -> None:

@@ -137,7 +137,7 @@ def _number(env: dict[str, str], name: str, default: float, kind: type = int) ->
     if not raw:
         return default
     try:
-        value = kind(raw)
+        value = float(kind(raw))
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if value <= 0:
