@@ -222,6 +222,7 @@ def app_env(config: Config, key_hex: str, **extra: str) -> dict[str, str]:
         "ENCRYPTION_KEY": key_hex,
         "DATABASE_PATH": config.database_path,
         "PIPEDRIVE_OAUTH_URL": config.oauth_url,
+        "PIPEDRIVE_API_DOMAINS": ",".join(config.api_domains),
         "MAILEON_API_URL": config.maileon_api_url,
         "WORKER_CONCURRENCY": str(config.worker_concurrency),
         "BACKOFF_SCALE": str(config.backoff_scale),

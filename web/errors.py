@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from web.templating import templates
 
@@ -16,11 +16,12 @@ class HTTPProblem(Exception):
     """A request the app refuses, with the status, title and text the user sees.
 
     `look`: "message" renders templates/message.html (pages and HTMX answers), "panel" the
-    panel iframe's page. `location`: a redirect (303) instead of a page."""
+    panel iframe's page, "json" a webhook's JSON error `{"ok": false, "error": detail}`.
+    `location`: a redirect (303) instead of a page."""
 
     def __init__(self, status: int, title: str, detail: str,
                  link: dict[str, str] | None = None, *,
-                 look: Literal["message", "panel"] = "message", kind: str = "error",
+                 look: Literal["message", "panel", "json"] = "message", kind: str = "error",
                  location: str = "") -> None:
         super().__init__(f"{status} {title}")
         self.status, self.title, self.detail, self.link = status, title, detail, link
@@ -50,6 +51,8 @@ async def render_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPProblem)
     if exc.location:
         return RedirectResponse(exc.location, status_code=exc.status)
+    if exc.look == "json":
+        return JSONResponse({"ok": False, "error": exc.detail}, status_code=exc.status)
     if exc.look == "panel":
         return panel_message(request, exc.title, exc.detail, exc.status, exc.link)
     return message(request, exc.title, exc.detail, exc.status, exc.link, exc.kind)

@@ -21,6 +21,7 @@ from sync.deals import job_entity_id
 from sync.intake import BadPayload, parse_pipedrive
 from sync.worker import Worker
 from web.auth import basic_username, check_basic
+from web.errors import HTTPProblem
 from web.state import app_context, app_worker
 
 CREDENTIALS_TTL = 60.0
@@ -33,7 +34,7 @@ def _error(status: int, text: str, **headers: str) -> JSONResponse:
 
 
 async def read_json(request: Request, empty: object = None) -> object:
-    """The JSON body (`empty` when there is none), or a Response saying why it is unreadable.
+    """The JSON body (`empty` when there is none); an unreadable one raises a 400 problem.
     The size limit is enforced for every request by web.limits.BodyLimit."""
     body = await request.body()
     if not body.strip() and empty is not None:
@@ -41,9 +42,9 @@ async def read_json(request: Request, empty: object = None) -> object:
     try:
         return safe_json.loads(body)
     except safe_json.TooDeep as exc:
-        return _error(400, str(exc))
+        raise HTTPProblem(400, "Bad request", str(exc), look="json") from None
     except (ValueError, UnicodeDecodeError):
-        return _error(400, "body is not valid JSON")
+        raise HTTPProblem(400, "Bad request", "body is not valid JSON", look="json") from None
 
 
 def _credentials(ctx: Context, company_id: int) -> tuple[str, str] | None:
@@ -160,8 +161,6 @@ async def maileon(request: Request) -> Response:
     if event not in syncback.EVENTS:
         return _error(404, f"the app does not handle Maileon {event!r} events")
     body = await read_json(request, empty={})
-    if isinstance(body, Response):
-        return body
     if not isinstance(body, dict):
         return _error(400, "the JSON body must be an object")
     params = {k: v for k, v in request.query_params.items() if k != "token"}
