@@ -1,14 +1,12 @@
-"""Content-Security-Policy on HTML pages (pure ASGI: no per-request task or body buffering).
+"""Security headers, added by web.app.RequestContext to every response as it starts.
 
 Only the settings and the panel may be framed, and only by Pipedrive (Config.frame_ancestors;
 the sandbox and the tests name their own simulated host); every other page by nobody.
-`X-Content-Type-Options` and `Referrer-Policy` are set on all responses by
-web.app.RequestContext.
 """
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from appconfig import PIPEDRIVE_ORIGINS
 
@@ -25,28 +23,17 @@ def policy(path: str, frame_ancestors: str) -> bytes:
     return f"frame-ancestors {ancestors}; {REST_OF_POLICY}".encode()
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_policy(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-                if ctype.startswith(b"text/html"):
-                    headers.append((b"content-security-policy",
-                                    policy(scope["path"], _frame_ancestors(scope))))
-            await send(message)
-
-        await self.app(scope, receive, send_with_policy)
+def response_headers(scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
+    """Add the security headers to a response's headers: on every response `nosniff` and the
+    Referrer-Policy; on HTML pages the Content-Security-Policy."""
+    headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+    ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+    if ctype.startswith(b"text/html"):
+        headers.append((b"content-security-policy",
+                        policy(scope["path"], allowed_ancestors(scope))))
 
 
-def _frame_ancestors(scope: Scope) -> str:
+def allowed_ancestors(scope: Scope) -> str:
     """The running app's configured ancestors (read at startup), else Pipedrive's."""
     ctx = getattr(getattr(scope.get("app"), "state", None), "ctx", None)
     return str(getattr(getattr(ctx, "config", None), "frame_ancestors",
