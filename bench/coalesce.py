@@ -68,14 +68,23 @@ async def _spread(url: str, auth: str, waves: list[list[dict[str, Any]]], spread
     return time.monotonic() - started
 
 
-def _contact_writes(sims: Sims, prefix: str) -> dict[str, int]:
-    writes: dict[str, int] = {}
+def _contact_calls(sims: Sims, prefix: str) -> tuple[int, dict[str, int]]:
+    """Every contact call Maileon received for these persons, whatever it answered: the
+    single-contact calls (an update's 404 included) and the synchronize batches (one call each,
+    however many persons it carried); and, per person, the calls that carried it."""
+    total, per_person = 0, dict[str, int]()
     for r in sims.maileon_requests():
         if "/contacts/email/" in r["path"]:
-            email = unquote(r["path"].rsplit("/", 1)[1])
-            if email.startswith(prefix):
-                writes[email] = writes.get(email, 0) + 1
-    return writes
+            emails = [unquote(r["path"].rsplit("/", 1)[1])]
+        elif r["path"].endswith("/1.0/contacts") and r["method"] == "POST":
+            emails = list(r.get("emails", []))
+        else:
+            continue
+        mine = [e for e in emails if e.startswith(prefix)]
+        total += bool(mine)
+        for email in mine:
+            per_person[email] = per_person.get(email, 0) + 1
+    return total, per_person
 
 
 def coalescing(persons: int = PERSONS, changes: int = CHANGES, spread: float = SPREAD
@@ -95,7 +104,7 @@ def coalescing(persons: int = PERSONS, changes: int = CHANGES, spread: float = S
         took = asyncio.run(_spread(f"{app.url}/webhooks/pipedrive", auth, waves, spread))
         app.wait_idle(timeout=120)
         isolated = _isolated_change(app.url, auth, config.database_path)
-        writes = _contact_writes(sims, "coal")
+        calls, writes = _contact_calls(sims, "coal")
         names = {c["email"]: c["standard_fields"].get("FULLNAME")
                  for c in sims.ml("GET", "/_sim/state")["contacts"]
                  if c["email"].startswith("coal")}
@@ -104,7 +113,6 @@ def coalescing(persons: int = PERSONS, changes: int = CHANGES, spread: float = S
             app.stop()
         sims.stop()
         work.cleanup()
-    calls = sum(writes.values())
     latest = sum(1 for p in range(persons)
                  if names.get(f"coal{p}@bench.test") == f"Coal Person{p} v{changes - 1}")
     ratio = calls / persons

@@ -124,9 +124,11 @@ def run(persons: int = PERSONS, changes: int = CHANGES, latency_ms: int = LATENC
     drain = done - min(ready, first_start)
     per_person = len(calls) / persons
     ideal = len(calls) * latency_ms / 1000 / config.worker_concurrency
+    floor = persons * latency_ms / 1000 / config.worker_concurrency
     ratio = drain / ideal if ideal else float("inf")
     by_endpoint = Counter(f"{c['method']} {_endpoint(c['path'])}" for c in calls)
-    contact_calls = sum(1 for c in calls if "/contacts/email/" in c["path"])
+    contact_calls = sum(1 for c in calls if "/contacts/email/" in c["path"]
+                        or (c["method"] == "POST" and c["path"].endswith("/1.0/contacts")))
     rows = [
         Row("Maileon contact calls per changed person", f"{contact_calls} calls",
             f"{persons} persons", contact_calls / persons, "<= 1.00", contact_calls <= persons),
@@ -135,6 +137,10 @@ def run(persons: int = PERSONS, changes: int = CHANGES, latency_ms: int = LATENC
         Row(f"drain time vs calls x latency / concurrency ({latency_ms} ms)", f"{drain:.2f} s",
             f"{ideal:.2f} s",
             ratio, "<= 1.20", ratio <= 1.2),
+        # With new contacts batched the calls are few and large, so the row above no longer
+        # has a meaningful ideal; this one holds the drain to one call per person.
+        Row(f"drain time vs one call per person x latency / concurrency ({latency_ms} ms)",
+            f"{drain:.2f} s", f"{floor:.2f} s", drain / floor, "<= 1.20", drain / floor <= 1.2),
     ]
     notes = [
         machine(),

@@ -23,6 +23,7 @@ from clients.http import classify, send
 SERVICE = "Maileon"
 XML = "application/vnd.maileon.api+xml"
 JSON_CONTACT = "application/vnd.maileon.api+json"
+PERMISSION_NONE = 1  # a contact that exists for data and transactions but cannot be mailed
 PERMISSIONS = {1: "None", 2: "Single opt-in", 3: "Confirmed opt-in", 4: "Double opt-in",
                5: "Double opt-in plus", 6: "Other"}
 

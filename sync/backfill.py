@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clients.errors import PermanentError
-from clients.maileon import MaileonClient
+from clients.maileon import PERMISSION_NONE, MaileonClient
 from store import imports, people, tenants
 from store.db import Store, now
 from store.people import PersonState
@@ -76,7 +76,6 @@ log = logging.getLogger("pipedrive_maileon.import")
 
 KIND = imports.KIND
 PAGE_SIZE = 500  # one Pipedrive page (API v2 maximum) = one Maileon batch
-PERMISSION_NONE = 1
 
 NO_EMAIL = "no email address"
 BAD_EMAIL = "email address not valid"

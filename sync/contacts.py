@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from clients.errors import ApiError, NotFound, PermanentError, TransientError
-from clients.maileon import PERMISSIONS, MaileonClient
+from clients.maileon import PERMISSION_NONE, PERMISSIONS, MaileonClient
 from store import people, tenants
 from store.db import now
 from store.people import PersonState
@@ -45,7 +45,6 @@ log = logging.getLogger("pipedrive_maileon.contacts")
 T = TypeVar("T")
 
 MAILEON_FIELDS_TTL = 600.0
-PERMISSION_NONE = 1
 SUBSCRIBED, PENDING, UNSUBSCRIBED = "Subscribed", "Pending confirmation", "Unsubscribed"
 
 
@@ -111,7 +110,9 @@ async def apply_person(ctx: Context, settings: Settings, state: PersonState,
             people.save(ctx.store, state)
             return Outcome.quiet(f"{person_label(person)}: nothing to change in Maileon")
         else:
-            message = await update_data(maileon, state, old_email, data)
+            message = await update_data(maileon, state, old_email, data,
+                                        lambda contact: ctx.new_contacts.create(company_id,
+                                                                                contact))
     except NotSynced as exc:
         state.email = person.email
         state.newsletter = label
@@ -175,12 +176,19 @@ def refused_field(exc: PermanentError, names: list[str]) -> str | None:
 
 
 async def update_data(maileon: MaileonClient, state: PersonState, old_email: str,
-                      data: ContactData) -> str:
+                      data: ContactData,
+                      create_new: Callable[[dict[str, Any]], Awaitable[bool]]) -> str:
     """Data-only sync, which never changes a permission: update the contact (PUT without a
     permission), following an email change; create it only when Maileon has none (404), with
     permission NONE and createdByPipedrive. A contact unsubscribed in Maileon is not
-    re-created."""
+    re-created. A person never written before goes through `create_new` first (a batch that
+    creates only contacts Maileon lacks, sync/new_contacts.py)."""
     person = data.person
+    if not state.maileon_state and not old_email and await create_new({
+            "email": person.email, "external_id": str(person.id),
+            "standard_fields": data.standard, "custom_fields": {**data.custom, CREATED_BY: True}}):
+        state.maileon_state = "none"
+        return "created in Maileon without permission (Newsletter is not Subscribed)"
     if old_email and old_email.lower() != person.email.lower():
         try:
             await data.write(lambda std, custom: maileon.update_contact(

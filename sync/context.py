@@ -16,6 +16,7 @@ from clients.pipedrive import PipedriveClient, PipedriveOAuth
 from store import tenants
 from store.db import Store
 from store.group_commit import GroupCommit
+from sync.new_contacts import NewContacts
 from sync.tokens import TokenManager
 
 if TYPE_CHECKING:
@@ -47,9 +48,11 @@ class Context:
         default_factory=lambda: tuple(asyncio.Lock() for _ in range(PERSON_LOCK_STRIPES)))
     company_locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
     intake: GroupCommit = field(init=False)  # webhooks' events, stored in group commits
+    new_contacts: NewContacts = field(init=False)  # first writes of persons, batched
 
     def __post_init__(self) -> None:
         self.intake = GroupCommit(self.store)
+        self.new_contacts = NewContacts(self.maileon)
 
     @classmethod
     def create(cls, config: Config, store: Store, http: httpx.AsyncClient) -> Context:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from clients.errors import PermanentError, TransientError
+from clients.maileon import PERMISSION_NONE
 from store import tenants, transactions
 from store.queue import Job
 from sync import rules_gate
@@ -24,7 +25,6 @@ from sync.outcome import Outcome
 from sync.persons import from_pipedrive, plausible_email
 from sync.transaction_types import TYPES, ensure_type, forget_type
 
-PERMISSION_NONE = 1
 TRANSIENT_WORDS = ("temporar", "timeout", "timed out", "try again", "unavailable", "locked",
                    "busy", "rate limit")
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import jwt
@@ -164,6 +165,26 @@ class Harness:
                 quiet_rounds = 0
             time.sleep(0.05)
         raise AssertionError(f"not settled after {timeout}s; queue depth {self.queue_depth()}")
+
+
+def contact_writes(harness: Harness) -> list[tuple[str, list[str]]]:
+    """The contact writes Maileon accepted, in order, each with the addresses it carried: one
+    for `PUT|POST /contacts/email/{email}`, all of a synchronize batch for `POST /contacts`.
+    (An update answered 404, the probe before a single create, wrote nothing.)"""
+    out = []
+    for r in harness.ml("GET", "/_sim/state")["requests"]:
+        if r["method"] not in ("POST", "PUT") or not 200 <= r["status"] < 300:
+            continue
+        if "/contacts/email/" in r["path"]:
+            out.append((r["method"], [unquote(r["path"].rsplit("/", 1)[1])]))
+        elif r["path"].endswith("/1.0/contacts"):
+            out.append(("SYNC", list(r.get("emails", []))))
+    return out
+
+
+def writes_of(harness: Harness, email: str) -> list[str]:
+    """How each accepted write reached this address: PUT, POST or SYNC (a batch)."""
+    return [method for method, emails in contact_writes(harness) if email in emails]
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> None:

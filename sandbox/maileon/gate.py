@@ -53,6 +53,7 @@ class ApiGate:
             account.requests.append({
                 "method": scope["method"], "path": scope["path"], "status": status["code"],
                 "query": scope.get("query_string", b"").decode("latin-1"), "time": now_ms(),
+                "emails": scope.get("sim_emails", []),
             })
 
 

@@ -43,6 +43,8 @@ class SynchronizeRoutes(ContactRoutes):
         if root.tag != "contacts":
             raise ApiError(400, f"expected <contacts> but got <{root.tag}>")
         items = [contact_payload_from_xml(el) for el in root.findall("contact")]
+        # the request log names the addresses a synchronize call carried (tests count writes)
+        request.scope["sim_emails"] = [str(i.get("email") or "") for i in items]
         invalid: list[tuple[dict[str, Any], int, str]] = []
         valid: list[tuple[dict[str, Any], dict[str, str | None], dict[str, Any]]] = []
         seen_emails: set[str] = set()

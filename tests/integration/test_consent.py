@@ -6,15 +6,18 @@ endpoint, the worker, the panel and the simulators."""
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.harness import Harness
+from tests.conftest import running_harness
+from tests.harness import Harness, contact_writes
 from tests.integration.test_contact_rules import option
 from tests.integration.test_import import start, wait_for
 from tests.integration.test_panel import act, make_token
+from tests.webhooks import credentials, deliver, person_v2
 
 NONE, SOI, COI, DOI, DOI_PLUS, OTHER = 1, 2, 3, 4, 5, 6
 EVERY_PERMISSION = [NONE, SOI, COI, DOI, DOI_PLUS, OTHER]
@@ -34,6 +37,41 @@ def contact(harness: Harness, email: str = EMAIL) -> dict[str, Any]:
 
 def permission_changes(harness: Harness, email: str = EMAIL) -> list[dict[str, Any]]:
     return [h for h in contact(harness, email)["history"] if h["event"] == "permission_changed"]
+
+
+def test_a_batch_of_first_writes_never_touches_the_existing_contacts_in_it(
+        tmp_path: Path) -> None:
+    """New persons arriving together are created in synchronize batches; the addresses
+    Maileon already had in a batch keep their permission and get only the data."""
+    # a debounce longer than the deliveries take: the jobs fall due together and share batches
+    with running_harness(tmp_path, debounce_seconds=1.0, debounce_max_seconds=5.0) as harness:
+        check_batch(harness)
+
+
+def check_batch(harness: Harness) -> None:
+    harness.setup_company(initial_permission=SOI)
+    for n, permission in enumerate(EVERY_PERMISSION):
+        existing_contact(harness, permission, f"old{n}@example.com")
+    auth = credentials(harness)
+    people = [(n, f"old{n}@example.com") for n in range(len(EVERY_PERMISSION))] + \
+        [(10 + n, f"new{n}@example.com") for n in range(6)]
+    with httpx.Client(timeout=20) as http:
+        for n, email in people:
+            assert deliver(harness, person_v2(7100 + n, "create", name=f"Bea Batch{n}",
+                                              email=email), auth, http).status_code == 200
+    harness.settle()
+    batches = [emails for method, emails in contact_writes(harness) if method == "SYNC"]
+    assert any(len(b) > 1 and any(e.startswith("old") for e in b) for b in batches), batches
+    for n, permission in enumerate(EVERY_PERMISSION):
+        old = contact(harness, f"old{n}@example.com")
+        assert old["permission"] == permission, (n, old)
+        assert old["standard_fields"]["FULLNAME"] == f"Bea Batch{n}"  # the data arrived
+        assert "createdByPipedrive" not in old["custom_fields"]
+        assert permission_changes(harness, f"old{n}@example.com") == []
+    for n in range(6):
+        new = contact(harness, f"new{n}@example.com")
+        assert new["permission"] == NONE and new["custom_fields"]["createdByPipedrive"] is True
+        assert new["standard_fields"]["FULLNAME"] == f"Bea Batch{10 + n}"
 
 
 @pytest.mark.parametrize("permission", EVERY_PERMISSION)

@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from urllib.parse import unquote
 
 from tests.conftest import running_harness
-from tests.harness import Harness, wait_until
+from tests.harness import Harness, wait_until, writes_of
 from tests.webhooks import credentials, deliver, person_v2
 
 EMAIL = "debounce@example.com"
 
 
 def contact_writes(harness: Harness, email: str) -> int:
-    """Contact writes Maileon accepted (the 404 of an update that finds no contact yet, the
-    consent-safe probe before a create, writes nothing)."""
-    return sum(1 for r in harness.ml("GET", "/_sim/state")["requests"]
-               if r["method"] in ("POST", "PUT") and "/contacts/email/" in r["path"]
-               and 200 <= r["status"] < 300
-               and unquote(r["path"].rsplit("/", 1)[1]) == email)
+    return len(writes_of(harness, email))
 
 
 def fullname(harness: Harness, email: str) -> str | None:

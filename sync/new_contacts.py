@@ -1,0 +1,80 @@
+"""The first write of persons the app has never written, batched: one synchronize call creates
+the contacts Maileon does not have yet, for all person jobs running at the same time.
+
+Consent: the call uses `sync_mode=2` and `override_permission=false`, so a contact that exists
+is left alone, its permission included (reference §2.2, §2.8); only contacts it creates get
+permission NONE and `createdByPipedrive`. It saves the update that would answer 404 before each
+create. The report gives counts, not a verdict per contact, so a batch counts as created only
+when Maileon says every contact in it was new; otherwise each job goes the single-contact way
+(update, create on 404), which is right whatever the batch did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from clients.errors import ApiError, TransientError
+from clients.maileon import PERMISSION_NONE, MaileonClient
+
+log = logging.getLogger("pipedrive_maileon.sync")
+
+WINDOW = 0.005  # seconds the first job of a batch waits for the others (they run together)
+MAX_BATCH = 100
+
+
+class NewContacts:
+    def __init__(self, maileon: Callable[[int], MaileonClient]) -> None:
+        self.maileon = maileon
+        self.waiting: dict[int, list[tuple[dict[str, Any], asyncio.Future[bool]]]] = {}
+        self.warned: set[int] = set()
+        self.sending: set[asyncio.Task[None]] = set()
+
+    async def create(self, company_id: int, contact: dict[str, Any]) -> bool:
+        """True when Maileon created this contact (it had none); False when that is not
+        certain, and the caller must write the contact itself."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+        batch = self.waiting.setdefault(company_id, [])
+        if not batch:
+            loop.call_later(WINDOW, self._start, company_id)
+        batch.append((contact, done))
+        if len(batch) >= MAX_BATCH:
+            await self._send(company_id)
+        return await done
+
+    def _start(self, company_id: int) -> None:
+        task = asyncio.ensure_future(self._send(company_id))
+        self.sending.add(task)
+        task.add_done_callback(self.sending.discard)
+
+    async def _send(self, company_id: int) -> None:
+        batch = self.waiting.pop(company_id, [])
+        if not batch:
+            return
+        created, failure = False, None
+        try:
+            report = await self.maileon(company_id).synchronize_contacts(
+                [contact for contact, _ in batch], permission=PERMISSION_NONE, sync_mode=2)
+            created = bool(report["readable"]) and not report["invalid"] \
+                and report["count_new_contacts"] == len(batch)
+            if not report["readable"] and company_id not in self.warned:
+                self.warned.add(company_id)
+                log.warning("company %s: Maileon's synchronize report has an unexpected shape "
+                            "(no count_contacts); new contacts are written one by one",
+                            company_id)
+        except TransientError as exc:  # a 429 or an outage: every job waits it out
+            failure = exc
+        except ApiError as exc:  # refused as a batch: each job tries on its own
+            log.info("company %s: batch of %d new contacts refused (%s); one by one instead",
+                     company_id, len(batch), exc.message)
+        finally:  # whatever happened, no job is left waiting
+            for _, done in batch:
+                if done.done():
+                    continue
+                if failure is not None:
+                    done.set_exception(failure)
+                else:
+                    done.set_result(created)
