@@ -68,16 +68,25 @@ class Config:
             host, port = parts.hostname or "", parts.port
         except ValueError:
             return False
-        if parts.username or parts.password or parts.query or parts.fragment \
-                or parts.path not in ("", "/") or not host:
+        if (
+            parts.username
+            or parts.password
+            or parts.query
+            or parts.fragment
+            or parts.path not in ("", "/")
+            or not host
+        ):
             return False
         for allowed in self.api_domains:
             want = urlsplit(allowed)
             if want.scheme != parts.scheme:
                 continue
             if want.netloc.startswith("*."):
-                if port is None and host.endswith(want.netloc[1:]) \
-                        and len(host) > len(want.netloc) - 1:
+                if (
+                    port is None
+                    and host.endswith(want.netloc[1:])
+                    and len(host) > len(want.netloc) - 1
+                ):
                     return True
             elif want.netloc == parts.netloc:
                 return True
@@ -95,9 +104,11 @@ def check_encryption_key(config: Config) -> None:
     try:
         ensure(store)
     except KeyCheckFailed:
-        raise ConfigError(f"ENCRYPTION_KEY cannot read the secrets in {config.database_path} "
-                          "(none of the configured keys is the one they were encrypted "
-                          "with)") from None
+        raise ConfigError(
+            f"ENCRYPTION_KEY cannot read the secrets in {config.database_path} "
+            "(none of the configured keys is the one they were encrypted "
+            "with)"
+        ) from None
     finally:
         store.close()
 
@@ -189,7 +200,8 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         frame_ancestors=" ".join(_origins(env, "FRAME_ANCESTORS", PIPEDRIVE_ORIGINS)),
         api_domains=_origins(env, "PIPEDRIVE_API_DOMAINS", PIPEDRIVE_ORIGINS),
         retention_days=float(_number(env, "RETENTION_DAYS", 14.0, float)),
-        debounce_seconds=window, debounce_max_seconds=longest,
+        debounce_seconds=window,
+        debounce_max_seconds=longest,
     )
 
 
@@ -198,6 +210,5 @@ def _debounce(env: dict[str, str]) -> tuple[float, float]:
     window = float(_number(env, "SYNC_DEBOUNCE_SECONDS", 1.0, float))
     longest = float(_number(env, "SYNC_DEBOUNCE_MAX_SECONDS", max(10.0, window), float))
     if longest < window:
-        raise ConfigError("SYNC_DEBOUNCE_MAX_SECONDS must not be less than "
-                          "SYNC_DEBOUNCE_SECONDS")
+        raise ConfigError("SYNC_DEBOUNCE_MAX_SECONDS must not be less than SYNC_DEBOUNCE_SECONDS")
     return window, longest

@@ -30,5 +30,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     yield
 
 
-app = Starlette(routes=[Route("/webhooks/pipedrive", ok, methods=["POST"]),
-                        Route("/healthz", healthz)], lifespan=lifespan)
+app = Starlette(
+    routes=[Route("/webhooks/pipedrive", ok, methods=["POST"]), Route("/healthz", healthz)],
+    lifespan=lifespan,
+)

@@ -43,15 +43,19 @@ BACKLOG = 2500
 GLOBEX, GLOBEX_ADMIN = 2002, 601
 
 
-async def _send(url: str, auth: str, bodies: list[dict[str, Any]], start_at: float,
-                http: httpx.AsyncClient) -> None:
+async def _send(
+    url: str, auth: str, bodies: list[dict[str, Any]], start_at: float, http: httpx.AsyncClient
+) -> None:
     """POST each body no earlier than its slot (evenly spread from start_at); all must be 200."""
     delay = start_at - time.monotonic()
     if delay > 0:
         await asyncio.sleep(delay)
     for body in bodies:
-        r = await http.post(url, content=json.dumps(body),
-                            headers={"Authorization": auth, "Content-Type": "application/json"})
+        r = await http.post(
+            url,
+            content=json.dumps(body),
+            headers={"Authorization": auth, "Content-Type": "application/json"},
+        )
         if r.status_code != 200:
             raise RuntimeError(f"webhook answered {r.status_code}: {r.text}")
 
@@ -87,8 +91,7 @@ def _contact_calls(sims: Sims, prefix: str) -> tuple[int, dict[str, int]]:
     return total, per_person
 
 
-def coalescing(persons: int = PERSONS, changes: int = CHANGES, spread: float = SPREAD
-               ) -> list[Row]:
+def coalescing(persons: int = PERSONS, changes: int = CHANGES, spread: float = SPREAD) -> list[Row]:
     work = Workdir("coalesce")
     sims = Sims()
     app = None
@@ -98,48 +101,85 @@ def coalescing(persons: int = PERSONS, changes: int = CHANGES, spread: float = S
         _, auth, _ = install_company(sims, config, app.url)
         app.wait_idle()
         sims.ml("POST", "/_sim/latency", json={"ms": 20})
-        waves = [[person_v2(30_000 + p, "change", name=f"Coal Person{p} v{c}",
-                            email=f"coal{p}@bench.test", seconds=c)
-                  for p in range(persons)] for c in range(changes)]
+        waves = [
+            [
+                person_v2(
+                    30_000 + p,
+                    "change",
+                    name=f"Coal Person{p} v{c}",
+                    email=f"coal{p}@bench.test",
+                    seconds=c,
+                )
+                for p in range(persons)
+            ]
+            for c in range(changes)
+        ]
         took = asyncio.run(_spread(f"{app.url}/webhooks/pipedrive", auth, waves, spread))
         app.wait_idle(timeout=120)
         isolated = _isolated_change(app.url, auth, config.database_path)
         calls, writes = _contact_calls(sims, "coal")
-        names = {c["email"]: c["standard_fields"].get("FULLNAME")
-                 for c in sims.ml("GET", "/_sim/state")["contacts"]
-                 if c["email"].startswith("coal")}
+        names = {
+            c["email"]: c["standard_fields"].get("FULLNAME")
+            for c in sims.ml("GET", "/_sim/state")["contacts"]
+            if c["email"].startswith("coal")
+        }
     finally:
         if app is not None:
             app.stop()
         sims.stop()
         work.cleanup()
-    latest = sum(1 for p in range(persons)
-                 if names.get(f"coal{p}@bench.test") == f"Coal Person{p} v{changes - 1}")
+    latest = sum(
+        1
+        for p in range(persons)
+        if names.get(f"coal{p}@bench.test") == f"Coal Person{p} v{changes - 1}"
+    )
     ratio = calls / persons
-    rows = [Row(f"Maileon contact calls per person, {persons} x {changes} changes over "
-                f"{spread:.0f} s, worker running", f"{calls} calls", f"{persons} persons",
-                ratio, "<= 1.50", ratio <= 1.5),
-            Row("an isolated change afterwards: from answered webhook to applied",
-                f"{isolated:.2f} s", "3 s", isolated / 3, "", None)]
-    print_table("Coalescing while the worker runs", rows, [
-        machine(),
-        f"{persons * changes} webhooks sent in {took:.1f} s (wave i of {changes} at "
-        f"i x {spread / changes:.1f} s), Maileon at 20 ms, default debounce",
-        f"most calls for one person: {max(writes.values(), default=0)}; persons whose "
-        f"contact shows the latest change: {latest} of {persons}"])
+    rows = [
+        Row(
+            f"Maileon contact calls per person, {persons} x {changes} changes over "
+            f"{spread:.0f} s, worker running",
+            f"{calls} calls",
+            f"{persons} persons",
+            ratio,
+            "<= 1.50",
+            ratio <= 1.5,
+        ),
+        Row(
+            "an isolated change afterwards: from answered webhook to applied",
+            f"{isolated:.2f} s",
+            "3 s",
+            isolated / 3,
+            "",
+            None,
+        ),
+    ]
+    print_table(
+        "Coalescing while the worker runs",
+        rows,
+        [
+            machine(),
+            f"{persons * changes} webhooks sent in {took:.1f} s (wave i of {changes} at "
+            f"i x {spread / changes:.1f} s), Maileon at 20 ms, default debounce",
+            f"most calls for one person: {max(writes.values(), default=0)}; persons whose "
+            f"contact shows the latest change: {latest} of {persons}",
+        ],
+    )
     if latest != persons:
         print("  ! not every contact shows its person's latest change")
     return rows
 
 
-def _applied_at(database: str, company_id: int, entity_id: str, after: float,
-                timeout: float = 60) -> float:
+def _applied_at(
+    database: str, company_id: int, entity_id: str, after: float, timeout: float = 60
+) -> float:
     """When the entity's job was applied (its sync_log entry after `after`), polled."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with sqlite3.connect(database) as db:
-            row = db.execute("SELECT max(at) FROM sync_log WHERE company_id=? AND entity_id=? "
-                             "AND at>=?", (company_id, entity_id, after)).fetchone()
+            row = db.execute(
+                "SELECT max(at) FROM sync_log WHERE company_id=? AND entity_id=? AND at>=?",
+                (company_id, entity_id, after),
+            ).fetchone()
         if row[0] is not None:
             return float(row[0])
         time.sleep(0.05)
@@ -149,8 +189,11 @@ def _applied_at(database: str, company_id: int, entity_id: str, after: float,
 def _isolated_change(app_url: str, auth: str, database: str) -> float:
     """Seconds from one change's answered webhook to its job applied, the worker idle."""
     body = person_v2(30_999, "change", name="Lone Change", email="lone@bench.test", seconds=99)
-    r = httpx.post(f"{app_url}/webhooks/pipedrive", content=json.dumps(body),
-                   headers={"Authorization": auth, "Content-Type": "application/json"})
+    r = httpx.post(
+        f"{app_url}/webhooks/pipedrive",
+        content=json.dumps(body),
+        headers={"Authorization": auth, "Content-Type": "application/json"},
+    )
     answered = time.time()
     if r.status_code != 200:
         raise RuntimeError(f"webhook answered {r.status_code}: {r.text}")
@@ -158,8 +201,7 @@ def _isolated_change(app_url: str, auth: str, database: str) -> float:
 
 
 def _globex_auth(sims: Sims) -> str:
-    hook = next(w for w in sims.pd("GET", "/_sim/state")["webhooks"]
-                if w["company_id"] == GLOBEX)
+    hook = next(w for w in sims.pd("GET", "/_sim/state")["webhooks"] if w["company_id"] == GLOBEX)
     raw = f"{hook['http_auth_user']}:{hook['http_auth_password']}"
     return "Basic " + base64.b64encode(raw.encode()).decode()
 
@@ -179,14 +221,24 @@ def fairness(backlog: int = BACKLOG) -> list[Row]:
         globex = _globex_auth(sims)
         app.wait_idle()
         sims.ml("POST", "/_sim/latency", json={"ms": 100})
-        burst = [person_v2(40_000 + n, "create", name=f"Acme Person{n}",
-                           email=f"acme{n}@bench.test") for n in range(backlog)]
+        burst = [
+            person_v2(40_000 + n, "create", name=f"Acme Person{n}", email=f"acme{n}@bench.test")
+            for n in range(backlog)
+        ]
         asyncio.run(_spread(f"{app.url}/webhooks/pipedrive", acme, [burst], 0))
         queued = app.health()["queue_depth"]
-        change = person_v2(7000, "create", name="Gina Globex", email="gina@globex.bench",
-                           meta={"company_id": str(GLOBEX), "user_id": str(GLOBEX_ADMIN)})
-        r = httpx.post(f"{app.url}/webhooks/pipedrive", content=json.dumps(change),
-                       headers={"Authorization": globex, "Content-Type": "application/json"})
+        change = person_v2(
+            7000,
+            "create",
+            name="Gina Globex",
+            email="gina@globex.bench",
+            meta={"company_id": str(GLOBEX), "user_id": str(GLOBEX_ADMIN)},
+        )
+        r = httpx.post(
+            f"{app.url}/webhooks/pipedrive",
+            content=json.dumps(change),
+            headers={"Authorization": globex, "Content-Type": "application/json"},
+        )
         answered = time.time()
         if r.status_code != 200:
             raise RuntimeError(f"Globex webhook: {r.status_code} {r.text}")
@@ -194,20 +246,34 @@ def fairness(backlog: int = BACKLOG) -> list[Row]:
         with sqlite3.connect(config.database_path) as db:
             acme_left = db.execute(
                 "SELECT count(*) FROM jobs WHERE company_id=1001 AND kind='person' AND "
-                "state IN ('pending','running')").fetchone()[0]
+                "state IN ('pending','running')"
+            ).fetchone()[0]
         sims.ml("POST", "/_sim/latency", json={"ms": 0})
     finally:
         if app is not None:
             app.stop()
         sims.stop()
         work.cleanup()
-    rows = [Row(f"one change of company B while A has {backlog} jobs queued: until applied",
-                f"{waited:.2f} s", "3 s", waited / 3, "<= 3 s", waited <= 3.0)]
-    print_table("Fairness across companies", rows, [
-        machine(),
-        f"company A's burst: {backlog} new persons, {queued} jobs queued when B's change "
-        f"arrived; Maileon at 100 ms, WORKER_CONCURRENCY 8, default debounce (1 s)",
-        f"company A's jobs still queued when B's change was applied: {acme_left}"])
+    rows = [
+        Row(
+            f"one change of company B while A has {backlog} jobs queued: until applied",
+            f"{waited:.2f} s",
+            "3 s",
+            waited / 3,
+            "<= 3 s",
+            waited <= 3.0,
+        )
+    ]
+    print_table(
+        "Fairness across companies",
+        rows,
+        [
+            machine(),
+            f"company A's burst: {backlog} new persons, {queued} jobs queued when B's change "
+            f"arrived; Maileon at 100 ms, WORKER_CONCURRENCY 8, default debounce (1 s)",
+            f"company A's jobs still queued when B's change was applied: {acme_left}",
+        ],
+    )
     return rows
 
 

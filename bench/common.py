@@ -49,9 +49,17 @@ class Row:
 
 def print_table(title: str, rows: list[Row], notes: list[str] | None = None) -> None:
     header = ("measure", "measured", "baseline", "ratio", "target", "result")
-    cells = [header] + [(r.name, r.measured, r.baseline,
-                         "" if r.ratio is None else f"{r.ratio:.2f}", r.target, r.verdict)
-                        for r in rows]
+    cells = [header] + [
+        (
+            r.name,
+            r.measured,
+            r.baseline,
+            "" if r.ratio is None else f"{r.ratio:.2f}",
+            r.target,
+            r.verdict,
+        )
+        for r in rows
+    ]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
     print(f"\n== {title} ==")
@@ -72,8 +80,10 @@ def machine() -> str:
                 model = raw.split(":", 1)[1].strip()
                 break
     load = os.getloadavg()[0]
-    return (f"{os.cpu_count()} cores ({model}), Python {sys.version.split()[0]}, "
-            f"load average {load:.2f} at start")
+    return (
+        f"{os.cpu_count()} cores ({model}), Python {sys.version.split()[0]}, "
+        f"load average {load:.2f} at start"
+    )
 
 
 # --- processes --------------------------------------------------------------------------------
@@ -88,8 +98,13 @@ class Sims:
     """Simulated Pipedrive and Maileon in one child process (bench/sims.py)."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.sims"], cwd=ROOT,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.sims"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         info = json.loads(self.proc.stdout.readline())
         self.pd_url: str = info["pd_url"]
@@ -139,9 +154,24 @@ class Server:
     def start(self, timeout: float = 30.0) -> Server:
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", self.target, "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                self.target,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -207,27 +237,37 @@ class Workdir:
 
 
 def app_config(work: Path, sims: Sims, port: int, **overrides: Any) -> Config:
-    return make_config(work, sims.pd_url, sims.ml_url, port, client_id="bench-client",
-                       client_secret=sims.client_secret, backoff_scale=1.0, **overrides)
+    return make_config(
+        work,
+        sims.pd_url,
+        sims.ml_url,
+        port,
+        client_id="bench-client",
+        client_secret=sims.client_secret,
+        backoff_scale=1.0,
+        **overrides,
+    )
 
 
 def app_env(config: Config, key_hex: str, **extra: str) -> dict[str, str]:
     """The environment `web.app:app` reads at startup, for this configuration."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIPEDRIVE_", "MAILEON_"))}
-    env.update({
-        "PIPEDRIVE_CLIENT_ID": config.client_id,
-        "PIPEDRIVE_CLIENT_SECRET": config.client_secret,
-        "APP_URL": config.app_url,
-        "SECRET_KEY": config.secret_key,
-        "ENCRYPTION_KEY": key_hex,
-        "DATABASE_PATH": config.database_path,
-        "PIPEDRIVE_OAUTH_URL": config.oauth_url,
-        "PIPEDRIVE_API_DOMAINS": ",".join(config.api_domains),
-        "MAILEON_API_URL": config.maileon_api_url,
-        "WORKER_CONCURRENCY": str(config.worker_concurrency),
-        "BACKOFF_SCALE": str(config.backoff_scale),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "PIPEDRIVE_CLIENT_ID": config.client_id,
+            "PIPEDRIVE_CLIENT_SECRET": config.client_secret,
+            "APP_URL": config.app_url,
+            "SECRET_KEY": config.secret_key,
+            "ENCRYPTION_KEY": key_hex,
+            "DATABASE_PATH": config.database_path,
+            "PIPEDRIVE_OAUTH_URL": config.oauth_url,
+            "PIPEDRIVE_API_DOMAINS": ",".join(config.api_domains),
+            "MAILEON_API_URL": config.maileon_api_url,
+            "WORKER_CONCURRENCY": str(config.worker_concurrency),
+            "BACKOFF_SCALE": str(config.backoff_scale),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -241,14 +281,15 @@ def new_app(work: Path, sims: Sims, **overrides: Any) -> tuple[Config, dict[str,
     return config, app_env(config, key_hex), port
 
 
-def install_company(sims: Sims, config: Config, app_url: str, **form: Any
-                    ) -> tuple[Harness, str, httpx.Client]:
+def install_company(
+    sims: Sims, config: Config, app_url: str, **form: Any
+) -> tuple[Harness, str, httpx.Client]:
     """The real install flow (OAuth consent in the simulated Pipedrive, callback, settings with
     the Maileon API key and contacts sync on unless `form` says otherwise), as tests/harness.py
     runs it. Returns the harness, the company's webhook Basic credentials as Pipedrive would
     send them, and the admin's browser session."""
-    harness = Harness(None, None, sims.pd_url, sims.ml_url, app_url,  # type: ignore[arg-type]
-                      config, None)  # type: ignore[arg-type]
+    # the simulators run in their own process here: only the harness's HTTP helpers are used
+    harness = Harness(None, None, sims.pd_url, sims.ml_url, app_url, config, None)  # type: ignore[arg-type]
     client = harness.setup_company(**form)
     from tests.webhooks import credentials
 
@@ -260,6 +301,7 @@ def install_company(sims: Sims, config: Config, app_url: str, **form: Any
 @dataclass
 class Round:
     """One measured round of load, from wrk or from the asyncio client."""
+
     throughput: float
     p50: float
     p99: float
@@ -295,8 +337,13 @@ class LoadResult:
         return self.pct(0.99)
 
     def as_round(self) -> Round:
-        return Round(self.throughput, self.p50, self.p99, self.acked,
-                     sum(n for s, n in self.statuses.items() if s != 200))
+        return Round(
+            self.throughput,
+            self.p50,
+            self.p99,
+            self.acked,
+            sum(n for s, n in self.statuses.items() if s != 200),
+        )
 
     def merge(self, other: LoadResult) -> None:
         self.completed += other.completed
@@ -322,8 +369,9 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _closed_loop(port: int, requests: list[bytes], concurrency: int, warmup: float,
-                       duration: float) -> LoadResult:
+async def _closed_loop(
+    port: int, requests: list[bytes], concurrency: int, warmup: float, duration: float
+) -> LoadResult:
     result = LoadResult(duration=duration)
     next_index = 0
     start = time.perf_counter()
@@ -358,8 +406,9 @@ async def _closed_loop(port: int, requests: list[bytes], concurrency: int, warmu
     return result
 
 
-def closed_loop(port: int, requests: list[bytes], concurrency: int, warmup: float,
-                duration: float) -> LoadResult:
+def closed_loop(
+    port: int, requests: list[bytes], concurrency: int, warmup: float, duration: float
+) -> LoadResult:
     """`concurrency` keep-alive connections, each sending the next prepared request as soon as
     the previous answer arrived; counts what started and finished inside the measured window."""
     return asyncio.run(_closed_loop(port, requests, concurrency, warmup, duration))
@@ -367,8 +416,12 @@ def closed_loop(port: int, requests: list[bytes], concurrency: int, warmup: floa
 
 def http_post(port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
     """A prepared HTTP/1.1 keep-alive POST request."""
-    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}",
-             "Content-Type: application/json", f"Content-Length: {len(body)}"]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+    ]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 

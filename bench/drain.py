@@ -65,12 +65,19 @@ async def _fill(config: Any, auth: str, persons: int, changes: int) -> Counter[i
             for change in range(changes):
                 for n in range(persons):
                     pid = 20_000 + n
-                    body = person_v2(pid, "change", name=f"Burst Person{n} v{change}",
-                                     email=f"burst{pid}@bench.test", seconds=change * 60,
-                                     previous={"name": f"Burst Person{n} v{change - 1}"})
-                    r = await client.post("/webhooks/pipedrive", content=json.dumps(body),
-                                          headers={"Authorization": auth,
-                                                   "Content-Type": "application/json"})
+                    body = person_v2(
+                        pid,
+                        "change",
+                        name=f"Burst Person{n} v{change}",
+                        email=f"burst{pid}@bench.test",
+                        seconds=change * 60,
+                        previous={"name": f"Burst Person{n} v{change - 1}"},
+                    )
+                    r = await client.post(
+                        "/webhooks/pipedrive",
+                        content=json.dumps(body),
+                        headers={"Authorization": auth, "Content-Type": "application/json"},
+                    )
                     statuses[r.status_code] += 1
     store.close()
     return statuses
@@ -111,8 +118,11 @@ def run(persons: int = PERSONS, changes: int = CHANGES, latency_ms: int = LATENC
         sims_cpu = sims.cpu_seconds() - sims_cpu
         calls = sims.maileon_requests(since_ms)
         pd_calls = len(sims.pd("GET", "/_sim/state")["requests"]) - pd_before
-        contacts = {c["email"] for c in sims.ml("GET", "/_sim/state")["contacts"]
-                    if c["email"].startswith("burst")}
+        contacts = {
+            c["email"]
+            for c in sims.ml("GET", "/_sim/state")["contacts"]
+            if c["email"].startswith("burst")
+        }
         sims.ml("POST", "/_sim/latency", json={"ms": 0})
     finally:
         if app is not None:
@@ -127,20 +137,47 @@ def run(persons: int = PERSONS, changes: int = CHANGES, latency_ms: int = LATENC
     floor = persons * latency_ms / 1000 / config.worker_concurrency
     ratio = drain / ideal if ideal else float("inf")
     by_endpoint = Counter(f"{c['method']} {_endpoint(c['path'])}" for c in calls)
-    contact_calls = sum(1 for c in calls if "/contacts/email/" in c["path"]
-                        or (c["method"] == "POST" and c["path"].endswith("/1.0/contacts")))
+    contact_calls = sum(
+        1
+        for c in calls
+        if "/contacts/email/" in c["path"]
+        or (c["method"] == "POST" and c["path"].endswith("/1.0/contacts"))
+    )
     rows = [
-        Row("Maileon contact calls per changed person", f"{contact_calls} calls",
-            f"{persons} persons", contact_calls / persons, "<= 1.00", contact_calls <= persons),
-        Row("all Maileon calls per changed person", f"{len(calls)} calls",
-            f"{persons} persons", per_person, "", None),
-        Row(f"drain time vs calls x latency / concurrency ({latency_ms} ms)", f"{drain:.2f} s",
+        Row(
+            "Maileon contact calls per changed person",
+            f"{contact_calls} calls",
+            f"{persons} persons",
+            contact_calls / persons,
+            "<= 1.00",
+            contact_calls <= persons,
+        ),
+        Row(
+            "all Maileon calls per changed person",
+            f"{len(calls)} calls",
+            f"{persons} persons",
+            per_person,
+            "",
+            None,
+        ),
+        Row(
+            f"drain time vs calls x latency / concurrency ({latency_ms} ms)",
+            f"{drain:.2f} s",
             f"{ideal:.2f} s",
-            ratio, "<= 1.20", ratio <= 1.2),
+            ratio,
+            "<= 1.20",
+            ratio <= 1.2,
+        ),
         # With new contacts batched the calls are few and large, so the row above no longer
         # has a meaningful ideal; this one holds the drain to one call per person.
-        Row(f"drain time vs one call per person x latency / concurrency ({latency_ms} ms)",
-            f"{drain:.2f} s", f"{floor:.2f} s", drain / floor, "<= 1.20", drain / floor <= 1.2),
+        Row(
+            f"drain time vs one call per person x latency / concurrency ({latency_ms} ms)",
+            f"{drain:.2f} s",
+            f"{floor:.2f} s",
+            drain / floor,
+            "<= 1.20",
+            drain / floor <= 1.2,
+        ),
     ]
     notes = [
         machine(),

@@ -51,9 +51,16 @@ def run(sizes: tuple[int, ...] = SIZES, timeout: float = 900.0) -> list[Row]:
         hx = {"HX-Request": "true", "Origin": app.url}
         total = 0
         for size in sizes:
-            sims.pd("POST", "/_sim/bulk_persons",
-                    json={"company_id": 1001, "count": size - total,
-                          "email_domain": f"n{size}.test", "fire_webhooks": False})
+            sims.pd(
+                "POST",
+                "/_sim/bulk_persons",
+                json={
+                    "company_id": 1001,
+                    "count": size - total,
+                    "email_domain": f"n{size}.test",
+                    "fire_webhooks": False,
+                },
+            )
             total = size
             pd_before = sims.pd("GET", "/_sim/state")["requests"]
             since_ms = int(time.time() * 1000)
@@ -63,8 +70,7 @@ def run(sizes: tuple[int, ...] = SIZES, timeout: float = 900.0) -> list[Row]:
             r.raise_for_status()
             plain = ""
             while time.monotonic() - started < timeout:
-                state, plain = _state(client.get(f"{app.url}/settings/import",
-                                                 headers=hx).text)
+                state, plain = _state(client.get(f"{app.url}/settings/import", headers=hx).text)
                 if state in ("done", "stopped", "cancelled", "failed"):
                     break
                 time.sleep(0.5)
@@ -74,23 +80,41 @@ def run(sizes: tuple[int, ...] = SIZES, timeout: float = 900.0) -> list[Row]:
             app.wait_idle(timeout=60)
             rss, peak = app.memory_mb()
             pd_all = sims.pd("GET", "/_sim/state")["requests"]
-            new_pd = pd_all[len(pd_before):] if len(pd_all) > len(pd_before) else []
-            lists = [q for q in new_pd
-                     if q.get("method") == "GET" and q.get("path") == "/api/v2/persons"]
-            syncs = [q for q in sims.maileon_requests(since_ms)
-                     if q["method"] == "POST" and q["path"] == "/1.0/contacts"]
+            new_pd = pd_all[len(pd_before) :] if len(pd_all) > len(pd_before) else []
+            lists = [
+                q for q in new_pd if q.get("method") == "GET" and q.get("path") == "/api/v2/persons"
+            ]
+            syncs = [
+                q
+                for q in sims.maileon_requests(since_ms)
+                if q["method"] == "POST" and q["path"] == "/1.0/contacts"
+            ]
             contacts = sims.ml("GET", "/_sim/state")["contacts"]
             done = re.search(r"(\d+) of (\d+) persons processed", plain)
-            results.append({
-                "size": size, "state": state, "seconds": seconds, "lists": len(lists),
-                "list_429": sum(1 for q in lists if q.get("status") == 429),
-                "syncs": len(syncs), "permissions": len({
-                    parse_qs(q.get("query") or "").get("permission", [""])[0] for q in syncs}),
-                "rss_before": rss_before, "rss": rss, "peak": peak,
-                "contacts": len(contacts), "shown": done.group(0) if done else plain[:120]})
-            print(f"  {size}: {state} in {seconds:.1f}s; {results[-1]['shown']}; "
-                  f"{len(lists)} Pipedrive list calls, {len(syncs)} Maileon synchronize calls; "
-                  f"peak RSS {peak:.0f} MB", flush=True)
+            results.append(
+                {
+                    "size": size,
+                    "state": state,
+                    "seconds": seconds,
+                    "lists": len(lists),
+                    "list_429": sum(1 for q in lists if q.get("status") == 429),
+                    "syncs": len(syncs),
+                    "permissions": len(
+                        {parse_qs(q.get("query") or "").get("permission", [""])[0] for q in syncs}
+                    ),
+                    "rss_before": rss_before,
+                    "rss": rss,
+                    "peak": peak,
+                    "contacts": len(contacts),
+                    "shown": done.group(0) if done else plain[:120],
+                }
+            )
+            print(
+                f"  {size}: {state} in {seconds:.1f}s; {results[-1]['shown']}; "
+                f"{len(lists)} Pipedrive list calls, {len(syncs)} Maileon synchronize calls; "
+                f"peak RSS {peak:.0f} MB",
+                flush=True,
+            )
     finally:
         if app is not None:
             app.stop()
@@ -103,30 +127,60 @@ def run(sizes: tuple[int, ...] = SIZES, timeout: float = 900.0) -> list[Row]:
         pd_min = math.ceil(n / PD_PAGE)
         ml_min = math.ceil(n / MAILEON_BATCH) * max(1, res["permissions"])
         rows += [
-            Row(f"{n}: Pipedrive list calls", str(res["lists"]), f"{pd_min} pages",
-                res["lists"] / pd_min, "<= 1.00", res["lists"] <= pd_min),
-            Row(f"{n}: Maileon synchronize calls", str(res["syncs"]), f"{ml_min} batches",
-                res["syncs"] / ml_min, "<= 1.00", res["syncs"] <= ml_min),
-            Row(f"{n}: app peak RSS", f"{res['peak']:.0f} MB", f"{MEMORY_LIMIT_MB:.0f} MB",
-                res["peak"] / MEMORY_LIMIT_MB, "< 1.00", res["peak"] < MEMORY_LIMIT_MB),
+            Row(
+                f"{n}: Pipedrive list calls",
+                str(res["lists"]),
+                f"{pd_min} pages",
+                res["lists"] / pd_min,
+                "<= 1.00",
+                res["lists"] <= pd_min,
+            ),
+            Row(
+                f"{n}: Maileon synchronize calls",
+                str(res["syncs"]),
+                f"{ml_min} batches",
+                res["syncs"] / ml_min,
+                "<= 1.00",
+                res["syncs"] <= ml_min,
+            ),
+            Row(
+                f"{n}: app peak RSS",
+                f"{res['peak']:.0f} MB",
+                f"{MEMORY_LIMIT_MB:.0f} MB",
+                res["peak"] / MEMORY_LIMIT_MB,
+                "< 1.00",
+                res["peak"] < MEMORY_LIMIT_MB,
+            ),
         ]
     if len(results) == 2:
         growth = results[1]["peak"] / results[0]["peak"]
-        rows.append(Row("peak RSS growth 10x persons", f"{results[1]['peak']:.0f} MB",
-                        f"{results[0]['peak']:.0f} MB", growth, "<= 1.20 (flat)",
-                        growth <= 1.2))
+        rows.append(
+            Row(
+                "peak RSS growth 10x persons",
+                f"{results[1]['peak']:.0f} MB",
+                f"{results[0]['peak']:.0f} MB",
+                growth,
+                "<= 1.20 (flat)",
+                growth <= 1.2,
+            )
+        )
     notes = [machine()] + [
         f"{r['size']}: {r['state']} in {r['seconds']:.1f}s ({r['shown']}); "
         f"{r['list_429']} list calls answered 429; {r['contacts']} contacts in Maileon; "
-        f"RSS {r['rss_before']:.0f} -> {r['rss']:.0f} MB" for r in results]
+        f"RSS {r['rss_before']:.0f} -> {r['rss']:.0f} MB"
+        for r in results
+    ]
     print_table("Import existing contacts", rows, notes)
     return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
-                        help="comma-separated person counts, ascending")
+    parser.add_argument(
+        "--sizes",
+        default=",".join(map(str, SIZES)),
+        help="comma-separated person counts, ascending",
+    )
     args = parser.parse_args()
     run(tuple(int(s) for s in args.sizes.split(",")))
     return 0

@@ -65,11 +65,22 @@ def prepared(port: int, auth: str, count: int, offset: int) -> list[bytes]:
     out = []
     for i in range(offset, offset + count):
         pid = 10_000 + i % PERSONS
-        body = person_v2(pid, "change", name=f"Bench Person{i}", email=f"p{pid}@bench.test",
-                         seconds=i, previous={"name": f"Bench Person{i - 1}"})
-        out.append(http_post(port, "/webhooks/pipedrive",
-                             json.dumps(body, separators=(",", ":")).encode(),
-                             {"Authorization": auth}))
+        body = person_v2(
+            pid,
+            "change",
+            name=f"Bench Person{i}",
+            email=f"p{pid}@bench.test",
+            seconds=i,
+            previous={"name": f"Bench Person{i - 1}"},
+        )
+        out.append(
+            http_post(
+                port,
+                "/webhooks/pipedrive",
+                json.dumps(body, separators=(",", ":")).encode(),
+                {"Authorization": auth},
+            )
+        )
     return out
 
 
@@ -87,11 +98,18 @@ def sqlite_sync_cost(work: Path, events: int = 1500) -> tuple[float, float]:
         started = time.perf_counter()
         for i in range(events):
             body = person_v2(i % PERSONS, "change", name=f"P {i}", seconds=i)
-            queue.record_event(store, company_id=1, source="pipedrive",
-                               dedupe_key=f"pd2:{body['meta']['id']}", kind="person.change",
-                               entity_id=str(i % PERSONS), payload=body, job_kind="person",
-                               job_payload={"action": "change", "data": body["data"]},
-                               version=body["data"]["update_time"])
+            queue.record_event(
+                store,
+                company_id=1,
+                source="pipedrive",
+                dedupe_key=f"pd2:{body['meta']['id']}",
+                kind="person.change",
+                entity_id=str(i % PERSONS),
+                payload=body,
+                job_kind="person",
+                job_payload={"action": "change", "data": body["data"]},
+                version=body["data"]["update_time"],
+            )
         rates.append(events / (time.perf_counter() - started))
         store.close()
     return rates[0], rates[1]
@@ -99,26 +117,41 @@ def sqlite_sync_cost(work: Path, events: int = 1500) -> tuple[float, float]:
 
 VARIANTS = {  # name -> simulated Maileon latency in ms while the app is loaded
     "bare": None,
-    "app": 2000,         # the worker waits on 8 slow Maileon calls: the endpoint's own cost
+    "app": 2000,  # the worker waits on 8 slow Maileon calls: the endpoint's own cost
     "app+worker": None,  # the worker syncs the burst to Maileon at --maileon-latency meanwhile
 }
 
 
-def measure(server: Server, name: str, round_no: int, work: Path, auth: str, use_wrk: bool,
-            duration: float, offset: int) -> Round:
+def measure(
+    server: Server,
+    name: str,
+    round_no: int,
+    work: Path,
+    auth: str,
+    use_wrk: bool,
+    duration: float,
+    offset: int,
+) -> Round:
     """A warm-up, then one measured round against `server`."""
     if use_wrk:
+
         def script(tag: str) -> Path:
             return wrk.write_script(work / f"{tag}.lua", auth, tag, PERSONS, COMPANY)
+
         wrk.run(server.url + "/", script(f"w{round_no}{name}"), THREADS, CONCURRENCY, WARMUP)
-        return wrk.run(server.url + "/", script(f"r{round_no}{name}"), THREADS, CONCURRENCY,
-                       duration)
+        return wrk.run(
+            server.url + "/", script(f"r{round_no}{name}"), THREADS, CONCURRENCY, duration
+        )
     requests = prepared(server.port, auth, MAX_REQUESTS, offset)
     return closed_loop(server.port, requests, CONCURRENCY, WARMUP, duration).as_round()
 
 
-def run(duration: float = DURATION, rounds: int = ROUNDS,
-        maileon_latency_ms: int = MAILEON_LATENCY_MS, client: str = "auto") -> list[Row]:
+def run(
+    duration: float = DURATION,
+    rounds: int = ROUNDS,
+    maileon_latency_ms: int = MAILEON_LATENCY_MS,
+    client: str = "auto",
+) -> list[Row]:
     use_wrk = client == "wrk" or (client == "auto" and wrk.available())
     work = Workdir("intake")
     sims = Sims()
@@ -144,16 +177,20 @@ def run(duration: float = DURATION, rounds: int = ROUNDS,
                 server_cpu[name] += server.cpu_seconds() - cpu
                 if res.non_2xx:
                     raise RuntimeError(f"{name} answered {res.non_2xx} non-2xx; see {work.path}")
-                print(f"  round {r + 1} {name:10}: {res.throughput:6.0f} req/s  "
-                      f"p50 {ms(res.p50)}  p99 {ms(res.p99)}", flush=True)
+                print(
+                    f"  round {r + 1} {name:10}: {res.throughput:6.0f} req/s  "
+                    f"p50 {ms(res.p50)}  p99 {ms(res.p99)}",
+                    flush=True,
+                )
                 results[name].append(res)
                 if server is app:  # let the worker catch up so no round pays for the last
                     sims.ml("POST", "/_sim/latency", json={"ms": 0})
                     app.wait_idle()
         app.stop()
         with sqlite3.connect(config.database_path) as db:
-            stored = db.execute("SELECT count(*) FROM events WHERE source='pipedrive'"
-                                ).fetchone()[0]
+            stored = db.execute("SELECT count(*) FROM events WHERE source='pipedrive'").fetchone()[
+                0
+            ]
         normal, full = sqlite_sync_cost(work.path)
     finally:
         for running in (app, bare):
@@ -169,22 +206,44 @@ def run(duration: float = DURATION, rounds: int = ROUNDS,
 
     b_tput, b_p50, b_p99 = best("bare")
     rows = []
-    for name, label, target in (("app", "endpoint", True),
-                                ("app+worker", "worker syncing meanwhile", False)):
+    for name, label, target in (
+        ("app", "endpoint", True),
+        ("app+worker", "worker syncing meanwhile", False),
+    ):
         tput, p50, p99 = best(name)
         rows += [
-            Row(f"intake throughput, {label}", f"{tput:.0f} req/s", f"{b_tput:.0f} req/s",
-                tput / b_tput, ">= 0.60" if target else "", tput / b_tput >= 0.6 if target
-                else None),
-            Row(f"intake p99, {label}", ms(p99), ms(b_p99), p99 / b_p99,
-                "<= 2.00" if target else "", p99 / b_p99 <= 2.0 if target else None),
+            Row(
+                f"intake throughput, {label}",
+                f"{tput:.0f} req/s",
+                f"{b_tput:.0f} req/s",
+                tput / b_tput,
+                ">= 0.60" if target else "",
+                tput / b_tput >= 0.6 if target else None,
+            ),
+            Row(
+                f"intake p99, {label}",
+                ms(p99),
+                ms(b_p99),
+                p99 / b_p99,
+                "<= 2.00" if target else "",
+                p99 / b_p99 <= 2.0 if target else None,
+            ),
             Row(f"intake p50, {label}", ms(p50), ms(b_p50), p50 / b_p50, "", None),
         ]
-    rows.append(Row("record_event, synchronous FULL vs NORMAL", f"{full:.0f}/s",
-                    f"{normal:.0f}/s", full / normal, "", None))
+    rows.append(
+        Row(
+            "record_event, synchronous FULL vs NORMAL",
+            f"{full:.0f}/s",
+            f"{normal:.0f}/s",
+            full / normal,
+            "",
+            None,
+        )
+    )
     answered = sum(x.answered for n in ("app", "app+worker") for x in results[n])
-    per_req = {n: server_cpu[n] / max(1, sum(x.answered for x in results[n])) * 1e3
-               for n in VARIANTS}
+    per_req = {
+        n: server_cpu[n] / max(1, sum(x.answered for x in results[n])) * 1e3 for n in VARIANTS
+    }
     notes = [
         machine(),
         ("wrk" if use_wrk else "asyncio client (no wrk, or --client asyncio)")
@@ -194,13 +253,12 @@ def run(duration: float = DURATION, rounds: int = ROUNDS,
         "'endpoint': the simulated Maileon answers after 2 s, so the worker sits on 8 waiting "
         "calls; 'worker syncing meanwhile' (no target): Maileon answers after "
         f"{maileon_latency_ms} ms and the in-process worker syncs the {PERSONS} persons",
-        "server CPU per answered request: " + ", ".join(
-            f"{n} {v:.2f} ms" for n, v in per_req.items()),
+        "server CPU per answered request: "
+        + ", ".join(f"{n} {v:.2f} ms" for n, v in per_req.items()),
         f"events stored by the app: {stored}; app answers 2xx received (warm-ups included): "
         f"{answered}" + (" - all stored" if stored >= answered else " - MISMATCH: LOST"),
     ]
-    print_table("Webhook intake (POST /webhooks/pipedrive) vs bare Starlette endpoint", rows,
-                notes)
+    print_table("Webhook intake (POST /webhooks/pipedrive) vs bare Starlette endpoint", rows, notes)
     return rows
 
 
@@ -208,10 +266,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=DURATION, help="seconds per round")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
-    parser.add_argument("--maileon-latency", type=int, default=MAILEON_LATENCY_MS,
-                        help="ms the simulated Maileon waits before each answer")
-    parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto",
-                        help="load generator: wrk when installed (auto), or the asyncio one")
+    parser.add_argument(
+        "--maileon-latency",
+        type=int,
+        default=MAILEON_LATENCY_MS,
+        help="ms the simulated Maileon waits before each answer",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("auto", "wrk", "asyncio"),
+        default="auto",
+        help="load generator: wrk when installed (auto), or the asyncio one",
+    )
     args = parser.parse_args()
     run(args.duration, args.rounds, args.maileon_latency, args.client)
     return 0

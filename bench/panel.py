@@ -34,8 +34,9 @@ LATENCY_MS = 50
 SAMPLES = 30
 
 
-def timed(client: httpx.Client, url: str, headers: dict[str, str], samples: int,
-          expect: str = "") -> list[float]:
+def timed(
+    client: httpx.Client, url: str, headers: dict[str, str], samples: int, expect: str = ""
+) -> list[float]:
     out = []
     for _ in range(samples + 2):  # the first two warm connections and caches
         started = time.perf_counter()
@@ -55,8 +56,11 @@ def run(latency_ms: int = LATENCY_MS, samples: int = SAMPLES) -> list[Row]:
         app = Server("web.app:app", port, env, work.path / "app.log").start()
         install_company(sims, config, app.url)
         email = "grace@bench.test"
-        person = sims.pd("POST", "/_sim/persons", json={"company_id": COMPANY,
-                                                        "name": "Grace Hopper", "email": email})
+        person = sims.pd(
+            "POST",
+            "/_sim/persons",
+            json={"company_id": COMPANY, "name": "Grace Hopper", "email": email},
+        )
         deadline = time.monotonic() + 30
         while not any(c["email"] == email for c in sims.ml("GET", "/_sim/state")["contacts"]):
             if time.monotonic() > deadline:
@@ -64,16 +68,23 @@ def run(latency_ms: int = LATENCY_MS, samples: int = SAMPLES) -> list[Row]:
             time.sleep(0.1)
         app.wait_idle()
         t = int(time.time())
-        token = jwt.encode({"companyId": COMPANY, "userId": ADMIN, "iat": t, "exp": t + 3600},
-                           config.client_secret, algorithm="HS256")
+        token = jwt.encode(
+            {"companyId": COMPANY, "userId": ADMIN, "iat": t, "exp": t + 3600},
+            config.client_secret,
+            algorithm="HS256",
+        )
         pid = person["id"]
         status_url = f"{app.url}/panel/status?selectedIds={pid}"
         status_headers = {"X-Pipedrive-Token": token, "HX-Request": "true"}
-        shell_url = (f"{app.url}/panel?resource=person&view=details&selectedIds={pid}"
-                     f"&id=bench&theme=light&userId={ADMIN}&companyId={COMPANY}&token={token}")
+        shell_url = (
+            f"{app.url}/panel?resource=person&view=details&selectedIds={pid}"
+            f"&id=bench&theme=light&userId={ADMIN}&companyId={COMPANY}&token={token}"
+        )
         lookup_url = f"{sims.ml_url}/1.0/contacts/email/{quote(email, safe='')}"
-        lookup_headers = {"Authorization": "Basic " + base64.b64encode(
-            MAILEON_KEY.encode()).decode(), "Accept": "application/vnd.maileon.api+xml"}
+        lookup_headers = {
+            "Authorization": "Basic " + base64.b64encode(MAILEON_KEY.encode()).decode(),
+            "Accept": "application/vnd.maileon.api+xml",
+        }
 
         sims.ml("POST", "/_sim/latency", json={"ms": latency_ms})
         with httpx.Client(timeout=30) as client:
@@ -91,16 +102,36 @@ def run(latency_ms: int = LATENCY_MS, samples: int = SAMPLES) -> list[Row]:
         work.cleanup()
 
     base = statistics.median(lookup)
-    med = {name: statistics.median(v) for name, v in
-           (("status", status), ("shell", shell), ("both", both))}
+    med = {
+        name: statistics.median(v)
+        for name, v in (("status", status), ("shell", shell), ("both", both))
+    }
     ratio = med["status"] / base
     rows = [
-        Row("panel status vs one Maileon lookup", ms(med["status"]), ms(base), ratio,
-            "<= 1.20", ratio <= 1.2),
-        Row("panel shell (GET /panel, no outside call)", ms(med["shell"]), ms(base),
-            med["shell"] / base, "", None),
-        Row(f"panel status, Pipedrive also {latency_ms} ms", ms(med["both"]), ms(base),
-            med["both"] / base, "", None),
+        Row(
+            "panel status vs one Maileon lookup",
+            ms(med["status"]),
+            ms(base),
+            ratio,
+            "<= 1.20",
+            ratio <= 1.2,
+        ),
+        Row(
+            "panel shell (GET /panel, no outside call)",
+            ms(med["shell"]),
+            ms(base),
+            med["shell"] / base,
+            "",
+            None,
+        ),
+        Row(
+            f"panel status, Pipedrive also {latency_ms} ms",
+            ms(med["both"]),
+            ms(base),
+            med["both"] / base,
+            "",
+            None,
+        ),
     ]
     notes = [
         machine(),

@@ -64,8 +64,16 @@ def available() -> bool:
 
 
 def write_script(path: Path, auth: str, round_id: str, persons: int, company: int) -> Path:
-    path.write_text(SCRIPT % {"auth": json.dumps(auth), "round": json.dumps(round_id),
-                              "persons": persons, "base": 1_795_770_000, "company": company})
+    path.write_text(
+        SCRIPT
+        % {
+            "auth": json.dumps(auth),
+            "round": json.dumps(round_id),
+            "persons": persons,
+            "base": 1_795_770_000,
+            "company": company,
+        }
+    )
     return path
 
 
@@ -73,13 +81,33 @@ def run(url: str, script: Path, threads: int, connections: int, seconds: float) 
     """One wrk run: throughput, and p50/p99 from wrk's own histogram. wrk counts only the
     answers received before its end."""
     out = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
-         "--timeout", "10s", "-s", str(script), url],
-        capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds:g}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
     line = next(x for x in out.splitlines() if x.startswith("WRK_RESULT "))
     data = json.loads(line.removeprefix("WRK_RESULT "))
     if data["errors"]:
         raise RuntimeError(f"wrk saw socket errors: {data}\n{out}")
-    return Round(throughput=data["requests"] / (data["duration_us"] / 1e6),
-                 p50=data["p50_us"] / 1e6, p99=data["p99_us"] / 1e6,
-                 answered=data["requests"], non_2xx=data["non2xx"])
+    return Round(
+        throughput=data["requests"] / (data["duration_us"] / 1e6),
+        p50=data["p50_us"] / 1e6,
+        p99=data["p99_us"] / 1e6,
+        answered=data["requests"],
+        non_2xx=data["non2xx"],
+    )

@@ -33,9 +33,12 @@ async def run_probes(http: httpx.AsyncClient, base_url: str, api_key: str) -> li
     """All probes in order; once the key is refused the rest are not tried."""
     maileon = MaileonClient(http, base_url, api_key)
     probes: list[tuple[str, Callable[[MaileonClient], Awaitable[str | None]]]] = [
-        ("ping", _ping), ("custom field list", _custom_fields),
+        ("ping", _ping),
+        ("custom field list", _custom_fields),
         ("contact lookup (unknown address)", _unknown_contact),
-        ("transaction type list", _transaction_types), ("webhook list", _webhooks)]
+        ("transaction type list", _transaction_types),
+        ("webhook list", _webhooks),
+    ]
     results: list[Probe] = []
     for name, probe in probes:
         try:
@@ -46,8 +49,13 @@ async def run_probes(http: httpx.AsyncClient, base_url: str, api_key: str) -> li
         except ApiError as exc:
             results.append(Probe(name, False, exc.message))
             continue
-        results.append(Probe(name, problem is None or problem.startswith("ok:"),
-                             (problem or "ok:as expected").removeprefix("ok:").strip()))
+        results.append(
+            Probe(
+                name,
+                problem is None or problem.startswith("ok:"),
+                (problem or "ok:as expected").removeprefix("ok:").strip(),
+            )
+        )
     return results
 
 
@@ -97,8 +105,9 @@ async def _unknown_contact(maileon: MaileonClient) -> str | None:
 
 
 async def _transaction_types(maileon: MaileonClient) -> str | None:
-    response = await maileon.request("GET", "/transactions/types",
-                                     params={"page_index": "1", "page_size": "10"})
+    response = await maileon.request(
+        "GET", "/transactions/types", params={"page_index": "1", "page_size": "10"}
+    )
     problem, count = _xml_root(response, "transaction_types", "transaction_type")
     return problem or f"ok: {count} transaction types on the first page"
 
@@ -122,6 +131,9 @@ async def check(base_url: str, api_key: str) -> tuple[list[str], int]:
         results = await run_probes(http, base_url, api_key)
     lines = [f"Maileon at {base_url}", *(r.line() for r in results)]
     failed = sum(not r.ok for r in results) + (5 - len(results))
-    lines.append("All calls are as the app expects." if not failed
-                 else f"{failed} of 5 checks differ from what the app expects.")
+    lines.append(
+        "All calls are as the app expects."
+        if not failed
+        else f"{failed} of 5 checks differ from what the app expects."
+    )
     return lines, 0 if not failed else 1

@@ -18,8 +18,9 @@ class ApiError(Exception):
 
 
 class TransientError(ApiError):
-    def __init__(self, message: str, status: int = 0, retry_after: float | None = None,
-                 service: str = "") -> None:
+    def __init__(
+        self, message: str, status: int = 0, retry_after: float | None = None, service: str = ""
+    ) -> None:
         super().__init__(message, status, service)
         self.retry_after = retry_after
 

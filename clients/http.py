@@ -22,8 +22,10 @@ TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 
 def new_http_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        timeout=TIMEOUT, follow_redirects=False,
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+        timeout=TIMEOUT,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+    )
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -50,11 +52,16 @@ def classify(response: httpx.Response, service: str, detail: str = "") -> ApiErr
     status = response.status_code
     suffix = f": {detail}" if detail else ""
     if status == 429:
-        return TransientError(f"{service} rate limit reached (429)", status,
-                              retry_after_seconds(response), service)
+        return TransientError(
+            f"{service} rate limit reached (429)", status, retry_after_seconds(response), service
+        )
     if status >= 500:
-        return TransientError(f"{service} is unavailable ({status}){suffix}", status,
-                              retry_after_seconds(response), service)
+        return TransientError(
+            f"{service} is unavailable ({status}){suffix}",
+            status,
+            retry_after_seconds(response),
+            service,
+        )
     if status == 401:
         return Unauthorized(f"{service} rejected the credentials (401){suffix}", status, service)
     if status == 403:

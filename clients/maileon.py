@@ -24,8 +24,14 @@ SERVICE = "Maileon"
 XML = "application/vnd.maileon.api+xml"
 JSON_CONTACT = "application/vnd.maileon.api+json"
 PERMISSION_NONE = 1  # a contact that exists for data and transactions but cannot be mailed
-PERMISSIONS = {1: "None", 2: "Single opt-in", 3: "Confirmed opt-in", 4: "Double opt-in",
-               5: "Double opt-in plus", 6: "Other"}
+PERMISSIONS = {
+    1: "None",
+    2: "Single opt-in",
+    3: "Confirmed opt-in",
+    4: "Double opt-in",
+    5: "Double opt-in plus",
+    6: "Other",
+}
 
 
 def path_segment(value: str) -> str:
@@ -33,21 +39,37 @@ def path_segment(value: str) -> str:
 
 
 class MaileonClient:
-    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str,
-                 on_accepted: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        api_key: str,
+        on_accepted: Callable[[], None] | None = None,
+    ) -> None:
         self.http = http
         self.base = base_url.rstrip("/")
         self.auth_header = "Basic " + base64.b64encode(api_key.encode()).decode()
         self.on_accepted = on_accepted  # told once the key is accepted again
 
-    async def request(self, method: str, path: str, *, params: Any = None,
-                      content: bytes | None = None, content_type: str = XML,
-                      accept: str = XML) -> httpx.Response:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        content: bytes | None = None,
+        content_type: str = XML,
+        accept: str = XML,
+    ) -> httpx.Response:
         headers = {"Authorization": self.auth_header, "Accept": accept}
         if content is not None:
             headers["Content-Type"] = content_type
-        response = await send(SERVICE, lambda: self.http.request(
-            method, f"{self.base}{path}", params=params, content=content, headers=headers))
+        response = await send(
+            SERVICE,
+            lambda: self.http.request(
+                method, f"{self.base}{path}", params=params, content=content, headers=headers
+            ),
+        )
         if response.status_code >= 300:
             raise classify(response, SERVICE, _error_message(response))
         if self.on_accepted is not None:
@@ -59,10 +81,19 @@ class MaileonClient:
         await self.request(method, "/ping")
 
     # --- contacts ---------------------------------------------------------------------
-    async def create_contact(self, email: str, *, permission: int, external_id: str,
-                             standard_fields: dict[str, str], custom_fields: dict[str, Any],
-                             doi: bool = False, doiplus: bool = False, doimailing: str = "",
-                             src: str = "pipedrive") -> bool:
+    async def create_contact(
+        self,
+        email: str,
+        *,
+        permission: int,
+        external_id: str,
+        standard_fields: dict[str, str],
+        custom_fields: dict[str, Any],
+        doi: bool = False,
+        doiplus: bool = False,
+        doimailing: str = "",
+        src: str = "pipedrive",
+    ) -> bool:
         """Create a contact that does not exist, with `permission` (and a DOI process when
         `doi`). Sent with `sync_mode=2` (ignore when the address exists), so an existing
         contact is never touched: Maileon applies a permission given on create to an existing
@@ -70,53 +101,94 @@ class MaileonClient:
         the address existed meanwhile and nothing was done (UNCONFIRMED which status Maileon
         gives then; a 201 for an ignored create would only mean this call's data is missing
         until the next change)."""
-        params: dict[str, str] = {"permission": str(permission), "sync_mode": "2", "src": src,
-                                  "doi": "true" if doi else "false"}
+        params: dict[str, str] = {
+            "permission": str(permission),
+            "sync_mode": "2",
+            "src": src,
+            "doi": "true" if doi else "false",
+        }
         if doi:
             params["doiplus"] = "true" if doiplus else "false"
             if doimailing:
                 params["doimailing"] = doimailing
-        body = {"external_id": external_id,
-                "standard_fields": standard_fields,
-                "custom_fields": {k: v for k, v in custom_fields.items() if v not in (None, "")}}
-        response = await self.request("POST", f"/contacts/email/{path_segment(email)}",
-                                      params=params, content=json.dumps(body).encode(),
-                                      content_type=JSON_CONTACT)
+        body = {
+            "external_id": external_id,
+            "standard_fields": standard_fields,
+            "custom_fields": {k: v for k, v in custom_fields.items() if v not in (None, "")},
+        }
+        response = await self.request(
+            "POST",
+            f"/contacts/email/{path_segment(email)}",
+            params=params,
+            content=json.dumps(body).encode(),
+            content_type=JSON_CONTACT,
+        )
         return response.status_code == 201
 
-    async def start_doi(self, email: str, *, keep_permission: int, doiplus: bool,
-                        doimailing: str, src: str = "pipedrive") -> None:
+    async def start_doi(
+        self,
+        email: str,
+        *,
+        keep_permission: int,
+        doiplus: bool,
+        doimailing: str,
+        src: str = "pipedrive",
+    ) -> None:
         """Start a DOI process for an existing contact without lowering its permission: the
         create call (`sync_mode=1`) carries the contact's own current permission, so Maileon
         keeps it until the recipient confirms."""
-        params = {"permission": str(keep_permission), "sync_mode": "1", "src": src,
-                  "doi": "true", "doiplus": "true" if doiplus else "false"}
+        params = {
+            "permission": str(keep_permission),
+            "sync_mode": "1",
+            "src": src,
+            "doi": "true",
+            "doiplus": "true" if doiplus else "false",
+        }
         if doimailing:
             params["doimailing"] = doimailing
-        await self.request("POST", f"/contacts/email/{path_segment(email)}", params=params,
-                           content=b"{}", content_type=JSON_CONTACT)
+        await self.request(
+            "POST",
+            f"/contacts/email/{path_segment(email)}",
+            params=params,
+            content=b"{}",
+            content_type=JSON_CONTACT,
+        )
 
-    async def update_contact(self, email: str, *, external_id: str,
-                             standard_fields: dict[str, str], custom_fields: dict[str, Any],
-                             new_email: str | None = None, permission: int | None = None
-                             ) -> None:
+    async def update_contact(
+        self,
+        email: str,
+        *,
+        external_id: str,
+        standard_fields: dict[str, str],
+        custom_fields: dict[str, Any],
+        new_email: str | None = None,
+        permission: int | None = None,
+    ) -> None:
         """Update an existing contact (404 if none). Without `permission` its permission is
         left as it is; with it, that permission is set (an explicit subscribe only)."""
-        body: dict[str, Any] = {"external_id": external_id,
-                                "standard_fields": standard_fields,
-                                "custom_fields": {k: v for k, v in custom_fields.items()
-                                                  if v not in (None, "")}}
+        body: dict[str, Any] = {
+            "external_id": external_id,
+            "standard_fields": standard_fields,
+            "custom_fields": {k: v for k, v in custom_fields.items() if v not in (None, "")},
+        }
         if new_email:
             body["email"] = new_email
         params = {"permission": str(permission)} if permission is not None else None
-        await self.request("PUT", f"/contacts/email/{path_segment(email)}", params=params,
-                           content=json.dumps(body).encode(), content_type=JSON_CONTACT)
+        await self.request(
+            "PUT",
+            f"/contacts/email/{path_segment(email)}",
+            params=params,
+            content=json.dumps(body).encode(),
+            content_type=JSON_CONTACT,
+        )
 
     async def get_contact(self, email: str) -> dict[str, Any] | None:
         try:
             response = await self.request(
-                "GET", f"/contacts/email/{path_segment(email)}",
-                params=[("standard_field", "PERMISSION_STATUS")])
+                "GET",
+                f"/contacts/email/{path_segment(email)}",
+                params=[("standard_field", "PERMISSION_STATUS")],
+            )
         except NotFound:
             return None
         return parse_contact(_xml(response))
@@ -138,8 +210,11 @@ class MaileonClient:
         """Whether one of the account's DOI mailings has this DOI key (reference §5: the DOI
         mailings by type, then each one's key). None when it cannot be told: more than `limit`
         DOI mailings, or an answer not in the documented shape."""
-        response = await self.request("GET", "/mailings/filter/types", params={
-            "types": "doi", "page_index": "1", "page_size": str(limit)})
+        response = await self.request(
+            "GET",
+            "/mailings/filter/types",
+            params={"types": "doi", "page_index": "1", "page_size": str(limit)},
+        )
         root = _xml(response)
         ids = [(m.findtext("id") or "").strip() for m in root.iter("mailing")]
         if root.tag != "mailings" or not all(i.isdigit() and len(i) < 19 for i in ids):
@@ -158,13 +233,16 @@ class MaileonClient:
     # --- custom fields ----------------------------------------------------------------
     async def custom_fields(self) -> dict[str, str]:
         root = _xml(await self.request("GET", "/contacts/fields/custom"))
-        return {(f.findtext("name") or ""): (f.findtext("type") or "string")
-                for f in root.iter("custom_field")}
+        return {
+            (f.findtext("name") or ""): (f.findtext("type") or "string")
+            for f in root.iter("custom_field")
+        }
 
     async def create_custom_field(self, name: str, field_type: str) -> None:
         try:
-            await self.request("POST", f"/contacts/fields/custom/{path_segment(name)}",
-                               params={"type": field_type})
+            await self.request(
+                "POST", f"/contacts/fields/custom/{path_segment(name)}", params={"type": field_type}
+            )
         except ApiError as exc:
             if exc.status != 409:  # created meanwhile by a concurrent job: fine
                 raise
@@ -178,8 +256,9 @@ class MaileonClient:
             return False
         return True
 
-    async def create_transaction_type(self, name: str, description: str,
-                                      attributes: list[tuple[str, str, bool]]) -> None:
+    async def create_transaction_type(
+        self, name: str, description: str, attributes: list[tuple[str, str, bool]]
+    ) -> None:
         """Create a type from (name, type, required) attributes, in the documented XML form.
         A 409 means it exists already (created meanwhile): fine."""
         root = Element("transaction_type")
@@ -193,14 +272,22 @@ class MaileonClient:
             SubElement(attr, "type").text = attr_type
             SubElement(attr, "required").text = "true" if required else "false"
         try:
-            await self.request("POST", "/transactions/types",
-                               content=tostring(root, encoding="utf-8"))
+            await self.request(
+                "POST", "/transactions/types", content=tostring(root, encoding="utf-8")
+            )
         except ApiError as exc:
             if exc.status != 409:
                 raise
 
-    async def send_transaction(self, type_name: str, *, email: str, external_id: str,
-                               permission: int, content: dict[str, Any]) -> dict[str, Any]:
+    async def send_transaction(
+        self,
+        type_name: str,
+        *,
+        email: str,
+        external_id: str,
+        permission: int,
+        content: dict[str, Any],
+    ) -> dict[str, Any]:
         """Send one transaction and return Maileon's report for it (check its `queued`).
 
         The contact goes in Maileon's `import` wrapper, so a missing contact is created with
@@ -208,14 +295,21 @@ class MaileonClient:
         which key Maileon matches an existing contact by when both are given; the email is the
         documented one, the external id rides along for a contact the import creates. A 2xx
         without a report is treated as not accepted (as Maileon's n8n node does)."""
-        item = {"typeName": type_name,
-                "import": {"contact": {"email": email, "external_id": external_id,
-                                       "permission": permission}},
-                "content": content}
+        item = {
+            "typeName": type_name,
+            "import": {
+                "contact": {"email": email, "external_id": external_id, "permission": permission}
+            },
+            "content": content,
+        }
         response = await self.request(
-            "POST", "/transactions", params={"ignore_invalid_transactions": "true"},
-            content=json.dumps([item]).encode(), content_type="application/json",
-            accept="application/json")
+            "POST",
+            "/transactions",
+            params={"ignore_invalid_transactions": "true"},
+            content=json.dumps([item]).encode(),
+            content_type="application/json",
+            accept="application/json",
+        )
         try:
             reports = safe_json.loads(response.content).get("reports")
         except (ValueError, AttributeError):
@@ -226,8 +320,9 @@ class MaileonClient:
         return report
 
     # --- bulk synchronize ---------------------------------------------------------------
-    async def synchronize_contacts(self, contacts: list[dict[str, Any]], *,
-                                   permission: int, sync_mode: int = 1) -> dict[str, Any]:
+    async def synchronize_contacts(
+        self, contacts: list[dict[str, Any]], *, permission: int, sync_mode: int = 1
+    ) -> dict[str, Any]:
         """POST /contacts: upsert many contacts in one call (the import, F12).
 
         Each contact is {email, external_id, standard_fields, custom_fields}. `permission` is
@@ -255,13 +350,22 @@ class MaileonClient:
                     continue
                 field = SubElement(custom, "field")
                 SubElement(field, "name").text = name
-                SubElement(field, "value").text = (("true" if value else "false")
-                                                   if isinstance(value, bool) else str(value))
-        response = await self.request("POST", "/contacts", params={
-            "permission": str(permission), "sync_mode": str(sync_mode),
-            "use_external_id": "false",
-            "ignore_invalid_contacts": "true", "reimport_unsubscribed_contacts": "false",
-            "override_permission": "false"}, content=tostring(root, encoding="utf-8"))
+                SubElement(field, "value").text = (
+                    ("true" if value else "false") if isinstance(value, bool) else str(value)
+                )
+        response = await self.request(
+            "POST",
+            "/contacts",
+            params={
+                "permission": str(permission),
+                "sync_mode": str(sync_mode),
+                "use_external_id": "false",
+                "ignore_invalid_contacts": "true",
+                "reimport_unsubscribed_contacts": "false",
+                "override_permission": "false",
+            },
+            content=tostring(root, encoding="utf-8"),
+        )
         return parse_sync_report(_xml(response))
 
     # --- webhooks and reports ---------------------------------------------------------
@@ -279,9 +383,13 @@ class MaileonClient:
 
     async def create_webhook(self, spec: dict[str, Any]) -> int | None:
         """POST /webhooks → 201 with `<id>N</id>`; returns N when it can be read."""
-        response = await self.request("POST", "/webhooks", content=json.dumps(spec).encode(),
-                                      content_type="application/json",
-                                      accept="application/json")
+        response = await self.request(
+            "POST",
+            "/webhooks",
+            content=json.dumps(spec).encode(),
+            content_type="application/json",
+            accept="application/json",
+        )
         text = response.text.strip()
         if text.startswith("<"):
             try:
@@ -293,39 +401,55 @@ class MaileonClient:
 
     async def delete_webhook(self, webhook_id: int) -> None:
         try:
-            await self.request("DELETE", f"/webhooks/{int(webhook_id)}",
-                               accept="application/json")
+            await self.request("DELETE", f"/webhooks/{int(webhook_id)}", accept="application/json")
         except NotFound:
             return
 
-    async def unsubscriptions(self, *, from_ms: int, to_ms: int, page_index: int = 1,
-                              page_size: int = 1000) -> list[dict[str, str]]:
+    async def unsubscriptions(
+        self, *, from_ms: int, to_ms: int, page_index: int = 1, page_size: int = 1000
+    ) -> list[dict[str, str]]:
         """One page of GET /reports/unsubscriptions (from_date inclusive, to_date exclusive,
         epoch ms): timestamp, contact id / email / external_id, mailing_id, source, msg_id."""
-        response = await self.request("GET", "/reports/unsubscriptions", params={
-            "from_date": str(from_ms), "to_date": str(to_ms), "page_index": str(page_index),
-            "page_size": str(page_size)})
+        response = await self.request(
+            "GET",
+            "/reports/unsubscriptions",
+            params={
+                "from_date": str(from_ms),
+                "to_date": str(to_ms),
+                "page_index": str(page_index),
+                "page_size": str(page_size),
+            },
+        )
         out = []
         for item in _xml(response).iter("unsubscription"):
-            out.append({
-                "timestamp": (item.findtext("timestamp") or "").strip(),
-                "contact_id": (item.findtext("contact/id") or "").strip(),
-                "email": (item.findtext("contact/email") or "").strip(),
-                "external_id": (item.findtext("contact/external_id") or "").strip(),
-                "mailing_id": (item.findtext("mailing_id") or "").strip(),
-                "source": (item.findtext("source") or "").strip(),
-                "msg_id": (item.findtext("msg_id") or "").strip()})
+            out.append(
+                {
+                    "timestamp": (item.findtext("timestamp") or "").strip(),
+                    "contact_id": (item.findtext("contact/id") or "").strip(),
+                    "email": (item.findtext("contact/email") or "").strip(),
+                    "external_id": (item.findtext("contact/external_id") or "").strip(),
+                    "mailing_id": (item.findtext("mailing_id") or "").strip(),
+                    "source": (item.findtext("source") or "").strip(),
+                    "msg_id": (item.findtext("msg_id") or "").strip(),
+                }
+            )
         return out
 
 
 def parse_sync_report(root: Element) -> dict[str, Any]:
     """The synchronize report (see `synchronize_contacts`), read tolerantly."""
+
     def count(name: str) -> int:
         text = (root.findtext(name) or root.findtext(f".//{name}") or "0").strip()
         return int(text) if text.isdigit() else 0
 
-    names = ("count_contacts", "count_new_contacts", "count_existing_contacts",
-             "count_unsubscribed_contacts", "count_invalid_contacts")
+    names = (
+        "count_contacts",
+        "count_new_contacts",
+        "count_existing_contacts",
+        "count_unsubscribed_contacts",
+        "count_invalid_contacts",
+    )
     report: dict[str, Any] = {name: count(name) for name in names}
     # readable only when Maileon said how many contacts it processed (shape UNCONFIRMED)
     report["readable"] = root.find(".//count_contacts") is not None
@@ -333,28 +457,41 @@ def parse_sync_report(root: Element) -> dict[str, Any]:
     for item in root.iter("invalid_contact"):
         error = item.find("error")
         code = (error.get("code") or "") if error is not None else ""
-        invalid.append({"email": (item.findtext("email") or "").strip(),
-                        "external_id": (item.findtext("external_id") or "").strip(),
-                        "code": int(code) if code.isdigit() else 0,
-                        "field": (item.findtext("error/error_field") or "").strip()})
+        invalid.append(
+            {
+                "email": (item.findtext("email") or "").strip(),
+                "external_id": (item.findtext("external_id") or "").strip(),
+                "code": int(code) if code.isdigit() else 0,
+                "field": (item.findtext("error/error_field") or "").strip(),
+            }
+        )
     report["invalid"] = invalid
     report["count_invalid_contacts"] = max(report["count_invalid_contacts"], len(invalid))
     return report
 
 
 def parse_contact(root: Element) -> dict[str, Any]:
-    fields = {(f.findtext("name") or ""): f.findtext("value") or ""
-              for f in root.iterfind("standard_fields/field")}
-    custom = {(f.findtext("name") or ""): f.findtext("value") or ""
-              for f in root.iterfind("custom_fields/field")}
+    fields = {
+        (f.findtext("name") or ""): f.findtext("value") or ""
+        for f in root.iterfind("standard_fields/field")
+    }
+    custom = {
+        (f.findtext("name") or ""): f.findtext("value") or ""
+        for f in root.iterfind("custom_fields/field")
+    }
     try:
         permission = int(root.findtext("permission") or 1)
     except ValueError:
         permission = 1
-    return {"id": root.findtext("id") or "", "email": root.findtext("email") or "",
-            "external_id": root.findtext("external_id") or "", "permission": permission,
-            "standard_fields": fields, "custom_fields": custom,
-            "updated": root.findtext("updated") or ""}
+    return {
+        "id": root.findtext("id") or "",
+        "email": root.findtext("email") or "",
+        "external_id": root.findtext("external_id") or "",
+        "permission": permission,
+        "standard_fields": fields,
+        "custom_fields": custom,
+        "updated": root.findtext("updated") or "",
+    }
 
 
 def _xml(response: httpx.Response) -> Element:

@@ -33,8 +33,9 @@ class TokenSet:
 
 
 class PipedriveOAuth:
-    def __init__(self, http: httpx.AsyncClient, oauth_url: str, client_id: str,
-                 client_secret: str) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, oauth_url: str, client_id: str, client_secret: str
+    ) -> None:
         self.http = http
         self.oauth_url = oauth_url.rstrip("/")
         self.auth = httpx.BasicAuth(client_id, client_secret)
@@ -47,53 +48,70 @@ class PipedriveOAuth:
         return str(httpx.URL(f"{self.oauth_url}/oauth/authorize", params=params))
 
     async def exchange_code(self, code: str, redirect_uri: str) -> TokenSet:
-        tokens = await self._token({"grant_type": "authorization_code", "code": code,
-                                    "redirect_uri": redirect_uri})
+        tokens = await self._token(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+        )
         if not tokens.api_domain:  # the REST base is never guessed (spec §3)
             raise PermanentError("Pipedrive's token answer named no api_domain")
         return tokens
 
     async def refresh(self, refresh_token: str) -> TokenSet:
-        return await self._token({"grant_type": "refresh_token",
-                                  "refresh_token": refresh_token})
+        return await self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
 
     async def _token(self, form: dict[str, str]) -> TokenSet:
-        response = await send(SERVICE, lambda: self.http.post(
-            f"{self.oauth_url}/oauth/token", data=form, auth=self.auth))
+        response = await send(
+            SERVICE,
+            lambda: self.http.post(f"{self.oauth_url}/oauth/token", data=form, auth=self.auth),
+        )
         body = _json(response)
         if response.status_code == 400 and body.get("error") == "invalid_grant":
-            raise ReauthRequired("Pipedrive no longer accepts this authorization; "
-                                 "please re-authorize the app", 400)
+            raise ReauthRequired(
+                "Pipedrive no longer accepts this authorization; please re-authorize the app", 400
+            )
         if response.status_code >= 300:
             raise classify(response, "Pipedrive OAuth", str(body.get("message", "")))
         try:
-            return TokenSet(access_token=body["access_token"],
-                            refresh_token=body["refresh_token"],
-                            expires_in=float(body.get("expires_in", 3600)),
-                            # UNCONFIRMED whether a refresh answer always has it: a
-                            # missing one is '' and the stored domain stays (sync/tokens.py)
-                            api_domain=str(body.get("api_domain") or "").rstrip("/"),
-                            scope=str(body.get("scope", "")))
+            return TokenSet(
+                access_token=body["access_token"],
+                refresh_token=body["refresh_token"],
+                expires_in=float(body.get("expires_in", 3600)),
+                # UNCONFIRMED whether a refresh answer always has it: a
+                # missing one is '' and the stored domain stays (sync/tokens.py)
+                api_domain=str(body.get("api_domain") or "").rstrip("/"),
+                scope=str(body.get("scope", "")),
+            )
         except (KeyError, TypeError, ValueError, AttributeError):
             raise PermanentError("Pipedrive answered the token request unexpectedly") from None
 
 
 class PipedriveClient:
-    def __init__(self, http: httpx.AsyncClient, api_domain: str,
-                 get_token: Callable[[], Awaitable[str]],
-                 refresh_token: Callable[[str], Awaitable[str]]) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        api_domain: str,
+        get_token: Callable[[], Awaitable[str]],
+        refresh_token: Callable[[str], Awaitable[str]],
+    ) -> None:
         self.http = http
         self.base = api_domain.rstrip("/")
         self.get_token = get_token
         self.refresh_token = refresh_token
 
-    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                      json: Any = None) -> dict[str, Any]:
+    async def request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> dict[str, Any]:
         token = await self.get_token()
         for attempt in (1, 2):
-            response = await send(SERVICE, lambda t=token: self.http.request(  # type: ignore[misc]
-                method, f"{self.base}{path}", params=params, json=json,
-                headers={"Authorization": f"Bearer {t}"}))
+            response = await send(
+                SERVICE,
+                lambda t=token: self.http.request(  # type: ignore[misc]
+                    method,
+                    f"{self.base}{path}",
+                    params=params,
+                    json=json,
+                    headers={"Authorization": f"Bearer {t}"},
+                ),
+            )
             if response.status_code == 401 and attempt == 1:
                 token = await self.refresh_token(token)
                 continue
@@ -113,8 +131,9 @@ class PipedriveClient:
         return (await self.request("GET", "/api/v1/webhooks")).get("data") or []
 
     async def add_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
-        return _data_object(await self.request("POST", "/api/v1/webhooks", json=body),
-                            "a new webhook")
+        return _data_object(
+            await self.request("POST", "/api/v1/webhooks", json=body), "a new webhook"
+        )
 
     async def delete_webhook(self, webhook_id: int) -> None:
         try:
@@ -127,26 +146,29 @@ class PipedriveClient:
     async def get_person(self, person_id: int) -> dict[str, Any] | None:
         return await self._get_or_none(f"/api/v2/persons/{person_id}")
 
-    async def list_persons(self, *, cursor: str | None = None, limit: int = 500,
-                           updated_since: str | None = None) -> tuple[list[dict[str, Any]],
-                                                                     str | None]:
+    async def list_persons(
+        self, *, cursor: str | None = None, limit: int = 500, updated_since: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
         if updated_since:
-            params.update(updated_since=updated_since, sort_by="update_time",
-                          sort_direction="asc")
+            params.update(updated_since=updated_since, sort_by="update_time", sort_direction="asc")
         body = await self.request("GET", "/api/v2/persons", params=params)
         return body.get("data") or [], (body.get("additional_data") or {}).get("next_cursor")
 
     async def patch_person(self, person_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        return _data_object(await self.request("PATCH", f"/api/v2/persons/{person_id}",
-                                               json=body), "a person update")
+        return _data_object(
+            await self.request("PATCH", f"/api/v2/persons/{person_id}", json=body),
+            "a person update",
+        )
 
     async def organizations(self, ids: list[int]) -> list[dict[str, Any]]:
-        body = await self.request("GET", "/api/v2/organizations",
-                                  params={"ids": ",".join(str(i) for i in ids[:100]),
-                                          "limit": 100})
+        body = await self.request(
+            "GET",
+            "/api/v2/organizations",
+            params={"ids": ",".join(str(i) for i in ids[:100]), "limit": 100},
+        )
         return body.get("data") or []
 
     async def get_deal(self, deal_id: int) -> dict[str, Any] | None:
@@ -175,20 +197,26 @@ class PipedriveClient:
         fields: list[dict[str, Any]] = []
         start = 0
         while True:
-            body = await self.request("GET", "/api/v1/personFields",
-                                      params={"start": start, "limit": 500})
+            body = await self.request(
+                "GET", "/api/v1/personFields", params={"start": start, "limit": 500}
+            )
             fields += body.get("data") or []
             page = (body.get("additional_data") or {}).get("pagination") or {}
             if not page.get("more_items_in_collection"):
                 return fields
             start = int(page.get("next_start", start + 500))
 
-    async def add_person_field(self, name: str, field_type: str,
-                               options: list[str]) -> dict[str, Any]:
-        body = {"name": name, "field_type": field_type,
-                "options": [{"label": label} for label in options]}
-        return _data_object(await self.request("POST", "/api/v1/personFields", json=body),
-                            "a new person field")
+    async def add_person_field(
+        self, name: str, field_type: str, options: list[str]
+    ) -> dict[str, Any]:
+        body = {
+            "name": name,
+            "field_type": field_type,
+            "options": [{"label": label} for label in options],
+        }
+        return _data_object(
+            await self.request("POST", "/api/v1/personFields", json=body), "a new person field"
+        )
 
     async def _get_or_none(self, path: str) -> dict[str, Any] | None:
         try:
@@ -220,8 +248,9 @@ def _data_object(body: dict[str, Any], what: str) -> dict[str, Any]:
     failed with this reason), never a silent success."""
     data = body.get("data")
     if not isinstance(data, dict):
-        raise TransientError(f"Pipedrive answered {what} without the expected data object",
-                             service=SERVICE)
+        raise TransientError(
+            f"Pipedrive answered {what} without the expected data object", service=SERVICE
+        )
     return data
 
 
@@ -231,6 +260,8 @@ def _error_text(body: dict[str, Any]) -> str:
             return str(body[key])
     errors = body.get("errors")
     if isinstance(errors, dict):
-        return "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
-                         for k, v in errors.items())
+        return "; ".join(
+            f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in errors.items()
+        )
     return ""

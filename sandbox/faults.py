@@ -36,15 +36,17 @@ class Faults:
         headers = {str(k).lower(): str(v) for k, v in (spec.get("headers") or {}).items()}
         if spec.get("retry_after") is not None:
             headers["retry-after"] = str(spec["retry_after"])
-        self.scripted.append(ScriptedFault(
-            path_prefix=str(spec.get("path_prefix", "/")),
-            status=int(spec.get("status", 500)),
-            count=int(spec.get("count", 1)),
-            method=spec.get("method"),
-            headers=headers,
-            body=str(spec.get("body", "")),
-            content_type=str(spec.get("content_type", "application/json")),
-        ))
+        self.scripted.append(
+            ScriptedFault(
+                path_prefix=str(spec.get("path_prefix", "/")),
+                status=int(spec.get("status", 500)),
+                count=int(spec.get("count", 1)),
+                method=spec.get("method"),
+                headers=headers,
+                body=str(spec.get("body", "")),
+                content_type=str(spec.get("content_type", "application/json")),
+            )
+        )
 
     def clear(self) -> None:
         self.latency_ms = 0.0
@@ -83,9 +85,10 @@ class FaultMiddleware:
         fault = self.faults.take(scope["method"], path)
         if fault is not None:
             self.faults.answered += 1
-            body = fault.body.encode() or json.dumps(
-                {"success": False, "error": f"simulated {fault.status}"}
-            ).encode()
+            body = (
+                fault.body.encode()
+                or json.dumps({"success": False, "error": f"simulated {fault.status}"}).encode()
+            )
             headers = {"content-type": fault.content_type, **fault.headers}
             await _answer(send, fault.status, headers, body)
             return

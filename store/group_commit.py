@@ -45,8 +45,9 @@ class GroupCommit:
             self._settle(done, stored, None)
 
     @staticmethod
-    def _settle(done: asyncio.Future[bool], stored: bool | None,
-                error: BaseException | None) -> None:
+    def _settle(
+        done: asyncio.Future[bool], stored: bool | None, error: BaseException | None
+    ) -> None:
         if done.done():  # the client went away; the event is stored all the same
             return
         if error is not None:

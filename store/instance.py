@@ -38,10 +38,10 @@ def hold(database_path: str) -> IO[str] | None:
         pid = f" (pid {owner})" if owner.isdigit() else ""
         raise AlreadyRunning(
             f"another pipedrive-maileon process{pid} is running on {database_path}; "
-            "stop it first (one process per database)") from None
+            "stop it first (one process per database)"
+        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
-

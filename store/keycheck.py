@@ -24,8 +24,10 @@ def ensure(store: Store) -> None:
     if store.scalar("SELECT value FROM key_check WHERE id=1") is None:
         if tenants.sample_secret_readable(store) is False:
             raise KeyCheckFailed
-        store.execute("INSERT OR IGNORE INTO key_check (id, value, created_at) VALUES (1,?,?)",
-                      (store.box.encrypt(KNOWN, CONTEXT), now()))
+        store.execute(
+            "INSERT OR IGNORE INTO key_check (id, value, created_at) VALUES (1,?,?)",
+            (store.box.encrypt(KNOWN, CONTEXT), now()),
+        )
     if not readable(store):
         raise KeyCheckFailed
 

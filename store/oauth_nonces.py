@@ -11,8 +11,13 @@ def use_once(store: Store, nonce: str, expires_at: float) -> bool:
     """True the first time a nonce is used; False for a replay."""
     with store.tx() as db:
         db.execute("DELETE FROM oauth_states WHERE expires_at < ?", (now(),))
-        return bool(db.execute("INSERT OR IGNORE INTO oauth_states (nonce, expires_at) "
-                               "VALUES (?, ?)", (nonce, expires_at)).rowcount == 1)
+        return bool(
+            db.execute(
+                "INSERT OR IGNORE INTO oauth_states (nonce, expires_at) VALUES (?, ?)",
+                (nonce, expires_at),
+            ).rowcount
+            == 1
+        )
 
 
 def count(store: Store) -> int:

@@ -20,12 +20,19 @@ class Outage:
     last_at: float
     last_error: str
     rate_limited: bool
-    waiting: int          # changes waiting for a retry (routine maintenance not counted)
+    waiting: int  # changes waiting for a retry (routine maintenance not counted)
     next_try: float | None  # when the earliest waiting job runs again
 
 
-def record_failure(store: Store, company_id: int, service: str, kind: str, entity_id: str,
-                   message: str, rate_limited: bool) -> None:
+def record_failure(
+    store: Store,
+    company_id: int,
+    service: str,
+    kind: str,
+    entity_id: str,
+    message: str,
+    rate_limited: bool,
+) -> None:
     t = now()
     with store.tx() as db:
         db.execute(
@@ -33,9 +40,13 @@ def record_failure(store: Store, company_id: int, service: str, kind: str, entit
             " VALUES (?,?,?,?,?,?) ON CONFLICT (company_id, service) DO UPDATE SET"
             " last_at=excluded.last_at, last_error=excluded.last_error,"
             " rate_limited=excluded.rate_limited",
-            (company_id, service, t, t, message[:300], int(rate_limited)))
-        db.execute("INSERT OR IGNORE INTO outage_waits (company_id, service, kind, entity_id)"
-                   " VALUES (?,?,?,?)", (company_id, service, kind, entity_id))
+            (company_id, service, t, t, message[:300], int(rate_limited)),
+        )
+        db.execute(
+            "INSERT OR IGNORE INTO outage_waits (company_id, service, kind, entity_id)"
+            " VALUES (?,?,?,?)",
+            (company_id, service, kind, entity_id),
+        )
 
 
 def record_success(store: Store, company_id: int, kind: str, entity_id: str) -> None:
@@ -43,25 +54,36 @@ def record_success(store: Store, company_id: int, kind: str, entity_id: str) -> 
     if not store.scalar("SELECT 1 FROM outages WHERE company_id=? LIMIT 1", (company_id,)):
         return  # the common case costs one indexed read
     with store.tx() as db:
-        rows = db.execute("SELECT service FROM outage_waits WHERE company_id=? AND kind=? AND"
-                          " entity_id=?", (company_id, kind, entity_id)).fetchall()
+        rows = db.execute(
+            "SELECT service FROM outage_waits WHERE company_id=? AND kind=? AND entity_id=?",
+            (company_id, kind, entity_id),
+        ).fetchall()
         services = [r[0] for r in rows]
         if not services:  # an outage nothing waits on any more (they failed for good)
-            services = [r[0] for r in db.execute(
-                "SELECT service FROM outages o WHERE company_id=? AND NOT EXISTS (SELECT 1"
-                " FROM outage_waits w WHERE w.company_id=o.company_id"
-                " AND w.service=o.service)", (company_id,)).fetchall()]
+            services = [
+                r[0]
+                for r in db.execute(
+                    "SELECT service FROM outages o WHERE company_id=? AND NOT EXISTS (SELECT 1"
+                    " FROM outage_waits w WHERE w.company_id=o.company_id"
+                    " AND w.service=o.service)",
+                    (company_id,),
+                ).fetchall()
+            ]
         for service in services:
-            db.execute("DELETE FROM outage_waits WHERE company_id=? AND service=?",
-                       (company_id, service))
-            db.execute("DELETE FROM outages WHERE company_id=? AND service=?",
-                       (company_id, service))
+            db.execute(
+                "DELETE FROM outage_waits WHERE company_id=? AND service=?", (company_id, service)
+            )
+            db.execute(
+                "DELETE FROM outages WHERE company_id=? AND service=?", (company_id, service)
+            )
 
 
 def forget_entity(store: Store, company_id: int, kind: str, entity_id: str) -> None:
     """The change failed for good: it no longer waits (the outage itself stays open)."""
-    store.execute("DELETE FROM outage_waits WHERE company_id=? AND kind=? AND entity_id=?",
-                  (company_id, kind, entity_id))
+    store.execute(
+        "DELETE FROM outage_waits WHERE company_id=? AND kind=? AND entity_id=?",
+        (company_id, kind, entity_id),
+    )
 
 
 def current(store: Store, company_id: int) -> list[Outage]:
@@ -71,6 +93,18 @@ def current(store: Store, company_id: int) -> list[Outage]:
         " (SELECT min(j.run_after) FROM outage_waits w JOIN jobs j ON j.company_id=w.company_id"
         " AND j.kind=w.kind AND j.entity_id=w.entity_id AND j.state='pending'"
         " WHERE w.company_id=o.company_id AND w.service=o.service) AS next_try"
-        " FROM outages o WHERE o.company_id=? ORDER BY o.service", (company_id,))
-    return [Outage(r["service"], r["since"], r["last_at"], r["last_error"],
-                   bool(r["rate_limited"]), int(r["waiting"]), r["next_try"]) for r in rows]
+        " FROM outages o WHERE o.company_id=? ORDER BY o.service",
+        (company_id,),
+    )
+    return [
+        Outage(
+            r["service"],
+            r["since"],
+            r["last_at"],
+            r["last_error"],
+            bool(r["rate_limited"]),
+            int(r["waiting"]),
+            r["next_try"],
+        )
+        for r in rows
+    ]

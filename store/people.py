@@ -35,8 +35,9 @@ def _from_row(row: dict[str, Any]) -> PersonState:
 
 
 def get(store: Store, company_id: int, person_id: int) -> PersonState:
-    row = store.one("SELECT * FROM persons WHERE company_id=? AND person_id=?",
-                    (company_id, person_id))
+    row = store.one(
+        "SELECT * FROM persons WHERE company_id=? AND person_id=?", (company_id, person_id)
+    )
     return PersonState(company_id, person_id) if row is None else _from_row(row)
 
 
@@ -44,18 +45,26 @@ def get_many(store: Store, company_id: int, ids: list[int]) -> dict[int, PersonS
     """The known states of these persons, by person id (unknown ones are absent)."""
     states: dict[int, PersonState] = {}
     for start_at in range(0, len(ids), 500):
-        chunk = ids[start_at:start_at + 500]
+        chunk = ids[start_at : start_at + 500]
         marks = ",".join("?" * len(chunk))
-        for r in store.all(f"SELECT * FROM persons WHERE company_id=? "  # noqa: S608
-                           f"AND person_id IN ({marks})", (company_id, *chunk)):
+        for r in store.all(
+            f"SELECT * FROM persons WHERE company_id=? "  # noqa: S608
+            f"AND person_id IN ({marks})",
+            (company_id, *chunk),
+        ):
             states[r["person_id"]] = _from_row(r)
     return states
 
 
 def is_active(store: Store, company_id: int, person_id: int) -> bool:
     """Whether the app synced this person and it is not deleted."""
-    return store.scalar("SELECT 1 FROM persons WHERE company_id=? AND person_id=? "
-                        "AND deleted=0", (company_id, person_id)) is not None
+    return (
+        store.scalar(
+            "SELECT 1 FROM persons WHERE company_id=? AND person_id=? AND deleted=0",
+            (company_id, person_id),
+        )
+        is not None
+    )
 
 
 def save(store: Store, state: PersonState) -> None:
@@ -75,7 +84,8 @@ def save_all(db: Any, states: list[PersonState]) -> None:
     db.conn.executemany(
         f"INSERT OR REPLACE INTO persons ({', '.join(COLUMNS)}) "  # noqa: S608
         f"VALUES ({', '.join('?' * len(COLUMNS))})",
-        [[getattr(s, c) for c in COLUMNS] for s in states])
+        [[getattr(s, c) for c in COLUMNS] for s in states],
+    )
 
 
 def forget_personal_data(state: PersonState) -> None:
@@ -92,14 +102,21 @@ def note_error(store: Store, company_id: int, person_id: int, message: str) -> N
 
 
 def others_with_email(store: Store, company_id: int, person_id: int, email: str) -> bool:
-    return store.scalar(
-        "SELECT 1 FROM persons WHERE company_id=? AND person_id<>? AND lower(email)=lower(?) "
-        "AND deleted=0", (company_id, person_id, email)) is not None
+    return (
+        store.scalar(
+            "SELECT 1 FROM persons WHERE company_id=? AND person_id<>? AND lower(email)=lower(?) "
+            "AND deleted=0",
+            (company_id, person_id, email),
+        )
+        is not None
+    )
 
 
 def by_email(store: Store, company_id: int, email: str) -> list[PersonState]:
-    rows = store.all("SELECT * FROM persons WHERE company_id=? AND lower(email)=lower(?) "
-                     "AND deleted=0", (company_id, email))
+    rows = store.all(
+        "SELECT * FROM persons WHERE company_id=? AND lower(email)=lower(?) AND deleted=0",
+        (company_id, email),
+    )
     return [_from_row(row) for row in rows]
 
 
@@ -108,14 +125,22 @@ def touch_synced(state: PersonState) -> None:
     state.last_error = ""
 
 
-def pending_since(store: Store, company_id: int, before: float, limit: int = 5
-                  ) -> tuple[int, list[str]]:
+def pending_since(
+    store: Store, company_id: int, before: float, limit: int = 5
+) -> tuple[int, list[str]]:
     """Persons shown "Pending confirmation" since before `before`: how many, and the first
     few addresses (a DOI mail that never arrives, e.g. a wrong DOI mailing ID, shows here)."""
-    where = ("company_id=? AND maileon_state='pending' AND deleted=0 "
-             "AND written_newsletter='Pending confirmation' AND written_at<?")
-    count = store.scalar(f"SELECT count(*) FROM persons WHERE {where}",  # noqa: S608
-                         (company_id, before))
-    rows = store.all(f"SELECT email FROM persons WHERE {where} "  # noqa: S608
-                     "ORDER BY written_at LIMIT ?", (company_id, before, limit))
+    where = (
+        "company_id=? AND maileon_state='pending' AND deleted=0 "
+        "AND written_newsletter='Pending confirmation' AND written_at<?"
+    )
+    count = store.scalar(
+        f"SELECT count(*) FROM persons WHERE {where}",  # noqa: S608
+        (company_id, before),
+    )
+    rows = store.all(
+        f"SELECT email FROM persons WHERE {where} "  # noqa: S608
+        "ORDER BY written_at LIMIT ?",
+        (company_id, before, limit),
+    )
     return int(count or 0), [r["email"] for r in rows]

@@ -29,8 +29,15 @@ class Job:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
-        return cls(row["id"], row["company_id"], row["kind"], row["entity_id"],
-                   json.loads(row["payload"]), row["version"], row["attempts"])
+        return cls(
+            row["id"],
+            row["company_id"],
+            row["kind"],
+            row["entity_id"],
+            json.loads(row["payload"]),
+            row["version"],
+            row["attempts"],
+        )
 
 
 # One statement: create the entity's pending job, or fold the new payload into it when it is
@@ -50,31 +57,54 @@ WHERE ?10 = 'delete'
    OR (json_extract(jobs.payload, '$.action') IS NOT 'delete'
        AND excluded.version >= jobs.version)
 """
-INSERT_EVENT = ("INSERT OR IGNORE INTO events (company_id, source, dedupe_key, kind, entity_id,"
-                " payload, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+INSERT_EVENT = (
+    "INSERT OR IGNORE INTO events (company_id, source, dedupe_key, kind, entity_id,"
+    " payload, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
-def upsert_job(db: Any, company_id: int, kind: str, entity_id: str, payload: dict[str, Any],
-               version: str = "", delay: float = 0.0) -> None:
+def upsert_job(
+    db: Any,
+    company_id: int,
+    kind: str,
+    entity_id: str,
+    payload: dict[str, Any],
+    version: str = "",
+    delay: float = 0.0,
+) -> None:
     """Create the pending job for an entity, or fold this payload into it. Call inside a tx."""
     t = now()
-    db.execute(UPSERT_JOB, (company_id, kind, entity_id, json.dumps(payload), version,
-                            t + delay, t, t, 0.0, payload.get("action")))
+    db.execute(
+        UPSERT_JOB,
+        (
+            company_id,
+            kind,
+            entity_id,
+            json.dumps(payload),
+            version,
+            t + delay,
+            t,
+            t,
+            0.0,
+            payload.get("action"),
+        ),
+    )
 
 
 @dataclass
 class IncomingEvent:
     """A received event and the job it feeds, as `record_events` stores them."""
+
     company_id: int
     source: str
     dedupe_key: str
     kind: str
     entity_id: str
-    payload: str          # the raw JSON body
+    payload: str  # the raw JSON body
     job_kind: str
-    job_payload: str      # JSON
+    job_payload: str  # JSON
     version: str
-    action: str           # the job payload's action: a delete always wins
+    action: str  # the job payload's action: a delete always wins
     debounce: float = 0.0
     max_wait: float = 0.0
 
@@ -93,12 +123,29 @@ def record_events(store: Store, events: list[IncomingEvent]) -> list[bool]:
         conn.execute("BEGIN IMMEDIATE")
         try:
             for e in events:
-                new = conn.execute(INSERT_EVENT, (e.company_id, e.source, e.dedupe_key, e.kind,
-                                                  e.entity_id, e.payload, t)).rowcount == 1
+                new = (
+                    conn.execute(
+                        INSERT_EVENT,
+                        (e.company_id, e.source, e.dedupe_key, e.kind, e.entity_id, e.payload, t),
+                    ).rowcount
+                    == 1
+                )
                 if new:
-                    conn.execute(UPSERT_JOB, (e.company_id, e.job_kind, e.entity_id,
-                                              e.job_payload, e.version, t + e.debounce, t, t,
-                                              e.max_wait, e.action))
+                    conn.execute(
+                        UPSERT_JOB,
+                        (
+                            e.company_id,
+                            e.job_kind,
+                            e.entity_id,
+                            e.job_payload,
+                            e.version,
+                            t + e.debounce,
+                            t,
+                            t,
+                            e.max_wait,
+                            e.action,
+                        ),
+                    )
                 stored.append(new)
             conn.execute("COMMIT")
         except BaseException:
@@ -107,17 +154,43 @@ def record_events(store: Store, events: list[IncomingEvent]) -> list[bool]:
     return stored
 
 
-def record_event(store: Store, *, company_id: int, source: str, dedupe_key: str, kind: str,
-                 entity_id: str, payload: str | dict[str, Any], job_kind: str,
-                 job_payload: dict[str, Any], version: str, debounce: float = 0.0,
-                 max_wait: float = 0.0) -> bool:
+def record_event(
+    store: Store,
+    *,
+    company_id: int,
+    source: str,
+    dedupe_key: str,
+    kind: str,
+    entity_id: str,
+    payload: str | dict[str, Any],
+    job_kind: str,
+    job_payload: dict[str, Any],
+    version: str,
+    debounce: float = 0.0,
+    max_wait: float = 0.0,
+) -> bool:
     """Store one event (`payload`: the raw JSON body, or an object) and its job in one
     transaction. False when it was a duplicate."""
     raw = payload if isinstance(payload, str) else json.dumps(payload)
-    return record_events(store, [IncomingEvent(
-        company_id, source, dedupe_key, kind, entity_id, raw, job_kind,
-        json.dumps(job_payload), version, str(job_payload.get("action", "")), debounce,
-        max_wait)])[0]
+    return record_events(
+        store,
+        [
+            IncomingEvent(
+                company_id,
+                source,
+                dedupe_key,
+                kind,
+                entity_id,
+                raw,
+                job_kind,
+                json.dumps(job_payload),
+                version,
+                str(job_payload.get("action", "")),
+                debounce,
+                max_wait,
+            )
+        ],
+    )[0]
 
 
 # Expired leases first (their entity's pending job waits behind them), then due pending jobs
@@ -164,8 +237,10 @@ RETURNING *
 """
 
 
-TURN = ("INSERT INTO lease_turns (company_id, leased_at) VALUES (?, ?) "
-        "ON CONFLICT (company_id) DO UPDATE SET leased_at = excluded.leased_at")
+TURN = (
+    "INSERT INTO lease_turns (company_id, leased_at) VALUES (?, ?) "
+    "ON CONFLICT (company_id) DO UPDATE SET leased_at = excluded.leased_at"
+)
 
 
 def lease(store: Store, limit: int, lease_seconds: float) -> list[Job]:
@@ -173,8 +248,7 @@ def lease(store: Store, limit: int, lease_seconds: float) -> list[Job]:
     round-robin across companies by the number of jobs each is running."""
     t = now()
     with store.tx() as db:
-        rows = db.execute(LEASE, {"lease": t + lease_seconds, "now": t,
-                                  "limit": limit}).fetchall()
+        rows = db.execute(LEASE, {"lease": t + lease_seconds, "now": t, "limit": limit}).fetchall()
         db.conn.executemany(TURN, [(cid, t) for cid in {r["company_id"] for r in rows}])
     return [Job.from_row(dict(r)) for r in rows]
 
@@ -190,8 +264,10 @@ def release_leases(store: Store) -> int:
 
 def next_due_in(store: Store) -> float | None:
     t = now()
-    times = [store.scalar("SELECT min(run_after) FROM jobs WHERE state='pending'"),
-             store.scalar("SELECT min(locked_until) FROM jobs WHERE state='running'")]
+    times = [
+        store.scalar("SELECT min(run_after) FROM jobs WHERE state='pending'"),
+        store.scalar("SELECT min(locked_until) FROM jobs WHERE state='running'"),
+    ]
     due = [x for x in times if x is not None]
     return max(0.0, min(due) - t) if due else None
 
@@ -199,28 +275,47 @@ def next_due_in(store: Store) -> float | None:
 def finish(store: Store, job: Job, result: str, message: str = "", logged: bool = True) -> None:
     """Mark done and log the outcome (ok | skipped | attention), as the handler said."""
     with store.tx() as db:
-        db.execute("UPDATE jobs SET state='done', locked_until=0, last_error='', updated_at=? "
-                   "WHERE id=?", (now(), job.id))
+        db.execute(
+            "UPDATE jobs SET state='done', locked_until=0, last_error='', updated_at=? WHERE id=?",
+            (now(), job.id),
+        )
         if logged:
             log(db, job, result, message)
 
 
-def _back_to_pending(db: Any, row: dict[str, Any], run_after: float, message: str,
-                     reset_attempts: bool) -> None:
+def _back_to_pending(
+    db: Any, row: dict[str, Any], run_after: float, message: str, reset_attempts: bool
+) -> None:
     """Make a leased or failed job pending again. When a newer event already created the
     entity's pending job, fold this one into it by the same rule as intake (newer update_time
     or a delete wins), so an older retry never replaces newer data, nor the reverse."""
     t = now()
     try:
-        db.execute("UPDATE jobs SET state='pending', run_after=?, locked_until=0, last_error=?,"
-                   " attempts=CASE WHEN ? THEN 0 ELSE attempts END, updated_at=? WHERE id=?",
-                   (run_after, message, reset_attempts, t, row["id"]))
+        db.execute(
+            "UPDATE jobs SET state='pending', run_after=?, locked_until=0, last_error=?,"
+            " attempts=CASE WHEN ? THEN 0 ELSE attempts END, updated_at=? WHERE id=?",
+            (run_after, message, reset_attempts, t, row["id"]),
+        )
     except sqlite3.IntegrityError:  # the one pending job per entity exists already
-        db.execute(UPSERT_JOB, (row["company_id"], row["kind"], row["entity_id"],
-                                row["payload"], row["version"], run_after, t, t, 0.0,
-                                json.loads(row["payload"]).get("action")))
-        db.execute("UPDATE jobs SET state='done', locked_until=0, last_error=?, updated_at=? "
-                   "WHERE id=?", ("merged into the waiting change: " + message, t, row["id"]))
+        db.execute(
+            UPSERT_JOB,
+            (
+                row["company_id"],
+                row["kind"],
+                row["entity_id"],
+                row["payload"],
+                row["version"],
+                run_after,
+                t,
+                t,
+                0.0,
+                json.loads(row["payload"]).get("action"),
+            ),
+        )
+        db.execute(
+            "UPDATE jobs SET state='done', locked_until=0, last_error=?, updated_at=? WHERE id=?",
+            ("merged into the waiting change: " + message, t, row["id"]),
+        )
 
 
 def retry_later(store: Store, job: Job, delay: float, message: str) -> None:
@@ -231,8 +326,10 @@ def retry_later(store: Store, job: Job, delay: float, message: str) -> None:
 
 def fail(store: Store, job: Job, message: str) -> None:
     with store.tx() as db:
-        db.execute("UPDATE jobs SET state='failed', locked_until=0, last_error=?, updated_at=? "
-                   "WHERE id=?", (message, now(), job.id))
+        db.execute(
+            "UPDATE jobs SET state='failed', locked_until=0, last_error=?, updated_at=? WHERE id=?",
+            (message, now(), job.id),
+        )
         log(db, job, "failed", message)
 
 
@@ -253,8 +350,18 @@ def log(db: Any, job: Job, result: str, message: str) -> None:
 
 def depth(store: Store, company_id: int | None = None) -> int:
     if company_id is None:
-        return int(store.scalar("SELECT count(*) FROM jobs WHERE state IN ('pending','running')"
-                                " AND kind NOT LIKE 'periodic.%'") or 0)
-    return int(store.scalar(
-        "SELECT count(*) FROM jobs WHERE company_id=? AND state IN ('pending','running') "
-        "AND kind NOT LIKE 'periodic.%'", (company_id,)) or 0)
+        return int(
+            store.scalar(
+                "SELECT count(*) FROM jobs WHERE state IN ('pending','running')"
+                " AND kind NOT LIKE 'periodic.%'"
+            )
+            or 0
+        )
+    return int(
+        store.scalar(
+            "SELECT count(*) FROM jobs WHERE company_id=? AND state IN ('pending','running') "
+            "AND kind NOT LIKE 'periodic.%'",
+            (company_id,),
+        )
+        or 0
+    )

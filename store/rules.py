@@ -21,11 +21,13 @@ def membership(store: Store, company_id: int, ids: list[int]) -> dict[int, bool]
     """Whether each person was inside the rules when last seen (absent: never evaluated)."""
     found: dict[int, bool] = {}
     for at in range(0, len(ids), 500):
-        chunk = ids[at:at + 500]
+        chunk = ids[at : at + 500]
         marks = ",".join("?" * len(chunk))
-        for row in store.all(f"SELECT person_id, matched FROM rule_members "  # noqa: S608
-                             f"WHERE company_id=? AND person_id IN ({marks})",
-                             (company_id, *chunk)):
+        for row in store.all(
+            f"SELECT person_id, matched FROM rule_members "  # noqa: S608
+            f"WHERE company_id=? AND person_id IN ({marks})",
+            (company_id, *chunk),
+        ):
             found[row["person_id"]] = bool(row["matched"])
     return found
 
@@ -37,7 +39,8 @@ def remember(db: Any, company_id: int, members: dict[int, bool]) -> None:
         "INSERT INTO rule_members (company_id, person_id, matched, updated_at) VALUES (?,?,?,?) "
         "ON CONFLICT (company_id, person_id) DO UPDATE SET matched=excluded.matched, "
         "updated_at=excluded.updated_at",
-        [(company_id, pid, int(m), t) for pid, m in members.items()])
+        [(company_id, pid, int(m), t) for pid, m in members.items()],
+    )
 
 
 def remember_one(store: Store, company_id: int, person_id: int, matched: bool) -> None:
@@ -47,8 +50,9 @@ def remember_one(store: Store, company_id: int, person_id: int, matched: bool) -
 
 # --- rule-change runs ------------------------------------------------------------------------
 def latest_run(store: Store, company_id: int) -> dict[str, Any] | None:
-    return store.one("SELECT * FROM rule_runs WHERE company_id=? ORDER BY id DESC LIMIT 1",
-                     (company_id,))
+    return store.one(
+        "SELECT * FROM rule_runs WHERE company_id=? ORDER BY id DESC LIMIT 1", (company_id,)
+    )
 
 
 def run_job(store: Store, company_id: int, run_id: int) -> dict[str, Any] | None:
@@ -59,20 +63,24 @@ def get_run(store: Store, company_id: int, run_id: int) -> dict[str, Any] | None
     return store.one("SELECT * FROM rule_runs WHERE id=? AND company_id=?", (run_id, company_id))
 
 
-def start_preview(store: Store, company_id: int, user_id: int, rules_json: str
-                  ) -> tuple[dict[str, Any], bool]:
+def start_preview(
+    store: Store, company_id: int, user_id: int, rules_json: str
+) -> tuple[dict[str, Any], bool]:
     """Preview proposed rules; an unfinished earlier preview is replaced, an apply in
     progress is not (False: that run is returned)."""
     t = now()
     with store.tx() as db:
-        busy = db.execute("SELECT * FROM rule_runs WHERE company_id=? AND state='applying'",
-                          (company_id,)).fetchone()
+        busy = db.execute(
+            "SELECT * FROM rule_runs WHERE company_id=? AND state='applying'", (company_id,)
+        ).fetchone()
         if busy is not None:
             return dict(busy), False
         _end_runs(db, company_id, "replaced by a new preview")
-        cur = db.execute("INSERT INTO rule_runs (company_id, state, rules, started_by, "
-                         "started_at, updated_at) VALUES (?,?,?,?,?,?)",
-                         (company_id, "previewing", rules_json, user_id, t, t))
+        cur = db.execute(
+            "INSERT INTO rule_runs (company_id, state, rules, started_by, "
+            "started_at, updated_at) VALUES (?,?,?,?,?,?)",
+            (company_id, "previewing", rules_json, user_id, t, t),
+        )
         run_id = int(cur.lastrowid or 0)
         queue.upsert_job(db, company_id, KIND, str(run_id), {"run_id": run_id})
         row = db.execute("SELECT * FROM rule_runs WHERE id=?", (run_id,)).fetchone()
@@ -83,15 +91,23 @@ def apply(store: Store, company_id: int, run_id: int) -> bool:
     """Make the previewed rules active and start applying them to all persons."""
     t = now()
     with store.tx() as db:
-        row = db.execute("SELECT * FROM rule_runs WHERE id=? AND company_id=? AND "
-                         "state='previewed'", (run_id, company_id)).fetchone()
+        row = db.execute(
+            "SELECT * FROM rule_runs WHERE id=? AND company_id=? AND state='previewed'",
+            (run_id, company_id),
+        ).fetchone()
         if row is None:
             return False
-        db.execute("INSERT INTO sync_rules (company_id, rules, updated_at) VALUES (?,?,?) "
-                   "ON CONFLICT (company_id) DO UPDATE SET rules=excluded.rules, "
-                   "updated_at=excluded.updated_at", (company_id, row["rules"], t))
-        db.execute("UPDATE rule_runs SET state='applying', cursor=NULL, read=0, pages=0, "
-                   "updated_at=? WHERE id=?", (t, run_id))
+        db.execute(
+            "INSERT INTO sync_rules (company_id, rules, updated_at) VALUES (?,?,?) "
+            "ON CONFLICT (company_id) DO UPDATE SET rules=excluded.rules, "
+            "updated_at=excluded.updated_at",
+            (company_id, row["rules"], t),
+        )
+        db.execute(
+            "UPDATE rule_runs SET state='applying', cursor=NULL, read=0, pages=0, "
+            "updated_at=? WHERE id=?",
+            (t, run_id),
+        )
         queue.upsert_job(db, company_id, KIND, str(run_id), {"run_id": run_id})
     return True
 
@@ -104,12 +120,19 @@ def cancel(store: Store, company_id: int) -> bool:
 
 def _end_runs(db: Any, company_id: int, why: str) -> int:
     t = now()
-    ids = [r["id"] for r in db.execute(
-        "SELECT id FROM rule_runs WHERE company_id=? AND state IN ('previewing','previewed',"
-        "'applying')", (company_id,)).fetchall()]
+    ids = [
+        r["id"]
+        for r in db.execute(
+            "SELECT id FROM rule_runs WHERE company_id=? AND state IN ('previewing','previewed',"
+            "'applying')",
+            (company_id,),
+        ).fetchall()
+    ]
     for run_id in ids:
-        db.execute("UPDATE rule_runs SET state='cancelled', finished_at=?, updated_at=? "
-                   "WHERE id=?", (t, t, run_id))
+        db.execute(
+            "UPDATE rule_runs SET state='cancelled', finished_at=?, updated_at=? WHERE id=?",
+            (t, t, run_id),
+        )
         jobs.end_open(db, company_id, KIND, str(run_id), why)
     return len(ids)
 
@@ -117,16 +140,24 @@ def _end_runs(db: Any, company_id: int, why: str) -> int:
 def resume(store: Store, company_id: int) -> bool:
     """Queue the next page of a preview or apply whose job failed (stopped)."""
     with store.tx() as db:
-        row = db.execute("SELECT id FROM rule_runs WHERE company_id=? AND state IN "
-                         "('previewing','applying')", (company_id,)).fetchone()
+        row = db.execute(
+            "SELECT id FROM rule_runs WHERE company_id=? AND state IN ('previewing','applying')",
+            (company_id,),
+        ).fetchone()
         if row is None:
             return False
         jobs.resume_failed(db, company_id, KIND, str(row["id"]), {"run_id": row["id"]})
     return True
 
 
-def save_step(store: Store, company_id: int, run: dict[str, Any], changes: dict[str, Any],
-              members: dict[int, bool], save_states: Any = None) -> bool:
+def save_step(
+    store: Store,
+    company_id: int,
+    run: dict[str, Any],
+    changes: dict[str, Any],
+    members: dict[int, bool],
+    save_states: Any = None,
+) -> bool:
     """One page done, in one transaction: counters, cursor, person states, who is inside, and
     the job for the next page (unless the run ended). False when the run was cancelled."""
     state = changes.get("state", run["state"])
@@ -137,7 +168,8 @@ def save_step(store: Store, company_id: int, run: dict[str, Any], changes: dict[
         assignments = ", ".join(f"{k}=?" for k in changes)
         updated = db.execute(
             f"UPDATE rule_runs SET {assignments} WHERE id=? AND state=?",  # noqa: S608
-            (*changes.values(), run["id"], run["state"])).rowcount
+            (*changes.values(), run["id"], run["state"]),
+        ).rowcount
         if save_states is not None:
             save_states(db)  # Maileon has these contacts already, cancelled or not
         if members:

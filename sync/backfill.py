@@ -83,8 +83,15 @@ SAME_EMAIL = "same email address as another person"
 UNSUBSCRIBED = "unsubscribed in Maileon (not re-imported)"
 UPDATED_MEANWHILE = "updated meanwhile by a webhook"
 DELETED_MEANWHILE = "deleted meanwhile in Pipedrive"
-MAILEON_CODES = {1: "refused by Maileon: external id missing", 2: NO_EMAIL, 3: BAD_EMAIL,
-                 4: "refused by Maileon: duplicate external id", 5: SAME_EMAIL}
+MAILEON_CODES = {
+    1: "refused by Maileon: external id missing",
+    2: NO_EMAIL,
+    3: BAD_EMAIL,
+    4: "refused by Maileon: duplicate external id",
+    5: SAME_EMAIL,
+}
+
+
 # --- the job -----------------------------------------------------------------------------------
 @dataclass
 class BatchResult:
@@ -114,24 +121,30 @@ def _after_persons(row: dict[str, Any], settings: Settings) -> str:
     return "deals" if row["include_deals"] and settings.deals_sync else "finished"
 
 
-def _save(store: Store, job: Job, row: dict[str, Any], changes: dict[str, Any],
-          staged: list[tuple[Any, ...]] | None = None, states: list[PersonState] | None = None,
-          deals: list[dict[str, Any]] | None = None) -> Outcome:
+def _save(
+    store: Store,
+    job: Job,
+    row: dict[str, Any],
+    changes: dict[str, Any],
+    staged: list[tuple[Any, ...]] | None = None,
+    states: list[PersonState] | None = None,
+    deals: list[dict[str, Any]] | None = None,
+) -> Outcome:
     """Save one step (store.imports.save_step) and say what it did."""
     finished = changes.get("phase") == "finished"
     if finished:
         changes.update(state="done", finished_at=now(), cursor=None)
     changes.update(pages=row["pages"] + 1, updated_at=now())
-    if not imports.save_step(store, job.company_id, row, changes, staged or [], states or [],
-                             _deal_jobs(deals or [])):
+    if not imports.save_step(
+        store, job.company_id, row, changes, staged or [], states or [], _deal_jobs(deals or [])
+    ):
         return Outcome.quiet("import cancelled")
     if not finished:
         return Outcome.quiet(f"import step {row['pages'] + 1} done ({row['phase']})")
     return Outcome.ok(summary(imports.get(store, job.company_id, row["id"]) or {}))
 
 
-async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Settings
-                     ) -> Outcome:
+async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Settings) -> Outcome:
     """Phase 1: read one page of persons and stage their prepared contacts."""
     client = ctx.pipedrive(job.company_id)
     raw, next_cursor = await client.list_persons(cursor=row["cursor"], limit=PAGE_SIZE)
@@ -139,8 +152,11 @@ async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Sett
     prepared = await prepare_page(ctx, settings, persons)
     import_id = int(row["id"])
     known, emails, last_seq = imports.staged_keys(
-        ctx.store, import_id, [p["person_id"] for p in prepared],
-        sorted({p["email_key"] for p in prepared if p["email_key"]}))
+        ctx.store,
+        import_id,
+        [p["person_id"] for p in prepared],
+        sorted({p["email_key"] for p in prepared if p["email_key"]}),
+    )
     staged: list[tuple[Any, ...]] = []
     for item in prepared:
         if item["person_id"] in known:  # read again (a page re-read): staged once only
@@ -152,9 +168,20 @@ async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Sett
             else:
                 emails.add(item["email_key"])
         last_seq += 1
-        staged.append((import_id, job.company_id, last_seq, item["person_id"], item["reason"],
-                       item["email_key"], item["update_time"], item["label"], item["contact"],
-                       item["fingerprint"]))
+        staged.append(
+            (
+                import_id,
+                job.company_id,
+                last_seq,
+                item["person_id"],
+                item["reason"],
+                item["email_key"],
+                item["update_time"],
+                item["label"],
+                item["contact"],
+                item["fingerprint"],
+            )
+        )
     changes: dict[str, Any] = {"cursor": next_cursor, "counted": last_seq}
     if not next_cursor:
         changes.update(phase="sending", total=last_seq, cursor=None)
@@ -163,22 +190,35 @@ async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Sett
     return _save(ctx.store, job, row, changes, staged=staged)
 
 
-async def prepare_page(ctx: Context, settings: Settings, persons: list[Person]
-                       ) -> list[dict[str, Any]]:
+async def prepare_page(
+    ctx: Context, settings: Settings, persons: list[Person]
+) -> list[dict[str, Any]]:
     """One page's staged rows (without seq): the contact to send, or why it is skipped."""
     if not persons:
         return []
     company_id = settings.company_id
     fields = await person_fields(ctx, company_id)
     names = await organization_names(
-        ctx, company_id, {p.org_id for p in persons if p.org_id and not p.org_name
-                          and p.email and plausible_email(p.email)})
+        ctx,
+        company_id,
+        {
+            p.org_id
+            for p in persons
+            if p.org_id and not p.org_name and p.email and plausible_email(p.email)
+        },
+    )
     outside = await rules_gate.page_outside(ctx, settings, persons, fields)  # F14
     items = []
     for person in persons:
-        item = {"person_id": person.id, "reason": "", "email_key": "",
-                "update_time": person.update_time, "label": "", "contact": "",
-                "fingerprint": ""}
+        item = {
+            "person_id": person.id,
+            "reason": "",
+            "email_key": "",
+            "update_time": person.update_time,
+            "label": "",
+            "contact": "",
+            "fingerprint": "",
+        }
         items.append(item)
         if not person.email:
             item["reason"] = NO_EMAIL
@@ -192,31 +232,42 @@ async def prepare_page(ctx: Context, settings: Settings, persons: list[Person]
         if person.org_id and not person.org_name:
             person.org_name = names.get(person.org_id, "")
         standard, custom = contact_fields(person, settings, fields)
-        item.update(email_key=person.email.lower(),
-                    label=newsletter_label(person, settings, fields),
-                    fingerprint=data_fingerprint(person.email, standard, custom),
-                    contact=json.dumps({"email": person.email, "external_id": str(person.id),
-                                        "standard_fields": standard, "custom_fields": custom}))
+        item.update(
+            email_key=person.email.lower(),
+            label=newsletter_label(person, settings, fields),
+            fingerprint=data_fingerprint(person.email, standard, custom),
+            contact=json.dumps(
+                {
+                    "email": person.email,
+                    "external_id": str(person.id),
+                    "standard_fields": standard,
+                    "custom_fields": custom,
+                }
+            ),
+        )
     return items
 
 
-async def _send_batch(ctx: Context, job: Job, row: dict[str, Any], settings: Settings
-                      ) -> Outcome:
+async def _send_batch(ctx: Context, job: Job, row: dict[str, Any], settings: Settings) -> Outcome:
     """Phase 2: send the next batch of staged rows to Maileon."""
     rows = imports.rows_after(ctx.store, row["id"], row["sent_seq"], PAGE_SIZE)
     result = await send_batch(ctx, settings, rows, started_at=row["started_at"])
     sent_seq = rows[-1]["seq"] if rows else row["sent_seq"]
     skipped = Counter(json.loads(row["skipped"] or "{}")) + result.skipped
     changes: dict[str, Any] = {
-        "sent_seq": sent_seq, "done": row["done"] + len(rows),
-        "imported": row["imported"] + result.imported, "skipped": json.dumps(dict(skipped))}
+        "sent_seq": sent_seq,
+        "done": row["done"] + len(rows),
+        "imported": row["imported"] + result.imported,
+        "skipped": json.dumps(dict(skipped)),
+    }
     if not rows or sent_seq >= (row["total"] or 0):
         changes.update(phase=_after_persons(row, settings), cursor=None)
     return _save(ctx.store, job, row, changes, states=result.states)
 
 
-async def send_batch(ctx: Context, settings: Settings, rows: list[dict[str, Any]],
-                     started_at: float = 0.0) -> BatchResult:
+async def send_batch(
+    ctx: Context, settings: Settings, rows: list[dict[str, Any]], started_at: float = 0.0
+) -> BatchResult:
     """Upsert staged rows into Maileon, one synchronize per permission; the person states to
     save come back."""
     result = BatchResult()
@@ -234,23 +285,25 @@ async def send_batch(ctx: Context, settings: Settings, rows: list[dict[str, Any]
         elif state.deleted and state.synced_at >= started_at:
             result.skipped[DELETED_MEANWHILE] += 1
         else:
-            permission = settings.initial_permission \
-                if staged["label"] == SUBSCRIBED and not settings.doi_enabled \
+            permission = (
+                settings.initial_permission
+                if staged["label"] == SUBSCRIBED and not settings.doi_enabled
                 else PERMISSION_NONE
-            groups.setdefault(permission, []).append((staged, state,
-                                                      json.loads(staged["contact"])))
+            )
+            groups.setdefault(permission, []).append((staged, state, json.loads(staged["contact"])))
     if not groups:
         return result
     maileon = ctx.maileon(company_id)
     await ensure_maileon_fields(ctx, maileon, settings, await person_fields(ctx, company_id))
     for permission, items in groups.items():
-        report = await _synchronize(ctx, maileon, company_id, [c for _, _, c in items],
-                                    permission)
+        report = await _synchronize(ctx, maileon, company_id, [c for _, _, c in items], permission)
         refused = {}
         for bad in report["invalid"]:
             reason = MAILEON_CODES.get(bad["code"]) or (
-                f"refused by Maileon: {bad['field']} not valid" if bad["field"]
-                else "refused by Maileon")
+                f"refused by Maileon: {bad['field']} not valid"
+                if bad["field"]
+                else "refused by Maileon"
+            )
             refused[bad["email"].lower() or f"#{bad['external_id']}"] = reason
         unsubscribed = report["count_unsubscribed_contacts"]
         all_new = not report["count_existing_contacts"]
@@ -268,8 +321,9 @@ async def send_batch(ctx: Context, settings: Settings, rows: list[dict[str, Any]
             state.deleted = False
             if not state.maileon_state:  # a known state (pending, subscribed…) stays
                 subscribed = permission > PERMISSION_NONE and not unsubscribed
-                state.maileon_state = ("subscribed" if subscribed else "none") \
-                    if all_new else "found"  # which existed is not reported
+                state.maileon_state = (
+                    ("subscribed" if subscribed else "none") if all_new else "found"
+                )  # which existed is not reported
             state.data_hash = staged["fingerprint"]
             people.touch_synced(state)
             result.states.append(state)
@@ -277,9 +331,14 @@ async def send_batch(ctx: Context, settings: Settings, rows: list[dict[str, Any]
     return result
 
 
-async def _synchronize(ctx: Context, maileon: MaileonClient, company_id: int,
-                       contacts: list[dict[str, Any]], permission: int, rounds: int = 3
-                       ) -> dict[str, Any]:
+async def _synchronize(
+    ctx: Context,
+    maileon: MaileonClient,
+    company_id: int,
+    contacts: list[dict[str, Any]],
+    permission: int,
+    rounds: int = 3,
+) -> dict[str, Any]:
     """Import one batch (see `_synchronize_once`). Contacts Maileon refused for one field's
     value are sent again without that field (logged), so a bad value loses the field, not the
     contact; at most `rounds` times."""
@@ -289,17 +348,18 @@ async def _synchronize(ctx: Context, maileon: MaileonClient, company_id: int,
         return report
     again = await _synchronize(ctx, maileon, company_id, retry, permission, rounds - 1)
     fixed = {c["email"].lower() for c in retry}
-    report["invalid"] = [b for b in report["invalid"] if b["email"].lower() not in fixed] \
-        + again["invalid"]
+    report["invalid"] = [b for b in report["invalid"] if b["email"].lower() not in fixed] + again[
+        "invalid"
+    ]
     report["count_invalid_contacts"] = len(report["invalid"])
-    for name in ("count_new_contacts", "count_existing_contacts",
-                 "count_unsubscribed_contacts"):
+    for name in ("count_new_contacts", "count_existing_contacts", "count_unsubscribed_contacts"):
         report[name] += again[name]
     return report
 
 
-def _without_refused_fields(company_id: int, contacts: list[dict[str, Any]],
-                            invalid: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _without_refused_fields(
+    company_id: int, contacts: list[dict[str, Any]], invalid: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     by_email = {c["email"].lower(): c for c in contacts}
     out = []
     for bad in invalid:
@@ -311,15 +371,23 @@ def _without_refused_fields(company_id: int, contacts: list[dict[str, Any]],
         custom = {k: v for k, v in contact["custom_fields"].items() if k != name}
         if standard == contact["standard_fields"] and custom == contact["custom_fields"]:
             continue
-        log.warning("company %s: Maileon refused field %s of person %s in the import; "
-                    "left out", company_id, name, contact.get("external_id"))
+        log.warning(
+            "company %s: Maileon refused field %s of person %s in the import; left out",
+            company_id,
+            name,
+            contact.get("external_id"),
+        )
         out.append({**contact, "standard_fields": standard, "custom_fields": custom})
     return out
 
 
-async def _synchronize_once(ctx: Context, maileon: MaileonClient, company_id: int,
-                            contacts: list[dict[str, Any]], permission: int
-                            ) -> dict[str, Any]:
+async def _synchronize_once(
+    ctx: Context,
+    maileon: MaileonClient,
+    company_id: int,
+    contacts: list[dict[str, Any]],
+    permission: int,
+) -> dict[str, Any]:
     """Import one batch without touching any existing contact's permission or its
     createdByPipedrive: first only the new contacts are created (`sync_mode=2`, with the
     permission and createdByPipedrive), then, when Maileon reports existing ones, the data of
@@ -327,13 +395,21 @@ async def _synchronize_once(ctx: Context, maileon: MaileonClient, company_id: in
     A report whose shape the app cannot read fails the batch (logged once per company)."""
     report = await maileon.synchronize_contacts(
         [{**c, "custom_fields": {**c["custom_fields"], CREATED_BY: True}} for c in contacts],
-        permission=permission, sync_mode=2)
+        permission=permission,
+        sync_mode=2,
+    )
     _check_report(ctx, company_id, report)
-    new = report["count_new_contacts"] + report["count_unsubscribed_contacts"] \
+    new = (
+        report["count_new_contacts"]
+        + report["count_unsubscribed_contacts"]
         + report["count_invalid_contacts"]
+    )
     if report["count_existing_contacts"] or new < len(contacts):
-        _check_report(ctx, company_id, await maileon.synchronize_contacts(
-            contacts, permission=permission, sync_mode=1))
+        _check_report(
+            ctx,
+            company_id,
+            await maileon.synchronize_contacts(contacts, permission=permission, sync_mode=1),
+        )
     return report
 
 
@@ -341,23 +417,33 @@ def _check_report(ctx: Context, company_id: int, report: dict[str, Any]) -> None
     if report.get("readable"):
         return
     if ctx.cached(company_id, "sync_report_warned", 86400.0) is None:
-        log.warning("company %s: Maileon's synchronize report has an unexpected shape "
-                    "(no count_contacts); the import batch is not counted as imported",
-                    company_id)
+        log.warning(
+            "company %s: Maileon's synchronize report has an unexpected shape "
+            "(no count_contacts); the import batch is not counted as imported",
+            company_id,
+        )
         ctx.remember(company_id, "sync_report_warned", True, 86400.0)
-    raise PermanentError("Maileon answered the import with a report the app cannot read "
-                         "(unexpected shape); nothing of this batch is counted as imported")
+    raise PermanentError(
+        "Maileon answered the import with a report the app cannot read "
+        "(unexpected shape); nothing of this batch is counted as imported"
+    )
 
 
 async def _deals_page(ctx: Context, job: Job, row: dict[str, Any]) -> Outcome:
     """After the persons: one page of open deals, queued as transaction jobs."""
     cursor = row["cursor"]
-    body = await ctx.pipedrive(job.company_id).request("GET", "/api/v2/deals", params={
-        "status": "open", "limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})})
+    body = await ctx.pipedrive(job.company_id).request(
+        "GET",
+        "/api/v2/deals",
+        params={"status": "open", "limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})},
+    )
     deals = [d for d in body.get("data") or [] if isinstance(d, dict) and d.get("id")]
     next_cursor = (body.get("additional_data") or {}).get("next_cursor")
-    changes = {"cursor": next_cursor, "deals_queued": row["deals_queued"] + len(deals),
-               "phase": "deals" if next_cursor else "finished"}
+    changes = {
+        "cursor": next_cursor,
+        "deals_queued": row["deals_queued"] + len(deals),
+        "phase": "deals" if next_cursor else "finished",
+    }
     return _save(ctx.store, job, row, changes, deals=deals)
 
 
@@ -366,8 +452,9 @@ def summary(row: dict[str, Any]) -> str:
     skipped = json.loads(row.get("skipped") or "{}")
     text = f"Import finished: {row.get('imported', 0)} of {row.get('done', 0)} persons imported"
     if skipped:
-        reasons = ", ".join(f"{n} {reason}" for reason, n in
-                            sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])))
+        reasons = ", ".join(
+            f"{n} {reason}" for reason, n in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
         text += f"; {sum(skipped.values())} skipped ({reasons})"
     if row.get("deals_queued"):
         text += f"; {plural(row['deals_queued'], 'open deal')} queued as transactions"
@@ -377,6 +464,12 @@ def summary(row: dict[str, Any]) -> str:
 def _deal_jobs(deals: list[dict[str, Any]]) -> list[imports.QueuedJob]:
     from sync.deals import job_entity_id  # deal sync is optional for the import
 
-    return [("deal", job_entity_id(str(deal["id"]), "change"),
-             {"action": "change", "data": deal, "previous": None, "raw_action": "import"},
-             normalize_time(deal.get("update_time"))) for deal in deals]
+    return [
+        (
+            "deal",
+            job_entity_id(str(deal["id"]), "change"),
+            {"action": "change", "data": deal, "previous": None, "raw_action": "import"},
+            normalize_time(deal.get("update_time")),
+        )
+        for deal in deals
+    ]

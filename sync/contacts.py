@@ -66,8 +66,11 @@ async def _handle_person(ctx: Context, job: Job, settings: Settings) -> Outcome:
     if not isinstance(data, dict):
         return Outcome.skipped("the webhook carried no person data")
     person = from_pipedrive({**data, "id": int(job.entity_id)})  # the validated id
-    if state.last_update_time and person.update_time and \
-            person.update_time < state.last_update_time:
+    if (
+        state.last_update_time
+        and person.update_time
+        and person.update_time < state.last_update_time
+    ):
         return Outcome.skipped("an older change arrived after a newer one and was ignored")
     left_out = await rules_gate.admit(ctx, settings, state, person)  # sync rules (F14)
     if left_out is not None:
@@ -75,21 +78,27 @@ async def _handle_person(ctx: Context, job: Job, settings: Settings) -> Outcome:
     return await apply_person(ctx, settings, state, person)
 
 
-async def apply_person(ctx: Context, settings: Settings, state: PersonState,
-                       person: Person) -> Outcome:
+async def apply_person(
+    ctx: Context, settings: Settings, state: PersonState, person: Person
+) -> Outcome:
     company_id = settings.company_id
     fields = await person_fields(ctx, company_id)
     label = newsletter_label(person, settings, fields)
     state.last_update_time = max(state.last_update_time, person.update_time)
     if not person.email or not plausible_email(person.email):
         state.newsletter = label or state.newsletter
-        reason = ("the person has no email address" if not person.email
-                  else f"the email address {person.email!r} is not valid")
+        reason = (
+            "the person has no email address"
+            if not person.email
+            else f"the email address {person.email!r} is not valid"
+        )
         state.last_error = reason
         people.save(ctx.store, state)
         if label == SUBSCRIBED:  # someone wants this person mailed: a user must act
-            return Outcome.attention(f"{person_label(person)}: Newsletter is Subscribed but "
-                                     f"{reason}; nothing was sent to Maileon")
+            return Outcome.attention(
+                f"{person_label(person)}: Newsletter is Subscribed but "
+                f"{reason}; nothing was sent to Maileon"
+            )
         return Outcome.skipped(f"{person_label(person)}: {reason}")
 
     maileon = ctx.maileon(company_id)
@@ -110,9 +119,13 @@ async def apply_person(ctx: Context, settings: Settings, state: PersonState,
             people.save(ctx.store, state)
             return Outcome.quiet(f"{person_label(person)}: nothing to change in Maileon")
         else:
-            message = await update_data(maileon, state, old_email, data,
-                                        lambda contact: ctx.new_contacts.create(company_id,
-                                                                                contact))
+            message = await update_data(
+                maileon,
+                state,
+                old_email,
+                data,
+                lambda contact: ctx.new_contacts.create(company_id, contact),
+            )
     except NotSynced as exc:
         state.email = person.email
         state.newsletter = label
@@ -140,13 +153,13 @@ class NotSynced(Exception):
 @dataclass
 class ContactData:
     """What is written to a person's contact; a field Maileon refuses is left out of it."""
+
     person: Person
     standard: dict[str, str]
     custom: dict[str, Any]
     dropped: list[str] = field(default_factory=list)
 
-    async def write(self, call: Callable[[dict[str, str], dict[str, Any]], Awaitable[T]]
-                    ) -> T:
+    async def write(self, call: Callable[[dict[str, str], dict[str, Any]], Awaitable[T]]) -> T:
         """Run a contact write; when Maileon refuses the value of one of the fields (400
         naming it), that field is left out for this person (logged) and the write repeated,
         so one bad value never loses the contact."""
@@ -160,8 +173,12 @@ class ContactData:
                 self.standard.pop(name, None)
                 self.custom.pop(name, None)
                 self.dropped.append(name)
-                log.warning("Maileon refused field %s of person %s; left out: %s", name,
-                            self.person.id, exc.message)
+                log.warning(
+                    "Maileon refused field %s of person %s; left out: %s",
+                    name,
+                    self.person.id,
+                    exc.message,
+                )
 
     def dropped_note(self) -> str:
         return f"; Maileon refused {', '.join(self.dropped)}, left out" if self.dropped else ""
@@ -175,25 +192,44 @@ def refused_field(exc: PermanentError, names: list[str]) -> str | None:
     return max(named, key=len) if named else None
 
 
-async def update_data(maileon: MaileonClient, state: PersonState, old_email: str,
-                      data: ContactData,
-                      create_new: Callable[[dict[str, Any]], Awaitable[bool]]) -> str:
+async def update_data(
+    maileon: MaileonClient,
+    state: PersonState,
+    old_email: str,
+    data: ContactData,
+    create_new: Callable[[dict[str, Any]], Awaitable[bool]],
+) -> str:
     """Data-only sync, which never changes a permission: update the contact (PUT without a
     permission), following an email change; create it only when Maileon has none (404), with
     permission NONE and createdByPipedrive. A contact unsubscribed in Maileon is not
     re-created. A person never written before goes through `create_new` first (a batch that
     creates only contacts Maileon lacks, sync/new_contacts.py)."""
     person = data.person
-    if not state.maileon_state and not old_email and await create_new({
-            "email": person.email, "external_id": str(person.id),
-            "standard_fields": data.standard, "custom_fields": {**data.custom, CREATED_BY: True}}):
+    if (
+        not state.maileon_state
+        and not old_email
+        and await create_new(
+            {
+                "email": person.email,
+                "external_id": str(person.id),
+                "standard_fields": data.standard,
+                "custom_fields": {**data.custom, CREATED_BY: True},
+            }
+        )
+    ):
         state.maileon_state = "none"
         return "created in Maileon without permission (Newsletter is not Subscribed)"
     if old_email and old_email.lower() != person.email.lower():
         try:
-            await data.write(lambda std, custom: maileon.update_contact(
-                old_email, external_id=str(person.id), standard_fields=std,
-                custom_fields=custom, new_email=person.email))
+            await data.write(
+                lambda std, custom: maileon.update_contact(
+                    old_email,
+                    external_id=str(person.id),
+                    standard_fields=std,
+                    custom_fields=custom,
+                    new_email=person.email,
+                )
+            )
             return "email address changed in Maileon"
         except NotFound:
             pass  # the old contact is gone: the new address is written below
@@ -205,39 +241,63 @@ async def update_data(maileon: MaileonClient, state: PersonState, old_email: str
         await _put_data(maileon, data)
         if not state.maileon_state:
             state.maileon_state = "found"
-        return "updated in Maileon (its permission is kept)" \
-            if state.maileon_state == "found" else "updated in Maileon"
+        return (
+            "updated in Maileon (its permission is kept)"
+            if state.maileon_state == "found"
+            else "updated in Maileon"
+        )
     except NotFound:
         if state.maileon_state == "unsubscribed":
-            raise NotSynced("the contact unsubscribed in Maileon; its data is not "
-                            "re-created") from None
-    created = await data.write(lambda std, custom: maileon.create_contact(
-        person.email, permission=PERMISSION_NONE, external_id=str(person.id),
-        standard_fields=std, custom_fields={**custom, CREATED_BY: True}))
+            raise NotSynced(
+                "the contact unsubscribed in Maileon; its data is not re-created"
+            ) from None
+    created = await data.write(
+        lambda std, custom: maileon.create_contact(
+            person.email,
+            permission=PERMISSION_NONE,
+            external_id=str(person.id),
+            standard_fields=std,
+            custom_fields={**custom, CREATED_BY: True},
+        )
+    )
     if not created:  # it came into being meanwhile: update it, its permission stays
         await _put_data(maileon, data)
         state.maileon_state = state.maileon_state or "found"
         return "updated in Maileon (its permission is kept)"
     again = bool(state.maileon_state)
     state.maileon_state = "none"
-    return ("re-created" if again else "created") + \
-        " in Maileon without permission (Newsletter is not Subscribed)"
+    return (
+        "re-created" if again else "created"
+    ) + " in Maileon without permission (Newsletter is not Subscribed)"
 
 
-async def _put_data(maileon: MaileonClient, data: ContactData,
-                    permission: int | None = None) -> None:
-    await data.write(lambda std, custom: maileon.update_contact(
-        data.person.email, external_id=str(data.person.id), standard_fields=std,
-        custom_fields=custom, permission=permission))
+async def _put_data(
+    maileon: MaileonClient, data: ContactData, permission: int | None = None
+) -> None:
+    await data.write(
+        lambda std, custom: maileon.update_contact(
+            data.person.email,
+            external_id=str(data.person.id),
+            standard_fields=std,
+            custom_fields=custom,
+            permission=permission,
+        )
+    )
 
 
 async def _move_if_renamed(maileon: MaileonClient, old_email: str, data: ContactData) -> None:
     person = data.person
     if old_email and old_email.lower() != person.email.lower():
         try:
-            await data.write(lambda std, custom: maileon.update_contact(
-                old_email, external_id=str(person.id), standard_fields=std,
-                custom_fields=custom, new_email=person.email))
+            await data.write(
+                lambda std, custom: maileon.update_contact(
+                    old_email,
+                    external_id=str(person.id),
+                    standard_fields=std,
+                    custom_fields=custom,
+                    new_email=person.email,
+                )
+            )
         except NotFound:
             return
         except ApiError as exc:
@@ -246,14 +306,19 @@ async def _move_if_renamed(maileon: MaileonClient, old_email: str, data: Contact
             await maileon.delete_contact(old_email)
 
 
-async def prepare_contact(ctx: Context, maileon: MaileonClient, settings: Settings,
-                          person: Person, fields: dict[str, PersonField]
-                          ) -> tuple[dict[str, str], dict[str, Any]]:
+async def prepare_contact(
+    ctx: Context,
+    maileon: MaileonClient,
+    settings: Settings,
+    person: Person,
+    fields: dict[str, PersonField],
+) -> tuple[dict[str, str], dict[str, Any]]:
     """The contact's Maileon fields; missing custom fields are created in Maileon first."""
     await ensure_maileon_fields(ctx, maileon, settings, fields)
     if person.org_id and not person.org_name:
-        person.org_name = (await organization_names(ctx, settings.company_id, {person.org_id})
-                           ).get(person.org_id, "")
+        person.org_name = (await organization_names(ctx, settings.company_id, {person.org_id})).get(
+            person.org_id, ""
+        )
     return contact_fields(person, settings, fields)
 
 
@@ -263,8 +328,13 @@ def permission_rank(permission: int) -> int:
     return {1: 0, 2: 1, 3: 2, 6: 2, 4: 3, 5: 4}.get(permission, 0)
 
 
-async def subscribe_contact(maileon: MaileonClient, settings: Settings, state: PersonState,
-                            old_email: str, data: ContactData) -> str:
+async def subscribe_contact(
+    maileon: MaileonClient,
+    settings: Settings,
+    state: PersonState,
+    old_email: str,
+    data: ContactData,
+) -> str:
     """An explicit subscribe (Newsletter → Subscribed, the panel's Subscribe).
 
     A new contact gets the Initial permission, or permission NONE and a DOI process. An
@@ -277,30 +347,47 @@ async def subscribe_contact(maileon: MaileonClient, settings: Settings, state: P
     initial = settings.initial_permission
     contact = await maileon.get_contact(person.email)
     if contact is None:
-        created = await data.write(lambda std, custom: maileon.create_contact(
-            person.email, permission=PERMISSION_NONE if doi else initial,
-            external_id=str(person.id), standard_fields=std,
-            custom_fields={**custom, CREATED_BY: True}, doi=doi,
-            doiplus=doi and initial == 5, doimailing=settings.doi_mailing_key))
+        created = await data.write(
+            lambda std, custom: maileon.create_contact(
+                person.email,
+                permission=PERMISSION_NONE if doi else initial,
+                external_id=str(person.id),
+                standard_fields=std,
+                custom_fields={**custom, CREATED_BY: True},
+                doi=doi,
+                doiplus=doi and initial == 5,
+                doimailing=settings.doi_mailing_key,
+            )
+        )
         if created:
             state.maileon_state = "pending" if doi else "subscribed"
-            return "created in Maileon, double opt-in started" if doi \
+            return (
+                "created in Maileon, double opt-in started"
+                if doi
                 else f"created in Maileon, subscribed with permission {initial}"
+            )
         contact = await maileon.get_contact(person.email)
         if contact is None:
-            raise TransientError("the Maileon contact changed while subscribing; retrying",
-                                 service="Maileon")
+            raise TransientError(
+                "the Maileon contact changed while subscribing; retrying", service="Maileon"
+            )
     unsubscribed = contact["standard_fields"].get("PERMISSION_STATUS") == "unsubscribed"
     current = PERMISSION_NONE if unsubscribed else int(contact["permission"])
     if current in (4, 5):
         await _put_data(maileon, data)
         state.maileon_state = "subscribed"
-        return (f"subscribed: the contact has {PERMISSIONS[current]} already "
-                "(no new double opt-in mail)")
+        return (
+            f"subscribed: the contact has {PERMISSIONS[current]} already "
+            "(no new double opt-in mail)"
+        )
     if doi:
         await _put_data(maileon, data)
-        await maileon.start_doi(person.email, keep_permission=current,
-                                doiplus=initial == 5, doimailing=settings.doi_mailing_key)
+        await maileon.start_doi(
+            person.email,
+            keep_permission=current,
+            doiplus=initial == 5,
+            doimailing=settings.doi_mailing_key,
+        )
         state.maileon_state = "pending"
         return f"double opt-in started (permission {PERMISSIONS[current]} kept until confirmed)"
     state.maileon_state = "subscribed"
@@ -317,8 +404,9 @@ async def unsubscribe_contact(maileon: MaileonClient, state: PersonState, email:
     return "unsubscribed in Maileon"
 
 
-async def newsletter_action(ctx: Context, settings: Settings, state: PersonState,
-                            person: Person, subscribe: bool) -> str:
+async def newsletter_action(
+    ctx: Context, settings: Settings, state: PersonState, person: Person, subscribe: bool
+) -> str:
     """An explicit Subscribe / Unsubscribe by a Pipedrive user (the Newsletter panel, F11).
 
     The same Maileon calls as a change of the Newsletter field, then the field is written in
@@ -366,12 +454,16 @@ async def _delete(ctx: Context, job: Job, settings: Settings, state: PersonState
         survivor = await ctx.pipedrive(job.company_id).get_person(int(survivor_id))
         if survivor and from_pipedrive(survivor).email.lower() == email.lower():
             _mark_deleted(ctx, state)
-            return Outcome.ok(f"person {job.entity_id} merged into {survivor_id}; "
-                              "the contact now belongs to the surviving person")
+            return Outcome.ok(
+                f"person {job.entity_id} merged into {survivor_id}; "
+                "the contact now belongs to the surviving person"
+            )
     if people.others_with_email(ctx.store, job.company_id, state.person_id, email):
         _mark_deleted(ctx, state)
-        return Outcome.skipped(f"person {job.entity_id} deleted; its address is still used by "
-                               "another person, so the contact was kept")
+        return Outcome.skipped(
+            f"person {job.entity_id} deleted; its address is still used by "
+            "another person, so the contact was kept"
+        )
     await ctx.maileon(job.company_id).delete_contact(email)
     _mark_deleted(ctx, state)
     verb = "merged away" if survivor_id else "deleted"
@@ -398,14 +490,19 @@ def newsletter_label(person: Person, settings: Settings, fields: dict[str, Perso
         return str(value) if str(value) in settings.newsletter_options else ""
 
 
-def contact_fields(person: Person, settings: Settings, fields: dict[str, PersonField]
-                   ) -> tuple[dict[str, str], dict[str, Any]]:
+def contact_fields(
+    person: Person, settings: Settings, fields: dict[str, PersonField]
+) -> tuple[dict[str, str], dict[str, Any]]:
     """The standard and custom fields of the person's contact (without createdByPipedrive,
     which is sent only when the app creates the contact). A mapped field goes to the Maileon
     field `maileon_target` names; a value a standard field cannot take is left out."""
     full = person.name or f"{person.first_name} {person.last_name}".strip()
-    standard = {"FIRSTNAME": person.first_name[:255], "LASTNAME": person.last_name[:255],
-                "FULLNAME": full[:255], "ORGANIZATION": person.org_name[:255]}
+    standard = {
+        "FIRSTNAME": person.first_name[:255],
+        "LASTNAME": person.last_name[:255],
+        "FULLNAME": full[:255],
+        "ORGANIZATION": person.org_name[:255],
+    }
     custom: dict[str, Any] = {}
     for key in settings.custom_fields:
         field_def = fields.get(key)
@@ -427,8 +524,9 @@ def data_fingerprint(email: str, standard: dict[str, str], custom: dict[str, Any
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-async def ensure_maileon_fields(ctx: Context, maileon: MaileonClient, settings: Settings,
-                                fields: dict[str, PersonField]) -> None:
+async def ensure_maileon_fields(
+    ctx: Context, maileon: MaileonClient, settings: Settings, fields: dict[str, PersonField]
+) -> None:
     """createdByPipedrive and the mapped fields exist in Maileon with matching types."""
     wanted = {CREATED_BY: "boolean"}
     for key in settings.custom_fields:
@@ -445,34 +543,36 @@ async def ensure_maileon_fields(ctx: Context, maileon: MaileonClient, settings: 
         for name, kind in wanted.items():
             if name not in existing:
                 await maileon.create_custom_field(name, kind)
-        ctx.remember(settings.company_id, "maileon_fields", set(existing) | set(wanted),
-                     MAILEON_FIELDS_TTL)
+        ctx.remember(
+            settings.company_id, "maileon_fields", set(existing) | set(wanted), MAILEON_FIELDS_TTL
+        )
 
 
-async def write_back_pending(ctx: Context, settings: Settings, state: PersonState,
-                             label: str) -> None:
+async def write_back_pending(
+    ctx: Context, settings: Settings, state: PersonState, label: str
+) -> None:
     """After starting DOI, show 'Pending confirmation' on the person (once)."""
     if state.maileon_state == "pending" and label == SUBSCRIBED:
         await set_newsletter(ctx, settings, state, PENDING)
 
 
-async def set_newsletter(ctx: Context, settings: Settings, state: PersonState,
-                         value: str) -> None:
+async def set_newsletter(ctx: Context, settings: Settings, state: PersonState, value: str) -> None:
     """Write the Newsletter field in Pipedrive and remember it, so its echo is a no-op."""
     option = settings.newsletter_options.get(value)
     if not settings.newsletter_field_key or option is None:
         return
     updated = await ctx.pipedrive(settings.company_id).patch_person(
-        state.person_id, {"custom_fields": {settings.newsletter_field_key: option}})
+        state.person_id, {"custom_fields": {settings.newsletter_field_key: option}}
+    )
     state.newsletter = value
     state.written_newsletter = value
     state.written_at = now()
-    state.last_update_time = max(state.last_update_time,
-                                 normalize_time((updated or {}).get("update_time")))
+    state.last_update_time = max(
+        state.last_update_time, normalize_time((updated or {}).get("update_time"))
+    )
     people.save(ctx.store, state)
 
 
 def person_label(person: Person) -> str:
     name = person.name or f"{person.first_name} {person.last_name}".strip() or "person"
     return f"{name} (#{person.id})"
-

@@ -45,7 +45,8 @@ class Context:
     caches: dict[tuple[int, str], tuple[float, object]] = field(default_factory=dict)
     key_problems: set[int] = field(default_factory=set)
     person_locks: tuple[asyncio.Lock, ...] = field(
-        default_factory=lambda: tuple(asyncio.Lock() for _ in range(PERSON_LOCK_STRIPES)))
+        default_factory=lambda: tuple(asyncio.Lock() for _ in range(PERSON_LOCK_STRIPES))
+    )
     company_locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
     intake: GroupCommit = field(init=False)  # webhooks' events, stored in group commits
     new_contacts: NewContacts = field(init=False)  # first writes of persons, batched
@@ -58,8 +59,13 @@ class Context:
     def create(cls, config: Config, store: Store, http: httpx.AsyncClient) -> Context:
         oauth = PipedriveOAuth(http, config.oauth_url, config.client_id, config.client_secret)
         problems = tenants.key_problem_companies(store)
-        return cls(config=config, store=store, http=http, tokens=TokenManager(store, oauth),
-                   key_problems=problems)
+        return cls(
+            config=config,
+            store=store,
+            http=http,
+            tokens=TokenManager(store, oauth),
+            key_problems=problems,
+        )
 
     @property
     def oauth(self) -> PipedriveOAuth:
@@ -79,8 +85,12 @@ class Context:
             if not api_key:
                 raise PermanentError("no Maileon API key is set")
             if company_id in self.key_problems:
-                return MaileonClient(self.http, self.config.maileon_api_url, api_key,
-                                     on_accepted=lambda: self._key_works(company_id))
+                return MaileonClient(
+                    self.http,
+                    self.config.maileon_api_url,
+                    api_key,
+                    on_accepted=lambda: self._key_works(company_id),
+                )
         return MaileonClient(self.http, self.config.maileon_api_url, api_key)
 
     def _key_works(self, company_id: int) -> None:
@@ -100,18 +110,21 @@ class Context:
             gate.until = now + gate.pause  # the others wait while this call probes
             return
         if wait > 0:
-            raise TransientError(f"waiting for the {service} rate limit to reset",
-                                 retry_after=wait, service=service)
+            raise TransientError(
+                f"waiting for the {service} rate limit to reset", retry_after=wait, service=service
+            )
 
     def note_failure(self, company_id: int, exc: ApiError) -> None:
         """A 429 with a wait pauses every call of this company to that service; a Maileon key
         that stops working shows as such in the sync health."""
         if isinstance(exc, TransientError) and exc.status == 429 and exc.retry_after:
-            self.gates[(company_id, exc.service)] = Gate(time.time() + exc.retry_after,
-                                                         exc.retry_after)
+            self.gates[(company_id, exc.service)] = Gate(
+                time.time() + exc.retry_after, exc.retry_after
+            )
         if exc.service == "Maileon" and exc.status in KEY_STATUS_BY_ERROR:
-            tenants.update_settings(self.store, company_id,
-                                    maileon_key_status=KEY_STATUS_BY_ERROR[exc.status])
+            tenants.update_settings(
+                self.store, company_id, maileon_key_status=KEY_STATUS_BY_ERROR[exc.status]
+            )
             self.key_problems.add(company_id)
 
     def note_success(self, company_id: int) -> None:

@@ -59,16 +59,24 @@ def deal_url(ctx: Context, company_id: int, deal_id: int) -> str:
     return f"https://{domain}.pipedrive.com/deal/{deal_id}" if domain else ""
 
 
-async def _name(ctx: Context, company_id: int, what: str, item_id: int | None,
-                fetch: Callable[[], Awaitable[list[dict[str, Any]]]]) -> str:
+async def _name(
+    ctx: Context,
+    company_id: int,
+    what: str,
+    item_id: int | None,
+    fetch: Callable[[], Awaitable[list[dict[str, Any]]]],
+) -> str:
     """Name of a stage/pipeline/user from a cached id → name list (re-read on a miss)."""
     if item_id is None:
         return ""
     names = ctx.cached(company_id, f"deal_{what}_names", NAMES_TTL)
     if not isinstance(names, dict) or item_id not in names:
         try:
-            names = {int(row["id"]): str(row.get("name") or "") for row in await fetch()
-                     if isinstance(row, dict) and row.get("id") is not None}
+            names = {
+                int(row["id"]): str(row.get("name") or "")
+                for row in await fetch()
+                if isinstance(row, dict) and row.get("id") is not None
+            }
         except PermanentError:
             names = {}
         ctx.remember(company_id, f"deal_{what}_names", names, NAMES_TTL)
@@ -101,10 +109,12 @@ async def deal_content(ctx: Context, company_id: int, deal: dict[str, Any]) -> d
         "value": number(deal.get("value")),
         "currency": text(deal.get("currency")),
         "status": text(deal.get("status")),
-        "stage": await _name(ctx, company_id, "stage", ref_id(deal.get("stage_id")),
-                             pipedrive.stages),
-        "pipeline": await _name(ctx, company_id, "pipeline", ref_id(deal.get("pipeline_id")),
-                                pipedrive.pipelines),
+        "stage": await _name(
+            ctx, company_id, "stage", ref_id(deal.get("stage_id")), pipedrive.stages
+        ),
+        "pipeline": await _name(
+            ctx, company_id, "pipeline", ref_id(deal.get("pipeline_id")), pipedrive.pipelines
+        ),
         "owner": str(deal.get("owner_name") or "") or ref_name(owner),
         "organization": await _organization(ctx, company_id, deal),
         "expected_close_date": day(deal.get("expected_close_date")),

@@ -25,8 +25,16 @@ from sync.outcome import Outcome
 from sync.persons import from_pipedrive, plausible_email
 from sync.transaction_types import TYPES, ensure_type, forget_type
 
-TRANSIENT_WORDS = ("temporar", "timeout", "timed out", "try again", "unavailable", "locked",
-                   "busy", "rate limit")
+TRANSIENT_WORDS = (
+    "temporar",
+    "timeout",
+    "timed out",
+    "try again",
+    "unavailable",
+    "locked",
+    "busy",
+    "rate limit",
+)
 
 
 def job_entity_id(deal_id: str, action: str) -> str:
@@ -63,23 +71,34 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
     if not person.email:
         return Outcome.skipped(f"{label}: {person_label(person)} has no email address")
     if not plausible_email(person.email):
-        return Outcome.skipped(f"{label}: the email address {person.email!r} of "
-                               f"{person_label(person)} is not valid")
+        return Outcome.skipped(
+            f"{label}: the email address {person.email!r} of {person_label(person)} is not valid"
+        )
     outside = await rules_gate.outside_reason(ctx, settings, person)  # sync rules (F14)
     if outside:
-        return Outcome.skipped(f"{label}: no transaction: {person_label(person)} is outside "
-                               f"the sync rules ({outside})")
+        return Outcome.skipped(
+            f"{label}: no transaction: {person_label(person)} is outside the sync rules ({outside})"
+        )
 
     maileon = ctx.maileon(company_id)
     await ensure_type(ctx, maileon, company_id, type_name)
     content = await deal_content(ctx, company_id, deal)
-    report = await maileon.send_transaction(type_name, email=person.email,
-                                            external_id=str(person.id),
-                                            permission=PERMISSION_NONE, content=content)
+    report = await maileon.send_transaction(
+        type_name,
+        email=person.email,
+        external_id=str(person.id),
+        permission=PERMISSION_NONE,
+        content=content,
+    )
     check_report(ctx, company_id, type_name, report)
-    transactions.record(ctx.store, company_id=company_id, person_id=person.id,
-                        deal_id=int(deal["id"]), type_name=type_name,
-                        title=str(deal.get("title") or ""))
+    transactions.record(
+        ctx.store,
+        company_id=company_id,
+        person_id=person.id,
+        deal_id=int(deal["id"]),
+        type_name=type_name,
+        title=str(deal.get("title") or ""),
+    )
     return Outcome.ok(f"{label}: {type_name} sent to Maileon for {person_label(person)}")
 
 
@@ -118,7 +137,8 @@ def check_report(ctx: Context, company_id: int, type_name: str, report: dict[str
     if "type" in lowered and "not found" in lowered:
         forget_type(ctx, company_id, type_name)
         raise TransientError(reason, service="Maileon")
-    if ("contact" in lowered and "not found" in lowered) or \
-            any(word in lowered for word in TRANSIENT_WORDS):
+    if ("contact" in lowered and "not found" in lowered) or any(
+        word in lowered for word in TRANSIENT_WORDS
+    ):
         raise TransientError(reason, service="Maileon")
     raise PermanentError(reason, service="Maileon")

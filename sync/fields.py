@@ -19,22 +19,64 @@ MAILEON_TYPES = {"double": "float", "monetary": "float", "date": "date", "int": 
 
 # Maileon's writable standard fields (reference §2.9). Those the app fills from the person itself
 # are not offered to a mapped field: a mapped "First name" goes to a custom field instead.
-STANDARD_FIELDS = ("ADDRESS", "BIRTHDAY", "CITY", "COUNTRY", "FIRSTNAME", "FULLNAME", "GENDER",
-                   "HNR", "LASTNAME", "LOCALE", "NAMEDAY", "ORGANIZATION", "REGION",
-                   "SALUTATION", "STATE", "TITLE", "ZIP")
+STANDARD_FIELDS = (
+    "ADDRESS",
+    "BIRTHDAY",
+    "CITY",
+    "COUNTRY",
+    "FIRSTNAME",
+    "FULLNAME",
+    "GENDER",
+    "HNR",
+    "LASTNAME",
+    "LOCALE",
+    "NAMEDAY",
+    "ORGANIZATION",
+    "REGION",
+    "SALUTATION",
+    "STATE",
+    "TITLE",
+    "ZIP",
+)
 APP_STANDARD = ("FIRSTNAME", "LASTNAME", "FULLNAME", "ORGANIZATION")
 READ_ONLY_STANDARD = ("PERMISSION_STATUS", "SENDOUT_STATUS", "CUSTOM_SOURCE", "CHECKSUM")
 # Names Maileon refuses for a custom field besides the standard ones (reference §3).
-RESERVED_NAMES = {"id", "created", "external_id", "local_part", "permission_type",
-                  "permission_status", "sendout_status", "updated", "email"}
+RESERVED_NAMES = {
+    "id",
+    "created",
+    "external_id",
+    "local_part",
+    "permission_type",
+    "permission_status",
+    "sendout_status",
+    "updated",
+    "email",
+}
 # Pipedrive field names (lower case, letters and digits only) meaning a standard field.
 STANDARD_BY_NAME = {
-    "address": "ADDRESS", "streetaddress": "ADDRESS", "street": "ADDRESS",
-    "birthday": "BIRTHDAY", "dateofbirth": "BIRTHDAY", "birthdate": "BIRTHDAY",
-    "city": "CITY", "town": "CITY", "country": "COUNTRY", "gender": "GENDER",
-    "hnr": "HNR", "housenumber": "HNR", "locale": "LOCALE", "nameday": "NAMEDAY",
-    "region": "REGION", "salutation": "SALUTATION", "state": "STATE", "title": "TITLE",
-    "jobtitle": "TITLE", "zip": "ZIP", "zipcode": "ZIP", "postcode": "ZIP", "postalcode": "ZIP",
+    "address": "ADDRESS",
+    "streetaddress": "ADDRESS",
+    "street": "ADDRESS",
+    "birthday": "BIRTHDAY",
+    "dateofbirth": "BIRTHDAY",
+    "birthdate": "BIRTHDAY",
+    "city": "CITY",
+    "town": "CITY",
+    "country": "COUNTRY",
+    "gender": "GENDER",
+    "hnr": "HNR",
+    "housenumber": "HNR",
+    "locale": "LOCALE",
+    "nameday": "NAMEDAY",
+    "region": "REGION",
+    "salutation": "SALUTATION",
+    "state": "STATE",
+    "title": "TITLE",
+    "jobtitle": "TITLE",
+    "zip": "ZIP",
+    "zipcode": "ZIP",
+    "postcode": "ZIP",
+    "postalcode": "ZIP",
 }
 CUSTOM_SUFFIX = " (Pipedrive)"
 
@@ -55,12 +97,13 @@ class PersonField:
 @dataclass(frozen=True)
 class MaileonTarget:
     """Where a mapped Pipedrive field goes in Maileon: a standard or a custom field."""
+
     name: str
     standard: bool
 
     @property
     def label(self) -> str:
-        return f'standard field {self.name}' if self.standard else f'custom field "{self.name}"'
+        return f"standard field {self.name}" if self.standard else f'custom field "{self.name}"'
 
 
 def maileon_target(name: str) -> MaileonTarget:
@@ -78,13 +121,17 @@ def maileon_target(name: str) -> MaileonTarget:
     if standard is not None and standard not in APP_STANDARD:
         return MaileonTarget(standard, True)
     if _refused_custom_name(name):
-        name = name[:64 - len(CUSTOM_SUFFIX)] + CUSTOM_SUFFIX
+        name = name[: 64 - len(CUSTOM_SUFFIX)] + CUSTOM_SUFFIX
     return MaileonTarget(name[:64], False)
 
 
 def _refused_custom_name(name: str) -> bool:
-    return (len(name) < 3 or name.upper() in STANDARD_FIELDS + READ_ONLY_STANDARD
-            or name.lower() in RESERVED_NAMES or name.lower() == CREATED_BY.lower())
+    return (
+        len(name) < 3
+        or name.upper() in STANDARD_FIELDS + READ_ONLY_STANDARD
+        or name.lower() in RESERVED_NAMES
+        or name.lower() == CREATED_BY.lower()
+    )
 
 
 def standard_value(name: str, value: Any, field: PersonField) -> str | None:
@@ -98,11 +145,11 @@ def standard_value(name: str, value: Any, field: PersonField) -> str | None:
         return text[:10] if _is_date(text[:10]) else None
     if name == "GENDER":
         first = text[:1].lower()
-        return first if first in ("m", "f", "d") and (len(text) == 1 or text.isalpha()) \
-            else None
+        return first if first in ("m", "f", "d") and (len(text) == 1 or text.isalpha()) else None
     if name == "LOCALE":
         ok = (len(text) == 2 and text.islower()) or (
-            len(text) == 5 and text[:2].islower() and text[2] == "_" and text[3:].isupper())
+            len(text) == 5 and text[:2].islower() and text[2] == "_" and text[3:].isupper()
+        )
         return text if ok else None
     return text[:255]
 
@@ -124,13 +171,18 @@ def parse_field(raw: dict[str, Any]) -> PersonField:
             continue
     key = str(raw.get("key") or raw.get("field_code") or "")
     custom = bool(raw.get("edit_flag", raw.get("is_custom_field", False))) or len(key) == 40
-    return PersonField(key=key, name=str(raw.get("name") or raw.get("field_name") or key),
-                       field_type=str(raw.get("field_type", "varchar")), options=options,
-                       custom=custom)
+    return PersonField(
+        key=key,
+        name=str(raw.get("name") or raw.get("field_name") or key),
+        field_type=str(raw.get("field_type", "varchar")),
+        options=options,
+        custom=custom,
+    )
 
 
-async def person_fields(ctx: Context, company_id: int, refresh: bool = False
-                        ) -> dict[str, PersonField]:
+async def person_fields(
+    ctx: Context, company_id: int, refresh: bool = False
+) -> dict[str, PersonField]:
     cached = None if refresh else ctx.cached(company_id, "person_fields", FIELD_CACHE_TTL)
     if isinstance(cached, dict):
         return cached
@@ -167,8 +219,12 @@ def plain_value(raw: Any, field: PersonField | None) -> Any:
         return int(raw) if raw.strip().isdigit() else raw
     if field is not None and field.field_type == "set" and isinstance(raw, str):
         return [int(p) for p in raw.split(",") if p.strip().isdigit()]
-    if isinstance(raw, dict) and "value" in raw and field is not None \
-            and field.field_type == "address":
+    if (
+        isinstance(raw, dict)
+        and "value" in raw
+        and field is not None
+        and field.field_type == "address"
+    ):
         return raw.get("formatted_address") or raw.get("value")
     return raw
 

@@ -24,13 +24,13 @@ class BadPayload(ValueError):
 @dataclass
 class PipedriveEvent:
     version: int
-    entity: str          # person | deal | organization
+    entity: str  # person | deal | organization
     entity_id: str
-    action: str          # create | change | delete
+    action: str  # create | change | delete
     dedupe_key: str
     current: dict[str, Any] | None
     previous: dict[str, Any] | None
-    update_time: str     # normalized ISO-8601 UTC, '' when unknown
+    update_time: str  # normalized ISO-8601 UTC, '' when unknown
     merged_to_id: int | None
     merged_from_id: int | None
     company_id: int
@@ -115,15 +115,24 @@ def _parse_v2(body: dict[str, Any], meta: dict[str, Any]) -> PipedriveEvent:
     if not entity_id:
         raise BadPayload("meta.entity_id is missing")
     return PipedriveEvent(
-        version=2, entity=entity, entity_id=str(_int(entity_id, "meta.entity_id")),
-        action=action, dedupe_key=f"pd2:{event_id}", current=current, previous=previous,
+        version=2,
+        entity=entity,
+        entity_id=str(_int(entity_id, "meta.entity_id")),
+        action=action,
+        dedupe_key=f"pd2:{event_id}",
+        current=current,
+        previous=previous,
         update_time=normalize_time((current or {}).get("update_time") or meta.get("timestamp")),
-        merged_to_id=_opt_int(meta.get("merged_to_id"), (previous or {}).get("merged_to_id"),
-                              (current or {}).get("merged_to_id")),
-        merged_from_id=_opt_int(meta.get("merged_from_id"),
-                                (current or {}).get("merged_from_id")),
+        merged_to_id=_opt_int(
+            meta.get("merged_to_id"),
+            (previous or {}).get("merged_to_id"),
+            (current or {}).get("merged_to_id"),
+        ),
+        merged_from_id=_opt_int(meta.get("merged_from_id"), (current or {}).get("merged_from_id")),
         company_id=_int(meta.get("company_id"), "meta.company_id"),
-        user_id=_opt_int(meta.get("user_id")), raw_action=action)
+        user_id=_opt_int(meta.get("user_id")),
+        raw_action=action,
+    )
 
 
 def _parse_v1(body: dict[str, Any], meta: dict[str, Any]) -> PipedriveEvent:
@@ -139,24 +148,35 @@ def _parse_v1(body: dict[str, Any], meta: dict[str, Any]) -> PipedriveEvent:
         raise BadPayload("meta.id is missing")
     company_id = _int(meta.get("company_id"), "meta.company_id")
     stamp = meta.get("timestamp_micro") or meta.get("timestamp") or ""
-    digest = hashlib.sha256(json.dumps(
-        [company_id, entity, str(entity_id), raw_action, str(stamp)]).encode()).hexdigest()
+    digest = hashlib.sha256(
+        json.dumps([company_id, entity, str(entity_id), raw_action, str(stamp)]).encode()
+    ).hexdigest()
     merged_to = _opt_int(obj.get("merge_what_id")) if raw_action == "deleted" else None
     return PipedriveEvent(
-        version=1, entity=entity, entity_id=str(_int(entity_id, "meta.id")),
-        action=V1_ACTIONS[raw_action], dedupe_key=f"pd1:{digest}", current=current,
+        version=1,
+        entity=entity,
+        entity_id=str(_int(entity_id, "meta.id")),
+        action=V1_ACTIONS[raw_action],
+        dedupe_key=f"pd1:{digest}",
+        current=current,
         previous=previous,
         update_time=normalize_time((current or {}).get("update_time") or meta.get("timestamp")),
         merged_to_id=merged_to,
         merged_from_id=_opt_int((current or {}).get("merge_what_id"))
-        if raw_action == "merged" else None,
-        company_id=company_id, user_id=_opt_int(meta.get("user_id")), raw_action=raw_action)
+        if raw_action == "merged"
+        else None,
+        company_id=company_id,
+        user_id=_opt_int(meta.get("user_id")),
+        raw_action=raw_action,
+    )
 
 
 # What Pipedrive v2 sends: whole seconds in UTC. Taken apart by hand (a webhook's hot path);
 # the calendar is checked by datetime below for everything else.
-PLAIN_UTC = re.compile(r"(\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T"
-                       r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d)Z")
+PLAIN_UTC = re.compile(
+    r"(\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T"
+    r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d)Z"
+)
 
 
 def normalize_time(value: Any) -> str:

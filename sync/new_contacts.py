@@ -57,19 +57,29 @@ class NewContacts:
         created, failure = False, None
         try:
             report = await self.maileon(company_id).synchronize_contacts(
-                [contact for contact, _ in batch], permission=PERMISSION_NONE, sync_mode=2)
-            created = bool(report["readable"]) and not report["invalid"] \
+                [contact for contact, _ in batch], permission=PERMISSION_NONE, sync_mode=2
+            )
+            created = (
+                bool(report["readable"])
+                and not report["invalid"]
                 and report["count_new_contacts"] == len(batch)
+            )
             if not report["readable"] and company_id not in self.warned:
                 self.warned.add(company_id)
-                log.warning("company %s: Maileon's synchronize report has an unexpected shape "
-                            "(no count_contacts); new contacts are written one by one",
-                            company_id)
+                log.warning(
+                    "company %s: Maileon's synchronize report has an unexpected shape "
+                    "(no count_contacts); new contacts are written one by one",
+                    company_id,
+                )
         except TransientError as exc:  # a 429 or an outage: every job waits it out
             failure = exc
         except ApiError as exc:  # refused as a batch: each job tries on its own
-            log.info("company %s: batch of %d new contacts refused (%s); one by one instead",
-                     company_id, len(batch), exc.message)
+            log.info(
+                "company %s: batch of %d new contacts refused (%s); one by one instead",
+                company_id,
+                len(batch),
+                exc.message,
+            )
         finally:  # whatever happened, no job is left waiting
             for _, done in batch:
                 if done.done():

@@ -8,8 +8,7 @@ from sync.context import Context
 TTL = 86400.0
 
 
-async def organization_names(ctx: Context, company_id: int, org_ids: set[int]
-                             ) -> dict[int, str]:
+async def organization_names(ctx: Context, company_id: int, org_ids: set[int]) -> dict[int, str]:
     if not org_ids:
         return {}
     names = organizations.fresh_names(ctx.store, company_id, org_ids, TTL)
@@ -17,10 +16,11 @@ async def organization_names(ctx: Context, company_id: int, org_ids: set[int]
     client = ctx.pipedrive(company_id) if missing else None
     for start in range(0, len(missing), 100):
         assert client is not None
-        for org in await client.organizations(missing[start:start + 100]):
+        for org in await client.organizations(missing[start : start + 100]):
             names[int(org["id"])] = str(org.get("name") or "")
-    organizations.save_names(ctx.store, company_id,
-                             {oid: names[oid] for oid in missing if oid in names})
+    organizations.save_names(
+        ctx.store, company_id, {oid: names[oid] for oid in missing if oid in names}
+    )
     return names
 
 

@@ -21,6 +21,7 @@ Handler = Callable[[Context, Job], Awaitable[Outcome]]
 
 def periodic(kind: str) -> Callable[[Handler], Handler]:
     """Wrap a periodic handler so the next run is scheduled whatever the outcome."""
+
     def wrap(fn: Handler) -> Handler:
         async def run(ctx: Context, job: Job) -> Outcome:
             try:
@@ -28,7 +29,9 @@ def periodic(kind: str) -> Callable[[Handler], Handler]:
             finally:
                 if tenants.company_exists(ctx.store, job.company_id):
                     schedule_next(ctx.store, job.company_id, kind, ctx.config.periodic_scale)
+
         return run
+
     return wrap
 
 
@@ -65,9 +68,14 @@ async def sweep_persons(ctx: Context, job: Job) -> Outcome:
                 known = people.get(ctx.store, job.company_id, person.id)
                 if known.last_update_time and person.update_time <= known.last_update_time:
                     continue
-                queue.upsert_job(db, job.company_id, "person", str(person.id),
-                                 {"action": "change", "data": raw, "source": "sweep"},
-                                 person.update_time)
+                queue.upsert_job(
+                    db,
+                    job.company_id,
+                    "person",
+                    str(person.id),
+                    {"action": "change", "data": raw, "source": "sweep"},
+                    person.update_time,
+                )
                 queued += 1
         if not cursor:
             break
@@ -93,8 +101,9 @@ async def refresh_tokens(ctx: Context, job: Job) -> Outcome:
         except ApiError:
             failed += 1
     if failed:
-        return Outcome.skipped(plural(failed, "Pipedrive authorization")
-                               + " could not be refreshed")
+        return Outcome.skipped(
+            plural(failed, "Pipedrive authorization") + " could not be refreshed"
+        )
     return Outcome.quiet(f"tokens refreshed: {refreshed}")
 
 
@@ -105,4 +114,3 @@ async def prune(ctx: Context, job: Job) -> Outcome:
     cutoff = now() - ctx.config.retention_days * 86400  # RETENTION_DAYS
     jobs.prune(ctx.store, job.company_id, cutoff)
     return Outcome.quiet("old events, jobs and log lines pruned")
-

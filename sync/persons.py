@@ -32,8 +32,7 @@ def primary_email(obj: dict[str, Any]) -> str:
         if isinstance(items, str):
             return items.strip()
         if isinstance(items, list) and items:
-            chosen = next((e for e in items if isinstance(e, dict) and e.get("primary")),
-                          items[0])
+            chosen = next((e for e in items if isinstance(e, dict) and e.get("primary")), items[0])
             value = chosen.get("value") if isinstance(chosen, dict) else chosen
             if isinstance(value, str) and value.strip():
                 return value.strip()
@@ -49,11 +48,18 @@ def from_pipedrive(obj: dict[str, Any]) -> Person:
     org = obj.get("org_id")
     org_name = obj.get("org_name") or (org.get("name") if isinstance(org, dict) else "") or ""
     return Person(
-        id=int(obj["id"]), name=str(obj.get("name") or ""),
-        first_name=str(obj.get("first_name") or ""), last_name=str(obj.get("last_name") or ""),
-        email=primary_email(obj), org_id=ref_id(org), org_name=str(org_name),
-        update_time=normalize_time(obj.get("update_time")), custom=dict(custom),
-        label_ids=label_ids(obj), owner_id=ref_id(obj.get("owner_id")))
+        id=int(obj["id"]),
+        name=str(obj.get("name") or ""),
+        first_name=str(obj.get("first_name") or ""),
+        last_name=str(obj.get("last_name") or ""),
+        email=primary_email(obj),
+        org_id=ref_id(org),
+        org_name=str(org_name),
+        update_time=normalize_time(obj.get("update_time")),
+        custom=dict(custom),
+        label_ids=label_ids(obj),
+        owner_id=ref_id(obj.get("owner_id")),
+    )
 
 
 def label_ids(obj: dict[str, Any]) -> set[int] | None:
@@ -80,5 +86,9 @@ def plausible_email(value: str) -> bool:
     if len(value) > MAX_EMAIL:
         return False
     local, at, domain = value.partition("@")
-    return (bool(at) and NO_AT_NOR_SPACE.fullmatch(local) is not None
-            and NO_AT_NOR_SPACE.fullmatch(domain) is not None and "." in domain[1:-1])
+    return (
+        bool(at)
+        and NO_AT_NOR_SPACE.fullmatch(local) is not None
+        and NO_AT_NOR_SPACE.fullmatch(domain) is not None
+        and "." in domain[1:-1]
+    )

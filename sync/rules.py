@@ -43,9 +43,16 @@ class SyncRules:
         return self.mode != "all"
 
     def to_json(self) -> str:
-        return json.dumps({"mode": self.mode, "labels": list(self.labels),
-                           "owners": list(self.owners), "field_key": self.field_key,
-                           "field_value": self.field_value, "on_stop": self.on_stop})
+        return json.dumps(
+            {
+                "mode": self.mode,
+                "labels": list(self.labels),
+                "owners": list(self.owners),
+                "field_key": self.field_key,
+                "field_value": self.field_value,
+                "on_stop": self.on_stop,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str | None) -> SyncRules:
@@ -60,11 +67,14 @@ def from_dict(raw: dict[str, Any]) -> SyncRules:
     """Tolerant: unknown values fall back to the defaults (stored JSON, never user input)."""
     mode = raw.get("mode") if raw.get("mode") in MODES else "all"
     on_stop = raw.get("on_stop") if raw.get("on_stop") in ON_STOP else "keep"
-    return SyncRules(mode=str(mode), labels=_ids(raw.get("labels")),
-                     owners=_ids(raw.get("owners")),
-                     field_key=str(raw.get("field_key") or "")[:64],
-                     field_value=str(raw.get("field_value") or "")[:MAX_VALUE],
-                     on_stop=str(on_stop))
+    return SyncRules(
+        mode=str(mode),
+        labels=_ids(raw.get("labels")),
+        owners=_ids(raw.get("owners")),
+        field_key=str(raw.get("field_key") or "")[:64],
+        field_value=str(raw.get("field_value") or "")[:MAX_VALUE],
+        on_stop=str(on_stop),
+    )
 
 
 def _ids(value: Any) -> tuple[int, ...]:
@@ -86,6 +96,7 @@ class Verdict:
 @dataclass
 class Names:
     """Display names for reasons: label option ids, user ids, field keys."""
+
     labels: dict[int, str] = field(default_factory=dict)
     users: dict[int, str] = field(default_factory=dict)
     fields: dict[str, PersonField] = field(default_factory=dict)
@@ -120,8 +131,10 @@ def evaluate(rules: SyncRules, person: Person, newsletter: str, names: Names) ->
     if rules.mode == "newsletter":
         if newsletter:
             return Verdict(True, f"its Newsletter field says {newsletter}")
-        return Verdict(False, "its Newsletter field is empty (only persons with a Newsletter "
-                              "value go to Maileon)")
+        return Verdict(
+            False,
+            "its Newsletter field is empty (only persons with a Newsletter value go to Maileon)",
+        )
     misses = []
     if rules.labels:
         have = person.label_ids or set()
@@ -133,8 +146,12 @@ def evaluate(rules: SyncRules, person: Person, newsletter: str, names: Names) ->
         owner = person.owner_id
         if owner is not None and owner in rules.owners:
             return Verdict(True, f"its owner is {names.user(owner)}")
-        misses.append("its owner is " + (names.user(owner) if owner is not None else "nobody")
-                      + ", not " + " or ".join(names.user(i) for i in rules.owners))
+        misses.append(
+            "its owner is "
+            + (names.user(owner) if owner is not None else "nobody")
+            + ", not "
+            + " or ".join(names.user(i) for i in rules.owners)
+        )
     if rules.field_key:
         chosen = names.fields.get(rules.field_key)
         title = chosen.name if chosen else rules.field_key

@@ -39,8 +39,10 @@ def names_for(store: Store, company_id: int, fields: dict[str, PersonField]) -> 
     """Label names from the person fields; user names from the app's installations (the app
     has no scope to list all users: others show as 'user #id')."""
     labels = label_field(fields)
-    users = {int(i["user_id"]): str(i["user_name"] or f"user #{i['user_id']}")
-             for i in tenants.list_installations(store, company_id)}
+    users = {
+        int(i["user_id"]): str(i["user_name"] or f"user #{i['user_id']}")
+        for i in tenants.list_installations(store, company_id)
+    }
     return Names(labels=dict(labels.options) if labels else {}, users=users, fields=fields)
 
 
@@ -49,8 +51,13 @@ def has_contact(state: PersonState) -> bool:
     return bool(state.maileon_state and state.email and not state.deleted)
 
 
-async def verdict(ctx: Context, settings: Settings, rules: SyncRules, person: Person,
-                  fields: dict[str, PersonField] | None = None) -> tuple[Verdict, str]:
+async def verdict(
+    ctx: Context,
+    settings: Settings,
+    rules: SyncRules,
+    person: Person,
+    fields: dict[str, PersonField] | None = None,
+) -> tuple[Verdict, str]:
     """The verdict for a person and its Newsletter label. When the data lacks a label or owner a
     rule needs, the person is read once (and a warning says the payload's shape surprised)."""
     from sync.contacts import newsletter_label  # contacts calls this module
@@ -58,8 +65,11 @@ async def verdict(ctx: Context, settings: Settings, rules: SyncRules, person: Pe
     company_id = settings.company_id
     fields = fields if fields is not None else await person_fields(ctx, company_id)
     if needs_person_read(rules, person):
-        log.warning("person %s: the data carried no labels or owner; reading the person to "
-                    "apply the sync rules", person.id)
+        log.warning(
+            "person %s: the data carried no labels or owner; reading the person to "
+            "apply the sync rules",
+            person.id,
+        )
         fresh = await ctx.pipedrive(company_id).get_person(person.id)
         if fresh is not None:
             read = from_pipedrive(fresh)
@@ -68,8 +78,9 @@ async def verdict(ctx: Context, settings: Settings, rules: SyncRules, person: Pe
     return evaluate(rules, person, label, names_for(ctx.store, company_id, fields)), label
 
 
-async def admit(ctx: Context, settings: Settings, state: PersonState, person: Person
-                ) -> Outcome | None:
+async def admit(
+    ctx: Context, settings: Settings, state: PersonState, person: Person
+) -> Outcome | None:
     """None: sync the person as usual. Otherwise the outcome of leaving it out (the contact
     kept or removed). Call with the person's lock held."""
     from sync.contacts import SUBSCRIBED, UNSUBSCRIBED, person_label
@@ -88,8 +99,11 @@ async def admit(ctx: Context, settings: Settings, state: PersonState, person: Pe
     contact = has_contact(state)
     if contact and label == UNSUBSCRIBED and state.newsletter != UNSUBSCRIBED:
         return None  # an explicit unsubscribe always reaches Maileon
-    unsent = "; its Newsletter change to Subscribed was not sent" \
-        if label == SUBSCRIBED and state.newsletter != SUBSCRIBED else ""
+    unsent = (
+        "; its Newsletter change to Subscribed was not sent"
+        if label == SUBSCRIBED and state.newsletter != SUBSCRIBED
+        else ""
+    )
     state.newsletter = label
     state.last_update_time = max(state.last_update_time, person.update_time)
     who = person_label(person)
@@ -98,11 +112,15 @@ async def admit(ctx: Context, settings: Settings, state: PersonState, person: Pe
         return Outcome.ok(f"{who}: left out by the sync rules ({result.reason}): {message}")
     people.save(ctx.store, state)
     if contact and was is not False:
-        return Outcome.skipped(f"{who}: stopped matching the sync rules ({result.reason}); its "
-                               f"Maileon contact is kept but no longer updated{unsent}")
+        return Outcome.skipped(
+            f"{who}: stopped matching the sync rules ({result.reason}); its "
+            f"Maileon contact is kept but no longer updated{unsent}"
+        )
     if contact:
-        return Outcome.skipped(f"{who}: left out by the sync rules ({result.reason}); its "
-                               f"Maileon contact is kept but not updated{unsent}")
+        return Outcome.skipped(
+            f"{who}: left out by the sync rules ({result.reason}); its "
+            f"Maileon contact is kept but not updated{unsent}"
+        )
     return Outcome.skipped(f"{who}: left out by the sync rules: {result.reason}{unsent}")
 
 
@@ -125,8 +143,9 @@ async def remove_contact(ctx: Context, state: PersonState) -> str:
     return message
 
 
-async def page_outside(ctx: Context, settings: Settings, persons: list[Person],
-                       fields: dict[str, PersonField]) -> dict[int, str]:
+async def page_outside(
+    ctx: Context, settings: Settings, persons: list[Person], fields: dict[str, PersonField]
+) -> dict[int, str]:
     """For one page of persons (the import): person id → why it is outside the rules."""
     rules = active_rules(ctx.store, settings.company_id)
     if not rules.filters:
@@ -145,8 +164,9 @@ async def page_outside(ctx: Context, settings: Settings, persons: list[Person],
     return out
 
 
-async def outside_reason(ctx: Context, settings: Settings, person: Person,
-                         fields: dict[str, PersonField] | None = None) -> str:
+async def outside_reason(
+    ctx: Context, settings: Settings, person: Person, fields: dict[str, PersonField] | None = None
+) -> str:
     """Why a person is outside the rules ('' when inside): for deals, the import, the panel."""
     rules = active_rules(ctx.store, settings.company_id)
     if not rules.filters:

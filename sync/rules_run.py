@@ -53,8 +53,9 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
     if run["state"] == "applying" and not settings.configured:
         raise PermanentError("no Maileon API key is set")
     rules = SyncRules.from_json(run["rules"])
-    raw, next_cursor = await ctx.pipedrive(company_id).list_persons(cursor=run["cursor"],
-                                                                     limit=PAGE_SIZE)
+    raw, next_cursor = await ctx.pipedrive(company_id).list_persons(
+        cursor=run["cursor"], limit=PAGE_SIZE
+    )
     persons = [from_pipedrive(p) for p in raw if isinstance(p, dict) and p.get("id")]
     fields = await person_fields(ctx, company_id)
     names = names_for(ctx.store, company_id, fields)
@@ -64,8 +65,10 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
     contacts = {pid for pid, s in states.items() if has_contact(s)}
     owners = set(stored.owners_seen(run)) | {p.owner_id for p in persons if p.owner_id}
     changes: dict[str, Any] = {
-        "cursor": next_cursor, "read": run["read"] + len(persons),
-        "owners_seen": json.dumps(sorted(owners)[:MAX_OWNERS_SEEN])}
+        "cursor": next_cursor,
+        "read": run["read"] + len(persons),
+        "owners_seen": json.dumps(sorted(owners)[:MAX_OWNERS_SEEN]),
+    }
     if run["state"] == "previewing":
         _count(changes, run, rules, persons, verdicts, contacts)
         if not next_cursor:
@@ -79,10 +82,16 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
     was = stored.membership(ctx.store, company_id, [p.id for p in persons])
     if not settings.contacts_sync:  # the rules take effect; Maileon is left as it is
         contacts = set()
-    new = [p for p in persons if verdicts[p.id] and _valid(p) and p.id not in contacts
-           and settings.contacts_sync]
-    back = [p for p in persons if verdicts[p.id] and _valid(p) and p.id in contacts
-            and was.get(p.id) is False]
+    new = [
+        p
+        for p in persons
+        if verdicts[p.id] and _valid(p) and p.id not in contacts and settings.contacts_sync
+    ]
+    back = [
+        p
+        for p in persons
+        if verdicts[p.id] and _valid(p) and p.id in contacts and was.get(p.id) is False
+    ]
     result = await _send(ctx, settings, new, labels)
     result.states += (await _send(ctx, settings, back, labels)).states
     removed = kept = 0
@@ -94,15 +103,27 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
             continue
         async with ctx.person_lock(company_id, person.id):
             state = people.get_many(ctx.store, company_id, [person.id]).get(person.id)
-            if state is not None and has_contact(state) \
-                    and await remove_contact(ctx, state) == REMOVED:
+            if (
+                state is not None
+                and has_contact(state)
+                and await remove_contact(ctx, state) == REMOVED
+            ):
                 removed += 1
-    changes.update(added=run["added"] + result.imported, removed=run["removed"] + removed,
-                   kept=run["kept"] + kept)
+    changes.update(
+        added=run["added"] + result.imported,
+        removed=run["removed"] + removed,
+        kept=run["kept"] + kept,
+    )
     if not next_cursor:
         changes.update(state="done", cursor=None)
-    stored.save_step(ctx.store, company_id, run, changes, verdicts,
-                     save_states=lambda db: people.save_all(db, result.states))
+    stored.save_step(
+        ctx.store,
+        company_id,
+        run,
+        changes,
+        verdicts,
+        save_states=lambda db: people.save_all(db, result.states),
+    )
     if not next_cursor:
         return Outcome.ok(applied_text({**run, **changes}))
     return Outcome.quiet(f"sync rules apply: {changes['read']} persons done")
@@ -112,8 +133,14 @@ def _valid(person: Person) -> bool:
     return bool(person.email) and plausible_email(person.email)
 
 
-def _count(changes: dict[str, Any], run: dict[str, Any], rules: SyncRules,
-           persons: list[Person], verdicts: dict[int, bool], contacts: set[int]) -> None:
+def _count(
+    changes: dict[str, Any],
+    run: dict[str, Any],
+    rules: SyncRules,
+    persons: list[Person],
+    verdicts: dict[int, bool],
+    contacts: set[int],
+) -> None:
     matching = [p for p in persons if verdicts[p.id] and _valid(p)]
     leaving = [p for p in persons if not verdicts[p.id] and p.id in contacts]
     changes["matching"] = run["matching"] + len(matching)
@@ -124,8 +151,9 @@ def _count(changes: dict[str, Any], run: dict[str, Any], rules: SyncRules,
         changes["to_keep"] = run["to_keep"] + len(leaving)
 
 
-async def _send(ctx: Context, settings: Any, starters: list[Person], labels: dict[int, str]
-                ) -> backfill.BatchResult:
+async def _send(
+    ctx: Context, settings: Any, starters: list[Person], labels: dict[int, str]
+) -> backfill.BatchResult:
     """Send persons that start matching like the import does, but always without permission:
     their Newsletter value is recorded, not acted on (matching subscribes nobody)."""
     if not starters:
@@ -142,8 +170,10 @@ async def _send(ctx: Context, settings: Any, starters: list[Person], labels: dic
 def preview_text(run: dict[str, Any]) -> str:
     """E.g. "1,204 persons match; 37 will be added, 12 removed"."""
     matching = run["matching"]
-    text = (f"{matching:,} {'person matches' if matching == 1 else 'persons match'}; "
-            f"{run['to_add']:,} will be added, {run['to_remove']:,} removed")
+    text = (
+        f"{matching:,} {'person matches' if matching == 1 else 'persons match'}; "
+        f"{run['to_add']:,} will be added, {run['to_remove']:,} removed"
+    )
     if run["to_keep"]:
         text += f"; {run['to_keep']:,} stop matching and keep their Maileon contact"
     return text
@@ -151,8 +181,10 @@ def preview_text(run: dict[str, Any]) -> str:
 
 def applied_text(run: dict[str, Any]) -> str:
     read = run["read"]
-    text = (f"Sync rules applied to {read:,} {'person' if read == 1 else 'persons'}: "
-            f"{run['added']:,} added to Maileon, {run['removed']:,} removed")
+    text = (
+        f"Sync rules applied to {read:,} {'person' if read == 1 else 'persons'}: "
+        f"{run['added']:,} added to Maileon, {run['removed']:,} removed"
+    )
     if run["kept"]:
         text += f", {run['kept']:,} outside the rules kept"
     return text
@@ -172,9 +204,13 @@ def view(ctx: Context, company_id: int) -> dict[str, Any] | None:
         waiting = f"{job['last_error']} — continuing in {seconds} s"
     total = run["total"]
     return {
-        **run, "rules": SyncRules.from_json(run["rules"]), "running": running,
-        "stopped": stopped, "error": (job or {}).get("last_error", "") if stopped else "",
-        "waiting": waiting, "preview_text": preview_text(run),
+        **run,
+        "rules": SyncRules.from_json(run["rules"]),
+        "running": running,
+        "stopped": stopped,
+        "error": (job or {}).get("last_error", "") if stopped else "",
+        "waiting": waiting,
+        "preview_text": preview_text(run),
         "applied_text": applied_text(run),
         "percent": min(100, int(100 * run["read"] / total)) if total else 0,
     }

@@ -8,11 +8,11 @@ from store.db import Store
 
 # kind -> interval in seconds (scaled by PERIODIC_SCALE)
 PERIODIC = {
-    "periodic.webhooks": 900.0,    # re-create missing Pipedrive webhooks
-    "periodic.sweep": 600.0,       # persons updated since the last sweep (events lost in bans)
-    "periodic.tokens": 1800.0,     # refresh access tokens ahead of expiry
-    "periodic.prune": 86400.0,     # forget old events, finished jobs and log lines
-    "periodic.reconcile": 900.0,   # Maileon unsubscribes no webhook delivered (F10)
+    "periodic.webhooks": 900.0,  # re-create missing Pipedrive webhooks
+    "periodic.sweep": 600.0,  # persons updated since the last sweep (events lost in bans)
+    "periodic.tokens": 1800.0,  # refresh access tokens ahead of expiry
+    "periodic.prune": 86400.0,  # forget old events, finished jobs and log lines
+    "periodic.reconcile": 900.0,  # Maileon unsubscribes no webhook delivered (F10)
 }
 
 
@@ -23,11 +23,18 @@ def ensure_periodic(store: Store, scale: float, company_id: int | None = None) -
         for cid in companies:
             for kind, interval in PERIODIC.items():
                 if not jobs.has_open(db, cid, kind):
-                    queue.upsert_job(db, cid, kind, "company", {"action": "run"},
-                                     delay=min(60.0, interval) * scale)
+                    queue.upsert_job(
+                        db,
+                        cid,
+                        kind,
+                        "company",
+                        {"action": "run"},
+                        delay=min(60.0, interval) * scale,
+                    )
 
 
 def schedule_next(store: Store, company_id: int, kind: str, scale: float) -> None:
     with store.tx() as db:
-        queue.upsert_job(db, company_id, kind, "company", {"action": "run"},
-                         delay=PERIODIC[kind] * scale)
+        queue.upsert_job(
+            db, company_id, kind, "company", {"action": "run"}, delay=PERIODIC[kind] * scale
+        )

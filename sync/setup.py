@@ -46,23 +46,27 @@ async def configure(ctx: Context, company_id: int) -> list[str]:
         return notes
 
 
-async def ensure_newsletter_field(ctx: Context, pipedrive: PipedriveClient,
-                                  settings: Settings) -> None:
+async def ensure_newsletter_field(
+    ctx: Context, pipedrive: PipedriveClient, settings: Settings
+) -> None:
     fields = await person_fields(ctx, settings.company_id, refresh=True)
     field = next((f for f in fields.values() if f.name == NEWSLETTER and f.custom), None)
     if field is None:
         try:
             raw = await pipedrive.add_person_field(NEWSLETTER, "enum", list(NEWSLETTER_OPTIONS))
         except Forbidden:
-            raise PermanentError("only a Pipedrive admin can create the Newsletter field; "
-                                 "please save the settings as an admin") from None
+            raise PermanentError(
+                "only a Pipedrive admin can create the Newsletter field; "
+                "please save the settings as an admin"
+            ) from None
         fields = await person_fields(ctx, settings.company_id, refresh=True)
         field = fields.get(str(raw.get("key") or raw.get("field_code")))
         if field is None:
             raise PermanentError("Pipedrive did not return the new Newsletter field")
     options = {label: oid for oid, label in field.options.items() if label in NEWSLETTER_OPTIONS}
-    tenants.update_settings(ctx.store, settings.company_id, newsletter_field_key=field.key,
-                            newsletter_options=options)
+    tenants.update_settings(
+        ctx.store, settings.company_id, newsletter_field_key=field.key, newsletter_options=options
+    )
 
 
 def wanted_webhooks(settings: Settings) -> set[tuple[str, str]]:
@@ -74,8 +78,7 @@ def wanted_webhooks(settings: Settings) -> set[tuple[str, str]]:
     return wanted
 
 
-async def sync_webhooks(ctx: Context, pipedrive: PipedriveClient, settings: Settings
-                        ) -> list[str]:
+async def sync_webhooks(ctx: Context, pipedrive: PipedriveClient, settings: Settings) -> list[str]:
     """Create the wanted webhooks that are missing, delete ours that are no longer wanted."""
     url = pipedrive_webhook_url(ctx)
     ours = [w for w in await pipedrive.list_webhooks() if w.get("subscription_url") == url]
@@ -95,12 +98,18 @@ async def sync_webhooks(ctx: Context, pipedrive: PipedriveClient, settings: Sett
     created = 0
     for event_object, action in sorted(wanted - have.keys()):
         try:
-            await pipedrive.add_webhook({
-                "subscription_url": url, "event_object": event_object, "event_action": action,
-                "version": "2.0", "name": f"Maileon sync: {event_object} {action}",
-                "http_auth_user": settings.webhook_user,
-                "http_auth_password": settings.webhook_password,
-                "user_id": inst.user_id if inst else None})
+            await pipedrive.add_webhook(
+                {
+                    "subscription_url": url,
+                    "event_object": event_object,
+                    "event_action": action,
+                    "version": "2.0",
+                    "name": f"Maileon sync: {event_object} {action}",
+                    "http_auth_user": settings.webhook_user,
+                    "http_auth_password": settings.webhook_password,
+                    "user_id": inst.user_id if inst else None,
+                }
+            )
             created += 1
         except ApiError as exc:
             raise PermanentError(webhook_error(exc)) from None
@@ -111,8 +120,10 @@ async def sync_webhooks(ctx: Context, pipedrive: PipedriveClient, settings: Sett
 
 def webhook_error(exc: ApiError) -> str:
     if exc.status == 422:
-        return ("Pipedrive refused another webhook: this user has reached Pipedrive's limit of "
-                "40 webhooks. Remove unused webhooks or apps and save again.")
+        return (
+            "Pipedrive refused another webhook: this user has reached Pipedrive's limit of "
+            "40 webhooks. Remove unused webhooks or apps and save again."
+        )
     if exc.status == 403:
         return "Pipedrive allows only admins to register webhooks; please save as an admin."
     return f"Pipedrive did not accept the webhook registration: {exc.message}"
@@ -120,7 +131,7 @@ def webhook_error(exc: ApiError) -> str:
 
 KEY_MESSAGES = {
     401: "The Maileon API key is invalid or has expired. Create a new key in Maileon "
-         "(Settings → API keys) and paste it here.",
+    "(Settings → API keys) and paste it here.",
     403: "The Maileon API key lacks privileges this app needs",
 }
 
@@ -135,8 +146,10 @@ async def check_doi_mailing(ctx: Context, api_key: str, doi_key: str) -> str:
         log.warning("the DOI mailing ID could not be checked: %s", exc.message)
         return ""
     if found is False:
-        return (f"No DOI mailing of this Maileon account has the DOI key {doi_key!r}. Copy the "
-                "key from the DOI mailing's settings in Maileon.")
+        return (
+            f"No DOI mailing of this Maileon account has the DOI key {doi_key!r}. Copy the "
+            "key from the DOI mailing's settings in Maileon."
+        )
     return ""
 
 
@@ -154,10 +167,14 @@ async def check_maileon_key(ctx: Context, api_key: str) -> str:
                 missing.append(method)
                 continue
             if exc.status == 0 or exc.status >= 500:
-                return "Maileon could not be reached to check the key. Nothing was saved; " \
-                       "please try again in a moment."
+                return (
+                    "Maileon could not be reached to check the key. Nothing was saved; "
+                    "please try again in a moment."
+                )
             return f"Maileon did not accept the key check: {exc.message}"
     if missing:
-        return f"{KEY_MESSAGES[403]} ({', '.join(missing)}). Edit the key's privileges in " \
-               "Maileon or create a key with GET, POST, PUT and DELETE allowed."
+        return (
+            f"{KEY_MESSAGES[403]} ({', '.join(missing)}). Edit the key's privileges in "
+            "Maileon or create a key with GET, POST, PUT and DELETE allowed."
+        )
     return ""

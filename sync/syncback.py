@@ -75,17 +75,26 @@ def webhook_path(company_id: int, event: str) -> str:
 
 
 def webhook_spec(ctx: Context, settings: Settings, event: str) -> dict[str, Any]:
-    def param(name: str, standard: str | None = None, value: str | None = None
-              ) -> dict[str, Any]:
-        return {"name": name, "standard_contact_field": standard,
-                "custom_contact_field": None, "custom_value": value}
+    def param(name: str, standard: str | None = None, value: str | None = None) -> dict[str, Any]:
+        return {
+            "name": name,
+            "standard_contact_field": standard,
+            "custom_contact_field": None,
+            "custom_value": value,
+        }
 
-    return {"url": ctx.config.app_url + webhook_path(settings.company_id, event),
-            "event": event,
-            "urlParams": [param("email", "email"), param("eid", "external_id"),
-                          param("token", value=settings.maileon_webhook_token)],
-            "customFields": [], "standardFields": ["email", "external_id"],
-            "eventFields": ["timestamp", "msg_id"]}
+    return {
+        "url": ctx.config.app_url + webhook_path(settings.company_id, event),
+        "event": event,
+        "urlParams": [
+            param("email", "email"),
+            param("eid", "external_id"),
+            param("token", value=settings.maileon_webhook_token),
+        ],
+        "customFields": [],
+        "standardFields": ["email", "external_id"],
+        "eventFields": ["timestamp", "msg_id"],
+    }
 
 
 def _is_current(hook: dict[str, Any], wanted: dict[str, Any]) -> bool:
@@ -93,14 +102,18 @@ def _is_current(hook: dict[str, Any], wanted: dict[str, Any]) -> bool:
     url = str(hook.get("url") or "")
     params = {str(p.get("name")): p for p in hook.get("urlParams") or [] if isinstance(p, dict)}
     token = params.get("token") or {}
-    return (url.split("?", 1)[0] == wanted["url"] and hook.get("event") == wanted["event"]
-            and token.get("custom_value") == wanted["urlParams"][2]["custom_value"]
-            and (params.get("email") or {}).get("standard_contact_field") == "email"
-            and (params.get("eid") or {}).get("standard_contact_field") == "external_id")
+    return (
+        url.split("?", 1)[0] == wanted["url"]
+        and hook.get("event") == wanted["event"]
+        and token.get("custom_value") == wanted["urlParams"][2]["custom_value"]
+        and (params.get("email") or {}).get("standard_contact_field") == "email"
+        and (params.get("eid") or {}).get("standard_contact_field") == "external_id"
+    )
 
 
-async def ensure_webhooks(ctx: Context, settings: Settings,
-                          maileon: MaileonClient | None = None) -> int:
+async def ensure_webhooks(
+    ctx: Context, settings: Settings, maileon: MaileonClient | None = None
+) -> int:
     """Idempotent: list first; keep one current webhook per event, replace stale or duplicate
     ones of ours (same URL path), create what is missing. Returns how many were created."""
     if not settings.maileon_webhook_token:
@@ -131,8 +144,10 @@ async def setup_maileon(ctx: Context, settings: Settings) -> list[str]:
     try:
         created = await ensure_webhooks(ctx, settings)
     except ApiError as exc:
-        return [f"Maileon webhooks could not be registered ({exc.message}); unsubscribes reach "
-                "Pipedrive through the periodic check only"]
+        return [
+            f"Maileon webhooks could not be registered ({exc.message}); unsubscribes reach "
+            "Pipedrive through the periodic check only"
+        ]
     return [plural(created, "Maileon webhook") + " registered"] if created else []
 
 
@@ -150,15 +165,20 @@ async def remove_webhooks(ctx: Context, company_id: int, user_id: int) -> None:
         maileon = ctx.maileon(company_id, api_key=settings.maileon_api_key)
         for hook in await maileon.list_webhooks():
             path = urlsplit(str(hook.get("url") or "")).path
-            if path.startswith(f"/webhooks/maileon/{company_id}/") and \
-                    str(hook.get("id", "")).isdigit():
+            if (
+                path.startswith(f"/webhooks/maileon/{company_id}/")
+                and str(hook.get("id", "")).isdigit()
+            ):
                 await maileon.delete_webhook(int(hook["id"]))
 
     try:
         await asyncio.wait_for(delete_ours(), REMOVE_TIMEOUT)
     except Exception as exc:  # best effort by design; the wipe goes on
-        log.warning("company %s: Maileon webhooks not removed on uninstall (%s)", company_id,
-                    exc.message if isinstance(exc, ApiError) else type(exc).__name__)
+        log.warning(
+            "company %s: Maileon webhooks not removed on uninstall (%s)",
+            company_id,
+            exc.message if isinstance(exc, ApiError) else type(exc).__name__,
+        )
 
 
 # --- intake -------------------------------------------------------------------------------------
@@ -184,14 +204,23 @@ class MaileonEvent:
         timestamp nor msg_id dedupe within the hour (a repeat is harmless anyway)."""
         who = self.external_id or self.email.lower() or "-"
         when = normalize_time(self.timestamp) or self.timestamp
-        moment = f"{when}|{self.msg_id}" if (when or self.msg_id) else \
-            f"received:{int(received // 3600)}"
+        moment = (
+            f"{when}|{self.msg_id}"
+            if (when or self.msg_id)
+            else f"received:{int(received // 3600)}"
+        )
         digest = hashlib.sha256(f"{self.event}|{who}|{moment}".encode()).hexdigest()[:40]
         return f"ml:{digest}"
 
     def job_payload(self, source: str) -> dict[str, Any]:
-        return {"event": self.event, "email": self.email, "external_id": self.external_id,
-                "timestamp": self.timestamp, "msg_id": self.msg_id, "source": source}
+        return {
+            "event": self.event,
+            "email": self.email,
+            "external_id": self.external_id,
+            "timestamp": self.timestamp,
+            "msg_id": self.msg_id,
+            "source": source,
+        }
 
 
 def clean_email(value: Any) -> str:
@@ -220,31 +249,49 @@ def _pick(body: Mapping[str, Any], *names: str) -> Any:
 def parse_event(event: str, query: Mapping[str, str], body: Mapping[str, Any]) -> MaileonEvent:
     """Identifiers from the JSON body (exact) or else the URL parameters (`+` quirk)."""
     email = clean_email(_pick(body, "email")) or clean_email(query.get("email"))
-    eid = _text(_pick(body, "external_id", "eid")) or _text(query.get("eid")) or \
-        _text(query.get("external_id"))
-    return MaileonEvent(event=event, email=email, external_id=eid,
-                        timestamp=_text(_pick(body, "timestamp")) or _text(query.get("timestamp")),
-                        msg_id=_text(_pick(body, "msg_id")) or _text(query.get("msg_id")))
+    eid = (
+        _text(_pick(body, "external_id", "eid"))
+        or _text(query.get("eid"))
+        or _text(query.get("external_id"))
+    )
+    return MaileonEvent(
+        event=event,
+        email=email,
+        external_id=eid,
+        timestamp=_text(_pick(body, "timestamp")) or _text(query.get("timestamp")),
+        msg_id=_text(_pick(body, "msg_id")) or _text(query.get("msg_id")),
+    )
 
 
-def record(store: Store, company_id: int, ev: MaileonEvent, source: str,
-           payload: dict[str, Any]) -> bool:
+def record(
+    store: Store, company_id: int, ev: MaileonEvent, source: str, payload: dict[str, Any]
+) -> bool:
     """Event + job in one transaction; False for a duplicate."""
     version = normalize_time(ev.timestamp) or normalize_time(time.time())
     return queue.record_event(
-        store, company_id=company_id, source="maileon", dedupe_key=ev.dedupe_key(time.time()),
-        kind=f"maileon.{ev.event}", entity_id=ev.person_ref, payload=payload,
-        job_kind=JOB_KIND, job_payload=ev.job_payload(source), version=version)
+        store,
+        company_id=company_id,
+        source="maileon",
+        dedupe_key=ev.dedupe_key(time.time()),
+        kind=f"maileon.{ev.event}",
+        entity_id=ev.person_ref,
+        payload=payload,
+        job_kind=JOB_KIND,
+        job_payload=ev.job_payload(source),
+        version=version,
+    )
 
 
 # --- worker -------------------------------------------------------------------------------------
-def find_persons(store: Store, company_id: int, external_id: str, email: str
-                 ) -> list[PersonState]:
+def find_persons(store: Store, company_id: int, external_id: str, email: str) -> list[PersonState]:
     """Persons this app synced that the Maileon contact stands for: the one named by the
     external id, and every person with that address."""
     found: dict[int, PersonState] = {}
-    if external_id.isdigit() and len(external_id) < 19 and people.is_active(
-            store, company_id, int(external_id)):
+    if (
+        external_id.isdigit()
+        and len(external_id) < 19
+        and people.is_active(store, company_id, int(external_id))
+    ):
         found[int(external_id)] = people.get(store, company_id, int(external_id))
     if email:
         for state in people.by_email(store, company_id, email):
@@ -254,8 +301,11 @@ def find_persons(store: Store, company_id: int, external_id: str, email: str
 
 def _who(email: str, external_id: str) -> str:
     if email and external_id:
-        return f"{email} (Pipedrive person #{external_id})" if external_id.isdigit() \
+        return (
+            f"{email} (Pipedrive person #{external_id})"
+            if external_id.isdigit()
             else f"{email} (external id {external_id})"
+        )
     return email or f"external id {external_id}"
 
 
@@ -269,21 +319,31 @@ async def handle_maileon_event(ctx: Context, job: Job) -> Outcome:
     if not email and not eid:
         if ctx.cached(job.company_id, "maileon_event_shape_warned", 86400.0) is None:
             ctx.remember(job.company_id, "maileon_event_shape_warned", True, 86400.0)
-            log.warning("company %s: a Maileon %s call carried neither an email nor an "
-                        "external id (UNCONFIRMED webhook shape, or an anonymized contact); "
-                        "not applied", job.company_id, event)
-        return Outcome.skipped(f"Maileon sent a {what} without email address or external id "
-                               "(the contact was probably anonymized already); nothing to "
-                               "update in Pipedrive")
+            log.warning(
+                "company %s: a Maileon %s call carried neither an email nor an "
+                "external id (UNCONFIRMED webhook shape, or an anonymized contact); "
+                "not applied",
+                job.company_id,
+                event,
+            )
+        return Outcome.skipped(
+            f"Maileon sent a {what} without email address or external id "
+            "(the contact was probably anonymized already); nothing to "
+            "update in Pipedrive"
+        )
     settings = tenants.get_settings(ctx.store, job.company_id)
     target, maileon_state = TARGETS[event]
     if not settings.newsletter_field_key or target not in settings.newsletter_options:
-        return Outcome.skipped(f"{what} for {_who(email, eid)} not applied: the Newsletter "
-                               "field is not set up yet (save the settings once)")
+        return Outcome.skipped(
+            f"{what} for {_who(email, eid)} not applied: the Newsletter "
+            "field is not set up yet (save the settings once)"
+        )
     states = find_persons(ctx.store, job.company_id, eid, email)
     if not states:
-        return Outcome.skipped(f"{what} for {_who(email, eid)}: no Pipedrive person synced by "
-                               "this app has this address or id")
+        return Outcome.skipped(
+            f"{what} for {_who(email, eid)}: no Pipedrive person synced by "
+            "this app has this address or id"
+        )
     done: list[str] = []
     skipped: list[str] = []
     already: list[str] = []
@@ -298,16 +358,18 @@ async def handle_maileon_event(ctx: Context, job: Job) -> Outcome:
     return Outcome.quiet(f"Maileon {what}: " + "; ".join(already))
 
 
-async def _apply(ctx: Context, settings: Settings, state: PersonState, target: str,
-                 maileon_state: str) -> tuple[str, str]:
+async def _apply(
+    ctx: Context, settings: Settings, state: PersonState, target: str, maileon_state: str
+) -> tuple[str, str]:
     """Write the Newsletter value unless Pipedrive shows it already. Idempotent."""
     async with ctx.person_lock(settings.company_id, state.person_id):
         state = people.get(ctx.store, settings.company_id, state.person_id)  # fresh, locked
         return await _apply_locked(ctx, settings, state, target, maileon_state)
 
 
-async def _apply_locked(ctx: Context, settings: Settings, state: PersonState, target: str,
-                        maileon_state: str) -> tuple[str, str]:
+async def _apply_locked(
+    ctx: Context, settings: Settings, state: PersonState, target: str, maileon_state: str
+) -> tuple[str, str]:
     label = f"person #{state.person_id}"
     raw = await ctx.pipedrive(settings.company_id).get_person(state.person_id)
     if raw is None:
@@ -352,8 +414,10 @@ def start_cursor(store: Store, company_id: int) -> None:
 
 
 def _needs_unsubscribe(store: Store, company_id: int, ev: MaileonEvent) -> bool:
-    return any(s.maileon_state != "unsubscribed" or s.newsletter != UNSUBSCRIBED
-               for s in find_persons(store, company_id, ev.external_id, ev.email))
+    return any(
+        s.maileon_state != "unsubscribed" or s.newsletter != UNSUBSCRIBED
+        for s in find_persons(store, company_id, ev.external_id, ev.email)
+    )
 
 
 async def reconcile(ctx: Context, job: Job) -> Outcome:
@@ -377,23 +441,31 @@ async def reconcile(ctx: Context, job: Job) -> Outcome:
     found = 0
     if until > since:
         for page in range(1, MAX_PAGES + 1):
-            items = await maileon.unsubscriptions(from_ms=since, to_ms=until, page_index=page,
-                                                  page_size=PAGE_SIZE)
+            items = await maileon.unsubscriptions(
+                from_ms=since, to_ms=until, page_index=page, page_size=PAGE_SIZE
+            )
             for item in items:
-                ev = MaileonEvent("unsubscription", email=clean_email(item.get("email")),
-                                  external_id=_text(item.get("external_id")),
-                                  timestamp=item.get("timestamp", ""),
-                                  msg_id=item.get("msg_id", ""))
-                if (ev.email or ev.external_id) and \
-                        _needs_unsubscribe(ctx.store, company_id, ev) and \
-                        record(ctx.store, company_id, ev, "reconcile", {"report": item}):
+                ev = MaileonEvent(
+                    "unsubscription",
+                    email=clean_email(item.get("email")),
+                    external_id=_text(item.get("external_id")),
+                    timestamp=item.get("timestamp", ""),
+                    msg_id=item.get("msg_id", ""),
+                )
+                if (
+                    (ev.email or ev.external_id)
+                    and _needs_unsubscribe(ctx.store, company_id, ev)
+                    and record(ctx.store, company_id, ev, "reconcile", {"report": item})
+                ):
                     found += 1
             if len(items) < PAGE_SIZE:
                 break
         save_cursor(ctx.store, company_id, until)
     if found:
-        return Outcome.ok(f"periodic check found {plural(found, 'Maileon unsubscribe')} no "
-                          f"webhook had delivered; they are being applied{healed}")
+        return Outcome.ok(
+            f"periodic check found {plural(found, 'Maileon unsubscribe')} no "
+            f"webhook had delivered; they are being applied{healed}"
+        )
     if healed.startswith("; missing"):
         return Outcome.ok(healed[2:])
     return Outcome.quiet("no missed Maileon unsubscribes" + healed)

@@ -43,24 +43,34 @@ class TokenManager:
                 raise
             if not tokens.api_domain and company_id not in self._warned:
                 self._warned.add(company_id)
-                log.warning("company %s: Pipedrive's token refresh answer has no api_domain; "
-                            "the stored API domain is kept", company_id)
-            tenants.update_tokens(self.store, company_id, user_id, tokens.access_token,
-                                  tokens.refresh_token, tokens.expires_in)
+                log.warning(
+                    "company %s: Pipedrive's token refresh answer has no api_domain; "
+                    "the stored API domain is kept",
+                    company_id,
+                )
+            tenants.update_tokens(
+                self.store,
+                company_id,
+                user_id,
+                tokens.access_token,
+                tokens.refresh_token,
+                tokens.expires_in,
+            )
             return tokens.access_token
 
     def client(self, company_id: int, user_id: int) -> PipedriveClient:
         inst = self._installation(company_id, user_id)
         return PipedriveClient(
-            self.oauth.http, inst.api_domain,
+            self.oauth.http,
+            inst.api_domain,
             get_token=lambda: self.access_token(company_id, user_id),
-            refresh_token=lambda rejected: self.refresh(company_id, user_id, rejected))
+            refresh_token=lambda rejected: self.refresh(company_id, user_id, rejected),
+        )
 
     def _installation(self, company_id: int, user_id: int) -> tenants.Installation:
         inst = tenants.get_installation(self.store, company_id, user_id)
         if inst is None:
             raise ReauthRequired("the app is not installed for this user any more")
         if inst.status != "active":
-            raise ReauthRequired("the Pipedrive authorization expired; please re-authorize "
-                                 "the app")
+            raise ReauthRequired("the Pipedrive authorization expired; please re-authorize the app")
         return inst

@@ -13,19 +13,32 @@ from clients.maileon import MaileonClient
 from sync.context import Context
 
 TYPE_TTL = 3600.0
-TYPES = {"create": "pipedrive_deal_added", "change": "pipedrive_deal_updated",
-         "delete": "pipedrive_deal_deleted"}
-DESCRIPTIONS = {"pipedrive_deal_added": "Pipedrive deal added",
-                "pipedrive_deal_updated": "Pipedrive deal updated",
-                "pipedrive_deal_deleted": "Pipedrive deal deleted"}
+TYPES = {
+    "create": "pipedrive_deal_added",
+    "change": "pipedrive_deal_updated",
+    "delete": "pipedrive_deal_deleted",
+}
+DESCRIPTIONS = {
+    "pipedrive_deal_added": "Pipedrive deal added",
+    "pipedrive_deal_updated": "Pipedrive deal updated",
+    "pipedrive_deal_deleted": "Pipedrive deal deleted",
+}
 # (name, Maileon type, required) — values are formatted to match in sync/deal_content.py
 ATTRIBUTES: list[tuple[str, str, bool]] = [
-    ("deal_id", "integer", True), ("title", "string", False), ("value", "double", False),
-    ("currency", "string", False), ("status", "string", False), ("stage", "string", False),
-    ("pipeline", "string", False), ("owner", "string", False),
-    ("organization", "string", False), ("expected_close_date", "date", False),
-    ("won_time", "timestamp", False), ("lost_time", "timestamp", False),
-    ("lost_reason", "string", False), ("update_time", "timestamp", False),
+    ("deal_id", "integer", True),
+    ("title", "string", False),
+    ("value", "double", False),
+    ("currency", "string", False),
+    ("status", "string", False),
+    ("stage", "string", False),
+    ("pipeline", "string", False),
+    ("owner", "string", False),
+    ("organization", "string", False),
+    ("expected_close_date", "date", False),
+    ("won_time", "timestamp", False),
+    ("lost_time", "timestamp", False),
+    ("lost_reason", "string", False),
+    ("update_time", "timestamp", False),
     ("deal_url", "string", False),
 ]
 

@@ -51,8 +51,7 @@ class Worker:
         finished job wakes the loop anyway (`_done`), and a job due after the loop's planned
         wake-up waits for it, so a burst of webhooks does not re-scan the queue on every
         event."""
-        if len(self.running) < self.concurrency and (due_at is None
-                                                      or due_at < self.sleep_until):
+        if len(self.running) < self.concurrency and (due_at is None or due_at < self.sleep_until):
             self.wakeup.set()
 
     async def run(self) -> None:
@@ -84,8 +83,7 @@ class Worker:
         self.wakeup.set()
         if not self.running:
             return
-        log.info("stopping: waiting up to %.0f s for %d running job(s)", grace,
-                 len(self.running))
+        log.info("stopping: waiting up to %.0f s for %d running job(s)", grace, len(self.running))
         _, unfinished = await asyncio.wait(self.running, timeout=grace)
         if not unfinished:
             return
@@ -94,8 +92,11 @@ class Worker:
         await asyncio.wait(unfinished, timeout=2)
         # One process owns the database (store/instance.py): every running lease is ours.
         released = queue.release_leases(self.ctx.store)
-        log.warning("stopped with %d job(s) unfinished; %d lease(s) handed back for the next "
-                    "start", len(unfinished), released)
+        log.warning(
+            "stopped with %d job(s) unfinished; %d lease(s) handed back for the next start",
+            len(unfinished),
+            released,
+        )
 
     async def _run_one(self, job: Job) -> None:
         store = self.ctx.store
@@ -111,9 +112,15 @@ class Worker:
         except TransientError as exc:
             self.ctx.note_failure(job.company_id, exc)
             if exc.service:
-                outages.record_failure(store, job.company_id, exc.service, job.kind,
-                                       job.entity_id, exc.message, exc.status == 429
-                                       or "rate limit" in exc.message)
+                outages.record_failure(
+                    store,
+                    job.company_id,
+                    exc.service,
+                    job.kind,
+                    job.entity_id,
+                    exc.message,
+                    exc.status == 429 or "rate limit" in exc.message,
+                )
             self._retry_or_fail(job, exc.message, exc.retry_after)
         except ApiError as exc:  # permanent: re-authorization, refused data, missing key
             self.ctx.note_failure(job.company_id, exc)
@@ -132,14 +139,26 @@ class Worker:
         if retry_after is not None:
             delay = max(delay, retry_after)
         queue.retry_later(self.ctx.store, job, delay, message)
-        log.info("job %s (%s) will retry in %.1f s: %s", job.id, job.kind, delay, message,
-                 extra={"fields": {"job_id": job.id, "company_id": job.company_id,
-                                   "attempt": job.attempts}})
+        log.info(
+            "job %s (%s) will retry in %.1f s: %s",
+            job.id,
+            job.kind,
+            delay,
+            message,
+            extra={
+                "fields": {"job_id": job.id, "company_id": job.company_id, "attempt": job.attempts}
+            },
+        )
 
     def _record_failure(self, job: Job, message: str) -> None:
         queue.fail(self.ctx.store, job, message)
         outages.forget_entity(self.ctx.store, job.company_id, job.kind, job.entity_id)
-        log.warning("job %s (%s) failed: %s", job.id, job.kind, message,
-                    extra={"fields": {"job_id": job.id, "company_id": job.company_id}})
+        log.warning(
+            "job %s (%s) failed: %s",
+            job.id,
+            job.kind,
+            message,
+            extra={"fields": {"job_id": job.id, "company_id": job.company_id}},
+        )
         if job.kind == "person":
             people.note_error(self.ctx.store, job.company_id, int(job.entity_id), message)

@@ -14,17 +14,16 @@ from web.app import create_app
 
 
 @contextmanager
-def running_harness(tmp_path: Path, time_scale: float = 0.01, **config: Any
-                    ) -> Iterator[Harness]:
+def running_harness(tmp_path: Path, time_scale: float = 0.01, **config: Any) -> Iterator[Harness]:
     """The app and both simulators as real servers on loopback; config overrides allowed."""
     pipedrive, pd_server, maileon, ml_server, secret = start_simulators(time_scale)
     port = free_port()
-    cfg = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret,
-                      **config)
+    cfg = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret, **config)
     app_server = ServerThread(create_app(cfg), port=port).start()
     try:
-        yield Harness(pipedrive, maileon, pd_server.url, ml_server.url, app_server.url, cfg,
-                      app_server)
+        yield Harness(
+            pipedrive, maileon, pd_server.url, ml_server.url, app_server.url, cfg, app_server
+        )
     finally:
         app_server.stop()
         pd_server.stop()
@@ -50,10 +49,15 @@ def process_harness(tmp_path: Path) -> Iterator[tuple[Harness, AppProcess]]:
     pipedrive, pd_server, maileon, ml_server, secret = start_simulators()
     port = free_port()
     app = AppProcess(tmp_path, port, pd_server.url, ml_server.url, secret).start()
-    config = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret,
-                         database_path=app.env["DATABASE_PATH"])
-    harness = Harness(pipedrive, maileon, pd_server.url, ml_server.url, app.url, config,
-                      None)  # type: ignore[arg-type]
+    config = make_config(
+        tmp_path,
+        pd_server.url,
+        ml_server.url,
+        port,
+        client_secret=secret,
+        database_path=app.env["DATABASE_PATH"],
+    )
+    harness = Harness(pipedrive, maileon, pd_server.url, ml_server.url, app.url, config, None)  # type: ignore[arg-type]
     try:
         yield harness, app
     finally:

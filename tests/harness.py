@@ -29,17 +29,27 @@ ADMIN, SALES = 501, 502
 COMPANY = 1001
 
 
-def make_config(tmp: Path, pipedrive_url: str, maileon_url: str, app_port: int,
-                **overrides: Any) -> Config:
+def make_config(
+    tmp: Path, pipedrive_url: str, maileon_url: str, app_port: int, **overrides: Any
+) -> Config:
     values: dict[str, Any] = dict(
-        client_id="test-client", client_secret="test-secret-" + secrets.token_hex(20),
-        app_url=f"http://127.0.0.1:{app_port}", secret_key=secrets.token_urlsafe(32),
-        encryption_keys=parse_keys(new_key()), oauth_url=pipedrive_url,
-        maileon_api_url=f"{maileon_url}/1.0", database_path=str(tmp / "app.db"),
-        port=app_port, backoff_scale=0.01, periodic_scale=1.0,
+        client_id="test-client",
+        client_secret="test-secret-" + secrets.token_hex(20),
+        app_url=f"http://127.0.0.1:{app_port}",
+        secret_key=secrets.token_urlsafe(32),
+        encryption_keys=parse_keys(new_key()),
+        oauth_url=pipedrive_url,
+        maileon_api_url=f"{maileon_url}/1.0",
+        database_path=str(tmp / "app.db"),
+        port=app_port,
+        backoff_scale=0.01,
+        periodic_scale=1.0,
         # the simulated Pipedrive and the browser tests' host page live on loopback
-        frame_ancestors="http://127.0.0.1:*", api_domains=(pipedrive_url,),
-        debounce_seconds=0.02, debounce_max_seconds=0.2)  # debounce tests set their own
+        frame_ancestors="http://127.0.0.1:*",
+        api_domains=(pipedrive_url,),
+        debounce_seconds=0.02,
+        debounce_max_seconds=0.2,
+    )  # debounce tests set their own
     values.update(overrides)
     return Config(**values)
 
@@ -67,8 +77,10 @@ class Harness:
         consent = client.get(authorize)
         assert consent.status_code == 200, consent.text
         params = dict(httpx.URL(authorize).params)
-        r = client.post(f"{self.pd_url}/oauth/authorize",
-                        data={**params, "user_id": str(user_id), "action": "allow"})
+        r = client.post(
+            f"{self.pd_url}/oauth/authorize",
+            data={**params, "user_id": str(user_id), "action": "allow"},
+        )
         assert r.status_code in (302, 303), r.text
         callback = r.headers["location"]
         r = client.get(callback)
@@ -84,8 +96,7 @@ class Harness:
                     data[key] = "1"
             else:
                 data[key] = str(value)
-        return client.post(f"{self.app_url}/settings", data=data,
-                           headers={"Origin": self.app_url})
+        return client.post(f"{self.app_url}/settings", data=data, headers={"Origin": self.app_url})
 
     def setup_company(self, **form: Any) -> httpx.Client:
         client = self.install()
@@ -116,28 +127,37 @@ class Harness:
 
     def newsletter_field(self) -> tuple[str, dict[str, int]]:
         """The Newsletter field's key and its option ids by label, as Pipedrive shows them."""
-        field = next(f for f in self.pd("GET", "/_sim/state")["person_fields"]
-                     if f["name"] == "Newsletter" and f.get("company_id", COMPANY) == COMPANY)
+        field = next(
+            f
+            for f in self.pd("GET", "/_sim/state")["person_fields"]
+            if f["name"] == "Newsletter" and f.get("company_id", COMPANY) == COMPANY
+        )
         return field["key"], {o["label"]: o["id"] for o in field["options"]}
 
     def newsletter_of(self, person_id: int) -> str:
         """The label the person's Newsletter field shows in Pipedrive ('' when empty)."""
         key, options = self.newsletter_field()
         labels = {v: k for k, v in options.items()}
-        person = next(p for p in self.pd("GET", "/_sim/state")["persons"]
-                      if p["id"] == person_id)
+        person = next(p for p in self.pd("GET", "/_sim/state")["persons"] if p["id"] == person_id)
         value = person["custom_fields"].get(key)
         if isinstance(value, dict):  # a typed form, should the simulator ever show one
             value = value.get("id")
         return labels.get(value, "")
 
-    def sign_token(self, user_id: int = ADMIN, company_id: int = COMPANY, ttl: int = 300,
-                   secret: str | None = None) -> str:
+    def sign_token(
+        self,
+        user_id: int = ADMIN,
+        company_id: int = COMPANY,
+        ttl: int = 300,
+        secret: str | None = None,
+    ) -> str:
         """A Pipedrive custom-UI JWT as Pipedrive signs it (HS256, iat/exp)."""
         issued = int(time.time())
-        return jwt.encode({"userId": user_id, "companyId": company_id, "iat": issued,
-                           "exp": issued + ttl}, secret or self.config.client_secret,
-                          algorithm="HS256")
+        return jwt.encode(
+            {"userId": user_id, "companyId": company_id, "iat": issued, "exp": issued + ttl},
+            secret or self.config.client_secret,
+            algorithm="HS256",
+        )
 
     def rows(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         """Read the app's database directly (what it stored, not what it answered)."""
@@ -196,11 +216,13 @@ def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> None:
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-def start_simulators(time_scale: float = 0.01) -> tuple[PipedriveSim, ServerThread, MaileonSim,
-                                                        ServerThread, str]:
+def start_simulators(
+    time_scale: float = 0.01,
+) -> tuple[PipedriveSim, ServerThread, MaileonSim, ServerThread, str]:
     client_secret = "test-secret-" + secrets.token_hex(20)
-    pipedrive = PipedriveSim(client_id="test-client", client_secret=client_secret,
-                             time_scale=time_scale, seed_demo=False)
+    pipedrive = PipedriveSim(
+        client_id="test-client", client_secret=client_secret, time_scale=time_scale, seed_demo=False
+    )
     pd_server = ServerThread(pipedrive.app).start()
     pipedrive.base_url = pd_server.url
     maileon = MaileonSim(time_scale=time_scale)

@@ -20,50 +20,116 @@ def stamp(seconds: float) -> str:
 
 
 def credentials(harness: Harness) -> str:
-    hook = next(w for w in harness.pd("GET", "/_sim/state")["webhooks"]
-                if w["company_id"] == COMPANY)
+    hook = next(
+        w for w in harness.pd("GET", "/_sim/state")["webhooks"] if w["company_id"] == COMPANY
+    )
     raw = f"{hook['http_auth_user']}:{hook['http_auth_password']}"
     return "Basic " + base64.b64encode(raw.encode()).decode()
 
 
-def person_v2(person_id: int, action: str, *, name: str = "", email: str = "",
-              seconds: float = 0, custom: dict[str, Any] | None = None,
-              previous: dict[str, Any] | None = None, meta: dict[str, Any] | None = None
-              ) -> dict[str, Any]:
+def person_v2(
+    person_id: int,
+    action: str,
+    *,
+    name: str = "",
+    email: str = "",
+    seconds: float = 0,
+    custom: dict[str, Any] | None = None,
+    previous: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     first, _, last = name.partition(" ")
-    data = None if action == "delete" else {
-        "id": person_id, "name": name, "first_name": first, "last_name": last or None,
-        "emails": [{"value": email, "primary": True, "label": "work"}] if email else [],
-        "phones": [], "org_id": None, "owner_id": 501, "visible_to": "3",
-        "add_time": stamp(0), "update_time": stamp(seconds), "custom_fields": custom or {},
-        "label": None}
-    return {"data": data, "previous": previous,
-            "meta": {"action": action, "entity": "person", "company_id": str(COMPANY),
-                     "entity_id": str(person_id), "id": str(uuid.uuid4()),
-                     "timestamp": stamp(seconds), "type": "application", "user_id": "501",
-                     "version": "2.0", "webhook_id": "1", "attempt": 1,
-                     "change_source": "app", **(meta or {})}}
+    data = (
+        None
+        if action == "delete"
+        else {
+            "id": person_id,
+            "name": name,
+            "first_name": first,
+            "last_name": last or None,
+            "emails": [{"value": email, "primary": True, "label": "work"}] if email else [],
+            "phones": [],
+            "org_id": None,
+            "owner_id": 501,
+            "visible_to": "3",
+            "add_time": stamp(0),
+            "update_time": stamp(seconds),
+            "custom_fields": custom or {},
+            "label": None,
+        }
+    )
+    return {
+        "data": data,
+        "previous": previous,
+        "meta": {
+            "action": action,
+            "entity": "person",
+            "company_id": str(COMPANY),
+            "entity_id": str(person_id),
+            "id": str(uuid.uuid4()),
+            "timestamp": stamp(seconds),
+            "type": "application",
+            "user_id": "501",
+            "version": "2.0",
+            "webhook_id": "1",
+            "attempt": 1,
+            "change_source": "app",
+            **(meta or {}),
+        },
+    }
 
 
-def person_v1(person_id: int, action: str, *, name: str = "", email: str = "",
-              seconds: float = 0, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+def person_v1(
+    person_id: int,
+    action: str,
+    *,
+    name: str = "",
+    email: str = "",
+    seconds: float = 0,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     first, _, last = name.partition(" ")
-    current = None if action == "deleted" else {
-        "id": person_id, "name": name, "first_name": first, "last_name": last,
-        "email": [{"value": email, "primary": True, "label": "work"}] if email else [],
-        "org_id": None, "update_time": stamp(seconds).replace("T", " ").rstrip("Z")}
+    current = (
+        None
+        if action == "deleted"
+        else {
+            "id": person_id,
+            "name": name,
+            "first_name": first,
+            "last_name": last,
+            "email": [{"value": email, "primary": True, "label": "work"}] if email else [],
+            "org_id": None,
+            "update_time": stamp(seconds).replace("T", " ").rstrip("Z"),
+        }
+    )
     micro = int((BASE_TIME + timedelta(seconds=seconds)).timestamp() * 1_000_000)
-    return {"v": 1, "matches_filters": {"current": [], "previous": []},
-            "meta": {"v": 1, "action": action, "object": "person", "id": person_id,
-                     "company_id": COMPANY, "user_id": 501, "timestamp": micro // 1_000_000,
-                     "timestamp_micro": micro, "webhook_id": "7", "change_source": "app"},
-            "retry": 0, "current": current, "previous": previous,
-            "event": f"{action}.person"}
+    return {
+        "v": 1,
+        "matches_filters": {"current": [], "previous": []},
+        "meta": {
+            "v": 1,
+            "action": action,
+            "object": "person",
+            "id": person_id,
+            "company_id": COMPANY,
+            "user_id": 501,
+            "timestamp": micro // 1_000_000,
+            "timestamp_micro": micro,
+            "webhook_id": "7",
+            "change_source": "app",
+        },
+        "retry": 0,
+        "current": current,
+        "previous": previous,
+        "event": f"{action}.person",
+    }
 
 
-def deliver(harness: Harness, payload: Any, auth: str | None = None,
-            client: httpx.Client | None = None) -> httpx.Response:
+def deliver(
+    harness: Harness, payload: Any, auth: str | None = None, client: httpx.Client | None = None
+) -> httpx.Response:
     send = client or httpx
     headers = {"Authorization": auth or credentials(harness)}
-    return send.post(f"{harness.app_url}/webhooks/pipedrive", json=payload,
-                     headers=headers, timeout=20)
+    return send.post(
+        f"{harness.app_url}/webhooks/pipedrive", json=payload, headers=headers, timeout=20
+    )

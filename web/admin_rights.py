@@ -20,8 +20,7 @@ FALLBACK_MAX_AGE = 30.0  # Pipedrive unreachable: the stored answer, for a short
 
 def admin_flag(me: dict[str, Any]) -> bool:
     access = me.get("access") or []
-    return bool(me.get("is_admin")) or any(
-        isinstance(a, dict) and a.get("admin") for a in access)
+    return bool(me.get("is_admin")) or any(isinstance(a, dict) and a.get("admin") for a in access)
 
 
 def _cache_name(user_id: int) -> str:

@@ -112,22 +112,34 @@ class RequestContext:
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:
-                response = JSONResponse({"error": "internal error", "request_id": rid},
-                                        status_code=500)
+                response = JSONResponse(
+                    {"error": "internal error", "request_id": rid}, status_code=500
+                )
                 await response(scope, receive, send_with_headers)
         finally:
             path = scope.get("path", "")
             # An accepted webhook is recorded in the events table already; its line is DEBUG
             # (the intake's hot path). Everything else, and every refused webhook, is INFO.
-            level = logging.DEBUG if status < 400 and path.startswith("/webhooks/") \
-                else logging.INFO
+            level = (
+                logging.DEBUG if status < 400 and path.startswith("/webhooks/") else logging.INFO
+            )
             if access.isEnabledFor(level):
                 # The path only: query strings can carry tokens (JWT, Maileon webhook token).
-                access.log(level, "%s %s %s", scope.get("method"), path, status,
-                           extra={"fields": {"method": scope.get("method"), "path": path,
-                                             "status": status,
-                                             "ms": round((time.perf_counter() - began) * 1000,
-                                                         1)}})
+                access.log(
+                    level,
+                    "%s %s %s",
+                    scope.get("method"),
+                    path,
+                    status,
+                    extra={
+                        "fields": {
+                            "method": scope.get("method"),
+                            "path": path,
+                            "status": status,
+                            "ms": round((time.perf_counter() - began) * 1000, 1),
+                        }
+                    },
+                )
             request_id.reset(token)
 
 
@@ -155,8 +167,9 @@ def create_app(config: Config | None = None) -> Starlette:
             await http.aclose()
             store.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPProblem: render_problem})
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPProblem: render_problem}
+    )
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestContext)
     return app

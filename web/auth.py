@@ -53,8 +53,14 @@ def _serializer(config: Config, salt: str) -> URLSafeTimedSerializer:
 # --- session --------------------------------------------------------------------------------
 def set_session(response: Response, config: Config, company_id: int, user_id: int) -> None:
     value = _serializer(config, "session").dumps({"c": company_id, "u": user_id})
-    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE, httponly=True,
-                        secure=config.secure_cookies, samesite="lax")
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=SESSION_MAX_AGE,
+        httponly=True,
+        secure=config.secure_cookies,
+        samesite="lax",
+    )
 
 
 def session_identity(request: Request, config: Config) -> Identity | None:
@@ -74,9 +80,12 @@ def verify_jwt(token: str, config: Config) -> Identity | None:
     when a token carries only `iat`, by JWT_MAX_AGE. Claim names are UNCONFIRMED: accept
     companyId/company_id and userId/user_id."""
     try:
-        claims: dict[str, Any] = jwt.decode(token, config.panel_jwt_secret,
-                                            algorithms=["HS256"],
-                                            options={"require": [], "verify_exp": True})
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            config.panel_jwt_secret,
+            algorithms=["HS256"],
+            options={"require": [], "verify_exp": True},
+        )
         if "exp" not in claims and not now() - float(claims["iat"]) < JWT_MAX_AGE:
             return None
     except (jwt.PyJWTError, KeyError, TypeError, ValueError):
@@ -97,8 +106,9 @@ def _warn_claims(names: list[str]) -> None:
     """One warning per unexpected claim set (the company is unknown without its claim)."""
     if tuple(names) not in _claims_warned:
         _claims_warned.add(tuple(names))
-        log.warning("a validly signed Pipedrive token lacks companyId/userId (claims: %s)",
-                    ", ".join(names))
+        log.warning(
+            "a validly signed Pipedrive token lacks companyId/userId (claims: %s)", ", ".join(names)
+        )
 
 
 def request_identity(request: Request, config: Config) -> Identity | None:
@@ -128,20 +138,27 @@ def new_state(config: Config, response_cookie: Response, nxt: str = "") -> str:
     """Writes nothing: the state is signed, and a signed cookie binds it to this browser."""
     nonce = secrets.token_urlsafe(24)
     binding = hashlib.sha256(nonce.encode()).hexdigest()
-    response_cookie.set_cookie(STATE_COOKIE, _serializer(config, "oauth-binding").dumps(binding),
-                               max_age=STATE_MAX_AGE, httponly=True,
-                               secure=config.secure_cookies, samesite="lax")
+    response_cookie.set_cookie(
+        STATE_COOKIE,
+        _serializer(config, "oauth-binding").dumps(binding),
+        max_age=STATE_MAX_AGE,
+        httponly=True,
+        secure=config.secure_cookies,
+        samesite="lax",
+    )
     return str(_serializer(config, "oauth-state").dumps({"n": nonce, "next": nxt}))
 
 
-def consume_state(store: Store, config: Config, request: Request, state: str
-                  ) -> dict[str, Any] | None:
+def consume_state(
+    store: Store, config: Config, request: Request, state: str
+) -> dict[str, Any] | None:
     """The state's data when valid for this browser and unused; it can never be used again."""
     try:
         data = _serializer(config, "oauth-state").loads(state, max_age=STATE_MAX_AGE)
         nonce = str(data["n"])
         binding = _serializer(config, "oauth-binding").loads(
-            request.cookies.get(STATE_COOKIE, ""), max_age=STATE_MAX_AGE)
+            request.cookies.get(STATE_COOKIE, ""), max_age=STATE_MAX_AGE
+        )
     except (BadSignature, KeyError, TypeError):
         return None
     if not hmac.compare_digest(str(binding), hashlib.sha256(nonce.encode()).hexdigest()):
@@ -181,17 +198,22 @@ def settings_identity(request: Request) -> Identity:
     identity = request_identity(request, ctx.config)
     if identity is None:
         if request.headers.get("x-pipedrive-token") or request.query_params.get("token"):
-            raise HTTPProblem(401, "Session expired",
-                              "This page's Pipedrive token is invalid or expired. Reload the "
-                              "page in Pipedrive.")
+            raise HTTPProblem(
+                401,
+                "Session expired",
+                "This page's Pipedrive token is invalid or expired. Reload the page in Pipedrive.",
+            )
         if request.method == "GET" and not request.headers.get("hx-request"):
             raise HTTPProblem(303, "", "", location="/oauth/install?next=settings")
         raise HTTPProblem(401, "Sign in required", "Please open the settings again.")
     if tenants.get_installation(ctx.store, identity.company_id, identity.user_id) is None:
-        raise HTTPProblem(403, "Authorize the app first",
-                          "You have not installed Maileon for Pipedrive yet. Install it for "
-                          "your user to see its settings.",
-                          link={"url": "/oauth/install?next=settings", "label": "Install"})
+        raise HTTPProblem(
+            403,
+            "Authorize the app first",
+            "You have not installed Maileon for Pipedrive yet. Install it for "
+            "your user to see its settings.",
+            link={"url": "/oauth/install?next=settings", "label": "Install"},
+        )
     return identity
 
 
@@ -205,26 +227,37 @@ async def admin_identity(request: Request) -> Identity:
     try:
         admin = await confirmed_admin(ctx, identity.company_id, identity.user_id)
     except ApiError as exc:
-        raise HTTPProblem(503, "Admin rights not confirmed",
-                          f"Pipedrive could not confirm your admin rights ({exc.message}), so "
-                          "nothing was changed. Please try again.") from exc
+        raise HTTPProblem(
+            503,
+            "Admin rights not confirmed",
+            f"Pipedrive could not confirm your admin rights ({exc.message}), so "
+            "nothing was changed. Please try again.",
+        ) from exc
     if not admin:
-        raise HTTPProblem(403, "Read-only", "Only Pipedrive admins can change these settings. "
-                          "Pipedrive says you are not an admin, so nothing was changed.")
+        raise HTTPProblem(
+            403,
+            "Read-only",
+            "Only Pipedrive admins can change these settings. "
+            "Pipedrive says you are not an admin, so nothing was changed.",
+        )
     return identity
 
 
 def requires_identity(view: View) -> Callable[[Request], Awaitable[Response]]:
     """The view runs with the signed-in user's identity (see `settings_identity`)."""
+
     @functools.wraps(view)
     async def run(request: Request) -> Response:
         return await view(request, settings_identity(request))
+
     return run
 
 
 def requires_admin(view: View) -> Callable[[Request], Awaitable[Response]]:
     """The view runs only for an admin confirmed by Pipedrive now (see `admin_identity`)."""
+
     @functools.wraps(view)
     async def run(request: Request) -> Response:
         return await view(request, await admin_identity(request))
+
     return run

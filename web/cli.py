@@ -22,7 +22,7 @@ HTTP_DRAIN_SECONDS = 5
 # Bounded server resources (issue #13). Slow clients (slowloris, slow uploads) are the HTTPS
 # proxy's job: uvicorn has no header or body read timeout, so it must run behind one.
 SERVER_LIMITS: dict[str, Any] = {
-    "timeout_keep_alive": 5,          # seconds an idle keep-alive connection stays open
+    "timeout_keep_alive": 5,  # seconds an idle keep-alive connection stays open
     "timeout_graceful_shutdown": HTTP_DRAIN_SECONDS,  # seconds shutdown waits for requests
     "h11_max_incomplete_event_size": 16 * 1024,  # request line + headers
 }
@@ -46,9 +46,16 @@ def serve(args: argparse.Namespace) -> int:
         return failed
     configure_logging(config.log_json)
     _exit_cleanly_on_sigterm()
-    uvicorn.run(create_app(config), host=args.host, port=args.port or config.port,
-                proxy_headers=True, forwarded_allow_ips="*", log_config=None,
-                access_log=False, **SERVER_LIMITS)
+    uvicorn.run(
+        create_app(config),
+        host=args.host,
+        port=args.port or config.port,
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        log_config=None,
+        access_log=False,
+        **SERVER_LIMITS,
+    )
     return 0
 
 
@@ -62,8 +69,11 @@ def _hold_instance_lock(database_path: str) -> object:
     except AlreadyRunning as exc:
         print(f"pipedrive-maileon: {exc}", file=sys.stderr)
     except OSError as exc:
-        print(f"pipedrive-maileon: cannot lock {database_path}: {exc.strerror} (check "
-              "DATABASE_PATH and that its folder is writable)", file=sys.stderr)
+        print(
+            f"pipedrive-maileon: cannot lock {database_path}: {exc.strerror} (check "
+            "DATABASE_PATH and that its folder is writable)",
+            file=sys.stderr,
+        )
     return False
 
 
@@ -90,9 +100,11 @@ def migrate(args: argparse.Namespace) -> int:
 
     missing = missing_vendor_files()
     if missing:
-        print(f"pipedrive-maileon: front-end files missing in {STATIC_DIR / 'vendor'}: "
-              f"{', '.join(missing)}; run `npm ci && npm run build` before installing",
-              file=sys.stderr)
+        print(
+            f"pipedrive-maileon: front-end files missing in {STATIC_DIR / 'vendor'}: "
+            f"{', '.join(missing)}; run `npm ci && npm run build` before installing",
+            file=sys.stderr,
+        )
         return 1
     failed = _open_database(config)
     if failed:
@@ -110,8 +122,11 @@ def _open_database(config: Config) -> int:
         print(f"pipedrive-maileon: configuration error: {exc}", file=sys.stderr)
         return 2
     except (OSError, sqlite3.Error) as exc:
-        print(f"pipedrive-maileon: cannot open the database {config.database_path}: {exc} "
-              "(check DATABASE_PATH and that its folder is writable)", file=sys.stderr)
+        print(
+            f"pipedrive-maileon: cannot open the database {config.database_path}: {exc} "
+            "(check DATABASE_PATH and that its folder is writable)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -159,17 +174,22 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def _add_operations_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p_migrate = sub.add_parser("migrate", help="check the configuration and the front-end files, "
-                               "apply database migrations (the Procfile's release step)")
+    p_migrate = sub.add_parser(
+        "migrate",
+        help="check the configuration and the front-end files, "
+        "apply database migrations (the Procfile's release step)",
+    )
     p_migrate.set_defaults(func=migrate)
     database_help = "SQLite file (default: $DATABASE_PATH or data/app.db)"
-    p_backup = sub.add_parser("backup", help="write a consistent copy of the database to PATH "
-                              "(safe while the app runs)")
+    p_backup = sub.add_parser(
+        "backup", help="write a consistent copy of the database to PATH (safe while the app runs)"
+    )
     p_backup.add_argument("path", metavar="PATH")
     p_backup.add_argument("--database", default="", help=database_help)
     p_backup.set_defaults(func=backup)
-    p_restore = sub.add_parser("restore", help="replace the database with the backup at PATH "
-                               "(stop the app first)")
+    p_restore = sub.add_parser(
+        "restore", help="replace the database with the backup at PATH (stop the app first)"
+    )
     p_restore.add_argument("path", metavar="PATH")
     p_restore.add_argument("--database", default="", help=database_help)
     p_restore.set_defaults(func=restore)
@@ -197,21 +217,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pipedrive-maileon",
         description="Pipedrive → Maileon sync app. Commands: serve (the service), demo (sandbox), "
-                    "migrate, backup, restore, check (probe a Maileon account)")
+        "migrate, backup, restore, check (probe a Maileon account)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="run the service (configuration from the environment)")
     p_serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server behind a proxy
     p_serve.add_argument("--port", type=int, default=0, help="default: $PORT or 8000")
     p_serve.set_defaults(func=serve)
     p_demo = sub.add_parser("demo", help="run the app with simulated Pipedrive and Maileon")
-    p_demo.add_argument("--port", type=int, default=0, help="app port (default 8000); the "
-                        "simulators use the next two ports")
-    p_demo.add_argument("--database", default="", help="SQLite file, kept (default: a "
-                        "temporary one, removed on exit)")
+    p_demo.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="app port (default 8000); the simulators use the next two ports",
+    )
+    p_demo.add_argument(
+        "--database",
+        default="",
+        help="SQLite file, kept (default: a temporary one, removed on exit)",
+    )
     p_demo.set_defaults(func=demo)
     _add_operations_commands(sub)
-    p_check = sub.add_parser("check", help="probe a Maileon account read-only (key from "
-                             "MAILEON_API_KEY or a prompt)")
+    p_check = sub.add_parser(
+        "check", help="probe a Maileon account read-only (key from MAILEON_API_KEY or a prompt)"
+    )
     p_check.set_defaults(func=check)
     args = parser.parse_args(argv)
     return int(args.func(args))
@@ -219,5 +248,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-

@@ -41,9 +41,12 @@ def run_demo(port: int, database: str = "") -> int:
         return 2
     busy = [p for p in (port, port + 1, port + 2) if port_in_use(p)]
     if busy:
-        print(f"pipedrive-maileon demo: port {busy[0]} is in use (the demo needs {port}, "
-              f"{port + 1} and {port + 2}); choose other ports with --port, e.g. --port "
-              f"{port + 10}", file=sys.stderr)
+        print(
+            f"pipedrive-maileon demo: port {busy[0]} is in use (the demo needs {port}, "
+            f"{port + 1} and {port + 2}); choose other ports with --port, e.g. --port "
+            f"{port + 10}",
+            file=sys.stderr,
+        )
         return 1
     if database:
         return _run(port, database, kept=True)
@@ -64,15 +67,25 @@ def _run(port: int, database: str, kept: bool) -> int:
     app_url = f"http://127.0.0.1:{port}"
     pipedrive.app_url = app_url  # the panel and settings URLs, as registered for the app
     config = Config(
-        client_id=client_id, client_secret=client_secret, app_url=app_url,
-        secret_key=secrets.token_urlsafe(32), encryption_keys=parse_keys(new_key()),
-        oauth_url=pd_server.url, maileon_api_url=f"{ml_server.url}/1.0",
-        database_path=database, port=port, periodic_scale=0.1,
+        client_id=client_id,
+        client_secret=client_secret,
+        app_url=app_url,
+        secret_key=secrets.token_urlsafe(32),
+        encryption_keys=parse_keys(new_key()),
+        oauth_url=pd_server.url,
+        maileon_api_url=f"{ml_server.url}/1.0",
+        database_path=database,
+        port=port,
+        periodic_scale=0.1,
         # the simulated Pipedrive is the API domain, and it embeds the panel and the settings
-        api_domains=(pd_server.url,), frame_ancestors=pd_server.url)
-    keeping = "kept after the demo stops" if kept else \
-        "a temporary file, removed when the demo stops"
-    print(f"""
+        api_domains=(pd_server.url,),
+        frame_ancestors=pd_server.url,
+    )
+    keeping = (
+        "kept after the demo stops" if kept else "a temporary file, removed when the demo stops"
+    )
+    print(
+        f"""
 Maileon for Pipedrive — sandbox
   1. Install the app:        {app_url}/oauth/install
      (simulated Pipedrive asks for consent; choose "Ada Admin" and allow)
@@ -91,7 +104,9 @@ Maileon for Pipedrive — sandbox
   Health:                    {app_url}/healthz
   Database: {database} ({keeping})
 Press Ctrl+C to stop.
-""", flush=True)
+""",
+        flush=True,
+    )
     try:
         uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning")
     finally:

@@ -19,31 +19,52 @@ class HTTPProblem(Exception):
     panel iframe's page, "json" a webhook's JSON error `{"ok": false, "error": detail}`.
     `location`: a redirect (303) instead of a page."""
 
-    def __init__(self, status: int, title: str, detail: str,
-                 link: dict[str, str] | None = None, *,
-                 look: Literal["message", "panel", "json"] = "message", kind: str = "error",
-                 location: str = "") -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        link: dict[str, str] | None = None,
+        *,
+        look: Literal["message", "panel", "json"] = "message",
+        kind: str = "error",
+        location: str = "",
+    ) -> None:
         super().__init__(f"{status} {title}")
         self.status, self.title, self.detail, self.link = status, title, detail, link
         self.look, self.kind, self.location = look, kind, location
 
 
-def message(request: Request, title: str, text: str, status: int = 200,
-            link: dict[str, str] | None = None, kind: str = "info") -> Response:
-    return templates.TemplateResponse(request, "message.html", {
-        "title": title, "text": text, "link": link, "kind": kind}, status_code=status)
+def message(
+    request: Request,
+    title: str,
+    text: str,
+    status: int = 200,
+    link: dict[str, str] | None = None,
+    kind: str = "info",
+) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "message.html",
+        {"title": title, "text": text, "link": link, "kind": kind},
+        status_code=status,
+    )
 
 
 def theme(request: Request) -> str:
     return "dark" if request.query_params.get("theme") == "dark" else "light"
 
 
-def panel_message(request: Request, title: str, text: str, status: int,
-                  link: dict[str, str] | None = None) -> Response:
+def panel_message(
+    request: Request, title: str, text: str, status: int, link: dict[str, str] | None = None
+) -> Response:
     """A panel page without data (loads the SDK too, so Pipedrive shows it)."""
-    return templates.TemplateResponse(request, "panel_message.html", {
-        "title": title, "text": text, "link": link, "theme": theme(request)},
-        status_code=status)
+    return templates.TemplateResponse(
+        request,
+        "panel_message.html",
+        {"title": title, "text": text, "link": link, "theme": theme(request)},
+        status_code=status,
+    )
 
 
 async def render_problem(request: Request, exc: Exception) -> Response:

@@ -26,9 +26,17 @@ async def healthz(request: Request) -> JSONResponse:
     age = time.time() - worker.heartbeat if worker.heartbeat else None
     alive = age is not None and age < WORKER_STALE_AFTER
     healthy = database == "ok" and secrets == "ok" and alive
-    return JSONResponse({
-        "status": "ok" if healthy else "degraded", "database": database,
-        "secrets": secrets,  # ENCRYPTION_KEY reads the stored secrets
-        "worker": {"alive": alive, "running_jobs": len(worker.running),
-                   "heartbeat_age_seconds": None if age is None else round(age, 2)},
-        "queue_depth": depth}, status_code=200 if healthy else 503)
+    return JSONResponse(
+        {
+            "status": "ok" if healthy else "degraded",
+            "database": database,
+            "secrets": secrets,  # ENCRYPTION_KEY reads the stored secrets
+            "worker": {
+                "alive": alive,
+                "running_jobs": len(worker.running),
+                "heartbeat_age_seconds": None if age is None else round(age, 2),
+            },
+            "queue_depth": depth,
+        },
+        status_code=200 if healthy else 503,
+    )

@@ -9,8 +9,12 @@ from sync.context import Context
 from sync.health import WebhookCheck, health_facts
 from web.log_words import words
 
-KEY_STATUS = {"unset": "not set", "valid": "valid", "invalid": "rejected by Maileon",
-              "forbidden": "lacks privileges"}
+KEY_STATUS = {
+    "unset": "not set",
+    "valid": "valid",
+    "invalid": "rejected by Maileon",
+    "forbidden": "lacks privileges",
+}
 
 
 def webhook_text(check: WebhookCheck) -> str:

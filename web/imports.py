@@ -32,19 +32,32 @@ def import_view(store: Store, company_id: int) -> dict[str, Any] | None:
     waiting = ""
     if running and job is not None and job["state"] == "pending" and job["last_error"]:
         seconds = max(0, int(job["run_after"] - now() + 0.999))
-        waiting = f"{job['last_error']} — continuing in {seconds} s" if seconds \
+        waiting = (
+            f"{job['last_error']} — continuing in {seconds} s"
+            if seconds
             else f"{job['last_error']} — continuing now"
+        )
     total = row["total"]
     if total is not None:
         total = max(int(total), int(row["done"]))
     return {
-        "id": row["id"], "state": row["state"], "phase": row["phase"], "running": running,
-        "stopped": stopped, "error": (job or {}).get("last_error", "") if stopped else "",
-        "waiting": waiting, "reading": row["phase"] == "reading", "read": row["counted"],
-        "total": total, "done": row["done"], "imported": row["imported"],
+        "id": row["id"],
+        "state": row["state"],
+        "phase": row["phase"],
+        "running": running,
+        "stopped": stopped,
+        "error": (job or {}).get("last_error", "") if stopped else "",
+        "waiting": waiting,
+        "reading": row["phase"] == "reading",
+        "read": row["counted"],
+        "total": total,
+        "done": row["done"],
+        "imported": row["imported"],
         "skipped": sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])),
-        "skipped_total": sum(skipped.values()), "include_deals": bool(row["include_deals"]),
-        "deals_queued": row["deals_queued"], "started_at": row["started_at"],
+        "skipped_total": sum(skipped.values()),
+        "include_deals": bool(row["include_deals"]),
+        "deals_queued": row["deals_queued"],
+        "started_at": row["started_at"],
         "finished_at": row["finished_at"],
         "percent": int(100 * row["done"] / total) if total else (100 if total == 0 else 0),
     }
@@ -54,17 +67,21 @@ def card_context(ctx: Context, identity: Identity, notice: str = "") -> dict[str
     """What partials/import.html needs (also merged into the settings page)."""
     settings = tenants.get_settings(ctx.store, identity.company_id)
     inst = tenants.get_installation(ctx.store, identity.company_id, identity.user_id)
-    return {"imp": import_view(ctx.store, identity.company_id), "settings": settings,
-            "import_notice": notice, "is_admin": bool(inst and inst.is_admin)}
+    return {
+        "imp": import_view(ctx.store, identity.company_id),
+        "settings": settings,
+        "import_notice": notice,
+        "is_admin": bool(inst and inst.is_admin),
+    }
 
 
-def _card(request: Request, identity: Identity, notice: str = "", status: int = 200
-          ) -> Response:
+def _card(request: Request, identity: Identity, notice: str = "", status: int = 200) -> Response:
     if not request.headers.get("hx-request"):
         return RedirectResponse("/settings", status_code=303)
     ctx = app_context(request)
-    return templates.TemplateResponse(request, "partials/import.html",
-                                      card_context(ctx, identity, notice), status_code=status)
+    return templates.TemplateResponse(
+        request, "partials/import.html", card_context(ctx, identity, notice), status_code=status
+    )
 
 
 @requires_identity
@@ -81,8 +98,9 @@ async def import_start(request: Request, identity: Identity) -> Response:
     deals = form.get("include_deals") in ("1", "on", "true")
     _, started = imports.start(ctx.store, identity.company_id, identity.user_id, deals)
     app_worker(request).wake()
-    return _card(request, identity, "" if started else
-                 "An import is already running; this is its progress.")
+    return _card(
+        request, identity, "" if started else "An import is already running; this is its progress."
+    )
 
 
 @requires_admin

@@ -64,7 +64,9 @@ class BodyLimit:
 
 async def _reject(send: Send, status: int, text: str) -> None:
     body = json.dumps({"ok": False, "error": text}).encode()
-    headers: list[Any] = [(b"content-type", b"application/json"),
-                          (b"content-length", str(len(body)).encode())]
+    headers: list[Any] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -22,20 +22,25 @@ ROUTINE = {
 }
 # A skipped run of these means something an admin must fix (an authorization to renew).
 NEEDS_ACTION_WHEN_SKIPPED = {"periodic.tokens"}
-RESULTS = {"ok": "Done", "skipped": "Skipped", "failed": "Failed",
-           "attention": "Needs attention", "waiting": "Waiting to retry",
-           "retrying": "Retrying"}
+RESULTS = {
+    "ok": "Done",
+    "skipped": "Skipped",
+    "failed": "Failed",
+    "attention": "Needs attention",
+    "waiting": "Waiting to retry",
+    "retrying": "Retrying",
+}
 
 
 @dataclass
 class LogLine:
     at: float
-    subject: str          # "Ada Lovelace → Maileon"
-    text: str             # "updated", the reason, or the error
-    result: str           # ok | skipped | failed | attention | waiting: the row's class
+    subject: str  # "Ada Lovelace → Maileon"
+    text: str  # "updated", the reason, or the error
+    result: str  # ok | skipped | failed | attention | waiting: the row's class
     result_text: str
     job_id: int | None
-    can_retry: bool       # a failed job that is failed now
+    can_retry: bool  # a failed job that is failed now
     next_try: float | None = None
 
     @property
@@ -62,21 +67,24 @@ def _subject(kind: str, entity_id: str, label: str, names: dict[tuple[str, str],
     return ROUTINE.get(kind, kind)
 
 
-def words(row: dict[str, Any], names: dict[tuple[str, str], str], waiting: bool = False
-          ) -> LogLine:
+def words(row: dict[str, Any], names: dict[tuple[str, str], str], waiting: bool = False) -> LogLine:
     """One log row (or a waiting job) as the admin reads it."""
     message = str(row.get("message") or "")
     label = ""
     match = LABEL.match(message)
     if match and row["kind"] in ("person", "deal"):
-        label, message = match.group("label"), message[match.end():]
+        label, message = match.group("label"), message[match.end() :]
     result = "waiting" if waiting else str(row["result"])
     if row["kind"] in NEEDS_ACTION_WHEN_SKIPPED and result == "skipped":
         result = "attention"
     at = float(row["updated_at"] if waiting else row["at"])
     return LogLine(
-        at=at, subject=_subject(str(row["kind"]), str(row["entity_id"]), label, names),
-        text=message, result=result, result_text=RESULTS.get(result, result),
+        at=at,
+        subject=_subject(str(row["kind"]), str(row["entity_id"]), label, names),
+        text=message,
+        result=result,
+        result_text=RESULTS.get(result, result),
         job_id=row.get("job_id"),
         can_retry=result == "failed" and row.get("job_state") == "failed",
-        next_try=float(row["run_after"]) if waiting else None)
+        next_try=float(row["run_after"]) if waiting else None,
+    )

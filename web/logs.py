@@ -20,9 +20,12 @@ def redact(text: str) -> str:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
-                 "level": record.levelname.lower(), "logger": record.name,
-                 "message": redact(record.getMessage())}
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
         if request_id.get():
             entry["request_id"] = request_id.get()
         entry.update(getattr(record, "fields", {}))
@@ -33,9 +36,10 @@ class JsonFormatter(logging.Formatter):
 
 # Every control character (and Unicode's line breaks) as a visible escape: a value from outside
 # (a path, a person's name) can never start a line of its own in the plain log.
-_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(32), 0x7f, 0x85)}
-_CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028",
-                  0x2029: "\\u2029"})
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(32), 0x7F, 0x85)}
+_CONTROLS.update(
+    {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+)
 
 
 def escape_controls(text: str) -> str:
@@ -48,8 +52,9 @@ class PlainFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         rid = f" [{request_id.get()}]" if request_id.get() else ""
-        line = (f"{record.levelname.lower()} {record.name}{rid}: "
-                f"{escape_controls(record.getMessage())}")
+        line = (
+            f"{record.levelname.lower()} {record.name}{rid}: {escape_controls(record.getMessage())}"
+        )
         extra = []
         if record.exc_info:
             extra.append(self.formatException(record.exc_info))

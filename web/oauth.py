@@ -25,8 +25,11 @@ async def install(request: Request) -> Response:
     """Installation URL: start the OAuth flow with a state bound to this browser."""
     ctx = app_context(request)
     response = RedirectResponse("about:blank", status_code=302)
-    state = new_state(ctx.config, response,
-                      nxt="settings" if request.query_params.get("next") == "settings" else "")
+    state = new_state(
+        ctx.config,
+        response,
+        nxt="settings" if request.query_params.get("next") == "settings" else "",
+    )
     response.headers["location"] = ctx.oauth.authorize_url(ctx.config.callback_url, state)
     return response
 
@@ -38,30 +41,44 @@ async def callback(request: Request) -> Response:
     if params.get("error"):
         if state:
             consume_state(ctx.store, ctx.config, request, state)
-        return message(request, "Installation cancelled",
-                       "You cancelled the installation, so nothing was changed. You can install "
-                       "Maileon for Pipedrive again from the Marketplace at any time.",
-                       link={"url": "/oauth/install", "label": "Try again"})
+        return message(
+            request,
+            "Installation cancelled",
+            "You cancelled the installation, so nothing was changed. You can install "
+            "Maileon for Pipedrive again from the Marketplace at any time.",
+            link={"url": "/oauth/install", "label": "Try again"},
+        )
     code = params.get("code", "")
     if not code or len(code) > 2048:
-        return message(request, "Installation failed",
-                       "Pipedrive did not send an authorization code.", 400,
-                       link={"url": "/oauth/install", "label": "Start again"}, kind="error")
+        return message(
+            request,
+            "Installation failed",
+            "Pipedrive did not send an authorization code.",
+            400,
+            link={"url": "/oauth/install", "label": "Start again"},
+            kind="error",
+        )
     if not state:
         # A Marketplace install (or a forged link): no code is exchanged and nobody is signed
         # in; the Installation URL adds a state bound to this browser, and Pipedrive returns at
         # once because the user has already consented (login CSRF, issue #13).
         return RedirectResponse("/oauth/install", status_code=303)
     if consume_state(ctx.store, ctx.config, request, state) is None:
-        return message(request, "Installation link expired",
-                       "This installation link is invalid, expired or was already used. Please "
-                       "start the installation again.", 400,
-                       link={"url": "/oauth/install", "label": "Start again"}, kind="error")
+        return message(
+            request,
+            "Installation link expired",
+            "This installation link is invalid, expired or was already used. Please "
+            "start the installation again.",
+            400,
+            link={"url": "/oauth/install", "label": "Start again"},
+            kind="error",
+        )
     try:
         tokens = await ctx.oauth.exchange_code(code, ctx.config.callback_url)
         if not ctx.config.api_domain_allowed(tokens.api_domain):
             # never send the new access token anywhere but Pipedrive
             raise PermanentError("its API address is not a Pipedrive domain")
+
         async def token() -> str:
             return tokens.access_token
 
@@ -73,17 +90,29 @@ async def callback(request: Request) -> Response:
     except (ApiError, KeyError, TypeError, ValueError) as exc:
         reason = exc.message if isinstance(exc, ApiError) else "unexpected answer from Pipedrive"
         log.warning("install failed: %s", reason)
-        return message(request, "Installation failed",
-                       f"Pipedrive did not complete the installation ({reason}). Please try "
-                       "again.", 502, link={"url": "/oauth/install", "label": "Try again"},
-                       kind="error")
+        return message(
+            request,
+            "Installation failed",
+            f"Pipedrive did not complete the installation ({reason}). Please try again.",
+            502,
+            link={"url": "/oauth/install", "label": "Try again"},
+            kind="error",
+        )
     is_admin = admin_flag(me)
     tenants.save_installation(
-        ctx.store, company_id=company_id, company_name=str(me.get("company_name") or ""),
-        domain=str(me.get("company_domain") or ""), api_domain=tokens.api_domain,
-        user_id=user_id, user_name=str(me.get("name") or ""), is_admin=is_admin,
-        access_token=tokens.access_token, refresh_token=tokens.refresh_token,
-        expires_in=tokens.expires_in, scope=tokens.scope)
+        ctx.store,
+        company_id=company_id,
+        company_name=str(me.get("company_name") or ""),
+        domain=str(me.get("company_domain") or ""),
+        api_domain=tokens.api_domain,
+        user_id=user_id,
+        user_name=str(me.get("name") or ""),
+        is_admin=is_admin,
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+        scope=tokens.scope,
+    )
     response = RedirectResponse("/settings", status_code=303)
     response.delete_cookie(STATE_COOKIE)
     set_session(response, ctx.config, company_id, user_id)
@@ -94,18 +123,21 @@ async def uninstall(request: Request) -> Response:
     """DELETE from Pipedrive with Basic client_id:client_secret; wipes the company when its last
     installation goes."""
     ctx = app_context(request)
-    if not check_basic(request.headers.get("authorization"), ctx.config.client_id,
-                       ctx.config.client_secret):
-        return JSONResponse({"error": "unauthorized"}, status_code=401,
-                            headers={"WWW-Authenticate": 'Basic realm="uninstall"'})
+    if not check_basic(
+        request.headers.get("authorization"), ctx.config.client_id, ctx.config.client_secret
+    ):
+        return JSONResponse(
+            {"error": "unauthorized"},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Basic realm="uninstall"'},
+        )
     try:
         body = safe_json.loads(await request.body() or b"{}")
         company_id, user_id = parse_id(body["company_id"]), parse_id(body["user_id"])
         if company_id is None or user_id is None:
             raise ValueError("ids")
     except (ValueError, KeyError, TypeError, AttributeError):
-        return JSONResponse({"error": "expected JSON with company_id and user_id"},
-                            status_code=400)
+        return JSONResponse({"error": "expected JSON with company_id and user_id"}, status_code=400)
     await syncback.remove_webhooks(ctx, company_id, user_id)  # F10; only when wiping
     wiped = tenants.delete_installation(ctx.store, company_id, user_id)
     if wiped:

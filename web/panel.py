@@ -48,22 +48,29 @@ log = logging.getLogger("pipedrive_maileon.panel")
 
 STATUS_TIMEOUT = 8.0  # seconds for each outside call while rendering the status
 TRANSACTIONS = 5
-TRANSACTION_LABELS = {"pipedrive_deal_added": "Deal added",
-                      "pipedrive_deal_updated": "Deal updated",
-                      "pipedrive_deal_deleted": "Deal deleted"}
-
+TRANSACTION_LABELS = {
+    "pipedrive_deal_added": "Deal added",
+    "pipedrive_deal_updated": "Deal updated",
+    "pipedrive_deal_deleted": "Deal deleted",
+}
 
 
 def person_id_of(raw: str) -> int | None:
     return parse_id(raw.split(",")[0])
 
 
-def _refuse(status: int, title: str, text: str, header_only: bool,
-            link: dict[str, str] | None = None) -> HTTPProblem:
+def _refuse(
+    status: int, title: str, text: str, header_only: bool, link: dict[str, str] | None = None
+) -> HTTPProblem:
     """A refusal: the panel page (loads the SDK too, so Pipedrive shows it), or for an HTMX call
     (`header_only`) the message page, which app.js and panel.js show instead of swapping."""
-    return HTTPProblem(status, title, text, None if header_only else link,
-                       look="message" if header_only else "panel")
+    return HTTPProblem(
+        status,
+        title,
+        text,
+        None if header_only else link,
+        look="message" if header_only else "panel",
+    )
 
 
 def _identity(request: Request, header_only: bool) -> Identity:
@@ -73,20 +80,33 @@ def _identity(request: Request, header_only: bool) -> Identity:
     if not token and not header_only:
         token = request.query_params.get("token", "")
     if not token:
-        raise _refuse(401, "Not signed in", "Open this panel from a person in Pipedrive.",
-                      header_only)
+        raise _refuse(
+            401, "Not signed in", "Open this panel from a person in Pipedrive.", header_only
+        )
     identity = verify_jwt(token, ctx.config)
     if identity is None:
-        raise _refuse(401, "Session expired", "The panel's Pipedrive token is invalid or "
-                      "expired. Reload the page in Pipedrive.", header_only)
+        raise _refuse(
+            401,
+            "Session expired",
+            "The panel's Pipedrive token is invalid or expired. Reload the page in Pipedrive.",
+            header_only,
+        )
     if tenants.get_installation(ctx.store, identity.company_id, identity.user_id) is None:
         if header_only:
-            raise _refuse(403, "Authorize the app first",
-                          "Install Maileon for Pipedrive for your user to use this panel.", True)
-        raise _refuse(403, "Authorize the app first",
-                      "Install Maileon for Pipedrive for your Pipedrive user to see the "
-                      "newsletter status here.", False,
-                      link={"url": "/oauth/install", "label": "Install the app"})
+            raise _refuse(
+                403,
+                "Authorize the app first",
+                "Install Maileon for Pipedrive for your user to use this panel.",
+                True,
+            )
+        raise _refuse(
+            403,
+            "Authorize the app first",
+            "Install Maileon for Pipedrive for your Pipedrive user to see the "
+            "newsletter status here.",
+            False,
+            link={"url": "/oauth/install", "label": "Install the app"},
+        )
     return identity
 
 
@@ -96,10 +116,17 @@ async def panel(request: Request) -> Response:
     identity = _identity(request, header_only=False)
     person_id = person_id_of(request.query_params.get("selectedIds", ""))
     if person_id is None:
-        raise _refuse(400, "No person selected", "This panel shows the newsletter status of a "
-                      "person. Open a person in Pipedrive.", header_only=False)
-    return templates.TemplateResponse(request, "panel.html", {
-        "theme": theme(request), "hx_token": identity.token, "person_id": person_id})
+        raise _refuse(
+            400,
+            "No person selected",
+            "This panel shows the newsletter status of a person. Open a person in Pipedrive.",
+            header_only=False,
+        )
+    return templates.TemplateResponse(
+        request,
+        "panel.html",
+        {"theme": theme(request), "hx_token": identity.token, "person_id": person_id},
+    )
 
 
 async def panel_status(request: Request) -> Response:
@@ -123,8 +150,9 @@ async def _action(request: Request, subscribe: bool) -> Response:
     ctx = app_context(request)
     identity = _identity(request, header_only=True)
     if cross_site(request, ctx.config, identity):
-        raise _refuse(403, "Request refused", "Cross-site requests are not allowed.",
-                      header_only=True)
+        raise _refuse(
+            403, "Request refused", "Cross-site requests are not allowed.", header_only=True
+        )
     form = await request.form()
     person_id = person_id_of(str(form.get("person_id", "")))
     if person_id is None:
@@ -140,8 +168,9 @@ async def _action(request: Request, subscribe: bool) -> Response:
     return response
 
 
-async def _run_action(ctx: Context, identity: Identity, person_id: int, subscribe: bool
-                      ) -> tuple[bool, str]:
+async def _run_action(
+    ctx: Context, identity: Identity, person_id: int, subscribe: bool
+) -> tuple[bool, str]:
     company_id = identity.company_id
     verb = "subscribe" if subscribe else "unsubscribe"
     settings = tenants.get_settings(ctx.store, company_id)
@@ -172,8 +201,9 @@ def _log_action(store: Store, identity: Identity, person_id: int, message: str) 
     inst = tenants.get_installation(store, identity.company_id, identity.user_id)
     who = inst.user_name if inst and inst.user_name else f"user {identity.user_id}"
     with store.tx() as db:
-        synclog.write(db, identity.company_id, "person", str(person_id), "ok",
-                      f"{message} (by {who})")
+        synclog.write(
+            db, identity.company_id, "person", str(person_id), "ok", f"{message} (by {who})"
+        )
 
 
 def _viewer(ctx: Context, identity: Identity) -> PipedriveClient:
@@ -187,11 +217,21 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
     company_id = identity.company_id
     settings = tenants.get_settings(ctx.store, company_id)
     view: dict[str, Any] = {
-        "person_id": person_id, "kind": "", "tone": "", "headline": "", "detail": "",
-        "name": "", "email": "", "known": False, "can_subscribe": False,
-        "can_unsubscribe": False, "doi": settings.doi_enabled,
+        "person_id": person_id,
+        "kind": "",
+        "tone": "",
+        "headline": "",
+        "detail": "",
+        "name": "",
+        "email": "",
+        "known": False,
+        "can_subscribe": False,
+        "can_unsubscribe": False,
+        "doi": settings.doi_enabled,
         "permission_name": PERMISSIONS.get(settings.initial_permission, ""),
-        "deals_sync": settings.deals_sync, "notice": None, "retry": False,
+        "deals_sync": settings.deals_sync,
+        "notice": None,
+        "retry": False,
         "outside_rules": "",
     }
 
@@ -200,12 +240,15 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
         return view
 
     if not settings.configured:
-        return finish("not_configured", "Maileon is not set up yet",
-                      "An admin has to enter the Maileon API key in the app's settings.", "warn")
+        return finish(
+            "not_configured",
+            "Maileon is not set up yet",
+            "An admin has to enter the Maileon API key in the app's settings.",
+            "warn",
+        )
 
     async def lookup(email: str) -> dict[str, Any] | None:
-        return await asyncio.wait_for(ctx.maileon(company_id).get_contact(email),
-                                      STATUS_TIMEOUT)
+        return await asyncio.wait_for(ctx.maileon(company_id).get_contact(email), STATUS_TIMEOUT)
 
     # The Maileon lookup of the address this app knows starts together with the Pipedrive
     # read, so the panel costs about one round trip; its result is only used (and anything
@@ -215,8 +258,9 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
     early = asyncio.create_task(lookup(known_email)) if known_email else None
     try:
         try:
-            raw = await asyncio.wait_for(_viewer(ctx, identity).get_person(person_id),
-                                         STATUS_TIMEOUT)
+            raw = await asyncio.wait_for(
+                _viewer(ctx, identity).get_person(person_id), STATUS_TIMEOUT
+            )
         except ReauthRequired as exc:
             return finish("reauth", "Authorize the app again", exc.message, "bad")
         except ApiError as exc:
@@ -224,44 +268,73 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
             return finish("pipedrive_error", "Pipedrive could not be reached", exc.message, "bad")
         except TimeoutError:
             view["retry"] = True
-            return finish("pipedrive_error", "Pipedrive could not be reached",
-                          "Pipedrive did not answer in time.", "bad")
+            return finish(
+                "pipedrive_error",
+                "Pipedrive could not be reached",
+                "Pipedrive did not answer in time.",
+                "bad",
+            )
         if raw is None:
-            return finish("no_person", "Person not found",
-                          "This person does not exist in Pipedrive or you cannot see it.")
+            return finish(
+                "no_person",
+                "Person not found",
+                "This person does not exist in Pipedrive or you cannot see it.",
+            )
 
         person = from_pipedrive(raw)
-        view.update(known=True, name=contacts.person_label(person), email=person.email,
-                    newsletter=contacts.newsletter_label(person, settings, {}) or "not set",
-                    synced_at=state.synced_at, last_error=state.last_error,
-                    transactions=recent_transactions(ctx.store, company_id, person_id))
+        view.update(
+            known=True,
+            name=contacts.person_label(person),
+            email=person.email,
+            newsletter=contacts.newsletter_label(person, settings, {}) or "not set",
+            synced_at=state.synced_at,
+            last_error=state.last_error,
+            transactions=recent_transactions(ctx.store, company_id, person_id),
+        )
         if not person.email:
-            return finish("no_email", "No email address",
-                          "Add an email address to this person in Pipedrive to use the newsletter.",
-                          "warn")
+            return finish(
+                "no_email",
+                "No email address",
+                "Add an email address to this person in Pipedrive to use the newsletter.",
+                "warn",
+            )
         if not plausible_email(person.email):
-            return finish("no_email", "Email address not valid",
-                          f"Maileon cannot use {person.email!r}. Correct it in Pipedrive.", "warn")
+            return finish(
+                "no_email",
+                "Email address not valid",
+                f"Maileon cannot use {person.email!r}. Correct it in Pipedrive.",
+                "warn",
+            )
         view["outside_rules"] = await _outside_rules(ctx, settings, person)
         same = early is not None and state.email.lower() == person.email.lower()
         try:
             contact = await (early if same and early is not None else lookup(person.email))
         except TimeoutError:
             view["retry"] = True
-            return finish("maileon_down", "Maileon is unreachable",
-                          "Maileon did not answer in time. Try again in a moment.", "bad")
+            return finish(
+                "maileon_down",
+                "Maileon is unreachable",
+                "Maileon did not answer in time. Try again in a moment.",
+                "bad",
+            )
         except TransientError as exc:
             view["retry"] = True
-            return finish("maileon_down", "Maileon is unreachable",
-                          f"{exc.message}. Try again in a moment.", "bad")
+            return finish(
+                "maileon_down",
+                "Maileon is unreachable",
+                f"{exc.message}. Try again in a moment.",
+                "bad",
+            )
         except ApiError as exc:
             view["retry"] = True
             return finish("maileon_error", "Maileon refused the request", exc.message, "bad")
         kind, headline, detail, tone = describe(contact, state, person)
         # Only what applies: nothing to unsubscribe without a permission (or a pending
         # confirmation), nothing to subscribe to when subscribed already.
-        view["can_subscribe"] = kind in ("not_in_maileon", "no_permission", "unsubscribed",
-                                         "doi_pending") and not view["outside_rules"]
+        view["can_subscribe"] = (
+            kind in ("not_in_maileon", "no_permission", "unsubscribed", "doi_pending")
+            and not view["outside_rules"]
+        )
         view["can_unsubscribe"] = kind in ("subscribed", "doi_pending")
         return finish(kind, headline, detail, tone)
 
@@ -271,52 +344,81 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
         elif early is not None and not early.cancelled():
             early.exception()  # retrieved, even when it was not needed
 
+
 async def _outside_rules(ctx: Context, settings: tenants.Settings, person: Person) -> str:
     """Why the person is outside the sync rules (F14), '' when inside or unknown."""
     try:
-        return await asyncio.wait_for(rules_gate.outside_reason(ctx, settings, person),
-                                      STATUS_TIMEOUT)
+        return await asyncio.wait_for(
+            rules_gate.outside_reason(ctx, settings, person), STATUS_TIMEOUT
+        )
     except (ApiError, TimeoutError) as exc:
-        log.warning("panel: the sync rules could not be checked for person %s: %s", person.id,
-                    getattr(exc, "message", "timeout"))
+        log.warning(
+            "panel: the sync rules could not be checked for person %s: %s",
+            person.id,
+            getattr(exc, "message", "timeout"),
+        )
         return ""
 
 
-def describe(contact: dict[str, Any] | None, state: PersonState, person: Person
-             ) -> tuple[str, str, str, str]:
+def describe(
+    contact: dict[str, Any] | None, state: PersonState, person: Person
+) -> tuple[str, str, str, str]:
     """(kind, headline, detail, tone) of a person's Maileon status, in plain words."""
     email = person.email
     status = (contact or {}).get("standard_fields", {}).get("PERMISSION_STATUS", "")
     if (contact is None and state.maileon_state == "unsubscribed") or status == "unsubscribed":
-        return ("unsubscribed", "Unsubscribed",
-                f"{email} unsubscribed from the newsletter; Maileon sends it no newsletters.",
-                "bad")
+        return (
+            "unsubscribed",
+            "Unsubscribed",
+            f"{email} unsubscribed from the newsletter; Maileon sends it no newsletters.",
+            "bad",
+        )
     if contact is None:
-        return ("not_in_maileon", "Not in Maileon",
-                f"Maileon has no contact with the address {email}.", "")
+        return (
+            "not_in_maileon",
+            "Not in Maileon",
+            f"Maileon has no contact with the address {email}.",
+            "",
+        )
     permission = int(contact.get("permission") or 1)
     if permission > 1:
         name = PERMISSIONS.get(permission, f"permission {permission}")
-        return ("subscribed", f"Subscribed with permission {name}",
-                f"{email} receives newsletters.", "ok")
+        return (
+            "subscribed",
+            f"Subscribed with permission {name}",
+            f"{email} receives newsletters.",
+            "ok",
+        )
     if state.maileon_state == "pending" or state.newsletter == contacts.PENDING:
-        return ("doi_pending", "Double opt-in pending",
-                f"Maileon sent a confirmation email to {email}; the contact gets permission when "
-                "it is confirmed.", "warn")
-    return ("no_permission", "No permission",
-            f"{email} is a Maileon contact without permission to receive newsletters.", "")
+        return (
+            "doi_pending",
+            "Double opt-in pending",
+            f"Maileon sent a confirmation email to {email}; the contact gets permission when "
+            "it is confirmed.",
+            "warn",
+        )
+    return (
+        "no_permission",
+        "No permission",
+        f"{email} is a Maileon contact without permission to receive newsletters.",
+        "",
+    )
 
 
-def recent_transactions(store: Store, company_id: int, person_id: int,
-                        limit: int = TRANSACTIONS) -> list[dict[str, Any]]:
+def recent_transactions(
+    store: Store, company_id: int, person_id: int, limit: int = TRANSACTIONS
+) -> list[dict[str, Any]]:
     """The latest deal transactions sent for this person, newest first, ready to show."""
     out = []
     for row in stored_transactions(store, company_id, person_id, limit=limit):
         kind = str(row.get("type") or "")
         at = row.get("sent_at")
-        out.append({
-            "label": TRANSACTION_LABELS.get(kind, kind.replace("_", " ") or "Transaction"),
-            "title": str(row.get("title") or ""), "deal_id": row.get("deal_id") or "",
-            "at": float(at) if isinstance(at, int | float) else None,
-        })
+        out.append(
+            {
+                "label": TRANSACTION_LABELS.get(kind, kind.replace("_", " ") or "Transaction"),
+                "title": str(row.get("title") or ""),
+                "deal_id": row.get("deal_id") or "",
+                "at": float(at) if isinstance(at, int | float) else None,
+            }
+        )
     return out

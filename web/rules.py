@@ -36,9 +36,14 @@ MAX_OWNER_TEXT = 1000
 SEPARATORS = re.compile(r"[\s,;]+")
 
 
-async def card_context(ctx: Context, identity: Identity, *, proposed: SyncRules | None = None,
-                       errors: dict[str, str] | None = None, notice: str = ""
-                       ) -> dict[str, Any]:
+async def card_context(
+    ctx: Context,
+    identity: Identity,
+    *,
+    proposed: SyncRules | None = None,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+) -> dict[str, Any]:
     company_id = identity.company_id
     inst = tenants.get_installation(ctx.store, company_id, identity.user_id)
     settings = tenants.get_settings(ctx.store, company_id)
@@ -51,36 +56,42 @@ async def card_context(ctx: Context, identity: Identity, *, proposed: SyncRules 
     names = names_for(ctx.store, company_id, fields)
     active = active_rules(ctx.store, company_id)
     if proposed is None:
-        proposed = run["rules"] if run and run["state"] in ("previewing", "previewed") \
-            else active
-    owners = set(names.users) | set(stored.owners_seen(stored.latest_run(ctx.store,
-                                                                          company_id)))
+        proposed = run["rules"] if run and run["state"] in ("previewing", "previewed") else active
+    owners = set(names.users) | set(stored.owners_seen(stored.latest_run(ctx.store, company_id)))
     owners |= set(active.owners) | set(proposed.owners)
     labels = label_field(fields)
     return {
-        "settings": settings, "run": run,
-        "is_admin": inst is not None and await admin_for_viewing(ctx, company_id,
-                                                                 identity.user_id, inst.is_admin),
-        "active_text": describe(active, names), "active": active, "proposed": proposed,
+        "settings": settings,
+        "run": run,
+        "is_admin": inst is not None
+        and await admin_for_viewing(ctx, company_id, identity.user_id, inst.is_admin),
+        "active_text": describe(active, names),
+        "active": active,
+        "proposed": proposed,
         "proposed_text": describe(proposed, names),
-        "label_options": sorted((labels.options if labels else {}).items(),
-                                key=lambda kv: kv[1].lower()),
-        "owner_options": sorted(((i, names.user(i)) for i in owners),
-                                key=lambda kv: kv[1].lower()),
-        "rule_fields": sorted((f for f in fields.values()
-                               if f.custom or f.key in ("name", "first_name", "last_name")),
-                              key=lambda f: f.name.lower()),
-        "rules_errors": errors or {}, "rules_notice": notice, "fields_error": fields_error,
+        "label_options": sorted(
+            (labels.options if labels else {}).items(), key=lambda kv: kv[1].lower()
+        ),
+        "owner_options": sorted(((i, names.user(i)) for i in owners), key=lambda kv: kv[1].lower()),
+        "rule_fields": sorted(
+            (
+                f
+                for f in fields.values()
+                if f.custom or f.key in ("name", "first_name", "last_name")
+            ),
+            key=lambda f: f.name.lower(),
+        ),
+        "rules_errors": errors or {},
+        "rules_notice": notice,
+        "fields_error": fields_error,
     }
 
 
-async def _card(request: Request, identity: Identity, status: int = 200, **extra: Any
-                ) -> Response:
+async def _card(request: Request, identity: Identity, status: int = 200, **extra: Any) -> Response:
     if not request.headers.get("hx-request"):
         return RedirectResponse("/settings", status_code=303)
     page = await card_context(app_context(request), identity, **extra)
-    return templates.TemplateResponse(request, "partials/sync_rules.html", page,
-                                      status_code=status)
+    return templates.TemplateResponse(request, "partials/sync_rules.html", page, status_code=status)
 
 
 @requires_identity
@@ -94,24 +105,35 @@ async def rules_preview(request: Request, identity: Identity) -> Response:
     proposed, errors = await parse_form(ctx, identity.company_id, await request.form())
     if errors:
         return await _card(request, identity, 422, proposed=proposed, errors=errors)
-    _, started = stored.start_preview(ctx.store, identity.company_id, identity.user_id,
-                                      proposed.to_json())
+    _, started = stored.start_preview(
+        ctx.store, identity.company_id, identity.user_id, proposed.to_json()
+    )
     app_worker(request).wake()
-    return await _card(request, identity, notice="" if started else
-                       "Rules are being applied right now; preview again when that is done.")
+    return await _card(
+        request,
+        identity,
+        notice=""
+        if started
+        else "Rules are being applied right now; preview again when that is done.",
+    )
 
 
 @requires_admin
 async def rules_apply(request: Request, identity: Identity) -> Response:
     ctx = app_context(request)
     if not tenants.get_settings(ctx.store, identity.company_id).configured:
-        return await _card(request, identity, 422,
-                           notice="Enter a Maileon API key before applying sync rules.")
+        return await _card(
+            request, identity, 422, notice="Enter a Maileon API key before applying sync rules."
+        )
     form = await request.form()
     run_id = parse_id(str(form.get("run_id", "")))
     if run_id is None or not stored.apply(ctx.store, identity.company_id, run_id):
-        return await _card(request, identity, 409,
-                           notice="That preview is no longer current; preview the rules again.")
+        return await _card(
+            request,
+            identity,
+            409,
+            notice="That preview is no longer current; preview the rules again.",
+        )
     app_worker(request).wake()
     return await _card(request, identity)
 
@@ -129,8 +151,9 @@ async def rules_resume(request: Request, identity: Identity) -> Response:
     return await _card(request, identity, notice="" if resumed else "Nothing to resume.")
 
 
-async def parse_form(ctx: Context, company_id: int, form: FormData
-                     ) -> tuple[SyncRules, dict[str, str]]:
+async def parse_form(
+    ctx: Context, company_id: int, form: FormData
+) -> tuple[SyncRules, dict[str, str]]:
     """The proposed rules from the form, every value bounded and checked against Pipedrive's
     labels and person fields."""
     errors: dict[str, str] = {}
@@ -165,8 +188,11 @@ async def parse_form(ctx: Context, company_id: int, form: FormData
             fields = {}
             errors["_rules"] = f"Pipedrive's person fields could not be loaded: {exc.message}"
         known = label_field(fields)
-        if labels and "_rules" not in errors and (
-                known is None or not set(labels) <= set(known.options)):
+        if (
+            labels
+            and "_rules" not in errors
+            and (known is None or not set(labels) <= set(known.options))
+        ):
             errors["labels"] = "A chosen label no longer exists in Pipedrive."
         if field_key and field_key not in fields and "_rules" not in errors:
             errors["field"] = "The chosen person field no longer exists in Pipedrive."
@@ -178,8 +204,14 @@ async def parse_form(ctx: Context, company_id: int, form: FormData
         labels, owners, field_key, field_value = (), (), "", ""
     if not field_key:
         field_value = ""
-    return SyncRules(mode=mode, labels=labels, owners=owners, field_key=field_key,
-                     field_value=field_value, on_stop=on_stop), errors
+    return SyncRules(
+        mode=mode,
+        labels=labels,
+        owners=owners,
+        field_key=field_key,
+        field_value=field_value,
+        on_stop=on_stop,
+    ), errors
 
 
 def _ids(values: list[Any]) -> tuple[int, ...]:

@@ -29,12 +29,12 @@ def response_headers(scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
     headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
     ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
     if ctype.startswith(b"text/html"):
-        headers.append((b"content-security-policy",
-                        policy(scope["path"], allowed_ancestors(scope))))
+        headers.append(
+            (b"content-security-policy", policy(scope["path"], allowed_ancestors(scope)))
+        )
 
 
 def allowed_ancestors(scope: Scope) -> str:
     """The running app's configured ancestors (read at startup), else Pipedrive's."""
     ctx = getattr(getattr(scope.get("app"), "state", None), "ctx", None)
-    return str(getattr(getattr(ctx, "config", None), "frame_ancestors",
-                       PIPEDRIVE_ORIGINS))
+    return str(getattr(getattr(ctx, "config", None), "frame_ancestors", PIPEDRIVE_ORIGINS))

@@ -38,19 +38,29 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
     fields_error = ""
     try:
         fields = await person_fields(ctx, company_id)
-        custom_fields = sorted((f for f in fields.values() if f.custom and f.name != "Newsletter"),
-                               key=lambda f: f.name.lower())
+        custom_fields = sorted(
+            (f for f in fields.values() if f.custom and f.name != "Newsletter"),
+            key=lambda f: f.name.lower(),
+        )
     except ApiError as exc:
         fields_error = f"Pipedrive's person fields could not be loaded: {exc.message}"
-    is_admin = inst is not None and await admin_for_viewing(ctx, company_id, identity.user_id,
-                                                             inst.is_admin)
+    is_admin = inst is not None and await admin_for_viewing(
+        ctx, company_id, identity.user_id, inst.is_admin
+    )
     page = {
-        "settings": settings, "company": company, "is_admin": is_admin,
-        "user_name": inst.user_name if inst else "", "permissions": PERMISSIONS,
-        "custom_fields": custom_fields, "fields_error": fields_error, "errors": {},
+        "settings": settings,
+        "company": company,
+        "is_admin": is_admin,
+        "user_name": inst.user_name if inst else "",
+        "permissions": PERMISSIONS,
+        "custom_fields": custom_fields,
+        "fields_error": fields_error,
+        "errors": {},
         # which Maileon field each mapped Pipedrive field writes (City → standard field CITY)
         "maileon_targets": {f.key: maileon_target(f.name).label for f in custom_fields},
-        "notice": "", "typed_key": "", "embedded": identity.via == "jwt",
+        "notice": "",
+        "typed_key": "",
+        "embedded": identity.via == "jwt",
         "hx_token": identity.token if identity.via == "jwt" else "",
         "theme": request.query_params.get("theme", "light"),
         "key_status_text": KEY_STATUS.get(settings.maileon_key_status, ""),
@@ -75,10 +85,11 @@ async def _health(request: Request, identity: Identity) -> Response:
     """Only the sync health card (what the page polls): no Pipedrive calls for the form."""
     ctx = app_context(request)
     inst = tenants.get_installation(ctx.store, identity.company_id, identity.user_id)
-    page: dict[str, Any] = {"is_admin": inst is not None and await admin_for_viewing(
-        ctx, identity.company_id, identity.user_id, inst.is_admin)}
-    page.update(await health(ctx, identity.company_id,
-                             request.query_params.get("log") == "failed"))
+    page: dict[str, Any] = {
+        "is_admin": inst is not None
+        and await admin_for_viewing(ctx, identity.company_id, identity.user_id, inst.is_admin)
+    }
+    page.update(await health(ctx, identity.company_id, request.query_params.get("log") == "failed"))
     return templates.TemplateResponse(request, "partials/health.html", page)
 
 
@@ -110,9 +121,11 @@ async def save_settings(request: Request, identity: Identity) -> Response:
         if notes:
             notice += " " + "; ".join(notes) + "."
     except ApiError as exc:
-        page = await _page_context(request, identity,
-                                   errors={"_form": f"Settings saved, but setup is incomplete: "
-                                                    f"{exc.message}"})
+        page = await _page_context(
+            request,
+            identity,
+            errors={"_form": f"Settings saved, but setup is incomplete: {exc.message}"},
+        )
         return _form_response(request, page, status=200)
     page = await _page_context(request, identity, notice=notice)
     response = _form_response(request, page)
@@ -132,8 +145,9 @@ def _overlay(settings: tenants.Settings, values: dict[str, Any]) -> None:
             setattr(settings, key, value)
 
 
-async def _validate(ctx: Context, company_id: int, current: tenants.Settings, form: Any
-                    ) -> tuple[dict[str, Any], dict[str, str]]:
+async def _validate(
+    ctx: Context, company_id: int, current: tenants.Settings, form: Any
+) -> tuple[dict[str, Any], dict[str, str]]:
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
     try:
@@ -165,8 +179,9 @@ async def _validate(ctx: Context, company_id: int, current: tenants.Settings, fo
     key = str(form.get("maileon_api_key", "")).strip()
     if key:
         if not MIN_KEY <= len(key) <= MAX_KEY:
-            errors["maileon_api_key"] = (f"A Maileon API key has {MIN_KEY} to {MAX_KEY} "
-                                         f"characters; this one has {len(key)}.")
+            errors["maileon_api_key"] = (
+                f"A Maileon API key has {MIN_KEY} to {MAX_KEY} characters; this one has {len(key)}."
+            )
         elif not errors:
             problem = await check_maileon_key(ctx, key)
             if problem:

@@ -58,8 +58,10 @@ def _until(ts: float | None) -> str:
 templates.env.filters["ago"] = _ago
 templates.env.filters["until"] = _until
 templates.env.filters["plural"] = plural
-templates.env.filters["iso"] = lambda ts: time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                         time.gmtime(ts)) if ts else ""
+templates.env.filters["iso"] = lambda ts: (
+    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else ""
+)
 templates.env.filters["clock"] = lambda ts: time.strftime("%H:%M UTC", time.gmtime(ts))
-templates.env.filters["utc"] = lambda ts: time.strftime("%Y-%m-%d %H:%M:%S UTC",
-                                                         time.gmtime(ts)) if ts else ""
+templates.env.filters["utc"] = lambda ts: (
+    time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else ""
+)

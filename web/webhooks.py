@@ -78,11 +78,20 @@ class PipedriveWebhook:
             if not message.get("more_body", False):
                 break
         state = scope["app"].state
-        status, body, headers = await receive_pipedrive(state.ctx, state.worker, header,
-                                                        b"".join(chunks))
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()), *headers]})
+        status, body, headers = await receive_pipedrive(
+            state.ctx, state.worker, header, b"".join(chunks)
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *headers,
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -96,8 +105,7 @@ def _refuse(status: int, text: str, *headers: tuple[bytes, bytes]) -> Answer:
     return status, json.dumps({"ok": False, "error": text}).encode(), list(headers)
 
 
-async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None,
-                            raw: bytes) -> Answer:
+async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None, raw: bytes) -> Answer:
     """Authenticate, parse, store event + job (answered only after the commit)."""
     match = WEBHOOK_USER.match(basic_username(header))
     company_id = int(match.group(1)) if match else 0
@@ -119,17 +127,36 @@ async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None,
         return _refuse(400, "the event belongs to another company")
     kind = JOB_KINDS.get(event.entity)
     if kind is None:
-        return 200, json.dumps({"ok": True, "ignored": f"{event.entity} events are not synced"}
-                               ).encode(), []
-    job_payload = {"action": event.action, "data": event.current, "previous": event.previous,
-                   "merged_to_id": event.merged_to_id, "raw_action": event.raw_action,
-                   "event_id": event.dedupe_key}
-    entity_id = job_entity_id(event.entity_id, event.action) if kind == "deal" \
-        else event.entity_id
-    stored = await ctx.intake.record(IncomingEvent(
-        company_id, "pipedrive", event.dedupe_key, f"{event.entity}.{event.action}", entity_id,
-        text, kind, json.dumps(job_payload), event.update_time, event.action,
-        ctx.config.debounce_seconds, ctx.config.debounce_max_seconds))
+        return (
+            200,
+            json.dumps({"ok": True, "ignored": f"{event.entity} events are not synced"}).encode(),
+            [],
+        )
+    job_payload = {
+        "action": event.action,
+        "data": event.current,
+        "previous": event.previous,
+        "merged_to_id": event.merged_to_id,
+        "raw_action": event.raw_action,
+        "event_id": event.dedupe_key,
+    }
+    entity_id = job_entity_id(event.entity_id, event.action) if kind == "deal" else event.entity_id
+    stored = await ctx.intake.record(
+        IncomingEvent(
+            company_id,
+            "pipedrive",
+            event.dedupe_key,
+            f"{event.entity}.{event.action}",
+            entity_id,
+            text,
+            kind,
+            json.dumps(job_payload),
+            event.update_time,
+            event.action,
+            ctx.config.debounce_seconds,
+            ctx.config.debounce_max_seconds,
+        )
+    )
     if stored:
         worker.wake(due_at=time.time() + ctx.config.debounce_seconds)
     return 200, STORED if stored else DUPLICATE, []
@@ -151,11 +178,15 @@ async def maileon(request: Request) -> Response:
     if not token:
         return _error(401, "token missing")
     raw_company = request.path_params["company_id"]
-    settings = tenants.get_settings(ctx.store, int(raw_company)) \
-        if COMPANY_ID.match(raw_company) else None
+    settings = (
+        tenants.get_settings(ctx.store, int(raw_company)) if COMPANY_ID.match(raw_company) else None
+    )
     expected = settings.maileon_webhook_token if settings is not None else ""
-    if settings is None or not expected or not hmac.compare_digest(
-            token.encode("utf-8", "replace"), expected.encode()):
+    if (
+        settings is None
+        or not expected
+        or not hmac.compare_digest(token.encode("utf-8", "replace"), expected.encode())
+    ):
         return _error(403, "forbidden")
     event = request.path_params["event"]
     if event not in syncback.EVENTS:
@@ -165,8 +196,9 @@ async def maileon(request: Request) -> Response:
         return _error(400, "the JSON body must be an object")
     params = {k: v for k, v in request.query_params.items() if k != "token"}
     ev = syncback.parse_event(event, params, body)
-    stored = syncback.record(ctx.store, settings.company_id, ev, "webhook",
-                             {"params": params, "body": body})
+    stored = syncback.record(
+        ctx.store, settings.company_id, ev, "webhook", {"params": params, "body": body}
+    )
     if stored:
         app_worker(request).wake()
     return JSONResponse({"ok": True, "duplicate": not stored})

@@ -56,7 +56,6 @@ Maileon's behaviour is not documented (UNCONFIRMED there), the simulator makes t
 * Times are UTC (`yyyy-mm-dd hh:mm:ss`); the report filters `from_date`/`to_date` are epoch ms.
 """
 
-
 from sandbox.maileon.model import DEFAULT_KEY, XML_TYPE
 from sandbox.maileon.sim import MaileonSim
 

@@ -43,27 +43,36 @@ class ContactRoutes(WebhookRoutes):
         return [
             Route("/contacts", self.list_contacts, methods=["GET"]),
             Route("/contacts/count", self.count_contacts, methods=["GET"]),
-            Route("/contacts/email/{email}/unsubscribe", self.unsubscribe_by_email,
-                  methods=["DELETE"]),
+            Route(
+                "/contacts/email/{email}/unsubscribe", self.unsubscribe_by_email, methods=["DELETE"]
+            ),
             Route("/contacts/email/{email}", self.get_contact, methods=["GET"]),
             Route("/contacts/email/{email}", self.create_contact, methods=["POST"]),
             Route("/contacts/email/{email}", self.update_contact, methods=["PUT"]),
             Route("/contacts/email/{email}", self.delete_by_email, methods=["DELETE"]),
             Route("/contacts/emails/{email}", self.get_contacts_by_email, methods=["GET"]),
-            Route("/contacts/externalid/{external_id}/unsubscribe",
-                  self.unsubscribe_by_external_id, methods=["DELETE"]),
-            Route("/contacts/externalid/{external_id}", self.get_contacts_by_external_id,
-                  methods=["GET"]),
-            Route("/contacts/externalid/{external_id}", self.delete_by_external_id,
-                  methods=["DELETE"]),
+            Route(
+                "/contacts/externalid/{external_id}/unsubscribe",
+                self.unsubscribe_by_external_id,
+                methods=["DELETE"],
+            ),
+            Route(
+                "/contacts/externalid/{external_id}",
+                self.get_contacts_by_external_id,
+                methods=["GET"],
+            ),
+            Route(
+                "/contacts/externalid/{external_id}", self.delete_by_external_id, methods=["DELETE"]
+            ),
             Route("/contacts/contact", self.get_contact_by_id, methods=["GET"]),
             Route("/contacts/contact", self.delete_by_id, methods=["DELETE"]),
         ]
 
     # -- contacts ---------------------------------------------------------------------------
 
-    def validate_fields(self, acc: Account, payload: dict[str, Any]
-                        ) -> tuple[dict[str, str | None], dict[str, Any]]:
+    def validate_fields(
+        self, acc: Account, payload: dict[str, Any]
+    ) -> tuple[dict[str, str | None], dict[str, Any]]:
         std_in = payload.get("standard_fields") or {}
         custom_in = payload.get("custom_fields") or {}
         if not isinstance(std_in, dict) or not isinstance(custom_in, dict):
@@ -94,8 +103,9 @@ class ContactRoutes(WebhookRoutes):
             else:
                 c.custom_fields[name] = value
 
-    def new_contact(self, acc: Account, email: str, permission: int, subscribe_intent: bool,
-                    source: str) -> Contact:
+    def new_contact(
+        self, acc: Account, email: str, permission: int, subscribe_intent: bool, source: str
+    ) -> Contact:
         """A new contact; an address on the suppression list stays unsubscribed unless the
         caller explicitly subscribes it again (`subscribe_intent`)."""
         c = Contact(id=self.next_id("contact"), email=email, permission=permission)
@@ -110,8 +120,15 @@ class ContactRoutes(WebhookRoutes):
         acc.add(c)
         return c
 
-    def set_permission(self, acc: Account, c: Contact, permission: int, subscribe_intent: bool,
-                       protect: bool, source: str) -> None:
+    def set_permission(
+        self,
+        acc: Account,
+        c: Contact,
+        permission: int,
+        subscribe_intent: bool,
+        protect: bool,
+        source: str,
+    ) -> None:
         if c.unsubscribed:
             if not subscribe_intent:
                 c.note("permission_ignored_unsubscribed", requested=permission, source=source)
@@ -136,8 +153,12 @@ class ContactRoutes(WebhookRoutes):
         c.doiplus = q_bool(request, "doiplus", False)
         c.doi_mailing = key
         c.doi_mailing_unknown = key is not None and key not in acc.doi_keys
-        c.note("doi_started", doimailing=key, doiplus=c.doiplus,
-               doi_mailing_unknown=c.doi_mailing_unknown)
+        c.note(
+            "doi_started",
+            doimailing=key,
+            doiplus=c.doiplus,
+            doi_mailing_unknown=c.doi_mailing_unknown,
+        )
 
     async def contact_payload(self, request: Request) -> dict[str, Any]:
         body = await request.body()
@@ -194,8 +215,9 @@ class ContactRoutes(WebhookRoutes):
         # The documented default permission (1) applies when none is sent: whether Maileon
         # really lowers an existing contact then is UNCONFIRMED, so this takes the pessimistic
         # reading. DOI/DOI+ contacts are protected either way (reference §2.1).
-        self.set_permission(acc, c, permission if permission is not None else 1, intent,
-                            protect=True, source="api")
+        self.set_permission(
+            acc, c, permission if permission is not None else 1, intent, protect=True, source="api"
+        )
         if doi:
             self.start_doi(acc, c, request)
         if request.query_params.get("src"):
@@ -241,9 +263,14 @@ class ContactRoutes(WebhookRoutes):
         c = acc_of(request).by_email(request.path_params["email"])
         if c is None:
             raise ApiError(404, "contact not found")
-        return xml_response(contact_xml(
-            None, c, request.query_params.getlist("standard_field"),
-            request.query_params.getlist("custom_field")))
+        return xml_response(
+            contact_xml(
+                None,
+                c,
+                request.query_params.getlist("standard_field"),
+                request.query_params.getlist("custom_field"),
+            )
+        )
 
     def contacts_response(self, request: Request, contacts: list[Contact]) -> Response:
         root = Element("contacts")
@@ -266,9 +293,14 @@ class ContactRoutes(WebhookRoutes):
         c = acc_of(request).by_id(cid) if cid is not None else None
         if c is None:
             raise ApiError(404, "contact not found")
-        return xml_response(contact_xml(
-            None, c, request.query_params.getlist("standard_field"),
-            request.query_params.getlist("custom_field")))
+        return xml_response(
+            contact_xml(
+                None,
+                c,
+                request.query_params.getlist("standard_field"),
+                request.query_params.getlist("custom_field"),
+            )
+        )
 
     def hard_delete(self, acc: Account, contacts: list[Contact]) -> Response:
         for c in contacts:
@@ -295,8 +327,14 @@ class ContactRoutes(WebhookRoutes):
         c = acc.by_email(request.path_params["email"])
         if c is None:
             raise ApiError(404, "contact not found")
-        self.unsubscribe(acc, c, "api", request.query_params.get("mailingId"),
-                         request.query_params.getlist("reason"), fire=True)
+        self.unsubscribe(
+            acc,
+            c,
+            "api",
+            request.query_params.get("mailingId"),
+            request.query_params.getlist("reason"),
+            fire=True,
+        )
         return Response(status_code=204)
 
     async def unsubscribe_by_external_id(self, request: Request) -> Response:
@@ -305,19 +343,39 @@ class ContactRoutes(WebhookRoutes):
         if not contacts:
             raise ApiError(404, "contact not found")
         for c in contacts:
-            self.unsubscribe(acc, c, "api", request.query_params.get("mailingId"),
-                             request.query_params.getlist("reason"), fire=True)
+            self.unsubscribe(
+                acc,
+                c,
+                "api",
+                request.query_params.get("mailingId"),
+                request.query_params.getlist("reason"),
+                fire=True,
+            )
         return Response(status_code=204)
 
-    def unsubscribe(self, acc: Account, c: Contact, source: str, mailing_id: str | None,
-                    reasons: list[str], fire: bool) -> dict[str, Any]:
+    def unsubscribe(
+        self,
+        acc: Account,
+        c: Contact,
+        source: str,
+        mailing_id: str | None,
+        reasons: list[str],
+        fire: bool,
+    ) -> dict[str, Any]:
         ts = now_ms()
         snap = c.snapshot()
         msg_id = None if source == "api" else str(secrets.randbelow(10**9))
         record = {
-            "id": self.next_id("unsubscription"), "timestamp": ts, "time": fmt_ts(ts),
-            "contact_id": c.id, "email": c.email, "external_id": c.external_id,
-            "source": source, "mailing_id": mailing_id, "reasons": reasons, "msg_id": msg_id,
+            "id": self.next_id("unsubscription"),
+            "timestamp": ts,
+            "time": fmt_ts(ts),
+            "contact_id": c.id,
+            "email": c.email,
+            "external_id": c.external_id,
+            "source": source,
+            "mailing_id": mailing_id,
+            "reasons": reasons,
+            "msg_id": msg_id,
             "webhooks_fired": fire,
         }
         acc.unsubscriptions.append(record)
@@ -327,10 +385,19 @@ class ContactRoutes(WebhookRoutes):
         c.doi_pending = False
         c.note("unsubscribed", source=source, webhooks_fired=fire)
         if fire:
-            self.fire(acc, "unsubscription", snap, {
-                "timestamp": fmt_ts(ts), "msg_id": msg_id, "method": source, "source": source,
-                "mailing_id": mailing_id, "reason": reasons[0] if reasons else None,
-            })
+            self.fire(
+                acc,
+                "unsubscription",
+                snap,
+                {
+                    "timestamp": fmt_ts(ts),
+                    "msg_id": msg_id,
+                    "method": source,
+                    "source": source,
+                    "mailing_id": mailing_id,
+                    "reason": reasons[0] if reasons else None,
+                },
+            )
         # Maileon anonymizes unsubscribed contacts (asynchronously; here right after firing)
         c.anonymized = True
         acc.set_email(c, None)
@@ -353,16 +420,28 @@ class ContactRoutes(WebhookRoutes):
         c.note("doi_confirmed", old=old, new=c.permission, doimailing=c.doi_mailing)
         ts = now_ms()
         msg_id = str(secrets.randbelow(10**9))
-        acc.doi_confirmations.append({"timestamp": ts, "time": fmt_ts(ts), "contact_id": c.id,
-                                      "email": c.email, "external_id": c.external_id,
-                                      "permission": c.permission, "doi_mailing": c.doi_mailing})
-        self.fire(acc, "doi", c.snapshot(), {"timestamp": fmt_ts(ts), "msg_id": msg_id,
-                                             "method": "link", "source": "link"})
+        acc.doi_confirmations.append(
+            {
+                "timestamp": ts,
+                "time": fmt_ts(ts),
+                "contact_id": c.id,
+                "email": c.email,
+                "external_id": c.external_id,
+                "permission": c.permission,
+                "doi_mailing": c.doi_mailing,
+            }
+        )
+        self.fire(
+            acc,
+            "doi",
+            c.snapshot(),
+            {"timestamp": fmt_ts(ts), "msg_id": msg_id, "method": "link", "source": "link"},
+        )
 
     async def list_contacts(self, request: Request) -> Response:
         index, size = paging(request)
         contacts = self.updated_after(request, list(acc_of(request).live()))
-        page = contacts[(index - 1) * size: index * size]
+        page = contacts[(index - 1) * size : index * size]
         response = self.contacts_response(request, page)
         paged_headers(request, response, index, size, len(contacts))
         return response

@@ -102,8 +102,14 @@ class ControlRoutes(ReportRoutes):
             raise ApiError(400, "key required")
         methods = data.get("methods") or sorted(ALL_METHODS)
         self.add_key(key, str(data.get("account") or DEFAULT_ACCOUNT), methods)
-        return JSONResponse({"ok": True, "key": key, "account": self.keys[key].account,
-                             "methods": sorted(self.keys[key].methods)})
+        return JSONResponse(
+            {
+                "ok": True,
+                "key": key,
+                "account": self.keys[key].account,
+                "methods": sorted(self.keys[key].methods),
+            }
+        )
 
     async def sim_revoke_key(self, request: Request) -> Response:
         data = await self.control_body(request)
@@ -127,12 +133,15 @@ class ControlRoutes(ReportRoutes):
         if not isinstance(custom, dict):
             raise ApiError(400, "custom_fields must be an object")
         for name in custom:
-            acc.custom_fields.setdefault(str(name), "boolean" if isinstance(custom[name], bool)
-                                         else "string")
-        std, typed = self.validate_fields(acc, {"standard_fields": data.get("standard_fields"),
-                                                "custom_fields": custom})
-        c = self.new_contact(acc, email, permission, permission > 1,
-                             str(data.get("created_by") or "control"))
+            acc.custom_fields.setdefault(
+                str(name), "boolean" if isinstance(custom[name], bool) else "string"
+            )
+        std, typed = self.validate_fields(
+            acc, {"standard_fields": data.get("standard_fields"), "custom_fields": custom}
+        )
+        c = self.new_contact(
+            acc, email, permission, permission > 1, str(data.get("created_by") or "control")
+        )
         ext = data.get("external_id")
         c.external_id = None if ext in (None, "") else str(ext)
         self.apply_fields(c, std, typed)
@@ -151,9 +160,14 @@ class ControlRoutes(ReportRoutes):
         data = await self.control_body(request)
         acc = self.control_account(data.get("account"))
         c = self.control_contact(acc, data)
-        record = self.unsubscribe(acc, c, str(data.get("source") or "link"),
-                                  data.get("mailing_id"), [], fire=data.get("fire_webhooks", True)
-                                  is not False)
+        record = self.unsubscribe(
+            acc,
+            c,
+            str(data.get("source") or "link"),
+            data.get("mailing_id"),
+            [],
+            fire=data.get("fire_webhooks", True) is not False,
+        )
         return JSONResponse({"ok": True, "unsubscription": record})
 
     async def sim_doi_key(self, request: Request) -> Response:

@@ -29,8 +29,9 @@ class ApiKey:
 class SimCore:
     """What every part of the simulator shares: accounts, keys, id counters, background tasks."""
 
-    def __init__(self, *, api_keys: dict[str, set[str]] | None = None,
-                 time_scale: float = 1.0) -> None:
+    def __init__(
+        self, *, api_keys: dict[str, set[str]] | None = None, time_scale: float = 1.0
+    ) -> None:
         self.time_scale = time_scale
         self.faults = Faults()
         self.keys: dict[str, ApiKey] = {}

@@ -30,8 +30,7 @@ class FieldRoutes(SynchronizeRoutes):
             Route("/contacts/fields/custom", self.list_custom_fields, methods=["GET"]),
             Route("/contacts/fields/custom/{name}", self.create_custom_field, methods=["POST"]),
             Route("/contacts/fields/custom/{name}", self.delete_custom_field, methods=["DELETE"]),
-            Route("/contacts/fields/custom/{old}/{new}", self.rename_custom_field,
-                  methods=["PUT"]),
+            Route("/contacts/fields/custom/{old}/{new}", self.rename_custom_field, methods=["PUT"]),
         ]
 
     # -- custom fields ------------------------------------------------------------------------

@@ -46,15 +46,22 @@ class ApiGate:
             await response(scope, receive, send_wrapper)
         except HTTPException as exc:
             message = {404: "resource not found", 405: "method not allowed"}.get(
-                exc.status_code, exc.detail)
+                exc.status_code, exc.detail
+            )
             await error_xml(exc.status_code, message, dict(exc.headers or {}))(
-                scope, receive, send_wrapper)
+                scope, receive, send_wrapper
+            )
         finally:
-            account.requests.append({
-                "method": scope["method"], "path": scope["path"], "status": status["code"],
-                "query": scope.get("query_string", b"").decode("latin-1"), "time": now_ms(),
-                "emails": scope.get("sim_emails", []),
-            })
+            account.requests.append(
+                {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status["code"],
+                    "query": scope.get("query_string", b"").decode("latin-1"),
+                    "time": now_ms(),
+                    "emails": scope.get("sim_emails", []),
+                }
+            )
 
 
 def acc_of(request: Request) -> Account:

@@ -24,27 +24,63 @@ REQUEST_LOG = 20000
 
 PERMISSION_NAMES = {1: "NONE", 2: "SOI", 3: "COI", 4: "DOI", 5: "DOI+", 6: "OTHER"}
 STANDARD_FIELDS = (
-    "ADDRESS", "BIRTHDAY", "CITY", "COUNTRY", "FIRSTNAME", "FULLNAME", "GENDER", "HNR", "LASTNAME",
-    "LOCALE", "NAMEDAY", "ORGANIZATION", "REGION", "SALUTATION", "STATE", "TITLE", "ZIP",
+    "ADDRESS",
+    "BIRTHDAY",
+    "CITY",
+    "COUNTRY",
+    "FIRSTNAME",
+    "FULLNAME",
+    "GENDER",
+    "HNR",
+    "LASTNAME",
+    "LOCALE",
+    "NAMEDAY",
+    "ORGANIZATION",
+    "REGION",
+    "SALUTATION",
+    "STATE",
+    "TITLE",
+    "ZIP",
 )
 READONLY_STANDARD = ("PERMISSION_STATUS", "SENDOUT_STATUS", "CUSTOM_SOURCE", "CHECKSUM")
 # synchronize error codes 6-20 (dev.maileon.com synchronize-contacts-error-codes)
 SYNC_FIELD_CODES = {
-    "ADDRESS": 6, "CITY": 7, "FIRSTNAME": 8, "FULLNAME": 9, "HNR": 10, "LASTNAME": 11,
-    "ORGANIZATION": 12, "REGION": 13, "STATE": 14, "TITLE": 15, "ZIP": 16, "BIRTHDAY": 17,
-    "NAMEDAY": 18, "GENDER": 19, "LOCALE": 20,
+    "ADDRESS": 6,
+    "CITY": 7,
+    "FIRSTNAME": 8,
+    "FULLNAME": 9,
+    "HNR": 10,
+    "LASTNAME": 11,
+    "ORGANIZATION": 12,
+    "REGION": 13,
+    "STATE": 14,
+    "TITLE": 15,
+    "ZIP": 16,
+    "BIRTHDAY": 17,
+    "NAMEDAY": 18,
+    "GENDER": 19,
+    "LOCALE": 20,
 }
 RESERVED_CUSTOM = {
-    "id", "created", "external_id", "local_part", "permission_type", "permission_status",
-    "sendout_status", "updated", "email",
+    "id",
+    "created",
+    "external_id",
+    "local_part",
+    "permission_type",
+    "permission_status",
+    "sendout_status",
+    "updated",
+    "email",
 }
 CUSTOM_TYPES = ("string", "integer", "float", "date", "boolean")
 ATTR_TYPES = ("string", "double", "float", "integer", "boolean", "timestamp", "date", "json")
 WEBHOOK_EVENTS = ("doi", "unsubscription", "bounce", "filtered", "contact_field_change")
 SECRET_PARAM = re.compile(r"token|secret|password|passwd|signature|apikey|api_key", re.I)
 
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 INT_RE = re.compile(r"^[+-]?\d+$")
@@ -123,23 +159,33 @@ class Contact:
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "id": self.id, "email": self.email, "external_id": self.external_id,
+            "id": self.id,
+            "email": self.email,
+            "external_id": self.external_id,
             "standard_fields": dict(self.standard_fields),
             "custom_fields": dict(self.custom_fields),
         }
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "email": self.email, "external_id": self.external_id,
-            "permission": self.permission, "permission_name": PERMISSION_NAMES[self.permission],
+            "id": self.id,
+            "email": self.email,
+            "external_id": self.external_id,
+            "permission": self.permission,
+            "permission_name": PERMISSION_NAMES[self.permission],
             "permission_status": self.permission_status,
-            "unsubscribed": self.unsubscribed, "anonymized": self.anonymized,
-            "doi_pending": self.doi_pending, "doi_mailing": self.doi_mailing,
-            "doiplus": self.doiplus, "doi_mailing_unknown": self.doi_mailing_unknown,
-            "src": self.src, "subscription_page": self.subscription_page,
+            "unsubscribed": self.unsubscribed,
+            "anonymized": self.anonymized,
+            "doi_pending": self.doi_pending,
+            "doi_mailing": self.doi_mailing,
+            "doiplus": self.doiplus,
+            "doi_mailing_unknown": self.doi_mailing_unknown,
+            "src": self.src,
+            "subscription_page": self.subscription_page,
             "standard_fields": dict(self.standard_fields),
             "custom_fields": dict(self.custom_fields),
-            "created": fmt_ts(self.created), "updated": fmt_ts(self.updated),
+            "created": fmt_ts(self.created),
+            "updated": fmt_ts(self.updated),
             "history": list(self.history),
         }
 
@@ -164,11 +210,19 @@ class TxType:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "description": self.description,
-            "archivingDuration": self.archiving_duration, "storeOnly": self.store_only,
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "archivingDuration": self.archiving_duration,
+            "storeOnly": self.store_only,
             "attributes": [
-                {"id": a.id, "name": a.name, "type": a.type, "required": a.required,
-                 "description": a.description}
+                {
+                    "id": a.id,
+                    "name": a.name,
+                    "type": a.type,
+                    "required": a.required,
+                    "description": a.description,
+                }
                 for a in self.attributes
             ],
         }

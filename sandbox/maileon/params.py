@@ -22,8 +22,9 @@ def q_bool(request: Request, name: str, default: bool) -> bool:
     raise ApiError(400, f"{name} must be true or false but was {raw}")
 
 
-def q_int(request: Request, name: str, default: int | None, lo: int | None = None,
-          hi: int | None = None) -> int | None:
+def q_int(
+    request: Request, name: str, default: int | None, lo: int | None = None, hi: int | None = None
+) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -53,8 +54,11 @@ def paged_headers(request: Request, response: Response, index: int, size: int, t
     response.headers["X-Pages"] = str(pages)
     response.headers["X-Items"] = str(total)
     base = str(request.url.replace(query=""))
-    other = [(k, v) for k, v in request.query_params.multi_items()
-             if k not in ("page_index", "page_size")]
+    other = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k not in ("page_index", "page_size")
+    ]
 
     def link(i: int, rel: str) -> tuple[bytes, bytes]:
         query = urlencode([*other, ("page_index", i), ("page_size", size)])

@@ -24,11 +24,9 @@ class ReportRoutes(TransactionRoutes):
         return [
             Route("/ping", self.ping, methods=["GET", "POST", "PUT", "DELETE"]),
             Route("/mailings/filter/types", self.mailings_by_type, methods=["GET"]),
-            Route("/mailings/{mailing_id}/settings/doi_key", self.mailing_doi_key,
-                  methods=["GET"]),
+            Route("/mailings/{mailing_id}/settings/doi_key", self.mailing_doi_key, methods=["GET"]),
             Route("/reports/unsubscriptions", self.unsubscriptions_report, methods=["GET"]),
-            Route("/reports/unsubscriptions/count", self.unsubscriptions_count,
-                  methods=["GET"]),
+            Route("/reports/unsubscriptions/count", self.unsubscriptions_count, methods=["GET"]),
         ]
 
     # -- reports ---------------------------------------------------------------------------------
@@ -65,7 +63,7 @@ class ReportRoutes(TransactionRoutes):
         index, size = paging(request)
         items = self.filtered_unsubscriptions(request)
         root = Element("unsubscriptions")
-        for u in items[(index - 1) * size: index * size]:
+        for u in items[(index - 1) * size : index * size]:
             el = SubElement(root, "unsubscription")
             sub(el, "timestamp", u["time"])
             contact = SubElement(el, "contact")
@@ -102,7 +100,7 @@ class ReportRoutes(TransactionRoutes):
         index, size = paging(request, 10)
         ids = sorted(self.doi_mailings(acc_of(request))) if "doi" in types else []
         root = Element("mailings")
-        for mid in ids[(index - 1) * size: index * size]:
+        for mid in ids[(index - 1) * size : index * size]:
             sub(SubElement(root, "mailing"), "id", mid)
         response = xml_response(root)
         paged_headers(request, response, index, size, len(ids))

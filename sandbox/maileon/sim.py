@@ -22,8 +22,9 @@ from sandbox.maileon.xmlio import error_xml
 class MaileonSim(UiRoutes):
     """A simulated Maileon. `app` is the ASGI app (Starlette wrapped in FaultMiddleware)."""
 
-    def __init__(self, *, api_keys: dict[str, set[str]] | None = None,
-                 time_scale: float = 1.0) -> None:
+    def __init__(
+        self, *, api_keys: dict[str, set[str]] | None = None, time_scale: float = 1.0
+    ) -> None:
         super().__init__(api_keys=api_keys, time_scale=time_scale)
         self.app: ASGIApp = FaultMiddleware(self._build(), self.faults, ("/_sim/",))
 
@@ -59,5 +60,4 @@ class MaileonSim(UiRoutes):
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
 
-        return Starlette(routes=control, lifespan=lifespan,
-                         exception_handlers={ApiError: on_error})
+        return Starlette(routes=control, lifespan=lifespan, exception_handlers={ApiError: on_error})

@@ -58,9 +58,19 @@ class SynchronizeRoutes(ContactRoutes):
         counts = {"new": 0, "existing": 0, "unsubscribed": 0}
         if not invalid or ignore_invalid:
             for item, std, custom in valid:
-                self.sync_apply(acc, item, std, custom, permission=permission,
-                                sync_mode=sync_mode, use_eid=use_eid, reimport=reimport,
-                                override=override, update_only=update_only, counts=counts)
+                self.sync_apply(
+                    acc,
+                    item,
+                    std,
+                    custom,
+                    permission=permission,
+                    sync_mode=sync_mode,
+                    use_eid=use_eid,
+                    reimport=reimport,
+                    override=override,
+                    update_only=update_only,
+                    counts=counts,
+                )
         report = Element("report")
         sub(report, "success", not invalid)
         sub(report, "count_contacts", len(items))
@@ -78,9 +88,14 @@ class SynchronizeRoutes(ContactRoutes):
             sub(err, "error_field", field_name)
         return xml_response(report, 400 if invalid and not ignore_invalid else 200)
 
-    def sync_check(self, acc: Account, item: dict[str, Any], use_eid: bool, seen_emails: set[str],
-                   seen_eids: set[str]
-                   ) -> tuple[tuple[int, str] | None, dict[str, str | None], dict[str, Any]]:
+    def sync_check(
+        self,
+        acc: Account,
+        item: dict[str, Any],
+        use_eid: bool,
+        seen_emails: set[str],
+        seen_eids: set[str],
+    ) -> tuple[tuple[int, str] | None, dict[str, str | None], dict[str, Any]]:
         email = item.get("email") or ""
         eid = item.get("external_id") or ""
         if use_eid:
@@ -119,10 +134,21 @@ class SynchronizeRoutes(ContactRoutes):
             seen_eids.add(eid)
         return None, std, custom
 
-    def sync_apply(self, acc: Account, item: dict[str, Any], std: dict[str, str | None],
-                   custom: dict[str, Any], *, permission: int, sync_mode: int | None,
-                   use_eid: bool, reimport: bool, override: bool, update_only: bool,
-                   counts: dict[str, int]) -> None:
+    def sync_apply(
+        self,
+        acc: Account,
+        item: dict[str, Any],
+        std: dict[str, str | None],
+        custom: dict[str, Any],
+        *,
+        permission: int,
+        sync_mode: int | None,
+        use_eid: bool,
+        reimport: bool,
+        override: bool,
+        update_only: bool,
+        counts: dict[str, int],
+    ) -> None:
         email = item.get("email") or None
         eid = item.get("external_id") or None
         if use_eid:
@@ -154,7 +180,8 @@ class SynchronizeRoutes(ContactRoutes):
             existing.external_id = eid
         self.apply_fields(existing, std, custom)
         if override:
-            self.set_permission(acc, existing, permission, permission > 1, protect=False,
-                                source="synchronize")
+            self.set_permission(
+                acc, existing, permission, permission > 1, protect=False, source="synchronize"
+            )
         existing.touch()
         existing.note("updated", source="synchronize")

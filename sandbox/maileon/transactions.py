@@ -50,8 +50,11 @@ class TransactionRoutes(FieldRoutes):
     # -- transaction types -----------------------------------------------------------------------
 
     def type_xml(self, parent: Element | None, t: TxType) -> Element:
-        el = Element("transaction_type") if parent is None else SubElement(
-            parent, "transaction_type")
+        el = (
+            Element("transaction_type")
+            if parent is None
+            else SubElement(parent, "transaction_type")
+        )
         sub(el, "id", t.id)
         sub(el, "name", t.name)
         sub(el, "description", t.description)
@@ -72,7 +75,7 @@ class TransactionRoutes(FieldRoutes):
         index, size = paging(request, default_size=10)
         types = list(acc_of(request).transaction_types.values())
         root = Element("transaction_types")
-        for t in types[(index - 1) * size: index * size]:
+        for t in types[(index - 1) * size : index * size]:
             self.type_xml(root, t)
         response = xml_response(root)
         paged_headers(request, response, index, size, len(types))
@@ -120,12 +123,14 @@ class TransactionRoutes(FieldRoutes):
         attrs = []
         container = root.find("attributes")
         for a in container.findall("attribute") if container is not None else []:
-            attrs.append({
-                "name": (a.findtext("name") or "").strip(),
-                "type": (a.findtext("type") or "").strip(),
-                "required": (a.findtext("required") or "false").strip(),
-                "description": a.findtext("description") or "",
-            })
+            attrs.append(
+                {
+                    "name": (a.findtext("name") or "").strip(),
+                    "type": (a.findtext("type") or "").strip(),
+                    "required": (a.findtext("required") or "false").strip(),
+                    "description": a.findtext("description") or "",
+                }
+            )
         return {
             "name": (root.findtext("name") or "").strip(),
             "description": root.findtext("description") or "",
@@ -145,9 +150,12 @@ class TransactionRoutes(FieldRoutes):
             "archivingDuration": data.get("archivingDuration"),
             "storeOnly": data.get("storeOnly"),
             "attributes": [
-                {"name": str(a.get("name") or ""), "type": str(a.get("type") or ""),
-                 "required": a.get("required", False),
-                 "description": str(a.get("description") or "")}
+                {
+                    "name": str(a.get("name") or ""),
+                    "type": str(a.get("type") or ""),
+                    "required": a.get("required", False),
+                    "description": str(a.get("description") or ""),
+                }
                 for a in attrs
             ],
         }
@@ -155,11 +163,18 @@ class TransactionRoutes(FieldRoutes):
     def build_type(self, acc: Account, spec: dict[str, Any]) -> TxType:
         name = spec["name"]
         levels = name.split(".")
-        if (not name or len(name) > 255 or not TYPE_NAME_RE.match(name)
-                or any(not lv or len(lv) > 32 for lv in levels)):
-            raise ApiError(400, f"invalid transaction type name '{name}': must start with a "
-                                "letter, contain only letters, digits, _ and . (levels of at "
-                                "most 32 characters, 255 in total)")
+        if (
+            not name
+            or len(name) > 255
+            or not TYPE_NAME_RE.match(name)
+            or any(not lv or len(lv) > 32 for lv in levels)
+        ):
+            raise ApiError(
+                400,
+                f"invalid transaction type name '{name}': must start with a "
+                "letter, contain only letters, digits, _ and . (levels of at "
+                "most 32 characters, 255 in total)",
+            )
         if any(t.name == name for t in acc.transaction_types.values()):
             raise ApiError(409, f"transaction type {name} already exists")
         if len(spec["description"]) > 1000:
@@ -175,15 +190,27 @@ class TransactionRoutes(FieldRoutes):
             if not a["name"]:
                 raise ApiError(400, "attribute name missing")
             if a["type"] not in ATTR_TYPES:
-                raise ApiError(400, f"invalid attribute type '{a['type']}' for {a['name']}; "
-                                    f"valid: {', '.join(ATTR_TYPES)}")
+                raise ApiError(
+                    400,
+                    f"invalid attribute type '{a['type']}' for {a['name']}; "
+                    f"valid: {', '.join(ATTR_TYPES)}",
+                )
             if any(x.name == a["name"] for x in attributes):
                 raise ApiError(400, f"duplicate attribute {a['name']}")
             required = a["required"] is True or str(a["required"]).lower() == "true"
-            attributes.append(TxAttribute(self.next_id("attribute"), a["name"], a["type"],
-                                          required, a["description"]))
-        return TxType(self.next_id("transaction_type"), name, spec["description"],
-                      int(duration) if duration is not None else None, store_only, attributes)
+            attributes.append(
+                TxAttribute(
+                    self.next_id("attribute"), a["name"], a["type"], required, a["description"]
+                )
+            )
+        return TxType(
+            self.next_id("transaction_type"),
+            name,
+            spec["description"],
+            int(duration) if duration is not None else None,
+            store_only,
+            attributes,
+        )
 
     # -- transactions -----------------------------------------------------------------------------
 
@@ -208,8 +235,10 @@ class TransactionRoutes(FieldRoutes):
             raise ApiError(400, "the body must be a JSON array of transactions")
         checked = [self.check_transaction(acc, item) for item in items]
         if not ignore_invalid and any(problem for _, problem in checked):
-            reports = [self.tx_report(item, None, problem or "not processed (batch rejected)")
-                       for item, problem in checked]
+            reports = [
+                self.tx_report(item, None, problem or "not processed (batch rejected)")
+                for item, problem in checked
+            ]
             raise ApiError(400, "invalid transactions", JSONResponse({"reports": reports}, 400))
         reports = []
         for item, problem in checked:
@@ -290,8 +319,7 @@ class TransactionRoutes(FieldRoutes):
                     return item, "invalid permission"
             return item, None
         ref = item.get("contact")
-        if not isinstance(ref, dict) or not any(ref.get(k) for k in ("id", "email",
-                                                                      "external_id")):
+        if not isinstance(ref, dict) or not any(ref.get(k) for k in ("id", "email", "external_id")):
             return item, "contact missing"
         if self.find_tx_contact(acc, ref) is None:
             return item, "contact not found"
@@ -308,8 +336,9 @@ class TransactionRoutes(FieldRoutes):
             return acc.tx_type(str(item["typeName"]))
         return None
 
-    def store_transaction(self, acc: Account, item: dict[str, Any], generate: bool
-                          ) -> dict[str, Any]:
+    def store_transaction(
+        self, acc: Account, item: dict[str, Any], generate: bool
+    ) -> dict[str, Any]:
         t = self.resolve_type(acc, item)
         assert t is not None
         c: Contact | None
@@ -326,17 +355,28 @@ class TransactionRoutes(FieldRoutes):
         assert c is not None
         content = dict(item.get("content") or {})
         report = self.tx_report(item, c, None)
-        if generate and any(a.name == "transaction_id" for a in t.attributes) and (
-                content.get("transaction_id") in (None, "")):
+        if (
+            generate
+            and any(a.name == "transaction_id" for a in t.attributes)
+            and (content.get("transaction_id") in (None, ""))
+        ):
             content["transaction_id"] = uuid.uuid4().hex
         if content.get("transaction_id") not in (None, ""):
             report["transaction_id"] = content["transaction_id"]
         ts = now_ms()
-        acc.transactions.append({
-            "id": self.next_id("transaction"), "type_id": t.id, "type_name": t.name,
-            "contact_id": c.id, "email": c.email, "external_id": c.external_id,
-            "content": content, "timestamp": ts, "time": fmt_ts(ts),
-        })
+        acc.transactions.append(
+            {
+                "id": self.next_id("transaction"),
+                "type_id": t.id,
+                "type_name": t.name,
+                "contact_id": c.id,
+                "email": c.email,
+                "external_id": c.external_id,
+                "content": content,
+                "timestamp": ts,
+                "time": fmt_ts(ts),
+            }
+        )
         return report
 
     async def recent_transactions(self, request: Request) -> Response:
@@ -345,9 +385,15 @@ class TransactionRoutes(FieldRoutes):
         if type_id is None:
             raise ApiError(400, "type_id is required")
         count = q_int(request, "count", 1000, 1, 2000)
-        matching = [tx for tx in acc.transactions if tx["type_id"] == type_id][-(count or 1):]
-        return JSONResponse([
-            {"tx": tx["content"], "txId": tx["id"], "contactId": tx["contact_id"],
-             "email": tx["email"]}
-            for tx in matching
-        ])
+        matching = [tx for tx in acc.transactions if tx["type_id"] == type_id][-(count or 1) :]
+        return JSONResponse(
+            [
+                {
+                    "tx": tx["content"],
+                    "txId": tx["id"],
+                    "contactId": tx["contact_id"],
+                    "email": tx["email"],
+                }
+                for tx in matching
+            ]
+        )

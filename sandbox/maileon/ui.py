@@ -33,16 +33,23 @@ class UiRoutes(ControlRoutes):
         types = {t.id: t for t in acc.transaction_types.values()}
         contacts = sorted(acc.contacts.values(), key=lambda c: c.id)
         context = {
-            "accounts": sorted(self.accounts), "account": acc,
+            "accounts": sorted(self.accounts),
+            "account": acc,
             "contacts": [c.to_json() for c in contacts],
             "transactions": list(reversed(acc.transactions[-200:])),
             "custom_fields": acc.custom_fields,
             "types": [t.to_json() for t in types.values()],
-            "webhooks": [{**h, "masked_url": mask_url(h["url"]),
-                          "params_display": [param_display(p) for p in h["urlParams"]]}
-                         for h in acc.webhooks.values()],
-            "deliveries": [{**d, "masked_url": mask_url(d["url"])}
-                           for d in reversed(acc.deliveries[-100:])],
+            "webhooks": [
+                {
+                    **h,
+                    "masked_url": mask_url(h["url"]),
+                    "params_display": [param_display(p) for p in h["urlParams"]],
+                }
+                for h in acc.webhooks.values()
+            ],
+            "deliveries": [
+                {**d, "masked_url": mask_url(d["url"])} for d in reversed(acc.deliveries[-100:])
+            ],
             "unsubscriptions": list(reversed(acc.unsubscriptions[-200:])),
             "doi_keys": sorted(acc.doi_keys),
             "message": request.query_params.get("msg"),

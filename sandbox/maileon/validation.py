@@ -44,11 +44,12 @@ def std_field_error(name: str, value: Any) -> tuple[int, str] | None:
 
 def custom_value(ftype: str, name: str, value: Any) -> Any:
     """The stored (typed) value of custom field `name`, or ApiError(400)."""
+
     def bad(why: str) -> ApiError:
         return ApiError(400, f"invalid value for custom field {name} ({ftype}): {why}")
 
     if value is None:
-        raise bad("must not be null (use \"\" to clear)")
+        raise bad('must not be null (use "" to clear)')
     if value == "":
         return None
     if isinstance(value, dict | list):
@@ -99,8 +100,11 @@ def attribute_error(attr: TxAttribute, value: Any, store_only: bool) -> str | No
         if isinstance(value, bool):
             return f"attribute {attr.name} must be an integer"
         if isinstance(value, int) or (isinstance(value, str) and INT_RE.match(value.strip())):
-            return None if INT32[0] <= int(value) <= INT32[1] else (
-                f"attribute {attr.name} is out of 32-bit range")
+            return (
+                None
+                if INT32[0] <= int(value) <= INT32[1]
+                else (f"attribute {attr.name} is out of 32-bit range")
+            )
         return f"attribute {attr.name} must be an integer"
     if t in ("double", "float"):
         if isinstance(value, bool | dict | list):

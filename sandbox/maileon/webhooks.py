@@ -60,12 +60,14 @@ class WebhookRoutes(SimCore):
         for p in params:
             if not isinstance(p, dict) or not p.get("name"):
                 raise ApiError(400, "every url parameter needs a name")
-            clean_params.append({
-                "name": str(p["name"]),
-                "standard_contact_field": p.get("standard_contact_field"),
-                "custom_contact_field": p.get("custom_contact_field"),
-                "custom_value": p.get("custom_value"),
-            })
+            clean_params.append(
+                {
+                    "name": str(p["name"]),
+                    "standard_contact_field": p.get("standard_contact_field"),
+                    "custom_contact_field": p.get("custom_contact_field"),
+                    "custom_value": p.get("custom_value"),
+                }
+            )
         lists = {}
         for key in ("customFields", "standardFields", "eventFields"):
             value = data.get(key) or []
@@ -124,8 +126,9 @@ class WebhookRoutes(SimCore):
             if p.get("custom_value") is not None:
                 pairs.append(f"{name}={quote(str(p['custom_value']), safe='')}")
                 continue
-            value = self.contact_value(snap, p.get("standard_contact_field"),
-                                       p.get("custom_contact_field"))
+            value = self.contact_value(
+                snap, p.get("standard_contact_field"), p.get("custom_contact_field")
+            )
             text = "" if value is None else xml_text(value)
             # Maileon's quirk: '+' in contact values is not percent-encoded
             safe = "+" if p.get("standard_contact_field") else ""
@@ -135,8 +138,9 @@ class WebhookRoutes(SimCore):
             return url
         return url + ("&" if "?" in url else "?") + "&".join(pairs)
 
-    def webhook_body(self, hook: dict[str, Any], snap: dict[str, Any],
-                     event_data: dict[str, Any]) -> dict[str, Any] | None:
+    def webhook_body(
+        self, hook: dict[str, Any], snap: dict[str, Any], event_data: dict[str, Any]
+    ) -> dict[str, Any] | None:
         if not (hook["standardFields"] or hook["eventFields"] or hook["customFields"]):
             return None
         body: dict[str, Any] = {}
@@ -148,16 +152,23 @@ class WebhookRoutes(SimCore):
             body[name] = event_data.get(name)
         return body
 
-    def fire(self, acc: Account, event: str, snap: dict[str, Any],
-             event_data: dict[str, Any]) -> None:
+    def fire(
+        self, acc: Account, event: str, snap: dict[str, Any], event_data: dict[str, Any]
+    ) -> None:
         for hook in list(acc.webhooks.values()):
             if hook["event"] != event:
                 continue
             body = self.webhook_body(hook, snap, event_data)
             delivery: dict[str, Any] = {
-                "id": self.next_id("delivery"), "webhook_id": hook["id"], "event": event,
-                "url": self.webhook_url(hook, snap), "body": body, "state": "pending",
-                "status": None, "attempts": [], "created": fmt_ts(now_ms()),
+                "id": self.next_id("delivery"),
+                "webhook_id": hook["id"],
+                "event": event,
+                "url": self.webhook_url(hook, snap),
+                "body": body,
+                "state": "pending",
+                "status": None,
+                "attempts": [],
+                "created": fmt_ts(now_ms()),
                 "contact_id": snap["id"],
             }
             acc.deliveries.append(delivery)
@@ -178,10 +189,10 @@ class WebhookRoutes(SimCore):
                     await asyncio.sleep(delay * self.time_scale)
                 attempt: dict[str, Any] = {"time": fmt_ts(now_ms())}
                 try:
-                    async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT,
-                                                 trust_env=False) as client:
-                        resp = await client.post(delivery["url"], content=content,
-                                                 headers=headers)
+                    async with httpx.AsyncClient(
+                        timeout=WEBHOOK_TIMEOUT, trust_env=False
+                    ) as client:
+                        resp = await client.post(delivery["url"], content=content, headers=headers)
                     attempt["status"] = delivery["status"] = resp.status_code
                 except httpx.HTTPError as exc:
                     attempt["error"] = f"{type(exc).__name__}: {exc}"

@@ -15,8 +15,9 @@ def xml_bytes(root: Element) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="unicode").encode()
 
 
-def xml_response(root: Element, status: int = 200,
-                 headers: dict[str, str] | None = None) -> Response:
+def xml_response(
+    root: Element, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(xml_bytes(root), status_code=status, media_type=XML_TYPE, headers=headers)
 
 
@@ -86,8 +87,12 @@ def contact_payload_from_xml(el: Any) -> dict[str, Any]:
     return payload
 
 
-def contact_xml(parent: Element | None, c: Contact, std_names: list[str] | None = None,
-                custom_names: list[str] | None = None) -> Element:
+def contact_xml(
+    parent: Element | None,
+    c: Contact,
+    std_names: list[str] | None = None,
+    custom_names: list[str] | None = None,
+) -> Element:
     el = Element("contact") if parent is None else SubElement(parent, "contact")
     sub(el, "id", c.id)
     sub(el, "email", c.email)

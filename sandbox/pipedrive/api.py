@@ -62,52 +62,97 @@ class ApiRoutes(PythonApi):
             user = self.users[auth.user_id]
             company = self.companies[auth.company_id]
         admin = bool(user["is_admin"])
-        return JSONResponse({"success": True, "data": {
-            "id": user["id"], "name": user["name"], "default_currency": "EUR",
-            "locale": "en_US", "lang": 1, "email": user["email"], "phone": None,
-            "activated": True, "last_login": "2026-01-01 08:00:00",
-            "created": "2024-01-01 08:00:00", "modified": "2026-01-01 08:00:00",
-            "has_created_company": admin,
-            "access": [
-                {"app": "sales", "admin": admin,
-                 "permission_set_id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"sales{admin}"))},
-                {"app": "global", "admin": admin,
-                 "permission_set_id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"global{admin}"))},
-            ],
-            "active_flag": True, "timezone_name": "Europe/Berlin", "timezone_offset": "+01:00",
-            "role_id": 1, "icon_url": None, "is_you": True, "is_deleted": False,
-            "is_admin": admin, "company_id": company["id"], "company_name": company["name"],
-            "company_domain": company["domain"], "company_country": "DE",
-            "company_industry": None,
-            "language": {"language_code": "en", "country_code": "US"},
-        }})
+        return JSONResponse(
+            {
+                "success": True,
+                "data": {
+                    "id": user["id"],
+                    "name": user["name"],
+                    "default_currency": "EUR",
+                    "locale": "en_US",
+                    "lang": 1,
+                    "email": user["email"],
+                    "phone": None,
+                    "activated": True,
+                    "last_login": "2026-01-01 08:00:00",
+                    "created": "2024-01-01 08:00:00",
+                    "modified": "2026-01-01 08:00:00",
+                    "has_created_company": admin,
+                    "access": [
+                        {
+                            "app": "sales",
+                            "admin": admin,
+                            "permission_set_id": str(
+                                uuid.uuid5(uuid.NAMESPACE_OID, f"sales{admin}")
+                            ),
+                        },
+                        {
+                            "app": "global",
+                            "admin": admin,
+                            "permission_set_id": str(
+                                uuid.uuid5(uuid.NAMESPACE_OID, f"global{admin}")
+                            ),
+                        },
+                    ],
+                    "active_flag": True,
+                    "timezone_name": "Europe/Berlin",
+                    "timezone_offset": "+01:00",
+                    "role_id": 1,
+                    "icon_url": None,
+                    "is_you": True,
+                    "is_deleted": False,
+                    "is_admin": admin,
+                    "company_id": company["id"],
+                    "company_name": company["name"],
+                    "company_domain": company["domain"],
+                    "company_country": "DE",
+                    "company_industry": None,
+                    "language": {"language_code": "en", "country_code": "US"},
+                },
+            }
+        )
 
     async def _users_list(self, request: Request, auth: Auth) -> Response:
         with self._lock:
-            users = [{"id": u["id"], "name": u["name"], "email": u["email"],
-                      "is_admin": u["is_admin"], "active_flag": True,
-                      "is_you": u["id"] == auth.user_id}
-                     for u in self.users.values() if u["company_id"] == auth.company_id]
+            users = [
+                {
+                    "id": u["id"],
+                    "name": u["name"],
+                    "email": u["email"],
+                    "is_admin": u["is_admin"],
+                    "active_flag": True,
+                    "is_you": u["id"] == auth.user_id,
+                }
+                for u in self.users.values()
+                if u["company_id"] == auth.company_id
+            ]
         return JSONResponse({"success": True, "data": users})
 
     async def _webhooks_list(self, request: Request, auth: Auth) -> Response:
         with self._lock:
-            hooks = [self._webhook_out(w) for w in self.webhooks.values()
-                     if w["company_id"] == auth.company_id]
+            hooks = [
+                self._webhook_out(w)
+                for w in self.webhooks.values()
+                if w["company_id"] == auth.company_id
+            ]
         return JSONResponse({"status": "ok", "success": True, "data": hooks})
 
     async def _webhooks_add(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
-        return JSONResponse({"status": "ok", "success": True,
-                             "data": self._create_webhook(auth, body)}, status_code=201)
+        return JSONResponse(
+            {"status": "ok", "success": True, "data": self._create_webhook(auth, body)},
+            status_code=201,
+        )
 
     async def _webhooks_delete(self, request: Request, auth: Auth) -> Response:
         wid = int(request.path_params["id"])
         with self._lock:
             hook = self.webhooks.get(wid)
             if hook is None or hook["company_id"] != auth.company_id:
-                return JSONResponse({"status": "error", "success": False,
-                                     "errors": {"id": ["not found"]}}, status_code=404)
+                return JSONResponse(
+                    {"status": "error", "success": False, "errors": {"id": ["not found"]}},
+                    status_code=404,
+                )
             del self.webhooks[wid]
         return JSONResponse({"status": "ok", "success": True, "data": {"id": wid}})
 
@@ -122,26 +167,39 @@ class ApiRoutes(PythonApi):
         if limit < 1 or limit > MAX_LIMIT or start < 0:
             raise fail(400, "Validation failed: limit must be 1-500, start >= 0")
         with self._lock:
-            fields = [self._field_v1(f) for f in self.person_fields.values()
-                      if f["company_id"] == auth.company_id]
-        page = fields[start:start + limit]
+            fields = [
+                self._field_v1(f)
+                for f in self.person_fields.values()
+                if f["company_id"] == auth.company_id
+            ]
+        page = fields[start : start + limit]
         more = start + limit < len(fields)
-        pagination: dict[str, Any] = {"start": start, "limit": limit,
-                                      "more_items_in_collection": more}
+        pagination: dict[str, Any] = {
+            "start": start,
+            "limit": limit,
+            "more_items_in_collection": more,
+        }
         if more:
             pagination["next_start"] = start + limit
-        return JSONResponse({"success": True, "data": page,
-                             "additional_data": {"pagination": pagination}})
+        return JSONResponse(
+            {"success": True, "data": page, "additional_data": {"pagination": pagination}}
+        )
 
     def _add_field_checked(
-        self, auth: Auth, name: Any, field_type: Any, options: Any,
+        self,
+        auth: Auth,
+        name: Any,
+        field_type: Any,
+        options: Any,
     ) -> dict[str, Any]:
         self._require_admin(auth)
         if not isinstance(name, str) or not name.strip():
             raise fail(400, "Validation failed: name: required")
         if field_type not in FIELD_TYPES:
-            raise fail(400, f"Validation failed: field_type: must be one of "
-                            f"{', '.join(sorted(FIELD_TYPES))}")
+            raise fail(
+                400,
+                f"Validation failed: field_type: must be one of {', '.join(sorted(FIELD_TYPES))}",
+            )
         labels: list[str] | None = None
         if field_type in ("enum", "set"):
             if isinstance(options, str):
@@ -149,19 +207,27 @@ class ApiRoutes(PythonApi):
                     options = json.loads(options)
                 except ValueError:
                     options = None
-            if not isinstance(options, list) or not options or not all(
-                    isinstance(o, dict) and isinstance(o.get("label"), str) for o in options):
-                raise fail(400, "Validation failed: options: required for enum and set fields, "
-                                'e.g. [{"label": "New Item"}]')
+            if (
+                not isinstance(options, list)
+                or not options
+                or not all(isinstance(o, dict) and isinstance(o.get("label"), str) for o in options)
+            ):
+                raise fail(
+                    400,
+                    "Validation failed: options: required for enum and set fields, "
+                    'e.g. [{"label": "New Item"}]',
+                )
             labels = [o["label"] for o in options]
         with self._lock:
-            return self._add_field(auth.company_id, name.strip(), field_type, labels,
-                                   user_id=auth.user_id)
+            return self._add_field(
+                auth.company_id, name.strip(), field_type, labels, user_id=auth.user_id
+            )
 
     async def _fields_v1_add(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
-        f = self._add_field_checked(auth, body.get("name"), body.get("field_type"),
-                                    body.get("options"))
+        f = self._add_field_checked(
+            auth, body.get("name"), body.get("field_type"), body.get("options")
+        )
         return JSONResponse({"success": True, "data": self._field_v1(f)})
 
     async def _fields_v2_list(self, request: Request, auth: Auth) -> Response:
@@ -172,29 +238,46 @@ class ApiRoutes(PythonApi):
         cursor = q.get("cursor")
         offset = decode_cursor(cursor)[0] if cursor else 0
         with self._lock:
-            fields = [self._field_v2(f) for f in self.person_fields.values()
-                      if f["company_id"] == auth.company_id]
-        page = fields[int(offset):int(offset) + limit]
+            fields = [
+                self._field_v2(f)
+                for f in self.person_fields.values()
+                if f["company_id"] == auth.company_id
+            ]
+        page = fields[int(offset) : int(offset) + limit]
         more = int(offset) + limit < len(fields)
-        return JSONResponse({"success": True, "data": page, "additional_data": {
-            "next_cursor": encode_cursor([int(offset) + limit]) if more else None}})
+        return JSONResponse(
+            {
+                "success": True,
+                "data": page,
+                "additional_data": {
+                    "next_cursor": encode_cursor([int(offset) + limit]) if more else None
+                },
+            }
+        )
 
     async def _fields_v2_add(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
-        f = self._add_field_checked(auth, body.get("field_name"), body.get("field_type"),
-                                    body.get("options"))
+        f = self._add_field_checked(
+            auth, body.get("field_name"), body.get("field_type"), body.get("options")
+        )
         return JSONResponse({"success": True, "data": self._field_v2(f)})
 
     def _list(
-        self, request: Request, records: Iterable[dict[str, Any]],
+        self,
+        request: Request,
+        records: Iterable[dict[str, Any]],
         render: Callable[[dict[str, Any]], dict[str, Any]],
         filters: Iterable[tuple[str, str]] = (),
     ) -> Response:
         q = request.query_params
         limit = int_param(q.get("limit"), "limit", 100)
         if limit < 1 or limit > MAX_LIMIT:
-            raise fail(400, "Validation failed: limit: Number must be less than or equal to 500"
-                       if limit > MAX_LIMIT else "Validation failed: limit: must be positive")
+            raise fail(
+                400,
+                "Validation failed: limit: Number must be less than or equal to 500"
+                if limit > MAX_LIMIT
+                else "Validation failed: limit: must be positive",
+            )
         sort_by = q.get("sort_by", "id")
         if sort_by not in ("id", "update_time", "add_time"):
             raise fail(400, "Validation failed: sort_by: must be one of id, update_time, add_time")
@@ -235,14 +318,20 @@ class ApiRoutes(PythonApi):
             rows = [r for r in rows if (key(r) < after if desc else key(r) > after)]
         page = rows[:limit]
         next_cursor = encode_cursor(list(key(page[-1]))) if len(rows) > limit else None
-        return JSONResponse({"success": True, "data": [render(r) for r in page],
-                             "additional_data": {"next_cursor": next_cursor}})
+        return JSONResponse(
+            {
+                "success": True,
+                "data": [render(r) for r in page],
+                "additional_data": {"next_cursor": next_cursor},
+            }
+        )
 
     async def _persons_list(self, request: Request, auth: Auth) -> Response:
         with self._lock:
             rows = [p for p in self.persons.values() if p["company_id"] == auth.company_id]
-            return self._list(request, rows, self._person_v2,
-                              [("org_id", "org_id"), ("owner_id", "owner_id")])
+            return self._list(
+                request, rows, self._person_v2, [("org_id", "org_id"), ("owner_id", "owner_id")]
+            )
 
     async def _persons_add(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
@@ -257,8 +346,14 @@ class ApiRoutes(PythonApi):
 
     async def _person_patch(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
-        p = self._update_person(int(request.path_params["id"]), body, "api", auth.user_id,
-                                company_id=auth.company_id, strict=True)
+        p = self._update_person(
+            int(request.path_params["id"]),
+            body,
+            "api",
+            auth.user_id,
+            company_id=auth.company_id,
+            strict=True,
+        )
         p.pop("company_id")
         return JSONResponse({"success": True, "data": p})
 
@@ -282,9 +377,18 @@ class ApiRoutes(PythonApi):
     async def _deals_list(self, request: Request, auth: Auth) -> Response:
         with self._lock:
             rows = [d for d in self.deals.values() if d["company_id"] == auth.company_id]
-            return self._list(request, rows, self._deal_v2, [
-                ("person_id", "person_id"), ("org_id", "org_id"), ("owner_id", "owner_id"),
-                ("stage_id", "stage_id"), ("pipeline_id", "pipeline_id")])
+            return self._list(
+                request,
+                rows,
+                self._deal_v2,
+                [
+                    ("person_id", "person_id"),
+                    ("org_id", "org_id"),
+                    ("owner_id", "owner_id"),
+                    ("stage_id", "stage_id"),
+                    ("pipeline_id", "pipeline_id"),
+                ],
+            )
 
     async def _deals_add(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
@@ -299,8 +403,14 @@ class ApiRoutes(PythonApi):
 
     async def _deal_patch(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
-        d = self._update_deal(int(request.path_params["id"]), body, "api", auth.user_id,
-                              company_id=auth.company_id, strict=True)
+        d = self._update_deal(
+            int(request.path_params["id"]),
+            body,
+            "api",
+            auth.user_id,
+            company_id=auth.company_id,
+            strict=True,
+        )
         d.pop("company_id")
         return JSONResponse({"success": True, "data": d})
 
@@ -311,20 +421,41 @@ class ApiRoutes(PythonApi):
 
     async def _pipelines(self, request: Request, auth: Auth) -> Response:
         with self._lock:
-            rows = [{"id": p["id"], "name": p["name"], "order_nr": p["order_nr"],
-                     "is_deleted": False, "is_deal_probability_enabled": False,
-                     "add_time": None, "update_time": None}
-                    for p in self.pipelines.values() if p["company_id"] == auth.company_id]
-        return JSONResponse({"success": True, "data": rows,
-                             "additional_data": {"next_cursor": None}})
+            rows = [
+                {
+                    "id": p["id"],
+                    "name": p["name"],
+                    "order_nr": p["order_nr"],
+                    "is_deleted": False,
+                    "is_deal_probability_enabled": False,
+                    "add_time": None,
+                    "update_time": None,
+                }
+                for p in self.pipelines.values()
+                if p["company_id"] == auth.company_id
+            ]
+        return JSONResponse(
+            {"success": True, "data": rows, "additional_data": {"next_cursor": None}}
+        )
 
     async def _stages(self, request: Request, auth: Auth) -> Response:
         pipeline = request.query_params.get("pipeline_id")
         with self._lock:
-            rows = [{"id": s["id"], "name": s["name"], "pipeline_id": s["pipeline_id"],
-                     "order_nr": s["order_nr"], "deal_probability": 100, "is_deleted": False,
-                     "is_deal_rot_enabled": False, "days_to_rotten": None}
-                    for s in self.stages.values() if s["company_id"] == auth.company_id
-                    and (not pipeline or str(s["pipeline_id"]) == pipeline)]
-        return JSONResponse({"success": True, "data": rows,
-                             "additional_data": {"next_cursor": None}})
+            rows = [
+                {
+                    "id": s["id"],
+                    "name": s["name"],
+                    "pipeline_id": s["pipeline_id"],
+                    "order_nr": s["order_nr"],
+                    "deal_probability": 100,
+                    "is_deleted": False,
+                    "is_deal_rot_enabled": False,
+                    "days_to_rotten": None,
+                }
+                for s in self.stages.values()
+                if s["company_id"] == auth.company_id
+                and (not pipeline or str(s["pipeline_id"]) == pipeline)
+            ]
+        return JSONResponse(
+            {"success": True, "data": rows, "additional_data": {"next_cursor": None}}
+        )

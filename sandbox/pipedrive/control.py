@@ -41,8 +41,7 @@ class ControlRoutes(ApiRoutes):
             Route("/_sim/uninstall", ctl(self._sim_uninstall), methods=["POST"]),
             Route("/_sim/token_lifetime", ctl(self._sim_token_lifetime), methods=["POST"]),
             Route("/_sim/rate_limit", ctl(self._sim_rate_limit), methods=["POST"]),
-            Route("/_sim/webhooks/{id:int}/delete", ctl(self._sim_hook_delete),
-                  methods=["POST"]),
+            Route("/_sim/webhooks/{id:int}/delete", ctl(self._sim_hook_delete), methods=["POST"]),
             Route("/_sim/webhooks/{id:int}/ban", ctl(self._sim_hook_ban), methods=["POST"]),
             Route("/_sim/idle", ctl(self._sim_idle), methods=["POST", "GET"]),
         ]
@@ -55,14 +54,18 @@ class ControlRoutes(ApiRoutes):
 
     async def _sim_person_add(self, request: Request) -> Response:
         body = await json_body(request)
-        p = self._create_person(body.get("company_id"), body, "app", body.get("user_id"),
-                                strict=False)
+        p = self._create_person(
+            body.get("company_id"), body, "app", body.get("user_id"), strict=False
+        )
         return JSONResponse(p, status_code=201)
 
     async def _sim_person_patch(self, request: Request) -> Response:
         body = await json_body(request)
-        return JSONResponse(self._update_person(int(request.path_params["id"]), body, "app",
-                                                body.get("user_id"), strict=False))
+        return JSONResponse(
+            self._update_person(
+                int(request.path_params["id"]), body, "app", body.get("user_id"), strict=False
+            )
+        )
 
     async def _sim_person_delete(self, request: Request) -> Response:
         self._delete_person(int(request.path_params["id"]), "app", None)
@@ -71,30 +74,39 @@ class ControlRoutes(ApiRoutes):
     async def _sim_person_merge(self, request: Request) -> Response:
         body = await json_body(request)
         into = int_param(body.get("into"), "into", 0)
-        return JSONResponse(self._merge_persons(int(request.path_params["id"]), into, "app",
-                                                body.get("user_id")))
+        return JSONResponse(
+            self._merge_persons(int(request.path_params["id"]), into, "app", body.get("user_id"))
+        )
 
     async def _sim_bulk(self, request: Request) -> Response:
         body = await json_body(request)
         count = int_param(body.get("count"), "count", 0)
         if count < 1 or count > 100_000:
             raise fail(400, "count must be 1..100000")
-        ids = self._bulk_persons(body.get("company_id"), count,
-                                 str(body.get("email_domain") or "bulk.test"),
-                                 bool(body.get("fire_webhooks", False)))
-        return JSONResponse({"count": len(ids), "first_id": ids[0], "last_id": ids[-1],
-                             "ids": ids}, status_code=201)
+        ids = self._bulk_persons(
+            body.get("company_id"),
+            count,
+            str(body.get("email_domain") or "bulk.test"),
+            bool(body.get("fire_webhooks", False)),
+        )
+        return JSONResponse(
+            {"count": len(ids), "first_id": ids[0], "last_id": ids[-1], "ids": ids}, status_code=201
+        )
 
     async def _sim_deal_add(self, request: Request) -> Response:
         body = await json_body(request)
-        d = self._create_deal(body.get("company_id"), body, "app", body.get("user_id"),
-                              strict=False)
+        d = self._create_deal(
+            body.get("company_id"), body, "app", body.get("user_id"), strict=False
+        )
         return JSONResponse(d, status_code=201)
 
     async def _sim_deal_patch(self, request: Request) -> Response:
         body = await json_body(request)
-        return JSONResponse(self._update_deal(int(request.path_params["id"]), body, "app",
-                                              body.get("user_id"), strict=False))
+        return JSONResponse(
+            self._update_deal(
+                int(request.path_params["id"]), body, "app", body.get("user_id"), strict=False
+            )
+        )
 
     async def _sim_deal_delete(self, request: Request) -> Response:
         self._delete_deal(int(request.path_params["id"]), "app", None)
@@ -156,8 +168,12 @@ class ControlRoutes(ApiRoutes):
             self._uninstall_user(user["company_id"], uid)
             callback = self.registered_redirect_uri
         if callback:
-            payload = {"client_id": self.client_id, "company_id": user["company_id"],
-                       "user_id": uid, "timestamp": rfc3339(utcnow())}
+            payload = {
+                "client_id": self.client_id,
+                "company_id": user["company_id"],
+                "user_id": uid,
+                "timestamp": rfc3339(utcnow()),
+            }
             cred = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
             with self._lock:
                 job_id = next(self._job_ids)
@@ -166,8 +182,12 @@ class ControlRoutes(ApiRoutes):
             async def send() -> None:
                 try:
                     await self._http().request(
-                        "DELETE", callback, json=payload, timeout=self.delivery_timeout,
-                        headers={"authorization": f"Basic {cred}"})
+                        "DELETE",
+                        callback,
+                        json=payload,
+                        timeout=self.delivery_timeout,
+                        headers={"authorization": f"Basic {cred}"},
+                    )
                 except httpx.HTTPError:
                     pass
                 finally:

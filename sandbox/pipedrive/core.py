@@ -32,7 +32,11 @@ class SimCore:
     """What every part of the simulator shares: settings, locks, tasks and the in-memory data."""
 
     def __init__(
-        self, *, client_id: str, client_secret: str, time_scale: float = 1.0,
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        time_scale: float = 1.0,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
@@ -60,9 +64,19 @@ class SimCore:
 
     def _seed(self) -> None:
         self._ids: dict[str, itertools.count[int]] = {
-            name: itertools.count(1) for name in (
-                "person", "organization", "deal", "webhook", "field", "option", "pipeline",
-                "stage", "install", "bulk", "label",
+            name: itertools.count(1)
+            for name in (
+                "person",
+                "organization",
+                "deal",
+                "webhook",
+                "field",
+                "option",
+                "pipeline",
+                "stage",
+                "install",
+                "bulk",
+                "label",
             )
         }
         self._ids["option"] = itertools.count(11)
@@ -85,32 +99,57 @@ class SimCore:
         self._rate: dict[str, deque[float]] = {}
         now = utcnow()
         for cid, name, domain, users, orgs in (
-            (1001, "Acme Sales", "acme",
-             [(501, "Ada Admin", "ada@acme.test", True),
-              (502, "Sam Sales", "sam@acme.test", False)],
-             ["Acme Corp", "Initech"]),
-            (2002, "Globex", "globex", [(601, "Gina Globex", "gina@globex.test", True)],
-             ["Globex Corporation", "Hooli"]),
+            (
+                1001,
+                "Acme Sales",
+                "acme",
+                [
+                    (501, "Ada Admin", "ada@acme.test", True),
+                    (502, "Sam Sales", "sam@acme.test", False),
+                ],
+                ["Acme Corp", "Initech"],
+            ),
+            (
+                2002,
+                "Globex",
+                "globex",
+                [(601, "Gina Globex", "gina@globex.test", True)],
+                ["Globex Corporation", "Hooli"],
+            ),
         ):
             self.companies[cid] = {"id": cid, "name": name, "domain": domain}
             for uid, uname, email, admin in users:
                 self.users[uid] = {
-                    "id": uid, "name": uname, "email": email, "company_id": cid, "is_admin": admin,
+                    "id": uid,
+                    "name": uname,
+                    "email": email,
+                    "company_id": cid,
+                    "is_admin": admin,
                 }
             admin_id = users[0][0]
             for org_name in orgs:
                 oid = next(self._ids["organization"])
                 self.organizations[oid] = {
-                    "id": oid, "company_id": cid, "name": org_name, "owner_id": admin_id,
-                    "add_time": now, "update_time": now, "address": None, "visible_to": 3,
-                    "label_ids": [], "custom_fields": {},
+                    "id": oid,
+                    "company_id": cid,
+                    "name": org_name,
+                    "owner_id": admin_id,
+                    "add_time": now,
+                    "update_time": now,
+                    "address": None,
+                    "visible_to": 3,
+                    "label_ids": [],
+                    "custom_fields": {},
                 }
             pid = next(self._ids["pipeline"])
             self.pipelines[pid] = {"id": pid, "company_id": cid, "name": "Sales", "order_nr": 1}
             for order, stage_name in enumerate(("Qualified", "Proposal", "Won-ready"), start=1):
                 sid = next(self._ids["stage"])
                 self.stages[sid] = {
-                    "id": sid, "company_id": cid, "name": stage_name, "pipeline_id": pid,
+                    "id": sid,
+                    "company_id": cid,
+                    "name": stage_name,
+                    "pipeline_id": pid,
                     "order_nr": order,
                 }
             for key, fname, ftype in STANDARD_PERSON_FIELDS:
@@ -119,12 +158,19 @@ class SimCore:
                 self._add_field(cid, fname, ftype, options, user_id=admin_id)
         for cid in self.companies:  # person labels: a standard field with its own option ids
             labels = self._add_field(cid, "Labels", "set", None, key="label_ids")
-            labels["options"] = [{"id": next(self._ids["label"]), "label": name}
-                                 for name in PERSON_LABELS]
+            labels["options"] = [
+                {"id": next(self._ids["label"]), "label": name} for name in PERSON_LABELS
+            ]
 
     def _add_field(
-        self, company_id: int, name: str, field_type: str, options: list[str] | None, *,
-        key: str | None = None, user_id: int | None = None,
+        self,
+        company_id: int,
+        name: str,
+        field_type: str,
+        options: list[str] | None,
+        *,
+        key: str | None = None,
+        user_id: int | None = None,
     ) -> dict[str, Any]:
         fid = next(self._ids["field"])
         now = utcnow()
@@ -133,19 +179,30 @@ class SimCore:
         if field_type in ("enum", "set"):
             opts = [{"id": next(self._ids["option"]), "label": label} for label in options or []]
         record = {
-            "id": fid, "company_id": company_id,
+            "id": fid,
+            "company_id": company_id,
             "key": key or make_field_key(company_id, fid, name),
-            "name": name, "field_type": field_type, "options": opts, "edit_flag": custom,
-            "add_time": now, "update_time": now, "created_by_user_id": user_id,
-            "order_nr": len([f for f in self.person_fields.values()
-                             if f["company_id"] == company_id]) + 1,
+            "name": name,
+            "field_type": field_type,
+            "options": opts,
+            "edit_flag": custom,
+            "add_time": now,
+            "update_time": now,
+            "created_by_user_id": user_id,
+            "order_nr": len(
+                [f for f in self.person_fields.values() if f["company_id"] == company_id]
+            )
+            + 1,
         }
         self.person_fields[fid] = record
         return record
 
     def _custom_fields(self, company_id: int) -> list[dict[str, Any]]:
-        return [f for f in self.person_fields.values()
-                if f["company_id"] == company_id and f["edit_flag"]]
+        return [
+            f
+            for f in self.person_fields.values()
+            if f["company_id"] == company_id and f["edit_flag"]
+        ]
 
     def _field_by_name(self, company_id: int, name: str) -> dict[str, Any] | None:
         for f in self.person_fields.values():

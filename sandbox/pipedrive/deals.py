@@ -78,25 +78,49 @@ class DealsAndOrgs(Persons):
             d["custom_fields"].update(body["custom_fields"])
 
     def _create_deal(
-        self, company_id: Any, body: dict[str, Any], source: str, user_id: int | None, *,
-        strict: bool, fire: bool = True,
+        self,
+        company_id: Any,
+        body: dict[str, Any],
+        source: str,
+        user_id: int | None,
+        *,
+        strict: bool,
+        fire: bool = True,
     ) -> dict[str, Any]:
         with self._lock:
             cid = self._company(company_id)
             actor = user_id or self._admin_of(cid)
             if not body.get("title"):
                 raise fail(400, "Validation failed: title: required")
-            first_stage = min((s for s in self.stages.values() if s["company_id"] == cid),
-                              key=lambda s: s["id"])
+            first_stage = min(
+                (s for s in self.stages.values() if s["company_id"] == cid), key=lambda s: s["id"]
+            )
             now = utcnow()
             d: dict[str, Any] = {
-                "id": 0, "company_id": cid, "title": "", "value": 0, "currency": "EUR",
-                "owner_id": actor, "creator_user_id": actor, "person_id": None, "org_id": None,
-                "stage_id": first_stage["id"], "pipeline_id": first_stage["pipeline_id"],
-                "status": "open", "add_time": now, "update_time": now, "stage_change_time": None,
-                "expected_close_date": None, "won_time": None, "lost_time": None,
-                "close_time": None, "lost_reason": None, "visible_to": 3, "label_ids": [],
-                "origin": "API" if source == "api" else "ManuallyCreated", "custom_fields": {},
+                "id": 0,
+                "company_id": cid,
+                "title": "",
+                "value": 0,
+                "currency": "EUR",
+                "owner_id": actor,
+                "creator_user_id": actor,
+                "person_id": None,
+                "org_id": None,
+                "stage_id": first_stage["id"],
+                "pipeline_id": first_stage["pipeline_id"],
+                "status": "open",
+                "add_time": now,
+                "update_time": now,
+                "stage_change_time": None,
+                "expected_close_date": None,
+                "won_time": None,
+                "lost_time": None,
+                "close_time": None,
+                "lost_reason": None,
+                "visible_to": 3,
+                "label_ids": [],
+                "origin": "API" if source == "api" else "ManuallyCreated",
+                "custom_fields": {},
             }
             self._apply_deal(d, body, strict)
             d["stage_change_time"] = None
@@ -113,8 +137,14 @@ class DealsAndOrgs(Persons):
         return d
 
     def _update_deal(
-        self, deal_id: int, body: dict[str, Any], source: str, user_id: int | None, *,
-        company_id: int | None = None, strict: bool,
+        self,
+        deal_id: int,
+        body: dict[str, Any],
+        source: str,
+        user_id: int | None,
+        *,
+        company_id: int | None = None,
+        strict: bool,
     ) -> dict[str, Any]:
         with self._lock:
             old = self._get_deal(deal_id, company_id)
@@ -124,14 +154,20 @@ class DealsAndOrgs(Persons):
             return self._deal_v2(self.deals[deal_id], with_company=True)
 
     def _delete_deal(
-        self, deal_id: int, source: str, user_id: int | None, *, company_id: int | None = None,
+        self,
+        deal_id: int,
+        source: str,
+        user_id: int | None,
+        *,
+        company_id: int | None = None,
     ) -> None:
         with self._lock:
             d = self._get_deal(deal_id, company_id)
             del self.deals[deal_id]
             actor = user_id or self._admin_of(d["company_id"])
-            self._emit(d["company_id"], "deal", deal_id, d, None, source, actor,
-                       v2="delete", v1="deleted")
+            self._emit(
+                d["company_id"], "deal", deal_id, d, None, source, actor, v2="delete", v1="deleted"
+            )
 
     def _create_org(self, company_id: Any, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -140,15 +176,22 @@ class DealsAndOrgs(Persons):
             if not body.get("name"):
                 raise fail(400, "Validation failed: name: required")
             now = utcnow()
-            o: dict[str, Any] = {"id": next(self._ids["organization"]), "company_id": cid,
-                 "name": str(body["name"]), "owner_id": actor, "add_time": now,
-                 "update_time": now, "address": None, "visible_to": 3, "label_ids": [],
-                 "custom_fields": {}}
+            o: dict[str, Any] = {
+                "id": next(self._ids["organization"]),
+                "company_id": cid,
+                "name": str(body["name"]),
+                "owner_id": actor,
+                "add_time": now,
+                "update_time": now,
+                "address": None,
+                "visible_to": 3,
+                "label_ids": [],
+                "custom_fields": {},
+            }
             if body.get("address"):
                 o["address"] = {"value": str(body["address"])}
             self.organizations[o["id"]] = o
-            self._emit(cid, "organization", o["id"], None, o, "app", actor, v2="create",
-                       v1="added")
+            self._emit(cid, "organization", o["id"], None, o, "app", actor, v2="create", v1="added")
             return self._org_v2(o, with_company=True)
 
     def _update_org(self, org_id: int, body: dict[str, Any]) -> dict[str, Any]:

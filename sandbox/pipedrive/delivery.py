@@ -24,9 +24,19 @@ class Delivery(Validation):
     # ------------------------------------------------------------------ webhook events
 
     def _emit(
-        self, company_id: int, entity: str, entity_id: int, before: dict[str, Any] | None,
-        after: dict[str, Any] | None, source: str, user_id: int, *, v2: str | None,
-        v1: str | None, merged_to_id: int | None = None, merged_from_id: int | None = None,
+        self,
+        company_id: int,
+        entity: str,
+        entity_id: int,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        source: str,
+        user_id: int,
+        *,
+        v2: str | None,
+        v1: str | None,
+        merged_to_id: int | None = None,
+        merged_from_id: int | None = None,
         correlation_id: str | None = None,
     ) -> None:
         """Queue deliveries of one event to every matching webhook (called under the lock)."""
@@ -40,10 +50,18 @@ class Delivery(Validation):
         if not hooks:
             return
         ev = Event(
-            id=str(uuid.uuid4()), correlation_id=correlation_id or str(uuid.uuid4()),
-            company_id=company_id, entity=entity, entity_id=entity_id, v2_action=v2,
-            v1_action=v1, change_source=source, user_id=user_id, timestamp=utcnow(),
-            merged_to_id=merged_to_id, merged_from_id=merged_from_id,
+            id=str(uuid.uuid4()),
+            correlation_id=correlation_id or str(uuid.uuid4()),
+            company_id=company_id,
+            entity=entity,
+            entity_id=entity_id,
+            v2_action=v2,
+            v1_action=v1,
+            change_source=source,
+            user_id=user_id,
+            timestamp=utcnow(),
+            merged_to_id=merged_to_id,
+            merged_from_id=merged_from_id,
         )
         b2, b1 = self._render(entity, before) if before else (None, None)
         a2, a1 = self._render(entity, after) if after else (None, None)
@@ -71,12 +89,22 @@ class Delivery(Validation):
         permitted = [u["id"] for u in self.users.values() if u["company_id"] == ev.company_id]
         if hook["version"] == "2.0":
             meta: dict[str, Any] = {
-                "action": ev.v2_action, "entity": ev.entity, "company_id": str(ev.company_id),
-                "correlation_id": ev.correlation_id, "entity_id": str(ev.entity_id), "id": ev.id,
-                "is_bulk_edit": False, "timestamp": iso_ms(ev.timestamp), "type": "application",
-                "user_id": str(ev.user_id), "version": "2.0", "webhook_id": str(hook["id"]),
-                "webhook_owner_id": str(hook["owner_id"]), "change_source": ev.change_source,
-                "attempt": attempt, "host": self.host,
+                "action": ev.v2_action,
+                "entity": ev.entity,
+                "company_id": str(ev.company_id),
+                "correlation_id": ev.correlation_id,
+                "entity_id": str(ev.entity_id),
+                "id": ev.id,
+                "is_bulk_edit": False,
+                "timestamp": iso_ms(ev.timestamp),
+                "type": "application",
+                "user_id": str(ev.user_id),
+                "version": "2.0",
+                "webhook_id": str(hook["id"]),
+                "webhook_owner_id": str(hook["owner_id"]),
+                "change_source": ev.change_source,
+                "attempt": attempt,
+                "host": self.host,
                 "permitted_user_ids": [str(u) for u in permitted],
             }
             if ev.merged_to_id is not None:
@@ -87,32 +115,59 @@ class Delivery(Validation):
         micro = int(ev.timestamp.timestamp() * 1_000_000)
         filters: dict[str, list[Any]] = {"current": [], "previous": []}
         return {
-            "v": 1, "matches_filters": filters,
+            "v": 1,
+            "matches_filters": filters,
             "meta": {
-                "v": 1, "action": ev.v1_action, "object": ev.entity,
-                "change_source": ev.change_source, "id": ev.entity_id,
-                "company_id": ev.company_id, "user_id": ev.user_id, "host": self.host,
-                "timestamp": micro // 1_000_000, "timestamp_micro": micro,
-                "permitted_user_ids": [], "trans_pending": False, "is_bulk_update": False,
-                "pipedrive_service_name": False, "matches_filters": filters,
+                "v": 1,
+                "action": ev.v1_action,
+                "object": ev.entity,
+                "change_source": ev.change_source,
+                "id": ev.entity_id,
+                "company_id": ev.company_id,
+                "user_id": ev.user_id,
+                "host": self.host,
+                "timestamp": micro // 1_000_000,
+                "timestamp_micro": micro,
+                "permitted_user_ids": [],
+                "trans_pending": False,
+                "is_bulk_update": False,
+                "pipedrive_service_name": False,
+                "matches_filters": filters,
                 "webhook_id": str(hook["id"]),
             },
             "retry": attempt - 1,
-            "current": ev.v1_current, "previous": ev.v1_previous,
+            "current": ev.v1_current,
+            "previous": ev.v1_previous,
             "event": f"{ev.v1_action}.{ev.entity}",
         }
 
     def _record(
-        self, hook: dict[str, Any], ev: Event, attempt: int, status: int | None,
-        error: str | None, *, lost: bool = False,
+        self,
+        hook: dict[str, Any],
+        ev: Event,
+        attempt: int,
+        status: int | None,
+        error: str | None,
+        *,
+        lost: bool = False,
     ) -> None:
-        self.deliveries.append({
-            "webhook_id": hook["id"], "company_id": hook["company_id"], "event_id": ev.id,
-            "entity": ev.entity, "entity_id": ev.entity_id,
-            "action": ev.v2_action if hook["version"] == "2.0" else ev.v1_action,
-            "version": hook["version"], "url": hook["subscription_url"], "attempt": attempt,
-            "status": status, "error": error, "lost": lost, "time": iso_ms(utcnow()),
-        })
+        self.deliveries.append(
+            {
+                "webhook_id": hook["id"],
+                "company_id": hook["company_id"],
+                "event_id": ev.id,
+                "entity": ev.entity,
+                "entity_id": ev.entity_id,
+                "action": ev.v2_action if hook["version"] == "2.0" else ev.v1_action,
+                "version": hook["version"],
+                "url": hook["subscription_url"],
+                "attempt": attempt,
+                "status": status,
+                "error": error,
+                "lost": lost,
+                "time": iso_ms(utcnow()),
+            }
+        )
 
     async def _deliver(self, job: Job) -> None:
         try:
@@ -122,23 +177,28 @@ class Delivery(Validation):
                     if hook is None:
                         return
                     if (hook["banned_until"] or 0) > time.time():
-                        self._record(hook, job.event, attempt, None,
-                                     "webhook banned: event lost", lost=True)
+                        self._record(
+                            hook, job.event, attempt, None, "webhook banned: event lost", lost=True
+                        )
                         return
                     self._jobs[job.id] = None
                     body = json.dumps(self._payload(hook, job.event, attempt))
                     url = hook["subscription_url"]
-                    headers = {"content-type": "application/json",
-                               "user-agent": "Pipedrive Webhooks (simulated)"}
+                    headers = {
+                        "content-type": "application/json",
+                        "user-agent": "Pipedrive Webhooks (simulated)",
+                    }
                     if hook["http_auth_user"] or hook["http_auth_password"]:
                         cred = f"{hook['http_auth_user'] or ''}:{hook['http_auth_password'] or ''}"
-                        headers["authorization"] = "Basic " + base64.b64encode(
-                            cred.encode()).decode()
+                        headers["authorization"] = (
+                            "Basic " + base64.b64encode(cred.encode()).decode()
+                        )
                 status: int | None = None
                 error: str | None = None
                 try:
-                    resp = await self._http().post(url, content=body, headers=headers,
-                                                   timeout=self.delivery_timeout)
+                    resp = await self._http().post(
+                        url, content=body, headers=headers, timeout=self.delivery_timeout
+                    )
                     status = resp.status_code
                 except httpx.TimeoutException:
                     error = "timeout"
@@ -190,7 +250,8 @@ class Delivery(Validation):
     def _idle(self, deadline: float) -> bool:
         with self._lock:
             return not self._pending_jobs and all(
-                due is not None and due > deadline for due in self._jobs.values())
+                due is not None and due > deadline for due in self._jobs.values()
+            )
 
     async def wait_idle_async(self, within: float = 10.0) -> bool:
         deadline = time.monotonic() + within

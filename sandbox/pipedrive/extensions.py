@@ -52,9 +52,11 @@ class Extensions:
 
     def sign(self, company_id: int, user_id: int, ttl: int = TOKEN_TTL) -> str:
         issued = int(time.time())
-        return jwt.encode({"userId": user_id, "companyId": company_id, "iat": issued,
-                           "exp": issued + ttl}, self.sim.jwt_secret or self.sim.client_secret,
-                          algorithm="HS256")
+        return jwt.encode(
+            {"userId": user_id, "companyId": company_id, "iat": issued, "exp": issued + ttl},
+            self.sim.jwt_secret or self.sim.client_secret,
+            algorithm="HS256",
+        )
 
     # --- the viewer --------------------------------------------------------------------------
     def _viewer(self, request: Request, company_id: int) -> dict[str, Any]:
@@ -74,15 +76,33 @@ class Extensions:
         raw = request.query_params.get("token_ttl", "")
         return max(1, min(MAX_TTL, int(raw))) if raw.isdigit() and len(raw) < 6 else TOKEN_TTL
 
-    def _page(self, request: Request, *, company_id: int, user: dict[str, Any], kind: str,
-              iframe: str, extra: dict[str, Any]) -> Response:
+    def _page(
+        self,
+        request: Request,
+        *,
+        company_id: int,
+        user: dict[str, Any],
+        kind: str,
+        iframe: str,
+        extra: dict[str, Any],
+    ) -> Response:
         with self.sim._lock:
             users = [u for u in self.sim.users.values() if u["company_id"] == company_id]
-        return self.templates.TemplateResponse(request, "pipedrive/extension.html", {
-            "companies": list(self.sim.companies.values()),
-            "company": self.sim.companies[company_id], "user": user, "users": users,
-            "kind": kind, "iframe": iframe, "theme": self._theme(request),
-            "app_url": self.app_url(), **extra})
+        return self.templates.TemplateResponse(
+            request,
+            "pipedrive/extension.html",
+            {
+                "companies": list(self.sim.companies.values()),
+                "company": self.sim.companies[company_id],
+                "user": user,
+                "users": users,
+                "kind": kind,
+                "iframe": iframe,
+                "theme": self._theme(request),
+                "app_url": self.app_url(),
+                **extra,
+            },
+        )
 
     # --- pages -------------------------------------------------------------------------------
     async def person_page(self, request: Request) -> Response:
@@ -94,25 +114,40 @@ class Extensions:
             cid = person["company_id"]
             orgs = self.sim.organizations
             details = {
-                "id": pid, "name": person["name"],
+                "id": pid,
+                "name": person["name"],
                 "emails": [e["value"] for e in person["emails"]],
                 "org": orgs[person["org_id"]]["name"] if person["org_id"] in orgs else "",
-                "deals": [d["title"] for d in self.sim.deals.values()
-                          if d["person_id"] == pid],
-                "fields": [(f["name"], self.sim._ui_display(f, person["custom_fields"].get(
-                    f["key"]))) for f in self.sim._ui_fields(cid)],
+                "deals": [d["title"] for d in self.sim.deals.values() if d["person_id"] == pid],
+                "fields": [
+                    (f["name"], self.sim._ui_display(f, person["custom_fields"].get(f["key"])))
+                    for f in self.sim._ui_fields(cid)
+                ],
             }
         user = self._viewer(request, cid)
         app = self.app_url()
         iframe = ""
         if app:
-            iframe = f"{app}/panel?" + urlencode({
-                "resource": "person", "view": "details", "selectedIds": pid,
-                "id": secrets.token_hex(8), "theme": self._theme(request),
-                "userId": user["id"], "companyId": cid,
-                "token": self.sign(cid, user["id"], self._ttl(request))})
-        return self._page(request, company_id=cid, user=user, kind="panel", iframe=iframe,
-                          extra={"person": details})
+            iframe = f"{app}/panel?" + urlencode(
+                {
+                    "resource": "person",
+                    "view": "details",
+                    "selectedIds": pid,
+                    "id": secrets.token_hex(8),
+                    "theme": self._theme(request),
+                    "userId": user["id"],
+                    "companyId": cid,
+                    "token": self.sign(cid, user["id"], self._ttl(request)),
+                }
+            )
+        return self._page(
+            request,
+            company_id=cid,
+            user=user,
+            kind="panel",
+            iframe=iframe,
+            extra={"person": details},
+        )
 
     async def settings_page(self, request: Request) -> Response:
         raw = request.query_params.get("company", "")
@@ -123,12 +158,24 @@ class Extensions:
         app = self.app_url()
         iframe = ""
         if app:
-            iframe = f"{app}/settings?" + urlencode({
-                "resource": "settings", "id": secrets.token_hex(8),
-                "theme": self._theme(request), "userId": user["id"], "companyId": cid,
-                "token": self.sign(cid, user["id"], self._ttl(request))})
-        return self._page(request, company_id=cid, user=user, kind="settings", iframe=iframe,
-                          extra={"person": None})
+            iframe = f"{app}/settings?" + urlencode(
+                {
+                    "resource": "settings",
+                    "id": secrets.token_hex(8),
+                    "theme": self._theme(request),
+                    "userId": user["id"],
+                    "companyId": cid,
+                    "token": self.sign(cid, user["id"], self._ttl(request)),
+                }
+            )
+        return self._page(
+            request,
+            company_id=cid,
+            user=user,
+            kind="settings",
+            iframe=iframe,
+            extra={"person": None},
+        )
 
     async def token(self, request: Request) -> Response:
         """GET_SIGNED_TOKEN: a fresh token for the signed-in user of the host page."""
@@ -137,5 +184,4 @@ class Extensions:
         if cid not in self.sim.companies:
             return PlainTextResponse("unknown company", status_code=404)
         user = self._viewer(request, cid)
-        return PlainTextResponse(self.sign(cid, user["id"]),
-                                 headers={"cache-control": "no-store"})
+        return PlainTextResponse(self.sign(cid, user["id"]), headers={"cache-control": "no-store"})

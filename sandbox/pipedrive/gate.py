@@ -38,20 +38,29 @@ class Gate(OAuth):
         return allowed, headers
 
     def _api(
-        self, handler: Callable[[Request, Auth], Awaitable[Response]],
+        self,
+        handler: Callable[[Request, Auth], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             with self._lock:
                 tok = self._token_auth(request.headers.get("authorization"))
             if tok is None:
-                return JSONResponse({"success": False,
-                                     "error": "Invalid token: access_token is invalid",
-                                     "errorCode": 401}, status_code=401)
+                return JSONResponse(
+                    {
+                        "success": False,
+                        "error": "Invalid token: access_token is invalid",
+                        "errorCode": 401,
+                    },
+                    status_code=401,
+                )
             request.scope["pd_user_id"] = tok.user_id
             allowed, headers = self._rate_check(tok.token)
             if not allowed:
-                return JSONResponse({"success": False, "error": "Request over limit",
-                                     "errorCode": 429}, status_code=429, headers=headers)
+                return JSONResponse(
+                    {"success": False, "error": "Request over limit", "errorCode": 429},
+                    status_code=429,
+                    headers=headers,
+                )
             try:
                 response = await handler(request, Auth(tok.token, tok.company_id, tok.user_id))
             except ApiError as exc:

@@ -79,8 +79,7 @@ def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, A
 
 
 def oauth_error(status: int, message: str, error: str) -> JSONResponse:
-    return JSONResponse({"success": False, "message": message, "error": error},
-                        status_code=status)
+    return JSONResponse({"success": False, "message": message, "error": error}, status_code=status)
 
 
 async def json_body(request: Request) -> dict[str, Any]:

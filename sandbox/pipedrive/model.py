@@ -25,30 +25,65 @@ MAX_LIMIT = 500
 V2_ACTIONS = {"create", "change", "delete", "*"}
 V1_ACTIONS = {"added", "updated", "deleted", "merged", "*"}
 EVENT_OBJECTS = {
-    "activity", "deal", "lead", "note", "organization", "person", "pipeline", "product", "stage",
-    "user", "*",
+    "activity",
+    "deal",
+    "lead",
+    "note",
+    "organization",
+    "person",
+    "pipeline",
+    "product",
+    "stage",
+    "user",
+    "*",
 }
 V1_OF_V2 = {"create": "added", "change": "updated", "delete": "deleted"}
 FIELD_TYPES = {
-    "address", "date", "daterange", "double", "enum", "monetary", "org", "people", "phone", "set",
-    "text", "time", "timerange", "user", "varchar", "varchar_auto", "visible_to",
+    "address",
+    "date",
+    "daterange",
+    "double",
+    "enum",
+    "monetary",
+    "org",
+    "people",
+    "phone",
+    "set",
+    "text",
+    "time",
+    "timerange",
+    "user",
+    "varchar",
+    "varchar_auto",
+    "visible_to",
 }
 TEXT_TYPES = {"varchar", "varchar_auto", "text", "phone", "time"}
 ID_TYPES = {"user", "org", "people"}
 STANDARD_PERSON_FIELDS = [
-    ("name", "Name", "varchar"), ("first_name", "First name", "varchar"),
-    ("last_name", "Last name", "varchar"), ("email", "Email", "varchar"),
-    ("phone", "Phone", "phone"), ("org_id", "Organization", "org"),
-    ("owner_id", "Owner", "user"), ("add_time", "Person created", "date"),
-    ("update_time", "Update time", "date"), ("visible_to", "Visible to", "visible_to"),
+    ("name", "Name", "varchar"),
+    ("first_name", "First name", "varchar"),
+    ("last_name", "Last name", "varchar"),
+    ("email", "Email", "varchar"),
+    ("phone", "Phone", "phone"),
+    ("org_id", "Organization", "org"),
+    ("owner_id", "Owner", "user"),
+    ("add_time", "Person created", "date"),
+    ("update_time", "Update time", "date"),
+    ("visible_to", "Visible to", "visible_to"),
 ]
 PERSON_LABELS = ("Customer", "Hot lead", "Supplier", "Colleague")
 DEMO_FIELDS: list[tuple[str, str, list[str] | None]] = [
-    ("Birthday note", "varchar", None), ("Score", "double", None), ("Budget", "monetary", None),
-    ("Next call", "date", None), ("Tier", "enum", ["Gold", "Silver", "Bronze"]),
-    ("Interests", "set", ["News", "Events", "Offers"]), ("Mobile", "phone", None),
+    ("Birthday note", "varchar", None),
+    ("Score", "double", None),
+    ("Budget", "monetary", None),
+    ("Next call", "date", None),
+    ("Tier", "enum", ["Gold", "Silver", "Bronze"]),
+    ("Interests", "set", ["News", "Events", "Offers"]),
+    ("Mobile", "phone", None),
     ("Office", "address", None),
 ]
+
+
 class ApiError(Exception):
     """An error answer; raised anywhere below a route and turned into a JSON response."""
 

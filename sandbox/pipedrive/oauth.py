@@ -41,15 +41,22 @@ class OAuth(DealsAndOrgs):
 
     def _issue_token(self, install: Installation) -> dict[str, Any]:
         now = time.time()
-        lifetime = self.token_lifetime if self.token_lifetime is not None else (
-            TOKEN_EXPIRES_IN * self.time_scale)
+        lifetime = (
+            self.token_lifetime
+            if self.token_lifetime is not None
+            else (TOKEN_EXPIRES_IN * self.time_scale)
+        )
         token = "v1u:" + secrets.token_urlsafe(48)
-        self.access_tokens[token] = AccessToken(token, install.id, install.company_id,
-                                                 install.user_id, now, now + lifetime)
+        self.access_tokens[token] = AccessToken(
+            token, install.id, install.company_id, install.user_id, now, now + lifetime
+        )
         return {
-            "access_token": token, "token_type": "Bearer",
-            "refresh_token": install.refresh_token, "scope": SCOPES,
-            "expires_in": TOKEN_EXPIRES_IN, "api_domain": self.base_url,
+            "access_token": token,
+            "token_type": "Bearer",
+            "refresh_token": install.refresh_token,
+            "scope": SCOPES,
+            "expires_in": TOKEN_EXPIRES_IN,
+            "api_domain": self.base_url,
         }
 
     def _token_auth(self, header: str | None) -> AccessToken | None:
@@ -71,9 +78,12 @@ class OAuth(DealsAndOrgs):
                 cid, _, secret = base64.b64decode(header[6:].strip()).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 return False
-        return (isinstance(cid, str) and isinstance(secret, str)
-                and secrets.compare_digest(cid, self.client_id)
-                and secrets.compare_digest(secret, self.client_secret))
+        return (
+            isinstance(cid, str)
+            and isinstance(secret, str)
+            and secrets.compare_digest(cid, self.client_id)
+            and secrets.compare_digest(secret, self.client_secret)
+        )
 
     def _revoke_install(self, install: Installation) -> None:
         install.active = False
@@ -90,8 +100,10 @@ class OAuth(DealsAndOrgs):
             if self.registered_redirect_uri is None:
                 self.registered_redirect_uri = redirect_uri
             elif redirect_uri != self.registered_redirect_uri:
-                return ("Invalid request: redirect_uri does not match the app's callback URL "
-                        f"({self.registered_redirect_uri}).")
+                return (
+                    "Invalid request: redirect_uri does not match the app's callback URL "
+                    f"({self.registered_redirect_uri})."
+                )
         return None
 
     # ------------------------------------------------------------------ oauth routes
@@ -106,43 +118,60 @@ class OAuth(DealsAndOrgs):
         problem = self._authorize_problem(client_id, redirect_uri)
         if problem:
             return TEMPLATES.TemplateResponse(
-                request, "pipedrive/oauth_error.html", {"message": problem}, status_code=400)
+                request, "pipedrive/oauth_error.html", {"message": problem}, status_code=400
+            )
         assert isinstance(redirect_uri, str)
         extra = {"state": str(state)} if state else {}
         if request.method == "GET":
             with self._lock:
-                users = [{**u, "company": self.companies[u["company_id"]]["name"]}
-                         for u in self.users.values()]
-            return TEMPLATES.TemplateResponse(request, "pipedrive/consent.html", {
-                "client_id": client_id, "redirect_uri": redirect_uri, "state": state or "",
-                "scopes": SCOPE_DESCRIPTIONS, "users": users,
-            })
+                users = [
+                    {**u, "company": self.companies[u["company_id"]]["name"]}
+                    for u in self.users.values()
+                ]
+            return TEMPLATES.TemplateResponse(
+                request,
+                "pipedrive/consent.html",
+                {
+                    "client_id": client_id,
+                    "redirect_uri": redirect_uri,
+                    "state": state or "",
+                    "scopes": SCOPE_DESCRIPTIONS,
+                    "users": users,
+                },
+            )
         if params.get("action") != "allow":
             return RedirectResponse(
-                with_query(redirect_uri, {"error": "user_denied", **extra}), status_code=302)
+                with_query(redirect_uri, {"error": "user_denied", **extra}), status_code=302
+            )
         with self._lock:
             try:
                 user = self.users[int(str(params.get("user_id", "501")))]
             except (KeyError, ValueError):
                 return TEMPLATES.TemplateResponse(
-                    request, "pipedrive/oauth_error.html", {"message": "Unknown user."},
-                    status_code=400)
+                    request,
+                    "pipedrive/oauth_error.html",
+                    {"message": "Unknown user."},
+                    status_code=400,
+                )
             code = f"{user['company_id']}.{user['id']}.{secrets.token_hex(20)}"
             self.codes[code] = {
-                "company_id": user["company_id"], "user_id": user["id"],
+                "company_id": user["company_id"],
+                "user_id": user["id"],
                 "redirect_uri": redirect_uri,
                 "expires_at": time.time() + CODE_TTL * self.time_scale,
             }
-        return RedirectResponse(with_query(redirect_uri, {"code": code, **extra}),
-                                status_code=302)
+        return RedirectResponse(with_query(redirect_uri, {"code": code, **extra}), status_code=302)
 
     async def _oauth_token(self, request: Request) -> Response:
         with self._lock:
             self.token_calls += 1
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":
-            return oauth_error(400, "Invalid request: content must be "
-                                     "application/x-www-form-urlencoded", "invalid_request")
+            return oauth_error(
+                400,
+                "Invalid request: content must be application/x-www-form-urlencoded",
+                "invalid_request",
+            )
         form = await request.form()
         if not self._client_ok(request, form):
             return oauth_error(401, "Invalid client: client is invalid", "invalid_client")
@@ -151,28 +180,39 @@ class OAuth(DealsAndOrgs):
             if grant == "authorization_code":
                 code = self.codes.pop(str(form.get("code") or ""), None)
                 if code is None or code["expires_at"] < time.time():
-                    return oauth_error(400, "Invalid grant: authorization code is invalid",
-                                        "invalid_grant")
+                    return oauth_error(
+                        400, "Invalid grant: authorization code is invalid", "invalid_grant"
+                    )
                 if form.get("redirect_uri") not in (None, code["redirect_uri"]):
-                    return oauth_error(400, "Invalid request: redirect_uri is invalid",
-                                        "invalid_request")
+                    return oauth_error(
+                        400, "Invalid request: redirect_uri is invalid", "invalid_request"
+                    )
                 iid = next(self._ids["install"])
                 install = Installation(
-                    iid, code["company_id"], code["user_id"],
-                    f"{code['company_id']}:{code['user_id']}:{secrets.token_hex(20)}")
+                    iid,
+                    code["company_id"],
+                    code["user_id"],
+                    f"{code['company_id']}:{code['user_id']}:{secrets.token_hex(20)}",
+                )
                 self.installations[iid] = install
                 return JSONResponse(self._issue_token(install))
             if grant == "refresh_token":
                 self.refresh_calls += 1
                 refresh = str(form.get("refresh_token") or "")
-                install_or_none = next((i for i in self.installations.values()
-                                        if i.refresh_token == refresh and i.active), None)
+                install_or_none = next(
+                    (
+                        i
+                        for i in self.installations.values()
+                        if i.refresh_token == refresh and i.active
+                    ),
+                    None,
+                )
                 if install_or_none is None:
-                    return oauth_error(400, "Invalid grant: refresh token is invalid",
-                                        "invalid_grant")
+                    return oauth_error(
+                        400, "Invalid grant: refresh token is invalid", "invalid_grant"
+                    )
                 return JSONResponse(self._issue_token(install_or_none))
-        return oauth_error(400, "Invalid request: grant_type is invalid",
-                            "unsupported_grant_type")
+        return oauth_error(400, "Invalid request: grant_type is invalid", "unsupported_grant_type")
 
     async def _oauth_revoke(self, request: Request) -> Response:
         form = await request.form()
@@ -183,9 +223,12 @@ class OAuth(DealsAndOrgs):
             for install in self.installations.values():
                 if install.refresh_token == token and install.active:
                     self._revoke_install(install)
-                    if not any(i.active and i.company_id == install.company_id
-                               and i.user_id == install.user_id
-                               for i in self.installations.values()):
+                    if not any(
+                        i.active
+                        and i.company_id == install.company_id
+                        and i.user_id == install.user_id
+                        for i in self.installations.values()
+                    ):
                         self._uninstall_user(install.company_id, install.user_id)
             tok = self.access_tokens.get(token)
             if tok is not None:

@@ -16,7 +16,11 @@ class Persons(WebhookAdmin):
     # ------------------------------------------------------------------ persons
 
     def _apply_person(
-        self, p: dict[str, Any], body: dict[str, Any], strict: bool, creating: bool,
+        self,
+        p: dict[str, Any],
+        body: dict[str, Any],
+        strict: bool,
+        creating: bool,
     ) -> None:
         cid = p["company_id"]
         for name in ("name", "first_name", "last_name"):
@@ -54,28 +58,49 @@ class Persons(WebhookAdmin):
             p["visible_to"] = body["visible_to"]
         if "label_ids" in body:
             p["label_ids"] = self._check_labels(cid, body["label_ids"])
-        p["custom_fields"] = self._apply_cf(cid, p["custom_fields"], body.get("custom_fields"),
-                                            strict)
+        p["custom_fields"] = self._apply_cf(
+            cid, p["custom_fields"], body.get("custom_fields"), strict
+        )
         if not p["name"]:
             if creating and not strict and p["emails"]:
                 p["name"] = p["emails"][0]["value"].split("@")[0]
                 p["first_name"] = p["name"]
             else:
-                raise fail(400, "Validation failed: name: Either name or both first_name and "
-                                "last_name must be provided")
+                raise fail(
+                    400,
+                    "Validation failed: name: Either name or both first_name and "
+                    "last_name must be provided",
+                )
 
     def _create_person(
-        self, company_id: Any, body: dict[str, Any], source: str, user_id: int | None, *,
-        strict: bool, fire: bool = True,
+        self,
+        company_id: Any,
+        body: dict[str, Any],
+        source: str,
+        user_id: int | None,
+        *,
+        strict: bool,
+        fire: bool = True,
     ) -> dict[str, Any]:
         with self._lock:
             cid = self._company(company_id)
             actor = user_id or self._admin_of(cid)
             now = utcnow()
             p: dict[str, Any] = {
-                "id": 0, "company_id": cid, "name": "", "first_name": None, "last_name": None,
-                "org_id": None, "owner_id": actor, "add_time": now, "update_time": now,
-                "emails": [], "phones": [], "visible_to": 3, "label_ids": [], "custom_fields": {},
+                "id": 0,
+                "company_id": cid,
+                "name": "",
+                "first_name": None,
+                "last_name": None,
+                "org_id": None,
+                "owner_id": actor,
+                "add_time": now,
+                "update_time": now,
+                "emails": [],
+                "phones": [],
+                "visible_to": 3,
+                "label_ids": [],
+                "custom_fields": {},
             }
             self._apply_person(p, body, strict, creating=True)
             p["id"] = next(self._ids["person"])
@@ -91,8 +116,14 @@ class Persons(WebhookAdmin):
         return p
 
     def _update_person(
-        self, person_id: int, body: dict[str, Any], source: str, user_id: int | None, *,
-        company_id: int | None = None, strict: bool,
+        self,
+        person_id: int,
+        body: dict[str, Any],
+        source: str,
+        user_id: int | None,
+        *,
+        company_id: int | None = None,
+        strict: bool,
     ) -> dict[str, Any]:
         with self._lock:
             old = self._get_person(person_id, company_id)
@@ -102,8 +133,13 @@ class Persons(WebhookAdmin):
             return self._person_v2(self.persons[person_id], with_company=True)
 
     def _commit_change(
-        self, entity: str, table: dict[int, dict[str, Any]], old: dict[str, Any],
-        new: dict[str, Any], source: str, user_id: int | None,
+        self,
+        entity: str,
+        table: dict[int, dict[str, Any]],
+        old: dict[str, Any],
+        new: dict[str, Any],
+        source: str,
+        user_id: int | None,
         merged_from_id: int | None = None,
     ) -> bool:
         """Store `new` if it differs from `old` (bumping update_time) and fire `change`."""
@@ -115,23 +151,50 @@ class Persons(WebhookAdmin):
         new["update_time"] = utcnow()
         table[new["id"]] = new
         actor = user_id or self._admin_of(new["company_id"])
-        self._emit(new["company_id"], entity, new["id"], old, new, source, actor,
-                   v2="change", v1="updated" if merged_from_id is None else "merged",
-                   merged_from_id=merged_from_id)
+        self._emit(
+            new["company_id"],
+            entity,
+            new["id"],
+            old,
+            new,
+            source,
+            actor,
+            v2="change",
+            v1="updated" if merged_from_id is None else "merged",
+            merged_from_id=merged_from_id,
+        )
         return True
 
     def _delete_person(
-        self, person_id: int, source: str, user_id: int | None, *, company_id: int | None = None,
+        self,
+        person_id: int,
+        source: str,
+        user_id: int | None,
+        *,
+        company_id: int | None = None,
     ) -> None:
         with self._lock:
             p = self._get_person(person_id, company_id)
             del self.persons[person_id]
             actor = user_id or self._admin_of(p["company_id"])
-            self._emit(p["company_id"], "person", person_id, p, None, source, actor,
-                       v2="delete", v1="deleted")
+            self._emit(
+                p["company_id"],
+                "person",
+                person_id,
+                p,
+                None,
+                source,
+                actor,
+                v2="delete",
+                v1="deleted",
+            )
 
     def _merge_persons(
-        self, person_id: int, into: int, source: str, user_id: int | None,
+        self,
+        person_id: int,
+        into: int,
+        source: str,
+        user_id: int | None,
     ) -> dict[str, Any]:
         with self._lock:
             loser = self._get_person(person_id, None)
@@ -152,12 +215,40 @@ class Persons(WebhookAdmin):
                 survivor["custom_fields"].setdefault(key, copy.deepcopy(value))
             correlation = str(uuid.uuid4())
             del self.persons[person_id]
-            self._emit(cid, "person", person_id, loser, None, source, actor, v2="delete", v1=None,
-                       merged_to_id=into, correlation_id=correlation)
-            self._commit_change("person", self.persons, survivor_old, survivor, source, actor,
-                                merged_from_id=person_id)
-            self._emit(cid, "person", person_id, loser, None, source, actor, v2=None,
-                       v1="deleted", correlation_id=correlation)
+            self._emit(
+                cid,
+                "person",
+                person_id,
+                loser,
+                None,
+                source,
+                actor,
+                v2="delete",
+                v1=None,
+                merged_to_id=into,
+                correlation_id=correlation,
+            )
+            self._commit_change(
+                "person",
+                self.persons,
+                survivor_old,
+                survivor,
+                source,
+                actor,
+                merged_from_id=person_id,
+            )
+            self._emit(
+                cid,
+                "person",
+                person_id,
+                loser,
+                None,
+                source,
+                actor,
+                v2=None,
+                v1="deleted",
+                correlation_id=correlation,
+            )
             for deal in list(self.deals.values()):
                 if deal["person_id"] == person_id:
                     moved = {**copy.deepcopy(deal), "person_id": into}
@@ -165,15 +256,22 @@ class Persons(WebhookAdmin):
             return self._person_v2(self.persons[into], with_company=True)
 
     def _bulk_persons(
-        self, company_id: Any, count: int, email_domain: str, fire: bool,
+        self,
+        company_id: Any,
+        count: int,
+        email_domain: str,
+        fire: bool,
     ) -> list[int]:
         with self._lock:
             cid = self._company(company_id)
             ids = []
             for _ in range(count):
                 n = next(self._ids["bulk"])
-                body = {"name": f"Bulk Person {n}",
-                        "emails": [{"value": f"bulk{n}@{email_domain}", "primary": True}]}
-                ids.append(self._create_person(cid, body, "app", None, strict=False,
-                                               fire=fire)["id"])
+                body = {
+                    "name": f"Bulk Person {n}",
+                    "emails": [{"value": f"bulk{n}@{email_domain}", "primary": True}],
+                }
+                ids.append(
+                    self._create_person(cid, body, "app", None, strict=False, fire=fire)["id"]
+                )
             return ids

@@ -17,12 +17,14 @@ class PythonApi(Gate):
     # ------------------------------------------------------------------ public python API
 
     def create_person(self, company_id: int, **fields: Any) -> dict[str, Any]:
-        return self._create_person(company_id, fields, "app", fields.pop("user_id", None),
-                                   strict=False)
+        return self._create_person(
+            company_id, fields, "app", fields.pop("user_id", None), strict=False
+        )
 
     def update_person(self, person_id: int, **fields: Any) -> dict[str, Any]:
-        return self._update_person(person_id, fields, "app", fields.pop("user_id", None),
-                                   strict=False)
+        return self._update_person(
+            person_id, fields, "app", fields.pop("user_id", None), strict=False
+        )
 
     def delete_person(self, person_id: int) -> None:
         self._delete_person(person_id, "app", None)
@@ -31,18 +33,21 @@ class PythonApi(Gate):
         return self._merge_persons(person_id, into, "app", None)
 
     def bulk_create_persons(
-        self, company_id: int, count: int, email_domain: str = "bulk.test",
+        self,
+        company_id: int,
+        count: int,
+        email_domain: str = "bulk.test",
         fire_webhooks: bool = False,
     ) -> list[int]:
         return self._bulk_persons(company_id, count, email_domain, fire_webhooks)
 
     def create_deal(self, company_id: int, **fields: Any) -> dict[str, Any]:
-        return self._create_deal(company_id, fields, "app", fields.pop("user_id", None),
-                                 strict=False)
+        return self._create_deal(
+            company_id, fields, "app", fields.pop("user_id", None), strict=False
+        )
 
     def update_deal(self, deal_id: int, **fields: Any) -> dict[str, Any]:
-        return self._update_deal(deal_id, fields, "app", fields.pop("user_id", None),
-                                 strict=False)
+        return self._update_deal(deal_id, fields, "app", fields.pop("user_id", None), strict=False)
 
     def delete_deal(self, deal_id: int) -> None:
         self._delete_deal(deal_id, "app", None)
@@ -98,49 +103,81 @@ class PythonApi(Gate):
 
     def state(self, company_id: int | None = None) -> dict[str, Any]:
         with self._lock:
+
             def mine(rec: dict[str, Any]) -> bool:
                 return company_id is None or rec["company_id"] == company_id
 
             return {
                 "persons": [self._person_v2(p, True) for p in self.persons.values() if mine(p)],
-                "organizations": [self._org_v2(o, True) for o in self.organizations.values()
-                                  if mine(o)],
+                "organizations": [
+                    self._org_v2(o, True) for o in self.organizations.values() if mine(o)
+                ],
                 "deals": [self._deal_v2(d, True) for d in self.deals.values() if mine(d)],
-                "webhooks": [self._webhook_out(w, internal=True) for w in self.webhooks.values()
-                             if mine(w)],
+                "webhooks": [
+                    self._webhook_out(w, internal=True) for w in self.webhooks.values() if mine(w)
+                ],
                 "deliveries": [d for d in self.deliveries if mine(d)],
-                "person_fields": [self._field_v1(f) | {"company_id": f["company_id"]}
-                                  for f in self.person_fields.values() if mine(f)],
+                "person_fields": [
+                    self._field_v1(f) | {"company_id": f["company_id"]}
+                    for f in self.person_fields.values()
+                    if mine(f)
+                ],
                 "users": [dict(u) for u in self.users.values() if mine(u)],
                 "companies": list(self.companies.values()),
                 "installations": [
                     {"company_id": i.company_id, "user_id": i.user_id, "active": i.active}
-                    for i in self.installations.values() if mine(i.__dict__)],
-                "refresh_calls": self.refresh_calls, "token_calls": self.token_calls,
+                    for i in self.installations.values()
+                    if mine(i.__dict__)
+                ],
+                "refresh_calls": self.refresh_calls,
+                "token_calls": self.token_calls,
                 "requests": list(self.requests),
             }
 
     def _field_v1(self, f: dict[str, Any]) -> dict[str, Any]:
         return {
-            "id": f["id"], "key": f["key"], "name": f["name"], "order_nr": f["order_nr"],
-            "field_type": f["field_type"], "add_time": v1_time(f["add_time"]),
+            "id": f["id"],
+            "key": f["key"],
+            "name": f["name"],
+            "order_nr": f["order_nr"],
+            "field_type": f["field_type"],
+            "add_time": v1_time(f["add_time"]),
             "update_time": v1_time(f["update_time"]),
             "last_updated_by_user_id": f["created_by_user_id"],
-            "created_by_user_id": f["created_by_user_id"], "active_flag": True,
-            "edit_flag": f["edit_flag"], "index_visible_flag": True, "details_visible_flag": True,
-            "add_visible_flag": True, "important_flag": False, "bulk_edit_allowed": True,
-            "searchable_flag": False, "filtering_allowed": True, "sortable_flag": True,
-            "mandatory_flag": False, "options": copy.deepcopy(f["options"]),
+            "created_by_user_id": f["created_by_user_id"],
+            "active_flag": True,
+            "edit_flag": f["edit_flag"],
+            "index_visible_flag": True,
+            "details_visible_flag": True,
+            "add_visible_flag": True,
+            "important_flag": False,
+            "bulk_edit_allowed": True,
+            "searchable_flag": False,
+            "filtering_allowed": True,
+            "sortable_flag": True,
+            "mandatory_flag": False,
+            "options": copy.deepcopy(f["options"]),
         }
 
     def _field_v2(self, f: dict[str, Any]) -> dict[str, Any]:
         return {
-            "field_name": f["name"], "field_code": f["key"], "field_type": f["field_type"],
-            "is_custom_field": f["edit_flag"], "is_optional_response_field": False,
-            "options": None if f["options"] is None else [
-                {"id": o["id"], "label": o["label"], "color": None,
-                 "add_time": rfc3339(f["add_time"]), "update_time": rfc3339(f["update_time"])}
-                for o in f["options"]],
+            "field_name": f["name"],
+            "field_code": f["key"],
+            "field_type": f["field_type"],
+            "is_custom_field": f["edit_flag"],
+            "is_optional_response_field": False,
+            "options": None
+            if f["options"] is None
+            else [
+                {
+                    "id": o["id"],
+                    "label": o["label"],
+                    "color": None,
+                    "add_time": rfc3339(f["add_time"]),
+                    "update_time": rfc3339(f["update_time"]),
+                }
+                for o in f["options"]
+            ],
             "subfields": None,
             "ui_visibility": {"add_visible_flag": True, "details_visible_flag": True},
         }

@@ -16,8 +16,9 @@ class Representations(SimCore):
     # ------------------------------------------------------------------ representations
 
     def _cf_plain(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
-        return {f["key"]: copy.deepcopy(values.get(f["key"]))
-                for f in self._custom_fields(company_id)}
+        return {
+            f["key"]: copy.deepcopy(values.get(f["key"])) for f in self._custom_fields(company_id)
+        }
 
     def _cf_typed(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -31,14 +32,23 @@ class Representations(SimCore):
             elif t == "set":
                 out[f["key"]] = {"values": [{"id": v} for v in value], "type": "set"}
             elif t == "monetary":
-                out[f["key"]] = {"currency": value.get("currency"), "type": "monetary",
-                                 "value": value.get("value")}
+                out[f["key"]] = {
+                    "currency": value.get("currency"),
+                    "type": "monetary",
+                    "value": value.get("value"),
+                }
             elif t == "address":
-                out[f["key"]] = {"type": "address", "formatted_address": value.get("value"),
-                                 **value}
+                out[f["key"]] = {
+                    "type": "address",
+                    "formatted_address": value.get("value"),
+                    **value,
+                }
             elif t == "daterange":
-                out[f["key"]] = {"from": value.get("value"), "until": value.get("until"),
-                                 "type": "daterange"}
+                out[f["key"]] = {
+                    "from": value.get("value"),
+                    "until": value.get("until"),
+                    "type": "daterange",
+                }
             elif t in ID_TYPES:
                 out[f["key"]] = {"id": value, "type": t}
             else:
@@ -72,11 +82,19 @@ class Representations(SimCore):
 
     def _person_v2(self, p: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
         out = {
-            "id": p["id"], "name": p["name"], "first_name": p["first_name"],
-            "last_name": p["last_name"], "owner_id": p["owner_id"], "org_id": p["org_id"],
-            "add_time": rfc3339(p["add_time"]), "update_time": rfc3339(p["update_time"]),
-            "emails": copy.deepcopy(p["emails"]), "phones": copy.deepcopy(p["phones"]),
-            "is_deleted": False, "visible_to": p["visible_to"], "label_ids": list(p["label_ids"]),
+            "id": p["id"],
+            "name": p["name"],
+            "first_name": p["first_name"],
+            "last_name": p["last_name"],
+            "owner_id": p["owner_id"],
+            "org_id": p["org_id"],
+            "add_time": rfc3339(p["add_time"]),
+            "update_time": rfc3339(p["update_time"]),
+            "emails": copy.deepcopy(p["emails"]),
+            "phones": copy.deepcopy(p["phones"]),
+            "is_deleted": False,
+            "visible_to": p["visible_to"],
+            "label_ids": list(p["label_ids"]),
             "picture_id": None,
             "custom_fields": self._cf_plain(p["company_id"], p["custom_fields"]),
         }
@@ -88,10 +106,17 @@ class Representations(SimCore):
         return {
             "add_time": rfc3339(p["add_time"]),
             "custom_fields": self._cf_typed(p["company_id"], p["custom_fields"]),
-            "emails": copy.deepcopy(p["emails"]), "first_name": p["first_name"], "id": p["id"],
-            "label": None, "label_ids": list(p["label_ids"]), "last_name": p["last_name"],
-            "name": p["name"], "org_id": p["org_id"], "owner_id": p["owner_id"],
-            "phones": copy.deepcopy(p["phones"]), "update_time": rfc3339(p["update_time"]),
+            "emails": copy.deepcopy(p["emails"]),
+            "first_name": p["first_name"],
+            "id": p["id"],
+            "label": None,
+            "label_ids": list(p["label_ids"]),
+            "last_name": p["last_name"],
+            "name": p["name"],
+            "org_id": p["org_id"],
+            "owner_id": p["owner_id"],
+            "phones": copy.deepcopy(p["phones"]),
+            "update_time": rfc3339(p["update_time"]),
             "visible_to": str(p["visible_to"]),
         }
 
@@ -100,14 +125,22 @@ class Representations(SimCore):
         owner = self.users.get(p["owner_id"])
         primary = next((e["value"] for e in p["emails"] if e.get("primary")), None)
         out = {
-            "id": p["id"], "company_id": p["company_id"], "owner_id": p["owner_id"],
-            "org_id": p["org_id"], "name": p["name"], "first_name": p["first_name"],
-            "last_name": p["last_name"], "phone": copy.deepcopy(p["phones"]) or [
-                {"value": "", "primary": True}],
+            "id": p["id"],
+            "company_id": p["company_id"],
+            "owner_id": p["owner_id"],
+            "org_id": p["org_id"],
+            "name": p["name"],
+            "first_name": p["first_name"],
+            "last_name": p["last_name"],
+            "phone": copy.deepcopy(p["phones"]) or [{"value": "", "primary": True}],
             "email": copy.deepcopy(p["emails"]) or [{"value": "", "primary": True}],
-            "primary_email": primary, "visible_to": str(p["visible_to"]),
-            "add_time": v1_time(p["add_time"]), "update_time": v1_time(p["update_time"]),
-            "active_flag": True, "label": None, "org_name": org["name"] if org else None,
+            "primary_email": primary,
+            "visible_to": str(p["visible_to"]),
+            "add_time": v1_time(p["add_time"]),
+            "update_time": v1_time(p["update_time"]),
+            "active_flag": True,
+            "label": None,
+            "org_name": org["name"] if org else None,
             "owner_name": owner["name"] if owner else None,
         }
         out.update(self._cf_v1(p["company_id"], p["custom_fields"]))
@@ -115,10 +148,15 @@ class Representations(SimCore):
 
     def _org_v2(self, o: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
         out = {
-            "id": o["id"], "name": o["name"], "owner_id": o["owner_id"],
-            "add_time": rfc3339(o["add_time"]), "update_time": rfc3339(o["update_time"]),
-            "address": copy.deepcopy(o["address"]), "is_deleted": False,
-            "visible_to": o["visible_to"], "label_ids": list(o["label_ids"]),
+            "id": o["id"],
+            "name": o["name"],
+            "owner_id": o["owner_id"],
+            "add_time": rfc3339(o["add_time"]),
+            "update_time": rfc3339(o["update_time"]),
+            "address": copy.deepcopy(o["address"]),
+            "is_deleted": False,
+            "visible_to": o["visible_to"],
+            "label_ids": list(o["label_ids"]),
             "custom_fields": copy.deepcopy(o["custom_fields"]),
         }
         if with_company:
@@ -127,10 +165,16 @@ class Representations(SimCore):
 
     def _org_hook2(self, o: dict[str, Any]) -> dict[str, Any]:
         return {
-            "add_time": rfc3339(o["add_time"]), "address": copy.deepcopy(o["address"]),
-            "country_code": None, "custom_fields": copy.deepcopy(o["custom_fields"]),
-            "id": o["id"], "label": None, "label_ids": list(o["label_ids"]), "name": o["name"],
-            "owner_id": o["owner_id"], "picture_id": None,
+            "add_time": rfc3339(o["add_time"]),
+            "address": copy.deepcopy(o["address"]),
+            "country_code": None,
+            "custom_fields": copy.deepcopy(o["custom_fields"]),
+            "id": o["id"],
+            "label": None,
+            "label_ids": list(o["label_ids"]),
+            "name": o["name"],
+            "owner_id": o["owner_id"],
+            "picture_id": None,
             "update_time": rfc3339(o["update_time"]),
             "visible_to": str(o["visible_to"]),
         }
@@ -138,26 +182,49 @@ class Representations(SimCore):
     def _org_v1(self, o: dict[str, Any]) -> dict[str, Any]:
         address = o["address"] or {}
         return {
-            "id": o["id"], "company_id": o["company_id"], "owner_id": o["owner_id"],
-            "name": o["name"], "address": address.get("value"), "visible_to": str(o["visible_to"]),
-            "add_time": v1_time(o["add_time"]), "update_time": v1_time(o["update_time"]),
-            "active_flag": True, "label": None,
+            "id": o["id"],
+            "company_id": o["company_id"],
+            "owner_id": o["owner_id"],
+            "name": o["name"],
+            "address": address.get("value"),
+            "visible_to": str(o["visible_to"]),
+            "add_time": v1_time(o["add_time"]),
+            "update_time": v1_time(o["update_time"]),
+            "active_flag": True,
+            "label": None,
         }
 
     def _deal_v2(self, d: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
         out = {
-            "id": d["id"], "title": d["title"], "creator_user_id": d["creator_user_id"],
-            "owner_id": d["owner_id"], "value": d["value"], "person_id": d["person_id"],
-            "org_id": d["org_id"], "stage_id": d["stage_id"], "pipeline_id": d["pipeline_id"],
-            "currency": d["currency"], "archive_time": None,
-            "add_time": rfc3339(d["add_time"]), "update_time": rfc3339(d["update_time"]),
-            "stage_change_time": rfc3339(d["stage_change_time"]), "status": d["status"],
-            "is_archived": False, "is_deleted": False, "probability": None,
-            "lost_reason": d["lost_reason"], "visible_to": d["visible_to"],
-            "close_time": rfc3339(d["close_time"]), "won_time": rfc3339(d["won_time"]),
+            "id": d["id"],
+            "title": d["title"],
+            "creator_user_id": d["creator_user_id"],
+            "owner_id": d["owner_id"],
+            "value": d["value"],
+            "person_id": d["person_id"],
+            "org_id": d["org_id"],
+            "stage_id": d["stage_id"],
+            "pipeline_id": d["pipeline_id"],
+            "currency": d["currency"],
+            "archive_time": None,
+            "add_time": rfc3339(d["add_time"]),
+            "update_time": rfc3339(d["update_time"]),
+            "stage_change_time": rfc3339(d["stage_change_time"]),
+            "status": d["status"],
+            "is_archived": False,
+            "is_deleted": False,
+            "probability": None,
+            "lost_reason": d["lost_reason"],
+            "visible_to": d["visible_to"],
+            "close_time": rfc3339(d["close_time"]),
+            "won_time": rfc3339(d["won_time"]),
             "lost_time": rfc3339(d["lost_time"]),
-            "expected_close_date": d["expected_close_date"], "label_ids": list(d["label_ids"]),
-            "origin": d["origin"], "origin_id": None, "channel": None, "channel_id": None,
+            "expected_close_date": d["expected_close_date"],
+            "label_ids": list(d["label_ids"]),
+            "origin": d["origin"],
+            "origin_id": None,
+            "channel": None,
+            "channel_id": None,
             "custom_fields": copy.deepcopy(d["custom_fields"]),
         }
         if with_company:
@@ -166,18 +233,33 @@ class Representations(SimCore):
 
     def _deal_hook2(self, d: dict[str, Any]) -> dict[str, Any]:
         return {
-            "add_time": rfc3339(d["add_time"]), "channel": None, "channel_id": None,
-            "close_time": rfc3339(d["close_time"]), "creator_user_id": d["creator_user_id"],
-            "currency": d["currency"], "custom_fields": copy.deepcopy(d["custom_fields"]),
-            "expected_close_date": d["expected_close_date"], "first_won_time": rfc3339(
-                d["won_time"]), "id": d["id"], "label_ids": list(d["label_ids"]),
-            "lost_reason": d["lost_reason"], "lost_time": rfc3339(d["lost_time"]),
-            "org_id": d["org_id"], "origin": d["origin"], "origin_id": None,
-            "owner_id": d["owner_id"], "person_id": d["person_id"],
-            "pipeline_id": d["pipeline_id"], "probability": None,
-            "stage_change_time": rfc3339(d["stage_change_time"]), "stage_id": d["stage_id"],
-            "status": d["status"], "title": d["title"], "update_time": rfc3339(d["update_time"]),
-            "value": d["value"], "visible_to": str(d["visible_to"]),
+            "add_time": rfc3339(d["add_time"]),
+            "channel": None,
+            "channel_id": None,
+            "close_time": rfc3339(d["close_time"]),
+            "creator_user_id": d["creator_user_id"],
+            "currency": d["currency"],
+            "custom_fields": copy.deepcopy(d["custom_fields"]),
+            "expected_close_date": d["expected_close_date"],
+            "first_won_time": rfc3339(d["won_time"]),
+            "id": d["id"],
+            "label_ids": list(d["label_ids"]),
+            "lost_reason": d["lost_reason"],
+            "lost_time": rfc3339(d["lost_time"]),
+            "org_id": d["org_id"],
+            "origin": d["origin"],
+            "origin_id": None,
+            "owner_id": d["owner_id"],
+            "person_id": d["person_id"],
+            "pipeline_id": d["pipeline_id"],
+            "probability": None,
+            "stage_change_time": rfc3339(d["stage_change_time"]),
+            "stage_id": d["stage_id"],
+            "status": d["status"],
+            "title": d["title"],
+            "update_time": rfc3339(d["update_time"]),
+            "value": d["value"],
+            "visible_to": str(d["visible_to"]),
             "won_time": rfc3339(d["won_time"]),
         }
 
@@ -185,16 +267,29 @@ class Representations(SimCore):
         person = self.persons.get(d["person_id"]) if d["person_id"] else None
         org = self.organizations.get(d["org_id"]) if d["org_id"] else None
         return {
-            "id": d["id"], "company_id": d["company_id"], "creator_user_id": d["creator_user_id"],
-            "user_id": d["owner_id"], "person_id": d["person_id"], "org_id": d["org_id"],
-            "stage_id": d["stage_id"], "pipeline_id": d["pipeline_id"], "title": d["title"],
-            "value": d["value"], "currency": d["currency"], "status": d["status"],
-            "add_time": v1_time(d["add_time"]), "update_time": v1_time(d["update_time"]),
+            "id": d["id"],
+            "company_id": d["company_id"],
+            "creator_user_id": d["creator_user_id"],
+            "user_id": d["owner_id"],
+            "person_id": d["person_id"],
+            "org_id": d["org_id"],
+            "stage_id": d["stage_id"],
+            "pipeline_id": d["pipeline_id"],
+            "title": d["title"],
+            "value": d["value"],
+            "currency": d["currency"],
+            "status": d["status"],
+            "add_time": v1_time(d["add_time"]),
+            "update_time": v1_time(d["update_time"]),
             "stage_change_time": v1_time(d["stage_change_time"]),
-            "won_time": v1_time(d["won_time"]), "lost_time": v1_time(d["lost_time"]),
-            "close_time": v1_time(d["close_time"]), "lost_reason": d["lost_reason"],
-            "expected_close_date": d["expected_close_date"], "visible_to": str(d["visible_to"]),
-            "active": d["status"] == "open", "deleted": False,
+            "won_time": v1_time(d["won_time"]),
+            "lost_time": v1_time(d["lost_time"]),
+            "close_time": v1_time(d["close_time"]),
+            "lost_reason": d["lost_reason"],
+            "expected_close_date": d["expected_close_date"],
+            "visible_to": str(d["visible_to"]),
+            "active": d["status"] == "open",
+            "deleted": False,
             "person_name": person["name"] if person else None,
             "org_name": org["name"] if org else None,
         }

@@ -19,7 +19,11 @@ class PipedriveSim(UiRoutes):
     """In-memory Pipedrive with real HTTP behaviour; see the package docstring."""
 
     def __init__(
-        self, *, client_id: str, client_secret: str, time_scale: float = 1.0,
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        time_scale: float = 1.0,
         seed_demo: bool = True,
     ) -> None:
         super().__init__(client_id=client_id, client_secret=client_secret, time_scale=time_scale)
@@ -34,25 +38,56 @@ class PipedriveSim(UiRoutes):
         opt = {o["label"]: o["id"] for o in tier["options"] + interests["options"]}
         acme_orgs = [o["id"] for o in self.organizations.values() if o["company_id"] == 1001]
         people: list[tuple[int, dict[str, Any]]] = [
-            (1001, {"name": "Alice Example", "email": "alice@example.com", "org_id": acme_orgs[0],
-                    "custom_fields": {self._key(1001, "Tier"): opt["Gold"],
-                                      self._key(1001, "Interests"): [opt["News"], opt["Events"]]}}),
-            (1001, {"name": "Bob Builder", "email": "bob@example.com", "org_id": acme_orgs[1],
-                    "custom_fields": {self._key(1001, "Score"): 42}}),
+            (
+                1001,
+                {
+                    "name": "Alice Example",
+                    "email": "alice@example.com",
+                    "org_id": acme_orgs[0],
+                    "custom_fields": {
+                        self._key(1001, "Tier"): opt["Gold"],
+                        self._key(1001, "Interests"): [opt["News"], opt["Events"]],
+                    },
+                },
+            ),
+            (
+                1001,
+                {
+                    "name": "Bob Builder",
+                    "email": "bob@example.com",
+                    "org_id": acme_orgs[1],
+                    "custom_fields": {self._key(1001, "Score"): 42},
+                },
+            ),
             (1001, {"name": "Carol Customer", "email": "carol@example.com"}),
             (2002, {"name": "Dave Globex", "email": "dave@globex.test"}),
         ]
-        ids = [self._create_person(cid, body, "app", None, strict=False, fire=False)["id"]
-               for cid, body in people]
-        self._create_deal(1001, {"title": "Website redesign", "value": 5000, "currency": "EUR",
-                                 "person_id": ids[0], "org_id": acme_orgs[0]},
-                          "app", None, strict=False, fire=False)
+        ids = [
+            self._create_person(cid, body, "app", None, strict=False, fire=False)["id"]
+            for cid, body in people
+        ]
+        self._create_deal(
+            1001,
+            {
+                "title": "Website redesign",
+                "value": 5000,
+                "currency": "EUR",
+                "person_id": ids[0],
+                "org_id": acme_orgs[0],
+            },
+            "app",
+            None,
+            strict=False,
+            fire=False,
+        )
 
     # ------------------------------------------------------------------ ASGI app
 
     def _build_app(self) -> Starlette:
         routes = [
-            *self._oauth_routes(), *self._api_routes(), *self._control_routes(),
+            *self._oauth_routes(),
+            *self._api_routes(),
+            *self._control_routes(),
             *self._ui_routes(),
         ]
         return Starlette(routes=routes, lifespan=self._lifespan)
@@ -74,6 +109,7 @@ class PipedriveSim(UiRoutes):
                 await self._client.aclose()
                 self._client = None
             self._loop = None
+
 
 class _OuterApp:
     """Request log + faults around the Starlette app; the UI pages are exempt from faults."""
@@ -109,11 +145,15 @@ class _OuterApp:
             await self.faulted(scope, receive, logging_send)
         finally:
             with self.sim._lock:
-                self.sim.requests.append({
-                    "method": scope["method"], "path": path, "status": status,
-                    "user_id": scope.get("pd_user_id") or self._user_of(scope),
-                    "time": iso_ms(utcnow()),
-                })
+                self.sim.requests.append(
+                    {
+                        "method": scope["method"],
+                        "path": path,
+                        "status": status,
+                        "user_id": scope.get("pd_user_id") or self._user_of(scope),
+                        "time": iso_ms(utcnow()),
+                    }
+                )
 
     def _user_of(self, scope: Scope) -> int | None:
         for name, value in scope.get("headers", []):

@@ -39,8 +39,11 @@ class UiRoutes(ControlRoutes):
     # ------------------------------------------------------------------ web UI
 
     def _ui_company(self, request: Request, form: FormData | None = None) -> int:
-        raw = (form.get("company") if form is not None else None) or request.query_params.get(
-            "company") or "1001"
+        raw = (
+            (form.get("company") if form is not None else None)
+            or request.query_params.get("company")
+            or "1001"
+        )
         try:
             cid = int(str(raw))
         except ValueError:
@@ -71,32 +74,56 @@ class UiRoutes(ControlRoutes):
             fields = self._ui_fields(cid)
             orgs = {o["id"]: o for o in self.organizations.values() if o["company_id"] == cid}
             persons = []
-            for p in sorted((p for p in self.persons.values() if p["company_id"] == cid),
-                            key=lambda p: p["id"], reverse=True)[:200]:
-                persons.append({
-                    "id": p["id"], "name": p["name"],
-                    "email": ", ".join(e["value"] for e in p["emails"]),
-                    "org": orgs[p["org_id"]]["name"] if p["org_id"] in orgs else "",
-                    "custom": [self._ui_display(f, p["custom_fields"].get(f["key"]))
-                               for f in fields],
-                    "update_time": v1_time(p["update_time"]),
-                })
+            for p in sorted(
+                (p for p in self.persons.values() if p["company_id"] == cid),
+                key=lambda p: p["id"],
+                reverse=True,
+            )[:200]:
+                persons.append(
+                    {
+                        "id": p["id"],
+                        "name": p["name"],
+                        "email": ", ".join(e["value"] for e in p["emails"]),
+                        "org": orgs[p["org_id"]]["name"] if p["org_id"] in orgs else "",
+                        "custom": [
+                            self._ui_display(f, p["custom_fields"].get(f["key"])) for f in fields
+                        ],
+                        "update_time": v1_time(p["update_time"]),
+                    }
+                )
             person_count = sum(1 for p in self.persons.values() if p["company_id"] == cid)
-            person_names = {p["id"]: p["name"] for p in self.persons.values()
-                            if p["company_id"] == cid}
+            person_names = {
+                p["id"]: p["name"] for p in self.persons.values() if p["company_id"] == cid
+            }
             stages = [s for s in self.stages.values() if s["company_id"] == cid]
             stage_names = {s["id"]: s["name"] for s in stages}
-            deals = [{**self._deal_v2(d), "person": person_names.get(d["person_id"], ""),
-                      "stage": stage_names.get(d["stage_id"], "")}
-                     for d in self.deals.values() if d["company_id"] == cid]
-            hooks = [self._webhook_out(w, internal=True) for w in self.webhooks.values()
-                     if w["company_id"] == cid]
+            deals = [
+                {
+                    **self._deal_v2(d),
+                    "person": person_names.get(d["person_id"], ""),
+                    "stage": stage_names.get(d["stage_id"], ""),
+                }
+                for d in self.deals.values()
+                if d["company_id"] == cid
+            ]
+            hooks = [
+                self._webhook_out(w, internal=True)
+                for w in self.webhooks.values()
+                if w["company_id"] == cid
+            ]
             deliveries = [d for d in self.deliveries if d["company_id"] == cid][-20:][::-1]
             ctx = {
-                "companies": list(self.companies.values()), "company": self.companies[cid],
-                "fields": fields, "persons": persons, "person_count": person_count,
-                "person_choices": sorted(person_names.items()), "orgs": list(orgs.values()),
-                "deals": deals, "stages": stages, "webhooks": hooks, "deliveries": deliveries,
+                "companies": list(self.companies.values()),
+                "company": self.companies[cid],
+                "fields": fields,
+                "persons": persons,
+                "person_count": person_count,
+                "person_choices": sorted(person_names.items()),
+                "orgs": list(orgs.values()),
+                "deals": deals,
+                "stages": stages,
+                "webhooks": hooks,
+                "deliveries": deliveries,
                 "users": [u for u in self.users.values() if u["company_id"] == cid],
                 "message": request.query_params.get("msg", ""),
                 "error": request.query_params.get("err", ""),
@@ -112,8 +139,10 @@ class UiRoutes(ControlRoutes):
         return RedirectResponse("/?" + urlencode(params), status_code=303)
 
     def _ui_person_body(self, cid: int, form: FormData, creating: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": str(form.get("name") or "").strip(),
-                                "org_id": form.get("org_id") or None}
+        body: dict[str, Any] = {
+            "name": str(form.get("name") or "").strip(),
+            "org_id": form.get("org_id") or None,
+        }
         email = str(form.get("email") or "").strip()
         if email or not creating:
             body["email"] = email
@@ -137,8 +166,9 @@ class UiRoutes(ControlRoutes):
         form = await request.form()
         cid = self._ui_company(request, form)
         try:
-            p = self._create_person(cid, self._ui_person_body(cid, form, True), "app", None,
-                                    strict=False)
+            p = self._create_person(
+                cid, self._ui_person_body(cid, form, True), "app", None, strict=False
+            )
         except ApiError as exc:
             return self._ui_back(cid, err=str(exc))
         return self._ui_back(cid, msg=f"Person {p['name']} added")
@@ -153,8 +183,9 @@ class UiRoutes(ControlRoutes):
         if request.method == "POST":
             form = await request.form()
             try:
-                self._update_person(pid, self._ui_person_body(cid, form, False), "app", None,
-                                    strict=False)
+                self._update_person(
+                    pid, self._ui_person_body(cid, form, False), "app", None, strict=False
+                )
             except ApiError as exc:
                 return self._ui_back(cid, err=str(exc))
             return self._ui_back(cid, msg=f"Person {pid} saved")
@@ -171,10 +202,12 @@ class UiRoutes(ControlRoutes):
                 else:
                     values[f["key"]] = "" if v is None else v
             ctx = {
-                "companies": list(self.companies.values()), "company": self.companies[cid],
+                "companies": list(self.companies.values()),
+                "company": self.companies[cid],
                 "person": self._person_v2(p),
                 "email": ", ".join(e["value"] for e in p["emails"]),
-                "fields": self._ui_fields(cid), "values": values,
+                "fields": self._ui_fields(cid),
+                "values": values,
                 "orgs": [o for o in self.organizations.values() if o["company_id"] == cid],
             }
         return TEMPLATES.TemplateResponse(request, "pipedrive/person_edit.html", ctx)
@@ -192,8 +225,9 @@ class UiRoutes(ControlRoutes):
         form = await request.form()
         cid = self._ui_company(request, form)
         try:
-            self._merge_persons(int(str(form.get("person_id"))), int(str(form.get("into"))),
-                                "app", None)
+            self._merge_persons(
+                int(str(form.get("person_id"))), int(str(form.get("into"))), "app", None
+            )
         except (ApiError, ValueError) as exc:
             return self._ui_back(cid, err=str(exc) or "Choose two persons")
         return self._ui_back(cid, msg="Persons merged")
@@ -201,9 +235,12 @@ class UiRoutes(ControlRoutes):
     @staticmethod
     def _ui_deal_body(form: FormData) -> dict[str, Any]:
         return {
-            "title": str(form.get("title") or "").strip(), "value": form.get("value") or "0",
-            "currency": form.get("currency") or "EUR", "person_id": form.get("person_id") or None,
-            "stage_id": form.get("stage_id") or None, "status": form.get("status") or "open",
+            "title": str(form.get("title") or "").strip(),
+            "value": form.get("value") or "0",
+            "currency": form.get("currency") or "EUR",
+            "person_id": form.get("person_id") or None,
+            "stage_id": form.get("stage_id") or None,
+            "status": form.get("status") or "open",
         }
 
     async def _ui_deal_add(self, request: Request) -> Response:
@@ -231,10 +268,12 @@ class UiRoutes(ControlRoutes):
             return self._ui_back(cid, msg=f"Deal {did} saved")
         with self._lock:
             ctx = {
-                "companies": list(self.companies.values()), "company": self.companies[cid],
+                "companies": list(self.companies.values()),
+                "company": self.companies[cid],
                 "deal": self._deal_v2(d),
-                "persons": sorted((p["id"], p["name"]) for p in self.persons.values()
-                                  if p["company_id"] == cid),
+                "persons": sorted(
+                    (p["id"], p["name"]) for p in self.persons.values() if p["company_id"] == cid
+                ),
                 "stages": [s for s in self.stages.values() if s["company_id"] == cid],
             }
         return TEMPLATES.TemplateResponse(request, "pipedrive/deal_edit.html", ctx)

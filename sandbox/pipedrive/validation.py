@@ -101,7 +101,11 @@ class Validation(Representations):
         return value
 
     def _apply_cf(
-        self, company_id: int, current: dict[str, Any], body: Any, strict: bool,
+        self,
+        company_id: int,
+        current: dict[str, Any],
+        body: Any,
+        strict: bool,
     ) -> dict[str, Any]:
         if body is None:
             return current
@@ -136,8 +140,13 @@ class Validation(Representations):
                 item = {"value": item}
             if not isinstance(item, dict) or not isinstance(item.get("value"), str):
                 raise fail(400, f"Validation failed: {name}: each item needs a string value")
-            out.append({"value": item["value"], "primary": bool(item.get("primary", False)),
-                        "label": str(item.get("label") or "work")})
+            out.append(
+                {
+                    "value": item["value"],
+                    "primary": bool(item.get("primary", False)),
+                    "label": str(item.get("label") or "work"),
+                }
+            )
         if sum(1 for e in out if e["primary"]) > 1:
             raise fail(400, f"Validation failed: {name}: only one item can be primary")
         if out and not any(e["primary"] for e in out):
@@ -167,11 +176,15 @@ class Validation(Representations):
         return uid
 
     def _check_labels(self, company_id: int, value: Any) -> list[int]:
-        known = {o["id"] for f in self.person_fields.values()
-                 if f["company_id"] == company_id and f["key"] == "label_ids"
-                 for o in f["options"] or []}
+        known = {
+            o["id"]
+            for f in self.person_fields.values()
+            if f["company_id"] == company_id and f["key"] == "label_ids"
+            for o in f["options"] or []
+        }
         if not isinstance(value, list) or not all(
-                isinstance(x, int) and not isinstance(x, bool) and x in known for x in value):
+            isinstance(x, int) and not isinstance(x, bool) and x in known for x in value
+        ):
             raise fail(400, "Validation failed: label_ids: must be a list of existing label ids")
         return sorted(set(value))
 

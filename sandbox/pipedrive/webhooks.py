@@ -41,7 +41,8 @@ class WebhookAdmin(Delivery):
             errors["event_action"] = ["event_action is required"]
         elif action not in allowed:
             errors["event_action"] = [
-                f"event_action must be one of {', '.join(sorted(allowed))} for version {version}"]
+                f"event_action must be one of {', '.join(sorted(allowed))} for version {version}"
+            ]
         obj = body.get("event_object")
         if not obj:
             errors["event_object"] = ["event_object is required"]
@@ -59,21 +60,37 @@ class WebhookAdmin(Delivery):
         if errors:
             raise ApiError(400, {"status": "error", "success": False, "errors": errors})
         with self._lock:
-            owned = [w for w in self.webhooks.values()
-                     if w["company_id"] == auth.company_id and w["owner_id"] == auth.user_id]
+            owned = [
+                w
+                for w in self.webhooks.values()
+                if w["company_id"] == auth.company_id and w["owner_id"] == auth.user_id
+            ]
             if len(owned) >= WEBHOOKS_PER_USER:
-                raise ApiError(422, {"success": False, "error": "Webhooks limit reached",
-                                     "errorCode": 422})
+                raise ApiError(
+                    422, {"success": False, "error": "Webhooks limit reached", "errorCode": 422}
+                )
             hook: dict[str, Any] = {
-                "id": next(self._ids["webhook"]), "company_id": auth.company_id,
-                "owner_id": auth.user_id, "user_id": user_id, "event_action": action,
-                "event_object": obj, "subscription_url": url, "version": version,
-                "is_active": 1, "add_time": iso_ms(utcnow()), "remove_time": None,
-                "type": "application", "http_auth_user": body.get("http_auth_user") or None,
+                "id": next(self._ids["webhook"]),
+                "company_id": auth.company_id,
+                "owner_id": auth.user_id,
+                "user_id": user_id,
+                "event_action": action,
+                "event_object": obj,
+                "subscription_url": url,
+                "version": version,
+                "is_active": 1,
+                "add_time": iso_ms(utcnow()),
+                "remove_time": None,
+                "type": "application",
+                "http_auth_user": body.get("http_auth_user") or None,
                 "http_auth_password": body.get("http_auth_password") or None,
-                "remove_reason": None, "last_delivery_time": None, "last_http_status": None,
-                "admin_id": auth.user_id, "name": name,
-                "fail_count": 0, "banned_until": None,
+                "remove_reason": None,
+                "last_delivery_time": None,
+                "last_http_status": None,
+                "admin_id": auth.user_id,
+                "name": name,
+                "fail_count": 0,
+                "banned_until": None,
             }
             self.webhooks[hook["id"]] = hook
             return self._webhook_out(hook)
@@ -86,7 +103,8 @@ class WebhookAdmin(Delivery):
             out["fail_count"] = hook["fail_count"]
             out["banned"] = banned
             out["banned_until"] = (
-                iso_ms(datetime.fromtimestamp(hook["banned_until"], UTC)) if banned else None)
+                iso_ms(datetime.fromtimestamp(hook["banned_until"], UTC)) if banned else None
+            )
         return out
 
     def _uninstall_user(self, company_id: int, user_id: int) -> None:

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_every_first_page_is_styled_leads_on_and_has_an_icon(
-        page: Page, harness: Harness, artifacts: Path) -> None:
+    page: Page, harness: Harness, artifacts: Path
+) -> None:
     missing: list[str] = []
 
     def note(response: Response) -> None:
@@ -27,9 +28,11 @@ def test_every_first_page_is_styled_leads_on_and_has_an_icon(
     font = page.evaluate("getComputedStyle(document.body).fontFamily")
     assert "monospace" not in font
     expect(page.get_by_role("link", name="Install in Pipedrive")).to_have_attribute(
-        "href", "/oauth/install")
+        "href", "/oauth/install"
+    )
     expect(page.get_by_role("link", name="Open the settings")).to_have_attribute(
-        "href", "/settings")
+        "href", "/settings"
+    )
     page.screenshot(path=str(artifacts / "first-look-root.png"), full_page=True)
 
     page.goto(f"{harness.app_url}/oauth/callback")  # opened bare, without a code

@@ -15,10 +15,14 @@ from tests.harness import COMPANY, MAILEON_KEY, Harness
 pytestmark = pytest.mark.browser
 
 
-def test_start_import_and_watch_progress_to_done(page: Page, harness: Harness,
-                                                 artifacts: Path) -> None:
-    harness.pd("POST", "/_sim/bulk_persons", json={"company_id": COMPANY, "count": 1500,
-                                                   "fire_webhooks": False})
+def test_start_import_and_watch_progress_to_done(
+    page: Page, harness: Harness, artifacts: Path
+) -> None:
+    harness.pd(
+        "POST",
+        "/_sim/bulk_persons",
+        json={"company_id": COMPANY, "count": 1500, "fire_webhooks": False},
+    )
     harness.pd("POST", "/_sim/latency", json={"ms": 300})  # each page read takes a moment…
     page.goto(f"{harness.app_url}/oauth/install")
     page.get_by_role("button", name="Allow and install").click()
@@ -35,11 +39,14 @@ def test_start_import_and_watch_progress_to_done(page: Page, harness: Harness,
     expect(card.get_by_role("button", name="Cancel import")).to_be_visible()
 
     bar = page.get_by_role("progressbar", name="Import progress")
-    expect(card.get_by_text(re.compile(r"Reading persons from Pipedrive: \d+ so far"))
-           ).to_be_visible()
+    expect(
+        card.get_by_text(re.compile(r"Reading persons from Pipedrive: \d+ so far"))
+    ).to_be_visible()
     reading = card.inner_html()  # one snapshot: the bar has no value while reading
-    assert "Reading persons from Pipedrive" not in reading or \
-        re.search(r"<progress[^>]*\bvalue=", reading) is None, reading
+    assert (
+        "Reading persons from Pipedrive" not in reading
+        or re.search(r"<progress[^>]*\bvalue=", reading) is None
+    ), reading
     seen: set[int] = set()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

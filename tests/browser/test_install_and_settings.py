@@ -13,8 +13,7 @@ from tests.harness import MAILEON_KEY, Harness
 pytestmark = pytest.mark.browser
 
 
-def test_install_then_fill_settings_by_label(page: Page, harness: Harness,
-                                             artifacts: Path) -> None:
+def test_install_then_fill_settings_by_label(page: Page, harness: Harness, artifacts: Path) -> None:
     page.goto(f"{harness.app_url}/oauth/install")
     expect(page.get_by_role("button", name="Allow and install")).to_be_visible()
     page.get_by_role("button", name="Allow and install").click()
@@ -31,8 +30,9 @@ def test_install_then_fill_settings_by_label(page: Page, harness: Harness,
     expect(key).to_have_accessible_description(re.compile("invalid or has expired"))
     key.fill("short")
     page.get_by_role("button", name="Save").click()
-    expect(page.get_by_text("A Maileon API key has 12 to 265 characters; this one has 5."))\
-        .to_be_visible()
+    expect(
+        page.get_by_text("A Maileon API key has 12 to 265 characters; this one has 5.")
+    ).to_be_visible()
 
     # the DOI mailing ID appears only with the DOI process on
     expect(page.get_by_label("DOI mailing ID")).to_be_hidden()
@@ -47,7 +47,8 @@ def test_install_then_fill_settings_by_label(page: Page, harness: Harness,
     mailing = page.get_by_label("DOI mailing ID")
     expect(mailing).to_have_attribute("aria-invalid", "true")
     expect(mailing).to_have_accessible_description(
-        re.compile("The DOI mailing ID is required when DOI process is on"))
+        re.compile("The DOI mailing ID is required when DOI process is on")
+    )
     expect(page.get_by_label("Contacts sync to Maileon")).to_be_checked()
     page.screenshot(path=str(artifacts / "settings-refused-keeps-key.png"), full_page=True)
 
@@ -69,14 +70,18 @@ def test_install_then_fill_settings_by_label(page: Page, harness: Harness,
     expect(page.get_by_label("DOI process")).to_be_checked()
     expect(page.get_by_label("DOI mailing ID")).to_have_value("doi-key-1")
     expect(page.get_by_label("Custom field 1")).to_have_value(
-        page.get_by_label("Custom field 1").input_value())
-    assert page.get_by_label("Custom field 1").evaluate(
-        "el => el.options[el.selectedIndex].text") == "Tier"
+        page.get_by_label("Custom field 1").input_value()
+    )
+    assert (
+        page.get_by_label("Custom field 1").evaluate("el => el.options[el.selectedIndex].text")
+        == "Tier"
+    )
     expect(page.get_by_text("all 3 present")).to_be_visible()
 
 
-def test_sync_log_shows_a_failure_and_retry_fixes_it(page: Page, harness: Harness,
-                                                     artifacts: Path) -> None:
+def test_sync_log_shows_a_failure_and_retry_fixes_it(
+    page: Page, harness: Harness, artifacts: Path
+) -> None:
     page.goto(f"{harness.app_url}/oauth/install")
     page.get_by_role("button", name="Allow and install").click()
     page.get_by_label("Maileon API key").fill(MAILEON_KEY)
@@ -93,8 +98,11 @@ def test_sync_log_shows_a_failure_and_retry_fixes_it(page: Page, harness: Harnes
     expect(row).to_contain_text("Maileon rejected the credentials")
     page.screenshot(path=str(artifacts / "sync-log-failure.png"), full_page=True)
 
-    harness.ml("POST", "/_sim/keys", json={"key": MAILEON_KEY, "account": "demo",
-                                           "methods": ["GET", "POST", "PUT", "DELETE"]})
+    harness.ml(
+        "POST",
+        "/_sim/keys",
+        json={"key": MAILEON_KEY, "account": "demo", "methods": ["GET", "POST", "PUT", "DELETE"]},
+    )
     row.get_by_role("button", name="Retry").click()
     harness.settle()
     page.get_by_role("link", name="All").click()

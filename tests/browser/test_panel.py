@@ -26,7 +26,8 @@ def open_person(page: Page, harness: Harness, person_id: int, **params: str) -> 
 
 
 def test_panel_on_a_person_page_initializes_follows_the_theme_and_offers_what_applies(
-        page: Page, harness: Harness, artifacts: Path) -> None:
+    page: Page, harness: Harness, artifacts: Path
+) -> None:
     harness.setup_company(initial_permission=2)
     person = harness.create_person(name="Grace Hopper", email="grace@example.com")
     harness.settle()
@@ -40,14 +41,12 @@ def test_panel_on_a_person_page_initializes_follows_the_theme_and_offers_what_ap
     # initialized while the status still waits for Maileon
     expect(frame.locator("#pm-status")).to_have_attribute("data-state", "loading")
     src = page.locator("#extension").get_attribute("src") or ""
-    claims = jwt.decode(src.split("token=")[1].split("&")[0],
-                        options={"verify_signature": False})
+    claims = jwt.decode(src.split("token=")[1].split("&")[0], options={"verify_signature": False})
     assert (claims["userId"], claims["companyId"]) == (ADMIN, COMPANY)
 
     expect(frame.locator("#pm-status p.status")).to_have_text("No permission", timeout=10_000)
     harness.ml("POST", "/_sim/reset_faults")
-    expect(frame.get_by_text(f"Grace Hopper (#{person['id']}) · grace@example.com")
-           ).to_be_visible()
+    expect(frame.get_by_text(f"Grace Hopper (#{person['id']}) · grace@example.com")).to_be_visible()
     # nothing to unsubscribe from: only Subscribe is offered
     expect(frame.get_by_role("button", name="Subscribe", exact=True)).to_be_visible()
     expect(frame.get_by_role("button", name="Unsubscribe", exact=True)).to_have_count(0)
@@ -56,7 +55,8 @@ def test_panel_on_a_person_page_initializes_follows_the_theme_and_offers_what_ap
     assert all(100 <= h <= 750 for h in heights), heights
     content = frame.evaluate("document.body.scrollHeight")
     expect(page.locator("#extension")).to_have_attribute(
-        "style", f"height: {max(100, min(750, content))}px;")
+        "style", f"height: {max(100, min(750, content))}px;"
+    )
 
     # light, then dark when Pipedrive's user settings change
     expect(frame.locator("html")).to_have_attribute("data-theme", "light")
@@ -79,7 +79,8 @@ def test_panel_on_a_person_page_initializes_follows_the_theme_and_offers_what_ap
     expect(frame.get_by_text("Subscribed with permission Single opt-in")).to_be_visible()
     assert page.evaluate("host.commands('get_signed_token').length") >= 1
     expect(page.locator("#snackbar")).to_have_text(
-        f"Grace Hopper (#{person['id']}): subscribed with permission 2")
+        f"Grace Hopper (#{person['id']}): subscribed with permission 2"
+    )
     assert harness.contacts()["grace@example.com"]["permission"] == 2
     assert harness.newsletter_of(person["id"]) == "Subscribed"
     # subscribed already: only Unsubscribe is offered
@@ -100,18 +101,19 @@ def test_panel_on_a_person_page_initializes_follows_the_theme_and_offers_what_ap
     dialog.get_by_role("button", name="Unsubscribe").click()
     expect(frame.locator("#pm-status p.status")).to_have_text("Unsubscribed")
     expect(page.locator("#snackbar")).to_have_text(
-        f"Grace Hopper (#{person['id']}): unsubscribed in Maileon")
+        f"Grace Hopper (#{person['id']}): unsubscribed in Maileon"
+    )
     unsubscriptions = harness.ml("GET", "/_sim/state")["unsubscriptions"]
     assert [u["email"] for u in unsubscriptions] == ["grace@example.com"]
     assert harness.newsletter_of(person["id"]) == "Unsubscribed"
     expect(frame.get_by_role("button", name="Unsubscribe", exact=True)).to_have_count(0)
     expect(frame.get_by_role("button", name="Subscribe", exact=True)).to_be_visible()
-    page.screenshot(path=str(artifacts / "sandbox-person-panel-unsubscribed.png"),
-                    full_page=True)
+    page.screenshot(path=str(artifacts / "sandbox-person-panel-unsubscribed.png"), full_page=True)
 
 
 def test_unconfigured_panel_leads_to_the_settings_inside_pipedrive(
-        page: Page, harness: Harness, artifacts: Path) -> None:
+    page: Page, harness: Harness, artifacts: Path
+) -> None:
     harness.install()
     person = harness.create_person(name="Grace Hopper", email="grace@example.com")
     frame = open_person(page, harness, person["id"], theme="dark")
@@ -132,12 +134,12 @@ def test_unconfigured_panel_leads_to_the_settings_inside_pipedrive(
 
 
 def test_a_user_who_has_not_authorized_the_app_is_told_how(
-        page: Page, harness: Harness, artifacts: Path) -> None:
+    page: Page, harness: Harness, artifacts: Path
+) -> None:
     harness.setup_company()
     person = harness.create_person(name="Grace Hopper", email="grace@example.com")
     frame = open_person(page, harness, person["id"], user=str(SALES))
     expect(page.get_by_label("Signed in as")).to_have_value(str(SALES))
     expect(frame.get_by_text("Authorize the app first")).to_be_visible()
     expect(frame.get_by_role("link", name="Install the app")).to_be_visible()
-    page.screenshot(path=str(artifacts / "sandbox-person-panel-not-authorized.png"),
-                    full_page=True)
+    page.screenshot(path=str(artifacts / "sandbox-person-panel-not-authorized.png"), full_page=True)

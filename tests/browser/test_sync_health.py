@@ -24,12 +24,16 @@ def sign_in(page: Page, harness: Harness) -> None:
 
 
 def test_log_names_people_and_deals_and_an_outage_shows_until_it_ends(
-        page: Page, harness: Harness, artifacts: Path) -> None:
+    page: Page, harness: Harness, artifacts: Path
+) -> None:
     harness.setup_company(deals_sync=True)
     sign_in(page, harness)
     ada = harness.create_person(name="Ada Lovelace", email="ada@example.com")
-    harness.pd("POST", "/_sim/deals", json={"company_id": COMPANY, "title": "Big deal",
-                                            "value": 100, "person_id": ada["id"]})
+    harness.pd(
+        "POST",
+        "/_sim/deals",
+        json={"company_id": COMPANY, "title": "Big deal", "value": 100, "person_id": ada["id"]},
+    )
     harness.settle()
     page.reload()
 

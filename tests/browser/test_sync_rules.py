@@ -14,8 +14,7 @@ from tests.harness import COMPANY, MAILEON_KEY, Harness
 pytestmark = pytest.mark.browser
 
 
-def test_configure_rules_preview_and_apply(page: Page, harness: Harness,
-                                           artifacts: Path) -> None:
+def test_configure_rules_preview_and_apply(page: Page, harness: Harness, artifacts: Path) -> None:
     customer = harness.pipedrive.option_id(COMPANY, "Labels", "Customer")
     page.goto(f"{harness.app_url}/oauth/install")
     page.get_by_role("button", name="Allow and install").click()
@@ -25,8 +24,7 @@ def test_configure_rules_preview_and_apply(page: Page, harness: Harness,
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Settings saved")).to_be_visible()
     for n in range(3):
-        harness.create_person(name=f"Cust {n}", email=f"cust{n}@example.com",
-                              label_ids=[customer])
+        harness.create_person(name=f"Cust {n}", email=f"cust{n}@example.com", label_ids=[customer])
     for n in range(2):
         harness.create_person(name=f"Supp {n}", email=f"supp{n}@example.com")
     harness.settle()
@@ -46,9 +44,13 @@ def test_configure_rules_preview_and_apply(page: Page, harness: Harness,
     page.screenshot(path=str(artifacts / "sync-rules-preview.png"), full_page=True)
 
     card.get_by_role("button", name="Apply these rules").click()
-    expect(card.get_by_text("Sync rules applied to 5 persons: 0 added to Maileon, 2 removed")
-           ).to_be_visible(timeout=20_000)
+    expect(
+        card.get_by_text("Sync rules applied to 5 persons: 0 added to Maileon, 2 removed")
+    ).to_be_visible(timeout=20_000)
     expect(card.locator("#rules-active")).to_contain_text("Persons whose label is Customer")
     harness.settle()
-    assert sorted(harness.contacts()) == ["cust0@example.com", "cust1@example.com",
-                                          "cust2@example.com"]
+    assert sorted(harness.contacts()) == [
+        "cust0@example.com",
+        "cust1@example.com",
+        "cust2@example.com",
+    ]

@@ -23,8 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "web.cli", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "web.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def stored_keys(database: str) -> set[str]:
@@ -36,20 +42,33 @@ def stored_keys(database: str) -> set[str]:
 
 
 def test_backup_during_a_burst_restores_every_acknowledged_webhook(
-        process_harness: tuple[Harness, AppProcess], tmp_path: Path) -> None:
+    process_harness: tuple[Harness, AppProcess], tmp_path: Path
+) -> None:
     harness, app = process_harness
     harness.setup_company()
     auth = credentials(harness)
-    deliveries = [person_v2(9000 + p, "create" if c == 0 else "change",
-                            name=f"Backup{p} Version{c}", email=f"backup{p}@example.com",
-                            seconds=c) for p in range(150) for c in range(6)]
+    deliveries = [
+        person_v2(
+            9000 + p,
+            "create" if c == 0 else "change",
+            name=f"Backup{p} Version{c}",
+            email=f"backup{p}@example.com",
+            seconds=c,
+        )
+        for p in range(150)
+        for c in range(6)
+    ]
     random.Random(7).shuffle(deliveries)
     acknowledged: list[str] = []
     lock = threading.Lock()
 
     def send(payload: dict[str, Any], client: httpx.Client) -> None:
-        r = client.post(f"{app.url}/webhooks/pipedrive", json=payload,
-                        headers={"Authorization": auth}, timeout=20)
+        r = client.post(
+            f"{app.url}/webhooks/pipedrive",
+            json=payload,
+            headers={"Authorization": auth},
+            timeout=20,
+        )
         assert r.status_code == 200, r.text
         with lock:
             acknowledged.append(f"pd2:{payload['meta']['id']}")
@@ -69,8 +88,13 @@ def test_backup_during_a_burst_restores_every_acknowledged_webhook(
     assert during < len(deliveries)  # the burst went on while the backup ran
 
     # A fresh instance (same ENCRYPTION_KEY: the secrets in the backup need it) on the backup.
-    fresh = AppProcess(tmp_path / "fresh", free_port(), harness.pd_url, harness.ml_url,
-                       harness.config.client_secret)
+    fresh = AppProcess(
+        tmp_path / "fresh",
+        free_port(),
+        harness.pd_url,
+        harness.ml_url,
+        harness.config.client_secret,
+    )
     (tmp_path / "fresh").mkdir()
     fresh.env["ENCRYPTION_KEY"] = app.env["ENCRYPTION_KEY"]
     result = cli(fresh.env, "restore", str(backup))
@@ -82,8 +106,10 @@ def test_backup_during_a_burst_restores_every_acknowledged_webhook(
     fresh.start()
     try:
         assert httpx.get(f"{fresh.url}/healthz", timeout=10).json()["database"] == "ok"
-        wait_until(lambda: httpx.get(f"{fresh.url}/healthz", timeout=10
-                                     ).json()["queue_depth"] == 0, timeout=120)
+        wait_until(
+            lambda: httpx.get(f"{fresh.url}/healthz", timeout=10).json()["queue_depth"] == 0,
+            timeout=120,
+        )
         conn = sqlite3.connect(fresh.env["DATABASE_PATH"])
         failed = conn.execute("SELECT count(*) FROM jobs WHERE state='failed'").fetchone()[0]
         conn.close()
@@ -93,7 +119,8 @@ def test_backup_during_a_burst_restores_every_acknowledged_webhook(
 
 
 def test_restore_refuses_while_the_app_runs_on_the_database(
-        process_harness: tuple[Harness, AppProcess], tmp_path: Path) -> None:
+    process_harness: tuple[Harness, AppProcess], tmp_path: Path
+) -> None:
     _, app = process_harness
     backup = tmp_path / "copy.db"
     assert cli(app.env, "backup", str(backup)).returncode == 0
@@ -104,10 +131,15 @@ def test_restore_refuses_while_the_app_runs_on_the_database(
 
 
 def test_backup_of_a_missing_database_fails_in_one_line(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-           "DATABASE_PATH": str(tmp_path / "nothing.db")}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DATABASE_PATH": str(tmp_path / "nothing.db"),
+    }
     result = cli(env, "backup", str(tmp_path / "copy.db"))
     assert result.returncode == 1
-    assert result.stderr.strip() == (f"pipedrive-maileon: backup failed: no database at "
-                                     f"{tmp_path / 'nothing.db'} (check DATABASE_PATH)")
+    assert result.stderr.strip() == (
+        f"pipedrive-maileon: backup failed: no database at "
+        f"{tmp_path / 'nothing.db'} (check DATABASE_PATH)"
+    )
     assert not (tmp_path / "nothing.db").exists() and not (tmp_path / "copy.db").exists()

@@ -16,8 +16,21 @@ def test_demo_on_a_taken_port_says_so_in_one_line(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "web.cli", "demo", "--port", str(port), "--database",
-             str(tmp_path / "demo.db")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "web.cli",
+                "demo",
+                "--port",
+                str(port),
+                "--database",
+                str(tmp_path / "demo.db"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 1
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert len(lines) == 1, lines

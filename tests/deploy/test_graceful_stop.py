@@ -30,7 +30,8 @@ def failed_jobs(harness: Harness) -> int:
 
 
 def test_sigterm_during_a_drain_finishes_running_jobs_and_the_restart_applies_the_rest(
-        process_harness: tuple[Harness, AppProcess]) -> None:
+    process_harness: tuple[Harness, AppProcess],
+) -> None:
     harness, app = process_harness
     harness.setup_company(deals_sync=True)
     # Each Maileon call takes 1.5 s: the drain lasts half a minute, and a running job (a few
@@ -39,9 +40,18 @@ def test_sigterm_during_a_drain_finishes_running_jobs_and_the_restart_applies_th
     deals = []
     for n in range(30):
         person = harness.create_person(name=f"Stop{n} Person", email=f"stop{n}@example.com")
-        deals.append(harness.pd("POST", "/_sim/deals", json={
-            "company_id": COMPANY, "title": f"Deal {n}", "value": n,
-            "person_id": person["id"]}))
+        deals.append(
+            harness.pd(
+                "POST",
+                "/_sim/deals",
+                json={
+                    "company_id": COMPANY,
+                    "title": f"Deal {n}",
+                    "value": n,
+                    "person_id": person["id"],
+                },
+            )
+        )
     harness.pd("POST", "/_sim/idle?timeout=20")  # every webhook delivered and acknowledged
     wait_until(lambda: maileon_state(harness)["transactions"], timeout=60)  # mid-drain
 
@@ -55,8 +65,11 @@ def test_sigterm_during_a_drain_finishes_running_jobs_and_the_restart_applies_th
     set_maileon_latency(harness, 0)
     app.start()
     harness.settle(timeout=60)
-    added = Counter(t["content"]["deal_id"] for t in maileon_state(harness)["transactions"]
-                    if t["type_name"] == "pipedrive_deal_added")
+    added = Counter(
+        t["content"]["deal_id"]
+        for t in maileon_state(harness)["transactions"]
+        if t["type_name"] == "pipedrive_deal_added"
+    )
     assert added == {d["id"]: 1 for d in deals}  # every deal once: none lost, none twice
     contacts = {e: c for e, c in harness.contacts().items() if e.startswith("stop")}
     assert len(contacts) == 30
@@ -65,24 +78,32 @@ def test_sigterm_during_a_drain_finishes_running_jobs_and_the_restart_applies_th
 
 
 def test_sigterm_with_jobs_stuck_on_a_slow_maileon_exits_in_time_and_hands_them_back(
-        process_harness: tuple[Harness, AppProcess]) -> None:
+    process_harness: tuple[Harness, AppProcess],
+) -> None:
     harness, app = process_harness
     harness.setup_company()
     auth = credentials(harness)
     set_maileon_latency(harness, 20_000)  # longer than the worker's grace
     with httpx.Client() as client:
         for n in range(5):
-            r = deliver(harness, person_v2(7000 + n, "create", name=f"Slow{n} Person",
-                                           email=f"slow{n}@example.com"), auth, client)
+            r = deliver(
+                harness,
+                person_v2(7000 + n, "create", name=f"Slow{n} Person", email=f"slow{n}@example.com"),
+                auth,
+                client,
+            )
             assert r.status_code == 200
-    wait_until(lambda: harness.rows("SELECT count(*) FROM jobs WHERE state='running'"
-                                    )[0][0] > 0, timeout=20)
+    wait_until(
+        lambda: harness.rows("SELECT count(*) FROM jobs WHERE state='running'")[0][0] > 0,
+        timeout=20,
+    )
 
     code, seconds = app.sigterm(EXIT_WITHIN)
     assert code == 0 and seconds < EXIT_WITHIN
     assert "handed back" in app.logs()
-    held = harness.rows("SELECT count(*) FROM jobs WHERE state='running' AND locked_until > ?",
-                        (time.time(),))[0][0]
+    held = harness.rows(
+        "SELECT count(*) FROM jobs WHERE state='running' AND locked_until > ?", (time.time(),)
+    )[0][0]
     assert held == 0  # no lease left to wait out: the restart takes the jobs at once
 
     set_maileon_latency(harness, 0)

@@ -35,11 +35,19 @@ def test_generated_secrets_are_values_the_app_accepts() -> None:
     assert generated == {"SECRET_KEY", "ENCRYPTION_KEY"}
     # Heroku's `secret` generator makes 64 hex characters.
     values = {name: secrets.token_hex(32) for name in generated}
-    config = from_env({"PIPEDRIVE_CLIENT_ID": "id", "PIPEDRIVE_CLIENT_SECRET": "secret",
-                       "APP_URL": "https://maileon-sync.example.com", **values})
+    config = from_env(
+        {
+            "PIPEDRIVE_CLIENT_ID": "id",
+            "PIPEDRIVE_CLIENT_SECRET": "secret",
+            "APP_URL": "https://maileon-sync.example.com",
+            **values,
+        }
+    )
     assert config.secret_key == values["SECRET_KEY"] and len(config.encryption_keys) == 1
 
 
 def test_procfile_releases_before_it_serves() -> None:
-    assert procfile(ROOT / "Procfile") == {"release": "pipedrive-maileon migrate",
-                                           "web": "pipedrive-maileon serve"}
+    assert procfile(ROOT / "Procfile") == {
+        "release": "pipedrive-maileon migrate",
+        "web": "pipedrive-maileon serve",
+    }

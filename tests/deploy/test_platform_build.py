@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ASSET = re.compile(r'<(?:script[^>]*\ssrc|link[^>]*\shref)="([^"]+)"')
 
 
-def run(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
-        ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
-                            timeout=timeout)
+def run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{shlex.join(args)}:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -53,8 +53,7 @@ def slug(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]
     run(["npm", "run", "build"], app)
     # Python buildpack
     run([sys.executable, "-m", "venv", str(venv)], base)
-    run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "."],
-        app)
+    run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "."], app)
     # The installed package alone must serve pages and files: the checkout's copies go.
     for folder in ("templates", "static", "node_modules"):
         shutil.rmtree(app / folder)
@@ -70,20 +69,29 @@ def fetch_assets(client: httpx.Client, base_url: str, page: str) -> list[str]:
     return urls
 
 
-def test_platform_build_release_web_pages_and_sigterm(slug: tuple[Path, Path],
-                                                      tmp_path: Path) -> None:
+def test_platform_build_release_web_pages_and_sigterm(
+    slug: tuple[Path, Path], tmp_path: Path
+) -> None:
     app_dir, venv = slug
     processes = procfile(app_dir / "Procfile")
     assert list(processes) == ["release", "web"]
     pipedrive, pd_server, maileon, ml_server, secret = start_simulators()
     port = free_port()
     database = tmp_path / "disk" / "app.db"  # the persistent disk
-    env = {"PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}", "HOME": str(tmp_path),
-           "PORT": str(port), "PIPEDRIVE_CLIENT_ID": "test-client",
-           "PIPEDRIVE_CLIENT_SECRET": secret, "APP_URL": f"http://127.0.0.1:{port}",
-           "SECRET_KEY": "k" * 40, "ENCRYPTION_KEY": new_key(), "DATABASE_PATH": str(database),
-           "PIPEDRIVE_OAUTH_URL": pd_server.url, "MAILEON_API_URL": f"{ml_server.url}/1.0",
-           "PIPEDRIVE_API_DOMAINS": pd_server.url}
+    env = {
+        "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
+        "HOME": str(tmp_path),
+        "PORT": str(port),
+        "PIPEDRIVE_CLIENT_ID": "test-client",
+        "PIPEDRIVE_CLIENT_SECRET": secret,
+        "APP_URL": f"http://127.0.0.1:{port}",
+        "SECRET_KEY": "k" * 40,
+        "ENCRYPTION_KEY": new_key(),
+        "DATABASE_PATH": str(database),
+        "PIPEDRIVE_OAUTH_URL": pd_server.url,
+        "MAILEON_API_URL": f"{ml_server.url}/1.0",
+        "PIPEDRIVE_API_DOMAINS": pd_server.url,
+    }
     web: subprocess.Popen[bytes] | None = None
     try:
         release = run(shlex.split(processes["release"]), app_dir, env, timeout=60)
@@ -91,8 +99,14 @@ def test_platform_build_release_web_pages_and_sigterm(slug: tuple[Path, Path],
 
         log = (tmp_path / "web.log").open("wb")
         # The platform signals the whole process group of the dyno.
-        web = subprocess.Popen(shlex.split(processes["web"]), cwd=app_dir, env=env,
-                               stdout=log, stderr=log, start_new_session=True)
+        web = subprocess.Popen(
+            shlex.split(processes["web"]),
+            cwd=app_dir,
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -103,25 +117,36 @@ def test_platform_build_release_web_pages_and_sigterm(slug: tuple[Path, Path],
                 pass
             assert web.poll() is None, (tmp_path / "web.log").read_text()
             time.sleep(0.1)
-        config = make_config(tmp_path, pd_server.url, ml_server.url, port,
-                             client_secret=secret, database_path=str(database))
-        harness = Harness(pipedrive, maileon, pd_server.url, ml_server.url, base_url, config,
-                          None)  # type: ignore[arg-type]
+        config = make_config(
+            tmp_path,
+            pd_server.url,
+            ml_server.url,
+            port,
+            client_secret=secret,
+            database_path=str(database),
+        )
+        harness = Harness(pipedrive, maileon, pd_server.url, ml_server.url, base_url, config, None)  # type: ignore[arg-type]
 
         browser = harness.install()  # the OAuth install, as a browser does it
         try:
             settings = browser.get(f"{base_url}/settings")
             assert settings.status_code == 200 and "Maileon API key" in settings.text
             assets = fetch_assets(browser, base_url, settings.text)
-            panel = browser.get(f"{base_url}/panel", params={
-                "token": harness.sign_token(), "selectedIds": "1"})
+            panel = browser.get(
+                f"{base_url}/panel", params={"token": harness.sign_token(), "selectedIds": "1"}
+            )
             assert panel.status_code == 200, panel.text
             assets += fetch_assets(browser, base_url, panel.text)
             htmx = browser.get(f"{base_url}/static/vendor/htmx.min.js").content
         finally:
             browser.close()
         assert {a.rsplit("/", 1)[-1] for a in assets} >= {
-            "app.css", "app.js", "htmx.min.js", "app-extensions-sdk.umd.js", "panel.js"}
+            "app.css",
+            "app.js",
+            "htmx.min.js",
+            "app-extensions-sdk.umd.js",
+            "panel.js",
+        }
         assert htmx == (ROOT / "node_modules/htmx.org/dist/htmx.min.js").read_bytes()
 
         began = time.monotonic()

@@ -18,12 +18,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def second_serve(app: AppProcess) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1", "--port",
-         str(free_port())], env=app.env, cwd=ROOT, capture_output=True, text=True, timeout=30)
+        [
+            sys.executable,
+            "-m",
+            "web.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(free_port()),
+        ],
+        env=app.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_a_second_process_on_the_same_database_refuses_in_one_line(
-        process_harness: tuple[Harness, AppProcess]) -> None:
+    process_harness: tuple[Harness, AppProcess],
+) -> None:
     _, app = process_harness
     assert app.proc is not None
     result = second_serve(app)
@@ -36,7 +51,8 @@ def test_a_second_process_on_the_same_database_refuses_in_one_line(
 
 
 def test_a_process_killed_with_9_can_be_restarted_at_once(
-        process_harness: tuple[Harness, AppProcess]) -> None:
+    process_harness: tuple[Harness, AppProcess],
+) -> None:
     _, app = process_harness
     app.kill()
     app.start()  # raises unless healthy: the dead process's lock went with it

@@ -15,28 +15,49 @@ from store.crypto import new_key
 
 
 class AppProcess:
-    def __init__(self, tmp: Path, port: int, pipedrive_url: str, maileon_url: str,
-                 client_secret: str) -> None:
+    def __init__(
+        self, tmp: Path, port: int, pipedrive_url: str, maileon_url: str, client_secret: str
+    ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = tmp / "app.log"
         self.env = {
-            "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-            "PIPEDRIVE_CLIENT_ID": "test-client", "PIPEDRIVE_CLIENT_SECRET": client_secret,
-            "APP_URL": self.url, "SECRET_KEY": "s" * 40, "ENCRYPTION_KEY": new_key(),
-            "DATABASE_PATH": str(tmp / "app.db"), "PIPEDRIVE_OAUTH_URL": pipedrive_url,
-            "MAILEON_API_URL": f"{maileon_url}/1.0", "BACKOFF_SCALE": "0.01",
-            "LOG_FORMAT": "json", "PIPEDRIVE_API_DOMAINS": pipedrive_url,
-            "SYNC_DEBOUNCE_SECONDS": "0.02", "SYNC_DEBOUNCE_MAX_SECONDS": "0.2",
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "PIPEDRIVE_CLIENT_ID": "test-client",
+            "PIPEDRIVE_CLIENT_SECRET": client_secret,
+            "APP_URL": self.url,
+            "SECRET_KEY": "s" * 40,
+            "ENCRYPTION_KEY": new_key(),
+            "DATABASE_PATH": str(tmp / "app.db"),
+            "PIPEDRIVE_OAUTH_URL": pipedrive_url,
+            "MAILEON_API_URL": f"{maileon_url}/1.0",
+            "BACKOFF_SCALE": "0.01",
+            "LOG_FORMAT": "json",
+            "PIPEDRIVE_API_DOMAINS": pipedrive_url,
+            "SYNC_DEBOUNCE_SECONDS": "0.02",
+            "SYNC_DEBOUNCE_MAX_SECONDS": "0.2",
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> AppProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1", "--port",
-             str(self.port)], env=self.env, stdout=log, stderr=log,
-            cwd=Path(__file__).resolve().parents[2])
+            [
+                sys.executable,
+                "-m",
+                "web.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            cwd=Path(__file__).resolve().parents[2],
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:

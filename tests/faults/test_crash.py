@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 
@@ -18,13 +19,21 @@ from tests.webhooks import credentials, person_v2
 PERSONS, CHANGES = 200, 10
 
 
-def send_until_acknowledged(app: AppProcess, payload: dict, auth: str,  # type: ignore[type-arg]
-                            client: httpx.Client) -> None:
+def send_until_acknowledged(
+    app: AppProcess,
+    payload: dict[str, Any],
+    auth: str,
+    client: httpx.Client,
+) -> None:
     """Like Pipedrive: a delivery that fails is tried again until it gets a 2xx."""
     while True:
         try:
-            r = client.post(f"{app.url}/webhooks/pipedrive", json=payload,
-                            headers={"Authorization": auth}, timeout=5)
+            r = client.post(
+                f"{app.url}/webhooks/pipedrive",
+                json=payload,
+                headers={"Authorization": auth},
+                timeout=5,
+            )
             if r.status_code == 200:
                 return
         except httpx.HTTPError:
@@ -33,13 +42,22 @@ def send_until_acknowledged(app: AppProcess, payload: dict, auth: str,  # type: 
 
 
 def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
-        process_harness: tuple[Harness, AppProcess]) -> None:
+    process_harness: tuple[Harness, AppProcess],
+) -> None:
     harness, app = process_harness
     harness.setup_company()
     auth = credentials(harness)
-    events = [person_v2(5000 + p, "create" if c == 0 else "change",
-                        name=f"Crash{p} Version{c}", email=f"crash{p}@example.com",
-                        seconds=c) for p in range(PERSONS) for c in range(CHANGES)]
+    events = [
+        person_v2(
+            5000 + p,
+            "create" if c == 0 else "change",
+            name=f"Crash{p} Version{c}",
+            email=f"crash{p}@example.com",
+            seconds=c,
+        )
+        for p in range(PERSONS)
+        for c in range(CHANGES)
+    ]
     deliveries = events + random.Random(3).sample(events, 300)  # some duplicates
     random.Random(11).shuffle(deliveries)
 
@@ -85,8 +103,10 @@ def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
     assert len(contacts) == PERSONS
     assert len({c["external_id"] for c in contacts.values()}) == PERSONS
     for p in range(PERSONS):
-        assert contacts[f"crash{p}@example.com"]["standard_fields"]["FULLNAME"] == \
-            f"Crash{p} Version{CHANGES - 1}"
+        assert (
+            contacts[f"crash{p}@example.com"]["standard_fields"]["FULLNAME"]
+            == f"Crash{p} Version{CHANGES - 1}"
+        )
     conn = sqlite3.connect(app.env["DATABASE_PATH"])
     stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
     failed = conn.execute("SELECT count(*) FROM jobs WHERE state='failed'").fetchone()[0]

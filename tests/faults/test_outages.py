@@ -24,8 +24,11 @@ def test_maileon_outage_then_recovery_applies_everything(harness: Harness) -> No
 
 def test_a_429_storm_with_retry_after_is_waited_out(harness: Harness) -> None:
     harness.setup_company()
-    harness.ml("POST", "/_sim/faults", json={"path_prefix": "/1.0/contacts", "status": 429,
-                                             "count": 1000, "retry_after": 1})
+    harness.ml(
+        "POST",
+        "/_sim/faults",
+        json={"path_prefix": "/1.0/contacts", "status": 429, "count": 1000, "retry_after": 1},
+    )
     for i in range(20):
         harness.create_person(name=f"Storm {i}", email=f"storm{i}@example.com")
     harness.pd("POST", "/_sim/idle?timeout=10")
@@ -42,8 +45,11 @@ def test_a_429_storm_with_retry_after_is_waited_out(harness: Harness) -> None:
 def test_pipedrive_429_during_work_is_retried(harness: Harness) -> None:
     harness.setup_company()
     org = harness.pd("POST", "/_sim/organizations", json={"company_id": 1001, "name": "Slow"})
-    harness.pd("POST", "/_sim/faults", json={"path_prefix": "/api/v2/organizations",
-                                             "status": 429, "count": 3, "retry_after": 1})
+    harness.pd(
+        "POST",
+        "/_sim/faults",
+        json={"path_prefix": "/api/v2/organizations", "status": 429, "count": 3, "retry_after": 1},
+    )
     harness.create_person(name="Rate Limited", email="rl@example.com", org_id=org["id"])
     harness.settle(timeout=30)
     contact = harness.contacts()["rl@example.com"]

@@ -17,16 +17,26 @@ PERSONS, CHANGES = 50, 10
 def test_burst_is_coalesced_ordered_and_deduplicated(harness: Harness) -> None:
     harness.setup_company()
     auth = credentials(harness)
-    events = [person_v2(1000 + p, "create" if c == 0 else "change",
-                        name=f"Person{p} Version{c}", email=f"burst{p}@example.com",
-                        seconds=c)
-              for p in range(PERSONS) for c in range(CHANGES)]
+    events = [
+        person_v2(
+            1000 + p,
+            "create" if c == 0 else "change",
+            name=f"Person{p} Version{c}",
+            email=f"burst{p}@example.com",
+            seconds=c,
+        )
+        for p in range(PERSONS)
+        for c in range(CHANGES)
+    ]
     deliveries = events + events
     random.Random(7).shuffle(deliveries)
     # A 429 with Retry-After pauses all Maileon calls of the company: let a first change hit
     # it, so the whole burst is stored before the drain starts.
-    harness.ml("POST", "/_sim/faults", json={"path_prefix": "/1.0/contacts", "status": 429,
-                                             "count": 1, "retry_after": 10})
+    harness.ml(
+        "POST",
+        "/_sim/faults",
+        json={"path_prefix": "/1.0/contacts", "status": 429, "count": 1, "retry_after": 10},
+    )
     deliver(harness, person_v2(999, "create", name="Canary", email="canary@example.com"))
     wait_for_rate_limit(harness)
     with httpx.Client(timeout=20) as client, ThreadPoolExecutor(8) as pool:
@@ -40,12 +50,14 @@ def test_burst_is_coalesced_ordered_and_deduplicated(harness: Harness) -> None:
     for p in range(PERSONS):
         fields = contacts[f"burst{p}@example.com"]["standard_fields"]
         assert fields["FULLNAME"] == f"Person{p} Version{CHANGES - 1}"
-    writes = {f"burst{p}@example.com": writes_of(harness, f"burst{p}@example.com")
-              for p in range(PERSONS)}
+    writes = {
+        f"burst{p}@example.com": writes_of(harness, f"burst{p}@example.com") for p in range(PERSONS)
+    }
     # one write per person: new contacts are created in batches (SYNC), or one by one
     assert all(len(methods) == 1 for methods in writes.values()), writes
 
 
 def wait_for_rate_limit(harness: Harness) -> None:
-    wait_until(lambda: harness.rows("SELECT 1 FROM jobs WHERE last_error LIKE '%rate limit%'"),
-               timeout=10)
+    wait_until(
+        lambda: harness.rows("SELECT 1 FROM jobs WHERE last_error LIKE '%rate limit%'"), timeout=10
+    )

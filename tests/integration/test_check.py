@@ -29,10 +29,22 @@ def maileon() -> Iterator[str]:
 
 
 def run_check(url: str, key: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "MAILEON_API_URL": f"{url}/1.0", "MAILEON_API_KEY": key}
-    return subprocess.run([sys.executable, "-m", "web.cli", "check"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "MAILEON_API_URL": f"{url}/1.0",
+        "MAILEON_API_KEY": key,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "web.cli", "check"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def lines(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
@@ -44,13 +56,17 @@ def lines(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
     return out
 
 
-def test_a_healthy_account_passes_every_probe_without_writing(maileon: str,
-                                                                tmp_path: Path) -> None:
+def test_a_healthy_account_passes_every_probe_without_writing(maileon: str, tmp_path: Path) -> None:
     result = run_check(maileon, KEY, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     found = lines(result)
-    assert set(found) == {"ping", "custom field list", "contact lookup (unknown address)",
-                          "transaction type list", "webhook list"}
+    assert set(found) == {
+        "ping",
+        "custom field list",
+        "contact lookup (unknown address)",
+        "transaction type list",
+        "webhook list",
+    }
     assert all(line.startswith("OK") for line in found.values())
     assert "All calls are as the app expects." in result.stdout
     assert KEY not in result.stdout + result.stderr
@@ -60,11 +76,23 @@ def test_a_healthy_account_passes_every_probe_without_writing(maileon: str,
 
 
 def test_an_unexpected_shape_is_reported_and_fails(maileon: str, tmp_path: Path) -> None:
-    httpx.post(f"{maileon}/_sim/faults", timeout=10, json=[
-        {"path_prefix": "/1.0/webhooks", "method": "GET", "status": 200,
-         "body": '{"webhooks": []}'},
-        {"path_prefix": "/1.0/contacts/fields/custom", "status": 200,
-         "body": '{"custom_fields": []}'}])
+    httpx.post(
+        f"{maileon}/_sim/faults",
+        timeout=10,
+        json=[
+            {
+                "path_prefix": "/1.0/webhooks",
+                "method": "GET",
+                "status": 200,
+                "body": '{"webhooks": []}',
+            },
+            {
+                "path_prefix": "/1.0/contacts/fields/custom",
+                "status": 200,
+                "body": '{"custom_fields": []}',
+            },
+        ],
+    )
     result = run_check(maileon, KEY, tmp_path)
     assert result.returncode == 1
     found = lines(result)
@@ -80,17 +108,28 @@ def test_a_refused_key_and_a_missing_privilege_are_named(maileon: str, tmp_path:
     result = run_check(maileon, "no-such-key-000000", tmp_path)
     assert result.returncode == 1
     assert "DIFF  ping: the API key was refused" in result.stdout
-    httpx.post(f"{maileon}/_sim/keys", timeout=10,
-               json={"key": "read-write-no-delete", "methods": ["GET", "POST", "PUT"]})
+    httpx.post(
+        f"{maileon}/_sim/keys",
+        timeout=10,
+        json={"key": "read-write-no-delete", "methods": ["GET", "POST", "PUT"]},
+    )
     result = run_check(maileon, "read-write-no-delete", tmp_path)
     assert result.returncode == 1
     assert "lacks the privilege for DELETE" in lines(result)["ping"]
 
 
 def test_a_contact_where_none_should_be_is_a_difference(maileon: str, tmp_path: Path) -> None:
-    httpx.post(f"{maileon}/_sim/faults", timeout=10, json={
-        "path_prefix": "/1.0/contacts/email/", "method": "GET", "status": 200,
-        "content_type": "application/vnd.maileon.api+xml", "body": "<contact/>"})
+    httpx.post(
+        f"{maileon}/_sim/faults",
+        timeout=10,
+        json={
+            "path_prefix": "/1.0/contacts/email/",
+            "method": "GET",
+            "status": 200,
+            "content_type": "application/vnd.maileon.api+xml",
+            "body": "<contact/>",
+        },
+    )
     result = run_check(maileon, KEY, tmp_path)
     assert result.returncode == 1
     assert lines(result)["contact lookup (unknown address)"].startswith("DIFF")

@@ -26,9 +26,17 @@ EMAIL = "known@example.com"
 
 def existing_contact(harness: Harness, permission: int, email: str = EMAIL) -> None:
     """A contact that was in the customer's Maileon account before the app came."""
-    harness.ml("POST", "/_sim/contacts", json={
-        "email": email, "permission": permission, "created_by": "customer",
-        "standard_fields": {"FIRSTNAME": "Old"}, "custom_fields": {"source": "shop"}})
+    harness.ml(
+        "POST",
+        "/_sim/contacts",
+        json={
+            "email": email,
+            "permission": permission,
+            "created_by": "customer",
+            "standard_fields": {"FIRSTNAME": "Old"},
+            "custom_fields": {"source": "shop"},
+        },
+    )
 
 
 def contact(harness: Harness, email: str = EMAIL) -> dict[str, Any]:
@@ -39,8 +47,7 @@ def permission_changes(harness: Harness, email: str = EMAIL) -> list[dict[str, A
     return [h for h in contact(harness, email)["history"] if h["event"] == "permission_changed"]
 
 
-def test_a_batch_of_first_writes_never_touches_the_existing_contacts_in_it(
-        tmp_path: Path) -> None:
+def test_a_batch_of_first_writes_never_touches_the_existing_contacts_in_it(tmp_path: Path) -> None:
     """New persons arriving together are created in synchronize batches; the addresses
     Maileon already had in a batch keep their permission and get only the data."""
     # a debounce longer than the deliveries take: the jobs fall due together and share batches
@@ -53,12 +60,20 @@ def check_batch(harness: Harness) -> None:
     for n, permission in enumerate(EVERY_PERMISSION):
         existing_contact(harness, permission, f"old{n}@example.com")
     auth = credentials(harness)
-    people = [(n, f"old{n}@example.com") for n in range(len(EVERY_PERMISSION))] + \
-        [(10 + n, f"new{n}@example.com") for n in range(6)]
+    people = [(n, f"old{n}@example.com") for n in range(len(EVERY_PERMISSION))] + [
+        (10 + n, f"new{n}@example.com") for n in range(6)
+    ]
     with httpx.Client(timeout=20) as http:
         for n, email in people:
-            assert deliver(harness, person_v2(7100 + n, "create", name=f"Bea Batch{n}",
-                                              email=email), auth, http).status_code == 200
+            assert (
+                deliver(
+                    harness,
+                    person_v2(7100 + n, "create", name=f"Bea Batch{n}", email=email),
+                    auth,
+                    http,
+                ).status_code
+                == 200
+            )
     harness.settle()
     batches = [emails for method, emails in contact_writes(harness) if method == "SYNC"]
     assert any(len(b) > 1 and any(e.startswith("old") for e in b) for b in batches), batches
@@ -75,8 +90,9 @@ def check_batch(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize("permission", EVERY_PERMISSION)
-def test_a_data_sync_keeps_the_permission_of_an_existing_contact(harness: Harness,
-                                                                 permission: int) -> None:
+def test_a_data_sync_keeps_the_permission_of_an_existing_contact(
+    harness: Harness, permission: int
+) -> None:
     harness.setup_company(initial_permission=SOI)
     existing_contact(harness, permission)
     person = harness.create_person(name="Kim Known", email=EMAIL)
@@ -104,7 +120,8 @@ def known(request: pytest.FixtureRequest, harness: Harness) -> int:
 
 
 def test_only_a_contact_the_app_creates_gets_none_and_created_by_pipedrive(
-        harness: Harness) -> None:
+    harness: Harness,
+) -> None:
     harness.setup_company(initial_permission=SOI)
     existing_contact(harness, SOI)
     harness.create_person(name="Kim Known", email=EMAIL)
@@ -117,12 +134,12 @@ def test_only_a_contact_the_app_creates_gets_none_and_created_by_pipedrive(
 
 @pytest.mark.parametrize("permission", EVERY_PERMISSION)
 def test_subscribe_without_doi_raises_to_the_initial_permission_and_never_lowers(
-        harness: Harness, permission: int) -> None:
+    harness: Harness, permission: int
+) -> None:
     harness.setup_company(initial_permission=COI)
     existing_contact(harness, permission)
     key, subscribed = option(harness, "Subscribed")
-    person = harness.create_person(name="Kim Known", email=EMAIL,
-                                   custom_fields={key: subscribed})
+    person = harness.create_person(name="Kim Known", email=EMAIL, custom_fields={key: subscribed})
     harness.settle()
     expected = COI if permission in (NONE, SOI) else permission  # OTHER counts as COI
     assert contact(harness)["permission"] == expected
@@ -132,12 +149,12 @@ def test_subscribe_without_doi_raises_to_the_initial_permission_and_never_lowers
 
 @pytest.mark.parametrize("permission", EVERY_PERMISSION)
 def test_subscribe_with_doi_keeps_the_permission_until_confirmed_and_skips_doi_for_doi(
-        harness: Harness, permission: int) -> None:
+    harness: Harness, permission: int
+) -> None:
     harness.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1", initial_permission=DOI)
     existing_contact(harness, permission)
     key, subscribed = option(harness, "Subscribed")
-    person = harness.create_person(name="Kim Known", email=EMAIL,
-                                   custom_fields={key: subscribed})
+    person = harness.create_person(name="Kim Known", email=EMAIL, custom_fields={key: subscribed})
     harness.settle()
     found = contact(harness)
     assert found["permission"] == permission  # never lowered while DOI runs
@@ -154,7 +171,8 @@ def test_subscribe_with_doi_keeps_the_permission_until_confirmed_and_skips_doi_f
 
 
 def test_a_doi_plus_contact_stays_doi_plus_when_the_initial_permission_is_soi(
-        harness: Harness) -> None:
+    harness: Harness,
+) -> None:
     harness.setup_company(initial_permission=SOI)
     existing_contact(harness, DOI_PLUS)
     key, subscribed = option(harness, "Subscribed")
@@ -164,15 +182,15 @@ def test_a_doi_plus_contact_stays_doi_plus_when_the_initial_permission_is_soi(
     assert permission_changes(harness) == []
 
 
-def test_unsubscribe_unsubscribes_whatever_the_permission(harness: Harness,
-                                                          known: int) -> None:
+def test_unsubscribe_unsubscribes_whatever_the_permission(harness: Harness, known: int) -> None:
     harness.setup_company(initial_permission=SOI)
     key, unsubscribed = option(harness, "Unsubscribed")
     person = harness.create_person(name="Kim Known", email=EMAIL)
     harness.settle()
     assert contact(harness)["permission"] == known
-    harness.pd("PATCH", f"/_sim/persons/{person['id']}",
-               json={"custom_fields": {key: unsubscribed}})
+    harness.pd(
+        "PATCH", f"/_sim/persons/{person['id']}", json={"custom_fields": {key: unsubscribed}}
+    )
     harness.settle()
     state = harness.ml("GET", "/_sim/state")
     assert EMAIL in [u["email"] for u in state["unsubscriptions"]]
@@ -180,8 +198,9 @@ def test_unsubscribe_unsubscribes_whatever_the_permission(harness: Harness,
 
 
 @pytest.mark.parametrize("subscribed", [False, True], ids=["plain", "newsletter-subscribed"])
-def test_the_import_keeps_every_existing_permission(harness: Harness, known: int,
-                                                    subscribed: bool) -> None:
+def test_the_import_keeps_every_existing_permission(
+    harness: Harness, known: int, subscribed: bool
+) -> None:
     client = harness.setup_company(contacts_sync=False, initial_permission=COI)
     key, option_id = option(harness, "Subscribed")
     custom = {key: option_id} if subscribed else {}
@@ -200,7 +219,8 @@ def test_the_import_keeps_every_existing_permission(harness: Harness, known: int
 
 @pytest.mark.parametrize("permission", EVERY_PERMISSION)
 def test_the_panel_subscribe_never_lowers_and_unsubscribe_unsubscribes(
-        harness: Harness, permission: int) -> None:
+    harness: Harness, permission: int
+) -> None:
     harness.setup_company(initial_permission=SOI)
     existing_contact(harness, permission)
     person = harness.create_person(name="Kim Known", email=EMAIL)
@@ -217,29 +237,39 @@ def test_the_panel_subscribe_never_lowers_and_unsubscribe_unsubscribes(
 
 
 def test_the_simulator_applies_a_permission_given_on_create_to_an_existing_contact(
-        harness: Harness) -> None:
+    harness: Harness,
+) -> None:
     """What made the bug: Maileon applies the create's permission (default NONE) to an
     existing SOI/COI/OTHER contact; only DOI/DOI+ are protected. PUT without one leaves it."""
     auth = {"Authorization": "Basic ZGVtby1tYWlsZW9uLWtleS0wMDAx"}  # demo-maileon-key-0001
     for email, permission in (("soi@example.com", SOI), ("doi@example.com", DOI)):
         existing_contact(harness, permission, email)
-        r = httpx.post(f"{harness.ml_url}/1.0/contacts/email/{email}",
-                       params={"sync_mode": "1"}, content=b"{}", headers={
-                           **auth, "Content-Type": "application/vnd.maileon.api+json"})
+        r = httpx.post(
+            f"{harness.ml_url}/1.0/contacts/email/{email}",
+            params={"sync_mode": "1"},
+            content=b"{}",
+            headers={**auth, "Content-Type": "application/vnd.maileon.api+json"},
+        )
         assert r.status_code == 201
     assert contact(harness, "soi@example.com")["permission"] == NONE
     assert contact(harness, "doi@example.com")["permission"] == DOI
     existing_contact(harness, COI, "coi@example.com")
-    r = httpx.put(f"{harness.ml_url}/1.0/contacts/email/coi@example.com",
-                  content=b'{"standard_fields": {"CITY": "Bonn"}}',
-                  headers={**auth, "Content-Type": "application/vnd.maileon.api+json"})
+    r = httpx.put(
+        f"{harness.ml_url}/1.0/contacts/email/coi@example.com",
+        content=b'{"standard_fields": {"CITY": "Bonn"}}',
+        headers={**auth, "Content-Type": "application/vnd.maileon.api+json"},
+    )
     assert r.status_code == 201
     assert contact(harness, "coi@example.com")["permission"] == COI
 
 
 def person_log(harness: Harness) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in harness.rows(
-        "SELECT result, message FROM sync_log WHERE kind='person' ORDER BY id")]
+    return [
+        (r[0], r[1])
+        for r in harness.rows(
+            "SELECT result, message FROM sync_log WHERE kind='person' ORDER BY id"
+        )
+    ]
 
 
 def test_subscribed_without_a_valid_email_needs_attention(harness: Harness) -> None:

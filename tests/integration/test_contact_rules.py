@@ -16,8 +16,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "pipedrive"  # fro
 
 
 def field(harness: Harness, name: str) -> dict[str, Any]:
-    return next(f for f in harness.pd("GET", "/_sim/state")["person_fields"]
-                if f["name"] == name and f.get("company_id", COMPANY) == COMPANY)
+    return next(
+        f
+        for f in harness.pd("GET", "/_sim/state")["person_fields"]
+        if f["name"] == name and f.get("company_id", COMPANY) == COMPANY
+    )
 
 
 def option(harness: Harness, label: str) -> tuple[str, int]:
@@ -30,14 +33,18 @@ def maileon_calls(harness: Harness, email: str) -> list[str]:
     out = []
     for r in harness.ml("GET", "/_sim/state")["requests"]:
         path = r["path"]
-        if r["method"] in ("POST", "PUT", "DELETE") and "/contacts/email/" in path \
-                and email in path.replace("%40", "@"):
+        if (
+            r["method"] in ("POST", "PUT", "DELETE")
+            and "/contacts/email/" in path
+            and email in path.replace("%40", "@")
+        ):
             out.append(f"{r['method']} {path}")
     return out
 
 
 def sync_log(harness: Harness) -> list[dict[str, Any]]:
     import sqlite3
+
     conn = sqlite3.connect(harness.config.database_path)
     conn.row_factory = sqlite3.Row
     rows = [dict(r) for r in conn.execute("SELECT * FROM sync_log ORDER BY id")]
@@ -48,8 +55,7 @@ def sync_log(harness: Harness) -> list[dict[str, Any]]:
 def test_subscribed_without_doi_gets_the_initial_permission(harness: Harness) -> None:
     harness.setup_company(initial_permission=3)
     key, subscribed = option(harness, "Subscribed")
-    harness.create_person(name="Sue Sub", email="sue@example.com",
-                          custom_fields={key: subscribed})
+    harness.create_person(name="Sue Sub", email="sue@example.com", custom_fields={key: subscribed})
     harness.create_person(name="Nora None", email="nora@example.com")
     harness.settle()
     contacts = harness.contacts()
@@ -60,8 +66,9 @@ def test_subscribed_without_doi_gets_the_initial_permission(harness: Harness) ->
 def test_subscribed_with_doi_starts_doi_and_shows_pending(harness: Harness) -> None:
     harness.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1", initial_permission=4)
     key, subscribed = option(harness, "Subscribed")
-    person = harness.create_person(name="Dora Doi", email="dora@example.com",
-                                   custom_fields={key: subscribed})
+    person = harness.create_person(
+        name="Dora Doi", email="dora@example.com", custom_fields={key: subscribed}
+    )
     harness.settle()
     contact = harness.contacts()["dora@example.com"]
     assert contact["doi_pending"] and contact["doi_mailing"] == "doi-key-1"
@@ -71,17 +78,18 @@ def test_subscribed_with_doi_starts_doi_and_shows_pending(harness: Harness) -> N
     assert len(maileon_calls(harness, "dora@example.com")) == 1
 
 
-def test_unsubscribed_unsubscribes_and_a_later_edit_does_not_resubscribe(
-        harness: Harness) -> None:
+def test_unsubscribed_unsubscribes_and_a_later_edit_does_not_resubscribe(harness: Harness) -> None:
     harness.setup_company()
     key, subscribed = option(harness, "Subscribed")
     _, unsubscribed = option(harness, "Unsubscribed")
-    person = harness.create_person(name="Uma Un", email="uma@example.com",
-                                   custom_fields={key: subscribed})
+    person = harness.create_person(
+        name="Uma Un", email="uma@example.com", custom_fields={key: subscribed}
+    )
     harness.settle()
     assert harness.contacts()["uma@example.com"]["permission"] == 2
-    harness.pd("PATCH", f"/_sim/persons/{person['id']}", json={"custom_fields":
-                                                               {key: unsubscribed}})
+    harness.pd(
+        "PATCH", f"/_sim/persons/{person['id']}", json={"custom_fields": {key: unsubscribed}}
+    )
     harness.settle()
     state = harness.ml("GET", "/_sim/state")
     assert "uma@example.com" in [u["email"] for u in state["unsubscriptions"]]
@@ -112,8 +120,7 @@ def test_delete_removes_the_contact(harness: Harness) -> None:
     assert "del@example.com" not in harness.contacts()
 
 
-def test_merge_removes_the_merged_away_contact_and_updates_the_survivor(
-        harness: Harness) -> None:
+def test_merge_removes_the_merged_away_contact_and_updates_the_survivor(harness: Harness) -> None:
     harness.setup_company()
     survivor = harness.create_person(name="Sam Survivor", email="sam@example.com")
     loser = harness.create_person(name="Lou Loser", email="lou@example.com")
@@ -142,18 +149,28 @@ def test_person_without_email_or_with_a_rejected_address_is_skipped(harness: Har
 def test_mapped_custom_fields_arrive_typed(harness: Harness) -> None:
     client = harness.install()
     state = harness.pd("GET", "/_sim/state")
-    by_name = {f["name"]: f for f in state["person_fields"] if f.get("company_id") in
-               (None, COMPANY)}
+    by_name = {
+        f["name"]: f for f in state["person_fields"] if f.get("company_id") in (None, COMPANY)
+    }
     keys = {n: by_name[n]["key"] for n in ("Score", "Budget", "Next call", "Tier", "Interests")}
     form = {f"custom_field_{i}": keys[n] for i, n in enumerate(keys, start=1)}
-    r = harness.save_settings(client, maileon_api_key="demo-maileon-key-0001",
-                              contacts_sync=True, **form)
+    r = harness.save_settings(
+        client, maileon_api_key="demo-maileon-key-0001", contacts_sync=True, **form
+    )
     assert r.status_code == 200, r.text
     gold = next(o["id"] for o in by_name["Tier"]["options"] if o["label"] == "Gold")
     interests = [o["id"] for o in by_name["Interests"]["options"]][:2]
-    harness.create_person(name="Typed Tina", email="tina@example.com", custom_fields={
-        keys["Score"]: 42.5, keys["Budget"]: {"value": 1200, "currency": "EUR"},
-        keys["Next call"]: "2026-12-01", keys["Tier"]: gold, keys["Interests"]: interests})
+    harness.create_person(
+        name="Typed Tina",
+        email="tina@example.com",
+        custom_fields={
+            keys["Score"]: 42.5,
+            keys["Budget"]: {"value": 1200, "currency": "EUR"},
+            keys["Next call"]: "2026-12-01",
+            keys["Tier"]: gold,
+            keys["Interests"]: interests,
+        },
+    )
     harness.settle()
     contact = harness.contacts()["tina@example.com"]
     custom = contact["custom_fields"]
@@ -191,19 +208,27 @@ def test_the_same_delivery_twice_is_stored_once(harness: Harness) -> None:
 def test_create_change_delete_in_both_webhook_versions(harness: Harness, version: str) -> None:
     harness.setup_company()
     if version == "v1":
-        events = [person_v1(950, "added", name="Vera One", email="vera@example.com"),
-                  person_v1(950, "updated", name="Vera Two", email="vera@example.com",
-                            seconds=5),
-                  person_v1(950, "deleted", seconds=9,
-                            previous={"id": 950, "email": [{"value": "vera@example.com",
-                                                            "primary": True}]})]
+        events = [
+            person_v1(950, "added", name="Vera One", email="vera@example.com"),
+            person_v1(950, "updated", name="Vera Two", email="vera@example.com", seconds=5),
+            person_v1(
+                950,
+                "deleted",
+                seconds=9,
+                previous={"id": 950, "email": [{"value": "vera@example.com", "primary": True}]},
+            ),
+        ]
     else:
-        events = [person_v2(950, "create", name="Vera One", email="vera@example.com"),
-                  person_v2(950, "change", name="Vera Two", email="vera@example.com",
-                            seconds=5),
-                  person_v2(950, "delete", seconds=9,
-                            previous={"id": 950, "emails": [{"value": "vera@example.com",
-                                                             "primary": True}]})]
+        events = [
+            person_v2(950, "create", name="Vera One", email="vera@example.com"),
+            person_v2(950, "change", name="Vera Two", email="vera@example.com", seconds=5),
+            person_v2(
+                950,
+                "delete",
+                seconds=9,
+                previous={"id": 950, "emails": [{"value": "vera@example.com", "primary": True}]},
+            ),
+        ]
     deliver(harness, events[0])
     deliver(harness, events[1])
     harness.settle()
@@ -215,14 +240,14 @@ def test_create_change_delete_in_both_webhook_versions(harness: Harness, version
 
 def test_documented_example_payload_replays(harness: Harness) -> None:
     harness.setup_company()
-    example = json.loads((EXAMPLES / "webhook_v2_person_create.migration-guide.json")
-                         .read_text())
+    example = json.loads((EXAMPLES / "webhook_v2_person_create.migration-guide.json").read_text())
     example["meta"]["company_id"] = str(COMPANY)  # the company the credentials belong to
     assert deliver(harness, example).status_code == 200
     with_email = json.loads(json.dumps(example))
     with_email["meta"]["id"] = "another-event-id"
-    with_email["data"]["emails"] = [{"value": "sample@example.com", "primary": True,
-                                     "label": "work"}]
+    with_email["data"]["emails"] = [
+        {"value": "sample@example.com", "primary": True, "label": "work"}
+    ]
     assert deliver(harness, with_email).status_code == 200
     harness.settle()
     contact = harness.contacts()["sample@example.com"]
@@ -232,8 +257,9 @@ def test_documented_example_payload_replays(harness: Harness) -> None:
 
 def test_a_foreign_company_event_is_refused(harness: Harness) -> None:
     harness.setup_company()
-    payload = person_v2(960, "create", name="Intruder", email="in@example.com",
-                        meta={"company_id": "2002"})
+    payload = person_v2(
+        960, "create", name="Intruder", email="in@example.com", meta={"company_id": "2002"}
+    )
     r = deliver(harness, payload)
     assert r.status_code == 400
     harness.settle()
@@ -246,10 +272,18 @@ def test_v1_merge_removes_the_merged_away_contact(harness: Harness) -> None:
     deliver(harness, person_v1(971, "added", name="Gone Person", email="gone@example.com"))
     harness.settle()
     # v1 sends merged.person for the survivor, then deleted.person for the merged one.
-    deliver(harness, person_v1(970, "merged", name="Kept Person", email="kept@example.com",
-                               seconds=5))
-    deliver(harness, person_v1(971, "deleted", seconds=5, previous={
-        "id": 971, "email": [{"value": "gone@example.com", "primary": True}]}))
+    deliver(
+        harness, person_v1(970, "merged", name="Kept Person", email="kept@example.com", seconds=5)
+    )
+    deliver(
+        harness,
+        person_v1(
+            971,
+            "deleted",
+            seconds=5,
+            previous={"id": 971, "email": [{"value": "gone@example.com", "primary": True}]},
+        ),
+    )
     harness.settle()
     contacts = harness.contacts()
     assert "gone@example.com" not in contacts and "kept@example.com" in contacts

@@ -15,17 +15,27 @@ from tests.harness import ADMIN, COMPANY, MAILEON_KEY, Harness
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 ATTRIBUTE_TYPES = {
-    "deal_id": "integer", "title": "string", "value": "double", "currency": "string",
-    "status": "string", "stage": "string", "pipeline": "string", "owner": "string",
-    "organization": "string", "expected_close_date": "date", "won_time": "timestamp",
-    "lost_time": "timestamp", "lost_reason": "string", "update_time": "timestamp",
+    "deal_id": "integer",
+    "title": "string",
+    "value": "double",
+    "currency": "string",
+    "status": "string",
+    "stage": "string",
+    "pipeline": "string",
+    "owner": "string",
+    "organization": "string",
+    "expected_close_date": "date",
+    "won_time": "timestamp",
+    "lost_time": "timestamp",
+    "lost_reason": "string",
+    "update_time": "timestamp",
     "deal_url": "string",
 }
 
 
 def create_deal(harness: Harness, **fields: Any) -> dict[str, Any]:
-    return harness.pd("POST", "/_sim/deals",  # type: ignore[no-any-return]
-                      json={"company_id": COMPANY, **fields})
+    deal: dict[str, Any] = harness.pd("POST", "/_sim/deals", json={"company_id": COMPANY, **fields})
+    return deal
 
 
 def maileon_state(harness: Harness) -> dict[str, Any]:
@@ -48,9 +58,13 @@ def post_webhook(harness: Harness, body: dict[str, Any]) -> dict[str, Any]:
     """Deliver a webhook body as Pipedrive would, with the Basic credentials of our webhooks."""
     hooks = harness.pd("GET", f"/_sim/state?company_id={COMPANY}")["webhooks"]
     hook = next(w for w in hooks if w["event_object"] == "deal")
-    r = httpx.post(f"{harness.app_url}/webhooks/pipedrive", content=json.dumps(body),
-                   auth=(hook["http_auth_user"], hook["http_auth_password"]),
-                   headers={"content-type": "application/json"}, timeout=10)
+    r = httpx.post(
+        f"{harness.app_url}/webhooks/pipedrive",
+        content=json.dumps(body),
+        auth=(hook["http_auth_user"], hook["http_auth_password"]),
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
 
@@ -59,11 +73,21 @@ def test_added_updated_deleted_deal_send_three_transactions(harness: Harness) ->
     client = harness.setup_company(deals_sync=True)
     org_id = organization_id(harness, "Acme Corp")
     person = harness.create_person(name="Grace Hopper", email="grace@example.com", org_id=org_id)
-    deal = create_deal(harness, title="Compiler licence", value=1999.5, currency="usd",
-                       person_id=person["id"], org_id=org_id, expected_close_date="2030-06-30")
+    deal = create_deal(
+        harness,
+        title="Compiler licence",
+        value=1999.5,
+        currency="usd",
+        person_id=person["id"],
+        org_id=org_id,
+        expected_close_date="2030-06-30",
+    )
     harness.settle()
-    harness.pd("PATCH", f"/_sim/deals/{deal['id']}",
-               json={"status": "won", "stage_id": deal["stage_id"] + 1})
+    harness.pd(
+        "PATCH",
+        f"/_sim/deals/{deal['id']}",
+        json={"status": "won", "stage_id": deal["stage_id"] + 1},
+    )
     harness.settle()
     harness.pd("DELETE", f"/_sim/deals/{deal['id']}")
     harness.settle()
@@ -71,27 +95,42 @@ def test_added_updated_deleted_deal_send_three_transactions(harness: Harness) ->
     state = maileon_state(harness)
     sent = state["transactions"]
     assert [t["type_name"] for t in sent] == [
-        "pipedrive_deal_added", "pipedrive_deal_updated", "pipedrive_deal_deleted"]
+        "pipedrive_deal_added",
+        "pipedrive_deal_updated",
+        "pipedrive_deal_deleted",
+    ]
     assert {t["email"] for t in sent} == {"grace@example.com"}
     added, updated, deleted = (t["content"] for t in sent)
     assert TIMESTAMP.match(added.pop("update_time"))
     assert added == {
-        "deal_id": deal["id"], "title": "Compiler licence", "value": 1999.5, "currency": "USD",
-        "status": "open", "stage": "Qualified", "pipeline": "Sales",
-        "organization": "Acme Corp", "expected_close_date": "2030-06-30",
-        "deal_url": f"https://acme.pipedrive.com/deal/{deal['id']}"}
+        "deal_id": deal["id"],
+        "title": "Compiler licence",
+        "value": 1999.5,
+        "currency": "USD",
+        "status": "open",
+        "stage": "Qualified",
+        "pipeline": "Sales",
+        "organization": "Acme Corp",
+        "expected_close_date": "2030-06-30",
+        "deal_url": f"https://acme.pipedrive.com/deal/{deal['id']}",
+    }
     assert updated["status"] == "won" and updated["stage"] == "Proposal"
     # no owner name in a v2 deal, and /v1/users needs users:read, which the app does not have
-    assert not [r for r in harness.pd("GET", "/_sim/state")["requests"]
-                if r.get("path") == "/api/v1/users"]
+    assert not [
+        r for r in harness.pd("GET", "/_sim/state")["requests"] if r.get("path") == "/api/v1/users"
+    ]
     assert TIMESTAMP.match(updated["won_time"])
     assert deleted["status"] == "won" and deleted["title"] == "Compiler licence"
     assert deleted["won_time"] == updated["won_time"]
 
-    types = {t["name"]: {a["name"]: a["type"] for a in t["attributes"]}
-             for t in state["transaction_types"]}
-    assert types == {name: ATTRIBUTE_TYPES for name in (
-        "pipedrive_deal_added", "pipedrive_deal_updated", "pipedrive_deal_deleted")}
+    types = {
+        t["name"]: {a["name"]: a["type"] for a in t["attributes"]}
+        for t in state["transaction_types"]
+    }
+    assert types == {
+        name: ATTRIBUTE_TYPES
+        for name in ("pipedrive_deal_added", "pipedrive_deal_updated", "pipedrive_deal_deleted")
+    }
     assert "Deal 'Compiler licence' → Maileon" in sync_log(harness, client)
 
 
@@ -107,7 +146,8 @@ def test_missing_contact_is_created_without_permission(harness: Harness) -> None
     assert contact["permission"] == 1
     assert contact["external_id"] == str(person["id"])
     assert [t["type_name"] for t in maileon_state(harness)["transactions"]] == [
-        "pipedrive_deal_added"]
+        "pipedrive_deal_added"
+    ]
 
 
 def test_deal_without_person_or_email_is_skipped_with_reason(harness: Harness) -> None:
@@ -137,10 +177,15 @@ def test_first_use_by_two_deals_at_once_creates_the_type_once(harness: Harness) 
 
     state = maileon_state(harness)
     assert sorted(t["email"] for t in state["transactions"]) == [
-        "one@example.com", "two@example.com"]
+        "one@example.com",
+        "two@example.com",
+    ]
     assert [t["name"] for t in state["transaction_types"]] == ["pipedrive_deal_added"]
-    creations = [r for r in state["requests"]
-                 if r["method"] == "POST" and r["path"].endswith("/transactions/types")]
+    creations = [
+        r
+        for r in state["requests"]
+        if r["method"] == "POST" and r["path"].endswith("/transactions/types")
+    ]
     assert len(creations) == 1
 
 
@@ -153,15 +198,26 @@ def test_same_event_delivered_twice_sends_one_transaction(harness: Harness) -> N
     body = {
         "data": {**current, "title": "Echo renamed", "update_time": "2030-01-01T10:00:00Z"},
         "previous": {"title": "Echo"},
-        "meta": {"action": "change", "entity": "deal", "company_id": str(COMPANY),
-                 "entity_id": str(deal["id"]), "id": str(uuid.uuid4()), "version": "2.0",
-                 "timestamp": "2030-01-01T10:00:00.123Z", "user_id": str(ADMIN)}}
+        "meta": {
+            "action": "change",
+            "entity": "deal",
+            "company_id": str(COMPANY),
+            "entity_id": str(deal["id"]),
+            "id": str(uuid.uuid4()),
+            "version": "2.0",
+            "timestamp": "2030-01-01T10:00:00.123Z",
+            "user_id": str(ADMIN),
+        },
+    }
     assert post_webhook(harness, body)["duplicate"] is False
     assert post_webhook(harness, body)["duplicate"] is True
     harness.settle()
 
-    updates = [t for t in maileon_state(harness)["transactions"]
-               if t["type_name"] == "pipedrive_deal_updated"]
+    updates = [
+        t
+        for t in maileon_state(harness)["transactions"]
+        if t["type_name"] == "pipedrive_deal_updated"
+    ]
     assert len(updates) == 1
     assert updates[0]["content"]["title"] == "Echo renamed"
     assert updates[0]["content"]["update_time"] == "2030-01-01 10:00:00"
@@ -169,11 +225,18 @@ def test_same_event_delivered_twice_sends_one_transaction(harness: Harness) -> N
 
 def test_transaction_maileon_does_not_queue_shows_as_failure(harness: Harness) -> None:
     # Someone created a type of that name in Maileon by hand, without our attributes.
-    r = httpx.post(f"{harness.ml_url}/1.0/transactions/types", timeout=10,
-                   headers={"Authorization": "Basic " + base64.b64encode(
-                       MAILEON_KEY.encode()).decode(), "Content-Type": "application/json"},
-                   json={"name": "pipedrive_deal_added",
-                         "attributes": [{"name": "deal_id", "type": "integer"}]})
+    r = httpx.post(
+        f"{harness.ml_url}/1.0/transactions/types",
+        timeout=10,
+        headers={
+            "Authorization": "Basic " + base64.b64encode(MAILEON_KEY.encode()).decode(),
+            "Content-Type": "application/json",
+        },
+        json={
+            "name": "pipedrive_deal_added",
+            "attributes": [{"name": "deal_id", "type": "integer"}],
+        },
+    )
     assert r.status_code == 201, r.text
     client = harness.setup_company(deals_sync=True)
     person = harness.create_person(name="Refused", email="refused@example.com")
@@ -191,11 +254,26 @@ def test_contact_not_found_report_is_retried(harness: Harness) -> None:
     person = harness.create_person(name="Retry", email="retry@example.com")
     create_deal(harness, title="First try", person_id=person["id"])
     harness.settle()  # the type exists now; the next deal only posts the transaction
-    report = {"reports": [{"contact": {"email": "retry@example.com"}, "queued": False,
-                           "message": "contact not found"}]}
-    harness.ml("POST", "/_sim/faults", json={
-        "path_prefix": "/1.0/transactions", "method": "POST", "status": 201, "count": 1,
-        "body": json.dumps(report)})
+    report = {
+        "reports": [
+            {
+                "contact": {"email": "retry@example.com"},
+                "queued": False,
+                "message": "contact not found",
+            }
+        ]
+    }
+    harness.ml(
+        "POST",
+        "/_sim/faults",
+        json={
+            "path_prefix": "/1.0/transactions",
+            "method": "POST",
+            "status": 201,
+            "count": 1,
+            "body": json.dumps(report),
+        },
+    )
     create_deal(harness, title="Second try", person_id=person["id"])
     harness.settle()
 
@@ -208,35 +286,71 @@ def test_v1_deal_webhooks_are_synced(harness: Harness) -> None:
     org_id = organization_id(harness, "Acme Corp")
     person = harness.create_person(name="Old Timer", email="old@example.com")
     harness.settle()
-    deal = {"id": 777, "title": "Legacy deal", "value": 250, "currency": "EUR",
-            "status": "lost", "person_id": {"value": person["id"], "name": "Old Timer"},
-            "org_id": {"value": org_id, "name": "Acme Corp"}, "user_id": ADMIN,
-            "owner_name": "Ada Admin", "stage_id": 2, "pipeline_id": 1,
-            "lost_time": "2024-03-01 10:00:00",
-            "lost_reason": "Budget", "add_time": "2024-02-01 09:00:00",
-            "update_time": "2024-03-01 10:00:00", "expected_close_date": "2024-04-01"}
+    deal = {
+        "id": 777,
+        "title": "Legacy deal",
+        "value": 250,
+        "currency": "EUR",
+        "status": "lost",
+        "person_id": {"value": person["id"], "name": "Old Timer"},
+        "org_id": {"value": org_id, "name": "Acme Corp"},
+        "user_id": ADMIN,
+        "owner_name": "Ada Admin",
+        "stage_id": 2,
+        "pipeline_id": 1,
+        "lost_time": "2024-03-01 10:00:00",
+        "lost_reason": "Budget",
+        "add_time": "2024-02-01 09:00:00",
+        "update_time": "2024-03-01 10:00:00",
+        "expected_close_date": "2024-04-01",
+    }
 
-    def v1(action: str, current: dict[str, Any] | None, previous: dict[str, Any] | None,
-           stamp: int) -> dict[str, Any]:
-        return {"v": 1, "meta": {"v": 1, "action": action, "object": "deal", "id": 777,
-                                 "company_id": COMPANY, "user_id": ADMIN, "timestamp": stamp,
-                                 "timestamp_micro": stamp * 1_000_000},
-                "current": current, "previous": previous}
+    def v1(
+        action: str, current: dict[str, Any] | None, previous: dict[str, Any] | None, stamp: int
+    ) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "meta": {
+                "v": 1,
+                "action": action,
+                "object": "deal",
+                "id": 777,
+                "company_id": COMPANY,
+                "user_id": ADMIN,
+                "timestamp": stamp,
+                "timestamp_micro": stamp * 1_000_000,
+            },
+            "current": current,
+            "previous": previous,
+        }
 
     post_webhook(harness, v1("added", deal, None, 1709287200))
-    post_webhook(harness, v1("deleted", None, {**deal, "person_id": person["id"],
-                                               "org_id": org_id}, 1709287300))
+    post_webhook(
+        harness,
+        v1("deleted", None, {**deal, "person_id": person["id"], "org_id": org_id}, 1709287300),
+    )
     harness.settle()
 
     sent = maileon_state(harness)["transactions"]
-    assert sorted(t["type_name"] for t in sent) == ["pipedrive_deal_added",
-                                                    "pipedrive_deal_deleted"]
+    assert sorted(t["type_name"] for t in sent) == [
+        "pipedrive_deal_added",
+        "pipedrive_deal_deleted",
+    ]
     for tx in sent:
         assert tx["email"] == "old@example.com"
         assert tx["content"] == {
-            "deal_id": 777, "title": "Legacy deal", "value": 250.0, "currency": "EUR",
-            "status": "lost", "stage": "Proposal", "pipeline": "Sales", "owner": "Ada Admin",
-            "organization": "Acme Corp", "expected_close_date": "2024-04-01",
-            "lost_time": "2024-03-01 10:00:00", "lost_reason": "Budget",
+            "deal_id": 777,
+            "title": "Legacy deal",
+            "value": 250.0,
+            "currency": "EUR",
+            "status": "lost",
+            "stage": "Proposal",
+            "pipeline": "Sales",
+            "owner": "Ada Admin",
+            "organization": "Acme Corp",
+            "expected_close_date": "2024-04-01",
+            "lost_time": "2024-03-01 10:00:00",
+            "lost_reason": "Budget",
             "update_time": "2024-03-01 10:00:00",
-            "deal_url": "https://acme.pipedrive.com/deal/777"}
+            "deal_url": "https://acme.pipedrive.com/deal/777",
+        }

@@ -29,17 +29,24 @@ def test_a_burst_of_edits_costs_one_maileon_write(tmp_path: Path) -> None:
         harness.setup_company()
         auth = credentials(harness)
         for version in range(8):
-            answer = deliver(harness, person_v2(
-                4242, "create" if version == 0 else "change", name=f"Dee Bounce{version}",
-                email=EMAIL, seconds=version), auth)
+            answer = deliver(
+                harness,
+                person_v2(
+                    4242,
+                    "create" if version == 0 else "change",
+                    name=f"Dee Bounce{version}",
+                    email=EMAIL,
+                    seconds=version,
+                ),
+                auth,
+            )
             assert answer.status_code == 200
         assert contact_writes(harness, EMAIL) == 0  # still waiting for the burst to end
         wait_until(lambda: fullname(harness, EMAIL) == "Dee Bounce7", timeout=20)
         harness.settle()
         assert contact_writes(harness, EMAIL) == 1
 
-        deliver(harness, person_v2(4242, "change", name="Dee Later", email=EMAIL, seconds=60),
-                auth)
+        deliver(harness, person_v2(4242, "change", name="Dee Later", email=EMAIL, seconds=60), auth)
         wait_until(lambda: fullname(harness, EMAIL) == "Dee Later", timeout=20)
         assert contact_writes(harness, EMAIL) == 2
 
@@ -49,16 +56,26 @@ def test_the_maximum_wait_syncs_a_person_edited_without_pause(tmp_path: Path) ->
     with running_harness(tmp_path, debounce_seconds=4.0, debounce_max_seconds=5.0) as harness:
         harness.setup_company()
         auth = credentials(harness)
-        deliver(harness, person_v2(4243, "create", name="Busy First", email="busy@example.com"),
-                auth)
+        deliver(
+            harness, person_v2(4243, "create", name="Busy First", email="busy@example.com"), auth
+        )
         version = 0
         deadline = time.monotonic() + 60
         while fullname(harness, "busy@example.com") is None:
             assert time.monotonic() < deadline, "the edits never reached Maileon"
             version += 1
             started = time.monotonic()
-            deliver(harness, person_v2(4243, "change", name=f"Busy Edit{version}",
-                                       email="busy@example.com", seconds=version), auth)
+            deliver(
+                harness,
+                person_v2(
+                    4243,
+                    "change",
+                    name=f"Busy Edit{version}",
+                    email="busy@example.com",
+                    seconds=version,
+                ),
+                auth,
+            )
             # the next edit always comes well inside the 4 s window
             assert time.monotonic() - started < 3.0
         # It got through while edits kept coming closer together than the window; the burst

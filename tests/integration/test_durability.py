@@ -15,8 +15,9 @@ def test_database_file_holds_no_plaintext_secret(harness: Harness, tmp_path: Pat
     db_path = Path(harness.config.database_path)
     conn = sqlite3.connect(db_path)
     rows = conn.execute("SELECT access_token, refresh_token FROM installations").fetchall()
-    settings = conn.execute("SELECT maileon_api_key, webhook_password, maileon_webhook_token "
-                            "FROM settings").fetchone()
+    settings = conn.execute(
+        "SELECT maileon_api_key, webhook_password, maileon_webhook_token FROM settings"
+    ).fetchone()
     conn.close()
     secrets = [MAILEON_KEY, *settings[1:], *[v for row in rows for v in row]]
     raw = b"".join(p.read_bytes() for p in db_path.parent.glob("app.db*"))
@@ -45,4 +46,3 @@ def test_jobs_left_by_a_stopped_app_are_applied_after_restart(harness: Harness) 
         assert sorted(harness.contacts()) == [f"p{i}@example.com" for i in range(5)]
     finally:
         restarted.stop()
-

@@ -16,8 +16,9 @@ BACKLOG = 60
 
 
 def globex_credentials(harness: Harness) -> str:
-    hook = next(w for w in harness.pd("GET", "/_sim/state")["webhooks"]
-                if w["company_id"] == GLOBEX)
+    hook = next(
+        w for w in harness.pd("GET", "/_sim/state")["webhooks"] if w["company_id"] == GLOBEX
+    )
     raw = f"{hook['http_auth_user']}:{hook['http_auth_password']}"
     return "Basic " + base64.b64encode(raw.encode()).decode()
 
@@ -36,15 +37,22 @@ def test_another_companys_backlog_does_not_delay_a_change(harness: Harness) -> N
     harness.settle()
 
     harness.ml("POST", "/_sim/latency", json={"ms": 150})  # Acme's backlog takes seconds
-    backlog = [person_v2(5000 + n, "create", name=f"Acme Person{n}",
-                         email=f"acme{n}@example.com") for n in range(BACKLOG)]
+    backlog = [
+        person_v2(5000 + n, "create", name=f"Acme Person{n}", email=f"acme{n}@example.com")
+        for n in range(BACKLOG)
+    ]
     with httpx.Client(timeout=20) as http, ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda e: deliver(harness, e, acme, http), backlog))
     assert all(a.status_code == 200 for a in answers)
     wait_until(lambda: len(written_emails(harness)) >= 1, timeout=20)  # draining now
 
-    change = person_v2(7000, "create", name="Gina Globex", email="gina@globex.test",
-                       meta={"company_id": str(GLOBEX), "user_id": str(GLOBEX_ADMIN)})
+    change = person_v2(
+        7000,
+        "create",
+        name="Gina Globex",
+        email="gina@globex.test",
+        meta={"company_id": str(GLOBEX), "user_id": str(GLOBEX_ADMIN)},
+    )
     assert deliver(harness, change, globex).status_code == 200
     harness.settle(timeout=60)
     harness.ml("POST", "/_sim/latency", json={"ms": 0})

@@ -20,8 +20,7 @@ from web.app import create_app
 
 
 def bulk(harness: Harness, count: int, domain: str = "bulk.test") -> list[int]:
-    body = {"company_id": COMPANY, "count": count, "email_domain": domain,
-            "fire_webhooks": False}
+    body = {"company_id": COMPANY, "count": count, "email_domain": domain, "fire_webhooks": False}
     ids: list[int] = harness.pd("POST", "/_sim/bulk_persons", json=body)["ids"]
     return ids
 
@@ -46,8 +45,13 @@ def text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
 
 
-def wait_for(harness: Harness, client: httpx.Client, state: str, timeout: float = 25.0,
-             at_least_done: int = 0) -> str:
+def wait_for(
+    harness: Harness,
+    client: httpx.Client,
+    state: str,
+    timeout: float = 25.0,
+    at_least_done: int = 0,
+) -> str:
     deadline = time.monotonic() + timeout
     html = ""
     while time.monotonic() < deadline:
@@ -64,13 +68,19 @@ def permissions(harness: Harness) -> dict[str, Any]:
 
 
 def pd_requests(harness: Harness, prefix: str) -> list[dict[str, Any]]:
-    return [r for r in harness.pd("GET", "/_sim/state")["requests"]
-            if r.get("path", "").startswith(prefix)]
+    return [
+        r
+        for r in harness.pd("GET", "/_sim/state")["requests"]
+        if r.get("path", "").startswith(prefix)
+    ]
 
 
 def synchronize_calls(harness: Harness) -> list[dict[str, Any]]:
-    return [r for r in harness.ml("GET", "/_sim/state")["requests"]
-            if r["method"] == "POST" and r["path"] == "/1.0/contacts"]
+    return [
+        r
+        for r in harness.ml("GET", "/_sim/state")["requests"]
+        if r["method"] == "POST" and r["path"] == "/1.0/contacts"
+    ]
 
 
 def import_row(harness: Harness) -> dict[str, Any]:
@@ -90,12 +100,16 @@ def staged_rows(harness: Harness) -> int:
 
 def list_calls(harness: Harness) -> list[int]:
     """Statuses of the Pipedrive person list calls (GET /api/v2/persons)."""
-    return [r["status"] for r in pd_requests(harness, "/api/v2/persons")
-            if r["method"] == "GET" and r["path"] == "/api/v2/persons"]
+    return [
+        r["status"]
+        for r in pd_requests(harness, "/api/v2/persons")
+        if r["method"] == "GET" and r["path"] == "/api/v2/persons"
+    ]
 
 
-def wait_for_phase(harness: Harness, phase: str, at_least_read: int = 0,
-                   timeout: float = 20.0) -> dict[str, Any]:
+def wait_for_phase(
+    harness: Harness, phase: str, at_least_read: int = 0, timeout: float = 20.0
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     row: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -109,14 +123,16 @@ def wait_for_phase(harness: Harness, phase: str, at_least_read: int = 0,
 def test_import_of_thousands_of_persons_survives_429s(harness: Harness) -> None:
     client = harness.setup_company(contacts_sync=False, initial_permission=3)
     key, subscribed = option(harness, "Subscribed")
-    harness.create_person(name="Sue Sub", email="sue@example.com",
-                          custom_fields={key: subscribed})
+    harness.create_person(name="Sue Sub", email="sue@example.com", custom_fields={key: subscribed})
     harness.create_person(name="No Mail")
     harness.create_person(name="Bad Mail", email="not-an-email")
     bulk(harness, 2000)
     harness.settle()
-    harness.pd("POST", "/_sim/faults", json={"path_prefix": "/api/v2/persons", "status": 429,
-                                             "count": 3, "retry_after": 1})
+    harness.pd(
+        "POST",
+        "/_sim/faults",
+        json={"path_prefix": "/api/v2/persons", "status": 429, "count": 3, "retry_after": 1},
+    )
     assert "Reading persons from Pipedrive: 0 so far." in text(start(harness, client))
 
     html = wait_for(harness, client, "done", timeout=30)
@@ -137,11 +153,15 @@ def test_import_of_thousands_of_persons_survives_429s(harness: Harness) -> None:
     calls = synchronize_calls(harness)
     # One synchronize per batch of 500 and permission: Sue (permission 3) is in the first.
     assert len(calls) == 5 + 1
-    assert all("reimport_unsubscribed_contacts=false" in c["query"]
-               and "override_permission=false" in c["query"] for c in calls)
+    assert all(
+        "reimport_unsubscribed_contacts=false" in c["query"]
+        and "override_permission=false" in c["query"]
+        for c in calls
+    )
     assert staged_rows(harness) == 0  # the staged rows went with the finished import
     assert "Import finished: 2001 of 2003 persons imported" in text(
-        client.get(f"{harness.app_url}/settings").text)  # in the sync log
+        client.get(f"{harness.app_url}/settings").text
+    )  # in the sync log
 
 
 def restart(harness: Harness) -> ServerThread:
@@ -149,8 +169,7 @@ def restart(harness: Harness) -> ServerThread:
     return ServerThread(create_app(harness.config), port=app_port).start()
 
 
-def test_an_import_resumes_mid_read_after_a_restart_without_duplicates(
-        harness: Harness) -> None:
+def test_an_import_resumes_mid_read_after_a_restart_without_duplicates(harness: Harness) -> None:
     client = harness.setup_company()
     bulk(harness, 2000)
     harness.pd("POST", "/_sim/latency", json={"ms": 300})
@@ -176,8 +195,7 @@ def test_an_import_resumes_mid_read_after_a_restart_without_duplicates(
         restarted.stop()
 
 
-def test_an_import_resumes_mid_send_after_a_restart_without_duplicates(
-        harness: Harness) -> None:
+def test_an_import_resumes_mid_send_after_a_restart_without_duplicates(harness: Harness) -> None:
     client = harness.setup_company()
     ids = bulk(harness, 2000)
     harness.ml("POST", "/_sim/latency", json={"ms": 400})
@@ -192,10 +210,11 @@ def test_an_import_resumes_mid_send_after_a_restart_without_duplicates(
     # must not overwrite it with the older data it read.
     conn = sqlite3.connect(harness.config.database_path)
     with conn:
-        conn.execute("INSERT OR REPLACE INTO persons (company_id, person_id, email, "
-                     "last_update_time, maileon_state, synced_at) VALUES (?,?,?,?,?,?)",
-                     (COMPANY, ids[-1], "bulk2000@bulk.test", "2999-01-01T00:00:00Z", "none",
-                      time.time()))
+        conn.execute(
+            "INSERT OR REPLACE INTO persons (company_id, person_id, email, "
+            "last_update_time, maileon_state, synced_at) VALUES (?,?,?,?,?,?)",
+            (COMPANY, ids[-1], "bulk2000@bulk.test", "2999-01-01T00:00:00Z", "none", time.time()),
+        )
     conn.close()
     harness.ml("POST", "/_sim/latency", json={"ms": 0})
     restarted = restart(harness)
@@ -203,8 +222,7 @@ def test_an_import_resumes_mid_send_after_a_restart_without_duplicates(
         shown = text(wait_for(harness, client, "done", timeout=20))
         assert "2000 of 2000 persons processed (100%) · 1999 imported · 1 skipped" in shown
         assert "1 skipped: updated meanwhile by a webhook" in shown
-        assert len(harness.contacts()) == 1999 and "bulk2000@bulk.test" not in \
-            harness.contacts()
+        assert len(harness.contacts()) == 1999 and "bulk2000@bulk.test" not in harness.contacts()
         # Each batch went to Maileon once: the restart resumed after the last sent batch.
         assert len(synchronize_calls(harness)) == 4  # 4 batches of 500, one call each
         assert list_calls(harness) == [200] * 4
@@ -216,10 +234,16 @@ def test_an_import_resumes_mid_send_after_a_restart_without_duplicates(
 def test_unsubscribed_contacts_are_not_reimported(harness: Harness) -> None:
     client = harness.setup_company()
     bulk(harness, 30)
-    auth = {"Authorization": "Basic " + base64.b64encode(MAILEON_KEY.encode()).decode(),
-            "Content-Type": "application/vnd.maileon.api+json"}
-    r = httpx.post(f"{harness.ml_url}/1.0/contacts/email/bulk3%40bulk.test",
-                   params={"permission": "2", "sync_mode": "1"}, json={}, headers=auth)
+    auth = {
+        "Authorization": "Basic " + base64.b64encode(MAILEON_KEY.encode()).decode(),
+        "Content-Type": "application/vnd.maileon.api+json",
+    }
+    r = httpx.post(
+        f"{harness.ml_url}/1.0/contacts/email/bulk3%40bulk.test",
+        params={"permission": "2", "sync_mode": "1"},
+        json={},
+        headers=auth,
+    )
     assert r.status_code < 300, r.text
     harness.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "bulk3@bulk.test"})
     start(harness, client)
@@ -256,8 +280,11 @@ def test_one_import_at_a_time_cancel_and_read_only_users(harness: Harness) -> No
     count = len(harness.contacts())
     time.sleep(0.5)
     assert len(harness.contacts()) == count <= done_at_cancel + 500
-    rows = sqlite3.connect(harness.config.database_path).execute(
-        "SELECT count(*) FROM imports").fetchone()[0]
+    rows = (
+        sqlite3.connect(harness.config.database_path)
+        .execute("SELECT count(*) FROM imports")
+        .fetchone()[0]
+    )
     assert rows == 1
     assert staged_rows(harness) == 0  # cancel dropped the staged rows
 
@@ -273,19 +300,27 @@ def test_imported_persons_are_not_resent_by_unchanged_webhooks(harness: Harness)
     harness.settle()
     later = harness.ml("GET", "/_sim/state")["requests"][writes:]
     # Only the real change (the name) reached Maileon; the phone is not a synced field.
-    contact_writes = [r for r in later if r["method"] in ("POST", "PUT")
-                      and "/contacts/email/" in r["path"]]
+    contact_writes = [
+        r for r in later if r["method"] in ("POST", "PUT") and "/contacts/email/" in r["path"]
+    ]
     assert len(contact_writes) == 1 and "bulk2" in contact_writes[0]["path"]
-    assert harness.contacts()["bulk2@bulk.test"]["standard_fields"]["FULLNAME"] == \
-        "Renamed Person"
+    assert harness.contacts()["bulk2@bulk.test"]["standard_fields"]["FULLNAME"] == "Renamed Person"
 
 
 def test_open_deals_can_be_sent_along(harness: Harness) -> None:
     client = harness.setup_company()
     person = harness.create_person(name="Deal Person", email="deals@example.com")
     for title, status in (("Open one", "open"), ("Won one", "won")):
-        harness.pd("POST", "/_sim/deals", json={"company_id": COMPANY, "title": title,
-                                                "person_id": person["id"], "status": status})
+        harness.pd(
+            "POST",
+            "/_sim/deals",
+            json={
+                "company_id": COMPANY,
+                "title": title,
+                "person_id": person["id"],
+                "status": status,
+            },
+        )
     harness.settle()  # Deals sync is off: the deal webhooks sent nothing
     r = harness.save_settings(client, contacts_sync=True, deals_sync=True)
     assert "Settings saved" in r.text
@@ -296,4 +331,5 @@ def test_open_deals_can_be_sent_along(harness: Harness) -> None:
     harness.settle()
     sent = harness.ml("GET", "/_sim/state")["transactions"]
     assert [(t["type_name"], t["email"], t["content"]["title"]) for t in sent] == [
-        ("pipedrive_deal_updated", "deals@example.com", "Open one")]
+        ("pipedrive_deal_updated", "deals@example.com", "Open one")
+    ]

@@ -9,12 +9,15 @@ import httpx
 from tests.harness import ADMIN, COMPANY, SALES, Harness
 
 
-def _consent(harness: Harness, client: httpx.Client, action: str = "allow",
-             user_id: int = ADMIN) -> httpx.Response:
+def _consent(
+    harness: Harness, client: httpx.Client, action: str = "allow", user_id: int = ADMIN
+) -> httpx.Response:
     authorize = client.get(f"{harness.app_url}/oauth/install").headers["location"]
     params = dict(httpx.URL(authorize).params)
-    return client.post(f"{harness.pd_url}/oauth/authorize",
-                       data={**params, "user_id": str(user_id), "action": action})
+    return client.post(
+        f"{harness.pd_url}/oauth/authorize",
+        data={**params, "user_id": str(user_id), "action": action},
+    )
 
 
 def test_install_lands_on_settings_with_the_company(harness: Harness) -> None:
@@ -23,7 +26,8 @@ def test_install_lands_on_settings_with_the_company(harness: Harness) -> None:
     assert page.status_code == 200
     assert "Acme Sales" in page.text and "Ada Admin" in page.text
     assert harness.rows("SELECT company_id, user_id, is_admin FROM installations") == [
-        (COMPANY, ADMIN, 1)]
+        (COMPANY, ADMIN, 1)
+    ]
 
 
 def test_cancel_on_the_consent_page_ends_on_a_friendly_page(harness: Harness) -> None:
@@ -55,26 +59,33 @@ def test_forged_state_and_state_from_another_browser_are_rejected(harness: Harne
 
 
 def test_marketplace_install_without_state_restarts_through_the_installation_url(
-        harness: Harness) -> None:
+    harness: Harness,
+) -> None:
     client = harness.browser()
     authorize = client.get(f"{harness.app_url}/oauth/install").headers["location"]
     params = {k: v for k, v in httpx.URL(authorize).params.items() if k != "state"}
-    r = client.post(f"{harness.pd_url}/oauth/authorize",
-                    data={**params, "user_id": str(SALES), "action": "allow"})
+    r = client.post(
+        f"{harness.pd_url}/oauth/authorize",
+        data={**params, "user_id": str(SALES), "action": "allow"},
+    )
     fresh = harness.browser()  # no cookies at all, like a Marketplace redirect
     restart = fresh.get(r.headers["location"])
     assert restart.status_code == 303 and restart.headers["location"] == "/oauth/install"
     assert harness.rows("SELECT count(*) FROM installations") == [(0,)]
     harness.install(user_id=SALES, client=fresh)  # the restarted flow carries a state
     assert harness.rows("SELECT company_id, user_id, is_admin FROM installations") == [
-        (COMPANY, SALES, 0)]
+        (COMPANY, SALES, 0)
+    ]
 
 
 def test_expired_access_token_is_refreshed_once_for_concurrent_calls(harness: Harness) -> None:
     harness.setup_company()
-    orgs = [harness.pd("POST", "/_sim/organizations",
-                       json={"company_id": COMPANY, "name": f"Org {i}"})["id"]
-            for i in range(6)]
+    orgs = [
+        harness.pd("POST", "/_sim/organizations", json={"company_id": COMPANY, "name": f"Org {i}"})[
+            "id"
+        ]
+        for i in range(6)
+    ]
     harness.pd("POST", "/_sim/expire_tokens")
     before = harness.pd("GET", "/_sim/state")["refresh_calls"]
     for i, org in enumerate(orgs):
@@ -83,8 +94,9 @@ def test_expired_access_token_is_refreshed_once_for_concurrent_calls(harness: Ha
     state = harness.pd("GET", "/_sim/state")
     assert state["refresh_calls"] - before == 1
     contacts = harness.contacts()
-    assert {contacts[f"p{i}@example.com"]["standard_fields"]["ORGANIZATION"]
-            for i in range(6)} == {f"Org {i}" for i in range(6)}
+    assert {contacts[f"p{i}@example.com"]["standard_fields"]["ORGANIZATION"] for i in range(6)} == {
+        f"Org {i}" for i in range(6)
+    }
 
 
 def test_revoked_refresh_token_marks_installation_for_reauthorization(harness: Harness) -> None:
@@ -104,9 +116,17 @@ def test_revoked_refresh_token_marks_installation_for_reauthorization(harness: H
 
 def _uninstall(harness: Harness, auth: str | None, user_id: int = ADMIN) -> httpx.Response:
     headers = {"Authorization": auth} if auth else {}
-    return httpx.request("DELETE", f"{harness.app_url}/oauth/callback", headers=headers,
-                         json={"client_id": harness.config.client_id, "company_id": COMPANY,
-                               "user_id": user_id, "timestamp": "2026-11-27T10:00:00Z"})
+    return httpx.request(
+        "DELETE",
+        f"{harness.app_url}/oauth/callback",
+        headers=headers,
+        json={
+            "client_id": harness.config.client_id,
+            "company_id": COMPANY,
+            "user_id": user_id,
+            "timestamp": "2026-11-27T10:00:00Z",
+        },
+    )
 
 
 def _basic(user: str, password: str) -> str:
@@ -132,8 +152,15 @@ def test_uninstall_of_the_last_user_wipes_the_company(harness: Harness) -> None:
     harness.settle()
     r = _uninstall(harness, good, user_id=ADMIN)
     assert r.json()["company_data_deleted"] is True
-    for table in ("companies", "installations", "settings", "events", "jobs", "sync_log",
-                  "persons"):
+    for table in (
+        "companies",
+        "installations",
+        "settings",
+        "events",
+        "jobs",
+        "sync_log",
+        "persons",
+    ):
         assert harness.rows(f"SELECT count(*) FROM {table}") == [(0,)], table  # noqa: S608
 
 

@@ -16,40 +16,61 @@ from tests.harness import ADMIN, COMPANY, MAILEON_KEY, Harness
 GLOBEX, GLOBEX_USER = 2002, 601
 
 
-def make_token(harness: Harness, company: int = COMPANY, user: int = ADMIN, ttl: int = 300,
-               secret: str | None = None) -> str:
+def make_token(
+    harness: Harness,
+    company: int = COMPANY,
+    user: int = ADMIN,
+    ttl: int = 300,
+    secret: str | None = None,
+) -> str:
     return harness.sign_token(user, company, ttl, secret)
 
 
-def open_panel(harness: Harness, person_id: int | str, token: str | None,
-               theme: str = "light") -> httpx.Response:
-    params = {"resource": "person", "view": "details", "selectedIds": str(person_id),
-              "id": "runtime-1", "theme": theme, "userId": str(ADMIN), "companyId": str(COMPANY)}
+def open_panel(
+    harness: Harness, person_id: int | str, token: str | None, theme: str = "light"
+) -> httpx.Response:
+    params = {
+        "resource": "person",
+        "view": "details",
+        "selectedIds": str(person_id),
+        "id": "runtime-1",
+        "theme": theme,
+        "userId": str(ADMIN),
+        "companyId": str(COMPANY),
+    }
     if token is not None:
         params["token"] = token
     return httpx.get(f"{harness.app_url}/panel", params=params, timeout=20)
 
 
 def status(harness: Harness, person_id: int, token: str) -> httpx.Response:
-    return httpx.get(f"{harness.app_url}/panel/status", params={"selectedIds": str(person_id)},
-                     headers={"X-Pipedrive-Token": token, "HX-Request": "true"}, timeout=30)
+    return httpx.get(
+        f"{harness.app_url}/panel/status",
+        params={"selectedIds": str(person_id)},
+        headers={"X-Pipedrive-Token": token, "HX-Request": "true"},
+        timeout=30,
+    )
 
 
-def act(harness: Harness, verb: str, person_id: int, token: str | None,
-        site: str = "same-origin") -> httpx.Response:
+def act(
+    harness: Harness, verb: str, person_id: int, token: str | None, site: str = "same-origin"
+) -> httpx.Response:
     headers = {"HX-Request": "true", "Sec-Fetch-Site": site}
     if token:
         headers["X-Pipedrive-Token"] = token
-    return httpx.post(f"{harness.app_url}/panel/{verb}", data={"person_id": str(person_id)},
-                      headers=headers, timeout=30)
+    return httpx.post(
+        f"{harness.app_url}/panel/{verb}",
+        data={"person_id": str(person_id)},
+        headers=headers,
+        timeout=30,
+    )
 
 
 def snackbar(response: httpx.Response) -> dict[str, Any]:
     return json.loads(response.headers["hx-trigger"])["pm-snackbar"]  # type: ignore[no-any-return]
 
 
-def test_valid_token_renders_a_fast_shell_that_loads_the_status_by_htmx(harness: Harness
-                                                                         ) -> None:
+def test_valid_token_renders_a_fast_shell_that_loads_the_status_by_htmx(harness: Harness) -> None:
     harness.setup_company()
     person = harness.create_person(name="Grace Hopper", email="grace@example.com")
     token = make_token(harness)
@@ -72,7 +93,8 @@ def test_valid_token_renders_a_fast_shell_that_loads_the_status_by_htmx(harness:
 
 
 def test_missing_expired_tampered_and_foreign_secret_tokens_get_401_and_no_data(
-        harness: Harness) -> None:
+    harness: Harness,
+) -> None:
     harness.setup_company()
     person = harness.create_person(name="Grace Hopper", email="grace@example.com")
     harness.settle()
@@ -100,8 +122,11 @@ def test_missing_expired_tampered_and_foreign_secret_tokens_get_401_and_no_data(
             assert "grace@example.com" not in text and "Grace" not in text
         assert act(harness, "subscribe", person["id"], token).status_code == 401
     # the status call takes the token from the header only, never from a cookie or the query
-    r = httpx.get(f"{harness.app_url}/panel/status",
-                  params={"selectedIds": person["id"], "token": valid}, timeout=10)
+    r = httpx.get(
+        f"{harness.app_url}/panel/status",
+        params={"selectedIds": person["id"], "token": valid},
+        timeout=10,
+    )
     assert r.status_code == 401
     assert harness.contacts()["grace@example.com"]["permission"] == 1
 
@@ -111,8 +136,10 @@ def test_a_token_of_another_company_sees_nothing_of_this_one(harness: Harness) -
     person = harness.create_person(name="Grace Hopper", email="grace@example.com")
     harness.settle()
     globex = harness.install(user_id=GLOBEX_USER)
-    assert "Settings saved" in harness.save_settings(
-        globex, maileon_api_key=MAILEON_KEY, contacts_sync=True).text
+    assert (
+        "Settings saved"
+        in harness.save_settings(globex, maileon_api_key=MAILEON_KEY, contacts_sync=True).text
+    )
     foreign = make_token(harness, company=GLOBEX, user=GLOBEX_USER)
 
     page = open_panel(harness, person["id"], foreign)
@@ -128,8 +155,10 @@ def test_a_token_of_another_company_sees_nothing_of_this_one(harness: Harness) -
     assert harness.newsletter_of(person["id"]) == ""
 
     # a company that never installed the app, and a user of this company who did not
-    for token in (make_token(harness, company=3003, user=701),
-                  make_token(harness, company=COMPANY, user=999)):
+    for token in (
+        make_token(harness, company=3003, user=701),
+        make_token(harness, company=COMPANY, user=999),
+    ):
         page = open_panel(harness, person["id"], token)
         assert page.status_code == 403 and "Authorize the app first" in page.text
         assert status(harness, person["id"], token).status_code == 403
@@ -203,8 +232,7 @@ def test_no_permission_subscribe_with_doi_then_confirmed(harness: Harness) -> No
     assert "Double opt-in pending" in status(harness, person["id"], token).text
 
     harness.ml("POST", "/_sim/contacts/confirm_doi", json={"email": "grace@example.com"})
-    assert "Subscribed with permission Double opt-in" in status(harness, person["id"],
-                                                                  token).text
+    assert "Subscribed with permission Double opt-in" in status(harness, person["id"], token).text
 
 
 def test_unsubscribe_reaches_maileon_and_the_newsletter_field(harness: Harness) -> None:
@@ -217,8 +245,10 @@ def test_unsubscribe_reaches_maileon_and_the_newsletter_field(harness: Harness) 
 
     r = act(harness, "unsubscribe", person["id"], token)
     assert r.status_code == 200
-    assert snackbar(r) == {"message": f"Grace Hopper (#{person['id']}): unsubscribed in Maileon",
-                           "ok": True}
+    assert snackbar(r) == {
+        "message": f"Grace Hopper (#{person['id']}): unsubscribed in Maileon",
+        "ok": True,
+    }
     assert "Unsubscribed" in r.text and 'id="pm-unsubscribe"' not in r.text
     state = harness.ml("GET", "/_sim/state")
     assert [u["email"] for u in state["unsubscriptions"]] == ["grace@example.com"]
@@ -263,13 +293,25 @@ def test_recent_deal_transactions_are_listed(harness: Harness) -> None:
     harness.settle()
     conn = sqlite3.connect(harness.config.database_path)
     try:
-        for i, (kind, title) in enumerate([("pipedrive_deal_added", "Website redesign"),
-                                           ("pipedrive_deal_updated", "Website redesign"),
-                                           ("pipedrive_deal_added", "Other person's deal")]):
-            conn.execute("INSERT INTO deal_transactions (company_id, person_id, deal_id, type, "
-                         "title, sent_at) VALUES (?,?,?,?,?,?)",
-                         (COMPANY, person["id"] if i < 2 else person["id"] + 1000, 7 + i, kind,
-                          title, time.time() - 60 + i))
+        for i, (kind, title) in enumerate(
+            [
+                ("pipedrive_deal_added", "Website redesign"),
+                ("pipedrive_deal_updated", "Website redesign"),
+                ("pipedrive_deal_added", "Other person's deal"),
+            ]
+        ):
+            conn.execute(
+                "INSERT INTO deal_transactions (company_id, person_id, deal_id, type, "
+                "title, sent_at) VALUES (?,?,?,?,?,?)",
+                (
+                    COMPANY,
+                    person["id"] if i < 2 else person["id"] + 1000,
+                    7 + i,
+                    kind,
+                    title,
+                    time.time() - 60 + i,
+                ),
+            )
         conn.commit()
     finally:
         conn.close()

@@ -11,8 +11,7 @@ from web.app import create_app
 
 
 def _hooks(harness: Harness) -> list[dict]:  # type: ignore[type-arg]
-    return [w for w in harness.pd("GET", "/_sim/state")["webhooks"]
-            if w["company_id"] == COMPANY]
+    return [w for w in harness.pd("GET", "/_sim/state")["webhooks"] if w["company_id"] == COMPANY]
 
 
 def test_a_webhook_deleted_by_pipedrive_is_recreated(fast_periodic_harness: Harness) -> None:
@@ -21,14 +20,14 @@ def test_a_webhook_deleted_by_pipedrive_is_recreated(fast_periodic_harness: Harn
     victim = next(w for w in _hooks(harness) if w["event_action"] == "create")
     harness.pd("POST", f"/_sim/webhooks/{victim['id']}/delete")
     wait_until(lambda: len(_hooks(harness)) == 3)
-    assert ("person", "create") in {(w["event_object"], w["event_action"])
-                                    for w in _hooks(harness)}
+    assert ("person", "create") in {(w["event_object"], w["event_action"]) for w in _hooks(harness)}
     harness.create_person(name="After Heal", email="heal@example.com")
     wait_until(lambda: "heal@example.com" in harness.contacts())
 
 
 def test_a_change_lost_during_a_ban_is_recovered_by_the_sweep(
-        fast_periodic_harness: Harness) -> None:
+    fast_periodic_harness: Harness,
+) -> None:
     harness = fast_periodic_harness
     harness.setup_company()
     person = harness.create_person(name="Bea Before", email="bea@example.com")
@@ -39,8 +38,10 @@ def test_a_change_lost_during_a_ban_is_recovered_by_the_sweep(
     harness.pd("PATCH", f"/_sim/persons/{person['id']}", json={"name": "Bea After"})
     lost = [d for d in harness.pd("GET", "/_sim/state")["deliveries"] if d.get("lost")]
     assert lost, "the simulator should have lost the change while banned"
-    wait_until(lambda: harness.contacts()["bea@example.com"]["standard_fields"]["FULLNAME"]
-          == "Bea After", timeout=20)
+    wait_until(
+        lambda: harness.contacts()["bea@example.com"]["standard_fields"]["FULLNAME"] == "Bea After",
+        timeout=20,
+    )
 
 
 def test_periodic_jobs_are_neither_lost_nor_doubled_by_restarts(harness: Harness) -> None:
@@ -49,8 +50,14 @@ def test_periodic_jobs_are_neither_lost_nor_doubled_by_restarts(harness: Harness
     for _ in range(2):
         harness.app_server.stop()
         harness.app_server = ServerThread(create_app(harness.config), port=port).start()
-    rows = harness.rows("SELECT kind, count(*) FROM jobs WHERE kind LIKE 'periodic.%' AND "
-                        "state IN ('pending','running') GROUP BY kind")
-    assert sorted(rows) == [("periodic.prune", 1), ("periodic.reconcile", 1),
-                            ("periodic.sweep", 1), ("periodic.tokens", 1),
-                            ("periodic.webhooks", 1)]
+    rows = harness.rows(
+        "SELECT kind, count(*) FROM jobs WHERE kind LIKE 'periodic.%' AND "
+        "state IN ('pending','running') GROUP BY kind"
+    )
+    assert sorted(rows) == [
+        ("periodic.prune", 1),
+        ("periodic.reconcile", 1),
+        ("periodic.sweep", 1),
+        ("periodic.tokens", 1),
+        ("periodic.webhooks", 1),
+    ]

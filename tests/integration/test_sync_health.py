@@ -19,8 +19,11 @@ def card(harness: Harness, client: httpx.Client, query: str = "") -> str:
 
 def test_a_maileon_rate_limit_wait_shows_and_clears(harness: Harness) -> None:
     client = harness.setup_company()
-    harness.ml("POST", "/_sim/faults", json={"path_prefix": "/1.0/contacts", "status": 429,
-                                             "count": 1, "retry_after": 3})
+    harness.ml(
+        "POST",
+        "/_sim/faults",
+        json={"path_prefix": "/1.0/contacts", "status": 429, "count": 1, "retry_after": 3},
+    )
     harness.create_person(name="Rita Rate", email="rita@example.com")
     wait_until(lambda: "Maileon is limiting requests" in card(harness, client))
     shown = card(harness, client)
@@ -36,10 +39,21 @@ def test_a_pipedrive_outage_shows_while_a_deal_waits_and_clears(harness: Harness
     client = harness.setup_company(deals_sync=True)
     person = harness.create_person(name="Dora Deal", email="dora@example.com")
     harness.settle()
-    harness.pd("POST", "/_sim/faults", json={"path_prefix": f"/api/v2/persons/{person['id']}",
-                                             "status": 503, "count": 10_000, "method": "GET"})
-    harness.pd("POST", "/_sim/deals", json={"company_id": COMPANY, "title": "Big deal",
-                                            "person_id": person["id"]})
+    harness.pd(
+        "POST",
+        "/_sim/faults",
+        json={
+            "path_prefix": f"/api/v2/persons/{person['id']}",
+            "status": 503,
+            "count": 10_000,
+            "method": "GET",
+        },
+    )
+    harness.pd(
+        "POST",
+        "/_sim/deals",
+        json={"company_id": COMPANY, "title": "Big deal", "person_id": person["id"]},
+    )
     wait_until(lambda: "Pipedrive is not answering since" in card(harness, client))
     shown = card(harness, client)
     assert "Deal 'Big deal' → Maileon Waiting to retry" in shown, shown
@@ -51,17 +65,22 @@ def test_a_pipedrive_outage_shows_while_a_deal_waits_and_clears(harness: Harness
 
 
 def test_failures_only_lists_open_failures_and_says_so_when_there_are_none(
-        harness: Harness) -> None:
+    harness: Harness,
+) -> None:
     client = harness.setup_company()
     assert "No failures." in card(harness, client, "?log=failed")
     harness.ml("POST", "/_sim/keys/revoke", json={"key": MAILEON_KEY})
     harness.create_person(name="Fay Fail", email="fay@example.com")
     harness.settle()
     assert "Fay Fail → Maileon Failed" in card(harness, client, "?log=failed")
-    harness.ml("POST", "/_sim/keys", json={"key": MAILEON_KEY, "account": "demo",
-                                           "methods": ["GET", "POST", "PUT", "DELETE"]})
-    r = client.post(f"{harness.app_url}/settings/retry", data={},
-                    headers={"Origin": harness.app_url})
+    harness.ml(
+        "POST",
+        "/_sim/keys",
+        json={"key": MAILEON_KEY, "account": "demo", "methods": ["GET", "POST", "PUT", "DELETE"]},
+    )
+    r = client.post(
+        f"{harness.app_url}/settings/retry", data={}, headers={"Origin": harness.app_url}
+    )
     assert r.status_code == 200
     harness.settle()
     assert "No failures." in card(harness, client, "?log=failed")

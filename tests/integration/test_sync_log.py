@@ -15,11 +15,17 @@ def test_failed_item_is_retried_after_the_fault_is_fixed(harness: Harness) -> No
     assert "rejected by Maileon" in page  # the key's status in the sync health
     assert ">Retry</button>" in page
 
-    harness.ml("POST", "/_sim/keys", json={"key": MAILEON_KEY, "account": "demo",
-                                           "methods": ["GET", "POST", "PUT", "DELETE"]})
+    harness.ml(
+        "POST",
+        "/_sim/keys",
+        json={"key": MAILEON_KEY, "account": "demo", "methods": ["GET", "POST", "PUT", "DELETE"]},
+    )
     job_id = page.split('name="job_id" value="')[1].split('"')[0]
-    r = client.post(f"{harness.app_url}/settings/retry", data={"job_id": job_id},
-                    headers={"Origin": harness.app_url, "HX-Request": "true"})
+    r = client.post(
+        f"{harness.app_url}/settings/retry",
+        data={"job_id": job_id},
+        headers={"Origin": harness.app_url, "HX-Request": "true"},
+    )
     assert r.status_code == 200
     harness.settle()
     assert "keygone@example.com" in harness.contacts()
@@ -38,8 +44,11 @@ def test_retry_all_and_read_only_users_cannot_retry(harness: Harness) -> None:
     sales = harness.install(user_id=502)
     r = sales.post(f"{harness.app_url}/settings/retry", headers={"Origin": harness.app_url})
     assert r.status_code == 403
-    harness.ml("POST", "/_sim/keys", json={"key": MAILEON_KEY, "account": "demo",
-                                           "methods": ["GET", "POST", "PUT", "DELETE"]})
+    harness.ml(
+        "POST",
+        "/_sim/keys",
+        json={"key": MAILEON_KEY, "account": "demo", "methods": ["GET", "POST", "PUT", "DELETE"]},
+    )
     r = client.post(f"{harness.app_url}/settings/retry", headers={"Origin": harness.app_url})
     assert r.status_code == 200
     harness.settle()

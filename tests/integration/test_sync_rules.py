@@ -54,8 +54,11 @@ def apply(harness: Harness, client: httpx.Client) -> str:
     page = card(harness, client)
     run_id = re.search(r'name="run_id" value="(\d+)"', page)
     assert run_id, text(page)
-    r = client.post(f"{harness.app_url}/settings/rules/apply", data={"run_id": run_id.group(1)},
-                    headers=hx(harness))
+    r = client.post(
+        f"{harness.app_url}/settings/rules/apply",
+        data={"run_id": run_id.group(1)},
+        headers=hx(harness),
+    )
     assert r.status_code == 200, r.text
     done = text(wait_card(harness, client, "done"))
     harness.settle()
@@ -74,8 +77,12 @@ def label(harness: Harness, name: str) -> int:
 
 
 def sync_log(harness: Harness) -> list[tuple[str, str, str]]:
-    return [(str(r[0]), str(r[1]), str(r[2])) for r in harness.rows(
-        "SELECT entity_id, result, message FROM sync_log WHERE kind='person' ORDER BY id")]
+    return [
+        (str(r[0]), str(r[1]), str(r[2]))
+        for r in harness.rows(
+            "SELECT entity_id, result, message FROM sync_log WHERE kind='person' ORDER BY id"
+        )
+    ]
 
 
 def log_of(harness: Harness, person_id: int) -> list[str]:
@@ -88,17 +95,25 @@ def patch_person(harness: Harness, person_id: int, **fields: Any) -> None:
 
 def test_label_rule_sends_only_persons_with_a_chosen_label(harness: Harness) -> None:
     client = harness.setup_company()
-    set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer")),
-                                                     str(label(harness, "Hot lead"))])
-    customer = harness.create_person(name="Cora Customer", email="cora@example.com",
-                                     label_ids=[label(harness, "Customer")])
-    supplier = harness.create_person(name="Sid Supplier", email="sid@example.com",
-                                     label_ids=[label(harness, "Supplier")])
+    set_rules(
+        harness,
+        client,
+        mode="rules",
+        labels=[str(label(harness, "Customer")), str(label(harness, "Hot lead"))],
+    )
+    customer = harness.create_person(
+        name="Cora Customer", email="cora@example.com", label_ids=[label(harness, "Customer")]
+    )
+    supplier = harness.create_person(
+        name="Sid Supplier", email="sid@example.com", label_ids=[label(harness, "Supplier")]
+    )
     harness.settle()
     contacts = harness.contacts()
     assert "cora@example.com" in contacts and "sid@example.com" not in contacts
-    assert any("left out by the sync rules: none of the labels Customer, Hot lead" in m
-               for m in log_of(harness, supplier["id"])), sync_log(harness)
+    assert any(
+        "left out by the sync rules: none of the labels Customer, Hot lead" in m
+        for m in log_of(harness, supplier["id"])
+    ), sync_log(harness)
     health = html.unescape(client.get(f"{harness.app_url}/settings/health").text)
     assert "Sid Supplier → Maileon" in health and "left out by the sync rules" in health
     assert not any("left out" in m for m in log_of(harness, customer["id"]))
@@ -113,8 +128,9 @@ def test_owner_rule_sends_only_persons_owned_by_chosen_users(harness: Harness) -
     contacts = harness.contacts()
     assert "samlead@example.com" in contacts and "adalead@example.com" not in contacts
     reason = " ".join(log_of(harness, adas["id"]))
-    assert "left out by the sync rules" in reason and "its owner is Ada Admin, not user #502" \
-        in reason, reason
+    assert (
+        "left out by the sync rules" in reason and "its owner is Ada Admin, not user #502" in reason
+    ), reason
     assert log_of(harness, sams["id"])
 
 
@@ -125,10 +141,10 @@ def test_field_rule_matches_an_option_by_its_name(harness: Harness) -> None:
     set_rules(harness, client, mode="rules", field_key=tier, field_value="gold")
     gold = harness.pipedrive.option_id(COMPANY, "Tier", "Gold")
     silver = harness.pipedrive.option_id(COMPANY, "Tier", "Silver")
-    harness.create_person(name="Goldie", email="goldie@example.com",
-                          custom_fields={tier: gold})
-    silvie = harness.create_person(name="Silvie", email="silvie@example.com",
-                                   custom_fields={tier: silver})
+    harness.create_person(name="Goldie", email="goldie@example.com", custom_fields={tier: gold})
+    silvie = harness.create_person(
+        name="Silvie", email="silvie@example.com", custom_fields={tier: silver}
+    )
     harness.settle()
     contacts = harness.contacts()
     assert "goldie@example.com" in contacts and "silvie@example.com" not in contacts
@@ -153,13 +169,18 @@ def test_start_matching_syncs_data_only_and_subscribes_nobody(harness: Harness) 
     client = harness.setup_company(initial_permission=3)
     set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))])
     key, options = harness.newsletter_field()
-    person = harness.create_person(name="Stella Start", email="stella@example.com",
-                                   label_ids=[label(harness, "Supplier")],
-                                   custom_fields={key: options["Subscribed"]})
+    person = harness.create_person(
+        name="Stella Start",
+        email="stella@example.com",
+        label_ids=[label(harness, "Supplier")],
+        custom_fields={key: options["Subscribed"]},
+    )
     harness.settle()
     assert "stella@example.com" not in harness.contacts()
-    assert any("its Newsletter change to Subscribed was not sent" in m
-               for m in log_of(harness, person["id"])), sync_log(harness)
+    assert any(
+        "its Newsletter change to Subscribed was not sent" in m
+        for m in log_of(harness, person["id"])
+    ), sync_log(harness)
     patch_person(harness, person["id"], label_ids=[label(harness, "Customer")])
     harness.settle()
     contact = harness.contacts()["stella@example.com"]
@@ -170,8 +191,9 @@ def test_start_matching_syncs_data_only_and_subscribes_nobody(harness: Harness) 
 def test_stop_matching_keeps_the_contact_by_default(harness: Harness) -> None:
     client = harness.setup_company()
     set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))])
-    person = harness.create_person(name="Kim Keep", email="kim@example.com",
-                                   label_ids=[label(harness, "Customer")])
+    person = harness.create_person(
+        name="Kim Keep", email="kim@example.com", label_ids=[label(harness, "Customer")]
+    )
     harness.settle()
     assert "kim@example.com" in harness.contacts()
     patch_person(harness, person["id"], label_ids=[label(harness, "Supplier")])
@@ -181,16 +203,20 @@ def test_stop_matching_keeps_the_contact_by_default(harness: Harness) -> None:
     contact = harness.contacts()["kim@example.com"]
     assert contact["standard_fields"]["FULLNAME"] == "Kim Keep"  # kept, no longer updated
     messages = " ".join(log_of(harness, person["id"]))
-    assert "stopped matching the sync rules (none of the labels Customer); its Maileon " \
-           "contact is kept" in messages, messages
+    assert (
+        "stopped matching the sync rules (none of the labels Customer); its Maileon "
+        "contact is kept" in messages
+    ), messages
 
 
 def test_stop_matching_removes_the_contact_when_chosen(harness: Harness) -> None:
     client = harness.setup_company()
-    set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))],
-              on_stop="remove")
-    person = harness.create_person(name="Rita Remove", email="rita@example.com",
-                                   label_ids=[label(harness, "Customer")])
+    set_rules(
+        harness, client, mode="rules", labels=[str(label(harness, "Customer"))], on_stop="remove"
+    )
+    person = harness.create_person(
+        name="Rita Remove", email="rita@example.com", label_ids=[label(harness, "Customer")]
+    )
     harness.settle()
     assert "rita@example.com" in harness.contacts()
     patch_person(harness, person["id"], label_ids=[])
@@ -206,15 +232,19 @@ def test_stop_matching_removes_the_contact_when_chosen(harness: Harness) -> None
 def test_an_explicit_unsubscribe_reaches_a_kept_contact(harness: Harness) -> None:
     client = harness.setup_company(initial_permission=3)
     key, options = harness.newsletter_field()
-    person = harness.create_person(name="Una Out", email="una@example.com",
-                                   custom_fields={key: options["Subscribed"]})
+    person = harness.create_person(
+        name="Una Out", email="una@example.com", custom_fields={key: options["Subscribed"]}
+    )
     harness.settle()
     set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))])
     patch_person(harness, person["id"], custom_fields={key: options["Unsubscribed"]})
     harness.settle()
     contact = harness.ml("GET", "/_sim/state")["contacts"]
-    mine = [c for c in contact if c.get("external_id") == str(person["id"])
-            or c.get("email") == "una@example.com"]
+    mine = [
+        c
+        for c in contact
+        if c.get("external_id") == str(person["id"]) or c.get("email") == "una@example.com"
+    ]
     assert mine and all(c["unsubscribed"] for c in mine), mine
 
 
@@ -246,13 +276,16 @@ def test_rule_change_previews_then_applies_with_removal_and_addition(harness: Ha
 
 
 def test_preview_with_keep_counts_kept_contacts_and_discard_changes_nothing(
-        harness: Harness) -> None:
+    harness: Harness,
+) -> None:
     client = harness.setup_company()
     harness.create_person(name="Kept One", email="k1@example.com")
     harness.settle()
     sentence = preview(harness, client, mode="newsletter")
-    assert sentence == ("0 persons match; 0 will be added, 0 removed; 1 stop matching and keep "
-                        "their Maileon contact")
+    assert sentence == (
+        "0 persons match; 0 will be added, 0 removed; 1 stop matching and keep "
+        "their Maileon contact"
+    )
     r = client.post(f"{harness.app_url}/settings/rules/cancel", headers=hx(harness))
     assert r.status_code == 200
     assert "Now: All persons with an email address" in text(r.text)
@@ -264,33 +297,50 @@ def test_preview_with_keep_counts_kept_contacts_and_discard_changes_nothing(
 def test_deal_transactions_follow_the_rules(harness: Harness) -> None:
     client = harness.setup_company(deals_sync=True)
     set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))])
-    inside = harness.create_person(name="In Side", email="in@example.com",
-                                   label_ids=[label(harness, "Customer")])
+    inside = harness.create_person(
+        name="In Side", email="in@example.com", label_ids=[label(harness, "Customer")]
+    )
     outside = harness.create_person(name="Out Side", email="out@example.com")
-    harness.pd("POST", "/_sim/deals", json={"company_id": COMPANY, "title": "Inner deal",
-                                            "person_id": inside["id"]})
-    harness.pd("POST", "/_sim/deals", json={"company_id": COMPANY, "title": "Outer deal",
-                                            "person_id": outside["id"]})
+    harness.pd(
+        "POST",
+        "/_sim/deals",
+        json={"company_id": COMPANY, "title": "Inner deal", "person_id": inside["id"]},
+    )
+    harness.pd(
+        "POST",
+        "/_sim/deals",
+        json={"company_id": COMPANY, "title": "Outer deal", "person_id": outside["id"]},
+    )
     harness.settle()
     sent = harness.ml("GET", "/_sim/state")["transactions"]
     assert [t["email"] for t in sent] == ["in@example.com"]
-    deal_log = " ".join(r[0] for r in harness.rows(
-        "SELECT message FROM sync_log WHERE kind='deal'"))
-    assert 'deal "Outer deal"' in deal_log and "Out Side" in deal_log \
-        and "outside the sync rules (none of the labels Customer)" in deal_log, deal_log
+    deal_log = " ".join(
+        r[0] for r in harness.rows("SELECT message FROM sync_log WHERE kind='deal'")
+    )
+    assert (
+        'deal "Outer deal"' in deal_log
+        and "Out Side" in deal_log
+        and "outside the sync rules (none of the labels Customer)" in deal_log
+    ), deal_log
 
 
 def test_import_follows_the_rules(harness: Harness) -> None:
     client = harness.setup_company(contacts_sync=False)
-    harness.create_person(name="Imp In", email="impin@example.com",
-                          label_ids=[label(harness, "Customer")])
+    harness.create_person(
+        name="Imp In", email="impin@example.com", label_ids=[label(harness, "Customer")]
+    )
     harness.create_person(name="Imp Out", email="impout@example.com")
     harness.settle()
     set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))])
     r = client.post(f"{harness.app_url}/settings/import/start", headers=hx(harness))
     assert r.status_code == 200
-    wait_until(lambda: 'data-state="done"' in client.get(
-        f"{harness.app_url}/settings/import", headers=hx(harness)).text, 25)
+    wait_until(
+        lambda: (
+            'data-state="done"'
+            in client.get(f"{harness.app_url}/settings/import", headers=hx(harness)).text
+        ),
+        25,
+    )
     page = text(client.get(f"{harness.app_url}/settings/import", headers=hx(harness)).text)
     assert "1 skipped: outside the sync rules" in page, page
     contacts = harness.contacts()
@@ -302,9 +352,12 @@ def test_panel_says_why_a_person_is_outside_the_rules(harness: Harness) -> None:
     set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))])
     person = harness.create_person(name="Pan Out", email="panout@example.com")
     harness.settle()
-    r = httpx.get(f"{harness.app_url}/panel/status", params={"selectedIds": str(person["id"])},
-                  headers={"X-Pipedrive-Token": harness.sign_token(), "HX-Request": "true"},
-                  timeout=30)
+    r = httpx.get(
+        f"{harness.app_url}/panel/status",
+        params={"selectedIds": str(person["id"])},
+        headers={"X-Pipedrive-Token": harness.sign_token(), "HX-Request": "true"},
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     page = text(r.text)
     assert "Outside the sync rules: none of the labels Customer" in page, page
@@ -314,18 +367,28 @@ def test_panel_says_why_a_person_is_outside_the_rules(harness: Harness) -> None:
 def test_a_v2_webhook_without_labels_reads_the_person_once(harness: Harness) -> None:
     client = harness.setup_company()
     set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))])
-    person = harness.create_person(name="Hook Lab", email="hook@example.com",
-                                   label_ids=[label(harness, "Customer")])
+    person = harness.create_person(
+        name="Hook Lab", email="hook@example.com", label_ids=[label(harness, "Customer")]
+    )
     harness.settle()
 
     def reads() -> int:
-        return len([q for q in harness.pd("GET", "/_sim/state")["requests"]
-                    if q["method"] == "GET" and q["path"] == f"/api/v2/persons/{person['id']}"])
+        return len(
+            [
+                q
+                for q in harness.pd("GET", "/_sim/state")["requests"]
+                if q["method"] == "GET" and q["path"] == f"/api/v2/persons/{person['id']}"
+            ]
+        )
 
     before = reads()
     # a documented-shape v2 webhook (only `label: null`) must not make the person stop matching
-    r = deliver(harness, person_v2(person["id"], "change", name="Hook Lab",
-                                   email="hook@example.com", seconds=10_000_000))
+    r = deliver(
+        harness,
+        person_v2(
+            person["id"], "change", name="Hook Lab", email="hook@example.com", seconds=10_000_000
+        ),
+    )
     assert r.status_code == 200
     harness.settle()
     assert "hook@example.com" in harness.contacts()
@@ -333,16 +396,20 @@ def test_a_v2_webhook_without_labels_reads_the_person_once(harness: Harness) -> 
     assert not any("left out" in m or "stopped" in m for m in log_of(harness, person["id"]))
 
 
-@pytest.mark.parametrize("form, message", [
-    ({"mode": "bogus"}, "Choose which persons go to Maileon."),
-    ({"mode": "rules"}, "Choose at least one rule"),
-    ({"mode": "rules", "other_owners": "12; drop table"}, "type Pipedrive user ids"),
-    ({"mode": "rules", "labels": "999999"}, "A chosen label no longer exists"),
-    ({"mode": "rules", "field_key": "nope", "field_value": "x"}, "no longer exists"),
-    ({"mode": "rules", "other_owners": "1", "on_stop": "explode"}, "stop matching"),
-])
-def test_bad_rules_are_refused_with_a_clear_message(harness: Harness, form: dict[str, str],
-                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    "form, message",
+    [
+        ({"mode": "bogus"}, "Choose which persons go to Maileon."),
+        ({"mode": "rules"}, "Choose at least one rule"),
+        ({"mode": "rules", "other_owners": "12; drop table"}, "type Pipedrive user ids"),
+        ({"mode": "rules", "labels": "999999"}, "A chosen label no longer exists"),
+        ({"mode": "rules", "field_key": "nope", "field_value": "x"}, "no longer exists"),
+        ({"mode": "rules", "other_owners": "1", "on_stop": "explode"}, "stop matching"),
+    ],
+)
+def test_bad_rules_are_refused_with_a_clear_message(
+    harness: Harness, form: dict[str, str], message: str
+) -> None:
     client = harness.setup_company()
     r = client.post(f"{harness.app_url}/settings/rules/preview", data=form, headers=hx(harness))
     assert r.status_code == 422
@@ -353,8 +420,11 @@ def test_bad_rules_are_refused_with_a_clear_message(harness: Harness, form: dict
 def test_only_admins_change_the_rules(harness: Harness) -> None:
     harness.setup_company()
     sales = harness.install(SALES)
-    r = sales.post(f"{harness.app_url}/settings/rules/preview", data={"mode": "newsletter"},
-                   headers=hx(harness))
+    r = sales.post(
+        f"{harness.app_url}/settings/rules/preview",
+        data={"mode": "newsletter"},
+        headers=hx(harness),
+    )
     assert r.status_code == 403
     page = card(harness, sales)
     assert "Now: All persons with an email address" in text(page)
@@ -362,11 +432,13 @@ def test_only_admins_change_the_rules(harness: Harness) -> None:
 
 
 def test_a_kept_contact_is_brought_up_to_date_when_its_person_matches_again(
-        harness: Harness) -> None:
+    harness: Harness,
+) -> None:
     client = harness.setup_company()
     set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))])
-    person = harness.create_person(name="Back Again", email="back@example.com",
-                                   label_ids=[label(harness, "Customer")])
+    person = harness.create_person(
+        name="Back Again", email="back@example.com", label_ids=[label(harness, "Customer")]
+    )
     harness.settle()
     patch_person(harness, person["id"], label_ids=[])
     harness.settle()
@@ -374,8 +446,7 @@ def test_a_kept_contact_is_brought_up_to_date_when_its_person_matches_again(
     harness.settle()
     assert harness.contacts()["back@example.com"]["standard_fields"]["FULLNAME"] == "Back Again"
     assert preview(harness, client, mode="all") == "1 person matches; 0 will be added, 0 removed"
-    assert "Sync rules applied to 1 person: 0 added to Maileon, 0 removed" in apply(
-        harness, client)
+    assert "Sync rules applied to 1 person: 0 added to Maileon, 0 removed" in apply(harness, client)
     contact = harness.contacts()["back@example.com"]
     assert contact["standard_fields"]["FULLNAME"] == "Back Renamed"
     assert contact["permission"] == 1
@@ -383,25 +454,34 @@ def test_a_kept_contact_is_brought_up_to_date_when_its_person_matches_again(
 
 def test_a_stopped_preview_and_apply_resume_and_finish(harness: Harness) -> None:
     client = harness.setup_company()
-    harness.pd("POST", "/_sim/bulk_persons", json={"company_id": COMPANY, "count": 700,
-                                                   "fire_webhooks": False})
+    harness.pd(
+        "POST",
+        "/_sim/bulk_persons",
+        json={"company_id": COMPANY, "count": 700, "fire_webhooks": False},
+    )
     fault = {"path_prefix": "/api/v2/persons", "method": "GET", "status": 400, "count": 1}
     harness.pd("POST", "/_sim/faults", json=fault)
-    r = client.post(f"{harness.app_url}/settings/rules/preview", data={"mode": "all"},
-                    headers=hx(harness))
+    r = client.post(
+        f"{harness.app_url}/settings/rules/preview", data={"mode": "all"}, headers=hx(harness)
+    )
     assert r.status_code == 200
     wait_until(lambda: "Preview stopped:" in text(card(harness, client)), 20)
     r = client.post(f"{harness.app_url}/settings/rules/resume", headers=hx(harness))
     assert r.status_code == 200
-    assert preview_sentence(wait_card(harness, client, "previewed")) == \
-        "700 persons match; 700 will be added, 0 removed"
+    assert (
+        preview_sentence(wait_card(harness, client, "previewed"))
+        == "700 persons match; 700 will be added, 0 removed"
+    )
 
     harness.pd("POST", "/_sim/faults", json=fault)
     page = card(harness, client)
     run_id = re.search(r'name="run_id" value="(\d+)"', page)
     assert run_id
-    client.post(f"{harness.app_url}/settings/rules/apply", data={"run_id": run_id.group(1)},
-                headers=hx(harness))
+    client.post(
+        f"{harness.app_url}/settings/rules/apply",
+        data={"run_id": run_id.group(1)},
+        headers=hx(harness),
+    )
     wait_until(lambda: "Applying stopped:" in text(card(harness, client)), 20)
     client.post(f"{harness.app_url}/settings/rules/resume", headers=hx(harness))
     done = text(wait_card(harness, client, "done"))

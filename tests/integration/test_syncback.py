@@ -17,8 +17,12 @@ from tests.harness import ADMIN, COMPANY, Harness, wait_until
 # --- helpers -----------------------------------------------------------------------------------
 def subscribed_person(h: Harness, email: str, first_name: str = "Ada") -> dict[str, Any]:
     key, options = h.newsletter_field()
-    return h.create_person(first_name=first_name, last_name="Lovelace", email=email,
-                           custom_fields={key: options["Subscribed"]})
+    return h.create_person(
+        first_name=first_name,
+        last_name="Lovelace",
+        email=email,
+        custom_fields={key: options["Subscribed"]},
+    )
 
 
 def maileon_hooks(h: Harness, account: str = "demo") -> list[dict[str, Any]]:
@@ -46,8 +50,6 @@ def sync_log(h: Harness, client: httpx.Client) -> str:
     return html.unescape(r.text)
 
 
-
-
 # --- tests -------------------------------------------------------------------------------------
 def test_webhooks_registered_once_per_key_and_removed_on_uninstall(harness: Harness) -> None:
     client = harness.setup_company()
@@ -69,11 +71,9 @@ def test_webhooks_registered_once_per_key_and_removed_on_uninstall(harness: Harn
 
     # a key of another Maileon account: registered there as well
     harness.ml("POST", "/_sim/keys", json={"key": "other-account-key-0002", "account": "other"})
-    r = harness.save_settings(client, maileon_api_key="other-account-key-0002",
-                              contacts_sync=True)
+    r = harness.save_settings(client, maileon_api_key="other-account-key-0002", contacts_sync=True)
     assert "Settings saved" in r.text, r.text
-    assert sorted(h["event"] for h in maileon_hooks(harness, "other")) == [
-        "doi", "unsubscription"]
+    assert sorted(h["event"] for h in maileon_hooks(harness, "other")) == ["doi", "unsubscription"]
 
     # uninstall of the last user: the stored key's webhooks go, and the company is wiped
     harness.pd("POST", "/_sim/uninstall", json={"user_id": ADMIN})
@@ -92,7 +92,8 @@ def test_uninstall_is_not_blocked_when_maileon_is_down(harness: Harness) -> None
 
 
 def test_unsubscribe_in_maileon_sets_newsletter_unsubscribed_without_loops(
-        harness: Harness) -> None:
+    harness: Harness,
+) -> None:
     client = harness.setup_company()
     person = subscribed_person(harness, "ada@example.com")
     harness.settle()
@@ -116,8 +117,11 @@ def test_unsubscribe_in_maileon_sets_newsletter_unsubscribed_without_loops(
     assert not [r for r in later if r["method"] == "POST" and "/contacts/email/" in r["path"]]
     state = harness.ml("GET", "/_sim/state")
     assert "ada@example.com" in state["suppressed"]
-    assert not [c for c in state["contacts"] if c.get("email") == "ada@example.com"
-                and not c["unsubscribed"]]
+    assert not [
+        c
+        for c in state["contacts"]
+        if c.get("email") == "ada@example.com" and not c["unsubscribed"]
+    ]
 
 
 def test_doi_confirmation_sets_newsletter_subscribed(harness: Harness) -> None:
@@ -142,13 +146,17 @@ def test_webhook_token_is_required(harness: Harness) -> None:
     token = token_of(harness)
     stored = maileon_events_stored(harness)
     url = f"{harness.app_url}/webhooks/maileon"
-    body = {"email": "ada@example.com", "external_id": str(person["id"]),
-            "timestamp": "2024-05-02 10:15:00"}
+    body = {
+        "email": "ada@example.com",
+        "external_id": str(person["id"]),
+        "timestamp": "2024-05-02 10:15:00",
+    }
     assert httpx.post(f"{url}/{COMPANY}/unsubscription", json=body).status_code == 401
-    assert httpx.post(f"{url}/{COMPANY}/unsubscription?token=",
-                      json=body).status_code == 401
-    assert httpx.post(f"{url}/{COMPANY}/unsubscription?token=wrong-{token[:8]}",
-                      json=body).status_code == 403
+    assert httpx.post(f"{url}/{COMPANY}/unsubscription?token=", json=body).status_code == 401
+    assert (
+        httpx.post(f"{url}/{COMPANY}/unsubscription?token=wrong-{token[:8]}", json=body).status_code
+        == 403
+    )
     assert httpx.post(f"{url}/4242/unsubscription?token={token}", json=body).status_code == 403
     assert httpx.get(f"{url}/{COMPANY}/unsubscription?token={token}").status_code == 405
     harness.settle()
@@ -190,20 +198,25 @@ def test_plus_in_email_and_unknown_or_anonymized_contacts(harness: Harness) -> N
     log = sync_log(harness, client)
     assert "no Pipedrive person synced by this app has this address" in log
     assert "without email address or external id" in log
-    assert harness.rows("SELECT count(*) FROM jobs WHERE kind='maileon_event' AND "
-                        "state<>'done'") == [(0,)]
+    assert harness.rows(
+        "SELECT count(*) FROM jobs WHERE kind='maileon_event' AND state<>'done'"
+    ) == [(0,)]
 
 
 def test_reconciliation_applies_unsubscribes_without_webhook(
-        fast_periodic_harness: Harness) -> None:
+    fast_periodic_harness: Harness,
+) -> None:
     """Periodic work scaled down: the reconciliation (900 s) runs about every second."""
     h = fast_periodic_harness
     client = h.setup_company()
     person = subscribed_person(h, "lin@example.com", "Lin")
     other = subscribed_person(h, "kim@example.com", "Kim")
     h.settle()
-    h.ml("POST", "/_sim/contacts/unsubscribe",
-         json={"email": "lin@example.com", "fire_webhooks": False})
+    h.ml(
+        "POST",
+        "/_sim/contacts/unsubscribe",
+        json={"email": "lin@example.com", "fire_webhooks": False},
+    )
     h.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "kim@example.com"})
     unsubscriptions = h.ml("GET", "/_sim/state")["unsubscriptions"]
     assert [u["webhooks_fired"] for u in unsubscriptions] == [False, True]
@@ -214,11 +227,15 @@ def test_reconciliation_applies_unsubscribes_without_webhook(
     reports = [r for r in maileon_requests(h) if r["path"] == "/1.0/reports/unsubscriptions"]
     assert reports and all("page_size=1000" in r["query"] for r in reports)
     cursors = h.rows("SELECT value FROM cursors WHERE name='maileon_unsubscriptions'")
-    applied = h.rows("SELECT count(*) FROM sync_log WHERE kind='maileon_event' AND "
-                     "result='ok'")[0][0]
+    applied = h.rows("SELECT count(*) FROM sync_log WHERE kind='maileon_event' AND result='ok'")[0][
+        0
+    ]
     assert cursors and int(cursors[0][0]) > 0
     # each unsubscribe applied exactly once (webhook + report of Kim's do not double up)
     time.sleep(1.5)  # a couple more reconciliation runs
     h.settle()
-    assert h.rows("SELECT count(*) FROM sync_log WHERE kind='maileon_event' AND "
-                  "result='ok'")[0][0] == applied == 2
+    assert (
+        h.rows("SELECT count(*) FROM sync_log WHERE kind='maileon_event' AND result='ok'")[0][0]
+        == applied
+        == 2
+    )

@@ -11,21 +11,27 @@ def test_install_settings_person_becomes_contact(harness: Harness) -> None:
     assert page.status_code == 200
     assert "Maileon API key" in page.text and "Acme Sales" in page.text
 
-    r = harness.save_settings(client, maileon_api_key="demo-maileon-key-0001",
-                              contacts_sync=True)
+    r = harness.save_settings(client, maileon_api_key="demo-maileon-key-0001", contacts_sync=True)
     assert r.status_code == 200, r.text
     assert "Settings saved" in r.text
 
     state = harness.pd("GET", "/_sim/state")
     hooks = [w for w in state["webhooks"] if w["company_id"] == COMPANY]
     assert sorted((w["event_object"], w["event_action"]) for w in hooks) == [
-        ("person", "change"), ("person", "create"), ("person", "delete")]
+        ("person", "change"),
+        ("person", "create"),
+        ("person", "delete"),
+    ]
     assert all(w["version"] == "2.0" and w["http_auth_user"] for w in hooks)
-    assert any(f["name"] == "Newsletter" for f in state["person_fields"]
-               if f.get("company_id", COMPANY) == COMPANY)
+    assert any(
+        f["name"] == "Newsletter"
+        for f in state["person_fields"]
+        if f.get("company_id", COMPANY) == COMPANY
+    )
 
-    person = harness.create_person(first_name="Grace", last_name="Hopper",
-                                   email="grace@example.com")
+    person = harness.create_person(
+        first_name="Grace", last_name="Hopper", email="grace@example.com"
+    )
     harness.settle()
     contact = harness.contacts()["grace@example.com"]
     assert contact["external_id"] == str(person["id"])

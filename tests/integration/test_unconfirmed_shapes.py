@@ -16,38 +16,56 @@ from tests.integration.test_syncback import token_of
 
 
 def warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.levelno == logging.WARNING and text in r.getMessage()]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and text in r.getMessage()
+    ]
 
 
 def test_an_unreadable_synchronize_report_fails_the_import_batch(
-        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     client = harness.setup_company(contacts_sync=False)
     harness.create_person(name="Ada Import", email="ada@example.com")
-    harness.ml("POST", "/_sim/faults", json={
-        "path_prefix": "/1.0/contacts", "method": "POST", "status": 200, "count": 5,
-        "content_type": "application/vnd.maileon.api+xml", "body": "<result>done</result>"})
+    harness.ml(
+        "POST",
+        "/_sim/faults",
+        json={
+            "path_prefix": "/1.0/contacts",
+            "method": "POST",
+            "status": 200,
+            "count": 5,
+            "content_type": "application/vnd.maileon.api+xml",
+            "body": "<result>done</result>",
+        },
+    )
     with caplog.at_level(logging.WARNING):
         start(harness, client)
         html = wait_for(harness, client, "running", timeout=30)
         deadline = time.monotonic() + 20
         while "unexpected shape" not in html and time.monotonic() < deadline:
             time.sleep(0.2)
-            html = client.get(f"{harness.app_url}/settings/import",
-                              headers={"HX-Request": "true"}).text
+            html = client.get(
+                f"{harness.app_url}/settings/import", headers={"HX-Request": "true"}
+            ).text
     assert "unexpected shape" in html  # the import stops visibly …
     assert "0 imported" in html  # … and counts nothing as imported
     assert len(warnings(caplog, "synchronize report has an unexpected shape")) == 1
 
 
 def test_a_maileon_call_without_email_or_id_is_skipped_with_one_warning(
-        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     harness.setup_company()
     url = f"{harness.app_url}/webhooks/maileon/{COMPANY}/unsubscription"
     with caplog.at_level(logging.WARNING):
         for stamp in ("2026-11-27 09:00:00", "2026-11-27 09:00:01"):
-            r = httpx.post(url, params={"token": token_of(harness)},
-                           json={"contact": {"mail": "x@example.com"}, "timestamp": stamp})
+            r = httpx.post(
+                url,
+                params={"token": token_of(harness)},
+                json={"contact": {"mail": "x@example.com"}, "timestamp": stamp},
+            )
             assert r.status_code == 200
         harness.settle()
     logged = harness.rows("SELECT result FROM sync_log WHERE kind='maileon_event'")
@@ -56,11 +74,15 @@ def test_a_maileon_call_without_email_or_id_is_skipped_with_one_warning(
 
 
 def test_a_signed_token_with_unknown_claims_is_refused_and_logged(
-        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     harness.setup_company()
     issued = int(time.time())
-    token = jwt.encode({"uid": ADMIN, "cid": COMPANY, "iat": issued, "exp": issued + 300},
-                       harness.config.client_secret, algorithm="HS256")
+    token = jwt.encode(
+        {"uid": ADMIN, "cid": COMPANY, "iat": issued, "exp": issued + 300},
+        harness.config.client_secret,
+        algorithm="HS256",
+    )
     with caplog.at_level(logging.WARNING):
         r = httpx.get(f"{harness.app_url}/settings", params={"token": token}, timeout=10)
     assert r.status_code == 401

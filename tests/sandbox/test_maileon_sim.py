@@ -31,13 +31,15 @@ class Receiver:
 
         async def hook(request: Request) -> Response:
             body = await request.body()
-            self.calls.append({
-                "path": request.url.path,
-                "raw_query": request.scope["query_string"].decode(),
-                "query": dict(request.query_params),
-                "body": json.loads(body) if body else None,
-                "content_type": request.headers.get("content-type"),
-            })
+            self.calls.append(
+                {
+                    "path": request.url.path,
+                    "raw_query": request.scope["query_string"].decode(),
+                    "query": dict(request.query_params),
+                    "body": json.loads(body) if body else None,
+                    "content_type": request.headers.get("content-type"),
+                }
+            )
             status = 500 if request.url.path.startswith("/fail") else 200
             return Response("ok", status_code=status)
 
@@ -47,9 +49,13 @@ class Receiver:
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[str, str, Receiver]]:
     receiver = Receiver()
-    sim = MaileonSim(time_scale=0.01, api_keys={
-        DEFAULT_KEY: {"GET", "POST", "PUT", "DELETE"}, "read-only-key-0001": {"GET"},
-    })
+    sim = MaileonSim(
+        time_scale=0.01,
+        api_keys={
+            DEFAULT_KEY: {"GET", "POST", "PUT", "DELETE"},
+            "read-only-key-0001": {"GET"},
+        },
+    )
     sim_server = ServerThread(sim.app).start()
     receiver_server = ServerThread(receiver.app).start()
     yield sim_server.url, receiver_server.url, receiver
@@ -64,10 +70,16 @@ def env(servers: tuple[str, str, Receiver]) -> Iterator[dict[str, Any]]:
         control.post("/_sim/reset").raise_for_status()
         control.post("/_sim/reset_faults").raise_for_status()
         receiver.calls.clear()
-        with httpx.Client(base_url=f"{url}/1.0", timeout=10,
-                          headers={"Authorization": basic(DEFAULT_KEY)}) as api:
-            yield {"api": api, "control": control, "hook_url": hook_url, "receiver": receiver,
-                   "url": url}
+        with httpx.Client(
+            base_url=f"{url}/1.0", timeout=10, headers={"Authorization": basic(DEFAULT_KEY)}
+        ) as api:
+            yield {
+                "api": api,
+                "control": control,
+                "hook_url": hook_url,
+                "receiver": receiver,
+                "url": url,
+            }
 
 
 def basic(key: str, colon: bool = False) -> str:
@@ -93,23 +105,29 @@ def idle(env: dict[str, Any]) -> None:
     assert env["control"].post("/_sim/idle", params={"timeout": 5}).json()["idle"]
 
 
-def create(env: dict[str, Any], email: str, body: dict[str, Any] | None = None,
-           **params: Any) -> httpx.Response:
+def create(
+    env: dict[str, Any], email: str, body: dict[str, Any] | None = None, **params: Any
+) -> httpx.Response:
     response: httpx.Response = env["api"].post(
-        f"/contacts/email/{email}", params=params, content=json.dumps(body or {}),
-        headers={"Content-Type": JSON_TYPE})
+        f"/contacts/email/{email}",
+        params=params,
+        content=json.dumps(body or {}),
+        headers={"Content-Type": JSON_TYPE},
+    )
     return response
 
 
 def register_webhook(env: dict[str, Any], event: str, path: str = "/hook") -> int:
     body = {
-        "url": env["hook_url"] + path, "event": event,
+        "url": env["hook_url"] + path,
+        "event": event,
         "urlParams": [
             {"name": "email", "standard_contact_field": "email"},
             {"name": "eid", "standard_contact_field": "external_id"},
             {"name": "token", "custom_value": "s3cr3t/+token"},
         ],
-        "customFields": [], "standardFields": ["email", "external_id"],
+        "customFields": [],
+        "standardFields": ["email", "external_id"],
         "eventFields": ["timestamp", "msg_id"],
     }
     r = env["api"].post("/webhooks", json=body)
@@ -144,14 +162,23 @@ def test_auth_both_basic_forms_401_403_404_405(env: dict[str, Any]) -> None:
 def test_create_contact_json_xml_and_sync_modes(env: dict[str, Any]) -> None:
     api = env["api"]
     api.post("/contacts/fields/custom/createdByPipedrive", params={"type": "boolean"})
-    r = create(env, "max%2Bm@example.com", {
-        "external_id": "42", "standard_fields": {"FIRSTNAME": "Max", "LASTNAME": "M"},
-        "custom_fields": {"createdByPipedrive": True}}, permission=2, sync_mode=1)
+    r = create(
+        env,
+        "max%2Bm@example.com",
+        {
+            "external_id": "42",
+            "standard_fields": {"FIRSTNAME": "Max", "LASTNAME": "M"},
+            "custom_fields": {"createdByPipedrive": True},
+        },
+        permission=2,
+        sync_mode=1,
+    )
     assert r.status_code == 201
     new_id = int(xml(r).text or "0")
-    got = api.get("/contacts/email/max+m@example.com",
-                  params=[("standard_field", "FIRSTNAME"), ("standard_field",
-                                                            "PERMISSION_STATUS")])
+    got = api.get(
+        "/contacts/email/max+m@example.com",
+        params=[("standard_field", "FIRSTNAME"), ("standard_field", "PERMISSION_STATUS")],
+    )
     assert got.status_code == 200
     root = xml(got)
     assert root.findtext("id") == str(new_id)
@@ -159,13 +186,19 @@ def test_create_contact_json_xml_and_sync_modes(env: dict[str, Any]) -> None:
     assert root.findtext("external_id") == "42"
     assert root.findtext("permission") == "2"
     fields = {f.findtext("name"): f.findtext("value") for f in root.iter("field")}
-    assert fields == {"FIRSTNAME": "Max", "PERMISSION_STATUS": "available",
-                      "createdByPipedrive": "true"}
+    assert fields == {
+        "FIRSTNAME": "Max",
+        "PERMISSION_STATUS": "available",
+        "createdByPipedrive": "true",
+    }
 
-    xml_body = (b"<contact><external_id>7</external_id><standard_fields><field><name>FIRSTNAME"
-                b"</name><value><![CDATA[Erika]]></value></field></standard_fields></contact>")
-    r = api.post("/contacts/email/erika%40example.com", content=xml_body,
-                 headers={"Content-Type": XML_TYPE})
+    xml_body = (
+        b"<contact><external_id>7</external_id><standard_fields><field><name>FIRSTNAME"
+        b"</name><value><![CDATA[Erika]]></value></field></standard_fields></contact>"
+    )
+    r = api.post(
+        "/contacts/email/erika%40example.com", content=xml_body, headers={"Content-Type": XML_TYPE}
+    )
     assert r.status_code == 201
     none_root = xml(api.get("/contacts/email/erika@example.com"))
     assert none_root.findtext("permission") == "1"
@@ -174,19 +207,33 @@ def test_create_contact_json_xml_and_sync_modes(env: dict[str, Any]) -> None:
     assert r.status_code == 200
     assert contact_state(env, "erika@example.com")["standard_fields"] == {"FIRSTNAME": "Erika"}
     # sync_mode=1: updated
-    r = create(env, "erika@example.com", {"standard_fields": {"FIRSTNAME": "Eri"}},
-               permission=3, sync_mode=1)
+    r = create(
+        env,
+        "erika@example.com",
+        {"standard_fields": {"FIRSTNAME": "Eri"}},
+        permission=3,
+        sync_mode=1,
+    )
     assert r.status_code == 201
     c = contact_state(env, "erika@example.com")
     assert (c["standard_fields"]["FIRSTNAME"], c["permission"], c["external_id"]) == ("Eri", 3, "7")
     # PUT moves the contact to a new address
-    r = api.put("/contacts/email/erika@example.com", json={"email": "erika2@example.com"},
-                headers={"Content-Type": JSON_TYPE})
+    r = api.put(
+        "/contacts/email/erika@example.com",
+        json={"email": "erika2@example.com"},
+        headers={"Content-Type": JSON_TYPE},
+    )
     assert r.status_code == 201
     assert api.get("/contacts/email/erika@example.com").status_code == 404
     assert api.get("/contacts/externalid/7").text.count("<contact>") == 1
-    assert api.put("/contacts/email/erika2@example.com", json={"email": "max+m@example.com"},
-                   headers={"Content-Type": JSON_TYPE}).status_code == 409
+    assert (
+        api.put(
+            "/contacts/email/erika2@example.com",
+            json={"email": "max+m@example.com"},
+            headers={"Content-Type": JSON_TYPE},
+        ).status_code
+        == 409
+    )
     assert api.delete("/contacts/email/erika2@example.com").status_code == 200
     assert api.get("/contacts/email/erika2@example.com").status_code == 404
 
@@ -224,12 +271,23 @@ def test_permission_downgrade_protection_and_doi_skip(env: dict[str, Any]) -> No
 def test_doi_pending_confirm_fires_webhook_with_plus_quirk(env: dict[str, Any]) -> None:
     register_webhook(env, "doi")
     register_webhook(env, "unsubscription", "/other")
-    r = create(env, "max%2Bdoi@example.com", {"external_id": "p 1"}, permission=1, doi="true",
-               doiplus="true", doimailing="doi-key-1")
+    r = create(
+        env,
+        "max%2Bdoi@example.com",
+        {"external_id": "p 1"},
+        permission=1,
+        doi="true",
+        doiplus="true",
+        doimailing="doi-key-1",
+    )
     assert r.status_code == 201
     c = contact_state(env, "max+doi@example.com")
     assert (c["doi_pending"], c["doi_mailing"], c["doiplus"], c["permission"]) == (
-        True, "doi-key-1", True, 1)
+        True,
+        "doi-key-1",
+        True,
+        1,
+    )
     assert not c["doi_mailing_unknown"]
     create(env, "other@example.com", doi="true", doimailing="nope")
     assert contact_state(env, "other@example.com")["doi_mailing_unknown"]
@@ -252,8 +310,12 @@ def test_doi_pending_confirm_fires_webhook_with_plus_quirk(env: dict[str, Any]) 
     assert len(call["body"]["timestamp"]) == 19
     delivery = state(env)["deliveries"][0]
     assert (delivery["event"], delivery["state"], delivery["status"]) == ("doi", "delivered", 200)
-    assert env["control"].post("/_sim/contacts/confirm_doi",
-                               json={"email": "max+doi@example.com"}).status_code == 409
+    assert (
+        env["control"]
+        .post("/_sim/contacts/confirm_doi", json={"email": "max+doi@example.com"})
+        .status_code
+        == 409
+    )
 
 
 def test_unsubscribe_fires_webhook_anonymizes_and_reports(env: dict[str, Any]) -> None:
@@ -261,8 +323,7 @@ def test_unsubscribe_fires_webhook_anonymizes_and_reports(env: dict[str, Any]) -
     register_webhook(env, "unsubscription")
     create(env, "gone@example.com", {"external_id": "9"}, permission=4)
     before = int(time.time() * 1000) - 1
-    r = api.delete("/contacts/email/gone%40example.com/unsubscribe",
-                   params={"reason": "other|bye"})
+    r = api.delete("/contacts/email/gone%40example.com/unsubscribe", params={"reason": "other|bye"})
     assert r.status_code == 204
     idle(env)
     call = env["receiver"].calls[0]
@@ -297,13 +358,13 @@ def test_unsubscribe_fires_webhook_anonymizes_and_reports(env: dict[str, Any]) -
 def test_link_unsubscribe_without_webhooks_is_only_in_report(env: dict[str, Any]) -> None:
     register_webhook(env, "unsubscription")
     create(env, "quiet@example.com", {"external_id": "5"}, permission=2)
-    r = env["control"].post("/_sim/contacts/unsubscribe",
-                            json={"email": "quiet@example.com", "fire_webhooks": False})
+    r = env["control"].post(
+        "/_sim/contacts/unsubscribe", json={"email": "quiet@example.com", "fire_webhooks": False}
+    )
     assert r.status_code == 200
     idle(env)
     assert env["receiver"].calls == []
-    u = xml(env["api"].get("/reports/unsubscriptions", params={"eids": "5"})).find(
-        "unsubscription")
+    u = xml(env["api"].get("/reports/unsubscriptions", params={"eids": "5"})).find("unsubscription")
     assert u is not None and u.findtext("source") == "link"
 
 
@@ -314,39 +375,72 @@ def test_synchronize_reimport_and_override_permission(env: dict[str, Any]) -> No
     api.delete("/contacts/email/unsub@example.com/unsubscribe")
 
     def contact(email: str, first: str = "") -> str:
-        std = (f"<standard_fields><field><name>FIRSTNAME</name><value>{first}</value></field>"
-               "</standard_fields>") if first else ""
+        std = (
+            (
+                f"<standard_fields><field><name>FIRSTNAME</name><value>{first}</value></field>"
+                "</standard_fields>"
+            )
+            if first
+            else ""
+        )
         return f"<contact><email>{email}</email>{std}</contact>"
 
-    body = ("<contacts>" + contact("old@example.com", "Olga") + contact("new@example.com")
-            + contact("unsub@example.com") + contact("bad-email") + contact("new@example.com")
-            + "</contacts>")
-    params = {"permission": 3, "sync_mode": 1, "reimport_unsubscribed_contacts": "false",
-              "override_permission": "false"}
-    rejected = api.post("/contacts", params=params, content=body,
-                        headers={"Content-Type": XML_TYPE})
+    body = (
+        "<contacts>"
+        + contact("old@example.com", "Olga")
+        + contact("new@example.com")
+        + contact("unsub@example.com")
+        + contact("bad-email")
+        + contact("new@example.com")
+        + "</contacts>"
+    )
+    params = {
+        "permission": 3,
+        "sync_mode": 1,
+        "reimport_unsubscribed_contacts": "false",
+        "override_permission": "false",
+    }
+    rejected = api.post(
+        "/contacts", params=params, content=body, headers={"Content-Type": XML_TYPE}
+    )
     assert rejected.status_code == 400
     assert len(state(env)["contacts"]) == 2  # nothing applied
-    r = api.post("/contacts", params={**params, "ignore_invalid_contacts": "true"}, content=body,
-                 headers={"Content-Type": XML_TYPE})
+    r = api.post(
+        "/contacts",
+        params={**params, "ignore_invalid_contacts": "true"},
+        content=body,
+        headers={"Content-Type": XML_TYPE},
+    )
     assert r.status_code == 200
     report = xml(r)
     counts = {el.tag: el.text for el in report if el.tag.startswith("count")}
-    assert counts == {"count_contacts": "5", "count_new_contacts": "1",
-                      "count_existing_contacts": "1", "count_unsubscribed_contacts": "1",
-                      "count_invalid_contacts": "2"}
+    assert counts == {
+        "count_contacts": "5",
+        "count_new_contacts": "1",
+        "count_existing_contacts": "1",
+        "count_unsubscribed_contacts": "1",
+        "count_invalid_contacts": "2",
+    }
     assert report.findtext("success") == "false"
-    codes = {(el.findtext("email"), el.find("error").get("code"))  # type: ignore[union-attr]
-             for el in report.iter("invalid_contact")}
+    codes = {
+        (el.findtext("email"), el.find("error").get("code"))  # type: ignore[union-attr]
+        for el in report.iter("invalid_contact")
+    }
     assert codes == {("bad-email", "3"), ("new@example.com", "5")}
     old = contact_state(env, "old@example.com")
     assert (old["permission"], old["standard_fields"]) == (2, {"FIRSTNAME": "Olga"})
     assert contact_state(env, "new@example.com")["permission"] == 3
     assert api.get("/contacts/email/unsub@example.com").status_code == 404
     # defaults: reimport_unsubscribed_contacts=true, override_permission=true
-    r = api.post("/contacts", params={"permission": 6, "sync_mode": 1},
-                 content="<contacts>" + contact("old@example.com") + contact("unsub@example.com")
-                 + "</contacts>", headers={"Content-Type": XML_TYPE})
+    r = api.post(
+        "/contacts",
+        params={"permission": 6, "sync_mode": 1},
+        content="<contacts>"
+        + contact("old@example.com")
+        + contact("unsub@example.com")
+        + "</contacts>",
+        headers={"Content-Type": XML_TYPE},
+    )
     assert xml(r).findtext("count_new_contacts") == "1"
     assert contact_state(env, "old@example.com")["permission"] == 6
     assert contact_state(env, "unsub@example.com")["unsubscribed"] is False
@@ -354,17 +448,27 @@ def test_synchronize_reimport_and_override_permission(env: dict[str, Any]) -> No
 
 def test_custom_fields(env: dict[str, Any]) -> None:
     api = env["api"]
-    assert api.post("/contacts/fields/custom/createdByPipedrive",
-                    params={"type": "boolean"}).status_code == 201
-    assert api.post("/contacts/fields/custom/createdByPipedrive",
-                    params={"type": "boolean"}).status_code == 409
+    assert (
+        api.post(
+            "/contacts/fields/custom/createdByPipedrive", params={"type": "boolean"}
+        ).status_code
+        == 201
+    )
+    assert (
+        api.post(
+            "/contacts/fields/custom/createdByPipedrive", params={"type": "boolean"}
+        ).status_code
+        == 409
+    )
     assert api.post("/contacts/fields/custom/ab").status_code == 400
     assert api.post("/contacts/fields/custom/FIRSTNAME").status_code == 400
     assert api.post("/contacts/fields/custom/external_id").status_code == 400
     assert api.post("/contacts/fields/custom/color", params={"type": "none"}).status_code == 400
     assert api.post("/contacts/fields/custom/color").status_code == 201
-    fields = {el.findtext("name"): el.findtext("type")
-              for el in xml(api.get("/contacts/fields/custom")).iter("custom_field")}
+    fields = {
+        el.findtext("name"): el.findtext("type")
+        for el in xml(api.get("/contacts/fields/custom")).iter("custom_field")
+    }
     assert fields == {"createdByPipedrive": "boolean", "color": "string"}
 
 
@@ -378,8 +482,9 @@ TYPE_XML = """<transaction_type><name>pipedrive_deal_updated</name>
 
 
 def create_type(env: dict[str, Any], body: str = TYPE_XML) -> httpx.Response:
-    response: httpx.Response = env["api"].post("/transactions/types", content=body,
-                                               headers={"Content-Type": XML_TYPE})
+    response: httpx.Response = env["api"].post(
+        "/transactions/types", content=body, headers={"Content-Type": XML_TYPE}
+    )
     return response
 
 
@@ -391,16 +496,22 @@ def test_transaction_types(env: dict[str, Any]) -> None:
     assert create_type(env).status_code == 409
     got = api.get("/transactions/types/pipedrive_deal_updated")
     assert got.status_code == 200 and xml(got).findtext("id") == str(type_id)
-    attrs = {a.findtext("name"): (a.findtext("type"), a.findtext("required"))
-             for a in xml(got).iter("attribute")}
+    attrs = {
+        a.findtext("name"): (a.findtext("type"), a.findtext("required"))
+        for a in xml(got).iter("attribute")
+    }
     assert attrs["deal_id"] == ("integer", "true")
     assert api.get("/transactions/types/nope").status_code == 404
     assert create_type(env, TYPE_XML.replace("pipedrive_deal_updated", "1bad")).status_code == 400
     bad_attr = TYPE_XML.replace("pipedrive_deal_updated", "x_ok").replace(">double<", ">money<")
     assert create_type(env, bad_attr).status_code == 400
-    r = api.post("/transactions/types", json={
-        "name": "pipedrive.deal_added", "attributes": [{"name": "deal_id", "type": "integer",
-                                                        "required": True}]})
+    r = api.post(
+        "/transactions/types",
+        json={
+            "name": "pipedrive.deal_added",
+            "attributes": [{"name": "deal_id", "type": "integer", "required": True}],
+        },
+    )
     assert r.status_code == 201
     listing = api.get("/transactions/types", params={"page_size": 1})
     assert listing.headers["X-Items"] == "2" and listing.headers["X-Pages"] == "2"
@@ -413,19 +524,35 @@ def test_transactions_queued_import_and_rejections(env: dict[str, Any]) -> None:
     type_id = int(create_type(env).text)
     create(env, "known@example.com", {"external_id": "11"})
     items = [
-        {"typeName": "pipedrive_deal_updated", "contact": {"email": "known@example.com"},
-         "content": {"deal_id": 1, "deal_title": "<b>Big</b>", "deal_value": 9.5,
-                     "won_time": "2024-05-02 10:15:00"}},
+        {
+            "typeName": "pipedrive_deal_updated",
+            "contact": {"email": "known@example.com"},
+            "content": {
+                "deal_id": 1,
+                "deal_title": "<b>Big</b>",
+                "deal_value": 9.5,
+                "won_time": "2024-05-02 10:15:00",
+            },
+        },
         {"type": type_id, "contact": {"email": "unknown@example.com"}, "content": {"deal_id": 2}},
         {"typeName": "nope", "contact": {"email": "known@example.com"}, "content": {}},
-        {"typeName": "pipedrive_deal_updated", "contact": {"external_id": "11"},
-         "content": {"deal_title": "no id"}},
-        {"typeName": "pipedrive_deal_updated", "contact": {"email": "known@example.com"},
-         "content": {"deal_id": 3, "colour": "red"}},
-        {"typeName": "pipedrive_deal_updated",
-         "import": {"contact": {"email": "imp@example.com", "external_id": "12",
-                                "permission": 1}},
-         "content": {"deal_id": 4}},
+        {
+            "typeName": "pipedrive_deal_updated",
+            "contact": {"external_id": "11"},
+            "content": {"deal_title": "no id"},
+        },
+        {
+            "typeName": "pipedrive_deal_updated",
+            "contact": {"email": "known@example.com"},
+            "content": {"deal_id": 3, "colour": "red"},
+        },
+        {
+            "typeName": "pipedrive_deal_updated",
+            "import": {
+                "contact": {"email": "imp@example.com", "external_id": "12", "permission": 1}
+            },
+            "content": {"deal_id": 4},
+        },
     ]
     r = api.post("/transactions", json=items)
     assert r.status_code == 201
@@ -441,8 +568,9 @@ def test_transactions_queued_import_and_rejections(env: dict[str, Any]) -> None:
     stored = state(env)["transactions"]
     assert [t["content"]["deal_id"] for t in stored] == [1, 4]
 
-    strict = api.post("/transactions", params={"ignore_invalid_transactions": "false"},
-                      json=items[:2])
+    strict = api.post(
+        "/transactions", params={"ignore_invalid_transactions": "false"}, json=items[:2]
+    )
     assert strict.status_code == 400
     assert len(state(env)["transactions"]) == 2
     xml_post = api.post("/transactions", content=b"<x/>", headers={"Content-Type": XML_TYPE})
@@ -453,8 +581,10 @@ def test_transactions_queued_import_and_rejections(env: dict[str, Any]) -> None:
 
 def test_fault_429_with_retry_after_and_outage(env: dict[str, Any]) -> None:
     control, api = env["control"], env["api"]
-    control.post("/_sim/faults", json={"path_prefix": "/1.0/contacts", "status": 429,
-                                       "retry_after": 3, "count": 1})
+    control.post(
+        "/_sim/faults",
+        json={"path_prefix": "/1.0/contacts", "status": 429, "retry_after": 3, "count": 1},
+    )
     assert api.get("/ping").status_code == 200
     r = api.get("/contacts/count")
     assert r.status_code == 429 and r.headers["retry-after"] == "3"
@@ -470,8 +600,9 @@ def test_webhook_retries_then_fails_and_webhook_crud(env: dict[str, Any]) -> Non
     api = env["api"]
     hook_id = register_webhook(env, "unsubscription", "/fail")
     assert api.post("/webhooks", json={"url": "ftp://x", "event": "doi"}).status_code == 400
-    assert api.post("/webhooks", json={"url": "https://x.example", "event": "open"}
-                    ).status_code == 400
+    assert (
+        api.post("/webhooks", json={"url": "https://x.example", "event": "open"}).status_code == 400
+    )
     listed = api.get("/webhooks").json()
     assert listed[0]["id"] == hook_id and listed[0]["event"] == "unsubscription"
     create(env, "retry@example.com", permission=2)
@@ -512,16 +643,18 @@ def test_accounts_are_separate(env: dict[str, Any]) -> None:
 
 def test_ui_escapes_masks_and_acts(env: dict[str, Any]) -> None:
     register_webhook(env, "doi")
-    create(env, "ui@example.com", {"standard_fields": {"FIRSTNAME": "<script>x</script>"}},
-           doi="true")
+    create(
+        env, "ui@example.com", {"standard_fields": {"FIRSTNAME": "<script>x</script>"}}, doi="true"
+    )
     page = env["control"].get("/")
     assert page.status_code == 200 and "Simulated Maileon" in page.text
     assert "<script>x</script>" not in page.text and "&lt;script&gt;" in page.text
     assert "s3cr3t" not in page.text and "token=***" in page.text
     assert "Confirm DOI" in page.text
     contact_id = contact_state(env, "ui@example.com")["id"]
-    r = env["control"].post("/ui/confirm_doi", data={"account": "demo",
-                                                     "contact_id": str(contact_id)})
+    r = env["control"].post(
+        "/ui/confirm_doi", data={"account": "demo", "contact_id": str(contact_id)}
+    )
     assert r.status_code == 303
     idle(env)
     assert contact_state(env, "ui@example.com")["permission"] == 4
@@ -532,28 +665,44 @@ def test_ui_escapes_masks_and_acts(env: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("permission", [1, 2, 3, 4, 5, 6])
 def test_existing_contacts_of_any_permission_and_what_a_create_does_to_them(
-        env: dict[str, Any], permission: int) -> None:
-    r = env["control"].post("/_sim/contacts", json={
-        "email": "pre@example.com", "permission": permission, "external_id": "shop-7",
-        "standard_fields": {"CITY": "Bonn"}, "custom_fields": {"shop": "yes"}})
+    env: dict[str, Any], permission: int
+) -> None:
+    r = env["control"].post(
+        "/_sim/contacts",
+        json={
+            "email": "pre@example.com",
+            "permission": permission,
+            "external_id": "shop-7",
+            "standard_fields": {"CITY": "Bonn"},
+            "custom_fields": {"shop": "yes"},
+        },
+    )
     assert r.status_code == 200, r.text
     assert contact_state(env, "pre@example.com")["permission"] == permission
-    assert env["control"].post("/_sim/contacts", json={
-        "email": "pre@example.com"}).status_code == 409
-    env["api"].put("/contacts/email/pre@example.com", content=b'{"standard_fields": '
-                   b'{"CITY": "Koeln"}}', headers={"Content-Type": JSON_TYPE})
+    assert (
+        env["control"].post("/_sim/contacts", json={"email": "pre@example.com"}).status_code == 409
+    )
+    env["api"].put(
+        "/contacts/email/pre@example.com",
+        content=b'{"standard_fields": {"CITY": "Koeln"}}',
+        headers={"Content-Type": JSON_TYPE},
+    )
     assert contact_state(env, "pre@example.com")["permission"] == permission  # PUT leaves it
     assert create(env, "pre@example.com", sync_mode=2).status_code == 200  # ignored
     assert contact_state(env, "pre@example.com")["permission"] == permission
     create(env, "pre@example.com", sync_mode=1)  # no permission: the default NONE applies
     assert contact_state(env, "pre@example.com")["permission"] == (
-        permission if permission in (4, 5) else 1)
+        permission if permission in (4, 5) else 1
+    )
 
 
 def test_control_contact_input_is_checked(env: dict[str, Any]) -> None:
-    for body in ({"email": "nope"}, {"email": "a@example.com", "permission": 7},
-                 {"email": "a@example.com", "permission": "2"},
-                 {"email": "a@example.com", "custom_fields": []}):
+    for body in (
+        {"email": "nope"},
+        {"email": "a@example.com", "permission": 7},
+        {"email": "a@example.com", "permission": "2"},
+        {"email": "a@example.com", "custom_fields": []},
+    ):
         assert env["control"].post("/_sim/contacts", json=body).status_code == 400, body
 
 

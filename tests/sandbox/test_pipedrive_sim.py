@@ -53,8 +53,9 @@ class Env:
 
 
 def _start(time_scale: float = 0.01) -> tuple[PipedriveSim, ServerThread]:
-    sim = PipedriveSim(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, time_scale=time_scale,
-                       seed_demo=False)
+    sim = PipedriveSim(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, time_scale=time_scale, seed_demo=False
+    )
     server = ServerThread(sim.app).start()
     sim.base_url = server.url
     return sim, server
@@ -63,8 +64,9 @@ def _start(time_scale: float = 0.01) -> tuple[PipedriveSim, ServerThread]:
 @pytest.fixture
 def env() -> Iterator[Env]:
     receiver = Receiver()
-    rserver = ServerThread(Starlette(routes=[
-        Route("/hook", receiver.hook, methods=["POST"])])).start()
+    rserver = ServerThread(
+        Starlette(routes=[Route("/hook", receiver.hook, methods=["POST"])])
+    ).start()
     receiver.url = rserver.url + "/hook"
     sim, server = _start()
     with httpx.Client(base_url=server.url, timeout=10) as http:
@@ -74,15 +76,26 @@ def env() -> Iterator[Env]:
 
 
 def install(http: httpx.Client, user_id: int = 501, state: str | None = "st-1") -> dict[str, Any]:
-    form = {"client_id": CLIENT_ID, "redirect_uri": CALLBACK, "user_id": str(user_id),
-            "action": "allow"}
+    form = {
+        "client_id": CLIENT_ID,
+        "redirect_uri": CALLBACK,
+        "user_id": str(user_id),
+        "action": "allow",
+    }
     if state:
         form["state"] = state
     r = http.post("/oauth/authorize", data=form)
     assert r.status_code == 302
     query = parse_qs(urlsplit(r.headers["location"]).query)
-    r = http.post("/oauth/token", auth=(CLIENT_ID, CLIENT_SECRET), data={
-        "grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": CALLBACK})
+    r = http.post(
+        "/oauth/token",
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        data={
+            "grant_type": "authorization_code",
+            "code": query["code"][0],
+            "redirect_uri": CALLBACK,
+        },
+    )
     assert r.status_code == 200, r.text
     return dict(r.json())
 
@@ -93,8 +106,13 @@ def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
 
 
 def add_hook(env: Env, tokens: dict[str, Any], **body: Any) -> dict[str, Any]:
-    body = {"subscription_url": env.receiver.url, "event_action": "*", "event_object": "person",
-            "name": "test", **body}
+    body = {
+        "subscription_url": env.receiver.url,
+        "event_action": "*",
+        "event_object": "person",
+        "name": "test",
+        **body,
+    }
     r = env.http.post("/api/v1/webhooks", json=body, headers=bearer(tokens))
     assert r.status_code == 201, r.text
     return dict(r.json()["data"])
@@ -104,17 +122,23 @@ def add_hook(env: Env, tokens: dict[str, Any], **body: Any) -> dict[str, Any]:
 
 
 def test_oauth_install_refresh_and_revoke(env: Env) -> None:
-    page = env.http.get("/oauth/authorize", params={
-        "client_id": CLIENT_ID, "redirect_uri": CALLBACK, "state": "abc"})
+    page = env.http.get(
+        "/oauth/authorize",
+        params={"client_id": CLIENT_ID, "redirect_uri": CALLBACK, "state": "abc"},
+    )
     assert page.status_code == 200
     assert "Allow and install" in page.text and "Cancel" in page.text
     assert "contacts:full" in page.text and "Sam Sales" in page.text
 
-    r = env.http.post("/oauth/authorize", data={
-        "client_id": CLIENT_ID, "redirect_uri": CALLBACK, "state": "abc", "action": "cancel"})
+    r = env.http.post(
+        "/oauth/authorize",
+        data={"client_id": CLIENT_ID, "redirect_uri": CALLBACK, "state": "abc", "action": "cancel"},
+    )
     assert r.status_code == 302
     assert parse_qs(urlsplit(r.headers["location"]).query) == {
-        "error": ["user_denied"], "state": ["abc"]}
+        "error": ["user_denied"],
+        "state": ["abc"],
+    }
 
     tokens = install(env.http)
     assert tokens["access_token"].startswith("v1u:")
@@ -130,53 +154,90 @@ def test_oauth_install_refresh_and_revoke(env: Env) -> None:
     assert data["is_admin"] is True and data["access"][0] == {**data["access"][0], "app": "sales"}
     assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= set(me.headers)
 
-    refreshed = env.http.post("/oauth/token", auth=(CLIENT_ID, CLIENT_SECRET), data={
-        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}).json()
+    refreshed = env.http.post(
+        "/oauth/token",
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    ).json()
     assert refreshed["refresh_token"] == tokens["refresh_token"]
     assert refreshed["access_token"] != tokens["access_token"]
     for tok in (tokens, refreshed):  # the old access token stays valid until it expires
         assert env.http.get("/api/v1/users/me", headers=bearer(tok)).status_code == 200
 
-    r = env.http.post("/oauth/revoke", auth=(CLIENT_ID, CLIENT_SECRET), data={
-        "token": tokens["refresh_token"], "token_type_hint": "refresh_token"})
+    r = env.http.post(
+        "/oauth/revoke",
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"},
+    )
     assert r.status_code == 200
-    r = env.http.post("/oauth/token", auth=(CLIENT_ID, CLIENT_SECRET), data={
-        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    r = env.http.post(
+        "/oauth/token",
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
     assert r.status_code == 400
-    assert r.json() == {"success": False, "message": "Invalid grant: refresh token is invalid",
-                        "error": "invalid_grant"}
+    assert r.json() == {
+        "success": False,
+        "message": "Invalid grant: refresh token is invalid",
+        "error": "invalid_grant",
+    }
     assert env.http.get("/api/v1/users/me", headers=bearer(refreshed)).status_code == 401
     state = env.http.get("/_sim/state").json()
     assert state["refresh_calls"] == 2 and state["token_calls"] == 3
     assert {"method": "GET", "path": "/api/v1/users/me", "status": 200, "user_id": 501} in [
-        {k: v for k, v in req.items() if k != "time"} for req in state["requests"]]
+        {k: v for k, v in req.items() if k != "time"} for req in state["requests"]
+    ]
 
 
 def test_oauth_errors(env: Env) -> None:
     r = env.http.get("/oauth/authorize", params={"client_id": "nope", "redirect_uri": CALLBACK})
     assert r.status_code == 400
     tokens = install(env.http, state=None)  # registers CALLBACK; no state is fine
-    r = env.http.get("/oauth/authorize", params={
-        "client_id": CLIENT_ID, "redirect_uri": "http://127.0.0.1:9/other"})
+    r = env.http.get(
+        "/oauth/authorize",
+        params={"client_id": CLIENT_ID, "redirect_uri": "http://127.0.0.1:9/other"},
+    )
     assert r.status_code == 400
 
-    r = env.http.post("/oauth/token", auth=(CLIENT_ID, CLIENT_SECRET), json={
-        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    r = env.http.post(
+        "/oauth/token",
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        json={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
     assert r.status_code == 400 and r.json()["error"] == "invalid_request"
     assert "x-www-form-urlencoded" in r.json()["message"]
-    r = env.http.post("/oauth/token", auth=(CLIENT_ID, "wrong"), data={
-        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    r = env.http.post(
+        "/oauth/token",
+        auth=(CLIENT_ID, "wrong"),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
     assert r.status_code == 401
-    assert r.json() == {"success": False, "message": "Invalid client: client is invalid",
-                        "error": "invalid_client"}
+    assert r.json() == {
+        "success": False,
+        "message": "Invalid client: client is invalid",
+        "error": "invalid_client",
+    }
     # credentials in the body also work
-    r = env.http.post("/oauth/token", data={
-        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
-        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+    r = env.http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+    )
     assert r.status_code == 200
 
-    r = env.http.post("/oauth/authorize", data={
-        "client_id": CLIENT_ID, "redirect_uri": CALLBACK, "action": "allow", "user_id": "601"})
+    r = env.http.post(
+        "/oauth/authorize",
+        data={
+            "client_id": CLIENT_ID,
+            "redirect_uri": CALLBACK,
+            "action": "allow",
+            "user_id": "601",
+        },
+    )
     code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
     exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
     first = env.http.post("/oauth/token", auth=(CLIENT_ID, CLIENT_SECRET), data=exchange)
@@ -188,12 +249,17 @@ def test_oauth_errors(env: Env) -> None:
     _, server = _start(time_scale=0.0005)
     try:
         with httpx.Client(base_url=server.url) as http:
-            r = http.post("/oauth/authorize", data={
-                "client_id": CLIENT_ID, "redirect_uri": CALLBACK, "action": "allow"})
+            r = http.post(
+                "/oauth/authorize",
+                data={"client_id": CLIENT_ID, "redirect_uri": CALLBACK, "action": "allow"},
+            )
             code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
             time.sleep(0.2)
-            r = http.post("/oauth/token", auth=(CLIENT_ID, CLIENT_SECRET), data={
-                "grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK})
+            r = http.post(
+                "/oauth/token",
+                auth=(CLIENT_ID, CLIENT_SECRET),
+                data={"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK},
+            )
             assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     finally:
         server.stop()
@@ -201,8 +267,11 @@ def test_oauth_errors(env: Env) -> None:
 
 def test_expired_tokens_answer_401(env: Env) -> None:
     tokens = install(env.http)
-    unauthorized = {"success": False, "error": "Invalid token: access_token is invalid",
-                    "errorCode": 401}
+    unauthorized = {
+        "success": False,
+        "error": "Invalid token: access_token is invalid",
+        "errorCode": 401,
+    }
     r = env.http.get("/api/v2/persons")
     assert r.status_code == 401 and r.json() == unauthorized
     assert env.http.get("/api/v2/persons", headers=bearer(tokens)).status_code == 200
@@ -211,15 +280,21 @@ def test_expired_tokens_answer_401(env: Env) -> None:
     assert r.status_code == 401 and r.json() == unauthorized
 
     env.http.post("/_sim/token_lifetime", json={"seconds": 0.3})
-    fresh = env.http.post("/oauth/token", auth=(CLIENT_ID, CLIENT_SECRET), data={
-        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}).json()
+    fresh = env.http.post(
+        "/oauth/token",
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    ).json()
     assert env.http.get("/api/v2/persons", headers=bearer(fresh)).status_code == 200
     time.sleep(0.35)
     assert env.http.get("/api/v2/persons", headers=bearer(fresh)).status_code == 401
 
     env.http.post("/_sim/revoke", json={"user_id": 501})
-    r = env.http.post("/oauth/token", auth=(CLIENT_ID, CLIENT_SECRET), data={
-        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    r = env.http.post(
+        "/oauth/token",
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
 
 
@@ -233,8 +308,11 @@ def test_webhook_create_list_delete_and_errors(env: Env) -> None:
     body = r.json()
     assert body["status"] == "error" and body["success"] is False
     assert {"subscription_url", "event_object"} <= set(body["errors"])
-    r = env.http.post("/api/v1/webhooks", headers=bearer(ada), json={
-        "subscription_url": "not a url", "event_action": "added", "event_object": "person"})
+    r = env.http.post(
+        "/api/v1/webhooks",
+        headers=bearer(ada),
+        json={"subscription_url": "not a url", "event_action": "added", "event_object": "person"},
+    )
     assert set(r.json()["errors"]) == {"subscription_url", "event_action"}  # added is v1-only
 
     hook = add_hook(env, ada, http_auth_user="u", http_auth_password="p", event_action="create")
@@ -254,8 +332,11 @@ def test_webhook_create_list_delete_and_errors(env: Env) -> None:
 
     for _ in range(40):
         add_hook(env, ada)
-    r = env.http.post("/api/v1/webhooks", headers=bearer(ada), json={
-        "subscription_url": env.receiver.url, "event_action": "*", "event_object": "deal"})
+    r = env.http.post(
+        "/api/v1/webhooks",
+        headers=bearer(ada),
+        json={"subscription_url": env.receiver.url, "event_action": "*", "event_object": "deal"},
+    )
     assert r.status_code == 422 and r.json()["error"] == "Webhooks limit reached"
     add_hook(env, sam)  # the limit is per user
 
@@ -263,22 +344,35 @@ def test_webhook_create_list_delete_and_errors(env: Env) -> None:
 def test_v2_person_create_delivery_with_typed_custom_fields(env: Env) -> None:
     tokens = install(env.http)
     hook = add_hook(env, tokens, http_auth_user="hook-user", http_auth_password="s3cret")
-    fields = {f["name"]: f for f in env.http.get("/api/v1/personFields",
-                                                  headers=bearer(tokens)).json()["data"]}
+    fields = {
+        f["name"]: f
+        for f in env.http.get("/api/v1/personFields", headers=bearer(tokens)).json()["data"]
+    }
     assert fields["Tier"]["edit_flag"] is True and fields["Email"]["edit_flag"] is False
     assert len(fields["Tier"]["key"]) == 40
     key = {name: f["key"] for name, f in fields.items()}
     gold = next(o["id"] for o in fields["Tier"]["options"] if o["label"] == "Gold")
     news, events = (o["id"] for o in fields["Interests"]["options"][:2])
     custom = {
-        key["Birthday note"]: "likes cake", key["Score"]: 7.5,
-        key["Budget"]: {"value": 200, "currency": "EUR"}, key["Next call"]: "2026-03-01",
-        key["Tier"]: gold, key["Interests"]: [news, events], key["Mobile"]: "+49 170 1",
+        key["Birthday note"]: "likes cake",
+        key["Score"]: 7.5,
+        key["Budget"]: {"value": 200, "currency": "EUR"},
+        key["Next call"]: "2026-03-01",
+        key["Tier"]: gold,
+        key["Interests"]: [news, events],
+        key["Mobile"]: "+49 170 1",
         key["Office"]: {"value": "Main St 1, Berlin", "locality": "Berlin"},
     }
-    r = env.http.post("/api/v2/persons", headers=bearer(tokens), json={
-        "name": "Jane Doe", "emails": [{"value": "jane@example.com", "primary": True}],
-        "org_id": 1, "custom_fields": custom})
+    r = env.http.post(
+        "/api/v2/persons",
+        headers=bearer(tokens),
+        json={
+            "name": "Jane Doe",
+            "emails": [{"value": "jane@example.com", "primary": True}],
+            "org_id": 1,
+            "custom_fields": custom,
+        },
+    )
     assert r.status_code == 200, r.text
     person = r.json()["data"]
     assert person["first_name"] == "Jane" and person["last_name"] == "Doe"
@@ -286,18 +380,43 @@ def test_v2_person_create_delivery_with_typed_custom_fields(env: Env) -> None:
     env.idle()
 
     (call,) = env.receiver.calls
-    assert call["headers"]["authorization"] == "Basic " + base64.b64encode(
-        b"hook-user:s3cret").decode()
+    assert (
+        call["headers"]["authorization"]
+        == "Basic " + base64.b64encode(b"hook-user:s3cret").decode()
+    )
     body = call["body"]
     assert body["previous"] is None
     meta = body["meta"]
-    assert {k: meta[k] for k in ("action", "entity", "company_id", "entity_id", "user_id",
-                                 "version", "webhook_id", "change_source", "attempt", "type",
-                                 "is_bulk_edit", "webhook_owner_id")} == {
-        "action": "create", "entity": "person", "company_id": "1001",
-        "entity_id": str(person["id"]), "user_id": "501", "version": "2.0",
-        "webhook_id": str(hook["id"]), "change_source": "api", "attempt": 1,
-        "type": "application", "is_bulk_edit": False, "webhook_owner_id": "501"}
+    assert {
+        k: meta[k]
+        for k in (
+            "action",
+            "entity",
+            "company_id",
+            "entity_id",
+            "user_id",
+            "version",
+            "webhook_id",
+            "change_source",
+            "attempt",
+            "type",
+            "is_bulk_edit",
+            "webhook_owner_id",
+        )
+    } == {
+        "action": "create",
+        "entity": "person",
+        "company_id": "1001",
+        "entity_id": str(person["id"]),
+        "user_id": "501",
+        "version": "2.0",
+        "webhook_id": str(hook["id"]),
+        "change_source": "api",
+        "attempt": 1,
+        "type": "application",
+        "is_bulk_edit": False,
+        "webhook_owner_id": "501",
+    }
     assert len(meta["id"]) == 36 and meta["timestamp"].endswith("Z")
     assert meta["host"] == urlsplit(env.sim.base_url).netloc
     data = body["data"]
@@ -320,8 +439,10 @@ def test_v2_change_and_delete_payloads(env: Env) -> None:
     add_hook(env, tokens, event_action="change")
     add_hook(env, tokens, event_action="delete")
     score = env.sim.field_key(1001, "Score")
-    person = env.http.post("/_sim/persons", json={
-        "company_id": 1001, "name": "Max Mustermann", "email": "max@example.com"}).json()
+    person = env.http.post(
+        "/_sim/persons",
+        json={"company_id": 1001, "name": "Max Mustermann", "email": "max@example.com"},
+    ).json()
     env.http.patch(f"/_sim/persons/{person['id']}", json={"custom_fields": {score: 99}})
     env.http.patch(f"/_sim/persons/{person['id']}", json={"custom_fields": {score: 99}})  # no-op
     env.http.delete(f"/_sim/persons/{person['id']}")
@@ -330,8 +451,10 @@ def test_v2_change_and_delete_payloads(env: Env) -> None:
     assert change["meta"]["action"] == "change" and change["meta"]["change_source"] == "app"
     assert change["meta"]["user_id"] == "501"
     assert change["data"]["custom_fields"][score] == {"type": "double", "value": 99}
-    assert change["previous"] == {"custom_fields": {score: None},
-                                  "update_time": person["update_time"]}
+    assert change["previous"] == {
+        "custom_fields": {score: None},
+        "update_time": person["update_time"],
+    }
     assert delete["meta"]["action"] == "delete" and delete["data"] is None
     assert delete["previous"]["name"] == "Max Mustermann"
     assert delete["previous"]["custom_fields"][score] == {"type": "double", "value": 99}
@@ -347,7 +470,9 @@ def test_retry_v1_counts_from_zero(env: Env) -> None:
     assert first["meta"]["timestamp_micro"] == second["meta"]["timestamp_micro"]
     deliveries = env.http.get("/_sim/state").json()["deliveries"]
     assert [(d["webhook_id"], d["attempt"], d["status"]) for d in deliveries] == [
-        (hook["id"], 1, 500), (hook["id"], 2, 200)]
+        (hook["id"], 1, 500),
+        (hook["id"], 2, 200),
+    ]
 
 
 def test_retry_attempt_numbers_v2(env: Env) -> None:
@@ -393,9 +518,15 @@ def test_v1_payload_format(env: Env) -> None:
     assert tier and budget and interests
     gold = env.sim.option_id(1001, "Tier", "Gold")
     opts = [env.sim.option_id(1001, "Interests", x) for x in ("News", "Offers")]
-    r = env.http.post("/api/v2/persons", headers=bearer(tokens), json={
-        "name": "Vera One", "emails": [{"value": "vera@example.com"}],
-        "custom_fields": {tier: gold, interests: opts, budget: {"value": 5, "currency": "USD"}}})
+    r = env.http.post(
+        "/api/v2/persons",
+        headers=bearer(tokens),
+        json={
+            "name": "Vera One",
+            "emails": [{"value": "vera@example.com"}],
+            "custom_fields": {tier: gold, interests: opts, budget: {"value": 5, "currency": "USD"}},
+        },
+    )
     pid = r.json()["data"]["id"]
     env.http.patch(f"/api/v2/persons/{pid}", headers=bearer(tokens), json={"name": "Vera Two"})
     env.http.delete(f"/api/v2/persons/{pid}", headers=bearer(tokens))
@@ -434,7 +565,9 @@ def test_merge_persons_events(env: Env) -> None:
     v2 = [x for x in env.receiver.bodies() if x["meta"].get("version") == "2.0"]
     v1 = [x for x in env.receiver.bodies() if x.get("v") == 1]
     assert [(x["meta"]["action"], x["meta"]["entity_id"]) for x in v2] == [
-        ("delete", str(a["id"])), ("change", str(b["id"]))]
+        ("delete", str(a["id"])),
+        ("change", str(b["id"])),
+    ]
     assert v2[0]["meta"]["merged_to_id"] == str(b["id"])
     assert v2[0]["previous"]["merged_to_id"] == b["id"]
     assert v2[1]["meta"]["merged_from_id"] == str(a["id"])
@@ -467,22 +600,31 @@ def test_persons_pagination(env: Env) -> None:
         if cursor is None:
             break
     assert pages == 3 and len(seen) == 1200 and seen == sorted(set(seen))
-    assert env.http.get("/api/v2/persons", params={"cursor": "garbage!"},
-                        headers=bearer(tokens)).status_code == 400
+    assert (
+        env.http.get(
+            "/api/v2/persons", params={"cursor": "garbage!"}, headers=bearer(tokens)
+        ).status_code
+        == 400
+    )
 
     for person in env.sim.persons.values():  # pretend the import happened a minute ago
         person["update_time"] -= timedelta(minutes=1)
     env.sim.update_person(seen[10], name="Changed Later")
     changed = env.sim.persons[seen[10]]["update_time"]
-    body = env.http.get("/api/v2/persons", headers=bearer(tokens), params={
-        "sort_by": "update_time", "sort_direction": "desc", "limit": 1}).json()
+    body = env.http.get(
+        "/api/v2/persons",
+        headers=bearer(tokens),
+        params={"sort_by": "update_time", "sort_direction": "desc", "limit": 1},
+    ).json()
     assert body["data"][0]["id"] == seen[10]
     since = changed.strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = env.http.get("/api/v2/persons", headers=bearer(tokens),
-                        params={"updated_since": since}).json()
+    body = env.http.get(
+        "/api/v2/persons", headers=bearer(tokens), params={"updated_since": since}
+    ).json()
     assert [p["id"] for p in body["data"]] == [seen[10]]
-    body = env.http.get("/api/v2/persons", headers=bearer(tokens),
-                        params={"ids": f"{seen[11]},{seen[12]}"}).json()
+    body = env.http.get(
+        "/api/v2/persons", headers=bearer(tokens), params={"ids": f"{seen[11]},{seen[12]}"}
+    ).json()
     assert [p["id"] for p in body["data"]] == [seen[11], seen[12]]
     globex = install(env.http, 601)
     ids = [p["id"] for p in env.http.get("/api/v2/persons", headers=bearer(globex)).json()["data"]]
@@ -492,17 +634,27 @@ def test_persons_pagination(env: Env) -> None:
 def test_person_patch_validation(env: Env) -> None:
     tokens = install(env.http)
     tier, interests = env.sim.field_key(1001, "Tier"), env.sim.field_key(1001, "Interests")
-    news, events, offers = (env.sim.option_id(1001, "Interests", x)
-                            for x in ("News", "Events", "Offers"))
+    news, events, offers = (
+        env.sim.option_id(1001, "Interests", x) for x in ("News", "Events", "Offers")
+    )
     gold = env.sim.option_id(1001, "Tier", "Gold")
     pid = env.sim.create_person(1001, name="Pat", custom_fields={interests: [news, events]})["id"]
     url = f"/api/v2/persons/{pid}"
-    assert env.http.patch(url, headers=bearer(tokens),
-                          json={"custom_fields": {tier: 999999}}).status_code == 400
-    assert env.http.patch(url, headers=bearer(tokens),
-                          json={"custom_fields": {tier: str(gold)}}).status_code == 400
-    r = env.http.patch(url, headers=bearer(tokens),
-                       json={"custom_fields": {tier: gold, interests: [offers]}})
+    assert (
+        env.http.patch(
+            url, headers=bearer(tokens), json={"custom_fields": {tier: 999999}}
+        ).status_code
+        == 400
+    )
+    assert (
+        env.http.patch(
+            url, headers=bearer(tokens), json={"custom_fields": {tier: str(gold)}}
+        ).status_code
+        == 400
+    )
+    r = env.http.patch(
+        url, headers=bearer(tokens), json={"custom_fields": {tier: gold, interests: [offers]}}
+    )
     assert r.status_code == 200
     assert r.json()["data"]["custom_fields"][interests] == [offers]  # set replaces
     assert r.json()["data"]["custom_fields"][tier] == gold
@@ -511,33 +663,52 @@ def test_person_patch_validation(env: Env) -> None:
     assert r.json() == {"success": False, "error": "Person not found", "errorCode": 404}
     globex = install(env.http, 601)
     assert env.http.get(url, headers=bearer(globex)).status_code == 404
-    assert env.http.get("/api/v2/organizations", params={"ids": "1,2"},
-                        headers=bearer(tokens)).json()["data"][1]["name"] == "Initech"
+    assert (
+        env.http.get("/api/v2/organizations", params={"ids": "1,2"}, headers=bearer(tokens)).json()[
+            "data"
+        ][1]["name"]
+        == "Initech"
+    )
     assert env.http.get("/api/v2/organizations/3", headers=bearer(tokens)).status_code == 404
 
 
 def test_person_fields_create_needs_admin(env: Env) -> None:
     ada, sam = install(env.http), install(env.http, 502)
-    field = {"name": "Newsletter", "field_type": "enum", "options": [
-        {"label": "Subscribed"}, {"label": "Pending confirmation"}, {"label": "Unsubscribed"}]}
+    field = {
+        "name": "Newsletter",
+        "field_type": "enum",
+        "options": [
+            {"label": "Subscribed"},
+            {"label": "Pending confirmation"},
+            {"label": "Unsubscribed"},
+        ],
+    }
     r = env.http.post("/api/v1/personFields", json=field, headers=bearer(sam))
     assert r.status_code == 403 and r.json()["success"] is False
-    r = env.http.post("/api/v1/personFields", json={"name": "X", "field_type": "enum"},
-                      headers=bearer(ada))
+    r = env.http.post(
+        "/api/v1/personFields", json={"name": "X", "field_type": "enum"}, headers=bearer(ada)
+    )
     assert r.status_code == 400
     r = env.http.post("/api/v1/personFields", json=field, headers=bearer(ada))
     assert r.status_code == 200
     data = r.json()["data"]
     assert len(data["key"]) == 40 and data["edit_flag"] is True
-    assert [o["label"] for o in data["options"]] == ["Subscribed", "Pending confirmation",
-                                                     "Unsubscribed"]
-    r = env.http.post("/api/v2/personFields", headers=bearer(ada), json={
-        "field_name": "Topics", "field_type": "set", "options": [{"label": "A"}]})
+    assert [o["label"] for o in data["options"]] == [
+        "Subscribed",
+        "Pending confirmation",
+        "Unsubscribed",
+    ]
+    r = env.http.post(
+        "/api/v2/personFields",
+        headers=bearer(ada),
+        json={"field_name": "Topics", "field_type": "set", "options": [{"label": "A"}]},
+    )
     assert r.status_code == 200 and r.json()["data"]["is_custom_field"] is True
     v2 = env.http.get("/api/v2/personFields", headers=bearer(sam)).json()["data"]
     assert {"Newsletter", "Topics", "Name"} <= {f["field_name"] for f in v2}
-    page = env.http.get("/api/v1/personFields", params={"start": 0, "limit": 5},
-                        headers=bearer(sam)).json()["additional_data"]["pagination"]
+    page = env.http.get(
+        "/api/v1/personFields", params={"start": 0, "limit": 5}, headers=bearer(sam)
+    ).json()["additional_data"]["pagination"]
     assert page == {"start": 0, "limit": 5, "more_items_in_collection": True, "next_start": 5}
     # the new field shows up in the UI
     assert "Newsletter" in env.http.get("/").text
@@ -549,18 +720,25 @@ def test_deals_api_and_webhooks(env: Env) -> None:
     pid = env.sim.create_person(1001, name="Buyer")["id"]
     stages = env.http.get("/api/v2/stages", headers=bearer(tokens)).json()["data"]
     assert [s["name"] for s in stages] == ["Qualified", "Proposal", "Won-ready"]
-    assert env.http.get("/api/v2/pipelines", headers=bearer(tokens)).json()["data"][0]["name"] \
+    assert (
+        env.http.get("/api/v2/pipelines", headers=bearer(tokens)).json()["data"][0]["name"]
         == "Sales"
-    r = env.http.post("/api/v2/deals", headers=bearer(tokens), json={
-        "title": "Big one", "value": 1000, "currency": "EUR", "person_id": pid})
+    )
+    r = env.http.post(
+        "/api/v2/deals",
+        headers=bearer(tokens),
+        json={"title": "Big one", "value": 1000, "currency": "EUR", "person_id": pid},
+    )
     assert r.status_code == 200
     deal = r.json()["data"]
     assert deal["status"] == "open" and deal["stage_id"] == stages[0]["id"]
-    r = env.http.patch(f"/_sim/deals/{deal['id']}", json={"status": "won",
-                                                          "stage_id": stages[2]["id"]})
+    r = env.http.patch(
+        f"/_sim/deals/{deal['id']}", json={"status": "won", "stage_id": stages[2]["id"]}
+    )
     assert r.json()["won_time"] and r.json()["close_time"]
-    listed = env.http.get("/api/v2/deals", headers=bearer(tokens),
-                          params={"person_id": pid, "status": "won"}).json()["data"]
+    listed = env.http.get(
+        "/api/v2/deals", headers=bearer(tokens), params={"person_id": pid, "status": "won"}
+    ).json()["data"]
     assert [d["id"] for d in listed] == [deal["id"]]
     env.http.delete(f"/api/v2/deals/{deal['id']}", headers=bearer(tokens))
     env.idle()
@@ -574,8 +752,10 @@ def test_deals_api_and_webhooks(env: Env) -> None:
 
 def test_faults_and_rate_limit(env: Env) -> None:
     tokens = install(env.http)
-    env.http.post("/_sim/faults", json={"path_prefix": "/api/v2/persons", "status": 429,
-                                        "count": 1, "retry_after": 1})
+    env.http.post(
+        "/_sim/faults",
+        json={"path_prefix": "/api/v2/persons", "status": 429, "count": 1, "retry_after": 1},
+    )
     r = env.http.get("/api/v2/persons", headers=bearer(tokens))
     assert r.status_code == 429 and r.headers["retry-after"] == "1"
     assert env.http.get("/api/v2/persons", headers=bearer(tokens)).status_code == 200
@@ -593,8 +773,11 @@ def test_faults_and_rate_limit(env: Env) -> None:
             http.post("/_sim/rate_limit", json={"per_2s": 3})
             answers = [http.get("/api/v2/persons", headers=bearer(tok)) for _ in range(4)]
             assert [a.status_code for a in answers] == [200, 200, 200, 429]
-            assert answers[-1].json() == {"success": False, "error": "Request over limit",
-                                          "errorCode": 429}
+            assert answers[-1].json() == {
+                "success": False,
+                "error": "Request over limit",
+                "errorCode": 429,
+            }
             assert answers[0].headers["x-ratelimit-limit"] == "3"
             assert answers[0].headers["x-ratelimit-remaining"] == "2"
             assert answers[-1].headers["x-ratelimit-remaining"] == "0"
@@ -610,19 +793,37 @@ def test_ui_pages_fire_webhooks(env: Env) -> None:
     page = env.http.get("/", params={"company": 1001})
     assert page.status_code == 200 and "Simulated" in page.text and "Add person" in page.text
     assert "Globex" in page.text and "Silver" in page.text
-    r = env.http.post("/ui/persons", data={
-        "company": "1001", "name": "<b>UI Person</b>", "email": "ui@example.com",
-        "org_id": "2", f"cf_{tier}": str(silver)})
+    r = env.http.post(
+        "/ui/persons",
+        data={
+            "company": "1001",
+            "name": "<b>UI Person</b>",
+            "email": "ui@example.com",
+            "org_id": "2",
+            f"cf_{tier}": str(silver),
+        },
+    )
     assert r.status_code == 303
     page = env.http.get("/", params={"company": 1001})
     assert "&lt;b&gt;UI Person&lt;/b&gt;" in page.text  # autoescaped
     (person,) = env.http.get("/_sim/state").json()["persons"]
     assert env.http.get(f"/ui/persons/{person['id']}").status_code == 200
-    env.http.post(f"/ui/persons/{person['id']}", data={
-        "company": "1001", "name": "UI Person", "email": "ui@example.com", "org_id": "2"})
-    env.http.post("/ui/deals", data={"company": "1001", "title": "UI deal", "value": "10",
-                                     "currency": "EUR", "person_id": str(person["id"]),
-                                     "stage_id": "1", "status": "open"})
+    env.http.post(
+        f"/ui/persons/{person['id']}",
+        data={"company": "1001", "name": "UI Person", "email": "ui@example.com", "org_id": "2"},
+    )
+    env.http.post(
+        "/ui/deals",
+        data={
+            "company": "1001",
+            "title": "UI deal",
+            "value": "10",
+            "currency": "EUR",
+            "person_id": str(person["id"]),
+            "stage_id": "1",
+            "status": "open",
+        },
+    )
     env.idle()
     create, change = env.receiver.bodies()
     assert create["meta"]["change_source"] == "app" and create["meta"]["user_id"] == "501"

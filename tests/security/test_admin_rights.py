@@ -35,12 +35,10 @@ def test_a_demoted_admin_can_change_nothing(harness: Harness) -> None:
     assert harness.rows("SELECT count(*) FROM imports") == [(0,)]
     page = client.get(f"{harness.app_url}/settings").text
     assert "read-only" in page
-    assert harness.rows("SELECT is_admin FROM installations WHERE user_id=?", (ADMIN,)) == [
-        (0,)]
+    assert harness.rows("SELECT is_admin FROM installations WHERE user_id=?", (ADMIN,)) == [(0,)]
 
 
-def test_viewing_follows_pipedrive_within_minutes_and_a_promotion_counts(harness: Harness
-                                                                         ) -> None:
+def test_viewing_follows_pipedrive_within_minutes_and_a_promotion_counts(harness: Harness) -> None:
     harness.setup_company()
     sales = harness.install(user_id=SALES)
     assert "read-only" in sales.get(f"{harness.app_url}/settings").text
@@ -54,9 +52,11 @@ def test_viewing_follows_pipedrive_within_minutes_and_a_promotion_counts(harness
 def test_every_change_asks_pipedrive_with_the_users_own_token(harness: Harness) -> None:
     client = harness.setup_company()
     harness.install(user_id=SALES)
-    before = [q for q in harness.pd("GET", "/_sim/state")["requests"]
-              if q["path"] == "/api/v1/users/me"]
+    before = [
+        q for q in harness.pd("GET", "/_sim/state")["requests"] if q["path"] == "/api/v1/users/me"
+    ]
     harness.save_settings(client, contacts_sync=True)
-    asked = [q for q in harness.pd("GET", "/_sim/state")["requests"]
-             if q["path"] == "/api/v1/users/me"][len(before):]
+    asked = [
+        q for q in harness.pd("GET", "/_sim/state")["requests"] if q["path"] == "/api/v1/users/me"
+    ][len(before) :]
     assert asked and {q["user_id"] for q in asked} == {ADMIN}

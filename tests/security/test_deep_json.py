@@ -33,10 +33,15 @@ def test_the_depth_limit_holds_for_any_input() -> None:
 def test_deep_bodies_are_refused_with_400_everywhere(harness: Harness) -> None:
     harness.setup_company()
     harness.settle()
-    basic = "Basic " + base64.b64encode(
-        f"{harness.config.client_id}:{harness.config.client_secret}".encode()).decode()
-    maileon_url = (f"{harness.app_url}/webhooks/maileon/{COMPANY}/unsubscription"
-                   f"?token={token_of(harness)}")
+    basic = (
+        "Basic "
+        + base64.b64encode(
+            f"{harness.config.client_id}:{harness.config.client_secret}".encode()
+        ).decode()
+    )
+    maileon_url = (
+        f"{harness.app_url}/webhooks/maileon/{COMPANY}/unsubscription?token={token_of(harness)}"
+    )
     targets = [
         ("POST", f"{harness.app_url}/webhooks/pipedrive", {"Authorization": credentials(harness)}),
         ("POST", maileon_url, {}),
@@ -44,8 +49,12 @@ def test_deep_bodies_are_refused_with_400_everywhere(harness: Harness) -> None:
     ]
     for depth in (1000, 65):
         for method, url, headers in targets:
-            r = httpx.request(method, url, content=nested(depth),
-                              headers={**headers, "Content-Type": "application/json"},
-                              timeout=20)
+            r = httpx.request(
+                method,
+                url,
+                content=nested(depth),
+                headers={**headers, "Content-Type": "application/json"},
+                timeout=20,
+            )
             assert r.status_code == 400, (method, url, depth, r.status_code, r.text[:200])
     assert harness.rows("SELECT count(*) FROM companies WHERE id=?", (COMPANY,)) == [(1,)]

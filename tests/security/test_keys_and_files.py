@@ -28,21 +28,34 @@ def serve(tmp_path: Path, database: Path, key: str) -> subprocess.CompletedProce
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "PIPEDRIVE_CLIENT_ID": "id", "PIPEDRIVE_CLIENT_SECRET": "secret",
-           "APP_URL": "https://app.example.com", "SECRET_KEY": "s" * 40,
-           "ENCRYPTION_KEY": key, "DATABASE_PATH": str(database),
-           "PORT": str(taken.getsockname()[1])}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "PIPEDRIVE_CLIENT_ID": "id",
+        "PIPEDRIVE_CLIENT_SECRET": "secret",
+        "APP_URL": "https://app.example.com",
+        "SECRET_KEY": "s" * 40,
+        "ENCRYPTION_KEY": key,
+        "DATABASE_PATH": str(database),
+        "PORT": str(taken.getsockname()[1]),
+    }
     try:
-        return subprocess.run([sys.executable, "-m", "web.cli", "serve", "--host",
-                               "127.0.0.1"], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         taken.close()
 
 
-def test_serve_refuses_a_key_that_cannot_read_the_database(harness: Harness,
-                                                          tmp_path: Path) -> None:
+def test_serve_refuses_a_key_that_cannot_read_the_database(
+    harness: Harness, tmp_path: Path
+) -> None:
     harness.setup_company()  # a database with encrypted tokens and keys, and its key check
     database = Path(harness.config.database_path)
     result = serve(tmp_path, database, new_key())
@@ -71,8 +84,9 @@ def test_a_rotated_key_list_with_the_old_key_still_reads(tmp_path: Path) -> None
 def test_healthz_fails_when_the_secrets_cannot_be_read(harness: Harness) -> None:
     harness.setup_company()
     assert httpx.get(f"{harness.app_url}/healthz", timeout=10).json()["secrets"] == "ok"
-    foreign = SecretBox(parse_keys(new_key())).encrypt("pipedrive-maileon key check",
-                                                       "key_check.value:1")
+    foreign = SecretBox(parse_keys(new_key())).encrypt(
+        "pipedrive-maileon key check", "key_check.value:1"
+    )
     conn = sqlite3.connect(harness.config.database_path)
     with conn:  # a database restored from another deployment, under the running app
         conn.execute("UPDATE key_check SET value=?", (foreign,))

@@ -25,10 +25,15 @@ def plain_log_app(tmp_path: Path) -> Iterator[tuple[Harness, AppProcess]]:
     app = AppProcess(tmp_path, port, pd_server.url, ml_server.url, secret)
     del app.env["LOG_FORMAT"]  # the default: plain lines
     app.start()
-    config = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret,
-                         database_path=app.env["DATABASE_PATH"])
-    harness = Harness(pipedrive, maileon, pd_server.url, ml_server.url, app.url, config,
-                      None)  # type: ignore[arg-type]
+    config = make_config(
+        tmp_path,
+        pd_server.url,
+        ml_server.url,
+        port,
+        client_secret=secret,
+        database_path=app.env["DATABASE_PATH"],
+    )
+    harness = Harness(pipedrive, maileon, pd_server.url, ml_server.url, app.url, config, None)  # type: ignore[arg-type]
     try:
         yield harness, app
     finally:
@@ -38,7 +43,8 @@ def plain_log_app(tmp_path: Path) -> Iterator[tuple[Harness, AppProcess]]:
 
 
 def test_crlf_in_paths_and_names_stays_on_one_log_line(
-        plain_log_app: tuple[Harness, AppProcess]) -> None:
+    plain_log_app: tuple[Harness, AppProcess],
+) -> None:
     harness, app = plain_log_app
     harness.setup_company()
     httpx.get(f"{app.url}/nope%0D%0A{FORGED.replace(' ', '%20')}", timeout=10)
@@ -50,8 +56,11 @@ def test_crlf_in_paths_and_names_stays_on_one_log_line(
 
     lines = app.logs().splitlines()
     assert any("FORGED" in line for line in lines)  # the values did reach the log...
-    forged = [line for line in lines if line.startswith(FORGED) or ("FORGED" in line
-              and not line.startswith(LEVELS))]
+    forged = [
+        line
+        for line in lines
+        if line.startswith(FORGED) or ("FORGED" in line and not line.startswith(LEVELS))
+    ]
     assert forged == []  # ...but only inside a line of the app's own making
     assert all(line.startswith(LEVELS) for line in lines if line.strip()), lines
     assert any("\\r\\n" + FORGED in line for line in lines)

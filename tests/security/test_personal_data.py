@@ -38,8 +38,9 @@ def test_deleted_and_merged_persons_keep_no_address(harness: Harness) -> None:
         row = tombstone(harness, person["id"])
         assert row["deleted"] == 1
         assert row["email"] == "" and row["data_hash"] == "" and row["last_error"] == ""
-        assert not any("@" in str(v) or "Gone" in str(v) or "Merged" in str(v)
-                       for v in row.values())
+        assert not any(
+            "@" in str(v) or "Gone" in str(v) or "Merged" in str(v) for v in row.values()
+        )
     assert tombstone(harness, survivor["id"])["email"] == "survivor@example.com"
 
 
@@ -50,7 +51,8 @@ def one_second_retention(tmp_path: Path) -> Iterator[Harness]:
 
 
 def test_events_and_log_lines_are_kept_for_the_retention_setting(
-        one_second_retention: Harness) -> None:
+    one_second_retention: Harness,
+) -> None:
     harness = one_second_retention
     harness.setup_company()
     harness.create_person(name="Short Lived", email="short@example.com")
@@ -58,8 +60,7 @@ def test_events_and_log_lines_are_kept_for_the_retention_setting(
     assert harness.rows("SELECT count(*) FROM events")[0][0] > 0
     conn = sqlite3.connect(harness.config.database_path)
     with conn:  # a day passes: the daily prune is due now
-        conn.execute("UPDATE jobs SET run_after=0 WHERE kind='periodic.prune' "
-                     "AND state='pending'")
+        conn.execute("UPDATE jobs SET run_after=0 WHERE kind='periodic.prune' AND state='pending'")
     conn.close()
 
     def pruned() -> bool:
@@ -70,9 +71,13 @@ def test_events_and_log_lines_are_kept_for_the_retention_setting(
 
 
 def test_retention_is_a_documented_setting() -> None:
-    base = {"PIPEDRIVE_CLIENT_ID": "id", "PIPEDRIVE_CLIENT_SECRET": "secret",
-            "APP_URL": "https://app.example.com", "SECRET_KEY": "s" * 40,
-            "ENCRYPTION_KEY": "ab" * 32}
+    base = {
+        "PIPEDRIVE_CLIENT_ID": "id",
+        "PIPEDRIVE_CLIENT_SECRET": "secret",
+        "APP_URL": "https://app.example.com",
+        "SECRET_KEY": "s" * 40,
+        "ENCRYPTION_KEY": "ab" * 32,
+    }
     assert from_env(base).retention_days == 14
     assert from_env({**base, "RETENTION_DAYS": "30"}).retention_days == 30
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()

@@ -21,8 +21,7 @@ def pipedrive_framed(tmp_path: Path) -> Iterator[Harness]:
         yield h
 
 
-def test_settings_and_panel_may_be_framed_by_pipedrive_only(pipedrive_framed: Harness
-                                                            ) -> None:
+def test_settings_and_panel_may_be_framed_by_pipedrive_only(pipedrive_framed: Harness) -> None:
     harness = pipedrive_framed
     client = harness.setup_company()
     person = harness.create_person(name="Grace Hopper", email="grace@example.com")

@@ -36,5 +36,6 @@ def test_chunked_large_body_is_refused() -> None:
     def chunks() -> Iterator[bytes]:
         for _ in range(5):
             yield b"x" * 50
+
     r = client().post("/", content=chunks())
     assert r.status_code == 413

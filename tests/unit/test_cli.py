@@ -19,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_serve_without_client_id_exits_with_one_line(tmp_path: Path) -> None:
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "web.cli", "serve"], cwd=tmp_path, env={
-        **env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "web.cli", "serve"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode != 0
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert len(lines) == 1
@@ -28,8 +34,13 @@ def test_serve_without_client_id_exits_with_one_line(tmp_path: Path) -> None:
 
 
 def test_help_lists_serve_and_demo() -> None:
-    result = subprocess.run([sys.executable, "-m", "web.cli", "--help"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "web.cli", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert "serve" in result.stdout and "demo" in result.stdout
 
 
@@ -47,11 +58,20 @@ def three_free_ports() -> int:
 
 
 def test_demo_removes_its_temporary_database_on_ctrl_c(tmp_path: Path) -> None:
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
-           "PYTHONPATH": str(ROOT)}
-    demo = subprocess.Popen([sys.executable, "-m", "web.cli", "demo", "--port",
-                             str(three_free_ports())], cwd=tmp_path, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "TMPDIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+    }
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "demo", "--port", str(three_free_ports())],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         assert demo.stdout is not None
         printed = ""
@@ -59,8 +79,9 @@ def test_demo_removes_its_temporary_database_on_ctrl_c(tmp_path: Path) -> None:
             line = demo.stdout.readline()
             assert line, printed
             printed += line
-        match = re.search(r"Database: (\S+) \(a temporary file, removed when the demo stops\)",
-                          printed)
+        match = re.search(
+            r"Database: (\S+) \(a temporary file, removed when the demo stops\)", printed
+        )
         assert match, printed
         database = Path(match.group(1))
         assert database.parent.parent == tmp_path

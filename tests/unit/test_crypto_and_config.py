@@ -7,9 +7,13 @@ import pytest
 from appconfig import ConfigError, from_env
 from store.crypto import DecryptError, SecretBox, new_key, parse_keys
 
-VALID = {"PIPEDRIVE_CLIENT_ID": "id", "PIPEDRIVE_CLIENT_SECRET": "secret",
-         "APP_URL": "https://app.example.com", "SECRET_KEY": "k" * 40,
-         "ENCRYPTION_KEY": "ab" * 32}
+VALID = {
+    "PIPEDRIVE_CLIENT_ID": "id",
+    "PIPEDRIVE_CLIENT_SECRET": "secret",
+    "APP_URL": "https://app.example.com",
+    "SECRET_KEY": "k" * 40,
+    "ENCRYPTION_KEY": "ab" * 32,
+}
 
 
 def test_a_secret_is_bound_to_its_row_and_column() -> None:
@@ -32,14 +36,17 @@ def test_keys_rotate_newest_first() -> None:
         SecretBox(parse_keys(new)).decrypt(token, "settings.key:1")
 
 
-@pytest.mark.parametrize(("name", "value", "expected"), [
-    ("PIPEDRIVE_CLIENT_ID", "", "PIPEDRIVE_CLIENT_ID is required"),
-    ("APP_URL", "not a url", "APP_URL must be an http(s) URL"),
-    ("SECRET_KEY", "short", "SECRET_KEY must be at least 32 characters"),
-    ("ENCRYPTION_KEY", "zz", "ENCRYPTION_KEY is malformed"),
-    ("PORT", "eighty", "PORT must be a number"),
-    ("MAILEON_API_URL", "ftp://x", "MAILEON_API_URL must be an http(s) URL"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("PIPEDRIVE_CLIENT_ID", "", "PIPEDRIVE_CLIENT_ID is required"),
+        ("APP_URL", "not a url", "APP_URL must be an http(s) URL"),
+        ("SECRET_KEY", "short", "SECRET_KEY must be at least 32 characters"),
+        ("ENCRYPTION_KEY", "zz", "ENCRYPTION_KEY is malformed"),
+        ("PORT", "eighty", "PORT must be a number"),
+        ("MAILEON_API_URL", "ftp://x", "MAILEON_API_URL must be an http(s) URL"),
+    ],
+)
 def test_a_bad_value_is_named(name: str, value: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)")):
         from_env({**VALID, name: value})

@@ -7,21 +7,38 @@ import pytest
 from sync.fields import PersonField, maileon_target, standard_value
 
 
-@pytest.mark.parametrize(("name", "target", "standard"), [
-    ("City", "CITY", True), ("city", "CITY", True), ("ZIP code", "ZIP", True),
-    ("Postal code", "ZIP", True), ("Country", "COUNTRY", True), ("Birthday", "BIRTHDAY", True),
-    ("Date of birth", "BIRTHDAY", True), ("Gender", "GENDER", True), ("Title", "TITLE", True),
-    ("Salutation", "SALUTATION", True), ("State", "STATE", True), ("Region", "REGION", True),
-    ("Address", "ADDRESS", True), ("House number", "HNR", True),
-    ("Email", "Email (Pipedrive)", False), ("id", "id (Pipedrive)", False),
-    ("External_ID", "External_ID (Pipedrive)", False), ("ID", "ID (Pipedrive)", False),
-    ("Updated", "Updated (Pipedrive)", False), ("ab", "ab (Pipedrive)", False),
-    ("First name", "First name", False), ("FIRSTNAME", "FIRSTNAME (Pipedrive)", False),
-    ("Organization", "Organization (Pipedrive)", False),
-    ("createdByPipedrive", "createdByPipedrive (Pipedrive)", False),
-    ("Permission_Status", "Permission_Status (Pipedrive)", False),
-    ("Lead source", "Lead source", False), ("Birthday note", "Birthday note", False),
-])
+@pytest.mark.parametrize(
+    ("name", "target", "standard"),
+    [
+        ("City", "CITY", True),
+        ("city", "CITY", True),
+        ("ZIP code", "ZIP", True),
+        ("Postal code", "ZIP", True),
+        ("Country", "COUNTRY", True),
+        ("Birthday", "BIRTHDAY", True),
+        ("Date of birth", "BIRTHDAY", True),
+        ("Gender", "GENDER", True),
+        ("Title", "TITLE", True),
+        ("Salutation", "SALUTATION", True),
+        ("State", "STATE", True),
+        ("Region", "REGION", True),
+        ("Address", "ADDRESS", True),
+        ("House number", "HNR", True),
+        ("Email", "Email (Pipedrive)", False),
+        ("id", "id (Pipedrive)", False),
+        ("External_ID", "External_ID (Pipedrive)", False),
+        ("ID", "ID (Pipedrive)", False),
+        ("Updated", "Updated (Pipedrive)", False),
+        ("ab", "ab (Pipedrive)", False),
+        ("First name", "First name", False),
+        ("FIRSTNAME", "FIRSTNAME (Pipedrive)", False),
+        ("Organization", "Organization (Pipedrive)", False),
+        ("createdByPipedrive", "createdByPipedrive (Pipedrive)", False),
+        ("Permission_Status", "Permission_Status (Pipedrive)", False),
+        ("Lead source", "Lead source", False),
+        ("Birthday note", "Birthday note", False),
+    ],
+)
 def test_target(name: str, target: str, standard: bool) -> None:
     assert maileon_target(name).name == target
     assert maileon_target(name).standard is standard
@@ -38,14 +55,22 @@ def field(kind: str = "varchar", options: dict[int, str] | None = None) -> Perso
     return PersonField("k" * 40, "f", kind, options or {}, True)
 
 
-@pytest.mark.parametrize(("name", "value", "kind", "expected"), [
-    ("CITY", "Bonn", "varchar", "Bonn"), ("CITY", "x" * 300, "varchar", "x" * 255),
-    ("BIRTHDAY", "1980-05-12", "date", "1980-05-12"), ("BIRTHDAY", "12/05/1980", "varchar", None),
-    ("GENDER", "Female", "varchar", "f"), ("GENDER", "m", "varchar", "m"),
-    ("GENDER", "Weiblich", "varchar", None), ("LOCALE", "de_DE", "varchar", "de_DE"),
-    ("LOCALE", "German", "varchar", None), ("ZIP", 53111, "int", "53111"),
-    ("CITY", "", "varchar", None),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "kind", "expected"),
+    [
+        ("CITY", "Bonn", "varchar", "Bonn"),
+        ("CITY", "x" * 300, "varchar", "x" * 255),
+        ("BIRTHDAY", "1980-05-12", "date", "1980-05-12"),
+        ("BIRTHDAY", "12/05/1980", "varchar", None),
+        ("GENDER", "Female", "varchar", "f"),
+        ("GENDER", "m", "varchar", "m"),
+        ("GENDER", "Weiblich", "varchar", None),
+        ("LOCALE", "de_DE", "varchar", "de_DE"),
+        ("LOCALE", "German", "varchar", None),
+        ("ZIP", 53111, "int", "53111"),
+        ("CITY", "", "varchar", None),
+    ],
+)
 def test_standard_values(name: str, value: object, kind: str, expected: str | None) -> None:
     assert standard_value(name, value, field(kind)) == expected
 

@@ -14,47 +14,90 @@ def test_plural_counts_in_words() -> None:
     assert plural(2, "change waits", "changes wait") == "2 changes wait"
 
 
-def row(kind: str, entity_id: str, result: str, message: str, **extra: object
-        ) -> dict[str, object]:
-    return {"kind": kind, "entity_id": entity_id, "result": result, "message": message,
-            "at": 1_700_000_000.0, "job_id": 7, **extra}
+def row(kind: str, entity_id: str, result: str, message: str, **extra: object) -> dict[str, object]:
+    return {
+        "kind": kind,
+        "entity_id": entity_id,
+        "result": result,
+        "message": message,
+        "at": 1_700_000_000.0,
+        "job_id": 7,
+        **extra,
+    }
 
 
 def test_a_person_line_names_the_person_and_where_it_went() -> None:
     line = words(row("person", "5", "ok", "Ada Lovelace (#5): updated in Maileon"), {})
     assert (line.subject, line.text, line.result_text) == (
-        "Ada Lovelace → Maileon", "updated in Maileon", "Done")
+        "Ada Lovelace → Maileon",
+        "updated in Maileon",
+        "Done",
+    )
     assert line.about == "Ada Lovelace"
 
 
 def test_a_line_without_a_label_takes_the_name_last_seen_or_the_id() -> None:
-    failed = row("person", "5", "failed", "Maileon rejected the credentials (401)",
-                 job_state="failed")
+    failed = row(
+        "person", "5", "failed", "Maileon rejected the credentials (401)", job_state="failed"
+    )
     assert words(failed, {("person", "5"): "Ada"}).subject == "Ada → Maileon"
     line = words(failed, {})
     assert line.subject == "Person #5 → Maileon" and line.can_retry
 
 
 def test_a_deal_line_names_the_deal() -> None:
-    line = words(row("deal", "12:change", "ok",
-                     'deal "Big deal" (#12): pipedrive_deal_updated sent to Maileon'), {})
+    line = words(
+        row(
+            "deal",
+            "12:change",
+            "ok",
+            'deal "Big deal" (#12): pipedrive_deal_updated sent to Maileon',
+        ),
+        {},
+    )
     assert line.subject == "Deal 'Big deal' → Maileon"
     assert line.text == "pipedrive_deal_updated sent to Maileon"
-    assert words(row("deal", "12:delete", "skipped", "Deals sync to Maileon is off"),
-                 {("deal", "12"): "Big deal"}).subject == "Deal 'Big deal' → Maileon"
+    assert (
+        words(
+            row("deal", "12:delete", "skipped", "Deals sync to Maileon is off"),
+            {("deal", "12"): "Big deal"},
+        ).subject
+        == "Deal 'Big deal' → Maileon"
+    )
 
 
 def test_maintenance_and_attention_read_as_words() -> None:
-    assert words(row("periodic.webhooks", "company", "ok", "missing Pipedrive webhooks "
-                     "re-created: 1"), {}).subject == "Pipedrive webhooks check"
-    attention = words(row("person", "5", "attention", "Ada (#5): marked Subscribed but the "
-                          "email address is not valid"), {})
+    assert (
+        words(
+            row("periodic.webhooks", "company", "ok", "missing Pipedrive webhooks re-created: 1"),
+            {},
+        ).subject
+        == "Pipedrive webhooks check"
+    )
+    attention = words(
+        row(
+            "person",
+            "5",
+            "attention",
+            "Ada (#5): marked Subscribed but the email address is not valid",
+        ),
+        {},
+    )
     assert (attention.result, attention.result_text) == ("attention", "Needs attention")
     assert not attention.can_retry
 
 
 def test_an_authorization_that_could_not_be_refreshed_needs_attention() -> None:
-    line = words(row("periodic.tokens", "company", "skipped",
-                     "1 Pipedrive authorization could not be refreshed"), {})
-    assert (line.subject, line.result_text) == ("Pipedrive authorization refresh",
-                                                "Needs attention")
+    line = words(
+        row(
+            "periodic.tokens",
+            "company",
+            "skipped",
+            "1 Pipedrive authorization could not be refreshed",
+        ),
+        {},
+    )
+    assert (line.subject, line.result_text) == (
+        "Pipedrive authorization refresh",
+        "Needs attention",
+    )

@@ -14,9 +14,20 @@ from store.db import Store
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     s = Store(str(tmp_path / "q.db"), SecretBox(parse_keys(new_key())))
-    tenants.save_installation(s, company_id=1, company_name="A", domain="a", api_domain="x",
-                              user_id=1, user_name="u", is_admin=True, access_token="a",
-                              refresh_token="r", expires_in=3600, scope="")
+    tenants.save_installation(
+        s,
+        company_id=1,
+        company_name="A",
+        domain="a",
+        api_domain="x",
+        user_id=1,
+        user_name="u",
+        is_admin=True,
+        access_token="a",
+        refresh_token="r",
+        expires_in=3600,
+        scope="",
+    )
     return s
 
 
@@ -26,8 +37,10 @@ def queue_change(store: Store, version: str, action: str = "change") -> None:
 
 
 def pending(store: Store) -> list[str]:
-    return [r["version"] for r in store.all(
-        "SELECT version FROM jobs WHERE state='pending' AND kind='person'")]
+    return [
+        r["version"]
+        for r in store.all("SELECT version FROM jobs WHERE state='pending' AND kind='person'")
+    ]
 
 
 def test_newer_change_replaces_older_and_a_delete_always_wins(store: Store) -> None:
@@ -67,22 +80,36 @@ def test_retry_of_a_failed_job_folds_into_a_waiting_change(store: Store) -> None
 
 
 # --- debounce ---------------------------------------------------------------------------------
-def record_change(store: Store, entity: str, version: str, debounce: float,
-                  max_wait: float) -> None:
-    queue.record_event(store, company_id=1, source="pipedrive", dedupe_key=f"pd2:{version}",
-                       kind="person.change", entity_id=entity, payload={"v": version},
-                       job_kind="person", job_payload={"action": "change", "v": version},
-                       version=version, debounce=debounce, max_wait=max_wait)
+def record_change(
+    store: Store, entity: str, version: str, debounce: float, max_wait: float
+) -> None:
+    queue.record_event(
+        store,
+        company_id=1,
+        source="pipedrive",
+        dedupe_key=f"pd2:{version}",
+        kind="person.change",
+        entity_id=entity,
+        payload={"v": version},
+        job_kind="person",
+        job_payload={"action": "change", "v": version},
+        version=version,
+        debounce=debounce,
+        max_wait=max_wait,
+    )
 
 
 def due_in(store: Store) -> float:
-    [(run_after, created_at)] = [(r["run_after"], r["created_at"]) for r in store.all(
-        "SELECT run_after, created_at FROM jobs WHERE state='pending' AND kind='person'")]
+    [(run_after, created_at)] = [
+        (r["run_after"], r["created_at"])
+        for r in store.all(
+            "SELECT run_after, created_at FROM jobs WHERE state='pending' AND kind='person'"
+        )
+    ]
     return float(run_after - created_at)
 
 
-def test_a_debounced_change_waits_and_each_newer_change_moves_its_due_time(
-        store: Store) -> None:
+def test_a_debounced_change_waits_and_each_newer_change_moves_its_due_time(store: Store) -> None:
     record_change(store, "7", "2026-01-01T00:00:01Z", debounce=30, max_wait=300)
     first = due_in(store)
     assert 29.9 <= first <= 30.1
@@ -112,9 +139,20 @@ def test_a_change_does_not_cut_short_a_retry_backoff(store: Store) -> None:
 
 # --- fair leasing -----------------------------------------------------------------------------
 def add_company(store: Store, company_id: int) -> None:
-    tenants.save_installation(store, company_id=company_id, company_name="B", domain="b",
-                              api_domain="x", user_id=1, user_name="u", is_admin=True,
-                              access_token="a", refresh_token="r", expires_in=3600, scope="")
+    tenants.save_installation(
+        store,
+        company_id=company_id,
+        company_name="B",
+        domain="b",
+        api_domain="x",
+        user_id=1,
+        user_name="u",
+        is_admin=True,
+        access_token="a",
+        refresh_token="r",
+        expires_in=3600,
+        scope="",
+    )
 
 
 def queue_jobs(store: Store, company_id: int, entities: range) -> None:
@@ -146,8 +184,15 @@ def test_two_backlogs_are_applied_in_turns(store: Store) -> None:
         [job] = queue.lease(store, 1, 60)
         applied.append((job.company_id, job.entity_id))
         queue.finish(store, job, "ok")
-    assert applied[:7] == [(1, "0"), (2, "100"), (3, "200"), (1, "1"), (2, "101"), (3, "201"),
-                           (1, "2")]
+    assert applied[:7] == [
+        (1, "0"),
+        (2, "100"),
+        (3, "200"),
+        (1, "1"),
+        (2, "101"),
+        (3, "201"),
+        (1, "2"),
+    ]
     assert applied[7:] == [(2, "102"), (1, "3"), (1, "4")]
 
 

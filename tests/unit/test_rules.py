@@ -20,8 +20,7 @@ FIELDS = {
     TIER: PersonField(TIER, "Tier", "enum", {190: "Gold", 191: "Silver"}, True),
     INTERESTS: PersonField(INTERESTS, "Interests", "set", {5: "News", 6: "Events"}, True),
     CITY: PersonField(CITY, "City", "varchar", {}, True),
-    "label_ids": PersonField("label_ids", "Labels", "set", {1: "Customer", 2: "Supplier"},
-                             False),
+    "label_ids": PersonField("label_ids", "Labels", "set", {1: "Customer", 2: "Supplier"}, False),
 }
 NAMES = Names(labels={1: "Customer", 2: "Supplier"}, users={501: "Ada Admin"}, fields=FIELDS)
 
@@ -60,8 +59,9 @@ def test_missing_labels_or_owner_ask_for_a_read_instead_of_a_guess() -> None:
 def test_owner_as_id_or_v1_object() -> None:
     rules = SyncRules(mode="rules", owners=(501,))
     assert evaluate(rules, person(owner_id=501), "", NAMES).matches
-    assert evaluate(rules, person(owner_id={"id": 501, "value": 501, "name": "Ada"}), "",
-                    NAMES).matches
+    assert evaluate(
+        rules, person(owner_id={"id": 501, "value": 501, "name": "Ada"}), "", NAMES
+    ).matches
     out = evaluate(rules, person(owner_id=502), "", NAMES)
     assert out.reason == "its owner is user #502, not Ada Admin"
 
@@ -69,8 +69,9 @@ def test_owner_as_id_or_v1_object() -> None:
 def test_field_equals_text_option_name_option_id_and_set_member() -> None:
     gold = SyncRules(mode="rules", field_key=TIER, field_value="gold")
     assert evaluate(gold, person(custom_fields={TIER: 190}), "", NAMES).matches
-    assert evaluate(gold, person(custom_fields={TIER: {"id": 190, "type": "enum"}}), "",
-                    NAMES).matches
+    assert evaluate(
+        gold, person(custom_fields={TIER: {"id": 190, "type": "enum"}}), "", NAMES
+    ).matches
     assert not evaluate(gold, person(custom_fields={TIER: 191}), "", NAMES).matches
     by_id = SyncRules(mode="rules", field_key=TIER, field_value="190")
     assert evaluate(by_id, person(custom_fields={TIER: "190"}), "", NAMES).matches
@@ -83,24 +84,38 @@ def test_field_equals_text_option_name_option_id_and_set_member() -> None:
 
 
 def test_any_rule_matches_and_all_misses_are_explained() -> None:
-    rules = SyncRules(mode="rules", labels=(1,), owners=(501,), field_key=TIER,
-                      field_value="Gold")
+    rules = SyncRules(mode="rules", labels=(1,), owners=(501,), field_key=TIER, field_value="Gold")
     assert evaluate(rules, person(label_ids=[], owner_id=501), "", NAMES).matches
     out = evaluate(rules, person(label_ids=[], owner_id=3, custom_fields={}), "", NAMES)
-    assert out.reason == ("none of the labels Customer; its owner is user #3, not Ada Admin; "
-                          "its Tier is not Gold")
+    assert out.reason == (
+        "none of the labels Customer; its owner is user #3, not Ada Admin; its Tier is not Gold"
+    )
     nothing = evaluate(SyncRules(mode="rules"), person(), "", NAMES)
     assert not nothing.matches and "no rule is chosen" in nothing.reason
 
 
 def test_stored_rules_read_tolerantly_and_round_trip() -> None:
-    rules = SyncRules(mode="rules", labels=(2, 1), owners=(501,), field_key=TIER,
-                      field_value="Gold", on_stop="remove")
+    rules = SyncRules(
+        mode="rules",
+        labels=(2, 1),
+        owners=(501,),
+        field_key=TIER,
+        field_value="Gold",
+        on_stop="remove",
+    )
     assert SyncRules.from_json(rules.to_json()) == from_dict(
-        {"mode": "rules", "labels": [1, 2], "owners": [501], "field_key": TIER,
-         "field_value": "Gold", "on_stop": "remove"})
+        {
+            "mode": "rules",
+            "labels": [1, 2],
+            "owners": [501],
+            "field_key": TIER,
+            "field_value": "Gold",
+            "on_stop": "remove",
+        }
+    )
     assert SyncRules.from_json("not json") == SyncRules()
     assert SyncRules.from_json('{"mode": "evil", "labels": ["x", 3]}') == SyncRules(labels=(3,))
     assert describe(SyncRules.from_json(rules.to_json()), NAMES) == (
         "Persons whose label is Customer or Supplier, or whose owner is Ada Admin, or whose "
-        "Tier is Gold")
+        "Tier is Gold"
+    )
