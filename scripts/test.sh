@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh --browser
 
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy
 # Most tests wait on servers and sockets, not the CPU: three workers, one test file each at a time.
 .venv/bin/python -m pytest -m "not browser" -n 3 --dist loadfile "$@"
