@@ -95,12 +95,23 @@ async def _organization(ctx: Context, company_id: int, deal: dict[str, Any]) -> 
         return ""
 
 
+def known_user(ctx: Context, company_id: int, user_id: int | None) -> str:
+    """A Pipedrive user as the app knows it: the name an installing user's /users/me gave, else
+    "Pipedrive user <id>"."""
+    if user_id is None:
+        return ""
+    names = {
+        i["user_id"]: i["user_name"] for i in tenants.list_installations(ctx.store, company_id)
+    }
+    return str(names.get(user_id) or f"Pipedrive user {user_id}")
+
+
 async def deal_content(ctx: Context, company_id: int, deal: dict[str, Any]) -> dict[str, Any]:
     """Transaction content; empty values are left out (Maileon treats absent as empty)."""
     deal_id = int(deal["id"])
-    # The owner's name only when the deal itself names it (v1: `owner_name`, or `user_id` as an
-    # object). Looking it up in /v1/users needs the users:read scope, which the app does not ask
-    # for: with the granted scopes (deals:read) the lookup would always come back empty.
+    # The owner's name as the deal names it (v1: `owner_name`, or `user_id` as an object), else
+    # as the app knows the user (an installing user's /users/me name), else the user id. Looking
+    # names up in /v1/users needs the users:read scope, which the app does not ask for.
     owner = deal.get("owner_id") if "owner_id" in deal else deal.get("user_id")
     pipedrive = ctx.pipedrive(company_id)
     content: dict[str, Any] = {
@@ -115,7 +126,9 @@ async def deal_content(ctx: Context, company_id: int, deal: dict[str, Any]) -> d
         "pipeline": await _name(
             ctx, company_id, "pipeline", ref_id(deal.get("pipeline_id")), pipedrive.pipelines
         ),
-        "owner": str(deal.get("owner_name") or "") or ref_name(owner),
+        "owner": str(deal.get("owner_name") or "")
+        or ref_name(owner)
+        or known_user(ctx, company_id, ref_id(owner)),
         "organization": await _organization(ctx, company_id, deal),
         "expected_close_date": day(deal.get("expected_close_date")),
         "won_time": timestamp(deal.get("won_time")),

@@ -113,9 +113,10 @@ def test_added_updated_deleted_deal_send_three_transactions(harness: Harness) ->
         "organization": "Acme Corp",
         "expected_close_date": "2030-06-30",
         "deal_url": f"https://acme.pipedrive.com/deal/{deal['id']}",
+        "owner": "Ada Admin",  # a v2 deal has only owner_id: the installing admin's name
     }
     assert updated["status"] == "won" and updated["stage"] == "Proposal"
-    # no owner name in a v2 deal, and /v1/users needs users:read, which the app does not have
+    # /v1/users needs users:read, which the app does not have: never called
     assert not [
         r for r in harness.pd("GET", "/_sim/state")["requests"] if r.get("path") == "/api/v1/users"
     ]
