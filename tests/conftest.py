@@ -43,12 +43,19 @@ def fast_periodic_harness(tmp_path: Path) -> Iterator[Harness]:
         yield h
 
 
-@pytest.fixture
-def process_harness(tmp_path: Path) -> Iterator[tuple[Harness, AppProcess]]:
-    """Simulators in this process, the app in its own process (so it can be killed)."""
+@contextmanager
+def app_process_harness(tmp_path: Path, **env: str | None) -> Iterator[tuple[Harness, AppProcess]]:
+    """Simulators in this process, the app in its own process (so it can be killed); `env`
+    overrides its environment (None removes a variable)."""
     pipedrive, pd_server, maileon, ml_server, secret = start_simulators()
     port = free_port()
-    app = AppProcess(tmp_path, port, pd_server.url, ml_server.url, secret).start()
+    app = AppProcess(tmp_path, port, pd_server.url, ml_server.url, secret)
+    for name, value in env.items():
+        if value is None:
+            app.env.pop(name, None)
+        else:
+            app.env[name] = value
+    app.start()
     config = make_config(
         tmp_path,
         pd_server.url,
@@ -64,3 +71,9 @@ def process_harness(tmp_path: Path) -> Iterator[tuple[Harness, AppProcess]]:
         app.stop()
         pd_server.stop()
         ml_server.stop()
+
+
+@pytest.fixture
+def process_harness(tmp_path: Path) -> Iterator[tuple[Harness, AppProcess]]:
+    with app_process_harness(tmp_path) as pair:
+        yield pair

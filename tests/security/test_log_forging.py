@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.server import free_port
+from tests.conftest import app_process_harness
 from tests.faults.app_process import AppProcess
-from tests.harness import Harness, make_config, start_simulators
+from tests.harness import Harness
 from tests.integration.test_panel import act, make_token
 
 FORGED = "info pipedrive_maileon.app: FORGED"
@@ -20,26 +20,8 @@ LEVELS = ("debug ", "info ", "warning ", "error ", "critical ", "  | ")
 
 @pytest.fixture
 def plain_log_app(tmp_path: Path) -> Iterator[tuple[Harness, AppProcess]]:
-    pipedrive, pd_server, maileon, ml_server, secret = start_simulators()
-    port = free_port()
-    app = AppProcess(tmp_path, port, pd_server.url, ml_server.url, secret)
-    del app.env["LOG_FORMAT"]  # the default: plain lines
-    app.start()
-    config = make_config(
-        tmp_path,
-        pd_server.url,
-        ml_server.url,
-        port,
-        client_secret=secret,
-        database_path=app.env["DATABASE_PATH"],
-    )
-    harness = Harness(pipedrive, maileon, pd_server.url, ml_server.url, app.url, config, None)  # type: ignore[arg-type]
-    try:
-        yield harness, app
-    finally:
-        app.stop()
-        pd_server.stop()
-        ml_server.stop()
+    with app_process_harness(tmp_path, LOG_FORMAT=None) as pair:  # the default: plain lines
+        yield pair
 
 
 def test_crlf_in_paths_and_names_stays_on_one_log_line(
