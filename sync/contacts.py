@@ -219,24 +219,8 @@ async def update_data(
     ):
         state.maileon_state = "none"
         return "created in Maileon without permission (Newsletter is not Subscribed)"
-    if old_email and old_email.lower() != person.email.lower():
-        try:
-            await data.write(
-                lambda std, custom: maileon.update_contact(
-                    old_email,
-                    external_id=str(person.id),
-                    standard_fields=std,
-                    custom_fields=custom,
-                    new_email=person.email,
-                )
-            )
-            return "email address changed in Maileon"
-        except NotFound:
-            pass  # the old contact is gone: the new address is written below
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
-            await maileon.delete_contact(old_email)  # the new address exists already
+    if await _move_if_renamed(maileon, old_email, data):
+        return "email address changed in Maileon"
     try:
         await _put_data(maileon, data)
         if not state.maileon_state:
@@ -285,25 +269,31 @@ async def _put_data(
     )
 
 
-async def _move_if_renamed(maileon: MaileonClient, old_email: str, data: ContactData) -> None:
+async def _move_if_renamed(maileon: MaileonClient, old_email: str, data: ContactData) -> bool:
+    """After an email change, move the contact to the new address (True). False when there is
+    nothing to move: no change, the old contact is gone, or the new address has a contact
+    already (then the old one is deleted); the caller writes the new address."""
     person = data.person
-    if old_email and old_email.lower() != person.email.lower():
-        try:
-            await data.write(
-                lambda std, custom: maileon.update_contact(
-                    old_email,
-                    external_id=str(person.id),
-                    standard_fields=std,
-                    custom_fields=custom,
-                    new_email=person.email,
-                )
+    if not old_email or old_email.lower() == person.email.lower():
+        return False
+    try:
+        await data.write(
+            lambda std, custom: maileon.update_contact(
+                old_email,
+                external_id=str(person.id),
+                standard_fields=std,
+                custom_fields=custom,
+                new_email=person.email,
             )
-        except NotFound:
-            return
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
-            await maileon.delete_contact(old_email)
+        )
+    except NotFound:
+        return False
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        await maileon.delete_contact(old_email)  # the new address exists already
+        return False
+    return True
 
 
 async def prepare_contact(
