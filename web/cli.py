@@ -28,12 +28,19 @@ SERVER_LIMITS: dict[str, Any] = {
 }
 
 
-def serve(args: argparse.Namespace) -> int:
+def _configuration() -> Config | None:
+    """The configuration from the environment (and .env), or None after one line on stderr."""
     load_dotenv()
     try:
-        config = from_env()
+        return from_env()
     except ConfigError as exc:
         print(f"pipedrive-maileon: configuration error: {exc}", file=sys.stderr)
+        return None
+
+
+def serve(args: argparse.Namespace) -> int:
+    config = _configuration()
+    if config is None:
         return 2
     from web.app import create_app
     from web.logs import configure as configure_logging
@@ -90,11 +97,8 @@ def _exit_cleanly_on_sigterm() -> None:
 
 def migrate(args: argparse.Namespace) -> int:
     """The release step: check the configuration and the built assets, apply migrations."""
-    load_dotenv()
-    try:
-        config = from_env()
-    except ConfigError as exc:
-        print(f"pipedrive-maileon: configuration error: {exc}", file=sys.stderr)
+    config = _configuration()
+    if config is None:
         return 2
     from web.templating import STATIC_DIR, missing_vendor_files
 
