@@ -4,35 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
-import pytest
-
-from store import tenants
-from store.crypto import SecretBox, new_key, parse_keys
 from store.db import Store
 from store.group_commit import GroupCommit
 from store.queue import IncomingEvent
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(str(tmp_path / "g.db"), SecretBox(parse_keys(new_key())))
-    tenants.save_installation(
-        s,
-        company_id=1,
-        company_name="A",
-        domain="a",
-        api_domain="x",
-        user_id=1,
-        user_name="u",
-        is_admin=True,
-        access_token="a",
-        refresh_token="r",
-        expires_in=3600,
-        scope="",
-    )
-    return s
 
 
 def event(key: str, person: str, company_id: int = 1) -> IncomingEvent:

@@ -2,33 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from store import queue, tenants
-from store.crypto import SecretBox, new_key, parse_keys
 from store.db import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(str(tmp_path / "q.db"), SecretBox(parse_keys(new_key())))
-    tenants.save_installation(
-        s,
-        company_id=1,
-        company_name="A",
-        domain="a",
-        api_domain="x",
-        user_id=1,
-        user_name="u",
-        is_admin=True,
-        access_token="a",
-        refresh_token="r",
-        expires_in=3600,
-        scope="",
-    )
-    return s
 
 
 def queue_change(store: Store, version: str, action: str = "change") -> None:

@@ -1,0 +1,31 @@
+"""A fresh store per test, with one installed company (id 1) that jobs and events can use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from store import tenants
+from store.crypto import SecretBox, new_key, parse_keys
+from store.db import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(str(tmp_path / "app.db"), SecretBox(parse_keys(new_key())))
+    tenants.save_installation(
+        s,
+        company_id=1,
+        company_name="A",
+        domain="a",
+        api_domain="x",
+        user_id=1,
+        user_name="u",
+        is_admin=True,
+        access_token="a",
+        refresh_token="r",
+        expires_in=3600,
+        scope="",
+    )
+    return s
