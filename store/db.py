@@ -39,6 +39,7 @@ class Store:
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         conn.row_factory = sqlite3.Row
         self.db = sqlite_utils.Database(conn)
+        self.path = path
         self.box = box
         self.lock = threading.RLock()
         if path != ":memory:":

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from appconfig import Config, from_env
 from clients.http import new_http_client
 from store import keycheck, queue
+from store.checkpoints import Checkpointer
 from store.crypto import SecretBox
 from store.db import Store
 from sync import handlers, schedule
@@ -157,6 +158,8 @@ def create_app(config: Config | None = None) -> Starlette:
         app.state.worker = worker
         queue.release_leases(store)
         schedule.ensure_periodic(store, cfg.periodic_scale)
+        checkpoints = Checkpointer(store)
+        checkpoints.start()
         gc.freeze()  # what startup built is never garbage: keep it out of every collection
         task = asyncio.create_task(worker.run())
         try:
@@ -165,6 +168,7 @@ def create_app(config: Config | None = None) -> Starlette:
             await worker.stop()
             task.cancel()
             await http.aclose()
+            checkpoints.stop()
             store.close()
 
     app = Starlette(
