@@ -8,6 +8,7 @@ import json
 import re
 import time
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -150,7 +151,7 @@ async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None, ra
             entity_id,
             text,
             kind,
-            json.dumps(job_payload),
+            orjson.dumps(job_payload).decode(),
             event.update_time,
             event.action,
             ctx.config.debounce_seconds,
