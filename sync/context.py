@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,8 @@ from clients.pipedrive import PipedriveClient, PipedriveOAuth
 from store import tenants
 from store.db import Store
 from store.group_commit import GroupCommit
-from sync.new_contacts import NewContacts
+from sync.new_contacts import MAX_BATCH, NewContacts
+from sync.slots import Slots
 from sync.tokens import TokenManager
 
 if TYPE_CHECKING:
@@ -49,11 +51,13 @@ class Context:
     )
     company_locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
     intake: GroupCommit = field(init=False)  # webhooks' events, stored in group commits
+    slots: Slots = field(init=False)  # the worker's concurrency
     new_contacts: NewContacts = field(init=False)  # first writes of persons, batched
 
     def __post_init__(self) -> None:
         self.intake = GroupCommit(self.store)
-        self.new_contacts = NewContacts(self.maileon)
+        self.slots = Slots(self.config.worker_concurrency, max_parked=MAX_BATCH)
+        self.new_contacts = NewContacts(self.maileon, self.slots)
 
     @classmethod
     def create(cls, config: Config, store: Store, http: httpx.AsyncClient) -> Context:
@@ -132,11 +136,13 @@ class Context:
         for key in [k for k, g in self.gates.items() if k[0] == company_id and g.probing]:
             del self.gates[key]
 
-    def person_lock(self, company_id: int, person_id: int) -> asyncio.Lock:
+    def person_lock(self, company_id: int, person_id: int) -> AbstractAsyncContextManager[None]:
         """Serializes the read-modify-write of one person's state across job kinds and the
         panel (a person job, a Maileon event and a click may touch the same person at once).
-        Striped: a fixed set of locks, so memory does not grow with the persons seen."""
-        return self.person_locks[hash((company_id, person_id)) % len(self.person_locks)]
+        Striped: a fixed set of locks, so memory does not grow with the persons seen. A job
+        waits for it without its worker slot (sync/slots.py)."""
+        lock = self.person_locks[hash((company_id, person_id)) % len(self.person_locks)]
+        return self.slots.holding(lock)
 
     def cached(self, company_id: int, name: str, ttl: float) -> object | None:
         hit = self.caches.get((company_id, name))

@@ -18,6 +18,7 @@ from typing import Any
 
 from clients.errors import ApiError, TransientError
 from clients.maileon import PERMISSION_NONE, MaileonClient
+from sync.slots import Slots, holds_slot
 
 log = logging.getLogger("pipedrive_maileon.sync")
 
@@ -26,9 +27,15 @@ MAX_BATCH = 100
 
 
 class NewContacts:
-    def __init__(self, maileon: Callable[[int], MaileonClient]) -> None:
+    """One synchronize call in flight per company: the jobs that reach their first write
+    meanwhile wait, without their worker slot (sync/slots.py), and go together in the next
+    call as soon as it returns, so a batch holds what arrived during one call's latency."""
+
+    def __init__(self, maileon: Callable[[int], MaileonClient], slots: Slots) -> None:
         self.maileon = maileon
+        self.slots = slots
         self.waiting: dict[int, list[tuple[dict[str, Any], asyncio.Future[bool]]]] = {}
+        self.in_flight: set[int] = set()  # companies with a synchronize call under way
         self.warned: set[int] = set()
         self.sending: set[asyncio.Task[None]] = set()
 
@@ -38,22 +45,36 @@ class NewContacts:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[bool] = loop.create_future()
         batch = self.waiting.setdefault(company_id, [])
-        if not batch:
-            loop.call_later(WINDOW, self._start, company_id)
         batch.append((contact, done))
         if len(batch) >= MAX_BATCH:
-            await self._send(company_id)
-        return await done
+            self._start(company_id)
+        elif len(batch) == 1 and company_id not in self.in_flight:
+            loop.call_later(WINDOW, self._start, company_id)
+        async with self.slots.parked_while_waiting():
+            return await done
 
     def _start(self, company_id: int) -> None:
+        if company_id in self.in_flight or not self.waiting.get(company_id):
+            return  # the call under way sends the rest when it returns
+        self.in_flight.add(company_id)
         task = asyncio.ensure_future(self._send(company_id))
         self.sending.add(task)
         task.add_done_callback(self.sending.discard)
 
     async def _send(self, company_id: int) -> None:
-        batch = self.waiting.pop(company_id, [])
-        if not batch:
-            return
+        holds_slot.set(False)  # a task of its own (its context is a job's copy): no slot
+        waiting = self.waiting.pop(company_id, [])
+        if len(waiting) > MAX_BATCH:
+            self.waiting[company_id] = waiting[MAX_BATCH:]
+        try:
+            await self._send_batch(company_id, waiting[:MAX_BATCH])
+        finally:
+            self.in_flight.discard(company_id)
+            self._start(company_id)  # those that arrived meanwhile, at once
+
+    async def _send_batch(
+        self, company_id: int, batch: list[tuple[dict[str, Any], asyncio.Future[bool]]]
+    ) -> None:
         created, failure = False, None
         try:
             report = await self.maileon(company_id).synchronize_contacts(

@@ -17,6 +17,7 @@ from store import outages, people, queue
 from store.queue import Job
 from sync.context import Context
 from sync.outcome import Outcome
+from sync.slots import holds_slot
 
 log = logging.getLogger("pipedrive_maileon.worker")
 
@@ -39,7 +40,8 @@ class Worker:
     def __init__(self, ctx: Context, handlers: dict[str, Handler]) -> None:
         self.ctx = ctx
         self.handlers = handlers
-        self.concurrency = ctx.config.worker_concurrency
+        self.slots = ctx.slots
+        self.slots.on_free = self.slot_freed
         self.wakeup = asyncio.Event()
         self.running: set[asyncio.Task[None]] = set()
         self.heartbeat = 0.0
@@ -51,19 +53,24 @@ class Worker:
         finished job wakes the loop anyway (`_done`), and a job due after the loop's planned
         wake-up waits for it, so a burst of webhooks does not re-scan the queue on every
         event."""
-        if len(self.running) < self.concurrency and (due_at is None or due_at < self.sleep_until):
+        if self.slots.free() > 0 and (due_at is None or due_at < self.sleep_until):
             self.wakeup.set()
+
+    def slot_freed(self) -> None:
+        """A slot came free (a job ended, or waits for a shared call without its slot)."""
+        self.wakeup.set()
 
     async def run(self) -> None:
         while not self._stopping:
             self.heartbeat = time.time()
-            free = self.concurrency - len(self.running)
+            free = self.slots.free()
             jobs = queue.lease(self.ctx.store, free, LEASE_SECONDS) if free > 0 else []
+            self.slots.take(len(jobs))
             for job in jobs:
                 task = asyncio.create_task(self._run_one(job))
                 self.running.add(task)
                 task.add_done_callback(self._done)
-            if jobs and len(self.running) < self.concurrency:
+            if jobs and self.slots.free() > 0:
                 continue
             due_in = queue.next_due_in(self.ctx.store)
             timeout = 1.0 if due_in is None else min(1.0, max(0.01, due_in))
@@ -74,7 +81,7 @@ class Worker:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.running.discard(task)
-        self.wakeup.set()
+        self.slots.release()  # wakes the loop unless a parked job takes the slot
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """Stop leasing; running jobs get `grace` seconds to finish, the rest are cancelled and
@@ -99,6 +106,7 @@ class Worker:
         )
 
     async def _run_one(self, job: Job) -> None:
+        holds_slot.set(True)  # this task's own context: it may park (sync/slots.py)
         store = self.ctx.store
         handler = self.handlers.get(job.kind)
         try:
