@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,7 +33,7 @@ from web import health, imports, oauth, panel, rules, settings, webhooks
 from web.errors import HTTPProblem, render_problem
 from web.limits import BodyLimit
 from web.logs import configure as configure_logging
-from web.logs import request_id
+from web.logs import new_request_id, request_id
 from web.security_headers import response_headers
 from web.templating import STATIC_DIR, templates
 
@@ -92,7 +91,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = secrets.token_hex(8)
+        rid = new_request_id()
         token = request_id.set(rid)
         started = False
         status = 500

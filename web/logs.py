@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
 import re
+import secrets
 import time
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+_PROCESS_PREFIX = secrets.token_hex(4)
+_request_numbers = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """16 hex digits, unique per request: a random prefix per process and a counter. It only
+    ties log lines to a request (no secret), so no system call for randomness per request."""
+    return f"{_PROCESS_PREFIX}{next(_request_numbers) & 0xFFFFFFFF:08x}"
+
+
 SECRETISH = re.compile(r"(token|password|secret|api_key|authorization)=([^&\s]+)", re.I)
 
 
