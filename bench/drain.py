@@ -10,8 +10,12 @@ on that database with the simulated Maileon answering after LATENCY_MS, and the 
 until /healthz reports an empty queue and no running job.
 
 Measured against the ideal: Maileon API calls per distinct changed person (target <= 1.0: the
-repeated changes coalesce into one call), and drain time vs calls x latency / concurrency
-(target <= 1.2: the worker keeps its slots busy).
+repeated changes coalesce into one call), and drain time vs one call per person x latency /
+concurrency (target <= 1.2: the worker keeps its slots busy). That was issues 9 and 14's
+`calls x latency / concurrency` when each person cost one call. New persons now share
+synchronize calls (sync/new_contacts.py), so today's calls x latency / concurrency is printed
+too, without a target: for a few large calls it falls below the CPU the jobs need, an ideal no
+worker can reach.
 """
 
 from __future__ import annotations
@@ -161,22 +165,20 @@ def run(persons: int = PERSONS, changes: int = CHANGES, latency_ms: int = LATENC
             None,
         ),
         Row(
-            f"drain time vs calls x latency / concurrency ({latency_ms} ms)",
-            f"{drain:.2f} s",
-            f"{ideal:.2f} s",
-            ratio,
-            "<= 1.20",
-            ratio <= 1.2,
-        ),
-        # With new contacts batched the calls are few and large, so the row above no longer
-        # has a meaningful ideal; this one holds the drain to one call per person.
-        Row(
             f"drain time vs one call per person x latency / concurrency ({latency_ms} ms)",
             f"{drain:.2f} s",
             f"{floor:.2f} s",
             drain / floor,
             "<= 1.20",
             drain / floor <= 1.2,
+        ),
+        Row(  # no target: with batched calls this ideal is below the jobs' own CPU time
+            f"drain time vs today's calls x latency / concurrency ({latency_ms} ms)",
+            f"{drain:.2f} s",
+            f"{ideal:.2f} s",
+            ratio,
+            "",
+            None,
         ),
     ]
     notes = [
