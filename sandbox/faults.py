@@ -31,6 +31,8 @@ class Faults:
     down: bool = False
     scripted: list[ScriptedFault] = field(default_factory=list)
     answered: int = 0  # requests answered by a fault (outage or scripted), for call counting
+    in_flight: int = 0  # API requests being answered now
+    most_in_flight: int = 0  # the most at once since the last clear (how hard a client pushes)
 
     def add(self, spec: dict[str, Any]) -> None:
         headers = {str(k).lower(): str(v) for k, v in (spec.get("headers") or {}).items()}
@@ -52,6 +54,7 @@ class Faults:
         self.latency_ms = 0.0
         self.down = False
         self.scripted.clear()
+        self.most_in_flight = self.in_flight
 
     def take(self, method: str, path: str) -> ScriptedFault | None:
         for fault in self.scripted:
@@ -76,6 +79,16 @@ class FaultMiddleware:
         if scope["type"] != "http" or path.startswith(self.exempt_prefixes):
             await self.app(scope, receive, send)
             return
+        faults = self.faults
+        faults.in_flight += 1
+        faults.most_in_flight = max(faults.most_in_flight, faults.in_flight)
+        try:
+            await self._answer(scope, receive, send)
+        finally:
+            faults.in_flight -= 1
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         if self.faults.down:

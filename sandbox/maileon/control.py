@@ -86,6 +86,7 @@ class ControlRoutes(ReportRoutes):
             "doi_keys": sorted(acc.doi_keys),
             "requests": list(acc.requests),
             "deliveries_in_flight": self._inflight,
+            "most_requests_in_flight": self.faults.most_in_flight,
         }
 
     async def sim_state(self, request: Request) -> Response:
