@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -133,3 +134,9 @@ def deliver(
     return send.post(
         f"{harness.app_url}/webhooks/pipedrive", json=payload, headers=headers, timeout=20
     )
+
+
+def deliver_all(harness: Harness, payloads: list[Any], auth: str) -> list[httpx.Response]:
+    """Deliver a burst over 8 connections at once, as Pipedrive does under load."""
+    with httpx.Client(timeout=20) as client, ThreadPoolExecutor(8) as pool:
+        return list(pool.map(lambda p: deliver(harness, p, auth, client), payloads))

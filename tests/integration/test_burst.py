@@ -4,12 +4,9 @@ with each person's latest data, and at most one Maileon call per person in the d
 from __future__ import annotations
 
 import random
-from concurrent.futures import ThreadPoolExecutor
-
-import httpx
 
 from tests.harness import Harness, contact_writes, wait_until, writes_of
-from tests.webhooks import credentials, deliver, person_v2
+from tests.webhooks import credentials, deliver, deliver_all, person_v2
 
 PERSONS, CHANGES = 50, 10
 
@@ -39,8 +36,7 @@ def test_burst_is_coalesced_ordered_and_deduplicated(harness: Harness) -> None:
     )
     deliver(harness, person_v2(999, "create", name="Canary", email="canary@example.com"))
     wait_for_rate_limit(harness)
-    with httpx.Client(timeout=20) as client, ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda e: deliver(harness, e, auth, client), deliveries))
+    answers = deliver_all(harness, deliveries, auth)
     assert all(a.status_code == 200 for a in answers)
     assert sum(a.json()["duplicate"] for a in answers) == len(events)
     harness.settle(timeout=60)

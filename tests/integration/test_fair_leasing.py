@@ -8,12 +8,9 @@ larger than that: most of it must still be queued when the other company's chang
 from __future__ import annotations
 
 import base64
-from concurrent.futures import ThreadPoolExecutor
-
-import httpx
 
 from tests.harness import MAILEON_KEY, Harness, contact_writes, wait_until
-from tests.webhooks import credentials, deliver, person_v2
+from tests.webhooks import credentials, deliver, deliver_all, person_v2
 
 GLOBEX, GLOBEX_ADMIN = 2002, 601
 BACKLOG = 300
@@ -51,8 +48,7 @@ def test_another_companys_backlog_does_not_delay_a_change(harness: Harness) -> N
         person_v2(5000 + n, "create", name=f"Acme Person{n}", email=f"acme{n}@example.com")
         for n in range(BACKLOG)
     ]
-    with httpx.Client(timeout=20) as http, ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda e: deliver(harness, e, acme, http), backlog))
+    answers = deliver_all(harness, backlog, acme)
     assert all(a.status_code == 200 for a in answers)
     wait_until(lambda: len(written_emails(harness)) >= 1, timeout=20)  # draining now
 

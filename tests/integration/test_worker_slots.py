@@ -7,14 +7,11 @@ queue for the 4 slots, not all go at once."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import httpx
 
 from tests.conftest import running_harness
 from tests.harness import contact_writes
-from tests.webhooks import credentials, deliver, person_v2
+from tests.webhooks import credentials, deliver_all, person_v2
 
 PERSONS = 40
 CONCURRENCY = 4
@@ -38,8 +35,7 @@ def test_calls_after_a_shared_batch_stay_within_the_worker_concurrency(tmp_path:
             person_v2(3000 + p, "create", name=f"Known Person{p}", email=f"known{p}@example.com")
             for p in range(PERSONS)
         ]
-        with httpx.Client(timeout=20) as http, ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(lambda e: deliver(harness, e, auth, http), persons))
+        answers = deliver_all(harness, persons, auth)
         assert all(a.status_code == 200 for a in answers)
         harness.settle(timeout=60)
         harness.ml("POST", "/_sim/latency", json={"ms": 0})
