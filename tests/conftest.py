@@ -20,12 +20,13 @@ def running_harness(tmp_path: Path, time_scale: float = 0.01, **config: Any) -> 
     port = free_port()
     cfg = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret, **config)
     app_server = ServerThread(create_app(cfg), port=port).start()
+    harness = Harness(
+        pipedrive, maileon, pd_server.url, ml_server.url, app_server.url, cfg, app_server
+    )
     try:
-        yield Harness(
-            pipedrive, maileon, pd_server.url, ml_server.url, app_server.url, cfg, app_server
-        )
+        yield harness
     finally:
-        app_server.stop()
+        harness.app_server.stop()  # the one running now: a test may have restarted the app
         pd_server.stop()
         ml_server.stop()
 
