@@ -231,7 +231,7 @@ WHERE id IN (
             SELECT id, locked_until FROM jobs WHERE state='running' AND locked_until<=:now
             ORDER BY locked_until LIMIT :limit)
         UNION ALL
-        SELECT id, share, turn, run_after AS due FROM fair
+        SELECT id, share, turn, run_after AS due FROM fair WHERE share <= :per_company
         ORDER BY share, turn, due LIMIT :limit))
 RETURNING *
 """
@@ -243,12 +243,16 @@ TURN = (
 )
 
 
-def lease(store: Store, limit: int, lease_seconds: float) -> list[Job]:
+def lease(
+    store: Store, limit: int, lease_seconds: float, per_company: int = 1_000_000
+) -> list[Job]:
     """Take up to `limit` due jobs, at most one per entity and none whose entity is running,
-    round-robin across companies by the number of jobs each is running."""
+    round-robin across companies by the number of jobs each is running, and none of a company
+    already running `per_company` jobs (expired leases are taken back regardless)."""
     t = now()
+    params = {"lease": t + lease_seconds, "now": t, "limit": limit, "per_company": per_company}
     with store.tx() as db:
-        rows = db.execute(LEASE, {"lease": t + lease_seconds, "now": t, "limit": limit}).fetchall()
+        rows = db.execute(LEASE, params).fetchall()
         db.conn.executemany(TURN, [(cid, t) for cid in {r["company_id"] for r in rows}])
     return [Job.from_row(dict(r)) for r in rows]
 

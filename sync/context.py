@@ -18,7 +18,7 @@ from store import tenants
 from store.db import Store
 from store.group_commit import GroupCommit
 from sync.new_contacts import MAX_BATCH, NewContacts
-from sync.slots import Slots
+from sync.slots import SharedLock, Slots
 from sync.tokens import TokenManager
 
 if TYPE_CHECKING:
@@ -46,8 +46,8 @@ class Context:
     gates: dict[tuple[int, str], Gate] = field(default_factory=dict)
     caches: dict[tuple[int, str], tuple[float, object]] = field(default_factory=dict)
     key_problems: set[int] = field(default_factory=set)
-    person_locks: tuple[asyncio.Lock, ...] = field(
-        default_factory=lambda: tuple(asyncio.Lock() for _ in range(PERSON_LOCK_STRIPES))
+    person_locks: tuple[SharedLock, ...] = field(
+        default_factory=lambda: tuple(SharedLock() for _ in range(PERSON_LOCK_STRIPES))
     )
     company_locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
     intake: GroupCommit = field(init=False)  # webhooks' events, stored in group commits
@@ -56,7 +56,12 @@ class Context:
 
     def __post_init__(self) -> None:
         self.intake = GroupCommit(self.store)
-        self.slots = Slots(self.config.worker_concurrency, max_parked=MAX_BATCH)
+        # one batch of new contacts in flight and one filling per company; room for ten
+        self.slots = Slots(
+            self.config.worker_concurrency,
+            max_parked=10 * MAX_BATCH,
+            per_company=2 * MAX_BATCH + self.config.worker_concurrency,
+        )
         self.new_contacts = NewContacts(self.maileon, self.slots)
 
     @classmethod
@@ -140,7 +145,7 @@ class Context:
         """Serializes the read-modify-write of one person's state across job kinds and the
         panel (a person job, a Maileon event and a click may touch the same person at once).
         Striped: a fixed set of locks, so memory does not grow with the persons seen. A job
-        waits for it without its worker slot (sync/slots.py)."""
+        that must wait for it waits without its worker slot (sync/slots.py)."""
         lock = self.person_locks[hash((company_id, person_id)) % len(self.person_locks)]
         return self.slots.holding(lock)
 

@@ -3,9 +3,11 @@
 A job that waits for a call shared with other jobs (the new-contacts batch, sync/new_contacts.py)
 gives its slot back meanwhile, so the worker leases the jobs that fill the batch instead of
 sitting on eight jobs that all wait for one call; so does a job waiting for a person's lock
-(`holding`). Before it goes on, the job takes a slot again, ahead of new leases, so no more
-than `size` jobs ever work at once. The worker stops leasing while `max_parked` jobs wait that
-way, which bounds what one process holds leased.
+(`holding`). Before it goes on, the job takes a slot again, so no more than `size` jobs ever
+work at once. Freed slots alternate between such returning jobs and the worker's leases, which
+are fair across companies. The worker stops leasing while `max_parked` jobs wait without a
+slot, which bounds what one process holds leased, and leases no more jobs of a company that
+holds `per_company` already, so one company's slow calls cannot fill that room for the others.
 """
 
 from __future__ import annotations
@@ -19,29 +21,54 @@ from contextvars import ContextVar
 holds_slot: ContextVar[bool] = ContextVar("holds_slot", default=False)  # set by the worker's jobs
 
 
+class SharedLock:
+    """An asyncio.Lock that knows whether anyone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0  # the holder and the waiters
+
+
 class Slots:
-    def __init__(self, size: int, max_parked: int) -> None:
+    def __init__(self, size: int, max_parked: int, per_company: int) -> None:
         self.size = size
         self.max_parked = max_parked
+        self.per_company = per_company  # jobs one company may hold, working or parked
         self.busy = 0  # slots held by running jobs
         self.parked = 0  # jobs waiting without a slot (for a shared call or a lock)
         self.returning: deque[asyncio.Future[None]] = deque()  # parked jobs waiting for a slot
+        self.leasing = True  # False once the worker stops: every slot goes to returning jobs
         self.on_free: Callable[[], None] = lambda: None  # the worker's wake-up
+        self._returners_turn = False
 
     def free(self) -> int:
         """How many jobs the worker may lease now."""
         if self.parked >= self.max_parked:
             return 0
-        return max(0, self.size - self.busy - len(self.returning))
+        return max(0, self.size - self.busy)
 
     def take(self, count: int) -> None:
         self.busy += count
 
     def release(self) -> None:
-        """A job ended: its slot goes to a returning job first, else back to the worker."""
-        if not self._hand_over():
-            self.busy -= 1
-            self.on_free()
+        """A job ended: its slot comes free (`_pass_on`)."""
+        self._pass_on(lambda: self.on_free())
+
+    def admit_returning(self) -> None:
+        """The worker leased what was due: returning jobs take the slots left free."""
+        while self.busy < self.size and self._hand_over():
+            self.busy += 1
+
+    def _pass_on(self, wake: Callable[[], None]) -> None:
+        """A slot comes free: every other one goes straight to a returning job, the rest to
+        the worker, which leases fairly across companies (a returning batch of one company
+        must not hold back another company's change) and lets returning jobs have what it
+        does not lease."""
+        self._returners_turn = not self._returners_turn
+        if (self._returners_turn or not self.leasing) and self._hand_over():
+            return
+        self.busy -= 1
+        wake()
 
     def _hand_over(self) -> bool:
         while self.returning:
@@ -59,9 +86,8 @@ class Slots:
             yield
             return
         self.parked += 1
-        if not self._hand_over():
-            self.busy -= 1
-            asyncio.get_running_loop().call_soon(self._wake_if_free)  # not if the wait was none
+        # the worker is woken only if the slot is still free after this turn (no wait at all)
+        self._pass_on(lambda: asyncio.get_running_loop().call_soon(self._wake_if_free))
         try:
             yield
         finally:
@@ -69,21 +95,28 @@ class Slots:
             await self._take_back()
 
     @asynccontextmanager
-    async def holding(self, lock: asyncio.Lock) -> AsyncIterator[None]:
-        """Hold `lock`, waiting for it without a slot: the holder may be a parked job that
-        needs a slot to finish, and jobs waiting for such locks on every slot would wait
-        forever. So a job holds its slot only while it computes or waits for its own call."""
+    async def holding(self, lock: SharedLock) -> AsyncIterator[None]:
+        """Hold `lock`. A job that has to wait for it waits without its slot: the holder may be
+        a parked job that needs a slot to finish, and jobs waiting for such locks on every slot
+        would wait forever. So a job holds its slot only while it computes or waits for its
+        own call. A free lock is taken at once, slot and all."""
+        contended = lock.users > 0  # held or waited for (asyncio.Lock queues behind waiters)
+        lock.users += 1
         acquired = False
         try:
-            async with self.parked_while_waiting():
-                acquired = await lock.acquire()
+            if contended:
+                async with self.parked_while_waiting():
+                    acquired = await lock.lock.acquire()
+            else:
+                acquired = await lock.lock.acquire()  # free and nobody waiting: no wait
             yield
         finally:
             if acquired:  # also when cancelled while taking a slot back
-                lock.release()
+                lock.lock.release()
+            lock.users -= 1
 
     def _wake_if_free(self) -> None:
-        if self.free() > 0:
+        if self.busy < self.size:  # for a lease, or a returning job the worker lets in
             self.on_free()
 
     async def _take_back(self) -> None:

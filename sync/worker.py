@@ -64,12 +64,17 @@ class Worker:
         while not self._stopping:
             self.heartbeat = time.time()
             free = self.slots.free()
-            jobs = queue.lease(self.ctx.store, free, LEASE_SECONDS) if free > 0 else []
+            jobs = (
+                queue.lease(self.ctx.store, free, LEASE_SECONDS, self.slots.per_company)
+                if free > 0
+                else []
+            )
             self.slots.take(len(jobs))
             for job in jobs:
                 task = asyncio.create_task(self._run_one(job))
                 self.running.add(task)
                 task.add_done_callback(self._done)
+            self.slots.admit_returning()
             if jobs and self.slots.free() > 0:
                 continue
             due_in = queue.next_due_in(self.ctx.store)
@@ -87,6 +92,8 @@ class Worker:
         """Stop leasing; running jobs get `grace` seconds to finish, the rest are cancelled and
         their leases handed back, so the next start runs them at once (nothing is lost)."""
         self._stopping = True
+        self.slots.leasing = False
+        self.slots.admit_returning()
         self.wakeup.set()
         if not self.running:
             return

@@ -177,3 +177,17 @@ def test_a_lease_shares_free_slots_between_companies(store: Store) -> None:
     queue_jobs(store, 2, range(100, 200))
     jobs = queue.lease(store, 8, 60)
     assert sorted(j.company_id for j in jobs) == [1, 1, 1, 1, 2, 2, 2, 2]
+
+
+def test_a_company_holding_its_share_of_jobs_leaves_the_free_slots_to_others(
+    store: Store,
+) -> None:
+    """Jobs waiting for a slow shared call hold no slot, so the worker may lease more; a company
+    that already holds `per_company` jobs gets no more, and another company's change goes on."""
+    add_company(store, 2)
+    queue_jobs(store, 1, range(50))
+    held = queue.lease(store, 8, 60, per_company=3)
+    assert [j.company_id for j in held] == [1, 1, 1]
+    queue_jobs(store, 2, range(1))
+    [job] = queue.lease(store, 8, 60, per_company=3)
+    assert (job.company_id, job.entity_id) == (2, "0")

@@ -1,5 +1,6 @@
 """Worker slots: a job waiting for a shared call lets the worker lease another job, and takes a
-slot again before it goes on, ahead of new leases; never more than `size` jobs work at once."""
+slot again before it goes on; freed slots alternate between such returning jobs and the
+worker's leases; never more than `size` jobs work at once."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import asyncio
 from sync.slots import Slots, holds_slot
 
 
-def test_a_parked_job_frees_its_slot_and_returns_ahead_of_new_leases() -> None:
+def test_a_parked_job_frees_its_slot_and_returning_jobs_share_freed_slots_with_leases() -> None:
     async def scenario() -> list[str]:
-        slots = Slots(size=2, max_parked=10)
+        slots = Slots(size=2, max_parked=10, per_company=10)
         seen: list[str] = []
         shared_call: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -28,9 +29,11 @@ def test_a_parked_job_frees_its_slot_and_returns_ahead_of_new_leases() -> None:
         shared_call.set_result(None)
         await asyncio.sleep(0)
         seen.append(f"call returned: {slots.free()} free, {len(slots.returning)} returning")
-        slots.release()  # one of the new jobs ends: its slot goes to a returning job
+        slots.release()  # a new job ends: its slot goes straight to a returning job
         await asyncio.sleep(0)
-        slots.release()
+        slots.release()  # the next one: to the worker, for a fair lease
+        seen.append(f"one for the worker: {slots.free()} free, {len(slots.returning)} returning")
+        slots.admit_returning()  # nothing was due: the returning job takes it
         await asyncio.gather(*jobs)
         slots.release()
         slots.release()
@@ -41,14 +44,39 @@ def test_a_parked_job_frees_its_slot_and_returns_ahead_of_new_leases() -> None:
         "both parked: 2 free",
         "call returned: 0 free, 2 returning",
         "a working, 2 busy",
+        "one for the worker: 1 free, 1 returning",
         "b working, 2 busy",
         "all done: 0 busy, 2 free",
     ]
 
 
+def test_once_the_worker_stops_every_freed_slot_goes_to_returning_jobs() -> None:
+    async def scenario() -> int:
+        slots = Slots(size=1, max_parked=10, per_company=10)
+        shared_call: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def job() -> None:
+            holds_slot.set(True)
+            async with slots.parked_while_waiting():
+                await shared_call
+
+        slots.take(1)
+        parked = [asyncio.create_task(job()) for _ in range(1)]
+        await asyncio.sleep(0)
+        slots.take(1)  # leased into the freed slot
+        shared_call.set_result(None)
+        await asyncio.sleep(0)
+        slots.leasing = False  # the worker stops
+        slots.release()
+        await asyncio.gather(*parked)
+        return slots.busy
+
+    assert asyncio.run(scenario()) == 1
+
+
 def test_outside_a_worker_job_nothing_is_parked() -> None:
     async def scenario() -> int:
-        slots = Slots(size=1, max_parked=10)
+        slots = Slots(size=1, max_parked=10, per_company=10)
         async with slots.parked_while_waiting():
             return slots.free()
 
@@ -57,7 +85,7 @@ def test_outside_a_worker_job_nothing_is_parked() -> None:
 
 def test_the_worker_stops_leasing_when_enough_jobs_wait() -> None:
     async def scenario() -> int:
-        slots = Slots(size=8, max_parked=1)
+        slots = Slots(size=8, max_parked=1, per_company=10)
         holds_slot.set(True)
         slots.take(1)
         async with slots.parked_while_waiting():
