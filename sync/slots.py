@@ -59,7 +59,7 @@ class Slots:
         while self.busy < self.size and self._hand_over():
             self.busy += 1
 
-    def _pass_on(self, wake: Callable[[], None]) -> None:
+    def _pass_on(self, wake: Callable[[], object]) -> None:
         """A slot comes free: every other one goes straight to a returning job, the rest to
         the worker, which leases fairly across companies (a returning batch of one company
         must not hold back another company's change) and lets returning jobs have what it
