@@ -56,7 +56,8 @@ class Context:
 
     def __post_init__(self) -> None:
         self.intake = GroupCommit(self.store)
-        # one batch of new contacts in flight and one filling per company; room for ten
+        # per company: one batch of new contacts in flight and one filling, plus the slots;
+        # in all, at most ten batches' worth of jobs wait without a slot
         self.slots = Slots(
             self.config.worker_concurrency,
             max_parked=10 * MAX_BATCH,
