@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import sqlite3
 import time
@@ -36,7 +35,7 @@ from bench.common import (
     print_table,
 )
 from tests.harness import MAILEON_KEY
-from tests.webhooks import person_v2
+from tests.webhooks import credentials, person_v2
 
 PERSONS, CHANGES, SPREAD = 200, 10, 5.0
 BACKLOG = 2500
@@ -200,12 +199,6 @@ def _isolated_change(app_url: str, auth: str, database: str) -> float:
     return _applied_at(database, 1001, "30999", answered - 1) - answered
 
 
-def _globex_auth(sims: Sims) -> str:
-    hook = next(w for w in sims.pd("GET", "/_sim/state")["webhooks"] if w["company_id"] == GLOBEX)
-    raw = f"{hook['http_auth_user']}:{hook['http_auth_password']}"
-    return "Basic " + base64.b64encode(raw.encode()).decode()
-
-
 def fairness(backlog: int = BACKLOG) -> list[Row]:
     work = Workdir("fair")
     sims = Sims()
@@ -218,7 +211,7 @@ def fairness(backlog: int = BACKLOG) -> list[Row]:
         saved = harness.save_settings(client, maileon_api_key=MAILEON_KEY, contacts_sync=True)
         if saved.status_code != 200:
             raise RuntimeError(f"Globex settings: {saved.status_code}")
-        globex = _globex_auth(sims)
+        globex = credentials(harness, GLOBEX)
         app.wait_idle()
         sims.ml("POST", "/_sim/latency", json={"ms": 100})
         burst = [

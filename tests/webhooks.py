@@ -20,9 +20,10 @@ def stamp(seconds: float) -> str:
     return (BASE_TIME + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def credentials(harness: Harness) -> str:
+def credentials(harness: Harness, company_id: int = COMPANY) -> str:
+    """The Basic credentials the app registered with the company's webhooks in Pipedrive."""
     hook = next(
-        w for w in harness.pd("GET", "/_sim/state")["webhooks"] if w["company_id"] == COMPANY
+        w for w in harness.pd("GET", "/_sim/state")["webhooks"] if w["company_id"] == company_id
     )
     raw = f"{hook['http_auth_user']}:{hook['http_auth_password']}"
     return "Basic " + base64.b64encode(raw.encode()).decode()

@@ -8,21 +8,11 @@ queued when the other company's change arrives."""
 
 from __future__ import annotations
 
-import base64
-
 from tests.harness import MAILEON_KEY, Harness, contact_writes, wait_until
 from tests.webhooks import credentials, deliver, deliver_all, person_v2
 
 GLOBEX, GLOBEX_ADMIN = 2002, 601
 BACKLOG = 300
-
-
-def globex_credentials(harness: Harness) -> str:
-    hook = next(
-        w for w in harness.pd("GET", "/_sim/state")["webhooks"] if w["company_id"] == GLOBEX
-    )
-    raw = f"{hook['http_auth_user']}:{hook['http_auth_password']}"
-    return "Basic " + base64.b64encode(raw.encode()).decode()
 
 
 def written_emails(harness: Harness) -> list[str]:
@@ -35,7 +25,7 @@ def test_another_companys_backlog_does_not_delay_a_change(harness: Harness) -> N
     client = harness.install(user_id=GLOBEX_ADMIN)
     saved = harness.save_settings(client, maileon_api_key=MAILEON_KEY, contacts_sync=True)
     assert saved.status_code == 200 and "Settings saved" in saved.text
-    acme, globex = credentials(harness), globex_credentials(harness)
+    acme, globex = credentials(harness), credentials(harness, GLOBEX)
     harness.settle()
 
     harness.ml("POST", "/_sim/latency", json={"ms": 150})  # Acme's backlog takes seconds

@@ -11,14 +11,13 @@ from store.crypto import SecretBox, new_key, parse_keys
 from store.db import Store
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(str(tmp_path / "app.db"), SecretBox(parse_keys(new_key())))
+def add_company(store: Store, company_id: int, name: str = "A") -> None:
+    """An installed company the store's jobs and events can belong to."""
     tenants.save_installation(
-        s,
-        company_id=1,
-        company_name="A",
-        domain="a",
+        store,
+        company_id=company_id,
+        company_name=name,
+        domain=name.lower(),
         api_domain="x",
         user_id=1,
         user_name="u",
@@ -28,4 +27,10 @@ def store(tmp_path: Path) -> Store:
         expires_in=3600,
         scope="",
     )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(str(tmp_path / "app.db"), SecretBox(parse_keys(new_key())))
+    add_company(s, 1)
     return s

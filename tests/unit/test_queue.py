@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from store import queue, tenants
+from store import queue
 from store.db import Store
+from tests.unit.conftest import add_company
 
 
 def queue_change(store: Store, version: str, action: str = "change") -> None:
@@ -113,23 +114,6 @@ def test_a_change_does_not_cut_short_a_retry_backoff(store: Store) -> None:
 
 
 # --- fair leasing -----------------------------------------------------------------------------
-def add_company(store: Store, company_id: int) -> None:
-    tenants.save_installation(
-        store,
-        company_id=company_id,
-        company_name="B",
-        domain="b",
-        api_domain="x",
-        user_id=1,
-        user_name="u",
-        is_admin=True,
-        access_token="a",
-        refresh_token="r",
-        expires_in=3600,
-        scope="",
-    )
-
-
 def queue_jobs(store: Store, company_id: int, entities: range) -> None:
     with store.tx() as db:
         for n in entities:
