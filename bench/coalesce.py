@@ -26,12 +26,9 @@ import httpx
 
 from bench.common import (
     Row,
-    Server,
     Sims,
-    Workdir,
-    install_company,
+    installed_app,
     machine,
-    new_app,
     print_table,
 )
 from tests.harness import MAILEON_KEY
@@ -91,14 +88,8 @@ def _contact_calls(sims: Sims, prefix: str) -> tuple[int, dict[str, int]]:
 
 
 def coalescing(persons: int = PERSONS, changes: int = CHANGES, spread: float = SPREAD) -> list[Row]:
-    work = Workdir("coalesce")
-    sims = Sims()
-    app = None
-    try:
-        config, env, port = new_app(work.path, sims)
-        app = Server("web.app:app", port, env, work.path / "app.log").start()
-        _, auth, _ = install_company(sims, config, app.url)
-        app.wait_idle()
+    with installed_app("coalesce") as setting:
+        app, sims, config, auth = setting.app, setting.sims, setting.config, setting.auth
         sims.ml("POST", "/_sim/latency", json={"ms": 20})
         waves = [
             [
@@ -122,11 +113,6 @@ def coalescing(persons: int = PERSONS, changes: int = CHANGES, spread: float = S
             for c in sims.ml("GET", "/_sim/state")["contacts"]
             if c["email"].startswith("coal")
         }
-    finally:
-        if app is not None:
-            app.stop()
-        sims.stop()
-        work.cleanup()
     latest = sum(
         1
         for p in range(persons)
@@ -200,13 +186,9 @@ def _isolated_change(app_url: str, auth: str, database: str) -> float:
 
 
 def fairness(backlog: int = BACKLOG) -> list[Row]:
-    work = Workdir("fair")
-    sims = Sims()
-    app = None
-    try:
-        config, env, port = new_app(work.path, sims)
-        app = Server("web.app:app", port, env, work.path / "app.log").start()
-        harness, acme, _ = install_company(sims, config, app.url)
+    with installed_app("fair") as setting:
+        app, sims, config = setting.app, setting.sims, setting.config
+        harness, acme = setting.harness, setting.auth
         client = harness.install(user_id=GLOBEX_ADMIN)
         saved = harness.save_settings(client, maileon_api_key=MAILEON_KEY, contacts_sync=True)
         if saved.status_code != 200:
@@ -242,11 +224,6 @@ def fairness(backlog: int = BACKLOG) -> list[Row]:
                 "state IN ('pending','running')"
             ).fetchone()[0]
         sims.ml("POST", "/_sim/latency", json={"ms": 0})
-    finally:
-        if app is not None:
-            app.stop()
-        sims.stop()
-        work.cleanup()
     rows = [
         Row(
             f"one change of company B while A has {backlog} jobs queued: until applied",

@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,6 +297,45 @@ def install_company(
 
     auth = credentials(harness) if form.get("contacts_sync", True) else ""  # no hooks if off
     return harness, auth, client
+
+
+@dataclass
+class Installed:
+    """A benchmark's setting: the simulators, the app in its own process with a company
+    installed through the real flow, and the folder for the database and the logs."""
+
+    work: Path
+    sims: Sims
+    config: Config
+    env: dict[str, str]
+    app: Server  # a benchmark may replace it (a restart on the same database)
+    harness: Harness
+    auth: str  # the company's webhook Basic credentials ("" without contacts sync)
+    client: httpx.Client  # the admin's browser session
+    others: list[Server] = field(default_factory=list)  # more servers to stop at the end
+
+
+@contextmanager
+def installed_app(name: str, **form: Any) -> Iterator[Installed]:
+    """Start the simulators and the app, install a company (`form`: its settings), wait until
+    its setup jobs are done; on the way out stop every server and remove the folder."""
+    work = Workdir(name)
+    sims = Sims()
+    app: Server | None = None
+    setting: Installed | None = None
+    try:
+        config, env, port = new_app(work.path, sims)
+        app = Server("web.app:app", port, env, work.path / "app.log").start()
+        harness, auth, client = install_company(sims, config, app.url, **form)
+        app.wait_idle()
+        setting = Installed(work.path, sims, config, env, app, harness, auth, client)
+        yield setting
+    finally:
+        for server in [setting.app, *setting.others] if setting else [app]:
+            if server is not None:
+                server.stop()
+        sims.stop()
+        work.cleanup()
 
 
 # --- load generation --------------------------------------------------------------------------

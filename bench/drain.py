@@ -33,11 +33,8 @@ import httpx
 from bench.common import (
     Row,
     Server,
-    Sims,
-    Workdir,
-    install_company,
+    installed_app,
     machine,
-    new_app,
     print_table,
 )
 from tests.webhooks import person_v2
@@ -92,15 +89,9 @@ def _endpoint(path: str) -> str:
 
 
 def run(persons: int = PERSONS, changes: int = CHANGES, latency_ms: int = LATENCY_MS) -> list[Row]:
-    work = Workdir("drain")
-    sims = Sims()
-    app = None
-    try:
-        config, env, port = new_app(work.path, sims)
-        app = Server("web.app:app", port, env, work.path / "app1.log").start()
-        _, auth, _ = install_company(sims, config, app.url)
-        app.wait_idle()
-        app.stop()
+    with installed_app("drain") as setting:
+        sims, config, auth = setting.sims, setting.config, setting.auth
+        setting.app.stop()
 
         started = time.perf_counter()
         statuses = asyncio.run(_fill(config, auth, persons, changes))
@@ -111,7 +102,8 @@ def run(persons: int = PERSONS, changes: int = CHANGES, latency_ms: int = LATENC
         sims.ml("POST", "/_sim/latency", json={"ms": latency_ms})
         since_ms = int(time.time() * 1000)
         pd_before = len(sims.pd("GET", "/_sim/state")["requests"])
-        app = Server("web.app:app", port, env, work.path / "app2.log")
+        app = Server("web.app:app", setting.app.port, setting.env, setting.work / "app2.log")
+        setting.app = app  # a restart on the same port and database, stopped at the end
         app.start(timeout=60)
         ready = time.time()
         cpu, sims_cpu = app.cpu_seconds(), sims.cpu_seconds()
@@ -128,11 +120,6 @@ def run(persons: int = PERSONS, changes: int = CHANGES, latency_ms: int = LATENC
             if c["email"].startswith("burst")
         }
         sims.ml("POST", "/_sim/latency", json={"ms": 0})
-    finally:
-        if app is not None:
-            app.stop()
-        sims.stop()
-        work.cleanup()
 
     first_start = min((c["time"] for c in calls), default=ready * 1000) / 1000 - latency_ms / 1000
     drain = done - min(ready, first_start)

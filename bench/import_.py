@@ -24,7 +24,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
-from bench.common import Row, Server, Sims, Workdir, install_company, machine, new_app, print_table
+from bench.common import Row, installed_app, machine, print_table
 
 PD_PAGE = 500
 MAILEON_BATCH = 500  # = PD_PAGE: one synchronize per page read, per permission
@@ -39,15 +39,9 @@ def _state(html: str) -> tuple[str, str]:
 
 
 def run(sizes: tuple[int, ...] = SIZES, timeout: float = 900.0) -> list[Row]:
-    work = Workdir("import")
-    sims = Sims()
-    app = None
     results: list[dict[str, Any]] = []
-    try:
-        config, env, port = new_app(work.path, sims)
-        app = Server("web.app:app", port, env, work.path / "app.log").start()
-        _, _, client = install_company(sims, config, app.url, contacts_sync=False)
-        app.wait_idle()
+    with installed_app("import", contacts_sync=False) as setting:
+        app, sims, client = setting.app, setting.sims, setting.client
         hx = {"HX-Request": "true", "Origin": app.url}
         total = 0
         for size in sizes:
@@ -115,11 +109,6 @@ def run(sizes: tuple[int, ...] = SIZES, timeout: float = 900.0) -> list[Row]:
                 f"peak RSS {peak:.0f} MB",
                 flush=True,
             )
-    finally:
-        if app is not None:
-            app.stop()
-        sims.stop()
-        work.cleanup()
 
     rows = []
     for res in results:

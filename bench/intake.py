@@ -36,14 +36,11 @@ from bench.common import (
     Round,
     Row,
     Server,
-    Sims,
-    Workdir,
     closed_loop,
     http_post,
-    install_company,
+    installed_app,
     machine,
     ms,
-    new_app,
     print_table,
 )
 from sandbox.server import free_port
@@ -153,18 +150,13 @@ def run(
     client: str = "auto",
 ) -> list[Row]:
     use_wrk = client == "wrk" or (client == "auto" and wrk.available())
-    work = Workdir("intake")
-    sims = Sims()
-    app: Server | None = None
-    bare: Server | None = None
     results: dict[str, list[Round]] = {name: [] for name in VARIANTS}
     server_cpu = dict.fromkeys(VARIANTS, 0.0)
-    try:
-        config, env, port = new_app(work.path, sims)
-        app = Server("web.app:app", port, env, work.path / "app.log").start()
-        _, auth, _ = install_company(sims, config, app.url)
-        app.wait_idle()
-        bare = Server("bench.bare:app", free_port(), env, work.path / "bare.log").start()
+    with installed_app("intake") as setting:
+        app, sims, config, auth = setting.app, setting.sims, setting.config, setting.auth
+        work = setting.work
+        bare = Server("bench.bare:app", free_port(), setting.env, work / "bare.log").start()
+        setting.others.append(bare)
         offset = 0
         for r in range(rounds):
             for name, latency in VARIANTS.items():
@@ -172,11 +164,11 @@ def run(
                 if server is app:
                     sims.ml("POST", "/_sim/latency", json={"ms": latency or maileon_latency_ms})
                 cpu = server.cpu_seconds()
-                res = measure(server, name, r, work.path, auth, use_wrk, duration, offset)
+                res = measure(server, name, r, work, auth, use_wrk, duration, offset)
                 offset += MAX_REQUESTS  # the asyncio client's next requests: new meta.ids
                 server_cpu[name] += server.cpu_seconds() - cpu
                 if res.non_2xx:
-                    raise RuntimeError(f"{name} answered {res.non_2xx} non-2xx; see {work.path}")
+                    raise RuntimeError(f"{name} answered {res.non_2xx} non-2xx; see {work}")
                 print(
                     f"  round {r + 1} {name:10}: {res.throughput:6.0f} req/s  "
                     f"p50 {ms(res.p50)}  p99 {ms(res.p99)}",
@@ -191,13 +183,7 @@ def run(
             stored = db.execute("SELECT count(*) FROM events WHERE source='pipedrive'").fetchone()[
                 0
             ]
-        normal, full = sqlite_sync_cost(work.path)
-    finally:
-        for running in (app, bare):
-            if running is not None:
-                running.stop()
-        sims.stop()
-        work.cleanup()
+        normal, full = sqlite_sync_cost(work)
 
     def best(name: str) -> tuple[float, float, float]:
         """Best of the rounds: the highest throughput, the lowest p50 and p99."""

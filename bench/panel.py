@@ -26,7 +26,7 @@ from urllib.parse import quote
 import httpx
 import jwt
 
-from bench.common import Row, Server, Sims, Workdir, install_company, machine, ms, new_app
+from bench.common import Row, installed_app, machine, ms
 from bench.common import print_table as show
 from tests.harness import ADMIN, COMPANY, MAILEON_KEY
 
@@ -48,13 +48,8 @@ def timed(
 
 
 def run(latency_ms: int = LATENCY_MS, samples: int = SAMPLES) -> list[Row]:
-    work = Workdir("panel")
-    sims = Sims()
-    app = None
-    try:
-        config, env, port = new_app(work.path, sims)
-        app = Server("web.app:app", port, env, work.path / "app.log").start()
-        install_company(sims, config, app.url)
+    with installed_app("panel") as setting:
+        app, sims, config = setting.app, setting.sims, setting.config
         email = "grace@bench.test"
         person = sims.pd(
             "POST",
@@ -95,11 +90,6 @@ def run(latency_ms: int = LATENCY_MS, samples: int = SAMPLES) -> list[Row]:
             both = timed(client, status_url, status_headers, samples, expect=email)
         sims.pd("POST", "/_sim/latency", json={"ms": 0})
         sims.ml("POST", "/_sim/latency", json={"ms": 0})
-    finally:
-        if app is not None:
-            app.stop()
-        sims.stop()
-        work.cleanup()
 
     base = statistics.median(lookup)
     med = {
