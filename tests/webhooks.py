@@ -127,6 +127,22 @@ def person_v1(
     }
 
 
+def burst(first_id: int, persons: int, changes: int, name: str, email: str) -> list[dict[str, Any]]:
+    """Each person's create, then `changes - 1` changes with a newer update_time: versions named
+    f"{name}{p} Version{c}" for the addresses f"{email}{p}@example.com"."""
+    return [
+        person_v2(
+            first_id + p,
+            "create" if c == 0 else "change",
+            name=f"{name}{p} Version{c}",
+            email=f"{email}{p}@example.com",
+            seconds=c,
+        )
+        for p in range(persons)
+        for c in range(changes)
+    ]
+
+
 def deliver(
     harness: Harness, payload: Any, auth: str | None = None, client: httpx.Client | None = None
 ) -> httpx.Response:

@@ -17,7 +17,7 @@ import httpx
 from sandbox.server import free_port
 from tests.faults.app_process import AppProcess
 from tests.harness import Harness, wait_until
-from tests.webhooks import credentials, person_v2
+from tests.webhooks import burst, credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,17 +47,7 @@ def test_backup_during_a_burst_restores_every_acknowledged_webhook(
     harness, app = process_harness
     harness.setup_company()
     auth = credentials(harness)
-    deliveries = [
-        person_v2(
-            9000 + p,
-            "create" if c == 0 else "change",
-            name=f"Backup{p} Version{c}",
-            email=f"backup{p}@example.com",
-            seconds=c,
-        )
-        for p in range(150)
-        for c in range(6)
-    ]
+    deliveries = burst(9000, 150, 6, name="Backup", email="backup")
     random.Random(7).shuffle(deliveries)
     acknowledged: list[str] = []
     lock = threading.Lock()

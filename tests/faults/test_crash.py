@@ -14,7 +14,7 @@ import httpx
 
 from tests.faults.app_process import AppProcess
 from tests.harness import Harness
-from tests.webhooks import credentials, person_v2
+from tests.webhooks import burst, credentials
 
 PERSONS, CHANGES = 200, 10
 
@@ -47,17 +47,7 @@ def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
     harness, app = process_harness
     harness.setup_company()
     auth = credentials(harness)
-    events = [
-        person_v2(
-            5000 + p,
-            "create" if c == 0 else "change",
-            name=f"Crash{p} Version{c}",
-            email=f"crash{p}@example.com",
-            seconds=c,
-        )
-        for p in range(PERSONS)
-        for c in range(CHANGES)
-    ]
+    events = burst(5000, PERSONS, CHANGES, name="Crash", email="crash")
     deliveries = events + random.Random(3).sample(events, 300)  # some duplicates
     random.Random(11).shuffle(deliveries)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from tests.harness import Harness, contact_writes, wait_until, writes_of
-from tests.webhooks import credentials, deliver, deliver_all, person_v2
+from tests.webhooks import burst, credentials, deliver, deliver_all, person_v2
 
 PERSONS, CHANGES = 50, 10
 
@@ -14,17 +14,7 @@ PERSONS, CHANGES = 50, 10
 def test_burst_is_coalesced_ordered_and_deduplicated(harness: Harness) -> None:
     harness.setup_company()
     auth = credentials(harness)
-    events = [
-        person_v2(
-            1000 + p,
-            "create" if c == 0 else "change",
-            name=f"Person{p} Version{c}",
-            email=f"burst{p}@example.com",
-            seconds=c,
-        )
-        for p in range(PERSONS)
-        for c in range(CHANGES)
-    ]
+    events = burst(1000, PERSONS, CHANGES, name="Person", email="burst")
     deliveries = events + events
     random.Random(7).shuffle(deliveries)
     # A 429 with Retry-After pauses all Maileon calls of the company: let a first change hit
