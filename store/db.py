@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ import sqlite_utils
 
 from store.crypto import SecretBox
 from store.migrations import migrations
+
+IN_CHUNK = 500  # values per `IN (...)` query
 
 
 def create_private(path: str) -> None:
@@ -64,6 +66,15 @@ class Store:
     def all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         with self.lock:
             return [dict(r) for r in self.db.execute(sql, params).fetchall()]
+
+    def all_in(self, sql: str, key: Any, values: Sequence[Any]) -> list[dict[str, Any]]:
+        """The rows of `sql` for `values`: its one parameter takes `key`, and `{marks}` stands
+        for the values' placeholders, queried IN_CHUNK at a time (SQLite's variable limit)."""
+        rows: list[dict[str, Any]] = []
+        for at in range(0, len(values), IN_CHUNK):
+            chunk = values[at : at + IN_CHUNK]
+            rows += self.all(sql.format(marks=",".join("?" * len(chunk))), (key, *chunk))
+        return rows
 
     def scalar(self, sql: str, params: Any = ()) -> Any:
         with self.lock:

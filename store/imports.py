@@ -112,19 +112,12 @@ def staged_keys(
 
 
 def _staged(store: Store, import_id: int, column: str, values: list[Any]) -> set[Any]:
-    found: set[Any] = set()
-    for at in range(0, len(values), 500):
-        chunk = values[at : at + 500]
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            r[column]
-            for r in store.all(
-                f"SELECT {column} FROM import_rows WHERE import_id=? "  # noqa: S608
-                f"AND {column} IN ({marks})",
-                (import_id, *chunk),
-            )
-        )
-    return found
+    rows = store.all_in(
+        f"SELECT {column} FROM import_rows WHERE import_id=? AND {column} IN ({{marks}})",  # noqa: S608
+        import_id,
+        values,
+    )
+    return {r[column] for r in rows}
 
 
 def rows_after(store: Store, import_id: int, seq: int, limit: int) -> list[dict[str, Any]]:

@@ -43,17 +43,10 @@ def get(store: Store, company_id: int, person_id: int) -> PersonState:
 
 def get_many(store: Store, company_id: int, ids: list[int]) -> dict[int, PersonState]:
     """The known states of these persons, by person id (unknown ones are absent)."""
-    states: dict[int, PersonState] = {}
-    for start_at in range(0, len(ids), 500):
-        chunk = ids[start_at : start_at + 500]
-        marks = ",".join("?" * len(chunk))
-        for r in store.all(
-            f"SELECT * FROM persons WHERE company_id=? "  # noqa: S608
-            f"AND person_id IN ({marks})",
-            (company_id, *chunk),
-        ):
-            states[r["person_id"]] = _from_row(r)
-    return states
+    rows = store.all_in(
+        "SELECT * FROM persons WHERE company_id=? AND person_id IN ({marks})", company_id, ids
+    )
+    return {r["person_id"]: _from_row(r) for r in rows}
 
 
 def is_active(store: Store, company_id: int, person_id: int) -> bool:

@@ -19,17 +19,12 @@ def active_json(store: Store, company_id: int) -> str | None:
 
 def membership(store: Store, company_id: int, ids: list[int]) -> dict[int, bool]:
     """Whether each person was inside the rules when last seen (absent: never evaluated)."""
-    found: dict[int, bool] = {}
-    for at in range(0, len(ids), 500):
-        chunk = ids[at : at + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in store.all(
-            f"SELECT person_id, matched FROM rule_members "  # noqa: S608
-            f"WHERE company_id=? AND person_id IN ({marks})",
-            (company_id, *chunk),
-        ):
-            found[row["person_id"]] = bool(row["matched"])
-    return found
+    rows = store.all_in(
+        "SELECT person_id, matched FROM rule_members WHERE company_id=? AND person_id IN ({marks})",
+        company_id,
+        ids,
+    )
+    return {r["person_id"]: bool(r["matched"]) for r in rows}
 
 
 def remember(db: Any, company_id: int, members: dict[int, bool]) -> None:
