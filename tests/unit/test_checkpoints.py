@@ -43,3 +43,22 @@ def test_the_wal_stays_bounded_during_a_steady_stream_and_nothing_is_lost(store:
     with sqlite3.connect(store.path) as fresh:
         assert fresh.execute("SELECT count(*) FROM events").fetchone()[0] == 3000
     assert store.scalar("PRAGMA wal_autocheckpoint") == 1000  # the default again after stop
+
+
+def test_the_thread_copies_committed_pages_into_the_database_file_by_itself(
+    store: Store,
+) -> None:
+    """The commits themselves never checkpoint here (the writer's threshold is out of reach),
+    yet the database file takes the new pages within moments: the thread does that work."""
+    checkpoints = Checkpointer(store, writer_pages=1_000_000)
+    checkpoints.start()
+    try:
+        before = os.path.getsize(store.path)
+        for n in range(0, 500, 5):
+            queue.record_events(store, [event(i) for i in range(n, n + 5)])
+        deadline = time.monotonic() + 5
+        while os.path.getsize(store.path) < before + 100 * PAGE and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert os.path.getsize(store.path) >= before + 100 * PAGE
+    finally:
+        checkpoints.stop()
