@@ -12,13 +12,14 @@ when Maileon says every contact in it was new; otherwise each job goes the singl
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from clients.errors import ApiError, TransientError
 from clients.maileon import PERMISSION_NONE, MaileonClient
-from sync.slots import Slots, holds_slot
+from sync.slots import Slots
 
 log = logging.getLogger("pipedrive_maileon.sync")
 
@@ -57,12 +58,12 @@ class NewContacts:
         if company_id in self.in_flight or not self.waiting.get(company_id):
             return  # the call under way sends the rest when it returns
         self.in_flight.add(company_id)
-        task = asyncio.ensure_future(self._send(company_id))
+        # a context of its own: not the job's that happened to start it (it holds no slot)
+        task = asyncio.create_task(self._send(company_id), context=contextvars.Context())
         self.sending.add(task)
         task.add_done_callback(self.sending.discard)
 
     async def _send(self, company_id: int) -> None:
-        holds_slot.set(False)  # a task of its own (its context is a job's copy): no slot
         waiting = self.waiting.pop(company_id, [])
         if len(waiting) > MAX_BATCH:
             self.waiting[company_id] = waiting[MAX_BATCH:]
