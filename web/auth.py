@@ -126,9 +126,8 @@ def cross_site(request: Request, config: Config, identity: Identity | None) -> b
         return site not in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is not None:
-        app = urlsplit(config.app_url)
-        own = {f"{app.scheme}://{app.netloc}", str(request.base_url).rstrip("/")}
-        return origin.rstrip("/") not in own
+        app = urlsplit(config.app_url)  # never the request's Host header (issue #23)
+        return origin.rstrip("/") != f"{app.scheme}://{app.netloc}"
     # No browser headers: only a header-carried JWT (not sent by browsers on their own) is safe.
     return identity is None or identity.via != "jwt"
 

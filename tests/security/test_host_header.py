@@ -1,0 +1,53 @@
+"""Issue #23, item 6: pages never name the host a client claims (URLs come from the app's own
+routes, relative, or APP_URL), forwarded headers count only from the configured proxies, and
+no HTML page is kept in a cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from appconfig import ConfigError, from_env
+from tests.harness import Harness
+
+SPOOFED = {
+    "Host": "evil.example",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-For": "203.0.113.9",
+}
+
+
+def test_pages_never_name_the_host_the_client_claims(harness: Harness) -> None:
+    client = harness.install()
+    for path in ("/", "/settings", "/oauth/callback?error=access_denied"):
+        r = client.get(f"{harness.app_url}{path}", headers=SPOOFED)
+        assert r.status_code == 200, (path, r.text)
+        assert "evil.example" not in r.text, path
+        assert 'href="/static/app.css"' in r.text
+
+
+def test_html_pages_are_never_cached(harness: Harness) -> None:
+    client = harness.install()
+    for path in ("/", "/settings", "/settings/health"):
+        r = client.get(f"{harness.app_url}{path}")
+        assert r.headers["content-type"].startswith("text/html"), path
+        assert r.headers["cache-control"] == "no-store", path
+    css = client.get(f"{harness.app_url}/static/app.css")
+    assert "no-store" not in css.headers.get("cache-control", "")  # assets may be cached
+
+
+def test_trusted_proxies_is_a_checked_setting() -> None:
+    base = {
+        "PIPEDRIVE_CLIENT_ID": "id",
+        "PIPEDRIVE_CLIENT_SECRET": "secret",
+        "APP_URL": "https://maileon-sync.example.com",
+        "SECRET_KEY": "k" * 40,
+        "ENCRYPTION_KEY": "ab" * 32,
+    }
+    assert from_env(base).trusted_proxies == "127.0.0.1"
+    assert from_env({**base, "TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7"}).trusted_proxies == (
+        "10.0.0.0/8,192.0.2.7"
+    )
+    assert from_env({**base, "TRUSTED_PROXIES": "*"}).trusted_proxies == "*"
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        from_env({**base, "TRUSTED_PROXIES": "my-proxy.example"})

@@ -1,0 +1,27 @@
+"""X-Forwarded-For and X-Forwarded-Proto, believed only from the configured proxies
+(Config.trusted_proxies, `TRUSTED_PROXIES`): from anyone else a client could claim any address
+(and so escape a per-client limit) or any scheme. uvicorn's own middleware does the parsing;
+this builds it from the running app's configuration, read at startup."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+
+class TrustedProxies:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.inner: ProxyHeadersMiddleware | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if self.inner is None:
+            ctx = getattr(getattr(scope.get("app"), "state", None), "ctx", None)
+            if ctx is None:  # not started (cannot happen once the lifespan ran)
+                await self.app(scope, receive, send)
+                return
+            self.inner = ProxyHeadersMiddleware(self.app, ctx.config.trusted_proxies)
+        await self.inner(scope, receive, send)
