@@ -4,10 +4,16 @@ no HTML page is kept in a cache."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
 import pytest
 
 from appconfig import ConfigError, from_env
+from tests.conftest import running_harness
 from tests.harness import Harness
+from web import oauth_throttle
 
 SPOOFED = {
     "Host": "evil.example",
@@ -51,3 +57,28 @@ def test_trusted_proxies_is_a_checked_setting() -> None:
     assert from_env({**base, "TRUSTED_PROXIES": "*"}).trusted_proxies == "*"
     with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
         from_env({**base, "TRUSTED_PROXIES": "my-proxy.example"})
+
+
+@pytest.fixture
+def untrusted_loopback(tmp_path: Path) -> Iterator[Harness]:
+    """The app believes forwarded headers only from 192.0.2.7; the tests talk from loopback."""
+    with running_harness(tmp_path, trusted_proxies="192.0.2.7") as h:
+        yield h
+
+
+def test_forwarded_headers_count_only_from_the_configured_proxies(
+    untrusted_loopback: Harness,
+) -> None:
+    """A client that claims a new address in each request (X-Forwarded-For) is still one
+    client: its code exchanges stop at the per-client bound (see test_token_endpoint)."""
+    harness = untrusted_loopback
+    before = int(harness.pd("GET", "/_sim/state")["token_calls"])
+    for i in range(oauth_throttle.FREE_FAILURES + 10):
+        with httpx.Client(timeout=20, headers={"X-Forwarded-For": f"198.51.100.{i}"}) as c:
+            state = httpx.URL(c.get(f"{harness.app_url}/oauth/install").headers["location"])
+            c.get(
+                f"{harness.app_url}/oauth/callback",
+                params={"code": "bogus", "state": state.params["state"]},
+            )
+    calls = int(harness.pd("GET", "/_sim/state")["token_calls"]) - before
+    assert calls == oauth_throttle.FREE_FAILURES + 1
