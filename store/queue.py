@@ -349,7 +349,16 @@ def retry_failed(store: Store, company_id: int, job_id: int | None = None) -> in
 
 
 def log(db: Any, job: Job, result: str, message: str) -> None:
-    synclog.write(db, job.company_id, job.kind, job.entity_id, result, message, job.id)
+    synclog.write(
+        db,
+        job.company_id,
+        job.kind,
+        job.entity_id,
+        result,
+        message,
+        job.id,
+        synclog.subject_of(job.payload),
+    )
 
 
 def depth(store: Store, company_id: int | None = None) -> int:
@@ -361,10 +370,12 @@ def depth(store: Store, company_id: int | None = None) -> int:
             )
             or 0
         )
+    # INDEXED BY: the company's other covering index would walk its finished jobs too, so the
+    # count would grow with the retained history (issue #23)
     return int(
         store.scalar(
-            "SELECT count(*) FROM jobs WHERE company_id=? AND state IN ('pending','running') "
-            "AND kind NOT LIKE 'periodic.%'",
+            "SELECT count(*) FROM jobs INDEXED BY jobs_company_due WHERE company_id=? "
+            "AND state IN ('pending','running') AND kind NOT LIKE 'periodic.%'",
             (company_id,),
         )
         or 0

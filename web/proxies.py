@@ -5,6 +5,8 @@ this builds it from the running app's configuration, read at startup."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -12,7 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 class TrustedProxies:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.inner: ProxyHeadersMiddleware | None = None
+        self.inner: Any = None  # uvicorn's middleware (typed with uvicorn's own ASGI types)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -23,5 +25,5 @@ class TrustedProxies:
             if ctx is None:  # not started (cannot happen once the lifespan ran)
                 await self.app(scope, receive, send)
                 return
-            self.inner = ProxyHeadersMiddleware(self.app, ctx.config.trusted_proxies)
+            self.inner = ProxyHeadersMiddleware(cast(Any, self.app), ctx.config.trusted_proxies)
         await self.inner(scope, receive, send)
