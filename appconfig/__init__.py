@@ -51,6 +51,9 @@ class Config:
     # proxy in front of it): comma-separated IPs or networks, or `*` when nothing but the
     # platform's router can reach the app.
     trusted_proxies: str = "127.0.0.1"
+    # Issue #23: bytes of changes one company may have waiting; beyond, its Pipedrive
+    # webhooks are answered 503 (Pipedrive tries again; the sweep catches what it gives up).
+    queue_limit_bytes: int = 50 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -208,6 +211,7 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         debounce_seconds=window,
         debounce_max_seconds=longest,
         trusted_proxies=_proxies(env, "TRUSTED_PROXIES", "127.0.0.1"),
+        queue_limit_bytes=int(_number(env, "COMPANY_QUEUE_LIMIT_MB", 50, float) * 1024 * 1024),
     )
 
 

@@ -382,3 +382,13 @@ def m040_sync_health_columns(db: Database) -> None:
             WHERE maileon_state='pending' AND deleted=0;
         """
     )
+
+
+@migrations()
+def m041_queued_bytes(db: Database) -> None:
+    """Issue #23: how many bytes of changes a company has waiting, read from an index (the
+    webhook receiver refuses more beyond COMPANY_QUEUE_LIMIT_MB)."""
+    db.execute(
+        "CREATE INDEX jobs_queued_bytes ON jobs (company_id, length(CAST(payload AS BLOB))) "
+        "WHERE state IN ('pending','running')"
+    )

@@ -277,10 +277,15 @@ def next_due_in(store: Store) -> float | None:
 
 
 def finish(store: Store, job: Job, result: str, message: str = "", logged: bool = True) -> None:
-    """Mark done and log the outcome (ok | skipped | attention), as the handler said."""
+    """Mark done and log the outcome (ok | skipped | attention), as the handler said. A webhook
+    job's person, deal or organization data is not kept once applied (issue #23; the log line
+    keeps the name)."""
     with store.tx() as db:
         db.execute(
-            "UPDATE jobs SET state='done', locked_until=0, last_error='', updated_at=? WHERE id=?",
+            "UPDATE jobs SET state='done', locked_until=0, last_error='', updated_at=?, "
+            "payload=CASE WHEN kind IN ('person','deal','organization') "
+            "THEN json_object('action', json_extract(payload, '$.action')) ELSE payload END "
+            "WHERE id=?",
             (now(), job.id),
         )
         if logged:
@@ -358,6 +363,18 @@ def log(db: Any, job: Job, result: str, message: str) -> None:
         message,
         job.id,
         synclog.subject_of(job.payload),
+    )
+
+
+def queued_bytes(store: Store, company_id: int) -> int:
+    """Bytes of job data the company has waiting or running (from an index, m041)."""
+    return int(
+        store.scalar(
+            "SELECT total(length(CAST(payload AS BLOB))) FROM jobs INDEXED BY jobs_queued_bytes "
+            "WHERE company_id=? AND state IN ('pending','running')",
+            (company_id,),
+        )
+        or 0
     )
 
 

@@ -13,6 +13,7 @@ from sync.context import Context
 from sync.setup import pipedrive_webhook_url, wanted_webhooks
 
 PENDING_TOO_LONG = 48 * 3600.0
+QUEUE_REFUSED = "queue_refused_at"  # ctx cache: when a webhook was last refused (queue full)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ def stored_facts(ctx: Context, company_id: int, failed_only: bool) -> dict[str, 
         "installations": tenants.list_installations(store, company_id),
         "key_status": tenants.get_settings(store, company_id).maileon_key_status,
         "queue_depth": queue.depth(store, company_id),
+        "queued_bytes": queue.queued_bytes(store, company_id),
         "outages": outages.current(store, company_id),
         "attention_count": attention_count,
         "attention_rows": attention,
@@ -90,4 +92,9 @@ async def health_facts(ctx: Context, company_id: int, failed_only: bool = False)
     # In a thread: while the store answers, the event loop serves everyone else's requests.
     facts = await asyncio.to_thread(stored_facts, ctx, company_id, failed_only)
     facts["webhooks"] = await webhook_check(ctx, company_id)
+    limit = ctx.config.queue_limit_bytes
+    facts["queue_full"] = facts["queued_bytes"] >= limit
+    facts["queue_limit_mb"] = round(limit / 1024 / 1024, 1)
+    facts["queued_mb"] = round(facts.pop("queued_bytes") / 1024 / 1024, 1)
+    facts["queue_refused_at"] = ctx.cached(company_id, QUEUE_REFUSED, 0)
     return facts
