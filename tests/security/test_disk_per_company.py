@@ -20,7 +20,7 @@ UNUSED = {"notes": "n" * 400_000, "im": ["x" * 1000] * 300}  # fields the sync n
 
 def big_person(person_id: int, name: str, email: str) -> dict[str, object]:
     payload = person_v2(person_id, "change", name=name, email=email)
-    payload["data"].update(UNUSED)  # type: ignore[union-attr]
+    payload["data"].update(UNUSED)
     return payload
 
 

@@ -82,3 +82,26 @@ def test_forwarded_headers_count_only_from_the_configured_proxies(
             )
     calls = int(harness.pd("GET", "/_sim/state")["token_calls"]) - before
     assert calls == oauth_throttle.FREE_FAILURES + 1
+
+
+@pytest.fixture
+def behind_a_router(tmp_path: Path) -> Iterator[Harness]:
+    """TRUSTED_PROXIES=* (a platform router whose addresses vary, as on Heroku)."""
+    with running_harness(tmp_path, trusted_proxies="*") as h:
+        yield h
+
+
+def test_behind_any_router_only_the_address_it_appended_counts(behind_a_router: Harness) -> None:
+    """The router appends the address it saw; what the client put before it is a claim."""
+    harness = behind_a_router
+    before = int(harness.pd("GET", "/_sim/state")["token_calls"])
+    for i in range(oauth_throttle.FREE_FAILURES + 10):
+        claimed = {"X-Forwarded-For": f"198.51.100.{i}, 192.0.2.50"}
+        with httpx.Client(timeout=20, headers=claimed) as c:
+            state = httpx.URL(c.get(f"{harness.app_url}/oauth/install").headers["location"])
+            c.get(
+                f"{harness.app_url}/oauth/callback",
+                params={"code": "bogus", "state": state.params["state"]},
+            )
+    calls = int(harness.pd("GET", "/_sim/state")["token_calls"]) - before
+    assert calls == oauth_throttle.FREE_FAILURES + 1
