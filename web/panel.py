@@ -193,16 +193,22 @@ async def _run_action(
     except ApiError as exc:
         return False, f"Could not {verb} {name}: {exc.message}"
     text = f"{name}: {message}"
-    _log_action(ctx.store, identity, person_id, f"Newsletter panel: {message}")
+    _log_action(ctx.store, identity, person, f"Newsletter panel: {message}")
     return True, text
 
 
-def _log_action(store: Store, identity: Identity, person_id: int, message: str) -> None:
+def _log_action(store: Store, identity: Identity, person: Person, message: str) -> None:
     inst = tenants.get_installation(store, identity.company_id, identity.user_id)
     who = inst.user_name if inst and inst.user_name else f"user {identity.user_id}"
     with store.tx() as db:
         synclog.write(
-            db, identity.company_id, "person", str(person_id), "ok", f"{message} (by {who})"
+            db,
+            identity.company_id,
+            "person",
+            str(person.id),
+            "ok",
+            f"{message} (by {who})",
+            subject=person.name[: synclog.MAX_SUBJECT],
         )
 
 
