@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,13 @@ class Config:
     # at most debounce_max_seconds after its first waiting change.
     debounce_seconds: float = 1.0
     debounce_max_seconds: float = 10.0
+    # Issue #23: the addresses whose X-Forwarded-For/-Proto the app believes (the HTTPS
+    # proxy in front of it): comma-separated IPs or networks, or `*` when nothing but the
+    # platform's router can reach the app.
+    trusted_proxies: str = "127.0.0.1"
+    # Issue #23: bytes of changes one company may have waiting; beyond, its Pipedrive
+    # webhooks are answered 503 (Pipedrive tries again; the sweep catches what it gives up).
+    queue_limit_bytes: int = 50 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -202,7 +210,25 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         retention_days=float(_number(env, "RETENTION_DAYS", 14.0, float)),
         debounce_seconds=window,
         debounce_max_seconds=longest,
+        trusted_proxies=_proxies(env, "TRUSTED_PROXIES", "127.0.0.1"),
+        queue_limit_bytes=int(_number(env, "COMPANY_QUEUE_LIMIT_MB", 50, float) * 1024 * 1024),
     )
+
+
+def _proxies(env: dict[str, str], name: str, default: str) -> str:
+    """`*`, or comma-separated IP addresses and networks (`10.0.0.0/8`)."""
+    value = env.get(name, "").strip() or default
+    if value == "*":
+        return value
+    parts = [p.strip() for p in value.split(",")]
+    for part in parts:
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{name} must be `*` or comma-separated IP addresses or networks, got {part!r}"
+            ) from None
+    return ",".join(parts)
 
 
 def _debounce(env: dict[str, str]) -> tuple[float, float]:

@@ -29,6 +29,7 @@ class ServerThread:
             log_level=log_level,
             lifespan="on",
             timeout_graceful_shutdown=2,
+            proxy_headers=False,  # the app applies its own TRUSTED_PROXIES (web/proxies.py)
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

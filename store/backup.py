@@ -3,6 +3,9 @@
 `backup` copies a consistent snapshot while the app keeps running (WAL: the copy reads one
 snapshot, writers carry on); every transaction committed before it started is in the copy.
 `restore` puts a backup in place of the database while no process holds it.
+
+A copy holds names, addresses and encrypted secrets: it is written 0600 whatever the umask,
+in a folder the app creates 0700, and never onto the database or one of its companion files.
 """
 
 from __future__ import annotations
@@ -12,6 +15,11 @@ import sqlite3
 from pathlib import Path
 
 from store import instance
+from store.db import private_folder
+
+# The files SQLite and the app keep beside the database: replacing one corrupts the live
+# database (-wal, -journal), its shared memory (-shm) or lets a second instance start (.lock).
+COMPANIONS = ("-wal", "-shm", "-journal", ".lock")
 
 
 class BackupError(Exception):
@@ -23,6 +31,9 @@ def _copy(source: str, target: Path) -> None:
     `target` is never a half-written database."""
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
+    # Created 0600 before SQLite opens it: SQLite keeps an existing file's mode, and gives
+    # the copy's journal the same.
+    os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     src = sqlite3.connect(source, timeout=30)
     dst = sqlite3.connect(partial)
     try:
@@ -44,11 +55,21 @@ def backup(database_path: str, target: str) -> Path:
     if not Path(database_path).is_file():
         raise BackupError(f"no database at {database_path} (check DATABASE_PATH)")
     path = Path(target)
-    if path.resolve() == Path(database_path).resolve():
-        raise BackupError("the backup must not overwrite the database itself")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    refused = _database_files(database_path)
+    # resolve(): through symbolic links, `..` and another spelling of the same folder
+    if path.resolve() in refused:
+        raise BackupError(
+            "the backup must not overwrite the database or its companion files "
+            f"({', '.join(p.name for p in sorted(refused))})"
+        )
+    private_folder(path.parent)
     _copy(database_path, path)
     return path
+
+
+def _database_files(database_path: str) -> set[Path]:
+    database = Path(database_path).resolve()
+    return {database} | {database.with_name(database.name + s) for s in COMPANIONS}
 
 
 def restore(backup_path: str, database_path: str) -> None:
@@ -61,7 +82,7 @@ def restore(backup_path: str, database_path: str) -> None:
         raise BackupError(str(exc)) from None
     try:
         database = Path(database_path)
-        database.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(database.parent)
         # A WAL left by the old database would be replayed onto the restored one.
         for suffix in ("-wal", "-shm"):
             Path(f"{database_path}{suffix}").unlink(missing_ok=True)

@@ -24,12 +24,19 @@ from store.migrations import migrations
 IN_CHUNK = 500  # values per `IN (...)` query
 
 
+def private_folder(folder: Path) -> None:
+    """Create `folder` and any missing parent as 0700 (whatever the umask); an existing folder
+    is left as it is (the operator chose its mode)."""
+    missing = [f for f in (folder, *folder.parents) if not f.exists()]
+    for each in reversed(missing):
+        each.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(each, 0o700)  # mkdir's mode is masked by the umask
+
+
 def create_private(path: str) -> None:
     """The database file readable by its owner only (0600), and its folder (0700) when the app
     creates it. SQLite gives its -wal and -shm files the database file's permissions."""
-    folder = Path(path).parent
-    if not folder.exists():
-        folder.mkdir(parents=True, mode=0o700)
+    private_folder(Path(path).parent)
     if not Path(path).exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 

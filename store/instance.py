@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import IO
 
+from store.db import private_folder
+
 
 class AlreadyRunning(Exception):
     """Another process holds the database; the message says which and what to do."""
@@ -27,8 +29,8 @@ def hold(database_path: str) -> IO[str] | None:
     if database_path == ":memory:":
         return None
     path = lock_path(database_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+")
+    private_folder(path.parent)  # `serve` takes the lock before it opens the database
+    handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

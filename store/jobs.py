@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from store import queue
+from store import queue, synclog
 from store.db import Store, now
 
 
@@ -59,4 +59,4 @@ def prune(store: Store, company_id: int, before: float) -> None:
             "DELETE FROM jobs WHERE company_id=? AND state='done' AND updated_at<?",
             (company_id, before),
         )
-        db.execute("DELETE FROM sync_log WHERE company_id=? AND at<?", (company_id, before))
+        synclog.prune(db, company_id, before)

@@ -340,3 +340,55 @@ def m013_fairness_jobs_by_company(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m040_sync_health_columns(db: Database) -> None:
+    """Issue #23: the sync health card reads what each log line stored when it was written,
+    through indexes, so no query of the page grows with the retained history. `subject`: the
+    person's name or deal's title of the job; `hidden`: routine maintenance that had nothing to
+    do; `attention`: each entity whose latest line needs attention (kept by store.synclog)."""
+    db.executescript(
+        """
+        ALTER TABLE sync_log ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+        ALTER TABLE sync_log ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+        UPDATE sync_log SET hidden=1 WHERE result='skipped'
+            AND kind IN ('periodic.webhooks', 'periodic.sweep', 'periodic.prune');
+        UPDATE sync_log SET subject = coalesce((
+            SELECT coalesce(json_extract(j.payload, '$.data.name'),
+                            json_extract(j.payload, '$.data.title'),
+                            json_extract(j.payload, '$.previous.name'),
+                            json_extract(j.payload, '$.previous.title'))
+            FROM jobs j WHERE j.id = sync_log.job_id AND json_valid(j.payload)), '')
+            WHERE job_id IS NOT NULL AND kind IN ('person', 'deal');
+        CREATE INDEX sync_log_shown ON sync_log (company_id, hidden, id);
+        CREATE INDEX sync_log_result ON sync_log (company_id, result, at);
+        CREATE TABLE attention (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            log_id INTEGER NOT NULL,               -- the entity's latest line
+            at REAL NOT NULL,
+            PRIMARY KEY (company_id, kind, entity_id)
+        );
+        CREATE INDEX attention_latest ON attention (company_id, log_id);
+        INSERT INTO attention (company_id, kind, entity_id, log_id, at)
+            SELECT l.company_id, l.kind, l.entity_id, l.id, l.at FROM sync_log l
+            WHERE l.result='attention' AND NOT EXISTS (
+                SELECT 1 FROM sync_log n WHERE n.company_id=l.company_id AND n.kind=l.kind
+                AND n.entity_id=l.entity_id AND n.id>l.id);
+        CREATE INDEX jobs_failed ON jobs (company_id, updated_at) WHERE state='failed';
+        CREATE INDEX persons_pending ON persons (company_id, written_at)
+            WHERE maileon_state='pending' AND deleted=0;
+        """
+    )
+
+
+@migrations()
+def m041_queued_bytes(db: Database) -> None:
+    """Issue #23: how many bytes of changes a company has waiting, read from an index (the
+    webhook receiver refuses more beyond COMPANY_QUEUE_LIMIT_MB)."""
+    db.execute(
+        "CREATE INDEX jobs_queued_bytes ON jobs (company_id, length(CAST(payload AS BLOB))) "
+        "WHERE state IN ('pending','running')"
+    )

@@ -277,10 +277,15 @@ def next_due_in(store: Store) -> float | None:
 
 
 def finish(store: Store, job: Job, result: str, message: str = "", logged: bool = True) -> None:
-    """Mark done and log the outcome (ok | skipped | attention), as the handler said."""
+    """Mark done and log the outcome (ok | skipped | attention), as the handler said. A webhook
+    job's person, deal or organization data is not kept once applied (issue #23; the log line
+    keeps the name)."""
     with store.tx() as db:
         db.execute(
-            "UPDATE jobs SET state='done', locked_until=0, last_error='', updated_at=? WHERE id=?",
+            "UPDATE jobs SET state='done', locked_until=0, last_error='', updated_at=?, "
+            "payload=CASE WHEN kind IN ('person','deal','organization') "
+            "THEN json_object('action', json_extract(payload, '$.action')) ELSE payload END "
+            "WHERE id=?",
             (now(), job.id),
         )
         if logged:
@@ -349,7 +354,28 @@ def retry_failed(store: Store, company_id: int, job_id: int | None = None) -> in
 
 
 def log(db: Any, job: Job, result: str, message: str) -> None:
-    synclog.write(db, job.company_id, job.kind, job.entity_id, result, message, job.id)
+    synclog.write(
+        db,
+        job.company_id,
+        job.kind,
+        job.entity_id,
+        result,
+        message,
+        job.id,
+        synclog.subject_of(job.payload),
+    )
+
+
+def queued_bytes(store: Store, company_id: int) -> int:
+    """Bytes of job data the company has waiting or running (from an index, m041)."""
+    return int(
+        store.scalar(
+            "SELECT total(length(CAST(payload AS BLOB))) FROM jobs INDEXED BY jobs_queued_bytes "
+            "WHERE company_id=? AND state IN ('pending','running')",
+            (company_id,),
+        )
+        or 0
+    )
 
 
 def depth(store: Store, company_id: int | None = None) -> int:
@@ -361,10 +387,12 @@ def depth(store: Store, company_id: int | None = None) -> int:
             )
             or 0
         )
+    # INDEXED BY: the company's other covering index would walk its finished jobs too, so the
+    # count would grow with the retained history (issue #23)
     return int(
         store.scalar(
-            "SELECT count(*) FROM jobs WHERE company_id=? AND state IN ('pending','running') "
-            "AND kind NOT LIKE 'periodic.%'",
+            "SELECT count(*) FROM jobs INDEXED BY jobs_company_due WHERE company_id=? "
+            "AND state IN ('pending','running') AND kind NOT LIKE 'periodic.%'",
             (company_id,),
         )
         or 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from sync.context import Context
 from sync.setup import pipedrive_webhook_url, wanted_webhooks
 
 PENDING_TOO_LONG = 48 * 3600.0
+QUEUE_REFUSED = "queue_refused_at"  # ctx cache: when a webhook was last refused (queue full)
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,8 @@ async def webhook_check(ctx: Context, company_id: int) -> WebhookCheck:
 
 def log_rows(
     ctx: Context, company_id: int, failed_only: bool
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[tuple[str, str], str]]:
-    """The log lines (or only the open failures), the changes waiting for a retry, and the
-    names of the persons and deals they are about."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The log lines (or only the open failures) and the changes waiting for a retry."""
     store = ctx.store
     rows = (
         synclog.open_failures(store, company_id)
@@ -59,35 +60,41 @@ def log_rows(
         else synclog.recent(store, company_id)
     )
     waits = [] if failed_only else synclog.waiting(store, company_id)
-    names = synclog.names(
-        store, company_id, {(str(r["kind"]), str(r["entity_id"])) for r in rows + waits}
-    )
-    return rows, waits, names
+    return rows, waits
 
 
-async def health_facts(ctx: Context, company_id: int, failed_only: bool = False) -> dict[str, Any]:
-    settings = tenants.get_settings(ctx.store, company_id)
-    stuck, stuck_emails = people.pending_since(ctx.store, company_id, now() - PENDING_TOO_LONG)
-    attention_count, attention = synclog.needing_attention(ctx.store, company_id)
-    names = synclog.names(
-        ctx.store, company_id, {(str(r["kind"]), str(r["entity_id"])) for r in attention}
-    )
-    rows, waits, log_names = log_rows(ctx, company_id, failed_only)
+def stored_facts(ctx: Context, company_id: int, failed_only: bool) -> dict[str, Any]:
+    """What the card reads from the store. Each read stops at what the card shows, through an
+    index; counts cover what is waiting or failed now, never the retained history."""
+    store = ctx.store
+    stuck, stuck_emails = people.pending_since(store, company_id, now() - PENDING_TOO_LONG)
+    attention_count, attention = synclog.needing_attention(store, company_id)
+    rows, waits = log_rows(ctx, company_id, failed_only)
     return {
         "pending_stuck": stuck,
         "pending_stuck_emails": stuck_emails,
-        "installations": tenants.list_installations(ctx.store, company_id),
-        "key_status": settings.maileon_key_status,
-        "webhooks": await webhook_check(ctx, company_id),
-        "queue_depth": queue.depth(ctx.store, company_id),
-        "outages": outages.current(ctx.store, company_id),
+        "installations": tenants.list_installations(store, company_id),
+        "key_status": tenants.get_settings(store, company_id).maileon_key_status,
+        "queue_depth": queue.depth(store, company_id),
+        "queued_bytes": queue.queued_bytes(store, company_id),
+        "outages": outages.current(store, company_id),
         "attention_count": attention_count,
         "attention_rows": attention,
-        "attention_names": names,
-        "last_ok": synclog.last_ok(ctx.store, company_id),
-        "failed_count": synclog.failed_count(ctx.store, company_id),
+        "last_ok": synclog.last_ok(store, company_id),
+        "failed_count": synclog.failed_count(store, company_id),
         "failed_only": failed_only,
         "log_rows": rows,
         "waiting_rows": waits,
-        "log_names": log_names,
     }
+
+
+async def health_facts(ctx: Context, company_id: int, failed_only: bool = False) -> dict[str, Any]:
+    # In a thread: while the store answers, the event loop serves everyone else's requests.
+    facts = await asyncio.to_thread(stored_facts, ctx, company_id, failed_only)
+    facts["webhooks"] = await webhook_check(ctx, company_id)
+    limit = ctx.config.queue_limit_bytes
+    facts["queue_full"] = facts["queued_bytes"] >= limit
+    facts["queue_limit_mb"] = round(limit / 1024 / 1024, 1)
+    facts["queued_mb"] = round(facts.pop("queued_bytes") / 1024 / 1024, 1)
+    facts["queue_refused_at"] = ctx.cached(company_id, QUEUE_REFUSED, 0)
+    return facts

@@ -34,6 +34,7 @@ from web.errors import HTTPProblem, render_problem
 from web.limits import BodyLimit
 from web.logs import configure as configure_logging
 from web.logs import new_request_id, request_id
+from web.proxies import TrustedProxies
 from web.security_headers import response_headers
 from web.templating import STATIC_DIR, templates
 
@@ -174,6 +175,7 @@ def create_app(config: Config | None = None) -> Starlette:
         routes=routes, lifespan=lifespan, exception_handlers={HTTPProblem: render_problem}
     )
     app.add_middleware(BodyLimit)
+    app.add_middleware(TrustedProxies)
     app.add_middleware(RequestContext)
     return app
 

@@ -111,11 +111,47 @@ def _warn_claims(names: list[str]) -> None:
         )
 
 
+FRAMED_PAGES = ("/settings", "/panel")
+
+
+def query_token(request: Request) -> str:
+    """The `?token=` Pipedrive adds when it loads /settings or /panel into its iframe, else ''.
+
+    Anyone can send a signed-in admin a link carrying the attacker's own fresh token (login
+    CSRF, issue #23), so a query token counts only for that GET, and not when the browser says
+    it opens the link as a page (Sec-Fetch-Dest: document) instead of in a frame. It never
+    authorises a change: HTMX requests carry the token in the X-Pipedrive-Token header, which
+    a link or another site's form cannot set."""
+    token = request.query_params.get("token", "")
+    if not token or request.method != "GET" or request.url.path not in FRAMED_PAGES:
+        return ""
+    destination = request.headers.get("sec-fetch-dest")
+    return token if destination in (None, "iframe") else ""
+
+
 def request_identity(request: Request, config: Config) -> Identity | None:
-    token = request.headers.get(TOKEN_HEADER) or request.query_params.get("token")
-    if token:
-        return verify_jwt(token, config)  # a bad token never falls back to the cookie
-    return session_identity(request, config)
+    header = request.headers.get(TOKEN_HEADER)
+    if header:
+        return verify_jwt(header, config)  # a bad token never falls back to the cookie
+    session = session_identity(request, config)
+    token = query_token(request)
+    if not token:
+        return session
+    identity = verify_jwt(token, config)
+    if identity is not None and session is not None and not same_user(identity, session):
+        # Never replace the signed-in user silently (a frame gets no cookie: SameSite=Lax).
+        raise HTTPProblem(
+            409,
+            "Signed in as another user",
+            "This link is for another Pipedrive user or company than the one signed in "
+            "here, so it was not opened. Open the settings from Pipedrive, or sign in again.",
+            link={"url": "/settings", "label": "Open my settings"},
+        )
+    return identity
+
+
+def same_user(a: Identity, b: Identity) -> bool:
+    return (a.company_id, a.user_id) == (b.company_id, b.user_id)
 
 
 # --- cross-site check -------------------------------------------------------------------------
@@ -126,9 +162,8 @@ def cross_site(request: Request, config: Config, identity: Identity | None) -> b
         return site not in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is not None:
-        app = urlsplit(config.app_url)
-        own = {f"{app.scheme}://{app.netloc}", str(request.base_url).rstrip("/")}
-        return origin.rstrip("/") not in own
+        app = urlsplit(config.app_url)  # never the request's Host header (issue #23)
+        return origin.rstrip("/") != f"{app.scheme}://{app.netloc}"
     # No browser headers: only a header-carried JWT (not sent by browsers on their own) is safe.
     return identity is None or identity.via != "jwt"
 
@@ -197,7 +232,7 @@ def settings_identity(request: Request) -> Identity:
     ctx = app_context(request)
     identity = request_identity(request, ctx.config)
     if identity is None:
-        if request.headers.get("x-pipedrive-token") or request.query_params.get("token"):
+        if request.headers.get(TOKEN_HEADER) or query_token(request):
             raise HTTPProblem(
                 401,
                 "Session expired",

@@ -57,8 +57,7 @@ def serve(args: argparse.Namespace) -> int:
         create_app(config),
         host=args.host,
         port=args.port or config.port,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
+        proxy_headers=False,  # web/proxies.py applies them, from TRUSTED_PROXIES only
         log_config=None,
         access_log=False,
         **SERVER_LIMITS,

@@ -32,8 +32,6 @@ async def health(ctx: Context, company_id: int, failed_only: bool = False) -> di
     facts = await health_facts(ctx, company_id, failed_only)
     key_status = facts.pop("key_status")
     webhooks = facts.pop("webhooks")
-    names = facts.pop("log_names")
-    attention_names = facts.pop("attention_names")
     attention = facts.pop("attention_rows")
     waits, rows = facts.pop("waiting_rows"), facts.pop("log_rows")
     return {
@@ -41,6 +39,6 @@ async def health(ctx: Context, company_id: int, failed_only: bool = False) -> di
         "key_tone": {"valid": "ok", "unset": ""}.get(key_status, "bad"),
         "key_status_text": KEY_STATUS.get(key_status, key_status),
         "webhook_text": webhook_text(webhooks),
-        "attention": [words(r, attention_names) for r in attention],
-        "log": [words(w, names, waiting=True) for w in waits] + [words(r, names) for r in rows],
+        "attention": [words(r) for r in attention],
+        "log": [words(w, waiting=True) for w in waits] + [words(r) for r in rows],
     }

@@ -49,13 +49,13 @@ class LogLine:
         return self.subject.split(" → ")[0]
 
 
-def _subject(kind: str, entity_id: str, label: str, names: dict[tuple[str, str], str]) -> str:
+def _subject(kind: str, entity_id: str, label: str, name: str) -> str:
+    """`name`: the person's name or deal's title the line's job carried (store.synclog)."""
     if kind == "person":
-        name = label or names.get(("person", entity_id)) or f"Person #{entity_id}"
-        return f"{name} → Maileon"
+        return f"{label or name or f'Person #{entity_id}'} → Maileon"
     if kind == "deal":
         deal_id = entity_id.split(":")[0]
-        title = names.get(("deal", deal_id), "")
+        title = name
         match = DEAL_LABEL.match(label)
         if match:
             title = match.group("title")
@@ -67,7 +67,7 @@ def _subject(kind: str, entity_id: str, label: str, names: dict[tuple[str, str],
     return ROUTINE.get(kind, kind)
 
 
-def words(row: dict[str, Any], names: dict[tuple[str, str], str], waiting: bool = False) -> LogLine:
+def words(row: dict[str, Any], waiting: bool = False) -> LogLine:
     """One log row (or a waiting job) as the admin reads it."""
     message = str(row.get("message") or "")
     label = ""
@@ -80,7 +80,9 @@ def words(row: dict[str, Any], names: dict[tuple[str, str], str], waiting: bool 
     at = float(row["updated_at"] if waiting else row["at"])
     return LogLine(
         at=at,
-        subject=_subject(str(row["kind"]), str(row["entity_id"]), label, names),
+        subject=_subject(
+            str(row["kind"]), str(row["entity_id"]), label, str(row.get("subject") or "")
+        ),
         text=message,
         result=result,
         result_text=RESULTS.get(result, result),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -16,7 +17,7 @@ from sync.intake import parse_id
 from web.admin_rights import admin_flag
 from web.auth import STATE_COOKIE, check_basic, consume_state, new_state, set_session
 from web.errors import message
-from web.state import app_context
+from web.state import app_context, oauth_throttle
 
 log = logging.getLogger("pipedrive_maileon.oauth")
 
@@ -73,8 +74,29 @@ async def callback(request: Request) -> Response:
             link={"url": "/oauth/install", "label": "Start again"},
             kind="error",
         )
+    throttle = oauth_throttle(request)
+    client = request.client.host if request.client else ""
+    wait = throttle.admit(client)
+    if wait:
+        log.warning("install refused: too many code exchanges (wait %d s)", wait)
+        response = message(
+            request,
+            "Too many installation attempts",
+            "Pipedrive's sign-in was asked too often from here, so nothing was sent to "
+            f"Pipedrive. Please start the installation again in {math.ceil(wait / 60)} min.",
+            429,
+            link={"url": "/oauth/install", "label": "Start again"},
+            kind="error",
+        )
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
     try:
-        tokens = await ctx.oauth.exchange_code(code, ctx.config.callback_url)
+        try:
+            tokens = await ctx.oauth.exchange_code(code, ctx.config.callback_url)
+        except ApiError:
+            throttle.failed(client)
+            raise
+        throttle.succeeded(client)
         if not ctx.config.api_domain_allowed(tokens.api_domain):
             # never send the new access token anywhere but Pipedrive
             raise PermanentError("its API address is not a Pipedrive domain")

@@ -39,7 +39,7 @@ from sync import contacts, rules_gate
 from sync.context import Context
 from sync.intake import parse_id
 from sync.persons import Person, from_pipedrive, plausible_email
-from web.auth import TOKEN_HEADER, Identity, cross_site, verify_jwt
+from web.auth import TOKEN_HEADER, Identity, cross_site, query_token, verify_jwt
 from web.errors import HTTPProblem, theme
 from web.state import app_context
 from web.templating import templates
@@ -78,7 +78,7 @@ def _identity(request: Request, header_only: bool) -> Identity:
     ctx = app_context(request)
     token = request.headers.get(TOKEN_HEADER, "")
     if not token and not header_only:
-        token = request.query_params.get("token", "")
+        token = query_token(request)  # only the GET that loads the frame (issue #23)
     if not token:
         raise _refuse(
             401, "Not signed in", "Open this panel from a person in Pipedrive.", header_only
@@ -193,16 +193,22 @@ async def _run_action(
     except ApiError as exc:
         return False, f"Could not {verb} {name}: {exc.message}"
     text = f"{name}: {message}"
-    _log_action(ctx.store, identity, person_id, f"Newsletter panel: {message}")
+    _log_action(ctx.store, identity, person, f"Newsletter panel: {message}")
     return True, text
 
 
-def _log_action(store: Store, identity: Identity, person_id: int, message: str) -> None:
+def _log_action(store: Store, identity: Identity, person: Person, message: str) -> None:
     inst = tenants.get_installation(store, identity.company_id, identity.user_id)
     who = inst.user_name if inst and inst.user_name else f"user {identity.user_id}"
     with store.tx() as db:
         synclog.write(
-            db, identity.company_id, "person", str(person_id), "ok", f"{message} (by {who})"
+            db,
+            identity.company_id,
+            "person",
+            str(person.id),
+            "ok",
+            f"{message} (by {who})",
+            subject=person.name[: synclog.MAX_SUBJECT],
         )
 
 

@@ -25,13 +25,16 @@ def policy(path: str, frame_ancestors: str) -> bytes:
 
 def response_headers(scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
     """Add the security headers to a response's headers: on every response `nosniff` and the
-    Referrer-Policy; on HTML pages the Content-Security-Policy."""
+    Referrer-Policy; on HTML pages the Content-Security-Policy and `Cache-Control: no-store`."""
     headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
     ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
     if ctype.startswith(b"text/html"):
         headers.append(
             (b"content-security-policy", policy(scope["path"], allowed_ancestors(scope)))
         )
+        # Pages show one company's settings and the user's token: no cache keeps them.
+        if not any(k.lower() == b"cache-control" for k, _ in headers):
+            headers.append((b"cache-control", b"no-store"))
 
 
 def allowed_ancestors(scope: Scope) -> str:

@@ -6,11 +6,21 @@ from starlette.requests import Request
 
 from sync.context import Context
 from sync.worker import Worker
+from web.oauth_throttle import ExchangeThrottle
 
 
 def app_context(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
+
+
+def oauth_throttle(request: Request) -> ExchangeThrottle:
+    """The app's bound on code exchanges (made when first needed)."""
+    state = request.app.state
+    if not hasattr(state, "oauth_throttle"):
+        state.oauth_throttle = ExchangeThrottle()
+    throttle: ExchangeThrottle = state.oauth_throttle
+    return throttle
 
 
 def app_worker(request: Request) -> Worker:

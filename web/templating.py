@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+import jinja2
 from starlette.templating import Jinja2Templates
 
 from sync.wording import plural
@@ -55,6 +57,16 @@ def _until(ts: float | None) -> str:
     return "at " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
 
 
+@jinja2.pass_context
+def _url_for(context: dict[str, Any], name: str, /, **path_params: Any) -> str:
+    """A path on this app (`/static/app.css`), never an absolute URL: Starlette's own builds one
+    from the request's Host header, which the client chooses (issue #23)."""
+    request = context["request"]
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    return root + str(request.app.url_path_for(name, **path_params))
+
+
+templates.env.globals["url_for"] = _url_for
 templates.env.filters["ago"] = _ago
 templates.env.filters["until"] = _until
 templates.env.filters["plural"] = plural

@@ -3,10 +3,12 @@ then answer 200 — nothing slow on this path."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import re
 import time
+from dataclasses import dataclass
 
 import orjson
 from starlette.requests import Request
@@ -14,11 +16,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from clients import safe_json
-from store import tenants
+from store import queue, tenants
 from store.queue import IncomingEvent
-from sync import syncback
+from sync import job_data, syncback
 from sync.context import Context
 from sync.deals import job_entity_id
+from sync.health import QUEUE_REFUSED
 from sync.intake import BadPayload, parse_pipedrive
 from sync.worker import Worker
 from web.auth import basic_username, check_basic
@@ -26,6 +29,9 @@ from web.errors import HTTPProblem
 from web.state import app_context, app_worker
 
 CREDENTIALS_TTL = 60.0
+QUEUE_CHECK_TTL = 1.0  # seconds a company's queued bytes are reused
+QUEUE_RETRY_AFTER = 60  # seconds; Pipedrive retries after 3, 30 and 150 s anyway
+QUEUE_REFUSED_SHOWN = 3600.0  # the health card says so for an hour
 WEBHOOK_USER = re.compile(r"^pd(\d{1,18})-[0-9a-f]{8}$")
 JOB_KINDS = {"person": "person", "organization": "organization", "deal": "deal"}
 
@@ -133,15 +139,24 @@ async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None, ra
             json.dumps({"ok": True, "ignored": f"{event.entity} events are not synced"}).encode(),
             [],
         )
+    waiting = await queued(ctx, company_id)
+    if waiting.bytes >= ctx.config.queue_limit_bytes:
+        ctx.remember(company_id, QUEUE_REFUSED, time.time(), QUEUE_REFUSED_SHOWN)
+        return _refuse(
+            503,
+            "this company has too many changes waiting; try again later",
+            (b"retry-after", str(QUEUE_RETRY_AFTER).encode()),
+        )
     job_payload = {
         "action": event.action,
-        "data": event.current,
-        "previous": event.previous,
+        "data": job_data.kept(event.entity, event.current),
+        "previous": job_data.kept(event.entity, event.previous),
         "merged_to_id": event.merged_to_id,
         "raw_action": event.raw_action,
         "event_id": event.dedupe_key,
     }
     entity_id = job_entity_id(event.entity_id, event.action) if kind == "deal" else event.entity_id
+    job_json = orjson.dumps(job_payload).decode()
     stored = await ctx.intake.record(
         IncomingEvent(
             company_id,
@@ -149,9 +164,9 @@ async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None, ra
             event.dedupe_key,
             f"{event.entity}.{event.action}",
             entity_id,
-            text,
+            "",  # the raw body is not kept (issue #23): the job holds what the sync uses
             kind,
-            orjson.dumps(job_payload).decode(),
+            job_json,
             event.update_time,
             event.action,
             ctx.config.debounce_seconds,
@@ -159,8 +174,26 @@ async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None, ra
         )
     )
     if stored:
+        waiting.bytes += len(job_json.encode())
         worker.wake(due_at=time.time() + ctx.config.debounce_seconds)
     return 200, STORED if stored else DUPLICATE, []
+
+
+@dataclass
+class Queued:
+    """A company's waiting bytes: read from the store at most once a second (in a thread),
+    counted up by each change stored meanwhile."""
+
+    bytes: int
+
+
+async def queued(ctx: Context, company_id: int) -> Queued:
+    known = ctx.cached(company_id, "queued_bytes", QUEUE_CHECK_TTL)
+    if isinstance(known, Queued):
+        return known
+    fresh = Queued(await asyncio.to_thread(queue.queued_bytes, ctx.store, company_id))
+    ctx.remember(company_id, "queued_bytes", fresh, QUEUE_CHECK_TTL)
+    return fresh
 
 
 # --- Maileon (F10) ---------------------------------------------------------------------------

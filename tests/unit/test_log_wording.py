@@ -27,7 +27,7 @@ def row(kind: str, entity_id: str, result: str, message: str, **extra: object) -
 
 
 def test_a_person_line_names_the_person_and_where_it_went() -> None:
-    line = words(row("person", "5", "ok", "Ada Lovelace (#5): updated in Maileon"), {})
+    line = words(row("person", "5", "ok", "Ada Lovelace (#5): updated in Maileon"))
     assert (line.subject, line.text, line.result_text) == (
         "Ada Lovelace → Maileon",
         "updated in Maileon",
@@ -36,12 +36,12 @@ def test_a_person_line_names_the_person_and_where_it_went() -> None:
     assert line.about == "Ada Lovelace"
 
 
-def test_a_line_without_a_label_takes_the_name_last_seen_or_the_id() -> None:
+def test_a_line_without_a_label_takes_the_name_its_job_carried_or_the_id() -> None:
     failed = row(
         "person", "5", "failed", "Maileon rejected the credentials (401)", job_state="failed"
     )
-    assert words(failed, {("person", "5"): "Ada"}).subject == "Ada → Maileon"
-    line = words(failed, {})
+    assert words({**failed, "subject": "Ada"}).subject == "Ada → Maileon"
+    line = words(failed)
     assert line.subject == "Person #5 → Maileon" and line.can_retry
 
 
@@ -52,15 +52,13 @@ def test_a_deal_line_names_the_deal() -> None:
             "12:change",
             "ok",
             'deal "Big deal" (#12): pipedrive_deal_updated sent to Maileon',
-        ),
-        {},
+        )
     )
     assert line.subject == "Deal 'Big deal' → Maileon"
     assert line.text == "pipedrive_deal_updated sent to Maileon"
     assert (
         words(
-            row("deal", "12:delete", "skipped", "Deals sync to Maileon is off"),
-            {("deal", "12"): "Big deal"},
+            row("deal", "12:delete", "skipped", "Deals sync to Maileon is off", subject="Big deal")
         ).subject
         == "Deal 'Big deal' → Maileon"
     )
@@ -69,8 +67,7 @@ def test_a_deal_line_names_the_deal() -> None:
 def test_maintenance_and_attention_read_as_words() -> None:
     assert (
         words(
-            row("periodic.webhooks", "company", "ok", "missing Pipedrive webhooks re-created: 1"),
-            {},
+            row("periodic.webhooks", "company", "ok", "missing Pipedrive webhooks re-created: 1")
         ).subject
         == "Pipedrive webhooks check"
     )
@@ -80,8 +77,7 @@ def test_maintenance_and_attention_read_as_words() -> None:
             "5",
             "attention",
             "Ada (#5): marked Subscribed but the email address is not valid",
-        ),
-        {},
+        )
     )
     assert (attention.result, attention.result_text) == ("attention", "Needs attention")
     assert not attention.can_retry
@@ -94,8 +90,7 @@ def test_an_authorization_that_could_not_be_refreshed_needs_attention() -> None:
             "company",
             "skipped",
             "1 Pipedrive authorization could not be refreshed",
-        ),
-        {},
+        )
     )
     assert (line.subject, line.result_text) == (
         "Pipedrive authorization refresh",
