@@ -114,7 +114,7 @@ class MaileonClient:
         body = {
             "external_id": external_id,
             "standard_fields": standard_fields,
-            "custom_fields": {k: v for k, v in custom_fields.items() if v not in (None, "")},
+            "custom_fields": {k: v for k, v in custom_fields.items() if v is not None},
         }
         response = await self.request(
             "POST",
@@ -165,11 +165,12 @@ class MaileonClient:
         permission: int | None = None,
     ) -> None:
         """Update an existing contact (404 if none). Without `permission` its permission is
-        left as it is; with it, that permission is set (an explicit subscribe only)."""
+        left as it is; with it, that permission is set (an explicit subscribe only). A field
+        sent as "" is cleared, one left out is kept (reference §2.3); None means "leave"."""
         body: dict[str, Any] = {
             "external_id": external_id,
             "standard_fields": standard_fields,
-            "custom_fields": {k: v for k, v in custom_fields.items() if v not in (None, "")},
+            "custom_fields": {k: v for k, v in custom_fields.items() if v is not None},
         }
         if new_email:
             body["email"] = new_email
@@ -346,8 +347,8 @@ class MaileonClient:
                 SubElement(field, "value").text = "" if value is None else str(value)
             custom = SubElement(el, "custom_fields")
             for name, value in (contact.get("custom_fields") or {}).items():
-                if value in (None, ""):
-                    continue
+                if value is None:
+                    continue  # unknown: left as it is ("" clears the field)
                 field = SubElement(custom, "field")
                 SubElement(field, "name").text = name
                 SubElement(field, "value").text = (
