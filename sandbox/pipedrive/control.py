@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import uuid
+from typing import Any
 
 import httpx
 from starlette.requests import Request
@@ -11,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from sandbox.pipedrive.api import ApiRoutes
 from sandbox.pipedrive.helpers import fail, int_param, json_body, rfc3339, utcnow
+from sandbox.pipedrive.model import ADMIN_APPS
 
 
 class ControlRoutes(ApiRoutes):
@@ -146,7 +149,9 @@ class ControlRoutes(ApiRoutes):
         return JSONResponse({"ok": True})
 
     async def _sim_user_patch(self, request: Request) -> Response:
-        """An admin promotes or demotes a user: `{"is_admin": bool}`."""
+        """An admin promotes or demotes a user: `{"is_admin": bool}` (admin of the CRM), or
+        sets the rights per app `{"access": [{"app": "campaigns", "admin": true}, …]}`;
+        `"access": null` answers `users/me` in the pre-2022 schema (`is_admin`, no `access`)."""
         body = await json_body(request)
         with self._lock:
             user = self.users.get(int(request.path_params["id"]))
@@ -154,6 +159,13 @@ class ControlRoutes(ApiRoutes):
                 raise fail(404, "User not found")
             if "is_admin" in body:
                 user["is_admin"] = bool(body["is_admin"])
+                user.pop("access", None)
+            if "access" in body:
+                user["access"] = access_list(body["access"])
+                if user["access"] is not None:
+                    user["is_admin"] = any(
+                        a["admin"] and a["app"] in ADMIN_APPS for a in user["access"]
+                    )
             return JSONResponse(dict(user))
 
     async def _sim_uninstall(self, request: Request) -> Response:
@@ -222,3 +234,20 @@ class ControlRoutes(ApiRoutes):
         except ValueError:
             raise fail(400, "timeout must be a number") from None
         return JSONResponse({"idle": await self.wait_idle_async(min(timeout, 600.0))})
+
+
+def access_list(raw: Any) -> list[dict[str, Any]] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("app"), str) for a in raw
+    ):
+        raise fail(400, "access must be a list of {app, admin}")
+    return [
+        {
+            "app": a["app"],
+            "admin": bool(a.get("admin")),
+            "permission_set_id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{a['app']}{a.get('admin')}")),
+        }
+        for a in raw
+    ]
