@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -64,32 +63,32 @@ class ApiRoutes(PythonApi):
         admin = bool(user["is_admin"])
         access = user["access"] if "access" in user else default_access(admin)
         data: dict[str, Any] = {
-                    "id": user["id"],
-                    "name": user["name"],
-                    "default_currency": "EUR",
-                    "locale": "en_US",
-                    "lang": 1,
-                    "email": user["email"],
-                    "phone": None,
-                    "activated": True,
-                    "last_login": "2026-01-01 08:00:00",
-                    "created": "2024-01-01 08:00:00",
-                    "modified": "2026-01-01 08:00:00",
-                    "has_created_company": admin,
-                    "access": access,
-                    "active_flag": True,
-                    "timezone_name": "Europe/Berlin",
-                    "timezone_offset": "+01:00",
-                    "role_id": 1,
-                    "icon_url": None,
-                    "is_you": True,
-                    "is_deleted": False,
-                    "company_id": company["id"],
-                    "company_name": company["name"],
-                    "company_domain": company["domain"],
-                    "company_country": "DE",
-                    "company_industry": None,
-                    "language": {"language_code": "en", "country_code": "US"},
+            "id": user["id"],
+            "name": user["name"],
+            "default_currency": "EUR",
+            "locale": "en_US",
+            "lang": 1,
+            "email": user["email"],
+            "phone": None,
+            "activated": True,
+            "last_login": "2026-01-01 08:00:00",
+            "created": "2024-01-01 08:00:00",
+            "modified": "2026-01-01 08:00:00",
+            "has_created_company": admin,
+            "access": access,
+            "active_flag": True,
+            "timezone_name": "Europe/Berlin",
+            "timezone_offset": "+01:00",
+            "role_id": 1,
+            "icon_url": None,
+            "is_you": True,
+            "is_deleted": False,
+            "company_id": company["id"],
+            "company_name": company["name"],
+            "company_domain": company["domain"],
+            "company_country": "DE",
+            "company_industry": None,
+            "language": {"language_code": "en", "country_code": "US"},
         }
         if access is None:  # the pre-2022 schema: no `access`, an `is_admin` flag
             del data["access"]

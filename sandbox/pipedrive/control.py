@@ -41,6 +41,7 @@ class ControlRoutes(ApiRoutes):
             Route("/_sim/expire_tokens", ctl(self._sim_expire), methods=["POST"]),
             Route("/_sim/revoke", ctl(self._sim_revoke), methods=["POST"]),
             Route("/_sim/users/{id:int}", ctl(self._sim_user_patch), methods=["PATCH"]),
+            Route("/_sim/companies/{id:int}", ctl(self._sim_company_patch), methods=["PATCH"]),
             Route("/_sim/uninstall", ctl(self._sim_uninstall), methods=["POST"]),
             Route("/_sim/token_lifetime", ctl(self._sim_token_lifetime), methods=["POST"]),
             Route("/_sim/rate_limit", ctl(self._sim_rate_limit), methods=["POST"]),
@@ -167,6 +168,23 @@ class ControlRoutes(ApiRoutes):
                         a["admin"] and a["app"] in ADMIN_APPS for a in user["access"]
                     )
             return JSONResponse(dict(user))
+
+    async def _sim_company_patch(self, request: Request) -> Response:
+        """The company's domain changes: `{"api_domain": "https://new.pipedrive.com",
+        "domain": "new"}`. Token answers name the new api_domain from then on; the API answers
+        a company's tokens only at its current api_domain."""
+        body = await json_body(request)
+        with self._lock:
+            company = self.companies.get(int(request.path_params["id"]))
+            if company is None:
+                raise fail(404, "Company not found")
+            if "api_domain" in body:
+                if not isinstance(body["api_domain"], str) or not body["api_domain"]:
+                    raise fail(400, "api_domain must be an origin")
+                company["api_domain"] = body["api_domain"].rstrip("/")
+            if "domain" in body:
+                company["domain"] = str(body["domain"])
+            return JSONResponse(dict(company))
 
     async def _sim_uninstall(self, request: Request) -> Response:
         """The user removes the app in Pipedrive: tokens die, webhooks go, callback gets DELETE."""

@@ -736,8 +736,8 @@ def test_an_omitted_field_is_kept_and_one_sent_empty_is_cleared(env: dict[str, A
     cleared = contact_state(env, "keep@example.com")
     assert "CITY" not in cleared["standard_fields"] and "color" not in cleared["custom_fields"]
     assert cleared["standard_fields"]["LASTNAME"] == "L2"
-    put = {"custom_fields": {"color": None}}
-    r = api.put("/contacts/email/keep@example.com", content=json.dumps(put), headers=headers)
+    null = json.dumps({"custom_fields": {"color": None}})
+    r = api.put("/contacts/email/keep@example.com", content=null, headers=headers)
     assert r.status_code == 400
 
     sync = (
