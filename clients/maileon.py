@@ -442,7 +442,7 @@ def parse_sync_report(root: Element) -> dict[str, Any]:
 
     def count(name: str) -> int:
         text = (root.findtext(name) or root.findtext(f".//{name}") or "0").strip()
-        return int(text) if text.isdigit() else 0
+        return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else 0
 
     names = (
         "count_contacts",
@@ -454,21 +454,36 @@ def parse_sync_report(root: Element) -> dict[str, Any]:
     report: dict[str, Any] = {name: count(name) for name in names}
     # readable only when Maileon said how many contacts it processed (shape UNCONFIRMED)
     report["readable"] = root.find(".//count_contacts") is not None
-    invalid = []
-    for item in root.iter("invalid_contact"):
-        error = item.find("error")
-        code = (error.get("code") or "") if error is not None else ""
-        invalid.append(
-            {
-                "email": (item.findtext("email") or "").strip(),
-                "external_id": (item.findtext("external_id") or "").strip(),
-                "code": int(code) if code.isdigit() else 0,
-                "field": (item.findtext("error/error_field") or "").strip(),
-            }
-        )
+    invalid = [_refused_contact(item) for item in _refused_elements(root)]
     report["invalid"] = invalid
     report["count_invalid_contacts"] = max(report["count_invalid_contacts"], len(invalid))
+    # refused contacts the report does not name (no email, no external id): the caller cannot
+    # tell which contacts they are, so it counts none of the batch as synced
+    report["unnamed_invalid"] = report["count_invalid_contacts"] - sum(
+        1 for i in invalid if i["email"] or i["external_id"]
+    )
     return report
+
+
+def _refused_elements(root: Element) -> list[Element]:
+    """Every child of `<invalid_contacts>`, whatever its tag (the Java client reads them so;
+    examples name them `invalid_contact`, the .NET client `contact`); without that container,
+    any `<invalid_contact>`."""
+    containers = [root] if root.tag == "invalid_contacts" else list(root.iter("invalid_contacts"))
+    if containers:
+        return [child for container in containers for child in container]
+    return list(root.iter("invalid_contact"))
+
+
+def _refused_contact(item: Element) -> dict[str, Any]:
+    error = item.find("error")
+    code = ((error.get("code") or "") if error is not None else "").strip()
+    return {
+        "email": (item.findtext("email") or "").strip(),
+        "external_id": (item.findtext("external_id") or "").strip(),
+        "code": int(code) if code.isascii() and code.isdigit() and len(code) < 6 else 0,
+        "field": (item.findtext("error/error_field") or "").strip(),
+    }
 
 
 def parse_contact(root: Element) -> dict[str, Any]:
