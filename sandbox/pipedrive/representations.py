@@ -139,6 +139,7 @@ class Representations(SimCore):
             "update_time": v1_time(p["update_time"]),
             "active_flag": True,
             "label": p["label_ids"][0] if p["label_ids"] else None,
+            "label_ids": list(p["label_ids"]),  # as in the OAS v1 person example
             "org_name": org["name"] if org else None,
             "owner_name": owner["name"] if owner else None,
         }
