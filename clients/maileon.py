@@ -17,6 +17,7 @@ import httpx
 from defusedxml import ElementTree
 
 from clients import safe_json
+from clients.digits import ascii_int
 from clients.errors import ApiError, NotFound, PermanentError
 from clients.http import classify, send
 
@@ -218,10 +219,10 @@ class MaileonClient:
         )
         root = _xml(response)
         ids = [(m.findtext("id") or "").strip() for m in root.iter("mailing")]
-        if root.tag != "mailings" or not all(i.isdigit() and len(i) < 19 for i in ids):
+        if root.tag != "mailings" or not all(ascii_int(i) is not None for i in ids):
             return None
-        total = response.headers.get("x-items", "")
-        if len(ids) >= limit or (total.isdigit() and int(total) > len(ids)):
+        total = ascii_int(response.headers.get("x-items", ""))
+        if len(ids) >= limit or (total is not None and total > len(ids)):
             return None
         for mailing_id in ids:
             key_root = _xml(await self.request("GET", f"/mailings/{mailing_id}/settings/doi_key"))
@@ -397,8 +398,7 @@ class MaileonClient:
                 text = ElementTree.fromstring(response.content).text or ""
             except ElementTree.ParseError:
                 text = ""
-        digits = "".join(ch for ch in text if ch.isdigit())
-        return int(digits) if digits and len(digits) < 19 else None
+        return ascii_int("".join(ch for ch in text if ch.isascii() and ch.isdigit()))
 
     async def delete_webhook(self, webhook_id: int) -> None:
         try:
@@ -442,7 +442,7 @@ def parse_sync_report(root: Element) -> dict[str, Any]:
 
     def count(name: str) -> int:
         text = (root.findtext(name) or root.findtext(f".//{name}") or "0").strip()
-        return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else 0
+        return ascii_int(text, 9) or 0
 
     names = (
         "count_contacts",
@@ -481,7 +481,7 @@ def _refused_contact(item: Element) -> dict[str, Any]:
     return {
         "email": (item.findtext("email") or "").strip(),
         "external_id": (item.findtext("external_id") or "").strip(),
-        "code": int(code) if code.isascii() and code.isdigit() and len(code) < 6 else 0,
+        "code": ascii_int(code, 5) or 0,
         "field": (item.findtext("error/error_field") or "").strip(),
     }
 

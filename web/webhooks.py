@@ -26,7 +26,7 @@ from web.errors import HTTPProblem
 from web.state import app_context, app_worker
 
 CREDENTIALS_TTL = 60.0
-WEBHOOK_USER = re.compile(r"^pd(\d{1,18})-[0-9a-f]{8}$")
+WEBHOOK_USER = re.compile(r"^pd([0-9]{1,18})-[0-9a-f]{8}$")
 JOB_KINDS = {"person": "person", "organization": "organization", "deal": "deal"}
 
 
@@ -164,7 +164,7 @@ async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None, ra
 
 
 # --- Maileon (F10) ---------------------------------------------------------------------------
-COMPANY_ID = re.compile(r"^\d{1,18}$")
+COMPANY_ID = re.compile(r"^[0-9]{1,18}$")
 
 
 async def maileon(request: Request) -> Response:
