@@ -16,6 +16,7 @@ from typing import Any
 from clients.errors import ApiError
 from store import tenants
 from sync.context import Context
+from sync.intake import parse_id
 
 VIEW_MAX_AGE = 120.0
 FALLBACK_MAX_AGE = 30.0  # Pipedrive unreachable: the stored answer, for a short while
@@ -43,10 +44,7 @@ async def confirmed_admin(ctx: Context, company_id: int, user_id: int) -> bool:
     """Ask Pipedrive now; the answer is stored and cached for viewing. Raises ApiError when
     Pipedrive cannot answer (the caller refuses the change)."""
     me = await ctx.tokens.client(company_id, user_id).users_me()
-    try:
-        same_user = int(me["company_id"]) == company_id and int(me["id"]) == user_id
-    except (KeyError, TypeError, ValueError):
-        same_user = False
+    same_user = parse_id(me.get("company_id")) == company_id and parse_id(me.get("id")) == user_id
     admin = same_user and admin_flag(me)
     tenants.set_admin(ctx.store, company_id, user_id, admin)
     ctx.remember(company_id, _cache_name(user_id), admin, VIEW_MAX_AGE)
