@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+from clients.digits import ascii_int
 from clients.errors import (
     ApiError,
     Forbidden,
@@ -32,19 +33,17 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     """Retry-After (seconds or HTTP date), else Pipedrive's x-ratelimit-reset (seconds left)."""
     raw = response.headers.get("retry-after")
     if raw:
+        seconds = ascii_int(raw, 9)
+        if seconds is not None:
+            return float(seconds)
         try:
-            return max(0.0, float(raw))
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(raw) if raw else None
-            if parsed is not None:
-                return max(0.0, parsed.timestamp() - time.time())
-    reset = response.headers.get("x-ratelimit-reset")
-    if reset:
-        try:
-            return max(0.0, float(reset))
-        except ValueError:
-            return None
-    return None
+            parsed = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):  # neither seconds nor an HTTP date
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return max(0.0, parsed.timestamp() - time.time())
+    reset = ascii_int(response.headers.get("x-ratelimit-reset", ""), 9)
+    return float(reset) if reset is not None else None
 
 
 def classify(response: httpx.Response, service: str, detail: str = "") -> ApiError:

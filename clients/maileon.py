@@ -17,6 +17,7 @@ import httpx
 from defusedxml import ElementTree
 
 from clients import safe_json
+from clients.digits import ascii_int
 from clients.errors import ApiError, NotFound, PermanentError
 from clients.http import classify, send
 
@@ -114,7 +115,7 @@ class MaileonClient:
         body = {
             "external_id": external_id,
             "standard_fields": standard_fields,
-            "custom_fields": {k: v for k, v in custom_fields.items() if v not in (None, "")},
+            "custom_fields": {k: v for k, v in custom_fields.items() if v is not None},
         }
         response = await self.request(
             "POST",
@@ -165,11 +166,12 @@ class MaileonClient:
         permission: int | None = None,
     ) -> None:
         """Update an existing contact (404 if none). Without `permission` its permission is
-        left as it is; with it, that permission is set (an explicit subscribe only)."""
+        left as it is; with it, that permission is set (an explicit subscribe only). A field
+        sent as "" is cleared, one left out is kept (reference §2.3); None means "leave"."""
         body: dict[str, Any] = {
             "external_id": external_id,
             "standard_fields": standard_fields,
-            "custom_fields": {k: v for k, v in custom_fields.items() if v not in (None, "")},
+            "custom_fields": {k: v for k, v in custom_fields.items() if v is not None},
         }
         if new_email:
             body["email"] = new_email
@@ -217,10 +219,10 @@ class MaileonClient:
         )
         root = _xml(response)
         ids = [(m.findtext("id") or "").strip() for m in root.iter("mailing")]
-        if root.tag != "mailings" or not all(i.isdigit() and len(i) < 19 for i in ids):
+        if root.tag != "mailings" or not all(ascii_int(i) is not None for i in ids):
             return None
-        total = response.headers.get("x-items", "")
-        if len(ids) >= limit or (total.isdigit() and int(total) > len(ids)):
+        total = ascii_int(response.headers.get("x-items", ""))
+        if len(ids) >= limit or (total is not None and total > len(ids)):
             return None
         for mailing_id in ids:
             key_root = _xml(await self.request("GET", f"/mailings/{mailing_id}/settings/doi_key"))
@@ -346,8 +348,8 @@ class MaileonClient:
                 SubElement(field, "value").text = "" if value is None else str(value)
             custom = SubElement(el, "custom_fields")
             for name, value in (contact.get("custom_fields") or {}).items():
-                if value in (None, ""):
-                    continue
+                if value is None:
+                    continue  # unknown: left as it is ("" clears the field)
                 field = SubElement(custom, "field")
                 SubElement(field, "name").text = name
                 SubElement(field, "value").text = (
@@ -396,8 +398,7 @@ class MaileonClient:
                 text = ElementTree.fromstring(response.content).text or ""
             except ElementTree.ParseError:
                 text = ""
-        digits = "".join(ch for ch in text if ch.isdigit())
-        return int(digits) if digits and len(digits) < 19 else None
+        return ascii_int("".join(ch for ch in text if ch.isascii() and ch.isdigit()))
 
     async def delete_webhook(self, webhook_id: int) -> None:
         try:
@@ -441,7 +442,7 @@ def parse_sync_report(root: Element) -> dict[str, Any]:
 
     def count(name: str) -> int:
         text = (root.findtext(name) or root.findtext(f".//{name}") or "0").strip()
-        return int(text) if text.isdigit() else 0
+        return ascii_int(text, 9) or 0
 
     names = (
         "count_contacts",
@@ -453,21 +454,36 @@ def parse_sync_report(root: Element) -> dict[str, Any]:
     report: dict[str, Any] = {name: count(name) for name in names}
     # readable only when Maileon said how many contacts it processed (shape UNCONFIRMED)
     report["readable"] = root.find(".//count_contacts") is not None
-    invalid = []
-    for item in root.iter("invalid_contact"):
-        error = item.find("error")
-        code = (error.get("code") or "") if error is not None else ""
-        invalid.append(
-            {
-                "email": (item.findtext("email") or "").strip(),
-                "external_id": (item.findtext("external_id") or "").strip(),
-                "code": int(code) if code.isdigit() else 0,
-                "field": (item.findtext("error/error_field") or "").strip(),
-            }
-        )
+    invalid = [_refused_contact(item) for item in _refused_elements(root)]
     report["invalid"] = invalid
     report["count_invalid_contacts"] = max(report["count_invalid_contacts"], len(invalid))
+    # refused contacts the report does not name (no email, no external id): the caller cannot
+    # tell which contacts they are, so it counts none of the batch as synced
+    report["unnamed_invalid"] = report["count_invalid_contacts"] - sum(
+        1 for i in invalid if i["email"] or i["external_id"]
+    )
     return report
+
+
+def _refused_elements(root: Element) -> list[Element]:
+    """Every child of `<invalid_contacts>`, whatever its tag (the Java client reads them so;
+    examples name them `invalid_contact`, the .NET client `contact`); without that container,
+    any `<invalid_contact>`."""
+    containers = [root] if root.tag == "invalid_contacts" else list(root.iter("invalid_contacts"))
+    if containers:
+        return [child for container in containers for child in container]
+    return list(root.iter("invalid_contact"))
+
+
+def _refused_contact(item: Element) -> dict[str, Any]:
+    error = item.find("error")
+    code = ((error.get("code") or "") if error is not None else "").strip()
+    return {
+        "email": (item.findtext("email") or "").strip(),
+        "external_id": (item.findtext("external_id") or "").strip(),
+        "code": ascii_int(code, 5) or 0,
+        "field": (item.findtext("error/error_field") or "").strip(),
+    }
 
 
 def parse_contact(root: Element) -> dict[str, Any]:

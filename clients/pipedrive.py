@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from clients import safe_json
+from clients.digits import ascii_int
 from clients.errors import ApiError, PermanentError, ReauthRequired, TransientError
 from clients.http import classify, retry_after_seconds, send
 
@@ -230,8 +231,8 @@ class PipedriveClient:
 async def _respect_burst_window(response: httpx.Response) -> None:
     """Almost out of this 2-second window's requests: wait for it to reset instead of
     running into a 429 (Pipedrive's `x-ratelimit-remaining` / `x-ratelimit-reset`)."""
-    remaining = response.headers.get("x-ratelimit-remaining", "")
-    if remaining.isdigit() and int(remaining) <= LOW_REMAINING:
+    remaining = ascii_int(response.headers.get("x-ratelimit-remaining", ""))
+    if remaining is not None and remaining <= LOW_REMAINING:
         await asyncio.sleep(min(retry_after_seconds(response) or 1.0, MAX_BURST_WAIT))
 
 

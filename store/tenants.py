@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from store import synclog
 from store.crypto import DecryptError
 from store.db import Store, now
 
@@ -131,6 +132,20 @@ def update_tokens(
                 user_id,
             ),
         )
+
+
+def set_api_domain(store: Store, company_id: int, api_domain: str) -> None:
+    store.execute("UPDATE companies SET api_domain=? WHERE id=?", (api_domain, company_id))
+
+
+def set_company_domain(store: Store, company_id: int, domain: str) -> None:
+    store.execute("UPDATE companies SET domain=? WHERE id=?", (domain, company_id))
+
+
+def note_refused_api_domain(store: Store, company_id: int, message: str) -> None:
+    """A sync-log line the settings page shows as needing attention."""
+    with store.tx() as db:
+        synclog.write(db, company_id, "pipedrive.api_domain", str(company_id), "attention", message)
 
 
 def mark_needs_reauth(store: Store, company_id: int, user_id: int) -> None:

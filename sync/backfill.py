@@ -83,6 +83,7 @@ SAME_EMAIL = "same email address as another person"
 UNSUBSCRIBED = "unsubscribed in Maileon (not re-imported)"
 UPDATED_MEANWHILE = "updated meanwhile by a webhook"
 DELETED_MEANWHILE = "deleted meanwhile in Pipedrive"
+UNNAMED_REFUSAL = "not confirmed: Maileon refused contacts of its batch without naming them"
 MAILEON_CODES = {
     1: "refused by Maileon: external id missing",
     2: NO_EMAIL,
@@ -305,12 +306,25 @@ async def send_batch(
                 else "refused by Maileon"
             )
             refused[bad["email"].lower() or f"#{bad['external_id']}"] = reason
+        unnamed = report["unnamed_invalid"] > 0
+        if unnamed:  # which contacts were refused is unknown: none counts as synced
+            log.warning(
+                "company %s: Maileon refused %d contacts of an import batch without naming "
+                "them; the batch's %d persons are not counted as imported",
+                company_id,
+                report["unnamed_invalid"],
+                len(items),
+            )
         unsubscribed = report["count_unsubscribed_contacts"]
         all_new = not report["count_existing_contacts"]
         result.skipped[UNSUBSCRIBED] += unsubscribed
         accepted = 0
         for staged, state, contact in items:
-            why = refused.get(staged["email_key"]) or refused.get(f"#{staged['person_id']}")
+            why = (
+                refused.get(staged["email_key"])
+                or refused.get(f"#{staged['person_id']}")
+                or (UNNAMED_REFUSAL if unnamed else "")
+            )
             if why:
                 result.skipped[why] += 1
                 continue
@@ -352,6 +366,7 @@ async def _synchronize(
         "invalid"
     ]
     report["count_invalid_contacts"] = len(report["invalid"])
+    report["unnamed_invalid"] = max(report["unnamed_invalid"], again["unnamed_invalid"])
     for name in ("count_new_contacts", "count_existing_contacts", "count_unsubscribed_contacts"):
         report[name] += again[name]
     return report
@@ -405,11 +420,13 @@ async def _synchronize_once(
         + report["count_invalid_contacts"]
     )
     if report["count_existing_contacts"] or new < len(contacts):
-        _check_report(
-            ctx,
-            company_id,
-            await maileon.synchronize_contacts(contacts, permission=permission, sync_mode=1),
-        )
+        update = await maileon.synchronize_contacts(contacts, permission=permission, sync_mode=1)
+        _check_report(ctx, company_id, update)
+        named = {(b["email"].lower(), b["external_id"]) for b in report["invalid"]}
+        report["invalid"] += [
+            b for b in update["invalid"] if (b["email"].lower(), b["external_id"]) not in named
+        ]
+        report["unnamed_invalid"] = max(report["unnamed_invalid"], update["unnamed_invalid"])
     return report
 
 

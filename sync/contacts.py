@@ -485,7 +485,9 @@ def contact_fields(
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The standard and custom fields of the person's contact (without createdByPipedrive,
     which is sent only when the app creates the contact). A mapped field goes to the Maileon
-    field `maileon_target` names; a value a standard field cannot take is left out."""
+    field `maileon_target` names; a value a standard field cannot take is left out. A field
+    that is empty in Pipedrive is sent as "" (Maileon keeps an omitted field and clears one
+    sent as "", reference §2.3), so a value cleared in Pipedrive is cleared in Maileon."""
     full = person.name or f"{person.first_name} {person.last_name}".strip()
     standard = {
         "FIRSTNAME": person.first_name[:255],
@@ -500,12 +502,14 @@ def contact_fields(
             continue
         target = maileon_target(field_def.name)
         value = plain_value(person.custom[key], field_def)
-        if target.standard:
+        if value in (None, "", []):
+            (standard if target.standard else custom)[target.name] = ""
+        elif target.standard:
             text = standard_value(target.name, value, field_def)
             if text is not None:
                 standard[target.name] = text
-        else:
-            custom[target.name] = maileon_value(value, field_def)
+        elif (converted := maileon_value(value, field_def)) is not None:
+            custom[target.name] = converted
     return standard, custom
 
 

@@ -73,7 +73,7 @@ class Context:
             config=config,
             store=store,
             http=http,
-            tokens=TokenManager(store, oauth),
+            tokens=TokenManager(store, oauth, config.api_domain_allowed),
             key_problems=problems,
         )
 

@@ -112,7 +112,7 @@ def _deal_state(job: Job) -> dict[str, Any] | None:
         deal = payload.get("data")
     if not isinstance(deal, dict):
         return None
-    return {**deal, "id": deal.get("id") or job.entity_id.split(":", 1)[0]}
+    return {**deal, "id": int(job.entity_id.split(":", 1)[0])}  # the validated id
 
 
 def deal_label(deal: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from clients.digits import ascii_int
 from sync.context import Context
 
 FIELD_CACHE_TTL = 600.0
@@ -216,9 +217,10 @@ def plain_value(raw: Any, field: PersonField | None) -> Any:
             return raw.get("from")
         return raw.get("value")
     if field is not None and field.field_type == "enum" and isinstance(raw, str):
-        return int(raw) if raw.strip().isdigit() else raw
+        option = ascii_int(raw)
+        return option if option is not None else raw
     if field is not None and field.field_type == "set" and isinstance(raw, str):
-        return [int(p) for p in raw.split(",") if p.strip().isdigit()]
+        return [n for p in raw.split(",")[:1000] if (n := ascii_int(p)) is not None]
     if (
         isinstance(raw, dict)
         and "value" in raw
@@ -254,7 +256,5 @@ def maileon_value(value: Any, field: PersonField) -> Any:
 
 
 def _as_int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1
+    number = ascii_int(value)
+    return -1 if number is None else number

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from clients.digits import ascii_int
+
 V1_ACTIONS = {"added": "create", "updated": "change", "merged": "change", "deleted": "delete"}
 V2_ACTIONS = {"create", "change", "delete"}
 OBJECTS = {"person", "deal", "organization"}
@@ -56,15 +58,10 @@ def parse_id(value: Any) -> int | None:
     """A positive id from untrusted input (int or digit string), or None."""
     if value is None or isinstance(value, bool):  # None: the usual absent id, no exception
         return None
-    if isinstance(value, str):
-        value = value.strip()
-        if not value.isdigit() or len(value) > 16:
-            return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if 0 < number < MAX_ID else None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    number = ascii_int(value, 16)
+    return number if number is not None and 0 < number < MAX_ID else None
 
 
 def ref_id(value: Any) -> int | None:
@@ -175,7 +172,8 @@ def _parse_v1(body: dict[str, Any], meta: dict[str, Any]) -> PipedriveEvent:
 # the calendar is checked by datetime below for everything else.
 PLAIN_UTC = re.compile(
     r"(\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T"
-    r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d)Z"
+    r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d)Z",
+    re.ASCII,
 )
 
 
@@ -188,7 +186,7 @@ def normalize_time(value: Any) -> str:
         if plain and int(value[8:10]) <= 28:  # days 29-31 need the calendar
             return plain.group(1) + ".000000Z"
     try:
-        if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        if isinstance(value, int | float) or ascii_int(value) is not None:
             stamp = float(value)
             if stamp > 1e12:  # milliseconds or microseconds
                 stamp /= 1e6 if stamp > 1e15 else 1e3

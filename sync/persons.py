@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.intake import normalize_time, ref_id
+from sync.intake import normalize_time, parse_id, ref_id
 
 HASH_KEY = re.compile(r"^[0-9a-f]{40}$")
 
@@ -63,16 +63,12 @@ def from_pipedrive(obj: dict[str, Any]) -> Person:
 
 
 def label_ids(obj: dict[str, Any]) -> set[int] | None:
-    """`label_ids` (API v2), or a single `label` (v1, v2 webhook examples); None when the data
-    has neither (UNCONFIRMED: a v2 webhook may carry only `label: null`)."""
+    """`label_ids` (API v2): the person's labels. A single `label` (v1, v2 webhooks) is only the
+    first of them, so without `label_ids` the set is unknown: None, and the sync rules read the
+    person (sync/rules_gate.py) instead of taking the first label for all of them."""
     ids = obj.get("label_ids")
     if isinstance(ids, list):
-        return {int(i) for i in ids if isinstance(i, int) or str(i).isdigit()}
-    single = obj.get("label")
-    if isinstance(single, dict):  # a typed webhook value
-        single = single.get("id")
-    if isinstance(single, int) or (isinstance(single, str) and single.isdigit()):
-        return {int(single)}
+        return {n for i in ids if (n := parse_id(i)) is not None}
     return None
 
 

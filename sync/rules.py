@@ -6,10 +6,10 @@ a value (`newsletter`), or persons matching rules (`rules`): any of the chosen l
 owner among the chosen users, OR a chosen person field equal to a chosen value. A rule left
 empty does not take part; `rules` with no rule at all matches nobody.
 
-Labels arrive as `label_ids` (API v2, webhooks v2 in the simulator) or as a single `label`
-(v1, v2 webhook examples), read by sync/persons.py. A payload with neither (UNCONFIRMED: the
-documented v2 webhook example has only `label: null`) does not say which labels the person has;
-`needs_person_read` tells the caller to read the person once instead of guessing.
+Labels arrive as `label_ids` (API v2), read by sync/persons.py. A webhook carries only `label`,
+the first of the person's labels (the documented v2 example has no `label_ids`), which does not
+say which labels the person has; `needs_person_read` tells the caller to read the person once
+instead of guessing.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from clients.digits import ascii_int
 from clients.errors import ApiError, NotFound
 from clients.maileon import MaileonClient
 from store import cursors, people, queue, tenants
@@ -49,7 +50,7 @@ from store.tenants import Settings
 from sync.contacts import SUBSCRIBED, UNSUBSCRIBED, newsletter_label, set_newsletter
 from sync.context import Context
 from sync.fields import person_fields
-from sync.intake import normalize_time
+from sync.intake import normalize_time, parse_id
 from sync.outcome import Outcome
 from sync.persons import from_pipedrive
 from sync.wording import plural
@@ -127,8 +128,9 @@ async def ensure_webhooks(
         ours = [h for h in hooks if urlsplit(str(h.get("url") or "")).path == path]
         keep = next((h for h in ours if _is_current(h, wanted)), None)
         for hook in ours:
-            if hook is not keep and str(hook.get("id", "")).isdigit():
-                await maileon.delete_webhook(int(hook["id"]))
+            hook_id = ascii_int(hook.get("id"))
+            if hook is not keep and hook_id is not None:
+                await maileon.delete_webhook(hook_id)
         if keep is None:
             await maileon.create_webhook(wanted)
             created += 1
@@ -165,11 +167,9 @@ async def remove_webhooks(ctx: Context, company_id: int, user_id: int) -> None:
         maileon = ctx.maileon(company_id, api_key=settings.maileon_api_key)
         for hook in await maileon.list_webhooks():
             path = urlsplit(str(hook.get("url") or "")).path
-            if (
-                path.startswith(f"/webhooks/maileon/{company_id}/")
-                and str(hook.get("id", "")).isdigit()
-            ):
-                await maileon.delete_webhook(int(hook["id"]))
+            hook_id = ascii_int(hook.get("id"))
+            if path.startswith(f"/webhooks/maileon/{company_id}/") and hook_id is not None:
+                await maileon.delete_webhook(hook_id)
 
     try:
         await asyncio.wait_for(delete_ours(), REMOVE_TIMEOUT)
@@ -193,7 +193,7 @@ class MaileonEvent:
     @property
     def person_ref(self) -> str:
         """Job entity: the Pipedrive person id when the external id is one, else the address."""
-        if self.external_id.isdigit():
+        if parse_id(self.external_id) is not None:
             return f"pd:{self.external_id}"
         if self.email:
             return f"email:{self.email.lower()}"
@@ -287,12 +287,9 @@ def find_persons(store: Store, company_id: int, external_id: str, email: str) ->
     """Persons this app synced that the Maileon contact stands for: the one named by the
     external id, and every person with that address."""
     found: dict[int, PersonState] = {}
-    if (
-        external_id.isdigit()
-        and len(external_id) < 19
-        and people.is_active(store, company_id, int(external_id))
-    ):
-        found[int(external_id)] = people.get(store, company_id, int(external_id))
+    pid = parse_id(external_id)
+    if pid is not None and people.is_active(store, company_id, pid):
+        found[pid] = people.get(store, company_id, pid)
     if email:
         for state in people.by_email(store, company_id, email):
             found.setdefault(state.person_id, state)
@@ -303,7 +300,7 @@ def _who(email: str, external_id: str) -> str:
     if email and external_id:
         return (
             f"{email} (Pipedrive person #{external_id})"
-            if external_id.isdigit()
+            if parse_id(external_id) is not None
             else f"{email} (external id {external_id})"
         )
     return email or f"external id {external_id}"

@@ -24,6 +24,7 @@ from appconfig import Config
 from clients.errors import ApiError
 from store import oauth_nonces, tenants
 from store.db import Store, now
+from sync.intake import parse_id
 from web.admin_rights import confirmed_admin
 from web.errors import HTTPProblem
 from web.state import app_context
@@ -92,11 +93,11 @@ def verify_jwt(token: str, config: Config) -> Identity | None:
         return None
     company = claims.get("companyId", claims.get("company_id"))
     user = claims.get("userId", claims.get("user_id"))
-    try:
-        return Identity(int(str(company)), int(str(user)), "jwt", token)
-    except ValueError:  # signed by Pipedrive, but not the claims the app knows
+    company_id, user_id = parse_id(company), parse_id(user)
+    if company_id is None or user_id is None:  # signed by Pipedrive, not the claims we know
         _warn_claims(sorted(str(k)[:40] for k in claims)[:20])
         return None
+    return Identity(company_id, user_id, "jwt", token)
 
 
 _claims_warned: set[tuple[str, ...]] = set()

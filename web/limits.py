@@ -8,6 +8,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from clients.digits import ascii_int
+
 MAX_BODY = 1_000_000
 
 
@@ -29,10 +31,11 @@ class BodyLimit:
             if name == b"content-length":
                 raw = value  # h11 and httptools refuse a request with two different ones
         if raw is not None:
-            if not raw.isdigit():
+            length = ascii_int(raw.decode("latin-1"))
+            if length is None:
                 await _reject(send, 400, "malformed Content-Length")
                 return
-            if int(raw) > self.limit:
+            if length > self.limit:
                 await _reject(send, 413, "body too large")
                 return
             # The server never delivers more than the declared length.

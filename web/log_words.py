@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # "Ada Lovelace (#5): updated …" or 'deal "Big deal" (#12): …': the label the rules put first.
-LABEL = re.compile(r"^(?P<label>[^\n]{1,200}?) \(#(?P<id>\d{1,16})\): ")
+LABEL = re.compile(r"^(?P<label>[^\n]{1,200}?) \(#(?P<id>[0-9]{1,16})\): ")
 DEAL_LABEL = re.compile(r'^deal "(?P<title>.*)"$', re.DOTALL)
 
 ROUTINE = {

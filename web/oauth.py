@@ -108,7 +108,9 @@ async def callback(request: Request) -> Response:
             return tokens.access_token
 
         me = await PipedriveClient(ctx.http, tokens.api_domain, token, no_refresh).users_me()
-        company_id, user_id = int(me["company_id"]), int(me["id"])
+        company_id, user_id = parse_id(me.get("company_id")), parse_id(me.get("id"))
+        if company_id is None or user_id is None:
+            raise ValueError("users/me named no company or user id")
     except (ApiError, KeyError, TypeError, ValueError) as exc:
         reason = exc.message if isinstance(exc, ApiError) else "unexpected answer from Pipedrive"
         log.warning("install failed: %s", reason)

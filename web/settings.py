@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from clients.digits import ascii_int
 from clients.errors import ApiError
 from clients.maileon import PERMISSIONS
 from store import queue, tenants
@@ -150,10 +151,7 @@ async def _validate(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
-    try:
-        permission = int(str(form.get("initial_permission", "2")))
-    except ValueError:
-        permission = 0
+    permission = ascii_int(str(form.get("initial_permission", "2")), 2) or 0
     if permission not in PERMISSIONS:
         errors["_form"] = "Choose an initial permission from the list."
     values["initial_permission"] = permission

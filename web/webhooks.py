@@ -32,7 +32,7 @@ CREDENTIALS_TTL = 60.0
 QUEUE_CHECK_TTL = 1.0  # seconds a company's queued bytes are reused
 QUEUE_RETRY_AFTER = 60  # seconds; Pipedrive retries after 3, 30 and 150 s anyway
 QUEUE_REFUSED_SHOWN = 3600.0  # the health card says so for an hour
-WEBHOOK_USER = re.compile(r"^pd(\d{1,18})-[0-9a-f]{8}$")
+WEBHOOK_USER = re.compile(r"^pd([0-9]{1,18})-[0-9a-f]{8}$")
 JOB_KINDS = {"person": "person", "organization": "organization", "deal": "deal"}
 
 
@@ -197,7 +197,7 @@ async def queued(ctx: Context, company_id: int) -> Queued:
 
 
 # --- Maileon (F10) ---------------------------------------------------------------------------
-COMPANY_ID = re.compile(r"^\d{1,18}$")
+COMPANY_ID = re.compile(r"^[0-9]{1,18}$")
 
 
 async def maileon(request: Request) -> Response:

@@ -38,6 +38,7 @@ class ControlRoutes(ReportRoutes):
             Route("/_sim/doi_keys", self.sim_doi_key, methods=["POST"]),
             Route("/_sim/faults", self.sim_faults, methods=["POST"]),
             Route("/_sim/latency", self.sim_latency, methods=["POST"]),
+            Route("/_sim/report_shape", self.sim_report_shape, methods=["POST"]),
             Route("/_sim/down", self.sim_down, methods=["POST"]),
             Route("/_sim/reset_faults", self.sim_reset_faults, methods=["POST"]),
             Route("/_sim/reset", self.sim_reset, methods=["POST"]),
@@ -197,6 +198,18 @@ class ControlRoutes(ReportRoutes):
         except (TypeError, ValueError):
             raise ApiError(400, "ms must be a number") from None
         return JSONResponse({"ok": True, "latency_ms": self.faults.latency_ms})
+
+    async def sim_report_shape(self, request: Request) -> Response:
+        """`{"invalid_contact_tag": "contact", "name_invalid_contacts": false}`: how a
+        synchronize report names a refused contact inside `<invalid_contacts>`, and whether
+        the entry carries its email and external id."""
+        data = await self.control_body(request)
+        tag = data.get("invalid_contact_tag", self.invalid_contact_tag)
+        if not isinstance(tag, str) or not tag.isidentifier() or not tag.isascii():
+            raise ApiError(400, "invalid_contact_tag must be an XML element name")
+        self.invalid_contact_tag = tag
+        self.name_invalid_contacts = bool(data.get("name_invalid_contacts", True))
+        return JSONResponse({"ok": True, "invalid_contact_tag": tag})
 
     async def sim_down(self, request: Request) -> Response:
         data = await self.control_body(request)

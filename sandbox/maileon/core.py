@@ -39,6 +39,11 @@ class SimCore:
         self._ids: dict[str, int] = {}
         self._inflight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        # the element naming a refused contact in a synchronize report: the sources differ
+        # (derived example `invalid_contact`, the .NET client `contact`; the Java client reads
+        # any child of `invalid_contacts`), so tests choose (`/_sim/report_shape`)
+        self.invalid_contact_tag = "invalid_contact"
+        self.name_invalid_contacts = True
         self.account(DEFAULT_ACCOUNT)
         default = api_keys if api_keys is not None else {DEFAULT_KEY: set(ALL_METHODS)}
         for key, methods in default.items():

@@ -80,9 +80,10 @@ class SynchronizeRoutes(ContactRoutes):
         sub(report, "count_invalid_contacts", len(invalid))
         invalid_el = SubElement(report, "invalid_contacts")
         for item, code, field_name in invalid:
-            el = SubElement(invalid_el, "invalid_contact")
-            sub(el, "email", item.get("email") or None)
-            sub(el, "external_id", item.get("external_id") or None)
+            el = SubElement(invalid_el, self.invalid_contact_tag)
+            if self.name_invalid_contacts:
+                sub(el, "email", item.get("email") or None)
+                sub(el, "external_id", item.get("external_id") or None)
             err = SubElement(el, "error")
             err.set("code", str(code))
             sub(err, "error_field", field_name)

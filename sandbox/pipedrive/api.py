@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,7 +18,7 @@ from sandbox.pipedrive.helpers import (
     json_body,
     parse_rfc3339,
 )
-from sandbox.pipedrive.model import FIELD_TYPES, MAX_LIMIT, ApiError, Auth
+from sandbox.pipedrive.model import FIELD_TYPES, MAX_LIMIT, ApiError, Auth, default_access
 from sandbox.pipedrive.public import PythonApi
 
 
@@ -62,55 +61,39 @@ class ApiRoutes(PythonApi):
             user = self.users[auth.user_id]
             company = self.companies[auth.company_id]
         admin = bool(user["is_admin"])
-        return JSONResponse(
-            {
-                "success": True,
-                "data": {
-                    "id": user["id"],
-                    "name": user["name"],
-                    "default_currency": "EUR",
-                    "locale": "en_US",
-                    "lang": 1,
-                    "email": user["email"],
-                    "phone": None,
-                    "activated": True,
-                    "last_login": "2026-01-01 08:00:00",
-                    "created": "2024-01-01 08:00:00",
-                    "modified": "2026-01-01 08:00:00",
-                    "has_created_company": admin,
-                    "access": [
-                        {
-                            "app": "sales",
-                            "admin": admin,
-                            "permission_set_id": str(
-                                uuid.uuid5(uuid.NAMESPACE_OID, f"sales{admin}")
-                            ),
-                        },
-                        {
-                            "app": "global",
-                            "admin": admin,
-                            "permission_set_id": str(
-                                uuid.uuid5(uuid.NAMESPACE_OID, f"global{admin}")
-                            ),
-                        },
-                    ],
-                    "active_flag": True,
-                    "timezone_name": "Europe/Berlin",
-                    "timezone_offset": "+01:00",
-                    "role_id": 1,
-                    "icon_url": None,
-                    "is_you": True,
-                    "is_deleted": False,
-                    "is_admin": admin,
-                    "company_id": company["id"],
-                    "company_name": company["name"],
-                    "company_domain": company["domain"],
-                    "company_country": "DE",
-                    "company_industry": None,
-                    "language": {"language_code": "en", "country_code": "US"},
-                },
-            }
-        )
+        access = user["access"] if "access" in user else default_access(admin)
+        data: dict[str, Any] = {
+            "id": user["id"],
+            "name": user["name"],
+            "default_currency": "EUR",
+            "locale": "en_US",
+            "lang": 1,
+            "email": user["email"],
+            "phone": None,
+            "activated": True,
+            "last_login": "2026-01-01 08:00:00",
+            "created": "2024-01-01 08:00:00",
+            "modified": "2026-01-01 08:00:00",
+            "has_created_company": admin,
+            "access": access,
+            "active_flag": True,
+            "timezone_name": "Europe/Berlin",
+            "timezone_offset": "+01:00",
+            "role_id": 1,
+            "icon_url": None,
+            "is_you": True,
+            "is_deleted": False,
+            "company_id": company["id"],
+            "company_name": company["name"],
+            "company_domain": company["domain"],
+            "company_country": "DE",
+            "company_industry": None,
+            "language": {"language_code": "en", "country_code": "US"},
+        }
+        if access is None:  # the pre-2022 schema: no `access`, an `is_admin` flag
+            del data["access"]
+            data["is_admin"] = admin
+        return JSONResponse({"success": True, "data": data})
 
     async def _users_list(self, request: Request, auth: Auth) -> Response:
         with self._lock:

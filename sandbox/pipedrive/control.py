@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import uuid
+from typing import Any
 
 import httpx
 from starlette.requests import Request
@@ -11,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from sandbox.pipedrive.api import ApiRoutes
 from sandbox.pipedrive.helpers import fail, int_param, json_body, rfc3339, utcnow
+from sandbox.pipedrive.model import ADMIN_APPS
 
 
 class ControlRoutes(ApiRoutes):
@@ -38,6 +41,7 @@ class ControlRoutes(ApiRoutes):
             Route("/_sim/expire_tokens", ctl(self._sim_expire), methods=["POST"]),
             Route("/_sim/revoke", ctl(self._sim_revoke), methods=["POST"]),
             Route("/_sim/users/{id:int}", ctl(self._sim_user_patch), methods=["PATCH"]),
+            Route("/_sim/companies/{id:int}", ctl(self._sim_company_patch), methods=["PATCH"]),
             Route("/_sim/uninstall", ctl(self._sim_uninstall), methods=["POST"]),
             Route("/_sim/token_lifetime", ctl(self._sim_token_lifetime), methods=["POST"]),
             Route("/_sim/rate_limit", ctl(self._sim_rate_limit), methods=["POST"]),
@@ -146,7 +150,9 @@ class ControlRoutes(ApiRoutes):
         return JSONResponse({"ok": True})
 
     async def _sim_user_patch(self, request: Request) -> Response:
-        """An admin promotes or demotes a user: `{"is_admin": bool}`."""
+        """An admin promotes or demotes a user: `{"is_admin": bool}` (admin of the CRM), or
+        sets the rights per app `{"access": [{"app": "campaigns", "admin": true}, …]}`;
+        `"access": null` answers `users/me` in the pre-2022 schema (`is_admin`, no `access`)."""
         body = await json_body(request)
         with self._lock:
             user = self.users.get(int(request.path_params["id"]))
@@ -154,7 +160,31 @@ class ControlRoutes(ApiRoutes):
                 raise fail(404, "User not found")
             if "is_admin" in body:
                 user["is_admin"] = bool(body["is_admin"])
+                user.pop("access", None)
+            if "access" in body:
+                user["access"] = access_list(body["access"])
+                if user["access"] is not None:
+                    user["is_admin"] = any(
+                        a["admin"] and a["app"] in ADMIN_APPS for a in user["access"]
+                    )
             return JSONResponse(dict(user))
+
+    async def _sim_company_patch(self, request: Request) -> Response:
+        """The company's domain changes: `{"api_domain": "https://new.pipedrive.com",
+        "domain": "new"}`. Token answers name the new api_domain from then on; the API answers
+        a company's tokens only at its current api_domain."""
+        body = await json_body(request)
+        with self._lock:
+            company = self.companies.get(int(request.path_params["id"]))
+            if company is None:
+                raise fail(404, "Company not found")
+            if "api_domain" in body:
+                if not isinstance(body["api_domain"], str) or not body["api_domain"]:
+                    raise fail(400, "api_domain must be an origin")
+                company["api_domain"] = body["api_domain"].rstrip("/")
+            if "domain" in body:
+                company["domain"] = str(body["domain"])
+            return JSONResponse(dict(company))
 
     async def _sim_uninstall(self, request: Request) -> Response:
         """The user removes the app in Pipedrive: tokens die, webhooks go, callback gets DELETE."""
@@ -222,3 +252,20 @@ class ControlRoutes(ApiRoutes):
         except ValueError:
             raise fail(400, "timeout must be a number") from None
         return JSONResponse({"idle": await self.wait_idle_async(min(timeout, 600.0))})
+
+
+def access_list(raw: Any) -> list[dict[str, Any]] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("app"), str) for a in raw
+    ):
+        raise fail(400, "access must be a list of {app, admin}")
+    return [
+        {
+            "app": a["app"],
+            "admin": bool(a.get("admin")),
+            "permission_set_id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{a['app']}{a.get('admin')}")),
+        }
+        for a in raw
+    ]

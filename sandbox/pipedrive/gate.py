@@ -6,6 +6,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -44,7 +45,10 @@ class Gate(OAuth):
         async def endpoint(request: Request) -> Response:
             with self._lock:
                 tok = self._token_auth(request.headers.get("authorization"))
-            if tok is None:
+                moved = self.companies[tok.company_id].get("api_domain") if tok else None
+            # a company whose domain changed: its old host no longer knows its tokens (the
+            # token refresh answer names the new api_domain)
+            if tok is None or (moved and urlsplit(moved).netloc != request.headers.get("host")):
                 return JSONResponse(
                     {
                         "success": False,

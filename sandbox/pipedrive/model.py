@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -146,3 +147,18 @@ class Job:
     webhook_id: int
     event: Event
     attempts: list[int] = field(default_factory=list)
+
+
+ADMIN_APPS = ("sales", "global")  # admin of the CRM itself; other apps are Campaigns, Projects, …
+
+
+def default_access(admin: bool) -> list[dict[str, Any]]:
+    """`access[]` of `GET /users/me` as the OAS example shows it: rights per Pipedrive app."""
+    return [
+        {
+            "app": app,
+            "admin": admin,
+            "permission_set_id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{app}{admin}")),
+        }
+        for app in ("sales", "global", "account_settings")
+    ]

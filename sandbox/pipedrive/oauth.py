@@ -56,7 +56,7 @@ class OAuth(DealsAndOrgs):
             "refresh_token": install.refresh_token,
             "scope": SCOPES,
             "expires_in": TOKEN_EXPIRES_IN,
-            "api_domain": self.base_url,
+            "api_domain": self.companies[install.company_id].get("api_domain") or self.base_url,
         }
 
     def _token_auth(self, header: str | None) -> AccessToken | None:

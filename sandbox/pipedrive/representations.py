@@ -109,8 +109,7 @@ class Representations(SimCore):
             "emails": copy.deepcopy(p["emails"]),
             "first_name": p["first_name"],
             "id": p["id"],
-            "label": None,
-            "label_ids": list(p["label_ids"]),
+            "label": p["label_ids"][0] if p["label_ids"] else None,  # the first only
             "last_name": p["last_name"],
             "name": p["name"],
             "org_id": p["org_id"],
@@ -139,7 +138,8 @@ class Representations(SimCore):
             "add_time": v1_time(p["add_time"]),
             "update_time": v1_time(p["update_time"]),
             "active_flag": True,
-            "label": None,
+            "label": p["label_ids"][0] if p["label_ids"] else None,
+            "label_ids": list(p["label_ids"]),  # as in the OAS v1 person example
             "org_name": org["name"] if org else None,
             "owner_name": owner["name"] if owner else None,
         }

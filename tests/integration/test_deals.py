@@ -355,3 +355,35 @@ def test_v1_deal_webhooks_are_synced(harness: Harness) -> None:
             "update_time": "2024-03-01 10:00:00",
             "deal_url": "https://acme.pipedrive.com/deal/777",
         }
+
+
+def test_a_deal_id_in_the_data_that_is_not_a_number_does_not_loop(harness: Harness) -> None:
+    """Issue #22, item 9: the deal is the one the validated `meta.entity_id` names; a `data.id`
+    of "²" (isdigit() but not int()) must not make the job fail and retry forever."""
+    harness.setup_company(deals_sync=True)
+    person = harness.create_person(name="Sup Er", email="super@example.com")
+    deal = create_deal(harness, title="Squared", person_id=person["id"])
+    harness.settle()
+    current = next(d for d in harness.pd("GET", "/_sim/state")["deals"] if d["id"] == deal["id"])
+    body = {
+        "data": {**current, "id": "\u00b2", "update_time": "2030-01-01T10:00:00Z"},
+        "previous": {"title": "Old"},
+        "meta": {
+            "action": "change",
+            "entity": "deal",
+            "company_id": str(COMPANY),
+            "entity_id": str(deal["id"]),
+            "id": str(uuid.uuid4()),
+            "version": "2.0",
+            "timestamp": "2030-01-01T10:00:00.123Z",
+            "user_id": str(ADMIN),
+        },
+    }
+    post_webhook(harness, body)
+    harness.settle()
+    updates = [
+        t
+        for t in maileon_state(harness)["transactions"]
+        if t["type_name"] == "pipedrive_deal_updated"
+    ]
+    assert [t["content"]["deal_id"] for t in updates] == [deal["id"]]

@@ -495,3 +495,17 @@ def preview_sentence(page: str) -> str:
     found = re.search(r'id="rules-preview"><strong>([^<]+)</strong>', page)
     assert found, text(page)
     return html.unescape(found.group(1)).rstrip(".")
+
+
+def test_a_chosen_label_that_is_not_the_first_still_matches(harness: Harness) -> None:
+    """Issue #22, item 7: a webhook's `label` is only the first of the person's labels; without
+    `label_ids` the app reads the person instead of taking that one label for all of them."""
+    client = harness.setup_company()
+    first, second = sorted([label(harness, "Supplier"), label(harness, "Customer")])
+    set_rules(harness, client, mode="rules", labels=[str(second)])
+    person = harness.create_person(
+        name="Two Labels", email="two@example.com", label_ids=[first, second]
+    )
+    harness.settle()
+    assert "two@example.com" in harness.contacts()
+    assert not any("left out" in m for m in log_of(harness, person["id"]))

@@ -239,3 +239,27 @@ def test_reconciliation_applies_unsubscribes_without_webhook(
         == applied
         == 2
     )
+
+
+def test_an_external_id_in_digits_that_are_not_ascii_is_no_person_id(harness: Harness) -> None:
+    """Issue #22, item 9: "²" passes str.isdigit() but int() raises; the event must apply by
+    the address (or be skipped with a reason), never fail and retry forever."""
+    client = harness.setup_company()
+    ada = subscribed_person(harness, "ada@example.com")
+    bob = subscribed_person(harness, "bob@example.com", "Bob")
+    harness.settle()
+    base = f"{harness.app_url}/webhooks/maileon/{COMPANY}/unsubscription?token={token_of(harness)}"
+    for email, eid in (("ada@example.com", "\u00b2"), ("bob@example.com", "9" * 5000)):
+        r = httpx.post(base, json={"email": email, "external_id": eid})
+        assert r.status_code == 200, r.text
+    r = httpx.post(base, json={"email": "", "external_id": "\u0661\u0662"})
+    assert r.status_code == 200, r.text
+    harness.settle()
+    assert harness.newsletter_of(ada["id"]) == "Unsubscribed"
+    assert harness.newsletter_of(bob["id"]) == "Unsubscribed"
+    assert "no Pipedrive person synced by this app has this address or id" in sync_log(
+        harness, client
+    )
+    assert harness.rows(
+        "SELECT count(*) FROM jobs WHERE kind='maileon_event' AND state<>'done'"
+    ) == [(0,)]

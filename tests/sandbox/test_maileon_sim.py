@@ -715,3 +715,47 @@ def test_doi_mailings_and_their_keys(env: dict[str, Any]) -> None:
     assert keys == {"doi-key-1", "kh68gb7"}
     assert env["api"].get("/mailings/999999/settings/doi_key").status_code == 404
     assert env["api"].get("/mailings/filter/types", params={"types": "bogus"}).status_code == 400
+
+
+def test_an_omitted_field_is_kept_and_one_sent_empty_is_cleared(env: dict[str, Any]) -> None:
+    """Reference §2.3: "Remove the element … or set its value to "" to clear" (JSON), and the
+    same for a synchronize (XML); a null custom value is refused."""
+    api = env["api"]
+    assert api.post("/contacts/fields/custom/color").status_code == 201
+    body = {"standard_fields": {"CITY": "Bonn", "LASTNAME": "L"}, "custom_fields": {"color": "red"}}
+    assert create(env, "keep@example.com", body, permission="1").status_code == 201
+    put = {"standard_fields": {"LASTNAME": "L2"}, "custom_fields": {}}
+    headers = {"Content-Type": JSON_TYPE}
+    r = api.put("/contacts/email/keep@example.com", content=json.dumps(put), headers=headers)
+    assert r.status_code < 300
+    kept = contact_state(env, "keep@example.com")
+    assert kept["standard_fields"]["CITY"] == "Bonn" and kept["custom_fields"]["color"] == "red"
+    put = {"standard_fields": {"CITY": ""}, "custom_fields": {"color": ""}}
+    r = api.put("/contacts/email/keep@example.com", content=json.dumps(put), headers=headers)
+    assert r.status_code < 300
+    cleared = contact_state(env, "keep@example.com")
+    assert "CITY" not in cleared["standard_fields"] and "color" not in cleared["custom_fields"]
+    assert cleared["standard_fields"]["LASTNAME"] == "L2"
+    null = json.dumps({"custom_fields": {"color": None}})
+    r = api.put("/contacts/email/keep@example.com", content=null, headers=headers)
+    assert r.status_code == 400
+
+    sync = (
+        "<contacts><contact><email>keep@example.com</email><standard_fields>"
+        "<field><name>CITY</name><value>Köln</value></field></standard_fields>"
+        "<custom_fields><field><name>color</name><value>blue</value></field></custom_fields>"
+        "</contact></contacts>"
+    )
+    params = {"sync_mode": "1", "ignore_invalid_contacts": "true"}
+    headers = {"Content-Type": XML_TYPE}
+    assert api.post("/contacts", params=params, content=sync, headers=headers).status_code == 200
+    assert contact_state(env, "keep@example.com")["custom_fields"]["color"] == "blue"
+    sync = (
+        "<contacts><contact><email>keep@example.com</email><standard_fields>"
+        "<field><name>CITY</name><value/></field></standard_fields><custom_fields>"
+        "<field><name>color</name><value></value></field></custom_fields></contact></contacts>"
+    )
+    assert api.post("/contacts", params=params, content=sync, headers=headers).status_code == 200
+    cleared = contact_state(env, "keep@example.com")
+    assert "CITY" not in cleared["standard_fields"] and "color" not in cleared["custom_fields"]
+    assert cleared["standard_fields"]["LASTNAME"] == "L2"

@@ -60,3 +60,38 @@ def test_every_change_asks_pipedrive_with_the_users_own_token(harness: Harness) 
         q for q in harness.pd("GET", "/_sim/state")["requests"] if q["path"] == "/api/v1/users/me"
     ][len(before) :]
     assert asked and {q["user_id"] for q in asked} == {ADMIN}
+
+
+def test_an_admin_of_another_pipedrive_app_only_can_change_nothing(harness: Harness) -> None:
+    """Issue #22, item 2: `access[]` lists rights per app; only global or sales admin counts."""
+    harness.setup_company()
+    sales = harness.install(user_id=SALES)
+    harness.pd(
+        "PATCH",
+        f"/_sim/users/{SALES}",
+        json={
+            "access": [
+                {"app": "sales", "admin": False},
+                {"app": "campaigns", "admin": True},
+                {"app": "projects", "admin": True},
+            ]
+        },
+    )
+    for name, r in changes(harness, sales).items():
+        assert r.status_code == 403, (name, r.status_code)
+        assert "not an admin" in r.text, name
+    assert harness.rows("SELECT contacts_sync FROM settings") == [(1,)]
+    assert "read-only" in sales.get(f"{harness.app_url}/settings").text
+
+    harness.pd("PATCH", f"/_sim/users/{SALES}", json={"access": [{"app": "global", "admin": True}]})
+    r = harness.save_settings(sales, contacts_sync=True, deals_sync=True)
+    assert r.status_code == 200 and "Settings saved" in r.text
+
+
+def test_is_admin_counts_only_when_the_answer_has_no_access_list(harness: Harness) -> None:
+    harness.setup_company()
+    sales = harness.install(user_id=SALES)
+    harness.pd("PATCH", f"/_sim/users/{SALES}", json={"is_admin": True})
+    harness.pd("PATCH", f"/_sim/users/{SALES}", json={"access": None})  # pre-2022 schema
+    r = harness.save_settings(sales, contacts_sync=True, deals_sync=True)
+    assert r.status_code == 200 and "Settings saved" in r.text

@@ -245,6 +245,33 @@ def _cases(harness: Harness) -> list[tuple[str, str, str, dict[str, Any], set[in
             {400},
         ),
         (
+            "webhook id in non-ASCII digits",  # "١٢" is isdigit() and int() reads it as 12
+            "POST",
+            wh,
+            {
+                "json": {**valid, "meta": {**valid["meta"], "entity_id": "\u0661\u0662"}},
+                "headers": {"Authorization": good},
+            },
+            {400},
+        ),
+        (
+            "webhook id in superscript digits",  # "²" is isdigit() but int() raises
+            "POST",
+            wh,
+            {
+                "json": {**valid, "meta": {**valid["meta"], "entity_id": "\u00b2"}},
+                "headers": {"Authorization": good},
+            },
+            {400},
+        ),
+        (
+            "maileon webhook company in non-ASCII digits",
+            "POST",
+            f"{harness.app_url}/webhooks/maileon/%D9%A1%D9%A0%D9%A0%D9%A1/unsubscription?token=x",
+            {"json": {}},
+            {403},
+        ),
+        (
             "uninstall with absurd ids",
             "DELETE",
             f"{harness.app_url}/oauth/callback",
