@@ -13,7 +13,9 @@ field, through Maileon webhooks and a periodic reconciliation of the unsubscript
   Unsubscribed / Subscribed with `contacts.set_newsletter`, which records the value before
   writing it, so the echoing Pipedrive webhook is no transition and, its data unchanged
   (`contacts.data_fingerprint`), costs no Maileon call. A DOI confirmation is the
-  contact's own explicit consent, so it sets Subscribed even after an earlier unsubscribe; an
+  contact's own explicit consent, so it sets Subscribed even after an earlier unsubscribe, but
+  only once Maileon agrees: the contact's permission is read first and must be DOI or DOI+
+  (the webhook's only credential is a URL token); otherwise a log line and no change. An
   unsubscribe is never undone by later CRM edits (only a change of the field to Subscribed).
 * Reconciliation (`reconcile`, periodic): reads `/reports/unsubscriptions` from the stored
   cursor up to a little before now, and feeds unsubscriptions of known persons that are not yet
@@ -40,7 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from clients.errors import ApiError, NotFound
-from clients.maileon import MaileonClient
+from clients.maileon import PERMISSIONS, MaileonClient
 from store import cursors, people, queue, tenants
 from store.db import Store
 from store.people import PersonState
@@ -344,6 +346,18 @@ async def handle_maileon_event(ctx: Context, job: Job) -> Outcome:
             f"{what} for {_who(email, eid)}: no Pipedrive person synced by "
             "this app has this address or id"
         )
+    if event == "doi":
+        doubt = await _doi_doubt(ctx, job.company_id, email or states[0].email)
+        if doubt:
+            log.warning(
+                "company %s: a DOI confirmation webhook was not applied: %s",
+                job.company_id,
+                doubt,
+            )
+            return Outcome.skipped(
+                f"{what} for {_who(email, eid)} not applied: {doubt}; the Newsletter field "
+                "is left as it is"
+            )
     done: list[str] = []
     skipped: list[str] = []
     already: list[str] = []
@@ -356,6 +370,26 @@ async def handle_maileon_event(ctx: Context, job: Job) -> Outcome:
     if skipped:
         return Outcome.skipped(f"Maileon {what}: " + "; ".join(skipped))
     return Outcome.quiet(f"Maileon {what}: " + "; ".join(already))
+
+
+async def _doi_doubt(ctx: Context, company_id: int, email: str) -> str:
+    """Why a DOI confirmation is not believed ('' when Maileon agrees). The webhook carries
+    only a URL token, so the contact's permission is read from Maileon: only DOI or DOI+ on a
+    contact that is not unsubscribed makes the person Subscribed."""
+    if not email:
+        return "the Maileon contact's address is unknown, so its permission cannot be read"
+    contact = await ctx.maileon(company_id).get_contact(email)
+    if contact is None:
+        return f"Maileon has no contact {email}"
+    if contact["standard_fields"].get("PERMISSION_STATUS") == "unsubscribed":
+        return f"Maileon shows {email} unsubscribed"
+    permission = int(contact["permission"])
+    if permission not in (4, 5):
+        return (
+            f"Maileon shows {email} with permission {PERMISSIONS.get(permission, permission)}, "
+            "not a confirmed double opt-in"
+        )
+    return ""
 
 
 async def _apply(

@@ -136,7 +136,10 @@ def test_doi_confirmation_sets_newsletter_subscribed(harness: Harness) -> None:
     harness.settle()
     assert harness.newsletter_of(person["id"]) == "Subscribed"
     assert harness.contacts()["grace@example.com"]["permission"] == 4
-    assert maileon_requests(harness)[before:] == []  # the echo is a no-op
+    # one read of the contact's permission (item 5); the echo of the field write is a no-op
+    assert [(r["method"], r["path"]) for r in maileon_requests(harness)[before:]] == [
+        ("GET", "/1.0/contacts/email/grace@example.com")
+    ]
 
 
 def test_webhook_token_is_required(harness: Harness) -> None:
@@ -239,3 +242,26 @@ def test_reconciliation_applies_unsubscribes_without_webhook(
         == applied
         == 2
     )
+
+
+def test_doi_confirmation_is_believed_only_when_maileon_shows_doi(harness: Harness) -> None:
+    client = harness.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1")
+    person = subscribed_person(harness, "grace@example.com", "Grace")
+    harness.settle()
+    assert harness.newsletter_of(person["id"]) == "Pending confirmation"
+    # a DOI webhook arrives (a stray or replayed call) while Maileon still has permission NONE
+    url = f"{harness.app_url}/webhooks/maileon/{COMPANY}/doi?token={token_of(harness)}"
+    body = {"email": "grace@example.com", "external_id": str(person["id"])}
+    r = httpx.post(url, json={**body, "timestamp": "2024-05-02 10:15:00"})
+    assert r.status_code == 200, r.text
+    harness.settle()
+    assert harness.newsletter_of(person["id"]) == "Pending confirmation"
+    assert harness.contacts()["grace@example.com"]["permission"] == 1
+    log = sync_log(harness, client)
+    assert "DOI confirmation for grace@example.com" in log
+    assert "with permission None, not a confirmed double opt-in" in log
+
+    # the recipient really confirms: Maileon shows DOI, the same kind of call is believed
+    harness.ml("POST", "/_sim/contacts/confirm_doi", json={"email": "grace@example.com"})
+    harness.settle()
+    assert harness.newsletter_of(person["id"]) == "Subscribed"
