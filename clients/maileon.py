@@ -182,12 +182,16 @@ class MaileonClient:
             content_type=JSON_CONTACT,
         )
 
-    async def get_contact(self, email: str) -> dict[str, Any] | None:
+    async def get_contact(
+        self, email: str, custom_fields: tuple[str, ...] = ()
+    ) -> dict[str, Any] | None:
+        """The contact with this address (permission, PERMISSION_STATUS and the custom fields
+        asked for), or None (404)."""
+        params = [("standard_field", "PERMISSION_STATUS")]
+        params += [("custom_field", name) for name in custom_fields]
         try:
             response = await self.request(
-                "GET",
-                f"/contacts/email/{path_segment(email)}",
-                params=[("standard_field", "PERMISSION_STATUS")],
+                "GET", f"/contacts/email/{path_segment(email)}", params=params
             )
         except NotFound:
             return None
@@ -280,28 +284,16 @@ class MaileonClient:
                 raise
 
     async def send_transaction(
-        self,
-        type_name: str,
-        *,
-        email: str,
-        external_id: str,
-        permission: int,
-        content: dict[str, Any],
+        self, type_name: str, *, email: str, content: dict[str, Any]
     ) -> dict[str, Any]:
-        """Send one transaction and return Maileon's report for it (check its `queued`).
+        """Send one transaction for the existing contact with this address and return Maileon's
+        report for it (check its `queued`; a missing contact reports "contact not found").
 
-        The contact goes in Maileon's `import` wrapper, so a missing contact is created with
-        `permission` (and the external id) instead of the transaction being dropped. UNCONFIRMED
-        which key Maileon matches an existing contact by when both are given; the email is the
-        documented one, the external id rides along for a contact the import creates. A 2xx
-        without a report is treated as not accepted (as Maileon's n8n node does)."""
-        item = {
-            "typeName": type_name,
-            "import": {
-                "contact": {"email": email, "external_id": external_id, "permission": permission}
-            },
-            "content": content,
-        }
+        Never with Maileon's `import` wrapper: it creates a missing contact, which would bring
+        back a contact that unsubscribed (Maileon anonymizes it) or that someone deleted. The
+        caller creates a contact first when the app may (sync/deals.py). A 2xx without a report
+        is treated as not accepted (as Maileon's n8n node does)."""
+        item = {"typeName": type_name, "contact": {"email": email}, "content": content}
         response = await self.request(
             "POST",
             "/transactions",
@@ -404,6 +396,16 @@ class MaileonClient:
             await self.request("DELETE", f"/webhooks/{int(webhook_id)}", accept="application/json")
         except NotFound:
             return
+
+    async def ever_unsubscribed(self, email: str) -> bool:
+        """Whether Maileon's unsubscription report lists this address (Maileon's own Magento
+        module asks the same way: `emails` filter, reference §6.3)."""
+        response = await self.request(
+            "GET",
+            "/reports/unsubscriptions",
+            params={"emails": email, "page_index": "1", "page_size": "1"},
+        )
+        return any(True for _ in _xml(response).iter("unsubscription"))
 
     async def unsubscriptions(
         self, *, from_ms: int, to_ms: int, page_index: int = 1, page_size: int = 1000

@@ -340,3 +340,17 @@ def m013_fairness_jobs_by_company(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m030_person_app_created(db: Database) -> None:
+    """Whether the app created the person's Maileon contact (1), found it there (0) or does not
+    know (NULL: asked from the contact's createdByPipedrive before removing it). Only contacts
+    the app created are ever deleted (issue 22, spec F7/F14)."""
+    db.executescript(
+        """
+        ALTER TABLE persons ADD COLUMN app_created INTEGER;
+        UPDATE persons SET app_created = 1 WHERE maileon_state = 'none';
+        UPDATE persons SET app_created = 0 WHERE maileon_state = 'found';
+        """
+    )

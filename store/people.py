@@ -24,6 +24,7 @@ class PersonState:
     last_error: str = ""
     deleted: bool = False
     data_hash: str = ""
+    app_created: int | None = None  # 1 the app created the contact, 0 found it, None unknown
 
 
 COLUMNS = [f.name for f in fields(PersonState)]
