@@ -354,3 +354,10 @@ def m030_person_app_created(db: Database) -> None:
         UPDATE persons SET app_created = 0 WHERE maileon_state = 'found';
         """
     )
+
+
+@migrations()
+def m031_rule_runs_to_check(db: Database) -> None:
+    """Preview of a 'remove' run: contacts leaving whose creator the app does not know yet;
+    they are removed only if Maileon shows them created by the app (issue 22)."""
+    db.execute("ALTER TABLE rule_runs ADD COLUMN to_check INTEGER NOT NULL DEFAULT 0")

@@ -275,6 +275,31 @@ def test_rule_change_previews_then_applies_with_removal_and_addition(harness: Ha
     assert "Now: All persons with an email address" in text(card(harness, client))
 
 
+def test_remove_keeps_contacts_the_app_did_not_create(harness: Harness) -> None:
+    """F14: leaving the rules with 'remove' deletes only contacts the app created; the preview
+    counts the others apart and they keep their data and permission."""
+    client = harness.setup_company()
+    harness.ml("POST", "/_sim/contacts", json={"email": "doi@example.com", "permission": 4})
+    found = harness.create_person(name="Doi Web", email="doi@example.com")
+    harness.create_person(name="App Made", email="made@example.com")
+    harness.settle()
+
+    sentence = preview(harness, client, mode="newsletter", on_stop="remove")
+    assert sentence == "0 persons match; 0 will be added, 1 removed, 1 kept: not created by the app"
+    done = apply(harness, client)
+    assert "0 added to Maileon, 1 removed, 1 kept: not created by the app" in done, done
+    contacts = harness.contacts()
+    assert "made@example.com" not in contacts
+    assert contacts["doi@example.com"]["permission"] == 4
+    logged = harness.rows("SELECT message FROM sync_log WHERE message LIKE '%not created by%'")
+    assert logged, "the sync log says why a contact was kept"
+
+    # later edits of the person kept outside the rules delete nothing either
+    patch_person(harness, found["id"], name="Doi Web Renamed")
+    harness.settle()
+    assert harness.contacts()["doi@example.com"]["permission"] == 4
+
+
 def test_preview_with_keep_counts_kept_contacts_and_discard_changes_nothing(
     harness: Harness,
 ) -> None:
