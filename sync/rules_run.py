@@ -121,7 +121,7 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
         run,
         changes,
         verdicts,
-        save_states=lambda db: people.save_all(db, result.states),
+        save_states=lambda db: people.save_all(db, result.states, merge=True),
     )
     if not next_cursor:
         return Outcome.ok(applied_text({**run, **changes}))
