@@ -99,17 +99,44 @@ def webhook_spec(ctx: Context, settings: Settings, event: str) -> dict[str, Any]
     }
 
 
+def folded(item: Any) -> dict[str, Any]:
+    """A webhook (or URL parameter) as Maileon lists it, its keys folded: `urlParams`,
+    `url_params` and `URLPARAMS` read alike. Which casing `GET /webhooks` answers with is
+    UNCONFIRMED (reference §6.2); reading only one would make every reconciliation delete and
+    re-create the webhooks."""
+    if not isinstance(item, dict):
+        return {}
+    return {str(k).replace("_", "").lower(): v for k, v in item.items()}
+
+
+def hook_url(hook: dict[str, Any]) -> str:
+    return str(folded(hook).get("url") or "")
+
+
+def hook_id(hook: dict[str, Any]) -> int | None:
+    value = str(folded(hook).get("id", ""))
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
 def _is_current(hook: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    """Same URL (ignoring any query Maileon may echo back), event, and the current token."""
-    url = str(hook.get("url") or "")
-    params = {str(p.get("name")): p for p in hook.get("urlParams") or [] if isinstance(p, dict)}
-    token = params.get("token") or {}
+    """Same URL (ignoring any query Maileon may echo back), event, and the current token;
+    keys in either casing, field names in any letter case."""
+    h = folded(hook)
+    params = {
+        str(p.get("name")): p
+        for p in (folded(x) for x in h.get("urlparams") or [])
+        if p.get("name") is not None
+    }
+
+    def standard(name: str) -> str:
+        return str((params.get(name) or {}).get("standardcontactfield") or "").lower()
+
     return (
-        url.split("?", 1)[0] == wanted["url"]
-        and hook.get("event") == wanted["event"]
-        and token.get("custom_value") == wanted["urlParams"][2]["custom_value"]
-        and (params.get("email") or {}).get("standard_contact_field") == "email"
-        and (params.get("eid") or {}).get("standard_contact_field") == "external_id"
+        hook_url(hook).split("?", 1)[0] == wanted["url"]
+        and str(h.get("event") or "").lower() == wanted["event"]
+        and (params.get("token") or {}).get("customvalue") == wanted["urlParams"][2]["custom_value"]
+        and standard("email") == "email"
+        and standard("eid") == "external_id"
     )
 
 
@@ -126,11 +153,11 @@ async def ensure_webhooks(
     for event in EVENTS:
         wanted = webhook_spec(ctx, settings, event)
         path = webhook_path(settings.company_id, event)
-        ours = [h for h in hooks if urlsplit(str(h.get("url") or "")).path == path]
+        ours = [h for h in hooks if urlsplit(hook_url(h)).path == path]
         keep = next((h for h in ours if _is_current(h, wanted)), None)
         for hook in ours:
-            if hook is not keep and str(hook.get("id", "")).isdigit():
-                await maileon.delete_webhook(int(hook["id"]))
+            if hook is not keep and (number := hook_id(hook)) is not None:
+                await maileon.delete_webhook(number)
         if keep is None:
             await maileon.create_webhook(wanted)
             created += 1
@@ -166,12 +193,10 @@ async def remove_webhooks(ctx: Context, company_id: int, user_id: int) -> None:
             return
         maileon = ctx.maileon(company_id, api_key=settings.maileon_api_key)
         for hook in await maileon.list_webhooks():
-            path = urlsplit(str(hook.get("url") or "")).path
-            if (
-                path.startswith(f"/webhooks/maileon/{company_id}/")
-                and str(hook.get("id", "")).isdigit()
-            ):
-                await maileon.delete_webhook(int(hook["id"]))
+            path = urlsplit(hook_url(hook)).path
+            number = hook_id(hook)
+            if path.startswith(f"/webhooks/maileon/{company_id}/") and number is not None:
+                await maileon.delete_webhook(number)
 
     try:
         await asyncio.wait_for(delete_ours(), REMOVE_TIMEOUT)

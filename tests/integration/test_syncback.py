@@ -6,6 +6,7 @@ two simulators; nothing of the app is mocked."""
 from __future__ import annotations
 
 import html
+import json
 import time
 from typing import Any
 
@@ -265,3 +266,46 @@ def test_doi_confirmation_is_believed_only_when_maileon_shows_doi(harness: Harne
     harness.ml("POST", "/_sim/contacts/confirm_doi", json={"email": "grace@example.com"})
     harness.settle()
     assert harness.newsletter_of(person["id"]) == "Subscribed"
+
+
+def test_webhooks_read_back_in_another_casing_are_kept(harness: Harness) -> None:
+    """Which key casing GET /webhooks answers with is UNCONFIRMED: in snake_case and with
+    upper-case field names the app's webhooks are still recognised, not deleted and re-created
+    on every reconciliation."""
+    client = harness.setup_company()
+    hooks = maileon_hooks(harness)
+    assert len(hooks) == 2
+
+    def snake(hook: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": hook["id"],
+            "url": hook["url"],
+            "event": hook["event"],
+            "url_params": [
+                {
+                    "Name": p["name"],
+                    "StandardContactField": (p["standard_contact_field"] or "").upper() or None,
+                    "CustomValue": p["custom_value"],
+                }
+                for p in hook["urlParams"]
+            ],
+        }
+
+    harness.ml(
+        "POST",
+        "/_sim/faults",
+        json={
+            "path_prefix": "/1.0/webhooks",
+            "method": "GET",
+            "status": 200,
+            "count": 1,
+            "body": json.dumps([snake(h) for h in hooks]),
+        },
+    )
+    before = len(maileon_requests(harness))
+    r = harness.save_settings(client, contacts_sync=True)  # reconciles the webhooks
+    assert "Settings saved" in r.text
+    calls = [(r["method"], r["path"]) for r in maileon_requests(harness)[before:]]
+    assert harness.ml("POST", "/_sim/faults", json=[])["scripted"] == 0  # the list was read
+    assert not [c for c in calls if c[0] in ("POST", "DELETE") and "/webhooks" in c[1]], calls
+    assert sorted(h["id"] for h in maileon_hooks(harness)) == sorted(h["id"] for h in hooks)
