@@ -242,14 +242,19 @@ class MaileonClient:
             for f in root.iter("custom_field")
         }
 
-    async def create_custom_field(self, name: str, field_type: str) -> None:
+    async def create_custom_field(self, name: str, field_type: str) -> int:
+        """Create a custom field; returns Maileon's status. A field that exists already
+        (created meanwhile) is fine: Maileon's answer then is UNCONFIRMED (409 or 400), so a
+        400 counts as "exists" only when the field list shows it."""
         try:
-            await self.request(
+            response = await self.request(
                 "POST", f"/contacts/fields/custom/{path_segment(name)}", params={"type": field_type}
             )
         except ApiError as exc:
-            if exc.status != 409:  # created meanwhile by a concurrent job: fine
-                raise
+            if exc.status == 409 or (exc.status == 400 and name in await self.custom_fields()):
+                return exc.status
+            raise
+        return response.status_code
 
     # --- transactions -----------------------------------------------------------------
     async def transaction_type_exists(self, name: str) -> bool:
@@ -262,9 +267,11 @@ class MaileonClient:
 
     async def create_transaction_type(
         self, name: str, description: str, attributes: list[tuple[str, str, bool]]
-    ) -> None:
-        """Create a type from (name, type, required) attributes, in the documented XML form.
-        A 409 means it exists already (created meanwhile): fine."""
+    ) -> int:
+        """Create a type from (name, type, required) attributes, in the documented XML form;
+        returns Maileon's status. A type that exists already (created meanwhile) is fine:
+        Maileon's answer then is UNCONFIRMED (409 or 400), so a 400 counts as "exists" only
+        when the type can be read by its name."""
         root = Element("transaction_type")
         SubElement(root, "name").text = name
         SubElement(root, "description").text = description
@@ -276,12 +283,16 @@ class MaileonClient:
             SubElement(attr, "type").text = attr_type
             SubElement(attr, "required").text = "true" if required else "false"
         try:
-            await self.request(
+            response = await self.request(
                 "POST", "/transactions/types", content=tostring(root, encoding="utf-8")
             )
         except ApiError as exc:
-            if exc.status != 409:
-                raise
+            if exc.status == 409 or (
+                exc.status == 400 and await self.transaction_type_exists(name)
+            ):
+                return exc.status
+            raise
+        return response.status_code
 
     async def send_transaction(
         self, type_name: str, *, email: str, content: dict[str, Any]

@@ -277,7 +277,8 @@ async def _put_data(
 async def _move_if_renamed(maileon: MaileonClient, old_email: str, data: ContactData) -> bool:
     """After an email change, move the contact to the new address (True). False when there is
     nothing to move: no change, the old contact is gone, or the new address has a contact
-    already (then the old one is deleted); the caller writes the new address."""
+    already (then the old one is deleted if the app created it, else left as it is); the
+    caller writes the new address."""
     person = data.person
     if not old_email or old_email.lower() == person.email.lower():
         return False
@@ -294,9 +295,14 @@ async def _move_if_renamed(maileon: MaileonClient, old_email: str, data: Contact
     except NotFound:
         return False
     except ApiError as exc:
-        if exc.status != 409:
+        # the new address has a contact already: 409, or 400 (UNCONFIRMED which; check --write
+        # says which this account gives), told apart from other 400s by reading it
+        if exc.status != 409 and (
+            exc.status != 400 or await maileon.get_contact(person.email) is None
+        ):
             raise
-        await maileon.delete_contact(old_email)  # the new address exists already
+        if await created_flag(maileon, old_email):  # never delete a contact the app found
+            await maileon.delete_contact(old_email)
         return False
     return True
 

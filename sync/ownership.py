@@ -2,9 +2,10 @@
 F14): a contact that was in Maileon before the app wrote it (a website subscriber with DOI,
 say) holds someone's consent record, which a deletion would destroy.
 
-The app's own record (`persons.app_created`) answers when it knows; otherwise (contacts from
-before the record, an import batch that mixed new and existing contacts) the contact's
-`createdByPipedrive` field in Maileon does, which the app sets only on contacts it creates.
+The app's own record (`persons.app_created`) says which contacts it found (kept without a
+call) and which it created; before deleting one of those, or one it has no record of, the
+contact's `createdByPipedrive` field in Maileon, which the app sets only on contacts it
+creates, must say true.
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ KEPT = (
 
 
 async def created_by_app(ctx: Context, state: PersonState, email: str) -> bool:
-    """Whether the app created the contact at `email`; an unknown answer is asked from
-    Maileon and remembered on the state (the caller saves it)."""
-    if state.app_created is None:
-        state.app_created = await created_flag(ctx.maileon(state.company_id), email)
+    """Whether the app created the contact at `email` (the caller saves the state). A contact
+    the app found is kept without asking; otherwise the contact's createdByPipedrive decides,
+    also when the app's record says it created it: whether Maileon answers an ignored create
+    (`sync_mode=2` on an existing address) with 200 or 201 is UNCONFIRMED, so a 201 alone does
+    not prove the app made the contact. One read per deletion."""
+    if state.app_created == 0:
+        return False
+    state.app_created = await created_flag(ctx.maileon(state.company_id), email)
     return bool(state.app_created)
 
 

@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 
 from clients.errors import ApiError, NotFound
 from clients.maileon import PERMISSIONS, MaileonClient
+from clients.maileon_webhooks import hook_id, hook_url, webhook_matches
 from store import cursors, people, queue, tenants
 from store.db import Store
 from store.people import PersonState
@@ -99,47 +100,6 @@ def webhook_spec(ctx: Context, settings: Settings, event: str) -> dict[str, Any]
     }
 
 
-def folded(item: Any) -> dict[str, Any]:
-    """A webhook (or URL parameter) as Maileon lists it, its keys folded: `urlParams`,
-    `url_params` and `URLPARAMS` read alike. Which casing `GET /webhooks` answers with is
-    UNCONFIRMED (reference §6.2); reading only one would make every reconciliation delete and
-    re-create the webhooks."""
-    if not isinstance(item, dict):
-        return {}
-    return {str(k).replace("_", "").lower(): v for k, v in item.items()}
-
-
-def hook_url(hook: dict[str, Any]) -> str:
-    return str(folded(hook).get("url") or "")
-
-
-def hook_id(hook: dict[str, Any]) -> int | None:
-    value = str(folded(hook).get("id", ""))
-    return int(value) if value.isdigit() and len(value) < 19 else None
-
-
-def _is_current(hook: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    """Same URL (ignoring any query Maileon may echo back), event, and the current token;
-    keys in either casing, field names in any letter case."""
-    h = folded(hook)
-    params = {
-        str(p.get("name")): p
-        for p in (folded(x) for x in h.get("urlparams") or [])
-        if p.get("name") is not None
-    }
-
-    def standard(name: str) -> str:
-        return str((params.get(name) or {}).get("standardcontactfield") or "").lower()
-
-    return (
-        hook_url(hook).split("?", 1)[0] == wanted["url"]
-        and str(h.get("event") or "").lower() == wanted["event"]
-        and (params.get("token") or {}).get("customvalue") == wanted["urlParams"][2]["custom_value"]
-        and standard("email") == "email"
-        and standard("eid") == "external_id"
-    )
-
-
 async def ensure_webhooks(
     ctx: Context, settings: Settings, maileon: MaileonClient | None = None
 ) -> int:
@@ -154,7 +114,7 @@ async def ensure_webhooks(
         wanted = webhook_spec(ctx, settings, event)
         path = webhook_path(settings.company_id, event)
         ours = [h for h in hooks if urlsplit(hook_url(h)).path == path]
-        keep = next((h for h in ours if _is_current(h, wanted)), None)
+        keep = next((h for h in ours if webhook_matches(h, wanted)), None)
         for hook in ours:
             if hook is not keep and (number := hook_id(hook)) is not None:
                 await maileon.delete_webhook(number)
