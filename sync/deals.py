@@ -135,7 +135,13 @@ async def _create_contact_first(
             return ""  # there after all (created meanwhile): the transaction is sent again
         if state.maileon_state == "unsubscribed":
             return "unsubscribed in Maileon (a transaction would bring the contact back)"
-        if state.maileon_state and not state.deleted:
+        moved = state.email.lower() != person.email.lower()
+        if state.maileon_state and not state.deleted and moved and settings.contacts_sync:
+            raise TransientError(  # the person's own job moves the contact to the new address
+                "the person's email address changed and its Maileon contact is not moved yet",
+                service="Maileon",
+            )
+        if state.maileon_state and not state.deleted and not moved:
             return (
                 "has no Maileon contact any more (deleted in Maileon, or unsubscribed and "
                 "anonymized); the app does not re-create it"
@@ -154,7 +160,7 @@ async def _create_contact_first(
             standard_fields=standard,
             custom_fields={**custom, CREATED_BY: True},
         )
-        if not state.maileon_state or state.deleted:
+        if not state.maileon_state or state.deleted or moved:
             state.email, state.deleted = person.email, False
             state.maileon_state = "none" if created else "found"
             state.app_created = 1 if created else 0
