@@ -520,3 +520,38 @@ def preview_sentence(page: str) -> str:
     found = re.search(r'id="rules-preview"><strong>([^<]+)</strong>', page)
     assert found, text(page)
     return html.unescape(found.group(1)).rstrip(".")
+
+
+def test_an_unsubscribe_applied_while_a_rule_run_waits_for_maileon_is_kept(
+    harness: Harness,
+) -> None:
+    """Item 8 for rule runs: a page sends persons that start matching again, waiting for
+    Maileon without their locks; a Maileon unsubscribe applied meanwhile survives the save."""
+    client = harness.setup_company(initial_permission=2)
+    key, options = harness.newsletter_field()
+    person = harness.create_person(
+        name="Ria Race", email="ria@example.com", custom_fields={key: options["Subscribed"]}
+    )
+    harness.settle()
+    set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))])
+    assert "ria@example.com" in harness.contacts()  # kept while outside
+
+    harness.ml("POST", "/_sim/hold", json={"path": "/1.0/contacts", "method": "POST"})
+    preview(harness, client, mode="all")
+    run_id = re.search(r'name="run_id" value="(\d+)"', card(harness, client))
+    assert run_id
+    r = client.post(
+        f"{harness.app_url}/settings/rules/apply",
+        data={"run_id": run_id.group(1)},
+        headers=hx(harness),
+    )
+    assert r.status_code == 200, r.text
+    wait_until(lambda: harness.ml("GET", "/_sim/hold")["held"] == 1)  # the page is in flight
+    harness.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "ria@example.com"})
+    query = "SELECT maileon_state, newsletter FROM persons WHERE person_id=?"
+    wait_until(lambda: harness.rows(query, (person["id"],)) == [("unsubscribed", "Unsubscribed")])
+    harness.ml("POST", "/_sim/release")
+    wait_card(harness, client, "done")
+    harness.settle()
+
+    assert harness.rows(query, (person["id"],)) == [("unsubscribed", "Unsubscribed")]
