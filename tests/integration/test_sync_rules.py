@@ -555,3 +555,42 @@ def test_an_unsubscribe_applied_while_a_rule_run_waits_for_maileon_is_kept(
     harness.settle()
 
     assert harness.rows(query, (person["id"],)) == [("unsubscribed", "Unsubscribed")]
+
+
+def test_remove_asks_maileon_when_the_app_does_not_know_who_created_the_contact(
+    harness: Harness,
+) -> None:
+    """An import batch that mixes new and existing contacts does not say which were new: the
+    preview counts those removals as to be checked, and applying them removes only the contact
+    whose createdByPipedrive is true."""
+    from tests.integration.test_import import start, wait_for
+
+    client = harness.setup_company()
+    ids = harness.pd(
+        "POST",
+        "/_sim/bulk_persons",
+        json={
+            "company_id": COMPANY,
+            "count": 2,
+            "email_domain": "mixed.test",
+            "fire_webhooks": False,
+        },
+    )["ids"]
+    persons = {p["id"]: p for p in harness.pd("GET", "/_sim/state")["persons"]}
+    emails = [str(persons[i]["emails"][0]["value"]) for i in ids]
+    harness.ml("POST", "/_sim/contacts", json={"email": emails[0], "permission": 4})
+    start(harness, client)
+    wait_for(harness, client, "done")
+    harness.settle()
+    assert set(emails) <= set(harness.contacts())
+
+    sentence = preview(harness, client, mode="newsletter", on_stop="remove")
+    assert sentence == (
+        "0 persons match; 0 will be added, 2 removed (2 of the removals only if Maileon shows "
+        "the app created them; the others are kept)"
+    )
+    done = apply(harness, client)
+    assert "1 removed, 1 kept: not created by the app" in done, done
+    contacts = harness.contacts()
+    assert emails[1] not in contacts
+    assert contacts[emails[0]]["permission"] == 4
