@@ -3,7 +3,9 @@
 An operator runs it on day one against the real account (reference: maileon-api.md). Nothing is
 written: /ping in each method, GET /contacts/fields/custom, GET /contacts/email/{an address
 that does not exist}, GET /transactions/types, GET /webhooks. Each probe gives one line, OK or what
-differs from what the app expects; any difference makes the command exit non-zero.
+differs from what the app expects; any difference makes the command exit non-zero. A list that
+is empty shows nothing of its shape, so it passes no probe: the line says EMPTY and points to
+`check --write`, which writes on throwaway names (clients/check_write.py) and reads them back.
 """
 
 from __future__ import annotations
@@ -18,15 +20,19 @@ from defusedxml import ElementTree
 from clients.errors import ApiError, Forbidden, NotFound, Unauthorized
 from clients.maileon import MaileonClient, path_segment
 
+EMPTY = "empty:"  # a probe answer that proves nothing: the list it read was empty
+
 
 @dataclass
 class Probe:
     name: str
     ok: bool
     detail: str
+    empty: bool = False  # neither passed nor failed: nothing to look at
 
     def line(self) -> str:
-        return f"{'OK  ' if self.ok else 'DIFF'}  {self.name}: {self.detail}"
+        mark = "EMPTY" if self.empty else "OK   " if self.ok else "DIFF "
+        return f"{mark} {self.name}: {self.detail}"
 
 
 async def run_probes(http: httpx.AsyncClient, base_url: str, api_key: str) -> list[Probe]:
@@ -49,6 +55,10 @@ async def run_probes(http: httpx.AsyncClient, base_url: str, api_key: str) -> li
         except ApiError as exc:
             results.append(Probe(name, False, exc.message))
             continue
+        if problem and problem.startswith(EMPTY):
+            detail = problem.removeprefix(EMPTY).strip()
+            results.append(Probe(name, False, detail, empty=True))
+            continue
         results.append(
             Probe(
                 name,
@@ -57,6 +67,10 @@ async def run_probes(http: httpx.AsyncClient, base_url: str, api_key: str) -> li
             )
         )
     return results
+
+
+def _empty(what: str) -> str:
+    return f"{EMPTY} no {what} to look at, so their shape is not checked (run check --write)"
 
 
 async def _ping(maileon: MaileonClient) -> str | None:
@@ -92,7 +106,7 @@ def _xml_root(response: httpx.Response, root: str, child: str) -> tuple[str | No
 async def _custom_fields(maileon: MaileonClient) -> str | None:
     response = await maileon.request("GET", "/contacts/fields/custom")
     problem, count = _xml_root(response, "custom_fields", "custom_field")
-    return problem or f"ok: {count} custom fields"
+    return problem or (f"ok: {count} custom fields" if count else _empty("custom fields"))
 
 
 async def _unknown_contact(maileon: MaileonClient) -> str | None:
@@ -109,7 +123,9 @@ async def _transaction_types(maileon: MaileonClient) -> str | None:
         "GET", "/transactions/types", params={"page_index": "1", "page_size": "10"}
     )
     problem, count = _xml_root(response, "transaction_types", "transaction_type")
-    return problem or f"ok: {count} transaction types on the first page"
+    if problem or not count:
+        return problem or _empty("transaction types")
+    return f"ok: {count} transaction types on the first page"
 
 
 async def _webhooks(maileon: MaileonClient) -> str | None:
@@ -120,20 +136,40 @@ async def _webhooks(maileon: MaileonClient) -> str | None:
         return "expected a JSON array but the answer is not JSON"
     if not isinstance(body, list):
         return f"expected a JSON array but got a JSON {type(body).__name__}"
+    if not body:
+        return _empty("webhooks")
     if not all(isinstance(w, dict) and "url" in w and "event" in w for w in body):
         return "a webhook without `url` or `event`"
     return f"ok: {len(body)} webhooks"
 
 
-async def check(base_url: str, api_key: str) -> tuple[list[str], int]:
-    """The lines to print and the exit status (0 when every probe is OK)."""
+READ_PROBES = 5
+
+
+async def check(base_url: str, api_key: str, write: bool = False) -> tuple[list[str], int]:
+    """The lines to print and the exit status (0 when no probe differs). With `write`, the
+    write probes run after the read-only ones (unless the key was refused)."""
+    from clients.check_write import WRITE_PROBES, run_write_probes
+
+    expected = READ_PROBES + (WRITE_PROBES if write else 0)
     async with httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0)) as http:
-        results = await run_probes(http, base_url, api_key)
+        if write:  # the read-only probes run while the lists hold what the check made
+            results = await run_write_probes(
+                http, base_url, api_key, meanwhile=lambda: run_probes(http, base_url, api_key)
+            )
+        else:
+            results = await run_probes(http, base_url, api_key)
     lines = [f"Maileon at {base_url}", *(r.line() for r in results)]
-    failed = sum(not r.ok for r in results) + (5 - len(results))
-    lines.append(
-        "All calls are as the app expects."
-        if not failed
-        else f"{failed} of 5 checks differ from what the app expects."
-    )
+    passed = sum(r.ok for r in results)
+    empty = sum(r.empty for r in results)
+    failed = expected - passed - empty
+    if failed:
+        lines.append(f"{failed} of {expected} checks differ from what the app expects.")
+    elif empty:
+        lines.append(
+            f"{passed} of {expected} calls are as the app expects; {empty} read an empty list "
+            "and prove nothing: run check --write before turning sync on."
+        )
+    else:
+        lines.append("All calls are as the app expects.")
     return lines, 0 if not failed else 1

@@ -184,12 +184,16 @@ class MaileonClient:
             content_type=JSON_CONTACT,
         )
 
-    async def get_contact(self, email: str) -> dict[str, Any] | None:
+    async def get_contact(
+        self, email: str, custom_fields: tuple[str, ...] = ()
+    ) -> dict[str, Any] | None:
+        """The contact with this address (permission, PERMISSION_STATUS and the custom fields
+        asked for), or None (404)."""
+        params = [("standard_field", "PERMISSION_STATUS")]
+        params += [("custom_field", name) for name in custom_fields]
         try:
             response = await self.request(
-                "GET",
-                f"/contacts/email/{path_segment(email)}",
-                params=[("standard_field", "PERMISSION_STATUS")],
+                "GET", f"/contacts/email/{path_segment(email)}", params=params
             )
         except NotFound:
             return None
@@ -240,14 +244,19 @@ class MaileonClient:
             for f in root.iter("custom_field")
         }
 
-    async def create_custom_field(self, name: str, field_type: str) -> None:
+    async def create_custom_field(self, name: str, field_type: str) -> int:
+        """Create a custom field; returns Maileon's status. A field that exists already
+        (created meanwhile) is fine: Maileon's answer then is UNCONFIRMED (409 or 400), so a
+        400 counts as "exists" only when the field list shows it."""
         try:
-            await self.request(
+            response = await self.request(
                 "POST", f"/contacts/fields/custom/{path_segment(name)}", params={"type": field_type}
             )
         except ApiError as exc:
-            if exc.status != 409:  # created meanwhile by a concurrent job: fine
-                raise
+            if exc.status == 409 or (exc.status == 400 and name in await self.custom_fields()):
+                return exc.status
+            raise
+        return response.status_code
 
     # --- transactions -----------------------------------------------------------------
     async def transaction_type_exists(self, name: str) -> bool:
@@ -260,9 +269,11 @@ class MaileonClient:
 
     async def create_transaction_type(
         self, name: str, description: str, attributes: list[tuple[str, str, bool]]
-    ) -> None:
-        """Create a type from (name, type, required) attributes, in the documented XML form.
-        A 409 means it exists already (created meanwhile): fine."""
+    ) -> int:
+        """Create a type from (name, type, required) attributes, in the documented XML form;
+        returns Maileon's status. A type that exists already (created meanwhile) is fine:
+        Maileon's answer then is UNCONFIRMED (409 or 400), so a 400 counts as "exists" only
+        when the type can be read by its name."""
         root = Element("transaction_type")
         SubElement(root, "name").text = name
         SubElement(root, "description").text = description
@@ -274,36 +285,28 @@ class MaileonClient:
             SubElement(attr, "type").text = attr_type
             SubElement(attr, "required").text = "true" if required else "false"
         try:
-            await self.request(
+            response = await self.request(
                 "POST", "/transactions/types", content=tostring(root, encoding="utf-8")
             )
         except ApiError as exc:
-            if exc.status != 409:
-                raise
+            if exc.status == 409 or (
+                exc.status == 400 and await self.transaction_type_exists(name)
+            ):
+                return exc.status
+            raise
+        return response.status_code
 
     async def send_transaction(
-        self,
-        type_name: str,
-        *,
-        email: str,
-        external_id: str,
-        permission: int,
-        content: dict[str, Any],
+        self, type_name: str, *, email: str, content: dict[str, Any]
     ) -> dict[str, Any]:
-        """Send one transaction and return Maileon's report for it (check its `queued`).
+        """Send one transaction for the existing contact with this address and return Maileon's
+        report for it (check its `queued`; a missing contact reports "contact not found").
 
-        The contact goes in Maileon's `import` wrapper, so a missing contact is created with
-        `permission` (and the external id) instead of the transaction being dropped. UNCONFIRMED
-        which key Maileon matches an existing contact by when both are given; the email is the
-        documented one, the external id rides along for a contact the import creates. A 2xx
-        without a report is treated as not accepted (as Maileon's n8n node does)."""
-        item = {
-            "typeName": type_name,
-            "import": {
-                "contact": {"email": email, "external_id": external_id, "permission": permission}
-            },
-            "content": content,
-        }
+        Never with Maileon's `import` wrapper: it creates a missing contact, which would bring
+        back a contact that unsubscribed (Maileon anonymizes it) or that someone deleted. The
+        caller creates a contact first when the app may (sync/deals.py). A 2xx without a report
+        is treated as not accepted (as Maileon's n8n node does)."""
+        item = {"typeName": type_name, "contact": {"email": email}, "content": content}
         response = await self.request(
             "POST",
             "/transactions",
@@ -406,6 +409,16 @@ class MaileonClient:
         except NotFound:
             return
 
+    async def ever_unsubscribed(self, email: str) -> bool:
+        """Whether Maileon's unsubscription report lists this address (Maileon's own Magento
+        module asks the same way: `emails` filter, reference §6.3)."""
+        response = await self.request(
+            "GET",
+            "/reports/unsubscriptions",
+            params={"emails": email, "page_index": "1", "page_size": "1"},
+        )
+        return any(True for _ in _xml(response).iter("unsubscription"))
+
     async def unsubscriptions(
         self, *, from_ms: int, to_ms: int, page_index: int = 1, page_size: int = 1000
     ) -> list[dict[str, str]]:
@@ -495,10 +508,7 @@ def parse_contact(root: Element) -> dict[str, Any]:
         (f.findtext("name") or ""): f.findtext("value") or ""
         for f in root.iterfind("custom_fields/field")
     }
-    try:
-        permission = int(root.findtext("permission") or 1)
-    except ValueError:
-        permission = 1
+    permission = ascii_int(root.findtext("permission"), max_digits=1) or 1
     return {
         "id": root.findtext("id") or "",
         "email": root.findtext("email") or "",

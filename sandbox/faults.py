@@ -26,6 +26,18 @@ class ScriptedFault:
 
 
 @dataclass
+class Hold:
+    """Requests to exactly `path` (and `method`) wait until released: a test holds a call
+    in flight, does something meanwhile, then lets it answer (events, not sleeps)."""
+
+    path: str
+    method: str | None = None
+    count: int = 1  # how many requests it catches
+    waiting: int = 0  # requests held now
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
 class Faults:
     latency_ms: float = 0.0
     down: bool = False
@@ -33,6 +45,7 @@ class Faults:
     answered: int = 0  # requests answered by a fault (outage or scripted), for call counting
     in_flight: int = 0  # API requests being answered now
     most_in_flight: int = 0  # the most at once since the last clear (how hard a client pushes)
+    holds: list[Hold] = field(default_factory=list)
 
     def add(self, spec: dict[str, Any]) -> None:
         headers = {str(k).lower(): str(v) for k, v in (spec.get("headers") or {}).items()}
@@ -54,7 +67,37 @@ class Faults:
         self.latency_ms = 0.0
         self.down = False
         self.scripted.clear()
+        self.release()
         self.most_in_flight = self.in_flight
+
+    def hold(self, path: str, method: str | None = None, count: int = 1) -> None:
+        self.holds.append(Hold(path, method, count))
+
+    def release(self) -> None:
+        for hold in self.holds:
+            hold.released.set()
+        self.holds.clear()
+
+    def held(self) -> int:
+        return sum(h.waiting for h in self.holds)
+
+    async def wait_if_held(self, method: str, path: str) -> None:
+        hold = next(
+            (
+                h
+                for h in self.holds
+                if h.path == path and h.method in (None, method) and h.count > 0
+            ),
+            None,
+        )
+        if hold is None:
+            return
+        hold.count -= 1
+        hold.waiting += 1
+        try:
+            await hold.released.wait()
+        finally:
+            hold.waiting -= 1
 
     def take(self, method: str, path: str) -> ScriptedFault | None:
         for fault in self.scripted:
@@ -89,6 +132,7 @@ class FaultMiddleware:
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
+        await self.faults.wait_if_held(scope["method"], path)
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         if self.faults.down:

@@ -148,7 +148,7 @@ def save_step(
             f"UPDATE imports SET {assignments} WHERE id=? AND state='running'",  # noqa: S608
             (*changes.values(), row["id"]),
         ).rowcount
-        people.save_all(db, states)
+        people.save_all(db, states, merge=True)  # read before Maileon answered
         if not updated:
             return False
         if staged:

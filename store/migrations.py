@@ -343,6 +343,27 @@ def m013_fairness_jobs_by_company(db: Database) -> None:
 
 
 @migrations()
+def m030_person_app_created(db: Database) -> None:
+    """Whether the app created the person's Maileon contact (1), found it there (0) or does not
+    know (NULL: asked from the contact's createdByPipedrive before removing it). Only contacts
+    the app created are ever deleted (issue 22, spec F7/F14)."""
+    db.executescript(
+        """
+        ALTER TABLE persons ADD COLUMN app_created INTEGER;
+        UPDATE persons SET app_created = 1 WHERE maileon_state = 'none';
+        UPDATE persons SET app_created = 0 WHERE maileon_state = 'found';
+        """
+    )
+
+
+@migrations()
+def m031_rule_runs_to_check(db: Database) -> None:
+    """Preview of a 'remove' run: contacts leaving whose creator the app does not know yet;
+    they are removed only if Maileon shows them created by the app (issue 22)."""
+    db.execute("ALTER TABLE rule_runs ADD COLUMN to_check INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
 def m040_sync_health_columns(db: Database) -> None:
     """Issue #23: the sync health card reads what each log line stored when it was written,
     through indexes, so no query of the page grows with the retained history. `subject`: the

@@ -3,7 +3,7 @@ applied update_time, the Newsletter value seen and written, and the Maileon cons
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from store.db import Store, now
@@ -24,14 +24,26 @@ class PersonState:
     last_error: str = ""
     deleted: bool = False
     data_hash: str = ""
+    app_created: int | None = None  # 1 the app created the contact, 0 found it, None unknown
+    # the row as it was read (None: no row then); what `save_all(merge=True)` compares with
+    read_as: tuple[Any, ...] | None = field(
+        default=None, compare=False, repr=False, metadata={"column": False}
+    )
 
 
-COLUMNS = [f.name for f in fields(PersonState)]
+COLUMNS = [f.name for f in fields(PersonState) if f.metadata.get("column", True)]
+MAX_SEEN = ("last_update_time", "synced_at")  # a merge keeps the later of both
 
 
 def _from_row(row: dict[str, Any]) -> PersonState:
     row["deleted"] = bool(row["deleted"])
-    return PersonState(**row)
+    state = PersonState(**row)
+    state.read_as = _values(state)
+    return state
+
+
+def _values(state: PersonState) -> tuple[Any, ...]:
+    return tuple(getattr(state, c) for c in COLUMNS)
 
 
 def get(store: Store, company_id: int, person_id: int) -> PersonState:
@@ -65,12 +77,19 @@ def save(store: Store, state: PersonState) -> None:
         save_all(db, [state])
 
 
-def save_all(db: Any, states: list[PersonState]) -> None:
+def save_all(db: Any, states: list[PersonState], merge: bool = False) -> None:
     """Write the states; call inside a transaction. A person deleted or merged away in
     Pipedrive keeps no personal data: its tombstone holds the ids, times and consent state
-    only (issue #13). Raw SQL: one executemany for a whole import batch."""
+    only (issue #13). Raw SQL: one executemany for a whole import batch.
+
+    `merge`: for runs that read states, wait for Maileon without the persons' locks, then
+    write (an import or rule-run batch). Only what the run changed is written: a column that
+    someone else changed since the run read it (a webhook, a Maileon unsubscribe) keeps that
+    newer value, so it is not lost (compare-and-set per column, issue 22)."""
     if not states:
         return
+    if merge:
+        states = _merged(db, states)
     for state in states:
         if state.deleted:
             forget_personal_data(state)
@@ -79,6 +98,37 @@ def save_all(db: Any, states: list[PersonState]) -> None:
         f"VALUES ({', '.join('?' * len(COLUMNS))})",
         [[getattr(s, c) for c in COLUMNS] for s in states],
     )
+
+
+def _merged(db: Any, states: list[PersonState]) -> list[PersonState]:
+    company_id = states[0].company_id
+    ids = [s.person_id for s in states]
+    current: dict[int, tuple[Any, ...]] = {}
+    for at in range(0, len(ids), 500):
+        chunk = ids[at : at + 500]
+        rows = db.execute(
+            f"SELECT * FROM persons WHERE company_id=? AND person_id IN "  # noqa: S608
+            f"({','.join('?' * len(chunk))})",
+            (company_id, *chunk),
+        ).fetchall()
+        for row in rows:
+            current[row["person_id"]] = _values(_from_row(dict(row)))
+    out = []
+    for mine in states:
+        now_values = current.get(mine.person_id)
+        if now_values is None:
+            out.append(mine)
+            continue
+        before = mine.read_as or _values(PersonState(mine.company_id, mine.person_id))
+        merged = {}
+        for column, was, now_value in zip(COLUMNS, before, now_values, strict=True):
+            ours = getattr(mine, column)
+            if column in MAX_SEEN:
+                merged[column] = max(ours, now_value)
+            else:
+                merged[column] = now_value if now_value != was else ours
+        out.append(PersonState(**merged))
+    return out
 
 
 def forget_personal_data(state: PersonState) -> None:

@@ -338,6 +338,7 @@ async def send_batch(
                 state.maileon_state = (
                     ("subscribed" if subscribed else "none") if all_new else "found"
                 )  # which existed is not reported
+                state.app_created = 1 if all_new else None  # else createdByPipedrive tells
             state.data_hash = staged["fingerprint"]
             people.touch_synced(state)
             result.states.append(state)

@@ -39,6 +39,7 @@ from sync.fields import (
 from sync.intake import normalize_time
 from sync.organizations import organization_names
 from sync.outcome import Outcome
+from sync.ownership import KEPT, created_by_app, created_flag
 from sync.persons import Person, from_pipedrive, plausible_email
 
 log = logging.getLogger("pipedrive_maileon.contacts")
@@ -218,13 +219,15 @@ async def update_data(
         )
     ):
         state.maileon_state = "none"
+        state.app_created = 1
         return "created in Maileon without permission (Newsletter is not Subscribed)"
     if await _move_if_renamed(maileon, old_email, data):
         return "email address changed in Maileon"
     try:
         await _put_data(maileon, data)
-        if not state.maileon_state:
+        if not state.maileon_state:  # a batch of new contacts may have created it just now
             state.maileon_state = "found"
+            state.app_created = await created_flag(maileon, person.email)
         return (
             "updated in Maileon (its permission is kept)"
             if state.maileon_state == "found"
@@ -246,10 +249,12 @@ async def update_data(
     )
     if not created:  # it came into being meanwhile: update it, its permission stays
         await _put_data(maileon, data)
-        state.maileon_state = state.maileon_state or "found"
+        if not state.maileon_state:
+            state.maileon_state, state.app_created = "found", 0
         return "updated in Maileon (its permission is kept)"
     again = bool(state.maileon_state)
     state.maileon_state = "none"
+    state.app_created = 1
     return (
         "re-created" if again else "created"
     ) + " in Maileon without permission (Newsletter is not Subscribed)"
@@ -272,7 +277,8 @@ async def _put_data(
 async def _move_if_renamed(maileon: MaileonClient, old_email: str, data: ContactData) -> bool:
     """After an email change, move the contact to the new address (True). False when there is
     nothing to move: no change, the old contact is gone, or the new address has a contact
-    already (then the old one is deleted); the caller writes the new address."""
+    already (then the old one is deleted if the app created it, else left as it is); the
+    caller writes the new address."""
     person = data.person
     if not old_email or old_email.lower() == person.email.lower():
         return False
@@ -289,9 +295,14 @@ async def _move_if_renamed(maileon: MaileonClient, old_email: str, data: Contact
     except NotFound:
         return False
     except ApiError as exc:
-        if exc.status != 409:
+        # the new address has a contact already: 409, or 400 (UNCONFIRMED which; check --write
+        # says which this account gives), told apart from other 400s by reading it
+        if exc.status != 409 and (
+            exc.status != 400 or await maileon.get_contact(person.email) is None
+        ):
             raise
-        await maileon.delete_contact(old_email)  # the new address exists already
+        if await created_flag(maileon, old_email):  # never delete a contact the app found
+            await maileon.delete_contact(old_email)
         return False
     return True
 
@@ -351,6 +362,7 @@ async def subscribe_contact(
         )
         if created:
             state.maileon_state = "pending" if doi else "subscribed"
+            state.app_created = 1
             return (
                 "created in Maileon, double opt-in started"
                 if doi
@@ -361,6 +373,8 @@ async def subscribe_contact(
             raise TransientError(
                 "the Maileon contact changed while subscribing; retrying", service="Maileon"
             )
+    if not state.maileon_state:  # the contact was in Maileon before the app wrote it
+        state.app_created = 0
     unsubscribed = contact["standard_fields"].get("PERMISSION_STATUS") == "unsubscribed"
     current = PERMISSION_NONE if unsubscribed else int(contact["permission"])
     if current in (4, 5):
@@ -454,9 +468,12 @@ async def _delete(ctx: Context, job: Job, settings: Settings, state: PersonState
             f"person {job.entity_id} deleted; its address is still used by "
             "another person, so the contact was kept"
         )
+    verb = "merged away" if survivor_id else "deleted"
+    if not await created_by_app(ctx, state, email):
+        _mark_deleted(ctx, state)
+        return Outcome.skipped(f"person {job.entity_id} {verb}: {KEPT}")
     await ctx.maileon(job.company_id).delete_contact(email)
     _mark_deleted(ctx, state)
-    verb = "merged away" if survivor_id else "deleted"
     return Outcome.ok(f"person {job.entity_id} {verb}: contact removed from Maileon")
 
 

@@ -3,9 +3,14 @@
 A deal added/updated/deleted sends `pipedrive_deal_added` / `_updated` / `_deleted` for the
 primary email of the deal's person, when Deals sync is on. Deal payloads carry only the
 person's id, so the person is read with API v2. A delete sends the deal's last state
-(`previous`). The contact is referenced through Maileon's `import` wrapper with permission NONE
-(1): a missing contact is created (with external_id = person id) but never subscribed, and an
-existing contact keeps its permission.
+(`previous`).
+
+A transaction never creates a contact (Maileon's `import` wrapper would, and so bring back a
+contact that unsubscribed, which Maileon anonymizes, or one someone deleted). It is sent for the
+existing contact; none is sent for a person whose contact unsubscribed. When Maileon has no
+contact, the app creates one first (permission NONE, createdByPipedrive) only for a person it
+never had in Maileon and whose address Maileon's unsubscription report does not list; a contact
+that was there and is gone stays gone. Each case says so in the sync log.
 """
 
 from __future__ import annotations
@@ -13,16 +18,17 @@ from __future__ import annotations
 from typing import Any
 
 from clients.errors import PermanentError, TransientError
-from clients.maileon import PERMISSION_NONE
-from store import tenants, transactions
+from clients.maileon import PERMISSION_NONE, MaileonClient
+from store import people, tenants, transactions
 from store.queue import Job
 from sync import rules_gate
-from sync.contacts import person_label
+from sync.contacts import person_label, prepare_contact
 from sync.context import Context
 from sync.deal_content import deal_content
+from sync.fields import CREATED_BY, person_fields
 from sync.intake import ref_id
 from sync.outcome import Outcome
-from sync.persons import from_pipedrive, plausible_email
+from sync.persons import Person, from_pipedrive, plausible_email
 from sync.transaction_types import TYPES, ensure_type, forget_type
 
 TRANSIENT_WORDS = (
@@ -80,16 +86,22 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
             f"{label}: no transaction: {person_label(person)} is outside the sync rules ({outside})"
         )
 
+    who = person_label(person)
+    if people.get(ctx.store, company_id, person.id).maileon_state == "unsubscribed":
+        return Outcome.skipped(
+            f"{label}: no transaction: {who} unsubscribed in Maileon (a transaction would "
+            "bring the contact back)"
+        )
+
     maileon = ctx.maileon(company_id)
     await ensure_type(ctx, maileon, company_id, type_name)
     content = await deal_content(ctx, company_id, deal)
-    report = await maileon.send_transaction(
-        type_name,
-        email=person.email,
-        external_id=str(person.id),
-        permission=PERMISSION_NONE,
-        content=content,
-    )
+    report = await maileon.send_transaction(type_name, email=person.email, content=content)
+    if _contact_missing(report):
+        refusal = await _create_contact_first(ctx, settings, maileon, person)
+        if refusal:
+            return Outcome.skipped(f"{label}: no transaction: {who} {refusal}")
+        report = await maileon.send_transaction(type_name, email=person.email, content=content)
     check_report(ctx, company_id, type_name, report)
     transactions.record(
         ctx.store,
@@ -100,6 +112,60 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
         title=str(deal.get("title") or ""),
     )
     return Outcome.ok(f"{label}: {type_name} sent to Maileon for {person_label(person)}")
+
+
+def _contact_missing(report: dict[str, Any]) -> bool:
+    message = str(report.get("message") or "").lower()
+    return (
+        report.get("queued") not in (True, "true")
+        and "contact" in message
+        and ("not found" in message or "not exist" in message)
+    )
+
+
+async def _create_contact_first(
+    ctx: Context, settings: tenants.Settings, maileon: MaileonClient, person: Person
+) -> str:
+    """Create the missing contact of a deal's person (permission NONE, createdByPipedrive),
+    under the person's lock; '' when the transaction may go, else why it may not."""
+    company_id = settings.company_id
+    async with ctx.person_lock(company_id, person.id):
+        state = people.get(ctx.store, company_id, person.id)
+        if await maileon.get_contact(person.email) is not None:
+            return ""  # there after all (created meanwhile): the transaction is sent again
+        if state.maileon_state == "unsubscribed":
+            return "unsubscribed in Maileon (a transaction would bring the contact back)"
+        moved = state.email.lower() != person.email.lower()
+        if state.maileon_state and not state.deleted and moved and settings.contacts_sync:
+            raise TransientError(  # the person's own job moves the contact to the new address
+                "the person's email address changed and its Maileon contact is not moved yet",
+                service="Maileon",
+            )
+        if state.maileon_state and not state.deleted and not moved:
+            return (
+                "has no Maileon contact any more (deleted in Maileon, or unsubscribed and "
+                "anonymized); the app does not re-create it"
+            )
+        if await maileon.ever_unsubscribed(person.email):
+            return (
+                f"is not in Maileon and the address {person.email} unsubscribed there before; "
+                "the app does not re-create the contact"
+            )
+        fields = await person_fields(ctx, company_id)
+        standard, custom = await prepare_contact(ctx, maileon, settings, person, fields)
+        created = await maileon.create_contact(
+            person.email,
+            permission=PERMISSION_NONE,
+            external_id=str(person.id),
+            standard_fields=standard,
+            custom_fields={**custom, CREATED_BY: True},
+        )
+        if not state.maileon_state or state.deleted or moved:
+            state.email, state.deleted = person.email, False
+            state.maileon_state = "none" if created else "found"
+            state.app_created = 1 if created else 0
+            people.save(ctx.store, state)
+    return ""
 
 
 def _deal_state(job: Job) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from store.tenants import Settings
 from sync.context import Context
 from sync.fields import PersonField, person_fields
 from sync.outcome import Outcome
+from sync.ownership import KEPT, created_by_app
 from sync.persons import Person, from_pipedrive
 from sync.rules import Names, SyncRules, Verdict, evaluate, label_field, needs_person_read
 
@@ -128,11 +129,16 @@ async def admit(
 
 async def remove_contact(ctx: Context, state: PersonState) -> str:
     """Remove a person's contact from Maileon (the admin chose 'remove' for persons that stop
-    matching). The app still remembers an unsubscribe, so the contact is never re-created
-    with it lost. Saves the state."""
+    matching) when the app created it; one it found there is kept (`ownership.KEPT`). The app
+    still remembers an unsubscribe, so the contact is never re-created with it lost. Saves the
+    state."""
     email = state.email
     if people.others_with_email(ctx.store, state.company_id, state.person_id, email):
         message = "its address is still used by another person, so the contact was kept"
+    elif not await created_by_app(ctx, state, email):
+        people.touch_synced(state)
+        people.save(ctx.store, state)  # kept as a contact outside the rules: not updated
+        return KEPT
     else:
         await ctx.maileon(state.company_id).delete_contact(email)
         message = REMOVED

@@ -35,6 +35,7 @@ from sync.contacts import newsletter_label
 from sync.context import Context
 from sync.fields import person_fields
 from sync.outcome import Outcome
+from sync.ownership import KEPT
 from sync.persons import Person, from_pipedrive, plausible_email
 from sync.rules import SyncRules, evaluate
 from sync.rules_gate import REMOVED, has_contact, names_for, remove_contact
@@ -70,7 +71,7 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
         "owners_seen": json.dumps(sorted(owners)[:MAX_OWNERS_SEEN]),
     }
     if run["state"] == "previewing":
-        _count(changes, run, rules, persons, verdicts, contacts)
+        _count(changes, run, rules, persons, verdicts, contacts, states)
         if not next_cursor:
             changes.update(state="previewed", total=changes["read"], cursor=None)
         stored.save_step(ctx.store, company_id, run, changes, {})
@@ -103,12 +104,10 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
             continue
         async with ctx.person_lock(company_id, person.id):
             state = people.get_many(ctx.store, company_id, [person.id]).get(person.id)
-            if (
-                state is not None
-                and has_contact(state)
-                and await remove_contact(ctx, state) == REMOVED
-            ):
-                removed += 1
+            if state is not None and has_contact(state):
+                outcome = await remove_contact(ctx, state)
+                removed += outcome == REMOVED
+                kept += outcome == KEPT  # not created by the app
     changes.update(
         added=run["added"] + result.imported,
         removed=run["removed"] + removed,
@@ -122,7 +121,7 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
         run,
         changes,
         verdicts,
-        save_states=lambda db: people.save_all(db, result.states),
+        save_states=lambda db: people.save_all(db, result.states, merge=True),
     )
     if not next_cursor:
         return Outcome.ok(applied_text({**run, **changes}))
@@ -140,13 +139,20 @@ def _count(
     persons: list[Person],
     verdicts: dict[int, bool],
     contacts: set[int],
+    states: dict[int, people.PersonState],
 ) -> None:
+    """Preview counts. Leaving contacts with 'remove': those the app created are removed,
+    those it found in Maileon kept; where the app does not know, Maileon's createdByPipedrive
+    decides when the run is applied (counted as removals to check)."""
     matching = [p for p in persons if verdicts[p.id] and _valid(p)]
     leaving = [p for p in persons if not verdicts[p.id] and p.id in contacts]
     changes["matching"] = run["matching"] + len(matching)
     changes["to_add"] = run["to_add"] + len([p for p in matching if p.id not in contacts])
     if rules.on_stop == "remove":
-        changes["to_remove"] = run["to_remove"] + len(leaving)
+        creators = [states[p.id].app_created for p in leaving]
+        changes["to_remove"] = run["to_remove"] + sum(c != 0 for c in creators)
+        changes["to_keep"] = run["to_keep"] + sum(c == 0 for c in creators)
+        changes["to_check"] = run["to_check"] + sum(c is None for c in creators)
     else:
         changes["to_keep"] = run["to_keep"] + len(leaving)
 
@@ -174,8 +180,16 @@ def preview_text(run: dict[str, Any]) -> str:
         f"{matching:,} {'person matches' if matching == 1 else 'persons match'}; "
         f"{run['to_add']:,} will be added, {run['to_remove']:,} removed"
     )
-    if run["to_keep"]:
+    removing = SyncRules.from_json(run["rules"]).on_stop == "remove"
+    if run["to_keep"] and removing:
+        text += f", {run['to_keep']:,} kept: not created by the app"
+    elif run["to_keep"]:
         text += f"; {run['to_keep']:,} stop matching and keep their Maileon contact"
+    if run.get("to_check") and removing:
+        text += (
+            f" ({run['to_check']:,} of the removals only if Maileon shows the app created "
+            "them; the others are kept)"
+        )
     return text
 
 
@@ -185,7 +199,9 @@ def applied_text(run: dict[str, Any]) -> str:
         f"Sync rules applied to {read:,} {'person' if read == 1 else 'persons'}: "
         f"{run['added']:,} added to Maileon, {run['removed']:,} removed"
     )
-    if run["kept"]:
+    if run["kept"] and SyncRules.from_json(run["rules"]).on_stop == "remove":
+        text += f", {run['kept']:,} kept: not created by the app"
+    elif run["kept"]:
         text += f", {run['kept']:,} outside the rules kept"
     return text
 

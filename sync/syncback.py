@@ -13,7 +13,9 @@ field, through Maileon webhooks and a periodic reconciliation of the unsubscript
   Unsubscribed / Subscribed with `contacts.set_newsletter`, which records the value before
   writing it, so the echoing Pipedrive webhook is no transition and, its data unchanged
   (`contacts.data_fingerprint`), costs no Maileon call. A DOI confirmation is the
-  contact's own explicit consent, so it sets Subscribed even after an earlier unsubscribe; an
+  contact's own explicit consent, so it sets Subscribed even after an earlier unsubscribe, but
+  only once Maileon agrees: the contact's permission is read first and must be DOI or DOI+
+  (the webhook's only credential is a URL token); otherwise a log line and no change. An
   unsubscribe is never undone by later CRM edits (only a change of the field to Subscribed).
 * Reconciliation (`reconcile`, periodic): reads `/reports/unsubscriptions` from the stored
   cursor up to a little before now, and feeds unsubscriptions of known persons that are not yet
@@ -39,9 +41,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from clients.digits import ascii_int
 from clients.errors import ApiError, NotFound
-from clients.maileon import MaileonClient
+from clients.maileon import PERMISSIONS, MaileonClient
+from clients.maileon_webhooks import hook_id, hook_url, webhook_matches
 from store import cursors, people, queue, tenants
 from store.db import Store
 from store.people import PersonState
@@ -98,20 +100,6 @@ def webhook_spec(ctx: Context, settings: Settings, event: str) -> dict[str, Any]
     }
 
 
-def _is_current(hook: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    """Same URL (ignoring any query Maileon may echo back), event, and the current token."""
-    url = str(hook.get("url") or "")
-    params = {str(p.get("name")): p for p in hook.get("urlParams") or [] if isinstance(p, dict)}
-    token = params.get("token") or {}
-    return (
-        url.split("?", 1)[0] == wanted["url"]
-        and hook.get("event") == wanted["event"]
-        and token.get("custom_value") == wanted["urlParams"][2]["custom_value"]
-        and (params.get("email") or {}).get("standard_contact_field") == "email"
-        and (params.get("eid") or {}).get("standard_contact_field") == "external_id"
-    )
-
-
 async def ensure_webhooks(
     ctx: Context, settings: Settings, maileon: MaileonClient | None = None
 ) -> int:
@@ -125,12 +113,11 @@ async def ensure_webhooks(
     for event in EVENTS:
         wanted = webhook_spec(ctx, settings, event)
         path = webhook_path(settings.company_id, event)
-        ours = [h for h in hooks if urlsplit(str(h.get("url") or "")).path == path]
-        keep = next((h for h in ours if _is_current(h, wanted)), None)
+        ours = [h for h in hooks if urlsplit(hook_url(h)).path == path]
+        keep = next((h for h in ours if webhook_matches(h, wanted)), None)
         for hook in ours:
-            hook_id = ascii_int(hook.get("id"))
-            if hook is not keep and hook_id is not None:
-                await maileon.delete_webhook(hook_id)
+            if hook is not keep and (number := hook_id(hook)) is not None:
+                await maileon.delete_webhook(number)
         if keep is None:
             await maileon.create_webhook(wanted)
             created += 1
@@ -166,10 +153,10 @@ async def remove_webhooks(ctx: Context, company_id: int, user_id: int) -> None:
             return
         maileon = ctx.maileon(company_id, api_key=settings.maileon_api_key)
         for hook in await maileon.list_webhooks():
-            path = urlsplit(str(hook.get("url") or "")).path
-            hook_id = ascii_int(hook.get("id"))
-            if path.startswith(f"/webhooks/maileon/{company_id}/") and hook_id is not None:
-                await maileon.delete_webhook(hook_id)
+            path = urlsplit(hook_url(hook)).path
+            number = hook_id(hook)
+            if path.startswith(f"/webhooks/maileon/{company_id}/") and number is not None:
+                await maileon.delete_webhook(number)
 
     try:
         await asyncio.wait_for(delete_ours(), REMOVE_TIMEOUT)
@@ -341,6 +328,18 @@ async def handle_maileon_event(ctx: Context, job: Job) -> Outcome:
             f"{what} for {_who(email, eid)}: no Pipedrive person synced by "
             "this app has this address or id"
         )
+    if event == "doi":
+        doubt = await _doi_doubt(ctx, job.company_id, email or states[0].email)
+        if doubt:
+            log.warning(
+                "company %s: a DOI confirmation webhook was not applied: %s",
+                job.company_id,
+                doubt,
+            )
+            return Outcome.skipped(
+                f"{what} for {_who(email, eid)} not applied: {doubt}; the Newsletter field "
+                "is left as it is"
+            )
     done: list[str] = []
     skipped: list[str] = []
     already: list[str] = []
@@ -353,6 +352,26 @@ async def handle_maileon_event(ctx: Context, job: Job) -> Outcome:
     if skipped:
         return Outcome.skipped(f"Maileon {what}: " + "; ".join(skipped))
     return Outcome.quiet(f"Maileon {what}: " + "; ".join(already))
+
+
+async def _doi_doubt(ctx: Context, company_id: int, email: str) -> str:
+    """Why a DOI confirmation is not believed ('' when Maileon agrees). The webhook carries
+    only a URL token, so the contact's permission is read from Maileon: only DOI or DOI+ on a
+    contact that is not unsubscribed makes the person Subscribed."""
+    if not email:
+        return "the Maileon contact's address is unknown, so its permission cannot be read"
+    contact = await ctx.maileon(company_id).get_contact(email)
+    if contact is None:
+        return f"Maileon has no contact {email}"
+    if contact["standard_fields"].get("PERMISSION_STATUS") == "unsubscribed":
+        return f"Maileon shows {email} unsubscribed"
+    permission = int(contact["permission"])
+    if permission not in (4, 5):
+        return (
+            f"Maileon shows {email} with permission {PERMISSIONS.get(permission, permission)}, "
+            "not a confirmed double opt-in"
+        )
+    return ""
 
 
 async def _apply(

@@ -199,7 +199,8 @@ def _add_operations_commands(sub: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def check(args: argparse.Namespace) -> int:
-    """Probe the Maileon account of MAILEON_API_KEY (or a prompted key) read-only."""
+    """Probe the Maileon account of MAILEON_API_KEY (or a prompted key): read-only, or with
+    `--write` also on throwaway names it deletes afterwards."""
     import asyncio
     import getpass
 
@@ -211,7 +212,7 @@ def check(args: argparse.Namespace) -> int:
         print("pipedrive-maileon: no Maileon API key given", file=sys.stderr)
         return 2
     base = os.environ.get("MAILEON_API_URL", "").strip() or "https://api.maileon.com/1.0"
-    lines, status = asyncio.run(run_check(base, key.strip()))
+    lines, status = asyncio.run(run_check(base, key.strip(), write=args.write))
     print("\n".join(lines))
     return status
 
@@ -243,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     _add_operations_commands(sub)
     p_check = sub.add_parser(
         "check", help="probe a Maileon account read-only (key from MAILEON_API_KEY or a prompt)"
+    )
+    p_check.add_argument(
+        "--write",
+        action="store_true",
+        help="also write on a throwaway address, field, type and webhook, then delete them",
     )
     p_check.set_defaults(func=check)
     args = parser.parse_args(argv)

@@ -54,6 +54,11 @@ Maileon's behaviour is not documented (UNCONFIRMED there), the simulator makes t
   `GET /mailings/filter/types?types=doi` lists `<mailings><mailing><id>` (paged),
   `GET /mailings/{id}/settings/doi_key` answers `<doi_key>` (reference §5).
 * Times are UTC (`yyyy-mm-dd hh:mm:ss`); the report filters `from_date`/`to_date` are epoch ms.
+* `POST /transactions` with `import.contact` creates a missing contact (as documented; an
+  address on the suppression list is created unsubscribed); with `contact` only, a missing
+  contact is reported "contact not found", not queued.
+* Tests can hold API calls in flight: `POST /_sim/hold {path, method?, count?}` holds requests to
+  exactly that path until `POST /_sim/release`; `GET /_sim/hold` says how many are held.
 """
 
 from sandbox.maileon.model import DEFAULT_KEY, XML_TYPE

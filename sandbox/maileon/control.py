@@ -39,6 +39,8 @@ class ControlRoutes(ReportRoutes):
             Route("/_sim/faults", self.sim_faults, methods=["POST"]),
             Route("/_sim/latency", self.sim_latency, methods=["POST"]),
             Route("/_sim/report_shape", self.sim_report_shape, methods=["POST"]),
+            Route("/_sim/hold", self.sim_hold, methods=["POST", "GET"]),
+            Route("/_sim/release", self.sim_release, methods=["POST"]),
             Route("/_sim/down", self.sim_down, methods=["POST"]),
             Route("/_sim/reset_faults", self.sim_reset_faults, methods=["POST"]),
             Route("/_sim/reset", self.sim_reset, methods=["POST"]),
@@ -210,6 +212,25 @@ class ControlRoutes(ReportRoutes):
         self.invalid_contact_tag = tag
         self.name_invalid_contacts = bool(data.get("name_invalid_contacts", True))
         return JSONResponse({"ok": True, "invalid_contact_tag": tag})
+
+    async def sim_hold(self, request: Request) -> Response:
+        """POST {path, method?, count?}: hold such API requests until /_sim/release. GET: how
+        many are held now."""
+        if request.method == "POST":
+            data = await self.control_body(request)
+            if not str(data.get("path") or "").startswith("/"):
+                raise ApiError(400, "path must start with /")
+            try:
+                count = int(data.get("count") or 1)
+            except (TypeError, ValueError):
+                raise ApiError(400, "count must be a number") from None
+            method = data.get("method")
+            self.faults.hold(str(data["path"]), str(method) if method else None, count)
+        return JSONResponse({"ok": True, "held": self.faults.held()})
+
+    async def sim_release(self, request: Request) -> Response:
+        self.faults.release()
+        return JSONResponse({"ok": True})
 
     async def sim_down(self, request: Request) -> Response:
         data = await self.control_body(request)

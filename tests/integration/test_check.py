@@ -4,10 +4,12 @@ and a clear DIFF line with a non-zero exit for what differs from what the app ex
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +30,9 @@ def maileon() -> Iterator[str]:
         server.stop()
 
 
-def run_check(url: str, key: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_check(
+    url: str, key: str, tmp_path: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),
@@ -37,7 +41,7 @@ def run_check(url: str, key: str, tmp_path: Path) -> subprocess.CompletedProcess
         "MAILEON_API_KEY": key,
     }
     return subprocess.run(
-        [sys.executable, "-m", "web.cli", "check"],
+        [sys.executable, "-m", "web.cli", "check", *options],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -51,24 +55,47 @@ def lines(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
     """probe name → its line."""
     out = {}
     for line in result.stdout.splitlines():
-        if line.startswith(("OK", "DIFF")):
-            out[line.split(":")[0].split("  ", 1)[1].strip()] = line
+        found = re.match(r"^(OK|DIFF|EMPTY)\s+([^:]+):", line)
+        if found:
+            assert found.group(2) not in out, f"two lines for {found.group(2)}"
+            out[found.group(2).strip()] = line
     return out
+
+
+READ_PROBES = {
+    "ping",
+    "custom field list",
+    "contact lookup (unknown address)",
+    "transaction type list",
+    "webhook list",
+}
+WRITE_PROBES = {
+    "create a contact",
+    "create again (sync_mode=2)",
+    "update without permission",
+    "clear a field",
+    "synchronize a valid and an invalid address",
+    "address change onto an existing address",
+    "custom field posted again",
+    "transaction type posted again",
+    "transaction for an existing contact",
+    "transaction for a missing contact",
+    "webhook list read back",
+    "delete what the check made",
+}
 
 
 def test_a_healthy_account_passes_every_probe_without_writing(maileon: str, tmp_path: Path) -> None:
     result = run_check(maileon, KEY, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     found = lines(result)
-    assert set(found) == {
-        "ping",
-        "custom field list",
-        "contact lookup (unknown address)",
-        "transaction type list",
-        "webhook list",
-    }
-    assert all(line.startswith("OK") for line in found.values())
-    assert "All calls are as the app expects." in result.stdout
+    assert set(found) == READ_PROBES
+    # a fresh account has no fields, types or webhooks: an empty list passes no probe
+    empty = {"custom field list", "transaction type list", "webhook list"}
+    assert all(found[name].startswith("EMPTY") for name in empty)
+    assert all(found[name].startswith("OK") for name in READ_PROBES - empty)
+    assert "2 of 5 calls are as the app expects; 3 read an empty list" in result.stdout
+    assert "run check --write before turning sync on" in result.stdout
     assert KEY not in result.stdout + result.stderr
     state = httpx.get(f"{maileon}/_sim/state", timeout=10).json()
     assert state["contacts"] == [] and state["custom_fields"] == []  # nothing written
@@ -100,7 +127,7 @@ def test_an_unexpected_shape_is_reported_and_fails(maileon: str, tmp_path: Path)
     assert "expected a JSON array but got a JSON dict" in found["webhook list"]
     assert found["custom field list"].startswith("DIFF")
     assert "expected XML" in found["custom field list"]
-    assert found["ping"].startswith("OK") and found["transaction type list"].startswith("OK")
+    assert found["ping"].startswith("OK") and found["transaction type list"].startswith("EMPTY")
     assert "2 of 5 checks differ" in result.stdout
 
 
@@ -133,3 +160,45 @@ def test_a_contact_where_none_should_be_is_a_difference(maileon: str, tmp_path: 
     result = run_check(maileon, KEY, tmp_path)
     assert result.returncode == 1
     assert lines(result)["contact lookup (unknown address)"].startswith("DIFF")
+
+
+def state_of(maileon: str) -> dict[str, Any]:
+    return httpx.get(f"{maileon}/_sim/state", timeout=10).json()  # type: ignore[no-any-return]
+
+
+def test_check_write_on_the_sandbox_gives_one_ok_line_per_probe_and_leaves_nothing(
+    maileon: str, tmp_path: Path
+) -> None:
+    result = run_check(maileon, KEY, tmp_path, "--write")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = lines(result)
+    assert set(found) == READ_PROBES | WRITE_PROBES
+    assert all(line.startswith("OK") for line in found.values()), result.stdout
+    assert "All calls are as the app expects." in result.stdout
+    # where the reference is UNCONFIRMED, the line says which answer this account gives
+    assert "answers 200 to an ignored create" in found["create again (sync_mode=2)"]
+    assert "posted again this account answers 409" in found["custom field posted again"]
+    assert "listed as <invalid_contact>" in found["synchronize a valid and an invalid address"]
+    assert "URL parameters under urlParams" in found["webhook list read back"]
+    assert "answers 409" in found["address change onto an existing address"]
+    assert KEY not in result.stdout + result.stderr
+    state = state_of(maileon)
+    assert [c for c in state["contacts"] if c.get("email")] == []
+    assert state["custom_fields"] == [] and state["webhooks"] == []
+    assert state["transaction_types"] == []
+
+
+def test_check_write_passes_no_probe_on_a_list_that_comes_back_empty(
+    maileon: str, tmp_path: Path
+) -> None:
+    httpx.post(
+        f"{maileon}/_sim/faults",
+        timeout=10,
+        json={"path_prefix": "/1.0/webhooks", "method": "GET", "status": 200, "body": "[]"},
+    )
+    result = run_check(maileon, KEY, tmp_path, "--write")
+    assert result.returncode == 1
+    line = lines(result)["webhook list read back"]
+    assert line.startswith("DIFF") and "empty right after a webhook was created" in line
+    assert lines(result)["delete what the check made"].startswith("OK")
+    assert state_of(maileon)["webhooks"] == []  # deleted all the same

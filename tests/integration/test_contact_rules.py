@@ -287,3 +287,27 @@ def test_v1_merge_removes_the_merged_away_contact(harness: Harness) -> None:
     harness.settle()
     contacts = harness.contacts()
     assert "gone@example.com" not in contacts and "kept@example.com" in contacts
+
+
+def test_delete_keeps_a_contact_the_app_did_not_create(harness: Harness) -> None:
+    """F7: a website subscriber with DOI who is also a person in Pipedrive keeps the contact
+    and its consent when the person is deleted; a contact the app created is removed."""
+    harness.setup_company()
+    harness.ml("POST", "/_sim/contacts", json={"email": "web@example.com", "permission": 4})
+    found = harness.create_person(name="Web Subscriber", email="web@example.com")
+    made = harness.create_person(name="Made Here", email="made@example.com")
+    harness.settle()
+    assert harness.contacts()["made@example.com"]["custom_fields"]["createdByPipedrive"] is True
+
+    harness.pd("DELETE", f"/_sim/persons/{found['id']}")
+    harness.pd("DELETE", f"/_sim/persons/{made['id']}")
+    harness.settle()
+
+    contacts = harness.contacts()
+    assert "made@example.com" not in contacts
+    assert contacts["web@example.com"]["permission"] == 4
+    assert not contacts["web@example.com"]["unsubscribed"]
+    log = harness.rows(
+        "SELECT message FROM sync_log WHERE kind='person' AND entity_id=?", (str(found["id"]),)
+    )
+    assert any("not created by the app, so it keeps its data and permission" in m for (m,) in log)

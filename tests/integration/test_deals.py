@@ -387,3 +387,70 @@ def test_a_deal_id_in_the_data_that_is_not_a_number_does_not_loop(harness: Harne
         if t["type_name"] == "pipedrive_deal_updated"
     ]
     assert [t["content"]["deal_id"] for t in updates] == [deal["id"]]
+
+
+def maileon_api(harness: Harness, method: str, path: str) -> httpx.Response:
+    """A call to the simulated Maileon's API as a user of the account would make it."""
+    return httpx.request(
+        method,
+        f"{harness.ml_url}/1.0{path}",
+        headers={"Authorization": "Basic " + base64.b64encode(MAILEON_KEY.encode()).decode()},
+        timeout=10,
+    )
+
+
+def test_deal_of_a_person_who_unsubscribed_sends_nothing_and_recreates_nothing(
+    harness: Harness,
+) -> None:
+    client = harness.setup_company(deals_sync=True)
+    person = harness.create_person(name="Gone Away", email="gone@example.com")
+    harness.settle()
+    harness.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "gone@example.com"})
+    harness.settle()  # the webhook tells the app; Maileon anonymizes the contact
+
+    create_deal(harness, title="After unsubscribe", person_id=person["id"])
+    harness.settle()
+
+    state = maileon_state(harness)
+    assert state["transactions"] == []
+    assert [c for c in state["contacts"] if c["email"] == "gone@example.com"] == []
+    log = sync_log(harness, client)
+    assert "no transaction: Gone Away" in log and "unsubscribed in Maileon" in log
+
+
+def test_deal_of_a_person_whose_contact_was_deleted_in_maileon_is_not_sent(
+    harness: Harness,
+) -> None:
+    client = harness.setup_company(deals_sync=True)
+    person = harness.create_person(name="Deleted Here", email="deleted@example.com")
+    harness.settle()
+    assert maileon_api(harness, "DELETE", "/contacts/email/deleted%40example.com").is_success
+
+    create_deal(harness, title="After delete", person_id=person["id"])
+    harness.settle()
+
+    state = maileon_state(harness)
+    assert state["transactions"] == []
+    assert "deleted@example.com" not in harness.contacts()
+    log = sync_log(harness, client)
+    assert "has no Maileon contact any more" in log and "does not re-create it" in log
+
+
+def test_deal_of_an_address_unsubscribed_before_the_app_knew_it_is_not_sent(
+    harness: Harness,
+) -> None:
+    client = harness.setup_company(deals_sync=True, contacts_sync=False)
+    harness.ml("POST", "/_sim/contacts", json={"email": "website@example.com", "permission": 4})
+    harness.ml(
+        "POST",
+        "/_sim/contacts/unsubscribe",
+        json={"email": "website@example.com", "fire_webhooks": False},
+    )
+    person = harness.create_person(name="Web Visitor", email="website@example.com")
+    create_deal(harness, title="Cold lead", person_id=person["id"])
+    harness.settle()
+
+    state = maileon_state(harness)
+    assert state["transactions"] == []
+    assert "website@example.com" not in harness.contacts()
+    assert "unsubscribed there before" in sync_log(harness, client)

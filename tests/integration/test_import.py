@@ -333,3 +333,43 @@ def test_open_deals_can_be_sent_along(harness: Harness) -> None:
     assert [(t["type_name"], t["email"], t["content"]["title"]) for t in sent] == [
         ("pipedrive_deal_updated", "deals@example.com", "Open one")
     ]
+
+
+def test_an_unsubscribe_applied_while_an_import_batch_waits_for_maileon_is_kept(
+    harness: Harness,
+) -> None:
+    """Item 8: the import reads the persons' states, waits for Maileon, then saves them. A
+    Maileon unsubscribe the app applies meanwhile must survive that save (the person stays
+    unsubscribed in the app, so nothing later re-creates or re-subscribes the contact)."""
+    from tests.harness import wait_until
+
+    client = harness.setup_company(initial_permission=2)
+    key, subscribed = option(harness, "Subscribed")
+    person = harness.create_person(
+        name="Ada Race", email="ada.race@example.com", custom_fields={key: subscribed}
+    )
+    harness.settle()
+    assert harness.contacts()["ada.race@example.com"]["permission"] == 2
+
+    harness.ml("POST", "/_sim/hold", json={"path": "/1.0/contacts", "method": "POST"})
+    start(harness, client)
+    wait_until(lambda: harness.ml("GET", "/_sim/hold")["held"] == 1)  # the batch is in flight
+    harness.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "ada.race@example.com"})
+    wait_until(
+        lambda: (
+            harness.rows("SELECT maileon_state FROM persons WHERE person_id=?", (person["id"],))
+            == [("unsubscribed",)]
+        )
+    )
+    assert harness.newsletter_of(person["id"]) == "Unsubscribed"
+    harness.ml("POST", "/_sim/release")
+    wait_for(harness, client, "done")
+    harness.settle()
+
+    assert harness.rows(
+        "SELECT maileon_state, newsletter FROM persons WHERE person_id=?", (person["id"],)
+    ) == [("unsubscribed", "Unsubscribed")]
+    # and so a later edit in Pipedrive brings nothing back in Maileon
+    harness.pd("PATCH", f"/_sim/persons/{person['id']}", json={"first_name": "Augusta"})
+    harness.settle()
+    assert "ada.race@example.com" not in harness.contacts()

@@ -275,6 +275,31 @@ def test_rule_change_previews_then_applies_with_removal_and_addition(harness: Ha
     assert "Now: All persons with an email address" in text(card(harness, client))
 
 
+def test_remove_keeps_contacts_the_app_did_not_create(harness: Harness) -> None:
+    """F14: leaving the rules with 'remove' deletes only contacts the app created; the preview
+    counts the others apart and they keep their data and permission."""
+    client = harness.setup_company()
+    harness.ml("POST", "/_sim/contacts", json={"email": "doi@example.com", "permission": 4})
+    found = harness.create_person(name="Doi Web", email="doi@example.com")
+    harness.create_person(name="App Made", email="made@example.com")
+    harness.settle()
+
+    sentence = preview(harness, client, mode="newsletter", on_stop="remove")
+    assert sentence == "0 persons match; 0 will be added, 1 removed, 1 kept: not created by the app"
+    done = apply(harness, client)
+    assert "0 added to Maileon, 1 removed, 1 kept: not created by the app" in done, done
+    contacts = harness.contacts()
+    assert "made@example.com" not in contacts
+    assert contacts["doi@example.com"]["permission"] == 4
+    logged = harness.rows("SELECT message FROM sync_log WHERE message LIKE '%not created by%'")
+    assert logged, "the sync log says why a contact was kept"
+
+    # later edits of the person kept outside the rules delete nothing either
+    patch_person(harness, found["id"], name="Doi Web Renamed")
+    harness.settle()
+    assert harness.contacts()["doi@example.com"]["permission"] == 4
+
+
 def test_preview_with_keep_counts_kept_contacts_and_discard_changes_nothing(
     harness: Harness,
 ) -> None:
@@ -509,3 +534,77 @@ def test_a_chosen_label_that_is_not_the_first_still_matches(harness: Harness) ->
     harness.settle()
     assert "two@example.com" in harness.contacts()
     assert not any("left out" in m for m in log_of(harness, person["id"]))
+
+
+def test_an_unsubscribe_applied_while_a_rule_run_waits_for_maileon_is_kept(
+    harness: Harness,
+) -> None:
+    """Item 8 for rule runs: a page sends persons that start matching again, waiting for
+    Maileon without their locks; a Maileon unsubscribe applied meanwhile survives the save."""
+    client = harness.setup_company(initial_permission=2)
+    key, options = harness.newsletter_field()
+    person = harness.create_person(
+        name="Ria Race", email="ria@example.com", custom_fields={key: options["Subscribed"]}
+    )
+    harness.settle()
+    set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))])
+    assert "ria@example.com" in harness.contacts()  # kept while outside
+
+    harness.ml("POST", "/_sim/hold", json={"path": "/1.0/contacts", "method": "POST"})
+    preview(harness, client, mode="all")
+    run_id = re.search(r'name="run_id" value="(\d+)"', card(harness, client))
+    assert run_id
+    r = client.post(
+        f"{harness.app_url}/settings/rules/apply",
+        data={"run_id": run_id.group(1)},
+        headers=hx(harness),
+    )
+    assert r.status_code == 200, r.text
+    wait_until(lambda: harness.ml("GET", "/_sim/hold")["held"] == 1)  # the page is in flight
+    harness.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "ria@example.com"})
+    query = "SELECT maileon_state, newsletter FROM persons WHERE person_id=?"
+    wait_until(lambda: harness.rows(query, (person["id"],)) == [("unsubscribed", "Unsubscribed")])
+    harness.ml("POST", "/_sim/release")
+    wait_card(harness, client, "done")
+    harness.settle()
+
+    assert harness.rows(query, (person["id"],)) == [("unsubscribed", "Unsubscribed")]
+
+
+def test_remove_asks_maileon_when_the_app_does_not_know_who_created_the_contact(
+    harness: Harness,
+) -> None:
+    """An import batch that mixes new and existing contacts does not say which were new: the
+    preview counts those removals as to be checked, and applying them removes only the contact
+    whose createdByPipedrive is true."""
+    from tests.integration.test_import import start, wait_for
+
+    client = harness.setup_company()
+    ids = harness.pd(
+        "POST",
+        "/_sim/bulk_persons",
+        json={
+            "company_id": COMPANY,
+            "count": 2,
+            "email_domain": "mixed.test",
+            "fire_webhooks": False,
+        },
+    )["ids"]
+    persons = {p["id"]: p for p in harness.pd("GET", "/_sim/state")["persons"]}
+    emails = [str(persons[i]["emails"][0]["value"]) for i in ids]
+    harness.ml("POST", "/_sim/contacts", json={"email": emails[0], "permission": 4})
+    start(harness, client)
+    wait_for(harness, client, "done")
+    harness.settle()
+    assert set(emails) <= set(harness.contacts())
+
+    sentence = preview(harness, client, mode="newsletter", on_stop="remove")
+    assert sentence == (
+        "0 persons match; 0 will be added, 2 removed (2 of the removals only if Maileon shows "
+        "the app created them; the others are kept)"
+    )
+    done = apply(harness, client)
+    assert "1 removed, 1 kept: not created by the app" in done, done
+    contacts = harness.contacts()
+    assert emails[1] not in contacts
+    assert contacts[emails[0]]["permission"] == 4

@@ -6,6 +6,7 @@ two simulators; nothing of the app is mocked."""
 from __future__ import annotations
 
 import html
+import json
 import time
 from typing import Any
 
@@ -136,7 +137,10 @@ def test_doi_confirmation_sets_newsletter_subscribed(harness: Harness) -> None:
     harness.settle()
     assert harness.newsletter_of(person["id"]) == "Subscribed"
     assert harness.contacts()["grace@example.com"]["permission"] == 4
-    assert maileon_requests(harness)[before:] == []  # the echo is a no-op
+    # one read of the contact's permission (item 5); the echo of the field write is a no-op
+    assert [(r["method"], r["path"]) for r in maileon_requests(harness)[before:]] == [
+        ("GET", "/1.0/contacts/email/grace@example.com")
+    ]
 
 
 def test_webhook_token_is_required(harness: Harness) -> None:
@@ -263,3 +267,69 @@ def test_an_external_id_in_digits_that_are_not_ascii_is_no_person_id(harness: Ha
     assert harness.rows(
         "SELECT count(*) FROM jobs WHERE kind='maileon_event' AND state<>'done'"
     ) == [(0,)]
+
+
+def test_doi_confirmation_is_believed_only_when_maileon_shows_doi(harness: Harness) -> None:
+    client = harness.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1")
+    person = subscribed_person(harness, "grace@example.com", "Grace")
+    harness.settle()
+    assert harness.newsletter_of(person["id"]) == "Pending confirmation"
+    # a DOI webhook arrives (a stray or replayed call) while Maileon still has permission NONE
+    url = f"{harness.app_url}/webhooks/maileon/{COMPANY}/doi?token={token_of(harness)}"
+    body = {"email": "grace@example.com", "external_id": str(person["id"])}
+    r = httpx.post(url, json={**body, "timestamp": "2024-05-02 10:15:00"})
+    assert r.status_code == 200, r.text
+    harness.settle()
+    assert harness.newsletter_of(person["id"]) == "Pending confirmation"
+    assert harness.contacts()["grace@example.com"]["permission"] == 1
+    log = sync_log(harness, client)
+    assert "DOI confirmation for grace@example.com" in log
+    assert "with permission None, not a confirmed double opt-in" in log
+
+    # the recipient really confirms: Maileon shows DOI, the same kind of call is believed
+    harness.ml("POST", "/_sim/contacts/confirm_doi", json={"email": "grace@example.com"})
+    harness.settle()
+    assert harness.newsletter_of(person["id"]) == "Subscribed"
+
+
+def test_webhooks_read_back_in_another_casing_are_kept(harness: Harness) -> None:
+    """Which key casing GET /webhooks answers with is UNCONFIRMED: in snake_case and with
+    upper-case field names the app's webhooks are still recognised, not deleted and re-created
+    on every reconciliation."""
+    client = harness.setup_company()
+    hooks = maileon_hooks(harness)
+    assert len(hooks) == 2
+
+    def snake(hook: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": hook["id"],
+            "url": hook["url"],
+            "event": hook["event"],
+            "url_params": [
+                {
+                    "Name": p["name"],
+                    "StandardContactField": (p["standard_contact_field"] or "").upper() or None,
+                    "CustomValue": p["custom_value"],
+                }
+                for p in hook["urlParams"]
+            ],
+        }
+
+    harness.ml(
+        "POST",
+        "/_sim/faults",
+        json={
+            "path_prefix": "/1.0/webhooks",
+            "method": "GET",
+            "status": 200,
+            "count": 1,
+            "body": json.dumps([snake(h) for h in hooks]),
+        },
+    )
+    before = len(maileon_requests(harness))
+    r = harness.save_settings(client, contacts_sync=True)  # reconciles the webhooks
+    assert "Settings saved" in r.text
+    calls = [(r["method"], r["path"]) for r in maileon_requests(harness)[before:]]
+    assert harness.ml("POST", "/_sim/faults", json=[])["scripted"] == 0  # the list was read
+    assert not [c for c in calls if c[0] in ("POST", "DELETE") and "/webhooks" in c[1]], calls
+    assert sorted(h["id"] for h in maileon_hooks(harness)) == sorted(h["id"] for h in hooks)
