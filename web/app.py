@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from appconfig import Config, from_env
 from clients.http import new_http_client
-from store import keycheck, queue
+from store import instance, keycheck, queue
 from store.checkpoints import Checkpointer
 from store.crypto import SecretBox
 from store.db import Store
@@ -148,6 +148,9 @@ def create_app(config: Config | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         cfg = config or from_env()
         configure_logging(cfg.log_json)
+        # Before anything touches the queue: a process started beside a live one (by whatever
+        # path to the same file) stops here instead of taking over its leases.
+        instance.hold(cfg.database_path)
         store = Store(cfg.database_path, SecretBox(cfg.encryption_keys))
         keycheck.ensure(store)  # `serve` said so in one line already; this guards every host
         http = new_http_client()
@@ -169,6 +172,7 @@ def create_app(config: Config | None = None) -> Starlette:
             await http.aclose()
             checkpoints.stop()
             store.close()
+            instance.release(cfg.database_path)
 
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPProblem: render_problem}
