@@ -36,6 +36,14 @@ class Gate:
     probing: bool = False
 
 
+@dataclass(frozen=True)
+class WorkerTrouble:
+    """The worker cannot use the database: since when (epoch seconds), and the error."""
+
+    since: float
+    message: str
+
+
 @dataclass
 class Context:
     config: Config
@@ -50,6 +58,7 @@ class Context:
         default_factory=lambda: tuple(SharedLock() for _ in range(PERSON_LOCK_STRIPES))
     )
     company_locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
+    worker_trouble: WorkerTrouble | None = None  # set while the worker's database calls fail
     intake: GroupCommit = field(init=False)  # webhooks' events, stored in group commits
     slots: Slots = field(init=False)  # the worker's concurrency
     new_contacts: NewContacts = field(init=False)  # first writes of persons, batched

@@ -74,6 +74,7 @@ async def health_facts(ctx: Context, company_id: int, failed_only: bool = False)
     )
     rows, waits, log_names = log_rows(ctx, company_id, failed_only)
     return {
+        "worker_trouble": ctx.worker_trouble,
         "pending_stuck": stuck,
         "pending_stuck_emails": stuck_emails,
         "installations": tenants.list_installations(ctx.store, company_id),

@@ -159,7 +159,7 @@ async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None, ra
         )
     )
     if stored:
-        worker.wake(due_at=time.time() + ctx.config.debounce_seconds)
+        worker.wake(due_at=time.monotonic() + ctx.config.debounce_seconds)
     return 200, STORED if stored else DUPLICATE, []
 
 

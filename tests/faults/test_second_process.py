@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.server import free_port
 from tests.faults.app_process import AppProcess
 from tests.harness import Harness, wait_until
 
@@ -19,8 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def second_serve(app: AppProcess, database: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1"]
-        + ["--port", str(free_port())],
+        [sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1", "--port", "0"],
         env={**app.env, "DATABASE_PATH": str(database)},
         cwd=ROOT,
         capture_output=True,
