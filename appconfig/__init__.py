@@ -46,6 +46,9 @@ class Config:
     # at most debounce_max_seconds after its first waiting change.
     debounce_seconds: float = 1.0
     debounce_max_seconds: float = 10.0
+    # How long a deal transaction's call waits for Maileon's answer (issue 27: Maileon may
+    # apply a transaction and answer after 20 s); reads keep clients/http.py's TIMEOUT.
+    transaction_timeout: float = 60.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -202,6 +205,7 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         retention_days=float(_number(env, "RETENTION_DAYS", 14.0, float)),
         debounce_seconds=window,
         debounce_max_seconds=longest,
+        transaction_timeout=float(_number(env, "MAILEON_TRANSACTION_TIMEOUT_SECONDS", 60.0, float)),
     )
 
 

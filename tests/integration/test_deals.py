@@ -15,6 +15,7 @@ from tests.harness import ADMIN, COMPANY, MAILEON_KEY, Harness
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 ATTRIBUTE_TYPES = {
+    "transaction_id": "string",  # the event's stable id (issue 27)
     "deal_id": "integer",
     "title": "string",
     "value": "double",
@@ -102,6 +103,9 @@ def test_added_updated_deleted_deal_send_three_transactions(harness: Harness) ->
     assert {t["email"] for t in sent} == {"grace@example.com"}
     added, updated, deleted = (t["content"] for t in sent)
     assert TIMESTAMP.match(added.pop("update_time"))
+    # each event carries its own stable id, by which a duplicate is recognisable
+    ids = [added.pop("transaction_id"), updated["transaction_id"], deleted["transaction_id"]]
+    assert len(set(ids)) == 3 and all(i.startswith(f"pd-1001-deal-{deal['id']}-") for i in ids)
     assert added == {
         "deal_id": deal["id"],
         "title": "Compiler licence",
@@ -339,6 +343,7 @@ def test_v1_deal_webhooks_are_synced(harness: Harness) -> None:
     ]
     for tx in sent:
         assert tx["email"] == "old@example.com"
+        assert tx["content"].pop("transaction_id").startswith("pd-1001-deal-777-")
         assert tx["content"] == {
             "deal_id": 777,
             "title": "Legacy deal",
