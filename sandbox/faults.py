@@ -26,6 +26,7 @@ class ScriptedFault:
     body: str = ""
     content_type: str = "application/json"
     late_ms: float = 0.0  # > 0: answered by the simulator itself, that much later
+    exact: bool = False  # the path must be `path_prefix` itself
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Faults:
                 body=str(spec.get("body", "")),
                 content_type=str(spec.get("content_type", "application/json")),
                 late_ms=max(0.0, float(spec.get("late_ms", 0.0))),
+                exact=bool(spec.get("exact", False)),
             )
         )
 
@@ -62,7 +64,10 @@ class Faults:
 
     def take(self, method: str, path: str) -> ScriptedFault | None:
         for fault in self.scripted:
-            if path.startswith(fault.path_prefix) and fault.method in (None, method):
+            matches = (
+                path == fault.path_prefix if fault.exact else path.startswith(fault.path_prefix)
+            )
+            if matches and fault.method in (None, method):
                 fault.count -= 1
                 if fault.count <= 0:
                     self.scripted.remove(fault)

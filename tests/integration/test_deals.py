@@ -360,3 +360,33 @@ def test_v1_deal_webhooks_are_synced(harness: Harness) -> None:
             "update_time": "2024-03-01 10:00:00",
             "deal_url": "https://acme.pipedrive.com/deal/777",
         }
+
+
+def test_a_type_created_before_gains_the_event_id(harness: Harness) -> None:
+    """A type from an older version of the app (no transaction_id attribute) gets it added,
+    keeping its attributes, so its events too can be looked up after a lost answer."""
+    old = "".join(
+        f"<attribute><name>{name}</name><type>{kind}</type><required>false</required></attribute>"
+        for name, kind in ATTRIBUTE_TYPES.items()
+        if name != "transaction_id"
+    )
+    r = httpx.post(
+        f"{harness.ml_url}/1.0/transactions/types",
+        content="<transaction_type><name>pipedrive_deal_added</name><description>old</description>"
+        f"<attributes>{old}</attributes></transaction_type>",
+        headers={
+            "Authorization": "Basic " + base64.b64encode(MAILEON_KEY.encode()).decode(),
+            "Content-Type": "application/vnd.maileon.api+xml",
+        },
+        timeout=10,
+    )
+    assert r.status_code == 201
+    harness.setup_company(deals_sync=True)
+    person = harness.create_person(name="Old Type", email="old.type@example.com")
+    create_deal(harness, title="Upgrade", person_id=person["id"])
+    harness.settle()
+    state = maileon_state(harness)
+    [tx_type] = state["transaction_types"]
+    assert {a["name"]: a["type"] for a in tx_type["attributes"]} == ATTRIBUTE_TYPES
+    [tx] = state["transactions"]
+    assert tx["content"]["transaction_id"].startswith("pd-1001-deal-")
