@@ -143,6 +143,14 @@ class RequestContext:
             request_id.reset(token)
 
 
+def _worker_ended(task: asyncio.Task[None]) -> None:
+    """The worker's loop ends only at a stop; should it ever end otherwise, say so loudly."""
+    if not task.cancelled() and task.exception() is not None:
+        log.critical(
+            "the worker stopped: no change is applied until a restart", exc_info=task.exception()
+        )
+
+
 def create_app(config: Config | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -164,6 +172,7 @@ def create_app(config: Config | None = None) -> Starlette:
         checkpoints.start()
         gc.freeze()  # what startup built is never garbage: keep it out of every collection
         task = asyncio.create_task(worker.run())
+        task.add_done_callback(_worker_ended)
         try:
             yield
         finally:

@@ -10,13 +10,15 @@ import re
 import time
 from pathlib import Path
 
+import httpx
+
 from tests.conftest import running_harness
 from tests.harness import Harness, wait_until
 
 PERSONS = 250  # more than one company may hold leased at once (sync/slots.py)
 
 
-def notice(harness: Harness, client) -> str:  # type: ignore[no-untyped-def]
+def notice(harness: Harness, client: httpx.Client) -> str:
     card = html.unescape(client.get(f"{harness.app_url}/settings/health").text)
     found = re.search(r'<div class="notice warn outage".*?</div>', card, re.S)
     return found.group(0) if found else ""
