@@ -91,7 +91,7 @@ class Worker:
                 failures += 1
                 pause = min(MAX_TROUBLE_PAUSE, TROUBLE_PAUSE * 2.0 ** (failures - 1))
                 self._troubled(exc, failures, pause)
-                await self._sleep(pause)
+                await asyncio.sleep(pause)  # not cut short by new work: the database is the issue
                 continue
             if failures:
                 log.warning("the worker can use the database again after %d failure(s)", failures)
@@ -134,8 +134,8 @@ class Worker:
     def _troubled(self, exc: Exception, failures: int, pause: float) -> None:
         message = f"{type(exc).__name__}: {exc}"[:300]
         trouble = self.ctx.worker_trouble
-        if trouble is None or trouble.message != message:
-            self.ctx.worker_trouble = WorkerTrouble(now(), message)
+        since = now() if trouble is None else trouble.since
+        self.ctx.worker_trouble = WorkerTrouble(since, message)
         if failures == 1:
             log.exception("the worker cannot use the database; it tries again shortly")
         else:
