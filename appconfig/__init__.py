@@ -54,6 +54,9 @@ class Config:
     # Issue #23: bytes of changes one company may have waiting; beyond, its Pipedrive
     # webhooks are answered 503 (Pipedrive tries again; the sweep catches what it gives up).
     queue_limit_bytes: int = 50 * 1024 * 1024
+    # How long a deal transaction's call waits for Maileon's answer (issue 27: Maileon may
+    # apply a transaction and answer after 20 s); reads keep clients/http.py's TIMEOUT.
+    transaction_timeout: float = 60.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -212,6 +215,7 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         debounce_max_seconds=longest,
         trusted_proxies=_proxies(env, "TRUSTED_PROXIES", "127.0.0.1"),
         queue_limit_bytes=int(_number(env, "COMPANY_QUEUE_LIMIT_MB", 50, float) * 1024 * 1024),
+        transaction_timeout=float(_number(env, "MAILEON_TRANSACTION_TIMEOUT_SECONDS", 60.0, float)),
     )
 
 

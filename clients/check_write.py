@@ -298,7 +298,7 @@ async def _type_again(maileon: MaileonClient, made: Made) -> str:
     made.type_name = f"pipedrive_check_{made.tag}"
     first = await maileon.create_transaction_type(made.type_name, "check", TYPE_ATTRIBUTES)
     second = await maileon.create_transaction_type(made.type_name, "check", TYPE_ATTRIBUTES)
-    if not await maileon.transaction_type_exists(made.type_name):
+    if await maileon.transaction_type(made.type_name) is None:
         return "the type just created cannot be read by its name"
     listed = await maileon.request(
         "GET", "/transactions/types", params={"page_index": "1", "page_size": "1000"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 from xml.etree.ElementTree import Element, SubElement, tostring  # building only
@@ -25,6 +26,21 @@ SERVICE = "Maileon"
 XML = "application/vnd.maileon.api+xml"
 JSON_CONTACT = "application/vnd.maileon.api+json"
 PERMISSION_NONE = 1  # a contact that exists for data and transactions but cannot be mailed
+
+
+@dataclass(frozen=True)
+class TransactionType:
+    """A transaction type as Maileon describes it: (name, type, required) attributes."""
+
+    id: int
+    name: str
+    description: str
+    attributes: tuple[tuple[str, str, bool], ...]
+
+    def has(self, attribute: str) -> bool:
+        return any(name == attribute for name, _, _ in self.attributes)
+
+
 PERMISSIONS = {
     1: "None",
     2: "Single opt-in",
@@ -61,14 +77,21 @@ class MaileonClient:
         content: bytes | None = None,
         content_type: str = XML,
         accept: str = XML,
+        http_timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
         headers = {"Authorization": self.auth_header, "Accept": accept}
         if content is not None:
             headers["Content-Type"] = content_type
+        extra: dict[str, Any] = {} if http_timeout is None else {"timeout": http_timeout}
         response = await send(
             SERVICE,
             lambda: self.http.request(
-                method, f"{self.base}{path}", params=params, content=content, headers=headers
+                method,
+                f"{self.base}{path}",
+                params=params,
+                content=content,
+                headers=headers,
+                **extra,
             ),
         )
         if response.status_code >= 300:
@@ -259,13 +282,62 @@ class MaileonClient:
         return response.status_code
 
     # --- transactions -----------------------------------------------------------------
-    async def transaction_type_exists(self, name: str) -> bool:
-        """GET by name ("the name can be used as id"); 404 when there is no such type."""
+    async def transaction_type(self, name: str) -> TransactionType | None:
+        """GET by name ("the name can be used as id"); None when there is no such type."""
         try:
-            await self.request("GET", f"/transactions/types/{path_segment(name)}")
+            response = await self.request("GET", f"/transactions/types/{path_segment(name)}")
         except NotFound:
-            return False
-        return True
+            return None
+        root = _xml(response)
+        type_id = ascii_int(root.findtext("id"))
+        if type_id is None:
+            raise PermanentError(f"Maileon described the transaction type {name} without an id")
+        attributes = tuple(
+            (
+                (a.findtext("name") or "").strip(),
+                (a.findtext("type") or "").strip(),
+                (a.findtext("required") or "").strip().lower() == "true",
+            )
+            for a in root.iter("attribute")
+        )
+        return TransactionType(type_id, name, root.findtext("description") or "", attributes)
+
+    async def add_transaction_attributes(
+        self, current: TransactionType, added: list[tuple[str, str, bool]]
+    ) -> None:
+        """PUT the type with its attributes and `added`: Maileon only lets a type gain
+        attributes, and wants all the old ones, without their ids, in the body."""
+        root = Element("transaction_type")
+        SubElement(root, "name").text = current.name
+        SubElement(root, "description").text = current.description
+        container = SubElement(root, "attributes")
+        for attr_name, attr_type, required in [*current.attributes, *added]:
+            attr = SubElement(container, "attribute")
+            SubElement(attr, "name").text = attr_name
+            SubElement(attr, "type").text = attr_type
+            SubElement(attr, "required").text = "true" if required else "false"
+        await self.request(
+            "PUT", f"/transactions/types/{current.id}", content=tostring(root, encoding="utf-8")
+        )
+
+    async def find_transaction(self, type_id: int, transaction_id: str) -> dict[str, Any] | None:
+        """The transaction of this type whose `transaction_id` attribute is `transaction_id`
+        (its content), or None when Maileon holds none."""
+        try:
+            response = await self.request(
+                "GET",
+                f"/transactions/{type_id}/transaction_id/{path_segment(transaction_id)}",
+                accept="application/json",
+            )
+        except NotFound:
+            return None
+        try:
+            body = safe_json.loads(response.content)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise PermanentError("Maileon answered the transaction look-up in an unknown shape")
+        return body
 
     async def create_transaction_type(
         self, name: str, description: str, attributes: list[tuple[str, str, bool]]
@@ -290,17 +362,24 @@ class MaileonClient:
             )
         except ApiError as exc:
             if exc.status == 409 or (
-                exc.status == 400 and await self.transaction_type_exists(name)
+                exc.status == 400 and await self.transaction_type(name) is not None
             ):
                 return exc.status
             raise
         return response.status_code
 
     async def send_transaction(
-        self, type_name: str, *, email: str, content: dict[str, Any]
+        self,
+        type_name: str,
+        *,
+        email: str,
+        content: dict[str, Any],
+        answer_within: float | None = None,
     ) -> dict[str, Any]:
         """Send one transaction for the existing contact with this address and return Maileon's
         report for it (check its `queued`; a missing contact reports "contact not found").
+        `answer_within`: seconds to wait for the answer (a transaction may take longer than a
+        read).
 
         Never with Maileon's `import` wrapper: it creates a missing contact, which would bring
         back a contact that unsubscribed (Maileon anonymizes it) or that someone deleted. The
@@ -314,6 +393,9 @@ class MaileonClient:
             content=json.dumps([item]).encode(),
             content_type="application/json",
             accept="application/json",
+            http_timeout=None
+            if answer_within is None
+            else httpx.Timeout(answer_within, connect=5.0),
         )
         try:
             reports = safe_json.loads(response.content).get("reports")

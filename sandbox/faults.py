@@ -1,4 +1,6 @@
-"""Fault injection shared by both simulators: latency, scripted error answers, outages.
+"""Fault injection shared by both simulators: latency, scripted error answers, outages, and
+late answers (`late_ms`: the request is carried out at once, its answer sent that much later,
+as a service does that applies a change but answers after the client's timeout).
 
 Tests and the demo drive it over HTTP (`/_sim/faults`, `/_sim/latency`, `/_sim/down`), so the
 app under test meets the faults through its real HTTP clients.
@@ -23,6 +25,8 @@ class ScriptedFault:
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
     content_type: str = "application/json"
+    late_ms: float = 0.0  # > 0: answered by the simulator itself, that much later
+    exact: bool = False  # the path must be `path_prefix` itself
 
 
 @dataclass
@@ -60,6 +64,8 @@ class Faults:
                 headers=headers,
                 body=str(spec.get("body", "")),
                 content_type=str(spec.get("content_type", "application/json")),
+                late_ms=max(0.0, float(spec.get("late_ms", 0.0))),
+                exact=bool(spec.get("exact", False)),
             )
         )
 
@@ -101,7 +107,10 @@ class Faults:
 
     def take(self, method: str, path: str) -> ScriptedFault | None:
         for fault in self.scripted:
-            if path.startswith(fault.path_prefix) and fault.method in (None, method):
+            matches = (
+                path == fault.path_prefix if fault.exact else path.startswith(fault.path_prefix)
+            )
+            if matches and fault.method in (None, method):
                 fault.count -= 1
                 if fault.count <= 0:
                     self.scripted.remove(fault)
@@ -140,6 +149,10 @@ class FaultMiddleware:
             await _answer(send, 503, {"content-type": "text/plain"}, b"Service Unavailable")
             return
         fault = self.faults.take(scope["method"], path)
+        if fault is not None and fault.late_ms:
+            self.faults.answered += 1
+            await _answer_late(self.app, scope, receive, send, fault.late_ms)
+            return
         if fault is not None:
             self.faults.answered += 1
             body = (
@@ -157,3 +170,22 @@ async def _answer(send: Send, status: int, headers: dict[str, str], body: bytes)
     raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _answer_late(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, late_ms: float
+) -> None:
+    """Carry the request out now; send its answer `late_ms` later (if the client still
+    listens: one that gave up meanwhile just never sees it)."""
+    held: list[Any] = []
+
+    async def hold(message: Any) -> None:
+        held.append(message)
+
+    await app(scope, receive, hold)
+    await asyncio.sleep(late_ms / 1000)
+    try:
+        for message in held:
+            await send(message)
+    except OSError:  # the client hung up
+        pass

@@ -101,5 +101,13 @@ class Store:
             self.db.conn.close()
 
 
+# This process's clock: the wall clock when it started plus monotonic time since. Due times,
+# leases and debounce windows are compared with it, so a wall-clock step while the app runs
+# (NTP, a VM resumed) neither re-runs a live job (forward) nor holds back due changes
+# (backward); the next start takes up the wall clock again.
+_ANCHOR = time.time() - time.monotonic()
+
+
 def now() -> float:
-    return time.time()
+    """Epoch seconds on this process's clock (see `_ANCHOR`)."""
+    return _ANCHOR + time.monotonic()

@@ -60,3 +60,6 @@ def prune(store: Store, company_id: int, before: float) -> None:
             (company_id, before),
         )
         synclog.prune(db, company_id, before)
+        db.execute(
+            "DELETE FROM deal_sends WHERE company_id=? AND started_at<?", (company_id, before)
+        )

@@ -413,3 +413,20 @@ def m041_queued_bytes(db: Database) -> None:
         "CREATE INDEX jobs_queued_bytes ON jobs (company_id, length(CAST(payload AS BLOB))) "
         "WHERE state IN ('pending','running')"
     )
+
+
+@migrations()
+def m050_deal_sends(db: Database) -> None:
+    """Deal transactions in flight (issue 27): written before the call to Maileon, so a call
+    whose answer never came (a timeout, a stop, a crash) is checked before any resend."""
+    db.executescript(
+        """
+        CREATE TABLE deal_sends (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            event_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            PRIMARY KEY (company_id, event_id)
+        );
+        """
+    )

@@ -20,7 +20,7 @@ class Outage:
     last_at: float
     last_error: str
     rate_limited: bool
-    waiting: int  # changes waiting for a retry (routine maintenance not counted)
+    waiting: int  # the company's changes in the queue (routine maintenance not counted)
     next_try: float | None  # when the earliest waiting job runs again
 
 
@@ -87,9 +87,11 @@ def forget_entity(store: Store, company_id: int, kind: str, entity_id: str) -> N
 
 
 def current(store: Store, company_id: int) -> list[Outage]:
+    # Every change of the company in the queue waits while a service it needs is out, not only
+    # those whose call failed already (many more wait for a slot or a batch meanwhile).
     rows = store.all(
-        "SELECT o.*, (SELECT count(*) FROM outage_waits w WHERE w.company_id=o.company_id"
-        " AND w.service=o.service AND w.kind NOT LIKE 'periodic.%') AS waiting,"
+        "SELECT o.*, (SELECT count(*) FROM jobs j WHERE j.company_id=o.company_id"
+        " AND j.state IN ('pending','running') AND j.kind NOT LIKE 'periodic.%') AS waiting,"
         " (SELECT min(j.run_after) FROM outage_waits w JOIN jobs j ON j.company_id=w.company_id"
         " AND j.kind=w.kind AND j.entity_id=w.entity_id AND j.state='pending'"
         " WHERE w.company_id=o.company_id AND w.service=o.service) AS next_try"

@@ -149,7 +149,10 @@ def record_events(store: Store, events: list[IncomingEvent]) -> list[bool]:
                 stored.append(new)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # A failed COMMIT (a full disk) may have ended the transaction already: a ROLLBACK
+            # then would raise "no transaction is active" and hide the real error.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
     return stored
 
@@ -193,9 +196,10 @@ def record_event(
     )[0]
 
 
-# Expired leases first (their entity's pending job waits behind them), then due pending jobs
-# whose entity has no running job, shared fairly between companies: each company's next due
-# jobs are ranked by how many jobs that company would then be running (running now + its
+# Expired leases first (their entity's pending job waits behind them), except those of jobs
+# this process still runs (`live`: a wall-clock step must not make them look expired), then due
+# pending jobs whose entity has no running job, shared fairly between companies: each company's
+# next due jobs are ranked by how many jobs that company would then be running (running now + its
 # place in its own line), so a free slot goes to the company using the fewest, whatever the
 # size of another company's backlog; between equals, to the one served longest ago
 # (`lease_turns`), so even a single slot goes round the companies in turn. `companies`
@@ -229,6 +233,7 @@ WHERE id IN (
     SELECT id FROM (
         SELECT id, 0 AS share, 0 AS turn, locked_until AS due FROM (
             SELECT id, locked_until FROM jobs WHERE state='running' AND locked_until<=:now
+              AND id NOT IN (SELECT value FROM json_each(:live))
             ORDER BY locked_until LIMIT :limit)
         UNION ALL
         SELECT id, share, turn, run_after AS due FROM fair WHERE share <= :per_company
@@ -244,13 +249,24 @@ TURN = (
 
 
 def lease(
-    store: Store, limit: int, lease_seconds: float, per_company: int = 1_000_000
+    store: Store,
+    limit: int,
+    lease_seconds: float,
+    per_company: int = 1_000_000,
+    live: list[int] | None = None,
 ) -> list[Job]:
     """Take up to `limit` due jobs, at most one per entity and none whose entity is running,
     round-robin across companies by the number of jobs each is running, and none of a company
-    already running `per_company` jobs (expired leases are taken back regardless)."""
+    already running `per_company` jobs (expired leases are taken back regardless, but never
+    those of the `live` job ids the calling process still works on)."""
     t = now()
-    params = {"lease": t + lease_seconds, "now": t, "limit": limit, "per_company": per_company}
+    params = {
+        "lease": t + lease_seconds,
+        "now": t,
+        "limit": limit,
+        "per_company": per_company,
+        "live": json.dumps(live or []),
+    }
     with store.tx() as db:
         rows = db.execute(LEASE, params).fetchall()
         db.conn.executemany(TURN, [(cid, t) for cid in {r["company_id"] for r in rows}])
@@ -267,13 +283,12 @@ def release_leases(store: Store) -> int:
 
 
 def next_due_in(store: Store) -> float | None:
+    """Seconds until the next pending job is due. Running jobs are left out: this process's
+    own are never re-leased while it runs them, and a lease a job left behind without an
+    outcome (rare) is found by the worker's regular look at the queue."""
     t = now()
-    times = [
-        store.scalar("SELECT min(run_after) FROM jobs WHERE state='pending'"),
-        store.scalar("SELECT min(locked_until) FROM jobs WHERE state='running'"),
-    ]
-    due = [x for x in times if x is not None]
-    return max(0.0, min(due) - t) if due else None
+    due = store.scalar("SELECT min(run_after) FROM jobs WHERE state='pending'")
+    return None if due is None else max(0.0, due - t)
 
 
 def finish(store: Store, job: Job, result: str, message: str = "", logged: bool = True) -> None:

@@ -31,9 +31,17 @@ PERSON_LOCK_STRIPES = 256
 
 @dataclass
 class Gate:
-    until: float
+    until: float  # monotonic
     pause: float
     probing: bool = False
+
+
+@dataclass(frozen=True)
+class WorkerTrouble:
+    """The worker cannot use the database: since when (epoch seconds), and the error."""
+
+    since: float
+    message: str
 
 
 @dataclass
@@ -50,6 +58,7 @@ class Context:
         default_factory=lambda: tuple(SharedLock() for _ in range(PERSON_LOCK_STRIPES))
     )
     company_locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
+    worker_trouble: WorkerTrouble | None = None  # set while the worker's database calls fail
     intake: GroupCommit = field(init=False)  # webhooks' events, stored in group commits
     slots: Slots = field(init=False)  # the worker's concurrency
     new_contacts: NewContacts = field(init=False)  # first writes of persons, batched
@@ -113,7 +122,7 @@ class Context:
         gate = self.gates.get((company_id, service))
         if gate is None:
             return
-        now = time.time()
+        now = time.monotonic()
         wait = gate.until - now
         if wait <= 0 and not gate.probing:
             gate.probing = True
@@ -129,7 +138,7 @@ class Context:
         that stops working shows as such in the sync health."""
         if isinstance(exc, TransientError) and exc.status == 429 and exc.retry_after:
             self.gates[(company_id, exc.service)] = Gate(
-                time.time() + exc.retry_after, exc.retry_after
+                time.monotonic() + exc.retry_after, exc.retry_after
             )
         if exc.service == "Maileon" and exc.status in KEY_STATUS_BY_ERROR:
             tenants.update_settings(
@@ -152,7 +161,7 @@ class Context:
 
     def cached(self, company_id: int, name: str, ttl: float) -> object | None:
         hit = self.caches.get((company_id, name))
-        if hit and hit[0] > time.time():
+        if hit and hit[0] > time.monotonic():
             return hit[1]
         return None
 
@@ -163,7 +172,7 @@ class Context:
         return self.company_locks.setdefault((company_id, purpose), asyncio.Lock())
 
     def remember(self, company_id: int, name: str, value: object, ttl: float) -> None:
-        self.caches[(company_id, name)] = (time.time() + ttl, value)
+        self.caches[(company_id, name)] = (time.monotonic() + ttl, value)
 
     def forget(self, company_id: int) -> None:
         for key in [k for k in self.caches if k[0] == company_id]:

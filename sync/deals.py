@@ -11,15 +11,26 @@ existing contact; none is sent for a person whose contact unsubscribed. When Mai
 contact, the app creates one first (permission NONE, createdByPipedrive) only for a person it
 never had in Maileon and whose address Maileon's unsubscription report does not list; a contact
 that was there and is gone stays gone. Each case says so in the sync log.
+
+Nothing twice (issue 27): Maileon has no idempotency key for transactions, so each event gets a
+stable id (`event_id`), carried in the type's `transaction_id` attribute, and its send is stored
+as in flight before the call. A job that finds its event still in flight (the answer was lost:
+a timeout, a stop, a crash) asks Maileon for that id first: found, it is done; not found, it
+waits until the lost call can no longer be applied (`SETTLE_FACTOR` times the transaction timeout
+after it began) and sends again. Where Maileon cannot be asked, the job fails as uncertain for
+the admin to check, instead of sending blindly.
 """
 
 from __future__ import annotations
 
+import hashlib
+from functools import partial
 from typing import Any
 
-from clients.errors import PermanentError, TransientError
-from clients.maileon import PERMISSION_NONE, MaileonClient
+from clients.errors import ApiError, PermanentError, TransientError
+from clients.maileon import PERMISSION_NONE, MaileonClient, TransactionType
 from store import people, tenants, transactions
+from store.db import now
 from store.queue import Job
 from sync import rules_gate
 from sync.contacts import person_label, prepare_contact
@@ -29,7 +40,7 @@ from sync.fields import CREATED_BY, person_fields
 from sync.intake import ref_id
 from sync.outcome import Outcome
 from sync.persons import Person, from_pipedrive, plausible_email
-from sync.transaction_types import TYPES, ensure_type, forget_type
+from sync.transaction_types import EVENT_ID, TYPES, ensure_type, forget_type
 
 TRANSIENT_WORDS = (
     "temporar",
@@ -41,6 +52,17 @@ TRANSIENT_WORDS = (
     "busy",
     "rate limit",
 )
+# A send whose answer was lost is resent (when Maileon does not hold it) only this many
+# transaction timeouts after it began: by then that call can no longer be applied.
+SETTLE_FACTOR = 1.5
+
+
+def event_id(company_id: int, job: Job) -> str:
+    """The deal event's stable id: the same for every attempt of one event (deal, action and
+    the deal's update_time), different for each later change."""
+    deal_id, _, action = job.entity_id.partition(":")
+    digest = hashlib.sha256(job.version.encode()).hexdigest()[:12]
+    return f"pd-{company_id}-deal-{deal_id}-{action or 'change'}-{digest}"
 
 
 def job_entity_id(deal_id: str, action: str) -> str:
@@ -94,24 +116,62 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
         )
 
     maileon = ctx.maileon(company_id)
-    await ensure_type(ctx, maileon, company_id, type_name)
+    tx_type = await ensure_type(ctx, maileon, company_id, type_name)
     content = await deal_content(ctx, company_id, deal)
-    report = await maileon.send_transaction(type_name, email=person.email, content=content)
-    if _contact_missing(report):
-        refusal = await _create_contact_first(ctx, settings, maileon, person)
-        if refusal:
-            return Outcome.skipped(f"{label}: no transaction: {who} {refusal}")
-        report = await maileon.send_transaction(type_name, email=person.email, content=content)
-    check_report(ctx, company_id, type_name, report)
-    transactions.record(
+    key = event_id(company_id, job)
+    record = partial(
+        transactions.record,
         ctx.store,
         company_id=company_id,
         person_id=person.id,
         deal_id=int(deal["id"]),
         type_name=type_name,
         title=str(deal.get("title") or ""),
+        event_id=key,
     )
+    previous = transactions.send_state(ctx.store, company_id, key)
+    if (
+        previous is not None
+        and previous[0] == transactions.SENDING
+        and await _held_by_maileon(ctx, maileon, company_id, tx_type, key, previous[1], label)
+    ):
+        record()
+        return Outcome.ok(
+            f"{label}: {type_name} for {person_label(person)} was in Maileon already"
+            " (an earlier call's answer was lost); not sent again"
+        )
+    if tx_type.has(EVENT_ID):
+        content[EVENT_ID] = key
+    send = partial(_send, ctx, maileon, company_id, key, type_name, person.email, content)
+    report = await send()
+    if _contact_missing(report):
+        refusal = await _create_contact_first(ctx, settings, maileon, person)
+        if refusal:
+            return Outcome.skipped(f"{label}: no transaction: {who} {refusal}")
+        report = await send()
+    check_report(ctx, company_id, type_name, report)
+    record()
     return Outcome.ok(f"{label}: {type_name} sent to Maileon for {person_label(person)}")
+
+
+async def _send(
+    ctx: Context,
+    maileon: MaileonClient,
+    company_id: int,
+    key: str,
+    type_name: str,
+    email: str,
+    content: dict[str, Any],
+) -> dict[str, Any]:
+    """One call, stored as in flight before it goes; an answer that says "not queued" means
+    Maileon holds nothing of it, so the event is no longer in flight."""
+    transactions.sending(ctx.store, company_id, key)
+    report = await maileon.send_transaction(
+        type_name, email=email, content=content, answer_within=ctx.config.transaction_timeout
+    )
+    if report.get("queued") not in (True, "true"):
+        transactions.not_sent(ctx.store, company_id, key)
+    return report
 
 
 def _contact_missing(report: dict[str, Any]) -> bool:
@@ -166,6 +226,52 @@ async def _create_contact_first(
             state.app_created = 1 if created else 0
             people.save(ctx.store, state)
     return ""
+
+
+async def _held_by_maileon(
+    ctx: Context,
+    maileon: MaileonClient,
+    company_id: int,
+    tx_type: TransactionType,
+    key: str,
+    started_at: float,
+    label: str,
+) -> bool:
+    """An earlier call for this event got no answer: True when Maileon holds the event; False
+    when it does not and that call can no longer be applied (send again). Raises to wait
+    (TransientError) or, when Maileon cannot tell, to fail as uncertain (PermanentError)."""
+    uncertain = (
+        f"{label}: uncertain whether Maileon holds the {tx_type.name} transaction (event"
+        f" {key}): an earlier call got no answer, and "
+    )
+    if not tx_type.has(EVENT_ID):
+        transactions.uncertain(ctx.store, company_id, key)
+        raise PermanentError(
+            uncertain + f"the type has no {EVENT_ID} attribute to look it up by. Check the"
+            " contact's transactions in Maileon; Retry sends it again.",
+            service="Maileon",
+        )
+    try:
+        found = await maileon.find_transaction(tx_type.id, key)
+    except TransientError:
+        raise
+    except ApiError as exc:
+        transactions.uncertain(ctx.store, company_id, key)
+        raise PermanentError(
+            uncertain + f"Maileon's look-up failed ({exc.message}). Check the contact's"
+            " transactions in Maileon; Retry sends it again.",
+            service="Maileon",
+        ) from None
+    if found is not None:
+        return True
+    wait = started_at + SETTLE_FACTOR * ctx.config.transaction_timeout - now()
+    if wait > 0:
+        raise TransientError(
+            f"{label}: Maileon does not hold the {tx_type.name} transaction yet; an earlier"
+            f" call may still be applied, so it is looked up again before it is sent",
+            retry_after=wait,
+        )
+    return False
 
 
 def _deal_state(job: Job) -> dict[str, Any] | None:

@@ -71,6 +71,7 @@ def stored_facts(ctx: Context, company_id: int, failed_only: bool) -> dict[str, 
     attention_count, attention = synclog.needing_attention(store, company_id)
     rows, waits = log_rows(ctx, company_id, failed_only)
     return {
+        "worker_trouble": ctx.worker_trouble,
         "pending_stuck": stuck,
         "pending_stuck_emails": stuck_emails,
         "installations": tenants.list_installations(store, company_id),

@@ -5,12 +5,23 @@ serialized per (company, type) with `Context.company_lock`, and a 409 from a con
 (another process or a company sharing the Maileon account) counts as "exists". A known type is
 cached, so the lookup happens once per TTL; `forget_type` drops that when Maileon says the type
 is gone.
+
+Every type carries the special attribute `transaction_id` (EVENT_ID): the app fills it with a
+stable id per deal event, so Maileon can be asked whether it holds an event whose answer was
+lost, and a duplicate is recognisable. A type created before has it added (Maileon lets a type
+gain attributes); where that fails, the type is used without it and a lost answer leaves the
+event uncertain (sync/deals.py).
 """
 
 from __future__ import annotations
 
-from clients.maileon import MaileonClient
+import logging
+
+from clients.errors import ApiError, TransientError
+from clients.maileon import MaileonClient, TransactionType
 from sync.context import Context
+
+log = logging.getLogger("pipedrive_maileon.deals")
 
 TYPE_TTL = 3600.0
 TYPES = {
@@ -23,8 +34,10 @@ DESCRIPTIONS = {
     "pipedrive_deal_updated": "Pipedrive deal updated",
     "pipedrive_deal_deleted": "Pipedrive deal deleted",
 }
+EVENT_ID = "transaction_id"  # Maileon's special attribute: one id per transaction
 # (name, Maileon type, required) — values are formatted to match in sync/deal_content.py
 ATTRIBUTES: list[tuple[str, str, bool]] = [
+    (EVENT_ID, "string", False),
     ("deal_id", "integer", True),
     ("title", "string", False),
     ("value", "double", False),
@@ -47,15 +60,44 @@ def _cache_key(name: str) -> str:
     return f"maileon_transaction_type:{name}"
 
 
-async def ensure_type(ctx: Context, maileon: MaileonClient, company_id: int, name: str) -> None:
-    if ctx.cached(company_id, _cache_key(name), TYPE_TTL):
-        return
+async def ensure_type(
+    ctx: Context, maileon: MaileonClient, company_id: int, name: str
+) -> TransactionType:
+    """The type as Maileon holds it, created (or given the event id) when needed."""
+    known = ctx.cached(company_id, _cache_key(name), TYPE_TTL)
+    if isinstance(known, TransactionType):
+        return known
     async with ctx.company_lock(company_id, _cache_key(name)):
-        if ctx.cached(company_id, _cache_key(name), TYPE_TTL):
-            return  # created by the job that held the lock
-        if not await maileon.transaction_type_exists(name):
+        known = ctx.cached(company_id, _cache_key(name), TYPE_TTL)
+        if isinstance(known, TransactionType):
+            return known  # created by the job that held the lock
+        current = await maileon.transaction_type(name)
+        if current is None:
             await maileon.create_transaction_type(name, DESCRIPTIONS[name], ATTRIBUTES)
-        ctx.remember(company_id, _cache_key(name), True, TYPE_TTL)
+            current = await maileon.transaction_type(name)
+            if current is None:
+                raise TransientError(f"Maileon does not show the new transaction type {name} yet")
+        elif not current.has(EVENT_ID):
+            current = await _add_event_id(maileon, current)
+        ctx.remember(company_id, _cache_key(name), current, TYPE_TTL)
+        return current
+
+
+async def _add_event_id(maileon: MaileonClient, current: TransactionType) -> TransactionType:
+    try:
+        await maileon.add_transaction_attributes(current, [(EVENT_ID, "string", False)])
+    except TransientError:
+        raise
+    except ApiError as exc:
+        log.warning(
+            "the Maileon transaction type %s could not get the %s attribute (%s): its events"
+            " are sent without one, and one whose answer is lost fails as uncertain",
+            current.name,
+            EVENT_ID,
+            exc.message,
+        )
+        return current
+    return await maileon.transaction_type(current.name) or current
 
 
 def forget_type(ctx: Context, company_id: int, name: str) -> None:

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from appconfig import Config, from_env
 from clients.http import new_http_client
-from store import keycheck, queue
+from store import instance, keycheck, queue
 from store.checkpoints import Checkpointer
 from store.crypto import SecretBox
 from store.db import Store
@@ -144,11 +144,22 @@ class RequestContext:
             request_id.reset(token)
 
 
+def _worker_ended(task: asyncio.Task[None]) -> None:
+    """The worker's loop ends only at a stop; should it ever end otherwise, say so loudly."""
+    if not task.cancelled() and task.exception() is not None:
+        log.critical(
+            "the worker stopped: no change is applied until a restart", exc_info=task.exception()
+        )
+
+
 def create_app(config: Config | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         cfg = config or from_env()
         configure_logging(cfg.log_json)
+        # Before anything touches the queue: a process started beside a live one (by whatever
+        # path to the same file) stops here instead of taking over its leases.
+        instance.hold(cfg.database_path)
         store = Store(cfg.database_path, SecretBox(cfg.encryption_keys))
         keycheck.ensure(store)  # `serve` said so in one line already; this guards every host
         http = new_http_client()
@@ -162,6 +173,7 @@ def create_app(config: Config | None = None) -> Starlette:
         checkpoints.start()
         gc.freeze()  # what startup built is never garbage: keep it out of every collection
         task = asyncio.create_task(worker.run())
+        task.add_done_callback(_worker_ended)
         try:
             yield
         finally:
@@ -170,6 +182,7 @@ def create_app(config: Config | None = None) -> Starlette:
             await http.aclose()
             checkpoints.stop()
             store.close()
+            instance.release(cfg.database_path)
 
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPProblem: render_problem}

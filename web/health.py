@@ -23,9 +23,10 @@ async def healthz(request: Request) -> JSONResponse:
         secrets = "ok" if keycheck.readable(ctx.store) else "unreadable"
     except Exception:  # a broken database is exactly what this endpoint reports
         database, depth, secrets = "unavailable", -1, "unknown"
-    age = time.time() - worker.heartbeat if worker.heartbeat else None
+    age = time.monotonic() - worker.heartbeat if worker.heartbeat else None
+    trouble = ctx.worker_trouble  # the worker's database calls fail (it keeps trying)
     alive = age is not None and age < WORKER_STALE_AFTER
-    healthy = database == "ok" and secrets == "ok" and alive
+    healthy = database == "ok" and secrets == "ok" and alive and trouble is None
     return JSONResponse(
         {
             "status": "ok" if healthy else "degraded",
@@ -33,6 +34,7 @@ async def healthz(request: Request) -> JSONResponse:
             "secrets": secrets,  # ENCRYPTION_KEY reads the stored secrets
             "worker": {
                 "alive": alive,
+                "failing": None if trouble is None else trouble.message,
                 "running_jobs": len(worker.running),
                 "heartbeat_age_seconds": None if age is None else round(age, 2),
             },

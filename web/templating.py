@@ -13,6 +13,7 @@ from typing import Any
 import jinja2
 from starlette.templating import Jinja2Templates
 
+from store.db import now
 from sync.wording import plural
 
 PACKAGE = Path(__file__).resolve().parent
@@ -32,7 +33,7 @@ def missing_vendor_files() -> list[str]:
 def _ago(ts: float | None) -> str:
     if not ts:
         return "never"
-    delta = max(0, int(time.time() - ts))
+    delta = max(0, int(now() - ts))  # stored times are on the app's clock (store/db.py)
     if delta < 5:
         return "just now"
     if delta < 60:
@@ -47,7 +48,7 @@ def _ago(ts: float | None) -> str:
 def _until(ts: float | None) -> str:
     if not ts:
         return "not scheduled"
-    delta = int(ts - time.time())
+    delta = int(ts - now())
     if delta <= 0:
         return "now"
     if delta < 60:

@@ -175,7 +175,7 @@ async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None, ra
     )
     if stored:
         waiting.bytes += len(job_json.encode())
-        worker.wake(due_at=time.time() + ctx.config.debounce_seconds)
+        worker.wake(due_at=time.monotonic() + ctx.config.debounce_seconds)
     return 200, STORED if stored else DUPLICATE, []
 
 

@@ -43,7 +43,13 @@ class TransactionRoutes(FieldRoutes):
             Route("/transactions/types/count", self.count_types, methods=["GET"]),
             Route("/transactions/types/{ref}", self.get_type, methods=["GET"]),
             Route("/transactions/types/{ref}", self.delete_type, methods=["DELETE"]),
+            Route("/transactions/types/{ref}", self.update_type, methods=["PUT"]),
             Route("/transactions", self.recent_transactions, methods=["GET"]),
+            Route(
+                "/transactions/{type_id}/transaction_id/{transaction_id}",
+                self.get_transaction,
+                methods=["GET"],
+            ),
             Route("/transactions", self.create_transactions, methods=["POST"]),
         ]
 
@@ -98,6 +104,36 @@ class TransactionRoutes(FieldRoutes):
         if t is None:
             raise ApiError(404, "transaction type not found")
         del acc.transaction_types[t.id]
+        return Response(status_code=200)
+
+    async def update_type(self, request: Request) -> Response:
+        """A type can only gain attributes (and change name, description, archiving); the
+        body must contain every old attribute, without attribute ids (the clients'
+        `sanitize`)."""
+        acc = acc_of(request)
+        t = acc.tx_type(request.path_params["ref"])
+        if t is None:
+            raise ApiError(404, "transaction type not found")
+        root = parse_xml(await request.body())
+        if root.tag != "transaction_type":
+            raise ApiError(400, f"expected <transaction_type> but got <{root.tag}>")
+        container = root.find("attributes")
+        if container is not None and any(a.find("id") is not None for a in container):
+            raise ApiError(400, "attribute ids must be removed before an update")
+        spec = self.type_spec_from_xml(root)
+        given = {a["name"]: a for a in spec["attributes"]}
+        for old in t.attributes:
+            if old.name not in given or given[old.name]["type"] != old.type:
+                raise ApiError(400, f"the update must contain the attribute {old.name} as it is")
+        known = {a.name for a in t.attributes}
+        added = [a for a in spec["attributes"] if a["name"] not in known]
+        checked = self.build_type(
+            acc, {**spec, "name": f"check{t.id}x", "attributes": added, "archivingDuration": None}
+        )
+        t.attributes.extend(checked.attributes)
+        if spec["name"]:
+            t.name = spec["name"]
+        t.description = spec["description"]
         return Response(status_code=200)
 
     async def create_type(self, request: Request) -> Response:
@@ -378,6 +414,20 @@ class TransactionRoutes(FieldRoutes):
             }
         )
         return report
+
+    async def get_transaction(self, request: Request) -> Response:
+        """One transaction by the type's numeric id and its `transaction_id` attribute: its
+        content (examples/maileon/get-transaction.response.json); 404 when none has it."""
+        acc = acc_of(request)
+        ref = request.path_params["type_id"]
+        t = acc.tx_type(int(ref)) if ref.isdigit() else None
+        if t is None:
+            raise ApiError(404, "transaction type not found")
+        wanted = request.path_params["transaction_id"]
+        for tx in acc.transactions:
+            if tx["type_id"] == t.id and str(tx["content"].get("transaction_id")) == wanted:
+                return JSONResponse(tx["content"])
+        raise ApiError(404, "transaction not found")
 
     async def recent_transactions(self, request: Request) -> Response:
         acc = acc_of(request)

@@ -15,6 +15,7 @@ from tests.harness import ADMIN, COMPANY, MAILEON_KEY, Harness
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 ATTRIBUTE_TYPES = {
+    "transaction_id": "string",  # the event's stable id (issue 27)
     "deal_id": "integer",
     "title": "string",
     "value": "double",
@@ -102,6 +103,9 @@ def test_added_updated_deleted_deal_send_three_transactions(harness: Harness) ->
     assert {t["email"] for t in sent} == {"grace@example.com"}
     added, updated, deleted = (t["content"] for t in sent)
     assert TIMESTAMP.match(added.pop("update_time"))
+    # each event carries its own stable id, by which a duplicate is recognisable
+    ids = [added.pop("transaction_id"), updated["transaction_id"], deleted["transaction_id"]]
+    assert len(set(ids)) == 3 and all(i.startswith(f"pd-1001-deal-{deal['id']}-") for i in ids)
     assert added == {
         "deal_id": deal["id"],
         "title": "Compiler licence",
@@ -339,6 +343,7 @@ def test_v1_deal_webhooks_are_synced(harness: Harness) -> None:
     ]
     for tx in sent:
         assert tx["email"] == "old@example.com"
+        assert tx["content"].pop("transaction_id").startswith("pd-1001-deal-777-")
         assert tx["content"] == {
             "deal_id": 777,
             "title": "Legacy deal",
@@ -454,3 +459,33 @@ def test_deal_of_an_address_unsubscribed_before_the_app_knew_it_is_not_sent(
     assert state["transactions"] == []
     assert "website@example.com" not in harness.contacts()
     assert "unsubscribed there before" in sync_log(harness, client)
+
+
+def test_a_type_created_before_gains_the_event_id(harness: Harness) -> None:
+    """A type from an older version of the app (no transaction_id attribute) gets it added,
+    keeping its attributes, so its events too can be looked up after a lost answer."""
+    old = "".join(
+        f"<attribute><name>{name}</name><type>{kind}</type><required>false</required></attribute>"
+        for name, kind in ATTRIBUTE_TYPES.items()
+        if name != "transaction_id"
+    )
+    r = httpx.post(
+        f"{harness.ml_url}/1.0/transactions/types",
+        content="<transaction_type><name>pipedrive_deal_added</name><description>old</description>"
+        f"<attributes>{old}</attributes></transaction_type>",
+        headers={
+            "Authorization": "Basic " + base64.b64encode(MAILEON_KEY.encode()).decode(),
+            "Content-Type": "application/vnd.maileon.api+xml",
+        },
+        timeout=10,
+    )
+    assert r.status_code == 201
+    harness.setup_company(deals_sync=True)
+    person = harness.create_person(name="Old Type", email="old.type@example.com")
+    create_deal(harness, title="Upgrade", person_id=person["id"])
+    harness.settle()
+    state = maileon_state(harness)
+    [tx_type] = state["transaction_types"]
+    assert {a["name"]: a["type"] for a in tx_type["attributes"]} == ATTRIBUTE_TYPES
+    [tx] = state["transactions"]
+    assert tx["content"]["transaction_id"].startswith("pd-1001-deal-")

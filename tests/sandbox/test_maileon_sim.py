@@ -759,3 +759,48 @@ def test_an_omitted_field_is_kept_and_one_sent_empty_is_cleared(env: dict[str, A
     cleared = contact_state(env, "keep@example.com")
     assert "CITY" not in cleared["standard_fields"] and "color" not in cleared["custom_fields"]
     assert cleared["standard_fields"]["LASTNAME"] == "L2"
+
+
+def test_a_transaction_type_only_gains_attributes_and_a_transaction_is_found_by_its_id(
+    env: dict[str, Any],
+) -> None:
+    api = env["api"]
+    type_id = int(create_type(env).text)
+    without_old = TYPE_XML.replace(
+        "<attribute><name>won_time</name><type>timestamp</type><required>false</required>"
+        "</attribute>",
+        "",
+    )
+    put = {"Content-Type": XML_TYPE}
+    assert (
+        api.put(f"/transactions/types/{type_id}", content=without_old, headers=put).status_code
+        == 400
+    )
+    with_ids = TYPE_XML.replace("<attribute><name>deal_id", "<attribute><id>1</id><name>deal_id")
+    assert (
+        api.put(f"/transactions/types/{type_id}", content=with_ids, headers=put).status_code == 400
+    )
+    added = TYPE_XML.replace(
+        "</attributes>",
+        "<attribute><name>transaction_id</name><type>string</type><required>false</required>"
+        "</attribute></attributes>",
+    )
+    assert api.put(f"/transactions/types/{type_id}", content=added, headers=put).status_code == 200
+    names = [
+        a.findtext("name") for a in xml(api.get(f"/transactions/types/{type_id}")).iter("attribute")
+    ]
+    assert names == ["deal_id", "deal_title", "deal_value", "won_time", "transaction_id"]
+
+    lookup = f"/transactions/{type_id}/transaction_id/ev-1"
+    assert api.get(lookup).status_code == 404
+    tx = [
+        {
+            "typeName": "pipedrive_deal_updated",
+            "import": {"contact": {"email": "t@example.com", "permission": 1}},
+            "content": {"deal_id": 5, "transaction_id": "ev-1"},
+        }
+    ]
+    r = api.post("/transactions", json=tx)
+    assert r.status_code == 201 and r.json()["reports"][0]["transaction_id"] == "ev-1"
+    assert api.get(lookup).json() == {"deal_id": 5, "transaction_id": "ev-1"}
+    assert api.get("/transactions/pipedrive_deal_updated/transaction_id/ev-1").status_code == 404
