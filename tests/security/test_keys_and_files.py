@@ -57,7 +57,10 @@ def test_serve_refuses_a_key_that_cannot_read_the_database(
     harness: Harness, tmp_path: Path
 ) -> None:
     harness.setup_company()  # a database with encrypted tokens and keys, and its key check
-    database = Path(harness.config.database_path)
+    # A copy: the running app holds its own database's instance lock (issue 27).
+    database = tmp_path / "copy.db"
+    with sqlite3.connect(harness.config.database_path) as live, sqlite3.connect(database) as copy:
+        live.backup(copy)
     result = serve(tmp_path, database, new_key())
     assert result.returncode == 2
     lines = (result.stdout + result.stderr).strip().splitlines()
