@@ -21,13 +21,17 @@
     if (flash) { flash.hidden = true; }
   });
 })();
-// The settings form: the DOI mailing ID shows only while the DOI process is on (the field stays
-// in the form, so turning DOI off and on again keeps the mailing ID).
+// The settings form: the DOI mailing ID and DOI+ show only while the DOI process is on (the
+// fields stay in the form, so turning DOI off and on again keeps them), and the help under
+// Initial permission says whether it applies.
 (function () {
   "use strict";
   document.addEventListener("change", function (event) {
     if (!event.target || event.target.id !== "doi_enabled") { return; }
-    var field = document.getElementById("doi_mailing_field");
-    if (field) { field.hidden = !event.target.checked; }
+    var on = event.target.checked;
+    var fields = document.getElementById("doi_fields");
+    if (fields) { fields.hidden = !on; }
+    var help = document.getElementById("initial_permission_help");
+    if (help) { help.textContent = help.getAttribute(on ? "data-doi-on" : "data-doi-off"); }
   });
 })();

@@ -340,3 +340,9 @@ def m013_fairness_jobs_by_company(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m060_doi_plus(db: Database) -> None:
+    """F4 revised: "Ask for tracking consent (DOI+)" per company, off for every existing row."""
+    db.execute("ALTER TABLE settings ADD COLUMN doi_plus INTEGER NOT NULL DEFAULT 0")

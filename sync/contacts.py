@@ -335,6 +335,9 @@ async def subscribe_contact(
     await _move_if_renamed(maileon, old_email, data)
     doi = settings.doi_enabled
     initial = settings.initial_permission
+    # DOI+ (tracking consent) when the admin asks for it; a company that chose DOI+ as its
+    # Initial permission before the option existed keeps asking for it.
+    doiplus = doi and (settings.doi_plus or initial == 5)
     contact = await maileon.get_contact(person.email)
     if contact is None:
         created = await data.write(
@@ -345,7 +348,7 @@ async def subscribe_contact(
                 standard_fields=std,
                 custom_fields={**custom, CREATED_BY: True},
                 doi=doi,
-                doiplus=doi and initial == 5,
+                doiplus=doiplus,
                 doimailing=settings.doi_mailing_key,
             )
         )
@@ -375,7 +378,7 @@ async def subscribe_contact(
         await maileon.start_doi(
             person.email,
             keep_permission=current,
-            doiplus=initial == 5,
+            doiplus=doiplus,
             doimailing=settings.doi_mailing_key,
         )
         state.maileon_state = "pending"

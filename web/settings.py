@@ -159,10 +159,9 @@ async def _validate(
     values["initial_permission"] = permission
     values["doi_enabled"] = form.get("doi_enabled") in ("1", "on", "true")
     values["doi_mailing_key"] = str(form.get("doi_mailing_key", "")).strip()[:64]
+    values["doi_plus"] = form.get("doi_plus") in ("1", "on", "true")
     values["contacts_sync"] = form.get("contacts_sync") in ("1", "on", "true")
     values["deals_sync"] = form.get("deals_sync") in ("1", "on", "true")
-    if values["doi_enabled"] and not values["doi_mailing_key"]:
-        errors["doi_mailing_key"] = "The DOI mailing ID is required when DOI process is on."
     slots = [str(form.get(f"custom_field_{i}", "")).strip() for i in range(1, 6)]
     values["custom_fields"] = slots
     chosen = [s for s in slots if s]
