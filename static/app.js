@@ -35,3 +35,25 @@
     if (help) { help.textContent = help.getAttribute(on ? "data-doi-on" : "data-doi-off"); }
   });
 })();
+// The settings page's sections by URL: /settings?section=import or /settings#import. The
+// section is scrolled to again once the cards loaded afterwards (Which persons) have settled,
+// unless the admin has scrolled meanwhile.
+(function () {
+  "use strict";
+  var id = new URLSearchParams(window.location.search).get("section") ||
+    window.location.hash.slice(1);
+  if (!id) { return; }
+  var moved = false;
+  function show() {
+    var target = document.getElementById(id);
+    if (target && target.closest(".page")) { target.scrollIntoView(); }
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    show();
+    window.addEventListener("wheel", function () { moved = true; }, { once: true });
+    window.addEventListener("keydown", function () { moved = true; }, { once: true });
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!moved && event.target && event.target.id === "sync-rules") { show(); moved = true; }
+  });
+})();

@@ -348,6 +348,23 @@ def retry_failed(store: Store, company_id: int, job_id: int | None = None) -> in
     return len(rows)
 
 
+WAITING = "company_id=? AND state='pending' AND last_error!='' AND kind NOT LIKE 'periodic.%'"
+
+
+def waiting_count(store: Store, company_id: int) -> int:
+    """Changes that failed for a passing reason and wait for their next try."""
+    sql = f"SELECT count(*) FROM jobs WHERE {WAITING}"  # noqa: S608
+    return int(store.scalar(sql, (company_id,)) or 0)
+
+
+def try_waiting_now(store: Store, company_id: int) -> int:
+    """Make the company's waiting changes due now (the health card's "Try now")."""
+    with store.tx() as db:
+        sql = f"UPDATE jobs SET run_after=? WHERE {WAITING} AND run_after>?"  # noqa: S608
+        t = now()
+        return int(db.execute(sql, (t, company_id, t)).rowcount)
+
+
 def log(db: Any, job: Job, result: str, message: str) -> None:
     synclog.write(db, job.company_id, job.kind, job.entity_id, result, message, job.id)
 

@@ -90,7 +90,8 @@ async def _health(request: Request, identity: Identity) -> Response:
         and await admin_for_viewing(ctx, identity.company_id, identity.user_id, inst.is_admin)
     }
     page.update(await health(ctx, identity.company_id, request.query_params.get("log") == "failed"))
-    return templates.TemplateResponse(request, "partials/health.html", page)
+    # the card, and the status line at the top of the page (out of band)
+    return templates.TemplateResponse(request, "partials/health_poll.html", page)
 
 
 @requires_identity
@@ -207,5 +208,14 @@ async def retry(request: Request, identity: Identity) -> Response:
     if raw and job_id is None:
         raise HTTPProblem(400, "Nothing to retry", "That sync log entry does not exist.")
     queue.retry_failed(ctx.store, identity.company_id, job_id)
+    app_worker(request).wake()
+    return await _health(request, identity)
+
+
+@requires_admin
+async def try_now(request: Request, identity: Identity) -> Response:
+    """The changes waiting for a retry (an outage, a rate limit) are tried at once."""
+    ctx = app_context(request)
+    queue.try_waiting_now(ctx.store, identity.company_id)
     app_worker(request).wake()
     return await _health(request, identity)
