@@ -346,3 +346,11 @@ def m013_fairness_jobs_by_company(db: Database) -> None:
 def m060_doi_plus(db: Database) -> None:
     """F4 revised: "Ask for tracking consent (DOI+)" per company, off for every existing row."""
     db.execute("ALTER TABLE settings ADD COLUMN doi_plus INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m061_fail_cause(db: Database) -> None:
+    """Why a job failed for good, when the cause can go away by itself: the Maileon key
+    (`maileon_key`) or an outage (`outage:Maileon`, `outage:Pipedrive`). Such failures are
+    retried once a valid key is saved or the service answers again."""
+    db.execute("ALTER TABLE jobs ADD COLUMN fail_cause TEXT NOT NULL DEFAULT ''")

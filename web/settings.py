@@ -116,6 +116,10 @@ async def save_settings(request: Request, identity: Identity) -> Response:
     values["sync_user_id"] = identity.user_id
     tenants.update_settings(ctx.store, company_id, **values)
     ctx.forget(company_id)
+    if "maileon_api_key" in values:  # a valid key: what failed for the old one goes again
+        ctx.key_problems.discard(company_id)
+        if queue.retry_failed(ctx.store, company_id, cause="maileon_key"):
+            app_worker(request).wake()
     notice = "Settings saved."
     try:
         notes = await configure(ctx, company_id)
