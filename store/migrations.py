@@ -354,3 +354,9 @@ def m061_fail_cause(db: Database) -> None:
     (`maileon_key`) or an outage (`outage:Maileon`, `outage:Pipedrive`). Such failures are
     retried once a valid key is saved or the service answers again."""
     db.execute("ALTER TABLE jobs ADD COLUMN fail_cause TEXT NOT NULL DEFAULT ''")
+
+
+@migrations()
+def m062_imported_deal_transactions(db: Database) -> None:
+    """A deal transaction sent by the import of existing contacts says so in the panel."""
+    db.execute("ALTER TABLE deal_transactions ADD COLUMN imported INTEGER NOT NULL DEFAULT 0")

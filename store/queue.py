@@ -358,6 +358,17 @@ def retry_failed(
     return len(rows)
 
 
+def holds_change(db: Any, company_id: int, kind: str, entity_id: str, version: str) -> bool:
+    """Whether a job of this entity holds this change or a newer one, whatever its state (a
+    failed one included: the sweep must not repeat a change that failed)."""
+    row = db.execute(
+        "SELECT 1 FROM jobs WHERE company_id=? AND kind=? AND entity_id=? AND version>=?"
+        " AND version!='' LIMIT 1",
+        (company_id, kind, entity_id, version),
+    ).fetchone()
+    return row is not None
+
+
 WAITING = "company_id=? AND state='pending' AND last_error!='' AND kind NOT LIKE 'periodic.%'"
 
 

@@ -91,6 +91,7 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
         content=content,
     )
     check_report(ctx, company_id, type_name, report)
+    imported = job.payload.get("raw_action") == "import"  # an open deal the import sent
     transactions.record(
         ctx.store,
         company_id=company_id,
@@ -98,8 +99,10 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
         deal_id=int(deal["id"]),
         type_name=type_name,
         title=str(deal.get("title") or ""),
+        imported=imported,
     )
-    return Outcome.ok(f"{label}: {type_name} sent to Maileon for {person_label(person)}")
+    how = "imported (open deal): " if imported else ""
+    return Outcome.ok(f"{label}: {how}{type_name} sent to Maileon for {person_label(person)}")
 
 
 def _deal_state(job: Job) -> dict[str, Any] | None:

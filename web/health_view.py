@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from store import tenants
 from sync.context import Context
 from sync.health import WebhookCheck, health_facts
 from web.log_words import words
@@ -111,12 +112,14 @@ async def health(ctx: Context, company_id: int, failed_only: bool = False) -> di
     attention_names = facts.pop("attention_names")
     attention = facts.pop("attention_rows")
     waits, rows = facts.pop("waiting_rows"), facts.pop("log_rows")
+    base = str((tenants.company(ctx.store, company_id) or {}).get("api_domain") or "")
     return {
         **facts,
         "status": status_line(facts, key_status, webhooks),
         "key_tone": {"valid": "ok", "unset": ""}.get(key_status, "bad"),
         "key_status_text": KEY_STATUS.get(key_status, key_status),
         "webhook_text": webhook_text(webhooks),
-        "attention": [words(r, attention_names) for r in attention],
-        "log": [words(w, names, waiting=True) for w in waits] + [words(r, names) for r in rows],
+        "attention": [words(r, attention_names, base=base) for r in attention],
+        "log": [words(w, names, waiting=True, base=base) for w in waits]
+        + [words(r, names, base=base) for r in rows],
     }

@@ -42,6 +42,7 @@ class LogLine:
     job_id: int | None
     can_retry: bool  # a failed job that is failed now
     next_try: float | None = None
+    url: str = ""  # the person or deal in Pipedrive
 
     @property
     def about(self) -> str:
@@ -67,8 +68,23 @@ def _subject(kind: str, entity_id: str, label: str, names: dict[tuple[str, str],
     return ROUTINE.get(kind, kind)
 
 
-def words(row: dict[str, Any], names: dict[tuple[str, str], str], waiting: bool = False) -> LogLine:
-    """One log row (or a waiting job) as the admin reads it."""
+def pipedrive_url(base: str, kind: str, entity_id: str) -> str:
+    """The person's or deal's page in Pipedrive: `{api_domain}/person/5` (the company's
+    Pipedrive address is the api_domain of its token)."""
+    number = entity_id.split(":")[0]
+    if not base or kind not in ("person", "deal") or not number.isdigit():
+        return ""
+    return f"{base.rstrip('/')}/{kind}/{number}"
+
+
+def words(
+    row: dict[str, Any],
+    names: dict[tuple[str, str], str],
+    waiting: bool = False,
+    base: str = "",
+) -> LogLine:
+    """One log row (or a waiting job) as the admin reads it; `base` is the company's Pipedrive
+    address, for links to the person or deal."""
     message = str(row.get("message") or "")
     label = ""
     match = LABEL.match(message)
@@ -87,4 +103,5 @@ def words(row: dict[str, Any], names: dict[tuple[str, str], str], waiting: bool 
         job_id=row.get("job_id"),
         can_retry=result == "failed" and row.get("job_state") == "failed",
         next_try=float(row["run_after"]) if waiting else None,
+        url=pipedrive_url(base, str(row["kind"]), str(row["entity_id"])),
     )
