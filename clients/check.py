@@ -24,6 +24,7 @@ class Probe:
     name: str
     ok: bool
     detail: str
+    refused: bool = False  # Maileon refused the key: nothing else can be checked
 
     def line(self) -> str:
         return f"{'OK  ' if self.ok else 'DIFF'}  {self.name}: {self.detail}"
@@ -44,7 +45,7 @@ async def run_probes(http: httpx.AsyncClient, base_url: str, api_key: str) -> li
         try:
             problem = await probe(maileon)
         except Unauthorized as exc:
-            results.append(Probe(name, False, f"the API key was refused: {exc.message}"))
+            results.append(Probe(name, False, exc.message, refused=True))
             break
         except ApiError as exc:
             results.append(Probe(name, False, exc.message))
@@ -129,6 +130,11 @@ async def check(base_url: str, api_key: str) -> tuple[list[str], int]:
     """The lines to print and the exit status (0 when every probe is OK)."""
     async with httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0)) as http:
         results = await run_probes(http, base_url, api_key)
+    if results and results[-1].refused:
+        return [
+            f"Maileon at {base_url} refused the API key ({results[-1].detail}); nothing was "
+            "checked. Use a valid key (Maileon: Settings → API keys)."
+        ], 1
     lines = [f"Maileon at {base_url}", *(r.line() for r in results)]
     failed = sum(not r.ok for r in results) + (5 - len(results))
     lines.append(

@@ -228,3 +228,13 @@ def test_pipedrive_refusing_webhooks_is_explained(harness: Harness) -> None:
     assert "only admins to register webhooks" in r.text
     r = harness.save_settings(client, contacts_sync=True)  # the next save completes the setup
     assert len(_hooks(harness)) == 3
+
+
+def test_the_saved_notice_says_how_many_webhooks_are_in_place(harness: Harness) -> None:
+    client = harness.install()
+    r = harness.save_settings(client, maileon_api_key=MAILEON_KEY, contacts_sync=True)
+    assert "3 Pipedrive webhooks registered; 3 Pipedrive webhooks in place" in r.text
+    r = harness.save_settings(client, contacts_sync=True, deals_sync=True)
+    assert "3 Pipedrive webhooks registered; 6 Pipedrive webhooks in place" in r.text
+    r = harness.save_settings(client)
+    assert "no Pipedrive webhook in place (sync is off)" in r.text
