@@ -57,3 +57,23 @@
     if (!moved && event.target && event.target.id === "sync-rules") { show(); moved = true; }
   });
 })();
+// The sync rules form: the rule choices show only for "Persons matching any of these rules",
+// and "When a person stops matching" only when someone can stop matching; switching back to
+// All persons resets it to keeping the contact, so no removal stays chosen unseen.
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (!target || target.name !== "mode" || !target.form || target.form.id !== "rules-form") {
+      return;
+    }
+    var choices = document.getElementById("rules_choices");
+    if (choices) { choices.hidden = target.value !== "rules"; }
+    var onStop = document.getElementById("on_stop_field");
+    if (onStop) { onStop.hidden = target.value === "all"; }
+    if (target.value === "all") {
+      var keep = document.getElementById("on_stop_keep");
+      if (keep) { keep.checked = true; }
+    }
+  });
+})();
