@@ -73,10 +73,11 @@ def status_line(facts: dict[str, Any], key_status: str, webhooks: WebhookCheck) 
         services = " and ".join(o.service for o in facts["outages"])
         waiting = sum(o.waiting for o in facts["outages"])
         plural = "change waits" if waiting == 1 else "changes wait"
+        limited = all(o.rate_limited for o in facts["outages"])
+        what = "is limiting requests (rate limit)" if limited else "does not answer"
         return Status(
             "warn",
-            f"Sync is waiting: {services} does not answer"
-            + (f"; {waiting} {plural}." if waiting else "."),
+            f"Sync is waiting: {services} {what}" + (f"; {waiting} {plural}." if waiting else "."),
             "Nothing is lost: changes are sent by themselves when it answers again.",
         )
     failed, attention = facts["failed_count"], facts["attention_count"]
