@@ -27,14 +27,13 @@ def test_the_maileon_control_page_switches_faults_and_the_app_sees_them(
     page.goto(f"{harness.ml_url}/")
     page.get_by_role("link", name="Controls: outage, API keys, rate limits, latency").click()
     expect(page.get_by_role("heading", name="Simulated Maileon · Controls")).to_be_visible()
-    page.screenshot(path="/tmp/i26-maileon-controls.png", full_page=True)
     page.screenshot(path=str(artifacts / "sandbox-maileon-controls.png"), full_page=True)
 
     page.get_by_role("button", name="Switch an outage on").click()
     expect(page.get_by_role("status")).to_contain_text("Outage on")
     expect(page.locator("#outage-state")).to_have_text("down: every API call gets 503")
     assert ping(harness) == 503
-    page.screenshot(path="/tmp/i26-maileon-controls-outage.png", full_page=True)
+    page.screenshot(path=str(artifacts / "sandbox-maileon-controls-outage.png"), full_page=True)
 
     # the app meets the outage: its settings say so at the top
     app = page.context.new_page()
@@ -81,7 +80,6 @@ def test_the_pipedrive_control_page_switches_an_outage_and_the_rate_limit(
     page.get_by_role("button", name="Switch an outage on").click()
     expect(page.locator("#outage-state")).to_have_text("down: every API call gets 503")
     assert httpx.get(api, timeout=10).status_code == 503
-    page.screenshot(path="/tmp/i26-pipedrive-controls.png", full_page=True)
     page.screenshot(path=str(artifacts / "sandbox-pipedrive-controls.png"), full_page=True)
     page.get_by_role("button", name="Switch the outage off").click()
     assert httpx.get(api, timeout=10).status_code == 401

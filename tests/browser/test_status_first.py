@@ -49,7 +49,6 @@ def test_an_outage_and_a_revoked_key_show_first_with_what_to_do(
     within_first_screen(page, outage)
     try_now = page.get_by_role("button", name="Try now")
     within_first_screen(page, try_now)
-    page.screenshot(path="/tmp/i26-status-outage.png")
     page.screenshot(path=str(artifacts / "status-first-outage.png"))
 
     # Maileon answers again; "Try now" sends the waiting change at once
@@ -65,7 +64,6 @@ def test_an_outage_and_a_revoked_key_show_first_with_what_to_do(
     expect(line).to_contain_text("Sync is stopped: Maileon rejects the API key", timeout=POLL_MS)
     expect(line).to_contain_text("Paste a valid key under Settings")
     within_first_screen(page, line)
-    page.screenshot(path="/tmp/i26-status-revoked.png")
     page.screenshot(path=str(artifacts / "status-first-revoked-key.png"))
     line.get_by_role("link", name="Go to Settings").click()
     expect(page.get_by_label("Maileon API key")).to_be_in_viewport()
@@ -92,7 +90,7 @@ def test_the_sections_are_one_click_away_and_each_has_a_url(
     expect(page.get_by_role("heading", name="Import existing contacts")).to_be_in_viewport()
     page.goto(f"{harness.app_url}/settings#log")
     expect(page.get_by_role("heading", name="Log and sync health")).to_be_in_viewport()
-    page.screenshot(path="/tmp/i26-sections-log.png")
+    page.screenshot(path=str(artifacts / "status-first-sections.png"))
 
 
 def test_in_pipedrives_settings_iframe_the_revoked_key_shows_first(
@@ -111,5 +109,4 @@ def test_in_pipedrives_settings_iframe_the_revoked_key_shows_first(
     expect(line).to_contain_text("Sync is stopped: Maileon rejects the API key")
     box = line.bounding_box()  # in the page's coordinates: the iframe's offset included
     assert box is not None and box["y"] + box["height"] <= FIRST_SCREEN, box
-    page.screenshot(path="/tmp/i26-status-iframe.png")
     page.screenshot(path=str(artifacts / "status-first-in-pipedrive.png"))

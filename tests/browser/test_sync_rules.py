@@ -48,7 +48,7 @@ def test_configure_rules_preview_and_apply(page: Page, harness: Harness, artifac
     apply.click()
     assert len(harness.contacts()) == 5  # the browser asks for the tick first
     card.get_by_label("Yes, remove 2 contacts from Maileon").check()
-    page.screenshot(path="/tmp/i26-rules-confirm.png", full_page=False)
+    page.screenshot(path=str(artifacts / "sync-rules-confirm-removal.png"))
     apply.click()
     expect(
         card.get_by_text("Sync rules applied to 5 persons: 0 added to Maileon, 2 removed")
