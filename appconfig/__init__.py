@@ -1,6 +1,6 @@
 """Configuration from the environment (and an optional `.env` file).
 
-`serve` refuses to start on a missing or malformed required value with one line naming it;
+`serve` refuses to start on missing or malformed values with one line naming every one;
 `demo` builds its own throwaway configuration.
 """
 
@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from store.crypto import parse_keys
 
+T = TypeVar("T")
+NO_KEYS: tuple[bytes, ...] = ()
+NO_ORIGINS: tuple[str, ...] = ()
+
 PIPEDRIVE_ORIGINS = "https://*.pipedrive.com"
+PIPEDRIVE_OAUTH = "https://oauth.pipedrive.com"
+MAILEON_API = "https://api.maileon.com/1.0"
 
 
 class ConfigError(Exception):
@@ -177,22 +185,57 @@ def _origins(env: dict[str, str], name: str, default: str) -> tuple[str, ...]:
     return values
 
 
-def from_env(env: dict[str, str] | None = None) -> Config:
-    env = dict(os.environ if env is None else env)
-    client_id = _required(env, "PIPEDRIVE_CLIENT_ID")
-    client_secret = _required(env, "PIPEDRIVE_CLIENT_SECRET")
-    app_url = _url(env, "APP_URL")
-    secret_key = _required(env, "SECRET_KEY")
-    if len(secret_key) < 32:
-        raise ConfigError("SECRET_KEY must be at least 32 characters")
+class _Problems:
+    """Every missing or malformed variable, so one start names them all (not one per run)."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def check(self, read: Callable[[], T], fallback: T) -> T:
+        try:
+            return read()
+        except ConfigError as exc:
+            self.found.append(str(exc))
+            return fallback
+
+    def add(self, problem: str) -> None:
+        self.found.append(problem)
+
+
+def _keys(env: dict[str, str]) -> tuple[bytes, ...]:
     try:
-        keys = parse_keys(_required(env, "ENCRYPTION_KEY"))
+        return parse_keys(_required(env, "ENCRYPTION_KEY"))
     except ValueError as exc:
         raise ConfigError(f"ENCRYPTION_KEY is malformed: {exc}") from None
-    port = int(_number(env, "PORT", 8000))
+
+
+def from_env(env: dict[str, str] | None = None) -> Config:
+    """The configuration; a ConfigError names every missing or malformed variable at once."""
+    env = dict(os.environ if env is None else env)
+    p = _Problems()
+    client_id = p.check(lambda: _required(env, "PIPEDRIVE_CLIENT_ID"), "")
+    client_secret = p.check(lambda: _required(env, "PIPEDRIVE_CLIENT_SECRET"), "")
+    app_url = p.check(lambda: _url(env, "APP_URL"), "")
+    secret_key = p.check(lambda: _required(env, "SECRET_KEY"), "")
+    if secret_key and len(secret_key) < 32:
+        p.add("SECRET_KEY must be at least 32 characters")
+    keys = p.check(lambda: _keys(env), NO_KEYS)
+    port = int(p.check(lambda: _number(env, "PORT", 8000), 8000.0))
     if port > 65535:
-        raise ConfigError(f"PORT must be at most 65535, got {port}")
-    window, longest = _debounce(env)
+        p.add(f"PORT must be at most 65535, got {port}")
+    window, longest = p.check(lambda: _debounce(env), (1.0, 10.0))
+    oauth_url = p.check(lambda: _url(env, "PIPEDRIVE_OAUTH_URL", PIPEDRIVE_OAUTH), "")
+    maileon_api_url = p.check(lambda: _url(env, "MAILEON_API_URL", MAILEON_API), "")
+    concurrency = p.check(lambda: _number(env, "WORKER_CONCURRENCY", 8), 8.0)
+    backoff_scale = p.check(lambda: _number(env, "BACKOFF_SCALE", 1.0, float), 1.0)
+    periodic_scale = p.check(lambda: _number(env, "PERIODIC_SCALE", 1.0, float), 1.0)
+    ancestors = p.check(lambda: _origins(env, "FRAME_ANCESTORS", PIPEDRIVE_ORIGINS), NO_ORIGINS)
+    api_domains = p.check(
+        lambda: _origins(env, "PIPEDRIVE_API_DOMAINS", PIPEDRIVE_ORIGINS), NO_ORIGINS
+    )
+    retention_days = p.check(lambda: _number(env, "RETENTION_DAYS", 14.0, float), 14.0)
+    if p.found:
+        raise ConfigError("; ".join(p.found))
     return Config(
         client_id=client_id,
         client_secret=client_secret,
@@ -200,17 +243,17 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         secret_key=secret_key,
         encryption_keys=keys,
         jwt_secret=env.get("PIPEDRIVE_JWT_SECRET", "").strip(),
-        oauth_url=_url(env, "PIPEDRIVE_OAUTH_URL", "https://oauth.pipedrive.com"),
-        maileon_api_url=_url(env, "MAILEON_API_URL", "https://api.maileon.com/1.0"),
+        oauth_url=oauth_url,
+        maileon_api_url=maileon_api_url,
         database_path=env.get("DATABASE_PATH", "").strip() or "data/app.db",
         port=port,
-        worker_concurrency=int(_number(env, "WORKER_CONCURRENCY", 8)),
-        backoff_scale=float(_number(env, "BACKOFF_SCALE", 1.0, float)),
-        periodic_scale=float(_number(env, "PERIODIC_SCALE", 1.0, float)),
+        worker_concurrency=int(concurrency),
+        backoff_scale=float(backoff_scale),
+        periodic_scale=float(periodic_scale),
         log_json=env.get("LOG_FORMAT", "").strip().lower() == "json",
-        frame_ancestors=" ".join(_origins(env, "FRAME_ANCESTORS", PIPEDRIVE_ORIGINS)),
-        api_domains=_origins(env, "PIPEDRIVE_API_DOMAINS", PIPEDRIVE_ORIGINS),
-        retention_days=float(_number(env, "RETENTION_DAYS", 14.0, float)),
+        frame_ancestors=" ".join(ancestors),
+        api_domains=api_domains,
+        retention_days=float(retention_days),
         debounce_seconds=window,
         debounce_max_seconds=longest,
         trusted_proxies=_proxies(env, "TRUSTED_PROXIES", "127.0.0.1"),

@@ -29,6 +29,7 @@ class Probe:
     ok: bool
     detail: str
     empty: bool = False  # neither passed nor failed: nothing to look at
+    refused: bool = False  # Maileon refused the key: nothing else can be checked
 
     def line(self) -> str:
         mark = "EMPTY" if self.empty else "OK   " if self.ok else "DIFF "
@@ -50,7 +51,7 @@ async def run_probes(http: httpx.AsyncClient, base_url: str, api_key: str) -> li
         try:
             problem = await probe(maileon)
         except Unauthorized as exc:
-            results.append(Probe(name, False, f"the API key was refused: {exc.message}"))
+            results.append(Probe(name, False, exc.message, refused=True))
             break
         except ApiError as exc:
             results.append(Probe(name, False, exc.message))
@@ -159,6 +160,12 @@ async def check(base_url: str, api_key: str, write: bool = False) -> tuple[list[
             )
         else:
             results = await run_probes(http, base_url, api_key)
+    refused = next((r for r in results if r.refused), None)
+    if refused is not None:
+        return [
+            f"Maileon at {base_url} refused the API key ({refused.detail}); nothing was "
+            "checked. Use a valid key (Maileon: Settings → API keys)."
+        ], 1
     lines = [f"Maileon at {base_url}", *(r.line() for r in results)]
     passed = sum(r.ok for r in results)
     empty = sum(r.empty for r in results)

@@ -76,7 +76,7 @@ async def run_write_probes(
     for name, probe in probes:
         result = await _run(name, probe, maileon, made)
         results.append(result)
-        if result.detail.startswith("the API key was refused"):
+        if result.refused:
             break
     else:
         if meanwhile is not None:
@@ -92,7 +92,7 @@ async def _run(name: str, probe: ProbeFn, maileon: MaileonClient, made: Made) ->
     try:
         answer = await probe(maileon, made)
     except Unauthorized as exc:
-        return Probe(name, False, f"the API key was refused: {exc.message}")
+        return Probe(name, False, exc.message, refused=True)
     except ApiError as exc:
         return Probe(name, False, f"Maileon answered {exc.status or 'no status'}: {exc.message}")
     ok = answer.startswith("ok:")

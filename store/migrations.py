@@ -430,3 +430,23 @@ def m050_deal_sends(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m060_doi_plus(db: Database) -> None:
+    """F4 revised: "Ask for tracking consent (DOI+)" per company, off for every existing row."""
+    db.execute("ALTER TABLE settings ADD COLUMN doi_plus INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m061_fail_cause(db: Database) -> None:
+    """Why a job failed for good, when the cause can go away by itself: the Maileon key
+    (`maileon_key`) or an outage (`outage:Maileon`, `outage:Pipedrive`). Such failures are
+    retried once a valid key is saved or the service answers again."""
+    db.execute("ALTER TABLE jobs ADD COLUMN fail_cause TEXT NOT NULL DEFAULT ''")
+
+
+@migrations()
+def m062_imported_deal_transactions(db: Database) -> None:
+    """A deal transaction sent by the import of existing contacts says so in the panel."""
+    db.execute("ALTER TABLE deal_transactions ADD COLUMN imported INTEGER NOT NULL DEFAULT 0")

@@ -49,10 +49,11 @@ def record_failure(
         )
 
 
-def record_success(store: Store, company_id: int, kind: str, entity_id: str) -> None:
-    """A change went through: the services it waited on answer again."""
+def record_success(store: Store, company_id: int, kind: str, entity_id: str) -> list[str]:
+    """A change went through: the services it waited on answer again. Returns the services
+    whose outage ended."""
     if not store.scalar("SELECT 1 FROM outages WHERE company_id=? LIMIT 1", (company_id,)):
-        return  # the common case costs one indexed read
+        return []  # the common case costs one indexed read
     with store.tx() as db:
         rows = db.execute(
             "SELECT service FROM outage_waits WHERE company_id=? AND kind=? AND entity_id=?",
@@ -76,6 +77,7 @@ def record_success(store: Store, company_id: int, kind: str, entity_id: str) -> 
             db.execute(
                 "DELETE FROM outages WHERE company_id=? AND service=?", (company_id, service)
             )
+    return services
 
 
 def forget_entity(store: Store, company_id: int, kind: str, entity_id: str) -> None:

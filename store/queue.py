@@ -317,7 +317,8 @@ def _back_to_pending(
     try:
         db.execute(
             "UPDATE jobs SET state='pending', run_after=?, locked_until=0, last_error=?,"
-            " attempts=CASE WHEN ? THEN 0 ELSE attempts END, updated_at=? WHERE id=?",
+            " fail_cause='', attempts=CASE WHEN ? THEN 0 ELSE attempts END, updated_at=?"
+            " WHERE id=?",
             (run_after, message, reset_attempts, t, row["id"]),
         )
     except sqlite3.IntegrityError:  # the one pending job per entity exists already
@@ -348,24 +349,61 @@ def retry_later(store: Store, job: Job, delay: float, message: str) -> None:
         _back_to_pending(db, dict(row), now() + delay, message, reset_attempts=False)
 
 
-def fail(store: Store, job: Job, message: str) -> None:
+def fail(store: Store, job: Job, message: str, cause: str = "") -> None:
+    """Failed for good; `cause` names a cause that may go away by itself (m061_fail_cause)."""
     with store.tx() as db:
         db.execute(
-            "UPDATE jobs SET state='failed', locked_until=0, last_error=?, updated_at=? WHERE id=?",
-            (message, now(), job.id),
+            "UPDATE jobs SET state='failed', locked_until=0, last_error=?, fail_cause=?,"
+            " updated_at=? WHERE id=?",
+            (message, cause, now(), job.id),
         )
         log(db, job, "failed", message)
 
 
-def retry_failed(store: Store, company_id: int, job_id: int | None = None) -> int:
-    """Put failed jobs of a company (one or all) back in the queue. Returns how many."""
+def retry_failed(
+    store: Store, company_id: int, job_id: int | None = None, cause: str | None = None
+) -> int:
+    """Put failed jobs of a company (one, all, or those failed for `cause`) back in the queue.
+    Returns how many."""
     with store.tx() as db:
-        where = "company_id=? AND state='failed'" + (" AND id=?" if job_id is not None else "")
-        params: tuple[Any, ...] = (company_id,) + ((job_id,) if job_id is not None else ())
+        where = "company_id=? AND state='failed'"
+        params: tuple[Any, ...] = (company_id,)
+        if job_id is not None:
+            where, params = where + " AND id=?", (*params, job_id)
+        if cause is not None:
+            where, params = where + " AND fail_cause=?", (*params, cause)
         rows = db.execute(f"SELECT * FROM jobs WHERE {where}", params).fetchall()  # noqa: S608
         for row in rows:
             _back_to_pending(db, dict(row), now(), "", reset_attempts=True)
     return len(rows)
+
+
+def holds_change(db: Any, company_id: int, kind: str, entity_id: str, version: str) -> bool:
+    """Whether a job of this entity holds this change or a newer one, whatever its state (a
+    failed one included: the sweep must not repeat a change that failed)."""
+    row = db.execute(
+        "SELECT 1 FROM jobs WHERE company_id=? AND kind=? AND entity_id=? AND version>=?"
+        " AND version!='' LIMIT 1",
+        (company_id, kind, entity_id, version),
+    ).fetchone()
+    return row is not None
+
+
+WAITING = "company_id=? AND state='pending' AND last_error!='' AND kind NOT LIKE 'periodic.%'"
+
+
+def waiting_count(store: Store, company_id: int) -> int:
+    """Changes that failed for a passing reason and wait for their next try."""
+    sql = f"SELECT count(*) FROM jobs WHERE {WAITING}"  # noqa: S608
+    return int(store.scalar(sql, (company_id,)) or 0)
+
+
+def try_waiting_now(store: Store, company_id: int) -> int:
+    """Make the company's waiting changes due now (the health card's "Try now")."""
+    with store.tx() as db:
+        sql = f"UPDATE jobs SET run_after=? WHERE {WAITING} AND run_after>?"  # noqa: S608
+        t = now()
+        return int(db.execute(sql, (t, company_id, t)).rowcount)
 
 
 def log(db: Any, job: Job, result: str, message: str) -> None:

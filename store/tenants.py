@@ -33,8 +33,9 @@ class Settings:
     maileon_api_key: str = ""
     maileon_key_status: str = "unset"
     initial_permission: int = 2
-    doi_enabled: bool = False
+    doi_enabled: bool = True
     doi_mailing_key: str = ""
+    doi_plus: bool = False
     contacts_sync: bool = False
     deals_sync: bool = False
     custom_fields: list[str] = field(default_factory=lambda: [""] * CUSTOM_FIELD_SLOTS)
@@ -64,7 +65,9 @@ def upsert_company(
         (company_id, name, domain, api_domain, now()),
     )
     db.execute(
-        "INSERT OR IGNORE INTO settings (company_id, updated_at) VALUES (?,?)", (company_id, now())
+        # A new company starts with the DOI process on (F4): a tick then asks the recipient.
+        "INSERT OR IGNORE INTO settings (company_id, doi_enabled, updated_at) VALUES (?,1,?)",
+        (company_id, now()),
     )
 
 
@@ -235,6 +238,7 @@ def get_settings(store: Store, company_id: int) -> Settings:
         initial_permission=row["initial_permission"],
         doi_enabled=bool(row["doi_enabled"]),
         doi_mailing_key=row["doi_mailing_key"],
+        doi_plus=bool(row["doi_plus"]),
         contacts_sync=bool(row["contacts_sync"]),
         deals_sync=bool(row["deals_sync"]),
         custom_fields=slots,

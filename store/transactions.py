@@ -60,6 +60,7 @@ def record(
     type_name: str,
     title: str,
     event_id: str = "",
+    imported: bool = False,
 ) -> None:
     """A transaction Maileon took; its send is no longer in flight."""
     with store.tx() as db:
@@ -68,8 +69,8 @@ def record(
         )
         db.execute(
             "INSERT INTO deal_transactions (company_id, person_id, deal_id, type, title,"
-            " sent_at) VALUES (?,?,?,?,?,?)",
-            (company_id, person_id, deal_id, type_name, title, now()),
+            " sent_at, imported) VALUES (?,?,?,?,?,?,?)",
+            (company_id, person_id, deal_id, type_name, title, now(), int(imported)),
         )
         db.execute(
             "DELETE FROM deal_transactions WHERE company_id=? AND person_id=? AND id NOT IN"
@@ -82,9 +83,9 @@ def record(
 def recent_transactions(
     store: Store, company_id: int, person_id: int, limit: int = 5
 ) -> list[dict[str, Any]]:
-    """Newest first: dicts with deal_id, type, title and sent_at (epoch seconds)."""
+    """Newest first: dicts with deal_id, type, title, sent_at (epoch seconds) and imported."""
     return store.all(
-        "SELECT deal_id, type, title, sent_at FROM deal_transactions "
+        "SELECT deal_id, type, title, sent_at, imported FROM deal_transactions "
         "WHERE company_id=? AND person_id=? ORDER BY id DESC LIMIT ?",
         (company_id, person_id, limit),
     )

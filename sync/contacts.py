@@ -140,7 +140,8 @@ async def apply_person(
         return Outcome.skipped(f"{person_label(person)}: {state.last_error} ({exc.message})")
     state.email = person.email
     state.newsletter = label
-    state.data_hash = fingerprint if state.maileon_state != "unsubscribed" else ""
+    # kept after an unsubscribe too: an echo of unchanged data is then no news (issue #26)
+    state.data_hash = fingerprint
     people.touch_synced(state)
     people.save(ctx.store, state)
     await write_back_pending(ctx, settings, state, label)
@@ -346,6 +347,9 @@ async def subscribe_contact(
     await _move_if_renamed(maileon, old_email, data)
     doi = settings.doi_enabled
     initial = settings.initial_permission
+    # DOI+ (tracking consent) when the admin asks for it; a company that chose DOI+ as its
+    # Initial permission before the option existed keeps asking for it.
+    doiplus = doi and (settings.doi_plus or initial == 5)
     contact = await maileon.get_contact(person.email)
     if contact is None:
         created = await data.write(
@@ -356,7 +360,7 @@ async def subscribe_contact(
                 standard_fields=std,
                 custom_fields={**custom, CREATED_BY: True},
                 doi=doi,
-                doiplus=doi and initial == 5,
+                doiplus=doiplus,
                 doimailing=settings.doi_mailing_key,
             )
         )
@@ -389,7 +393,7 @@ async def subscribe_contact(
         await maileon.start_doi(
             person.email,
             keep_permission=current,
-            doiplus=initial == 5,
+            doiplus=doiplus,
             doimailing=settings.doi_mailing_key,
         )
         state.maileon_state = "pending"
@@ -424,19 +428,18 @@ async def newsletter_action(
     company_id = settings.company_id
     maileon = ctx.maileon(company_id)
     old_email = "" if state.deleted else state.email
+    fields = await person_fields(ctx, company_id)
+    standard, custom = await prepare_contact(ctx, maileon, settings, person, fields)
+    # the data as of this action: the webhook echo of the field write below is then no news
+    state.data_hash = data_fingerprint(person.email, standard, custom)
     if subscribe:
-        fields = await person_fields(ctx, company_id)
-        standard, custom = await prepare_contact(ctx, maileon, settings, person, fields)
-        fingerprint = data_fingerprint(person.email, standard, custom)
         data = ContactData(person, standard, custom)
         message = await subscribe_contact(maileon, settings, state, old_email, data)
         message += data.dropped_note()
         value = PENDING if state.maileon_state == "pending" else SUBSCRIBED
-        state.data_hash = fingerprint
     else:
         message = await unsubscribe_contact(maileon, state, old_email or person.email)
         value = UNSUBSCRIBED
-        state.data_hash = ""
     state.deleted = False
     state.email = person.email
     state.newsletter = value

@@ -14,7 +14,7 @@ import httpx
 from clients.errors import ApiError, PermanentError, ReauthRequired, TransientError
 from clients.maileon import MaileonClient
 from clients.pipedrive import PipedriveClient, PipedriveOAuth
-from store import tenants
+from store import queue, tenants
 from store.db import Store
 from store.group_commit import GroupCommit
 from sync.new_contacts import MAX_BATCH, NewContacts
@@ -113,9 +113,11 @@ class Context:
         return MaileonClient(self.http, self.config.maileon_api_url, api_key)
 
     def _key_works(self, company_id: int) -> None:
+        """Maileon accepts the key again: what failed for the key is retried by itself."""
         if company_id in self.key_problems:
             self.key_problems.discard(company_id)
             tenants.update_settings(self.store, company_id, maileon_key_status="valid")
+            queue.retry_failed(self.store, company_id, cause="maileon_key")
 
     def check_gate(self, company_id: int, service: str) -> None:
         """After a 429, wait it out; then let one call probe while the others keep waiting."""

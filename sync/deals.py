@@ -118,6 +118,7 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
     maileon = ctx.maileon(company_id)
     tx_type = await ensure_type(ctx, maileon, company_id, type_name)
     content = await deal_content(ctx, company_id, deal)
+    imported = job.payload.get("raw_action") == "import"  # an open deal the import sent
     key = event_id(company_id, job)
     record = partial(
         transactions.record,
@@ -128,6 +129,7 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
         type_name=type_name,
         title=str(deal.get("title") or ""),
         event_id=key,
+        imported=imported,
     )
     previous = transactions.send_state(ctx.store, company_id, key)
     if (
@@ -151,7 +153,8 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
         report = await send()
     check_report(ctx, company_id, type_name, report)
     record()
-    return Outcome.ok(f"{label}: {type_name} sent to Maileon for {person_label(person)}")
+    how = "imported (open deal): " if imported else ""
+    return Outcome.ok(f"{label}: {how}{type_name} sent to Maileon for {person_label(person)}")
 
 
 async def _send(

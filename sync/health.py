@@ -67,6 +67,7 @@ def stored_facts(ctx: Context, company_id: int, failed_only: bool) -> dict[str, 
     """What the card reads from the store. Each read stops at what the card shows, through an
     index; counts cover what is waiting or failed now, never the retained history."""
     store = ctx.store
+    settings = tenants.get_settings(store, company_id)
     stuck, stuck_emails = people.pending_since(store, company_id, now() - PENDING_TOO_LONG)
     attention_count, attention = synclog.needing_attention(store, company_id)
     rows, waits = log_rows(ctx, company_id, failed_only)
@@ -75,9 +76,11 @@ def stored_facts(ctx: Context, company_id: int, failed_only: bool) -> dict[str, 
         "pending_stuck": stuck,
         "pending_stuck_emails": stuck_emails,
         "installations": tenants.list_installations(store, company_id),
-        "key_status": tenants.get_settings(store, company_id).maileon_key_status,
+        "key_status": settings.maileon_key_status,
+        "sync_on": settings.contacts_sync or settings.deals_sync,
         "queue_depth": queue.depth(store, company_id),
         "queued_bytes": queue.queued_bytes(store, company_id),
+        "try_now": queue.waiting_count(store, company_id),
         "outages": outages.current(store, company_id),
         "attention_count": attention_count,
         "attention_rows": attention,

@@ -68,6 +68,10 @@ async def sweep_persons(ctx: Context, job: Job) -> Outcome:
                 known = people.get(ctx.store, job.company_id, person.id)
                 if known.last_update_time and person.update_time <= known.last_update_time:
                     continue
+                if queue.holds_change(
+                    db, job.company_id, "person", str(person.id), person.update_time
+                ):
+                    continue  # delivered already: queued, or failed (one change, one row)
                 queue.upsert_job(
                     db,
                     job.company_id,

@@ -76,7 +76,8 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
             changes.update(state="previewed", total=changes["read"], cursor=None)
         stored.save_step(ctx.store, company_id, run, changes, {})
         if not next_cursor:
-            return Outcome.ok(preview_text({**run, **changes}))
+            # a preview changes nothing: it is no sync (the card shows its result)
+            return Outcome.quiet(preview_text({**run, **changes}))
         return Outcome.quiet(f"sync rules preview: {changes['read']} persons read so far")
 
     # starting to match: no contact yet, or a contact kept while the person was outside

@@ -91,10 +91,12 @@ async def sync_webhooks(ctx: Context, pipedrive: PipedriveClient, settings: Sett
     wanted = wanted_webhooks(settings)
     inst = tenants.working_installation(ctx.store, settings.company_id)
     notes: list[str] = []
+    removed = 0
     for key, hooks in have.items():
         stale = hooks if key not in wanted else hooks[1:]  # never keep duplicates
         for hook in stale:
             await pipedrive.delete_webhook(int(hook["id"]))
+        removed += key not in wanted
     created = 0
     for event_object, action in sorted(wanted - have.keys()):
         try:
@@ -115,6 +117,14 @@ async def sync_webhooks(ctx: Context, pipedrive: PipedriveClient, settings: Sett
             raise PermanentError(webhook_error(exc)) from None
     if created:
         notes.append(plural(created, "Pipedrive webhook") + " registered")
+    if removed:
+        notes.append(plural(removed, "Pipedrive webhook") + " removed")
+    if created or removed:  # what is in place now, not only what this save changed
+        notes.append(
+            f"{plural(len(wanted), 'Pipedrive webhook')} in place"
+            if wanted
+            else "no Pipedrive webhook in place (sync is off)"
+        )
     return notes
 
 

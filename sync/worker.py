@@ -20,7 +20,7 @@ from clients.errors import ApiError, TransientError
 from store import outages, people, queue
 from store.db import now
 from store.queue import Job
-from sync.context import Context, WorkerTrouble
+from sync.context import KEY_STATUS_BY_ERROR, Context, WorkerTrouble
 from sync.outcome import Outcome
 from sync.slots import holds_slot
 
@@ -37,6 +37,11 @@ STOP_GRACE = 12.0
 # After a database error the loop pauses this long, doubling up to the maximum, until it works.
 TROUBLE_PAUSE = 0.2
 MAX_TROUBLE_PAUSE = 5.0
+
+
+def key_cause(exc: ApiError) -> str:
+    """`maileon_key` when Maileon refused the key (it is retried once a valid key is saved)."""
+    return "maileon_key" if exc.service == "Maileon" and exc.status in KEY_STATUS_BY_ERROR else ""
 
 
 def backoff(attempts: int, scale: float) -> float:
@@ -241,7 +246,10 @@ class Worker:
     def _succeeded(self, job: Job, outcome: Outcome) -> None:
         queue.finish(self.ctx.store, job, outcome.result, outcome.message, outcome.logged)
         self.ctx.note_success(job.company_id)
-        outages.record_success(self.ctx.store, job.company_id, job.kind, job.entity_id)
+        for service in outages.record_success(
+            self.ctx.store, job.company_id, job.kind, job.entity_id
+        ):
+            self._recovered(job.company_id, service)
 
     def _transient(self, job: Job, exc: TransientError) -> None:
         self.ctx.note_failure(job.company_id, exc)
@@ -255,15 +263,31 @@ class Worker:
                 exc.message,
                 exc.status == 429 or "rate limit" in exc.message,
             )
-        self._retry_or_fail(job, exc.message, exc.retry_after)
+        cause = f"outage:{exc.service}" if exc.service else ""
+        self._retry_or_fail(job, exc.message, exc.retry_after, cause)
 
     def _permanent(self, job: Job, exc: ApiError) -> None:
         self.ctx.note_failure(job.company_id, exc)
-        self._record_failure(job, exc.message)
+        self._record_failure(job, exc.message, key_cause(exc))
 
-    def _retry_or_fail(self, job: Job, message: str, retry_after: float | None) -> None:
+    def _recovered(self, company_id: int, service: str) -> None:
+        """The service answers again: the changes waiting on it go now, and those that gave
+        up during the outage are retried by themselves."""
+        store = self.ctx.store
+        queue.try_waiting_now(store, company_id)
+        if queue.retry_failed(store, company_id, cause=f"outage:{service}"):
+            log.info("company %s: %s answers again; retrying what failed", company_id, service)
+        self.wake()
+
+    def _retry_or_fail(
+        self, job: Job, message: str, retry_after: float | None, cause: str = ""
+    ) -> None:
         if job.attempts >= MAX_ATTEMPTS:
-            self._record_failure(job, f"{message} (gave up after {job.attempts} attempts)")
+            self._record_failure(
+                job,
+                f"{message} (gave up after {job.attempts} attempts)",
+                cause,
+            )
             return
         delay = backoff(job.attempts, self.ctx.config.backoff_scale)
         if retry_after is not None:
@@ -280,8 +304,8 @@ class Worker:
             },
         )
 
-    def _record_failure(self, job: Job, message: str) -> None:
-        queue.fail(self.ctx.store, job, message)
+    def _record_failure(self, job: Job, message: str, cause: str = "") -> None:
+        queue.fail(self.ctx.store, job, message, cause)
         outages.forget_entity(self.ctx.store, job.company_id, job.kind, job.entity_id)
         log.warning(
             "job %s (%s) failed: %s",

@@ -64,6 +64,7 @@ routes = [
     Route("/settings", settings.save_settings, methods=["POST"]),
     Route("/settings/health", settings.health_partial, methods=["GET"]),
     Route("/settings/retry", settings.retry, methods=["POST"]),
+    Route("/settings/try-now", settings.try_now, methods=["POST"]),
     Route("/settings/import", imports.import_card, methods=["GET"]),
     Route("/settings/import/start", imports.import_start, methods=["POST"]),
     Route("/settings/import/cancel", imports.import_cancel, methods=["POST"]),

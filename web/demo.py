@@ -99,6 +99,10 @@ Maileon for Pipedrive — sandbox
   4. Watch contacts and transactions arrive; confirm a DOI or unsubscribe a contact and
      see the Newsletter field follow:
                              {ml_server.url}/      (simulated Maileon)
+  5. Switch faults on and off (an outage, a revoked key or authorization, rate limits,
+     latency) and watch the app cope:
+                             {ml_server.url}/_sim/controls   (simulated Maileon)
+                             {pd_server.url}/_sim/controls   (simulated Pipedrive)
   Settings later:            {app_url}/settings
      or inside Pipedrive:    {pd_server.url}/ui/settings
   Health:                    {app_url}/healthz

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from clients.digits import ascii_int
+
 # "Ada Lovelace (#5): updated …" or 'deal "Big deal" (#12): …': the label the rules put first.
 LABEL = re.compile(r"^(?P<label>[^\n]{1,200}?) \(#(?P<id>[0-9]{1,16})\): ")
 DEAL_LABEL = re.compile(r'^deal "(?P<title>.*)"$', re.DOTALL)
@@ -42,6 +44,7 @@ class LogLine:
     job_id: int | None
     can_retry: bool  # a failed job that is failed now
     next_try: float | None = None
+    url: str = ""  # the person or deal in Pipedrive
 
     @property
     def about(self) -> str:
@@ -67,8 +70,18 @@ def _subject(kind: str, entity_id: str, label: str, name: str) -> str:
     return ROUTINE.get(kind, kind)
 
 
-def words(row: dict[str, Any], waiting: bool = False) -> LogLine:
-    """One log row (or a waiting job) as the admin reads it."""
+def pipedrive_url(base: str, kind: str, entity_id: str) -> str:
+    """The person's or deal's page in Pipedrive: `{api_domain}/person/5` (the company's
+    Pipedrive address is the api_domain of its token)."""
+    number = ascii_int(entity_id.split(":")[0])
+    if not base or kind not in ("person", "deal") or number is None:
+        return ""
+    return f"{base.rstrip('/')}/{kind}/{number}"
+
+
+def words(row: dict[str, Any], waiting: bool = False, base: str = "") -> LogLine:
+    """One log row (or a waiting job) as the admin reads it; `base` is the company's Pipedrive
+    address, for links to the person or deal."""
     message = str(row.get("message") or "")
     label = ""
     match = LABEL.match(message)
@@ -89,4 +102,5 @@ def words(row: dict[str, Any], waiting: bool = False) -> LogLine:
         job_id=row.get("job_id"),
         can_retry=result == "failed" and row.get("job_state") == "failed",
         next_try=float(row["run_after"]) if waiting else None,
+        url=pipedrive_url(base, str(row["kind"]), str(row["entity_id"])),
     )

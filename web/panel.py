@@ -421,7 +421,9 @@ def recent_transactions(
         at = row.get("sent_at")
         out.append(
             {
-                "label": TRANSACTION_LABELS.get(kind, kind.replace("_", " ") or "Transaction"),
+                "label": "Deal imported"
+                if row.get("imported")
+                else TRANSACTION_LABELS.get(kind, kind.replace("_", " ") or "Transaction"),
                 "title": str(row.get("title") or ""),
                 "deal_id": row.get("deal_id") or "",
                 "at": float(at) if isinstance(at, int | float) else None,

@@ -127,6 +127,15 @@ async def rules_apply(request: Request, identity: Identity) -> Response:
         )
     form = await request.form()
     run_id = parse_id(str(form.get("run_id", "")))
+    removals = _removals(ctx, identity.company_id, run_id)
+    if removals and str(form.get("confirm_remove", "")) != str(removals):
+        return await _card(
+            request,
+            identity,
+            422,
+            notice=f"Nothing was applied: confirm that {removals:,} "
+            f"{'contact is' if removals == 1 else 'contacts are'} removed from Maileon.",
+        )
     if run_id is None or not stored.apply(ctx.store, identity.company_id, run_id):
         return await _card(
             request,
@@ -136,6 +145,18 @@ async def rules_apply(request: Request, identity: Identity) -> Response:
         )
     app_worker(request).wake()
     return await _card(request, identity)
+
+
+def _removals(ctx: Context, company_id: int, run_id: int | None) -> int:
+    """How many contacts applying this preview removes from Maileon (0: nothing to confirm)."""
+    run = stored.get_run(ctx.store, company_id, run_id) if run_id is not None else None
+    if run is None or run["state"] != "previewed":
+        return 0
+    if SyncRules.from_json(run["rules"]).on_stop != "remove":
+        return 0
+    if not tenants.get_settings(ctx.store, company_id).contacts_sync:
+        return 0
+    return int(run["to_remove"] or 0)
 
 
 @requires_admin
@@ -164,6 +185,8 @@ async def parse_form(
     on_stop = str(form.get("on_stop", "keep"))
     if on_stop not in ON_STOP:
         errors["on_stop"] = "Choose what happens to contacts of persons that stop matching."
+        on_stop = "keep"
+    if mode == "all":  # nobody stops matching: a removal chosen for other rules is dropped
         on_stop = "keep"
     labels = _ids(form.getlist("labels")[:MAX_CHOICES])
     owners = _ids(form.getlist("owners")[:MAX_CHOICES])

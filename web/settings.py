@@ -91,7 +91,8 @@ async def _health(request: Request, identity: Identity) -> Response:
         and await admin_for_viewing(ctx, identity.company_id, identity.user_id, inst.is_admin)
     }
     page.update(await health(ctx, identity.company_id, request.query_params.get("log") == "failed"))
-    return templates.TemplateResponse(request, "partials/health.html", page)
+    # the card, and the status line at the top of the page (out of band)
+    return templates.TemplateResponse(request, "partials/health_poll.html", page)
 
 
 @requires_identity
@@ -116,6 +117,10 @@ async def save_settings(request: Request, identity: Identity) -> Response:
     values["sync_user_id"] = identity.user_id
     tenants.update_settings(ctx.store, company_id, **values)
     ctx.forget(company_id)
+    if "maileon_api_key" in values:  # a valid key: what failed for the old one goes again
+        ctx.key_problems.discard(company_id)
+        if queue.retry_failed(ctx.store, company_id, cause="maileon_key"):
+            app_worker(request).wake()
     notice = "Settings saved."
     try:
         notes = await configure(ctx, company_id)
@@ -157,10 +162,9 @@ async def _validate(
     values["initial_permission"] = permission
     values["doi_enabled"] = form.get("doi_enabled") in ("1", "on", "true")
     values["doi_mailing_key"] = str(form.get("doi_mailing_key", "")).strip()[:64]
+    values["doi_plus"] = form.get("doi_plus") in ("1", "on", "true")
     values["contacts_sync"] = form.get("contacts_sync") in ("1", "on", "true")
     values["deals_sync"] = form.get("deals_sync") in ("1", "on", "true")
-    if values["doi_enabled"] and not values["doi_mailing_key"]:
-        errors["doi_mailing_key"] = "The DOI mailing ID is required when DOI process is on."
     slots = [str(form.get(f"custom_field_{i}", "")).strip() for i in range(1, 6)]
     values["custom_fields"] = slots
     chosen = [s for s in slots if s]
@@ -206,5 +210,14 @@ async def retry(request: Request, identity: Identity) -> Response:
     if raw and job_id is None:
         raise HTTPProblem(400, "Nothing to retry", "That sync log entry does not exist.")
     queue.retry_failed(ctx.store, identity.company_id, job_id)
+    app_worker(request).wake()
+    return await _health(request, identity)
+
+
+@requires_admin
+async def try_now(request: Request, identity: Identity) -> Response:
+    """The changes waiting for a retry (an outage, a rate limit) are tried at once."""
+    ctx = app_context(request)
+    queue.try_waiting_now(ctx.store, identity.company_id)
     app_worker(request).wake()
     return await _health(request, identity)

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox import controls
 from sandbox.maileon.model import (
     ALL_METHODS,
     DEFAULT_ACCOUNT,
@@ -45,7 +46,45 @@ class ControlRoutes(ReportRoutes):
             Route("/_sim/reset_faults", self.sim_reset_faults, methods=["POST"]),
             Route("/_sim/reset", self.sim_reset, methods=["POST"]),
             Route("/_sim/idle", self.sim_idle, methods=["POST", "GET"]),
+            Route(controls.PATH, self.sim_controls_page, methods=["GET"]),
+            Route(controls.PATH, self.sim_controls_action, methods=["POST"]),
         ]
+
+    async def sim_controls_page(self, request: Request) -> Response:
+        keys = [{"key": k.key, "account": k.account, "revoked": False} for k in self.keys.values()]
+        keys += [
+            {"key": k.key, "account": k.account, "revoked": True}
+            for k in self.revoked_keys.values()
+            if k.key not in self.keys
+        ]
+        context = {
+            "service": "Maileon",
+            "color": "#e4007d",
+            "faults": controls.fault_state(self.faults),
+            "keys": sorted(keys, key=lambda k: str(k["key"])),
+            "message": request.query_params.get("msg"),
+            "error": request.query_params.get("error"),
+        }
+        return self.templates.TemplateResponse(request, "maileon/controls.html", context)
+
+    async def sim_controls_action(self, request: Request) -> Response:
+        form = await request.form()
+        action = str(form.get("action") or "")
+
+        def act() -> str:
+            said = controls.common_action(self.faults, action, form, "/1.0/")
+            if said is not None:
+                return said
+            key = str(form.get("key") or "")
+            if action == "revoke_key" and key in self.keys:
+                self.revoked_keys[key] = self.keys.pop(key)
+                return f"Key {key} revoked: Maileon answers 401 to it."
+            if action == "restore_key" and key in self.revoked_keys:
+                self.keys[key] = self.revoked_keys.pop(key)
+                return f"Key {key} restored: Maileon accepts it again."
+            raise controls.ControlError(f"unknown control {action!r}")
+
+        return controls.run(act)
 
     # -- control surface --------------------------------------------------------------------------
 
@@ -118,6 +157,8 @@ class ControlRoutes(ReportRoutes):
     async def sim_revoke_key(self, request: Request) -> Response:
         data = await self.control_body(request)
         removed = self.keys.pop(str(data.get("key")), None)
+        if removed is not None:
+            self.revoked_keys[removed.key] = removed
         return JSONResponse({"ok": True, "revoked": removed is not None})
 
     async def sim_add_contact(self, request: Request) -> Response:

@@ -35,6 +35,7 @@ class SimCore:
         self.time_scale = time_scale
         self.faults = Faults()
         self.keys: dict[str, ApiKey] = {}
+        self.revoked_keys: dict[str, ApiKey] = {}  # the control page can restore them
         self.accounts: dict[str, Account] = {}
         self._ids: dict[str, int] = {}
         self._inflight = 0

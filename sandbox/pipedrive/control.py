@@ -11,7 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox import controls
 from sandbox.pipedrive.api import ApiRoutes
+from sandbox.pipedrive.core import TEMPLATES
 from sandbox.pipedrive.helpers import fail, int_param, json_body, rfc3339, utcnow
 from sandbox.pipedrive.model import ADMIN_APPS
 
@@ -48,6 +50,8 @@ class ControlRoutes(ApiRoutes):
             Route("/_sim/webhooks/{id:int}/delete", ctl(self._sim_hook_delete), methods=["POST"]),
             Route("/_sim/webhooks/{id:int}/ban", ctl(self._sim_hook_ban), methods=["POST"]),
             Route("/_sim/idle", ctl(self._sim_idle), methods=["POST", "GET"]),
+            Route(controls.PATH, self._sim_controls_page, methods=["GET"]),
+            Route(controls.PATH, self._sim_controls_action, methods=["POST"]),
         ]
 
     # ------------------------------------------------------------------ control routes
@@ -123,6 +127,49 @@ class ControlRoutes(ApiRoutes):
     async def _sim_org_patch(self, request: Request) -> Response:
         body = await json_body(request)
         return JSONResponse(self._update_org(int(request.path_params["id"]), body))
+
+    async def _sim_controls_page(self, request: Request) -> Response:
+        with self._lock:
+            users = [
+                {
+                    "id": u["id"],
+                    "name": u["name"],
+                    "company": self.companies[u["company_id"]]["name"],
+                }
+                for u in self.users.values()
+            ]
+        context = {
+            "service": "Pipedrive",
+            "color": "#1a1c24",
+            "faults": controls.fault_state(self.faults),
+            "users": users,
+            "rate_limit": self.rate_limit,
+            "message": request.query_params.get("msg"),
+            "error": request.query_params.get("error"),
+        }
+        return TEMPLATES.TemplateResponse(request, "pipedrive/controls.html", context)
+
+    async def _sim_controls_action(self, request: Request) -> Response:
+        form = await request.form()
+        action = str(form.get("action") or "")
+
+        def act() -> str:
+            said = controls.common_action(self.faults, action, form, "/api/")
+            if said is not None:
+                return said
+            if action == "revoke_user":
+                user_id = int(controls.number(form, "user_id", 1, 2**31))
+                self.revoke_user(user_id)
+                return f"User {user_id}'s authorization revoked: the app's tokens are refused."
+            if action == "expire_tokens":
+                self.expire_tokens()
+                return "Every access token expired: the app must refresh them."
+            if action == "per_2s":
+                self.rate_limit = int(controls.number(form, "per_2s", 1, 1000))
+                return f"Pipedrive now allows {self.rate_limit} requests per 2 seconds."
+            raise controls.ControlError(f"unknown control {action!r}")
+
+        return controls.run(act)
 
     async def _sim_faults(self, request: Request) -> Response:
         self.faults.add(await json_body(request))

@@ -37,8 +37,10 @@ class SimCore:
         client_id: str,
         client_secret: str,
         time_scale: float = 1.0,
+        app_name: str = "Maileon for Pipedrive",
     ) -> None:
         self.client_id = client_id
+        self.app_name = app_name  # as listed in the Developer Hub: what the consent screen shows
         self.client_secret = client_secret
         self.time_scale = time_scale
         self.base_url = "http://127.0.0.1"

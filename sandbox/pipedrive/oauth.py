@@ -133,6 +133,7 @@ class OAuth(DealsAndOrgs):
                 "pipedrive/consent.html",
                 {
                     "client_id": client_id,
+                    "app_name": self.app_name,
                     "redirect_uri": redirect_uri,
                     "state": state or "",
                     "scopes": SCOPE_DESCRIPTIONS,

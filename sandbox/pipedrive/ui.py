@@ -34,7 +34,16 @@ class UiRoutes(ControlRoutes):
             Route("/ui/deals", self._ui_deal_add, methods=["POST"]),
             Route("/ui/deals/{id:int}", self._ui_deal_edit, methods=["GET", "POST"]),
             Route("/ui/deals/{id:int}/delete", self._ui_deal_delete, methods=["POST"]),
+            # Pipedrive's own addresses of a person and a deal ({api_domain}/person/5)
+            Route("/person/{id:int}", self._ui_person_link, methods=["GET"]),
+            Route("/deal/{id:int}", self._ui_deal_link, methods=["GET"]),
         ]
+
+    async def _ui_person_link(self, request: Request) -> Response:
+        return RedirectResponse(f"/ui/persons/{request.path_params['id']}/view", 302)
+
+    async def _ui_deal_link(self, request: Request) -> Response:
+        return RedirectResponse(f"/ui/deals/{request.path_params['id']}", 302)
 
     # ------------------------------------------------------------------ web UI
 

@@ -34,21 +34,27 @@ def test_install_then_fill_settings_by_label(page: Page, harness: Harness, artif
         page.get_by_text("A Maileon API key has 12 to 265 characters; this one has 5.")
     ).to_be_visible()
 
-    # the DOI mailing ID appears only with the DOI process on
+    # a new company starts with the DOI process on: the DOI mailing ID shows and Initial
+    # permission says it applies only without DOI; with DOI off the ID hides
+    permission = page.get_by_label("Initial permission")
+    expect(page.get_by_label("DOI process")).to_be_checked()
+    expect(page.get_by_label("DOI mailing ID")).to_be_visible()
+    expect(permission).to_have_accessible_description(re.compile("Applies only without the DOI"))
+    page.get_by_label("DOI process").uncheck()
     expect(page.get_by_label("DOI mailing ID")).to_be_hidden()
+    expect(permission).to_have_accessible_description(re.compile("Given to a contact when"))
     page.get_by_label("Maileon API key").fill(MAILEON_KEY)
     page.get_by_label("DOI process").check()
     expect(page.get_by_label("DOI mailing ID")).to_be_visible()
+    page.get_by_label("DOI mailing ID").fill("kh68gb7")
     page.get_by_role("button", name="Save").click()
-    expect(page.get_by_text("The DOI mailing ID is required")).to_be_visible()
+    expect(page.get_by_text("No DOI mailing of this Maileon account has")).to_be_visible()
     # the refused save kept what was typed, and the error belongs to its field
     expect(page.get_by_label("Maileon API key")).to_have_value(MAILEON_KEY)
     expect(page.get_by_label("Maileon API key")).not_to_have_attribute("aria-invalid", "true")
     mailing = page.get_by_label("DOI mailing ID")
     expect(mailing).to_have_attribute("aria-invalid", "true")
-    expect(mailing).to_have_accessible_description(
-        re.compile("The DOI mailing ID is required when DOI process is on")
-    )
+    expect(mailing).to_have_accessible_description(re.compile("No DOI mailing of this Maileon"))
     expect(page.get_by_label("Contacts sync to Maileon")).to_be_checked()
     page.screenshot(path=str(artifacts / "settings-refused-keeps-key.png"), full_page=True)
 

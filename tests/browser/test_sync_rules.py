@@ -43,7 +43,13 @@ def test_configure_rules_preview_and_apply(page: Page, harness: Harness, artifac
     assert len(harness.contacts()) == 5  # a preview changes nothing
     page.screenshot(path=str(artifacts / "sync-rules-preview.png"), full_page=True)
 
-    card.get_by_role("button", name="Apply these rules").click()
+    # removing contacts needs a confirmation that names how many
+    apply = card.get_by_role("button", name="Apply and remove 2 contacts")
+    apply.click()
+    assert len(harness.contacts()) == 5  # the browser asks for the tick first
+    card.get_by_label("Yes, remove 2 contacts from Maileon").check()
+    page.screenshot(path=str(artifacts / "sync-rules-confirm-removal.png"))
+    apply.click()
     expect(
         card.get_by_text("Sync rules applied to 5 persons: 0 added to Maileon, 2 removed")
     ).to_be_visible(timeout=20_000)

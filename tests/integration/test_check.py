@@ -134,7 +134,12 @@ def test_an_unexpected_shape_is_reported_and_fails(maileon: str, tmp_path: Path)
 def test_a_refused_key_and_a_missing_privilege_are_named(maileon: str, tmp_path: Path) -> None:
     result = run_check(maileon, "no-such-key-000000", tmp_path)
     assert result.returncode == 1
-    assert "DIFF  ping: the API key was refused" in result.stdout
+    # one line that says so, and no probe lines nor "5 of 5 checks differ" after it
+    assert result.stdout.splitlines() == [
+        f"Maileon at {maileon}/1.0 refused the API key (Maileon rejected the credentials "
+        "(401): invalid, expired or revoked API key); nothing was checked. Use a valid key "
+        "(Maileon: Settings → API keys)."
+    ], result.stdout
     httpx.post(
         f"{maileon}/_sim/keys",
         timeout=10,

@@ -48,16 +48,13 @@ def test_every_field_has_its_label(harness: Harness) -> None:
         assert f">{name}</option>" in page
 
 
-def test_bad_key_and_missing_doi_mailing_id_are_explained_and_nothing_saved(
+def test_a_bad_key_is_explained_and_nothing_saved(
     harness: Harness,
 ) -> None:
     client = harness.install()
     r = harness.save_settings(client, maileon_api_key="not-a-valid-key-123", contacts_sync=True)
     assert r.status_code == 422
     assert "invalid or has expired" in r.text
-    r = harness.save_settings(client, maileon_api_key=MAILEON_KEY, doi_enabled=True)
-    assert r.status_code == 422
-    assert "DOI mailing ID is required" in r.text
     assert _hooks(harness) == []
     assert "Key status" not in client.get(f"{harness.app_url}/settings").text
 
@@ -231,3 +228,13 @@ def test_pipedrive_refusing_webhooks_is_explained(harness: Harness) -> None:
     assert "only admins to register webhooks" in r.text
     r = harness.save_settings(client, contacts_sync=True)  # the next save completes the setup
     assert len(_hooks(harness)) == 3
+
+
+def test_the_saved_notice_says_how_many_webhooks_are_in_place(harness: Harness) -> None:
+    client = harness.install()
+    r = harness.save_settings(client, maileon_api_key=MAILEON_KEY, contacts_sync=True)
+    assert "3 Pipedrive webhooks registered; 3 Pipedrive webhooks in place" in r.text
+    r = harness.save_settings(client, contacts_sync=True, deals_sync=True)
+    assert "3 Pipedrive webhooks registered; 6 Pipedrive webhooks in place" in r.text
+    r = harness.save_settings(client)
+    assert "no Pipedrive webhook in place (sync is off)" in r.text

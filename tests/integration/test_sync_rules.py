@@ -54,11 +54,11 @@ def apply(harness: Harness, client: httpx.Client) -> str:
     page = card(harness, client)
     run_id = re.search(r'name="run_id" value="(\d+)"', page)
     assert run_id, text(page)
-    r = client.post(
-        f"{harness.app_url}/settings/rules/apply",
-        data={"run_id": run_id.group(1)},
-        headers=hx(harness),
-    )
+    data = {"run_id": run_id.group(1)}
+    confirm = re.search(r'name="confirm_remove" value="(\d+)"', page)
+    if confirm:  # the admin ticks "Yes, remove N contacts from Maileon"
+        data["confirm_remove"] = confirm.group(1)
+    r = client.post(f"{harness.app_url}/settings/rules/apply", data=data, headers=hx(harness))
     assert r.status_code == 200, r.text
     done = text(wait_card(harness, client, "done"))
     harness.settle()
@@ -114,7 +114,9 @@ def test_label_rule_sends_only_persons_with_a_chosen_label(harness: Harness) -> 
         "left out by the sync rules: none of the labels Customer, Hot lead" in m
         for m in log_of(harness, supplier["id"])
     ), sync_log(harness)
-    health = html.unescape(client.get(f"{harness.app_url}/settings/health").text)
+    health = html.unescape(
+        re.sub(r"<[^>]+>", "", client.get(f"{harness.app_url}/settings/health").text)
+    )
     assert "Sid Supplier → Maileon" in health and "left out by the sync rules" in health
     assert not any("left out" in m for m in log_of(harness, customer["id"]))
 

@@ -129,6 +129,9 @@ def test_oauth_install_refresh_and_revoke(env: Env) -> None:
     assert page.status_code == 200
     assert "Allow and install" in page.text and "Cancel" in page.text
     assert "contacts:full" in page.text and "Sam Sales" in page.text
+    # the consent screen names the app as listed, not its client id
+    assert "The app <strong>Maileon for Pipedrive</strong> asks" in page.text
+    assert CLIENT_ID not in page.text.split("<form")[0]
 
     r = env.http.post(
         "/oauth/authorize",

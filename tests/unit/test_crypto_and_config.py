@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from appconfig import ConfigError, from_env
 from store.crypto import DecryptError, SecretBox, new_key, parse_keys
 
+ROOT = Path(__file__).resolve().parents[2]
 VALID = {
     "PIPEDRIVE_CLIENT_ID": "id",
     "PIPEDRIVE_CLIENT_SECRET": "secret",
@@ -58,3 +64,34 @@ def test_defaults_apply() -> None:
     assert config.maileon_api_url == "https://api.maileon.com/1.0"
     assert config.database_path == "data/app.db"
     assert config.panel_jwt_secret == "secret"
+
+
+def test_every_missing_or_malformed_variable_is_named_at_once(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "APP_URL": "not a url",
+        "SECRET_KEY": "short",
+        "ENCRYPTION_KEY": "ab" * 32,
+        "PORT": "eighty",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "web.cli", "serve"],
+        cwd=tmp_path,  # no .env there
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for problem in (
+        "PIPEDRIVE_CLIENT_ID is required but not set",
+        "PIPEDRIVE_CLIENT_SECRET is required but not set",
+        "APP_URL must be an http(s) URL",
+        "SECRET_KEY must be at least 32 characters",
+        "PORT must be a number",
+    ):
+        assert problem in lines[0]
