@@ -17,11 +17,10 @@ from sandbox.maileon.model import (
     Account,
     ApiError,
 )
-from sandbox.maileon.synchronize import SynchronizeRoutes
 from sandbox.maileon.xmlio import sub, xml_response
 
 
-class FieldRoutes(SynchronizeRoutes):
+class FieldRoutes:
     """Custom field endpoints."""
 
     def field_routes(self) -> list[BaseRoute]:

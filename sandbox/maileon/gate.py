@@ -12,13 +12,13 @@ from sandbox.maileon.model import Account, ApiError, now_ms
 from sandbox.maileon.xmlio import error_xml
 
 if TYPE_CHECKING:
-    from sandbox.maileon.sim import MaileonSim
+    from sandbox.maileon.core import SimCore
 
 
 class ApiGate:
     """Authenticates `/1.0` calls, records them in the account's request log, renders errors."""
 
-    def __init__(self, app: ASGIApp, sim: MaileonSim) -> None:
+    def __init__(self, app: ASGIApp, sim: SimCore) -> None:
         self.app = app
         self.sim = sim
 
