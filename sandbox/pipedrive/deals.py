@@ -6,12 +6,30 @@ import copy
 from datetime import date
 from typing import Any
 
+from sandbox.pipedrive.core import SimCore
+from sandbox.pipedrive.delivery import Delivery
 from sandbox.pipedrive.helpers import fail, is_number, utcnow
 from sandbox.pipedrive.persons import Persons
+from sandbox.pipedrive.representations import Representations
+from sandbox.pipedrive.validation import Validation
 
 
-class DealsAndOrgs(Persons):
+class DealsAndOrgs:
     """Deal and organization changes."""
+
+    def __init__(
+        self,
+        check: Validation,
+        core: SimCore,
+        delivery: Delivery,
+        people: Persons,
+        rep: Representations,
+    ) -> None:
+        self.check = check
+        self.core = core
+        self.delivery = delivery
+        self.people = people
+        self.rep = rep
 
     # ------------------------------------------------------------------ deals / organizations
 
@@ -36,14 +54,14 @@ class DealsAndOrgs(Persons):
         if body.get("currency"):
             d["currency"] = str(body["currency"]).upper()
         if "person_id" in body:
-            d["person_id"] = self._check_person(cid, body["person_id"])
+            d["person_id"] = self.check._check_person(cid, body["person_id"])
         if "org_id" in body:
-            d["org_id"] = self._check_org(cid, body["org_id"])
+            d["org_id"] = self.check._check_org(cid, body["org_id"])
         if body.get("owner_id") is not None:
-            d["owner_id"] = self._check_user(cid, body["owner_id"])
+            d["owner_id"] = self.check._check_user(cid, body["owner_id"])
         if body.get("stage_id") not in (None, ""):
             try:
-                stage = self.stages.get(int(body["stage_id"]))
+                stage = self.core.stages.get(int(body["stage_id"]))
             except (TypeError, ValueError):
                 stage = None
             if stage is None or stage["company_id"] != cid:
@@ -87,13 +105,14 @@ class DealsAndOrgs(Persons):
         strict: bool,
         fire: bool = True,
     ) -> dict[str, Any]:
-        with self._lock:
-            cid = self._company(company_id)
-            actor = user_id or self._admin_of(cid)
+        with self.core._lock:
+            cid = self.core._company(company_id)
+            actor = user_id or self.core._admin_of(cid)
             if not body.get("title"):
                 raise fail(400, "Validation failed: title: required")
             first_stage = min(
-                (s for s in self.stages.values() if s["company_id"] == cid), key=lambda s: s["id"]
+                (s for s in self.core.stages.values() if s["company_id"] == cid),
+                key=lambda s: s["id"],
             )
             now = utcnow()
             d: dict[str, Any] = {
@@ -124,14 +143,16 @@ class DealsAndOrgs(Persons):
             }
             self._apply_deal(d, body, strict)
             d["stage_change_time"] = None
-            d["id"] = next(self._ids["deal"])
-            self.deals[d["id"]] = d
+            d["id"] = next(self.core._ids["deal"])
+            self.core.deals[d["id"]] = d
             if fire:
-                self._emit(cid, "deal", d["id"], None, d, source, actor, v2="create", v1="added")
-            return self._deal_v2(d, with_company=True)
+                self.delivery._emit(
+                    cid, "deal", d["id"], None, d, source, actor, v2="create", v1="added"
+                )
+            return self.rep._deal_v2(d, with_company=True)
 
     def _get_deal(self, deal_id: int, company_id: int | None) -> dict[str, Any]:
-        d = self.deals.get(deal_id)
+        d = self.core.deals.get(deal_id)
         if d is None or (company_id is not None and d["company_id"] != company_id):
             raise fail(404, "Deal not found")
         return d
@@ -146,12 +167,12 @@ class DealsAndOrgs(Persons):
         company_id: int | None = None,
         strict: bool,
     ) -> dict[str, Any]:
-        with self._lock:
+        with self.core._lock:
             old = self._get_deal(deal_id, company_id)
             new = copy.deepcopy(old)
             self._apply_deal(new, body, strict)
-            self._commit_change("deal", self.deals, old, new, source, user_id)
-            return self._deal_v2(self.deals[deal_id], with_company=True)
+            self.people._commit_change("deal", self.core.deals, old, new, source, user_id)
+            return self.rep._deal_v2(self.core.deals[deal_id], with_company=True)
 
     def _delete_deal(
         self,
@@ -161,23 +182,23 @@ class DealsAndOrgs(Persons):
         *,
         company_id: int | None = None,
     ) -> None:
-        with self._lock:
+        with self.core._lock:
             d = self._get_deal(deal_id, company_id)
-            del self.deals[deal_id]
-            actor = user_id or self._admin_of(d["company_id"])
-            self._emit(
+            del self.core.deals[deal_id]
+            actor = user_id or self.core._admin_of(d["company_id"])
+            self.delivery._emit(
                 d["company_id"], "deal", deal_id, d, None, source, actor, v2="delete", v1="deleted"
             )
 
     def _create_org(self, company_id: Any, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            cid = self._company(company_id)
-            actor = self._admin_of(cid)
+        with self.core._lock:
+            cid = self.core._company(company_id)
+            actor = self.core._admin_of(cid)
             if not body.get("name"):
                 raise fail(400, "Validation failed: name: required")
             now = utcnow()
             o: dict[str, Any] = {
-                "id": next(self._ids["organization"]),
+                "id": next(self.core._ids["organization"]),
                 "company_id": cid,
                 "name": str(body["name"]),
                 "owner_id": actor,
@@ -190,13 +211,15 @@ class DealsAndOrgs(Persons):
             }
             if body.get("address"):
                 o["address"] = {"value": str(body["address"])}
-            self.organizations[o["id"]] = o
-            self._emit(cid, "organization", o["id"], None, o, "app", actor, v2="create", v1="added")
-            return self._org_v2(o, with_company=True)
+            self.core.organizations[o["id"]] = o
+            self.delivery._emit(
+                cid, "organization", o["id"], None, o, "app", actor, v2="create", v1="added"
+            )
+            return self.rep._org_v2(o, with_company=True)
 
     def _update_org(self, org_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            old = self.organizations.get(org_id)
+        with self.core._lock:
+            old = self.core.organizations.get(org_id)
             if old is None:
                 raise fail(404, "Organization not found")
             new = copy.deepcopy(old)
@@ -206,5 +229,7 @@ class DealsAndOrgs(Persons):
                 new["address"] = {"value": str(body["address"])} if body["address"] else None
             if isinstance(body.get("custom_fields"), dict):
                 new["custom_fields"].update(body["custom_fields"])
-            self._commit_change("organization", self.organizations, old, new, "app", None)
-            return self._org_v2(self.organizations[org_id], with_company=True)
+            self.people._commit_change(
+                "organization", self.core.organizations, old, new, "app", None
+            )
+            return self.rep._org_v2(self.core.organizations[org_id], with_company=True)

@@ -6,12 +6,23 @@ import copy
 import uuid
 from typing import Any
 
+from sandbox.pipedrive.core import SimCore
+from sandbox.pipedrive.delivery import Delivery
 from sandbox.pipedrive.helpers import fail, utcnow
-from sandbox.pipedrive.webhooks import WebhookAdmin
+from sandbox.pipedrive.representations import Representations
+from sandbox.pipedrive.validation import Validation
 
 
-class Persons(WebhookAdmin):
+class Persons:
     """Person changes."""
+
+    def __init__(
+        self, check: Validation, core: SimCore, delivery: Delivery, rep: Representations
+    ) -> None:
+        self.check = check
+        self.core = core
+        self.delivery = delivery
+        self.rep = rep
 
     # ------------------------------------------------------------------ persons
 
@@ -44,21 +55,21 @@ class Persons(WebhookAdmin):
             raw = body["emails"] if "emails" in body else body.get("email")
             if "emails" not in body and strict:
                 raise fail(400, "Validation failed: email: use emails")
-            p["emails"] = self._contacts(raw, "emails", strict)
+            p["emails"] = self.check._contacts(raw, "emails", strict)
         if "phones" in body or "phone" in body:
             raw = body["phones"] if "phones" in body else body.get("phone")
-            p["phones"] = self._contacts(raw, "phones", strict)
+            p["phones"] = self.check._contacts(raw, "phones", strict)
         if "org_id" in body:
-            p["org_id"] = self._check_org(cid, body["org_id"])
+            p["org_id"] = self.check._check_org(cid, body["org_id"])
         if body.get("owner_id") is not None:
-            p["owner_id"] = self._check_user(cid, body["owner_id"])
+            p["owner_id"] = self.check._check_user(cid, body["owner_id"])
         if "visible_to" in body:
             if body["visible_to"] not in (1, 3, 5, 7):
                 raise fail(400, "Validation failed: visible_to: must be one of 1, 3, 5, 7")
             p["visible_to"] = body["visible_to"]
         if "label_ids" in body:
-            p["label_ids"] = self._check_labels(cid, body["label_ids"])
-        p["custom_fields"] = self._apply_cf(
+            p["label_ids"] = self.check._check_labels(cid, body["label_ids"])
+        p["custom_fields"] = self.check._apply_cf(
             cid, p["custom_fields"], body.get("custom_fields"), strict
         )
         if not p["name"]:
@@ -82,9 +93,9 @@ class Persons(WebhookAdmin):
         strict: bool,
         fire: bool = True,
     ) -> dict[str, Any]:
-        with self._lock:
-            cid = self._company(company_id)
-            actor = user_id or self._admin_of(cid)
+        with self.core._lock:
+            cid = self.core._company(company_id)
+            actor = user_id or self.core._admin_of(cid)
             now = utcnow()
             p: dict[str, Any] = {
                 "id": 0,
@@ -103,14 +114,16 @@ class Persons(WebhookAdmin):
                 "custom_fields": {},
             }
             self._apply_person(p, body, strict, creating=True)
-            p["id"] = next(self._ids["person"])
-            self.persons[p["id"]] = p
+            p["id"] = next(self.core._ids["person"])
+            self.core.persons[p["id"]] = p
             if fire:
-                self._emit(cid, "person", p["id"], None, p, source, actor, v2="create", v1="added")
-            return self._person_v2(p, with_company=True)
+                self.delivery._emit(
+                    cid, "person", p["id"], None, p, source, actor, v2="create", v1="added"
+                )
+            return self.rep._person_v2(p, with_company=True)
 
     def _get_person(self, person_id: int, company_id: int | None) -> dict[str, Any]:
-        p = self.persons.get(person_id)
+        p = self.core.persons.get(person_id)
         if p is None or (company_id is not None and p["company_id"] != company_id):
             raise fail(404, "Person not found")
         return p
@@ -125,12 +138,12 @@ class Persons(WebhookAdmin):
         company_id: int | None = None,
         strict: bool,
     ) -> dict[str, Any]:
-        with self._lock:
+        with self.core._lock:
             old = self._get_person(person_id, company_id)
             new = copy.deepcopy(old)
             self._apply_person(new, body, strict, creating=False)
-            self._commit_change("person", self.persons, old, new, source, user_id)
-            return self._person_v2(self.persons[person_id], with_company=True)
+            self._commit_change("person", self.core.persons, old, new, source, user_id)
+            return self.rep._person_v2(self.core.persons[person_id], with_company=True)
 
     def _commit_change(
         self,
@@ -143,15 +156,15 @@ class Persons(WebhookAdmin):
         merged_from_id: int | None = None,
     ) -> bool:
         """Store `new` if it differs from `old` (bumping update_time) and fire `change`."""
-        before, after = self._api_form(entity, old), self._api_form(entity, new)
+        before, after = self.rep._api_form(entity, old), self.rep._api_form(entity, new)
         before.pop("update_time")
         after.pop("update_time")
         if before == after and merged_from_id is None:
             return False
         new["update_time"] = utcnow()
         table[new["id"]] = new
-        actor = user_id or self._admin_of(new["company_id"])
-        self._emit(
+        actor = user_id or self.core._admin_of(new["company_id"])
+        self.delivery._emit(
             new["company_id"],
             entity,
             new["id"],
@@ -173,11 +186,11 @@ class Persons(WebhookAdmin):
         *,
         company_id: int | None = None,
     ) -> None:
-        with self._lock:
+        with self.core._lock:
             p = self._get_person(person_id, company_id)
-            del self.persons[person_id]
-            actor = user_id or self._admin_of(p["company_id"])
-            self._emit(
+            del self.core.persons[person_id]
+            actor = user_id or self.core._admin_of(p["company_id"])
+            self.delivery._emit(
                 p["company_id"],
                 "person",
                 person_id,
@@ -196,13 +209,13 @@ class Persons(WebhookAdmin):
         source: str,
         user_id: int | None,
     ) -> dict[str, Any]:
-        with self._lock:
+        with self.core._lock:
             loser = self._get_person(person_id, None)
             survivor_old = self._get_person(into, loser["company_id"])
             if person_id == into:
                 raise fail(400, "Cannot merge a person into itself")
             cid = loser["company_id"]
-            actor = user_id or self._admin_of(cid)
+            actor = user_id or self.core._admin_of(cid)
             survivor = copy.deepcopy(survivor_old)
             for kind in ("emails", "phones"):
                 known = {e["value"] for e in survivor[kind]}
@@ -214,8 +227,8 @@ class Persons(WebhookAdmin):
             for key, value in loser["custom_fields"].items():
                 survivor["custom_fields"].setdefault(key, copy.deepcopy(value))
             correlation = str(uuid.uuid4())
-            del self.persons[person_id]
-            self._emit(
+            del self.core.persons[person_id]
+            self.delivery._emit(
                 cid,
                 "person",
                 person_id,
@@ -230,14 +243,14 @@ class Persons(WebhookAdmin):
             )
             self._commit_change(
                 "person",
-                self.persons,
+                self.core.persons,
                 survivor_old,
                 survivor,
                 source,
                 actor,
                 merged_from_id=person_id,
             )
-            self._emit(
+            self.delivery._emit(
                 cid,
                 "person",
                 person_id,
@@ -249,11 +262,11 @@ class Persons(WebhookAdmin):
                 v1="deleted",
                 correlation_id=correlation,
             )
-            for deal in list(self.deals.values()):
+            for deal in list(self.core.deals.values()):
                 if deal["person_id"] == person_id:
                     moved = {**copy.deepcopy(deal), "person_id": into}
-                    self._commit_change("deal", self.deals, deal, moved, source, actor)
-            return self._person_v2(self.persons[into], with_company=True)
+                    self._commit_change("deal", self.core.deals, deal, moved, source, actor)
+            return self.rep._person_v2(self.core.persons[into], with_company=True)
 
     def _bulk_persons(
         self,
@@ -262,11 +275,11 @@ class Persons(WebhookAdmin):
         email_domain: str,
         fire: bool,
     ) -> list[int]:
-        with self._lock:
-            cid = self._company(company_id)
+        with self.core._lock:
+            cid = self.core._company(company_id)
             ids = []
             for _ in range(count):
-                n = next(self._ids["bulk"])
+                n = next(self.core._ids["bulk"])
                 body = {
                     "name": f"Bulk Person {n}",
                     "emails": [{"value": f"bulk{n}@{email_domain}", "primary": True}],

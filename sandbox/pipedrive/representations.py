@@ -10,19 +10,23 @@ from sandbox.pipedrive.helpers import rfc3339, v1_time
 from sandbox.pipedrive.model import ID_TYPES
 
 
-class Representations(SimCore):
+class Representations:
     """Renders persons, organizations, deals and custom field values."""
+
+    def __init__(self, core: SimCore) -> None:
+        self.core = core
 
     # ------------------------------------------------------------------ representations
 
     def _cf_plain(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
         return {
-            f["key"]: copy.deepcopy(values.get(f["key"])) for f in self._custom_fields(company_id)
+            f["key"]: copy.deepcopy(values.get(f["key"]))
+            for f in self.core._custom_fields(company_id)
         }
 
     def _cf_typed(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in self._custom_fields(company_id):
+        for f in self.core._custom_fields(company_id):
             value = values.get(f["key"])
             t = f["field_type"]
             if value is None:
@@ -57,7 +61,7 @@ class Representations(SimCore):
 
     def _cf_v1(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in self._custom_fields(company_id):
+        for f in self.core._custom_fields(company_id):
             key, t, value = f["key"], f["field_type"], values.get(f["key"])
             if t == "enum":
                 out[key] = None if value is None else str(value)
@@ -120,8 +124,8 @@ class Representations(SimCore):
         }
 
     def _person_v1(self, p: dict[str, Any]) -> dict[str, Any]:
-        org = self.organizations.get(p["org_id"]) if p["org_id"] else None
-        owner = self.users.get(p["owner_id"])
+        org = self.core.organizations.get(p["org_id"]) if p["org_id"] else None
+        owner = self.core.users.get(p["owner_id"])
         primary = next((e["value"] for e in p["emails"] if e.get("primary")), None)
         out = {
             "id": p["id"],
@@ -264,8 +268,8 @@ class Representations(SimCore):
         }
 
     def _deal_v1(self, d: dict[str, Any]) -> dict[str, Any]:
-        person = self.persons.get(d["person_id"]) if d["person_id"] else None
-        org = self.organizations.get(d["org_id"]) if d["org_id"] else None
+        person = self.core.persons.get(d["person_id"]) if d["person_id"] else None
+        org = self.core.organizations.get(d["org_id"]) if d["org_id"] else None
         return {
             "id": d["id"],
             "company_id": d["company_id"],
