@@ -342,18 +342,18 @@ class ApiRoutes:
 
     async def _persons_add(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
-        p = self.people._create_person(auth.company_id, body, "api", auth.user_id, strict=True)
+        p = self.people.records.create(auth.company_id, body, "api", auth.user_id, strict=True)
         p.pop("company_id")
         return JSONResponse({"success": True, "data": p})
 
     async def _person_get(self, request: Request, auth: Auth) -> Response:
         with self.core._lock:
-            p = self.people._get_person(int(request.path_params["id"]), auth.company_id)
+            p = self.people.records.get(int(request.path_params["id"]), auth.company_id)
             return JSONResponse({"success": True, "data": self.rep._person_v2(p)})
 
     async def _person_patch(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
-        p = self.people._update_person(
+        p = self.people.records.update(
             int(request.path_params["id"]),
             body,
             "api",
@@ -366,7 +366,7 @@ class ApiRoutes:
 
     async def _person_delete(self, request: Request, auth: Auth) -> Response:
         pid = int(request.path_params["id"])
-        self.people._delete_person(pid, "api", auth.user_id, company_id=auth.company_id)
+        self.people.records.delete(pid, "api", auth.user_id, company_id=auth.company_id)
         return JSONResponse({"success": True, "data": {"id": pid}})
 
     async def _orgs_list(self, request: Request, auth: Auth) -> Response:
@@ -401,18 +401,18 @@ class ApiRoutes:
 
     async def _deals_add(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
-        d = self.orgs_deals._create_deal(auth.company_id, body, "api", auth.user_id, strict=True)
+        d = self.orgs_deals.records.create(auth.company_id, body, "api", auth.user_id, strict=True)
         d.pop("company_id")
         return JSONResponse({"success": True, "data": d})
 
     async def _deal_get(self, request: Request, auth: Auth) -> Response:
         with self.core._lock:
-            d = self.orgs_deals._get_deal(int(request.path_params["id"]), auth.company_id)
+            d = self.orgs_deals.records.get(int(request.path_params["id"]), auth.company_id)
             return JSONResponse({"success": True, "data": self.rep._deal_v2(d)})
 
     async def _deal_patch(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
-        d = self.orgs_deals._update_deal(
+        d = self.orgs_deals.records.update(
             int(request.path_params["id"]),
             body,
             "api",
@@ -425,7 +425,7 @@ class ApiRoutes:
 
     async def _deal_delete(self, request: Request, auth: Auth) -> Response:
         did = int(request.path_params["id"])
-        self.orgs_deals._delete_deal(did, "api", auth.user_id, company_id=auth.company_id)
+        self.orgs_deals.records.delete(did, "api", auth.user_id, company_id=auth.company_id)
         return JSONResponse({"success": True, "data": {"id": did}})
 
     async def _pipelines(self, request: Request, auth: Auth) -> Response:

@@ -85,7 +85,7 @@ class ControlRoutes:
 
     async def _sim_person_add(self, request: Request) -> Response:
         body = await json_body(request)
-        p = self.people._create_person(
+        p = self.people.records.create(
             body.get("company_id"), body, "app", body.get("user_id"), strict=False
         )
         return JSONResponse(p, status_code=201)
@@ -93,22 +93,20 @@ class ControlRoutes:
     async def _sim_person_patch(self, request: Request) -> Response:
         body = await json_body(request)
         return JSONResponse(
-            self.people._update_person(
+            self.people.records.update(
                 int(request.path_params["id"]), body, "app", body.get("user_id"), strict=False
             )
         )
 
     async def _sim_person_delete(self, request: Request) -> Response:
-        self.people._delete_person(int(request.path_params["id"]), "app", None)
+        self.people.records.delete(int(request.path_params["id"]), "app", None)
         return JSONResponse({"success": True})
 
     async def _sim_person_merge(self, request: Request) -> Response:
         body = await json_body(request)
         into = int_param(body.get("into"), "into", 0)
         return JSONResponse(
-            self.people._merge_persons(
-                int(request.path_params["id"]), into, "app", body.get("user_id")
-            )
+            self.people.merge(int(request.path_params["id"]), into, "app", body.get("user_id"))
         )
 
     async def _sim_bulk(self, request: Request) -> Response:
@@ -116,7 +114,7 @@ class ControlRoutes:
         count = int_param(body.get("count"), "count", 0)
         if count < 1 or count > 100_000:
             raise fail(400, "count must be 1..100000")
-        ids = self.people._bulk_persons(
+        ids = self.people.bulk(
             body.get("company_id"),
             count,
             str(body.get("email_domain") or "bulk.test"),
@@ -128,7 +126,7 @@ class ControlRoutes:
 
     async def _sim_deal_add(self, request: Request) -> Response:
         body = await json_body(request)
-        d = self.orgs_deals._create_deal(
+        d = self.orgs_deals.records.create(
             body.get("company_id"), body, "app", body.get("user_id"), strict=False
         )
         return JSONResponse(d, status_code=201)
@@ -136,24 +134,24 @@ class ControlRoutes:
     async def _sim_deal_patch(self, request: Request) -> Response:
         body = await json_body(request)
         return JSONResponse(
-            self.orgs_deals._update_deal(
+            self.orgs_deals.records.update(
                 int(request.path_params["id"]), body, "app", body.get("user_id"), strict=False
             )
         )
 
     async def _sim_deal_delete(self, request: Request) -> Response:
-        self.orgs_deals._delete_deal(int(request.path_params["id"]), "app", None)
+        self.orgs_deals.records.delete(int(request.path_params["id"]), "app", None)
         return JSONResponse({"success": True})
 
     async def _sim_org_add(self, request: Request) -> Response:
         body = await json_body(request)
         return JSONResponse(
-            self.orgs_deals._create_org(body.get("company_id"), body), status_code=201
+            self.orgs_deals.create_org(body.get("company_id"), body), status_code=201
         )
 
     async def _sim_org_patch(self, request: Request) -> Response:
         body = await json_body(request)
-        return JSONResponse(self.orgs_deals._update_org(int(request.path_params["id"]), body))
+        return JSONResponse(self.orgs_deals.update_org(int(request.path_params["id"]), body))
 
     async def _sim_controls_page(self, request: Request) -> Response:
         with self.core._lock:

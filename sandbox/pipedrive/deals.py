@@ -1,4 +1,4 @@
-"""Deals and organizations: create, update, delete."""
+"""Deals (how a body applies to a deal, for the shared `Records`) and organizations."""
 
 from __future__ import annotations
 
@@ -9,31 +9,40 @@ from typing import Any
 from sandbox.pipedrive.core import SimCore
 from sandbox.pipedrive.delivery import Delivery
 from sandbox.pipedrive.helpers import fail, is_number, utcnow
-from sandbox.pipedrive.persons import Persons
+from sandbox.pipedrive.records import Changes, Record, RecordKind, Records
 from sandbox.pipedrive.representations import Representations
 from sandbox.pipedrive.validation import Validation
 
 
 class DealsAndOrgs:
-    """Deal and organization changes."""
+    """Deal and organization changes: `records` creates, gets, updates and deletes deals."""
 
     def __init__(
         self,
         check: Validation,
         core: SimCore,
         delivery: Delivery,
-        people: Persons,
+        changes: Changes,
         rep: Representations,
     ) -> None:
         self.check = check
         self.core = core
         self.delivery = delivery
-        self.people = people
+        self.changes = changes
+        kind = RecordKind(
+            "deal", lambda: core.deals, "Deal not found", self._new, self._apply, rep._deal_v2
+        )
+        self.records = Records(kind, core, delivery, changes)
         self.rep = rep
 
-    # ------------------------------------------------------------------ deals / organizations
+    # ------------------------------------------------------------------ deals
 
-    def _apply_deal(self, d: dict[str, Any], body: dict[str, Any], strict: bool) -> None:
+    def _apply(self, d: Record, body: dict[str, Any], strict: bool, creating: bool) -> None:
+        self._apply_deal(d, body, strict)
+        if creating:
+            d["stage_change_time"] = None
+
+    def _apply_deal(self, d: Record, body: dict[str, Any], strict: bool) -> None:
         cid = d["company_id"]
         if "title" in body:
             if not isinstance(body["title"], str) or not body["title"].strip():
@@ -95,102 +104,45 @@ class DealsAndOrgs:
         if isinstance(body.get("custom_fields"), dict):
             d["custom_fields"].update(body["custom_fields"])
 
-    def _create_deal(
-        self,
-        company_id: Any,
-        body: dict[str, Any],
-        source: str,
-        user_id: int | None,
-        *,
-        strict: bool,
-        fire: bool = True,
-    ) -> dict[str, Any]:
-        with self.core._lock:
-            cid = self.core._company(company_id)
-            actor = user_id or self.core._admin_of(cid)
-            if not body.get("title"):
-                raise fail(400, "Validation failed: title: required")
-            first_stage = min(
-                (s for s in self.core.stages.values() if s["company_id"] == cid),
-                key=lambda s: s["id"],
-            )
-            now = utcnow()
-            d: dict[str, Any] = {
-                "id": 0,
-                "company_id": cid,
-                "title": "",
-                "value": 0,
-                "currency": "EUR",
-                "owner_id": actor,
-                "creator_user_id": actor,
-                "person_id": None,
-                "org_id": None,
-                "stage_id": first_stage["id"],
-                "pipeline_id": first_stage["pipeline_id"],
-                "status": "open",
-                "add_time": now,
-                "update_time": now,
-                "stage_change_time": None,
-                "expected_close_date": None,
-                "won_time": None,
-                "lost_time": None,
-                "close_time": None,
-                "lost_reason": None,
-                "visible_to": 3,
-                "label_ids": [],
-                "origin": "API" if source == "api" else "ManuallyCreated",
-                "custom_fields": {},
-            }
-            self._apply_deal(d, body, strict)
-            d["stage_change_time"] = None
-            d["id"] = next(self.core._ids["deal"])
-            self.core.deals[d["id"]] = d
-            if fire:
-                self.delivery._emit(
-                    cid, "deal", d["id"], None, d, source, actor, v2="create", v1="added"
-                )
-            return self.rep._deal_v2(d, with_company=True)
+    def _new(self, cid: int, actor: int, source: str, body: dict[str, Any]) -> Record:
+        """A deal's defaults before the body applies (the title is required)."""
+        if not body.get("title"):
+            raise fail(400, "Validation failed: title: required")
+        first_stage = min(
+            (s for s in self.core.stages.values() if s["company_id"] == cid),
+            key=lambda s: s["id"],
+        )
+        now = utcnow()
+        return {
+            "id": 0,
+            "company_id": cid,
+            "title": "",
+            "value": 0,
+            "currency": "EUR",
+            "owner_id": actor,
+            "creator_user_id": actor,
+            "person_id": None,
+            "org_id": None,
+            "stage_id": first_stage["id"],
+            "pipeline_id": first_stage["pipeline_id"],
+            "status": "open",
+            "add_time": now,
+            "update_time": now,
+            "stage_change_time": None,
+            "expected_close_date": None,
+            "won_time": None,
+            "lost_time": None,
+            "close_time": None,
+            "lost_reason": None,
+            "visible_to": 3,
+            "label_ids": [],
+            "origin": "API" if source == "api" else "ManuallyCreated",
+            "custom_fields": {},
+        }
 
-    def _get_deal(self, deal_id: int, company_id: int | None) -> dict[str, Any]:
-        d = self.core.deals.get(deal_id)
-        if d is None or (company_id is not None and d["company_id"] != company_id):
-            raise fail(404, "Deal not found")
-        return d
+    # ------------------------------------------------------------------ organizations
 
-    def _update_deal(
-        self,
-        deal_id: int,
-        body: dict[str, Any],
-        source: str,
-        user_id: int | None,
-        *,
-        company_id: int | None = None,
-        strict: bool,
-    ) -> dict[str, Any]:
-        with self.core._lock:
-            old = self._get_deal(deal_id, company_id)
-            new = copy.deepcopy(old)
-            self._apply_deal(new, body, strict)
-            self.people._commit_change("deal", self.core.deals, old, new, source, user_id)
-            return self.rep._deal_v2(self.core.deals[deal_id], with_company=True)
-
-    def _delete_deal(
-        self,
-        deal_id: int,
-        source: str,
-        user_id: int | None,
-        *,
-        company_id: int | None = None,
-    ) -> None:
-        with self.core._lock:
-            d = self._get_deal(deal_id, company_id)
-            del self.core.deals[deal_id]
-            actor = user_id or self.core._admin_of(d["company_id"])
-            self.delivery._emit(
-                d["company_id"], "deal", deal_id, d, None, source, actor, v2="delete", v1="deleted"
-            )
-
-    def _create_org(self, company_id: Any, body: dict[str, Any]) -> dict[str, Any]:
+    def create_org(self, company_id: Any, body: dict[str, Any]) -> dict[str, Any]:
         with self.core._lock:
             cid = self.core._company(company_id)
             actor = self.core._admin_of(cid)
@@ -217,7 +169,7 @@ class DealsAndOrgs:
             )
             return self.rep._org_v2(o, with_company=True)
 
-    def _update_org(self, org_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    def update_org(self, org_id: int, body: dict[str, Any]) -> dict[str, Any]:
         with self.core._lock:
             old = self.core.organizations.get(org_id)
             if old is None:
@@ -229,7 +181,5 @@ class DealsAndOrgs:
                 new["address"] = {"value": str(body["address"])} if body["address"] else None
             if isinstance(body.get("custom_fields"), dict):
                 new["custom_fields"].update(body["custom_fields"])
-            self.people._commit_change(
-                "organization", self.core.organizations, old, new, "app", None
-            )
+            self.changes.commit("organization", self.core.organizations, old, new, "app", None)
             return self.rep._org_v2(self.core.organizations[org_id], with_company=True)

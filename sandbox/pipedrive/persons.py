@@ -1,4 +1,4 @@
-"""Persons: create, update, delete, merge, bulk; every change emits its event."""
+"""Persons: how a body applies to a person (for the shared `Records`), merge and bulk create."""
 
 from __future__ import annotations
 
@@ -9,30 +9,33 @@ from typing import Any
 from sandbox.pipedrive.core import SimCore
 from sandbox.pipedrive.delivery import Delivery
 from sandbox.pipedrive.helpers import fail, utcnow
+from sandbox.pipedrive.records import Changes, Record, RecordKind, Records
 from sandbox.pipedrive.representations import Representations
 from sandbox.pipedrive.validation import Validation
 
 
 class Persons:
-    """Person changes."""
+    """Person changes: `records` creates, gets, updates and deletes; merge and bulk are here."""
 
     def __init__(
-        self, check: Validation, core: SimCore, delivery: Delivery, rep: Representations
+        self,
+        check: Validation,
+        core: SimCore,
+        delivery: Delivery,
+        changes: Changes,
+        rep: Representations,
     ) -> None:
         self.check = check
         self.core = core
         self.delivery = delivery
+        self.changes = changes
+        kind = RecordKind(
+            "person", lambda: core.persons, "Person not found", _new, self._apply, rep._person_v2
+        )
+        self.records = Records(kind, core, delivery, changes)
         self.rep = rep
 
-    # ------------------------------------------------------------------ persons
-
-    def _apply_person(
-        self,
-        p: dict[str, Any],
-        body: dict[str, Any],
-        strict: bool,
-        creating: bool,
-    ) -> None:
+    def _apply(self, p: Record, body: dict[str, Any], strict: bool, creating: bool) -> None:
         cid = p["company_id"]
         for name in ("name", "first_name", "last_name"):
             if name in body and body[name] is not None and not isinstance(body[name], str):
@@ -83,126 +86,7 @@ class Persons:
                     "last_name must be provided",
                 )
 
-    def _create_person(
-        self,
-        company_id: Any,
-        body: dict[str, Any],
-        source: str,
-        user_id: int | None,
-        *,
-        strict: bool,
-        fire: bool = True,
-    ) -> dict[str, Any]:
-        with self.core._lock:
-            cid = self.core._company(company_id)
-            actor = user_id or self.core._admin_of(cid)
-            now = utcnow()
-            p: dict[str, Any] = {
-                "id": 0,
-                "company_id": cid,
-                "name": "",
-                "first_name": None,
-                "last_name": None,
-                "org_id": None,
-                "owner_id": actor,
-                "add_time": now,
-                "update_time": now,
-                "emails": [],
-                "phones": [],
-                "visible_to": 3,
-                "label_ids": [],
-                "custom_fields": {},
-            }
-            self._apply_person(p, body, strict, creating=True)
-            p["id"] = next(self.core._ids["person"])
-            self.core.persons[p["id"]] = p
-            if fire:
-                self.delivery._emit(
-                    cid, "person", p["id"], None, p, source, actor, v2="create", v1="added"
-                )
-            return self.rep._person_v2(p, with_company=True)
-
-    def _get_person(self, person_id: int, company_id: int | None) -> dict[str, Any]:
-        p = self.core.persons.get(person_id)
-        if p is None or (company_id is not None and p["company_id"] != company_id):
-            raise fail(404, "Person not found")
-        return p
-
-    def _update_person(
-        self,
-        person_id: int,
-        body: dict[str, Any],
-        source: str,
-        user_id: int | None,
-        *,
-        company_id: int | None = None,
-        strict: bool,
-    ) -> dict[str, Any]:
-        with self.core._lock:
-            old = self._get_person(person_id, company_id)
-            new = copy.deepcopy(old)
-            self._apply_person(new, body, strict, creating=False)
-            self._commit_change("person", self.core.persons, old, new, source, user_id)
-            return self.rep._person_v2(self.core.persons[person_id], with_company=True)
-
-    def _commit_change(
-        self,
-        entity: str,
-        table: dict[int, dict[str, Any]],
-        old: dict[str, Any],
-        new: dict[str, Any],
-        source: str,
-        user_id: int | None,
-        merged_from_id: int | None = None,
-    ) -> bool:
-        """Store `new` if it differs from `old` (bumping update_time) and fire `change`."""
-        before, after = self.rep._api_form(entity, old), self.rep._api_form(entity, new)
-        before.pop("update_time")
-        after.pop("update_time")
-        if before == after and merged_from_id is None:
-            return False
-        new["update_time"] = utcnow()
-        table[new["id"]] = new
-        actor = user_id or self.core._admin_of(new["company_id"])
-        self.delivery._emit(
-            new["company_id"],
-            entity,
-            new["id"],
-            old,
-            new,
-            source,
-            actor,
-            v2="change",
-            v1="updated" if merged_from_id is None else "merged",
-            merged_from_id=merged_from_id,
-        )
-        return True
-
-    def _delete_person(
-        self,
-        person_id: int,
-        source: str,
-        user_id: int | None,
-        *,
-        company_id: int | None = None,
-    ) -> None:
-        with self.core._lock:
-            p = self._get_person(person_id, company_id)
-            del self.core.persons[person_id]
-            actor = user_id or self.core._admin_of(p["company_id"])
-            self.delivery._emit(
-                p["company_id"],
-                "person",
-                person_id,
-                p,
-                None,
-                source,
-                actor,
-                v2="delete",
-                v1="deleted",
-            )
-
-    def _merge_persons(
+    def merge(
         self,
         person_id: int,
         into: int,
@@ -210,8 +94,8 @@ class Persons:
         user_id: int | None,
     ) -> dict[str, Any]:
         with self.core._lock:
-            loser = self._get_person(person_id, None)
-            survivor_old = self._get_person(into, loser["company_id"])
+            loser = self.records.get(person_id, None)
+            survivor_old = self.records.get(into, loser["company_id"])
             if person_id == into:
                 raise fail(400, "Cannot merge a person into itself")
             cid = loser["company_id"]
@@ -241,7 +125,7 @@ class Persons:
                 merged_to_id=into,
                 correlation_id=correlation,
             )
-            self._commit_change(
+            self.changes.commit(
                 "person",
                 self.core.persons,
                 survivor_old,
@@ -265,10 +149,10 @@ class Persons:
             for deal in list(self.core.deals.values()):
                 if deal["person_id"] == person_id:
                     moved = {**copy.deepcopy(deal), "person_id": into}
-                    self._commit_change("deal", self.core.deals, deal, moved, source, actor)
+                    self.changes.commit("deal", self.core.deals, deal, moved, source, actor)
             return self.rep._person_v2(self.core.persons[into], with_company=True)
 
-    def _bulk_persons(
+    def bulk(
         self,
         company_id: Any,
         count: int,
@@ -285,6 +169,27 @@ class Persons:
                     "emails": [{"value": f"bulk{n}@{email_domain}", "primary": True}],
                 }
                 ids.append(
-                    self._create_person(cid, body, "app", None, strict=False, fire=fire)["id"]
+                    self.records.create(cid, body, "app", None, strict=False, fire=fire)["id"]
                 )
             return ids
+
+
+def _new(cid: int, actor: int, source: str, body: dict[str, Any]) -> Record:
+    """A person's defaults before the body applies."""
+    now = utcnow()
+    return {
+        "id": 0,
+        "company_id": cid,
+        "name": "",
+        "first_name": None,
+        "last_name": None,
+        "org_id": None,
+        "owner_id": actor,
+        "add_time": now,
+        "update_time": now,
+        "emails": [],
+        "phones": [],
+        "visible_to": 3,
+        "label_ids": [],
+        "custom_fields": {},
+    }

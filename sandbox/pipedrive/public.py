@@ -38,20 +38,20 @@ class PythonApi:
     # ------------------------------------------------------------------ public python API
 
     def create_person(self, company_id: int, **fields: Any) -> dict[str, Any]:
-        return self.people._create_person(
+        return self.people.records.create(
             company_id, fields, "app", fields.pop("user_id", None), strict=False
         )
 
     def update_person(self, person_id: int, **fields: Any) -> dict[str, Any]:
-        return self.people._update_person(
+        return self.people.records.update(
             person_id, fields, "app", fields.pop("user_id", None), strict=False
         )
 
     def delete_person(self, person_id: int) -> None:
-        self.people._delete_person(person_id, "app", None)
+        self.people.records.delete(person_id, "app", None)
 
     def merge_persons(self, person_id: int, into: int) -> dict[str, Any]:
-        return self.people._merge_persons(person_id, into, "app", None)
+        return self.people.merge(person_id, into, "app", None)
 
     def bulk_create_persons(
         self,
@@ -60,23 +60,23 @@ class PythonApi:
         email_domain: str = "bulk.test",
         fire_webhooks: bool = False,
     ) -> list[int]:
-        return self.people._bulk_persons(company_id, count, email_domain, fire_webhooks)
+        return self.people.bulk(company_id, count, email_domain, fire_webhooks)
 
     def create_deal(self, company_id: int, **fields: Any) -> dict[str, Any]:
-        return self.orgs_deals._create_deal(
+        return self.orgs_deals.records.create(
             company_id, fields, "app", fields.pop("user_id", None), strict=False
         )
 
     def update_deal(self, deal_id: int, **fields: Any) -> dict[str, Any]:
-        return self.orgs_deals._update_deal(
+        return self.orgs_deals.records.update(
             deal_id, fields, "app", fields.pop("user_id", None), strict=False
         )
 
     def delete_deal(self, deal_id: int) -> None:
-        self.orgs_deals._delete_deal(deal_id, "app", None)
+        self.orgs_deals.records.delete(deal_id, "app", None)
 
     def update_organization(self, org_id: int, **fields: Any) -> dict[str, Any]:
-        return self.orgs_deals._update_org(org_id, fields)
+        return self.orgs_deals.update_org(org_id, fields)
 
     def field_key(self, company_id: int, name: str) -> str | None:
         """The 40-hex key of the person field called `name` in that company (or None)."""

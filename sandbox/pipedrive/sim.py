@@ -21,6 +21,7 @@ from sandbox.pipedrive.helpers import iso_ms, utcnow
 from sandbox.pipedrive.oauth import OAuth
 from sandbox.pipedrive.persons import Persons
 from sandbox.pipedrive.public import PythonApi
+from sandbox.pipedrive.records import Changes
 from sandbox.pipedrive.representations import Representations
 from sandbox.pipedrive.ui import UiRoutes
 from sandbox.pipedrive.validation import Validation
@@ -50,9 +51,10 @@ class PipedriveSim(PythonApi):
         check = Validation(core)
         self.delivery = Delivery(core=core, rep=rep)
         hooks = WebhookAdmin(check=check, core=core)
-        people = Persons(check=check, core=core, delivery=self.delivery, rep=rep)
+        changes = Changes(core=core, delivery=self.delivery, rep=rep)
+        people = Persons(check=check, core=core, delivery=self.delivery, changes=changes, rep=rep)
         orgs_deals = DealsAndOrgs(
-            check=check, core=core, delivery=self.delivery, people=people, rep=rep
+            check=check, core=core, delivery=self.delivery, changes=changes, rep=rep
         )
         self.oauth = OAuth(core=core, hooks=hooks)
         gate = Gate(core=core, oauth=self.oauth)
@@ -149,10 +151,10 @@ class PipedriveSim(PythonApi):
             (2002, {"name": "Dave Globex", "email": "dave@globex.test"}),
         ]
         ids = [
-            self.people._create_person(cid, body, "app", None, strict=False, fire=False)["id"]
+            self.people.records.create(cid, body, "app", None, strict=False, fire=False)["id"]
             for cid, body in people
         ]
-        self.orgs_deals._create_deal(
+        self.orgs_deals.records.create(
             1001,
             {
                 "title": "Website redesign",

@@ -173,7 +173,7 @@ class UiRoutes:
         form = await request.form()
         cid = self._ui_company(request, form)
         try:
-            p = self.people._create_person(
+            p = self.people.records.create(
                 cid, self._ui_person_body(cid, form, True), "app", None, strict=False
             )
         except ApiError as exc:
@@ -190,7 +190,7 @@ class UiRoutes:
         if request.method == "POST":
             form = await request.form()
             try:
-                self.people._update_person(
+                self.people.records.update(
                     pid, self._ui_person_body(cid, form, False), "app", None, strict=False
                 )
             except ApiError as exc:
@@ -223,7 +223,7 @@ class UiRoutes:
         form = await request.form()
         cid = self._ui_company(request, form)
         try:
-            self.people._delete_person(int(request.path_params["id"]), "app", None)
+            self.people.records.delete(int(request.path_params["id"]), "app", None)
         except ApiError as exc:
             return self._ui_back(cid, err=str(exc))
         return self._ui_back(cid, msg="Person deleted")
@@ -232,7 +232,7 @@ class UiRoutes:
         form = await request.form()
         cid = self._ui_company(request, form)
         try:
-            self.people._merge_persons(
+            self.people.merge(
                 int(str(form.get("person_id"))), int(str(form.get("into"))), "app", None
             )
         except (ApiError, ValueError) as exc:
@@ -254,7 +254,7 @@ class UiRoutes:
         form = await request.form()
         cid = self._ui_company(request, form)
         try:
-            d = self.orgs_deals._create_deal(
+            d = self.orgs_deals.records.create(
                 cid, self._ui_deal_body(form), "app", None, strict=False
             )
         except ApiError as exc:
@@ -271,7 +271,7 @@ class UiRoutes:
         if request.method == "POST":
             form = await request.form()
             try:
-                self.orgs_deals._update_deal(
+                self.orgs_deals.records.update(
                     did, self._ui_deal_body(form), "app", None, strict=False
                 )
             except ApiError as exc:
@@ -295,7 +295,7 @@ class UiRoutes:
         form = await request.form()
         cid = self._ui_company(request, form)
         try:
-            self.orgs_deals._delete_deal(int(request.path_params["id"]), "app", None)
+            self.orgs_deals.records.delete(int(request.path_params["id"]), "app", None)
         except ApiError as exc:
             return self._ui_back(cid, err=str(exc))
         return self._ui_back(cid, msg="Deal deleted")
