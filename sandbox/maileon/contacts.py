@@ -43,7 +43,7 @@ class ContactRoutes:
         self.core = core
         self.webhooks = webhooks
 
-    def contact_routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         """Routes under `/1.0`."""
         return [
             Route("/contacts", self.list_contacts, methods=["GET"]),

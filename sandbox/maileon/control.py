@@ -31,7 +31,7 @@ class ControlRoutes:
         self.contacts = contacts
         self.core = core
 
-    def control_routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         """Routes under `/_sim/`."""
         return [
             Route("/_sim/state", self.sim_state, methods=["GET"]),
@@ -134,7 +134,7 @@ class ControlRoutes:
             "suppressed": sorted(acc.suppressed),
             "doi_keys": sorted(acc.doi_keys),
             "requests": list(acc.requests),
-            "deliveries_in_flight": self.core._inflight,
+            "deliveries_in_flight": self.core.inflight,
             "most_requests_in_flight": self.core.faults.most_in_flight,
         }
 
@@ -301,6 +301,6 @@ class ControlRoutes:
             raise ApiError(400, "timeout must be a number") from None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.core._inflight and loop.time() < deadline:  # noqa: ASYNC110 (simple poll)
+        while self.core.inflight and loop.time() < deadline:  # noqa: ASYNC110 (simple poll)
             await asyncio.sleep(0.01)
-        return JSONResponse({"idle": self.core._inflight == 0, "in_flight": self.core._inflight})
+        return JSONResponse({"idle": self.core.inflight == 0, "in_flight": self.core.inflight})

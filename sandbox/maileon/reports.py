@@ -22,7 +22,7 @@ class ReportRoutes:
     def __init__(self, core: SimCore) -> None:
         self.core = core
 
-    def report_routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         """Routes under `/1.0`."""
         return [
             Route("/ping", self.ping, methods=["GET", "POST", "PUT", "DELETE"]),

@@ -52,17 +52,17 @@ class MaileonSim:
 
     def _build(self) -> Starlette:
         api_routes = [
-            *self.contacts.contact_routes(),
-            *self.synchronize.synchronize_routes(),
-            *self.fields.field_routes(),
-            *self.transactions.transaction_routes(),
-            *self.webhooks.webhook_routes(),
-            *self.reports.report_routes(),
+            *self.contacts.routes(),
+            *self.synchronize.routes(),
+            *self.fields.routes(),
+            *self.transactions.routes(),
+            *self.webhooks.routes(),
+            *self.reports.routes(),
         ]
         api = Router(routes=api_routes)
         control = [
-            *self.control.control_routes(),
-            *self.ui.ui_routes(),
+            *self.control.routes(),
+            *self.ui.routes(),
             Mount("/1.0", app=ApiGate(api, self.core)),
         ]
 
@@ -75,9 +75,9 @@ class MaileonSim:
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
             yield
-            for task in list(self.core._tasks):
+            for task in list(self.core.tasks):
                 task.cancel()
-            if self.core._tasks:
-                await asyncio.gather(*self.core._tasks, return_exceptions=True)
+            if self.core.tasks:
+                await asyncio.gather(*self.core.tasks, return_exceptions=True)
 
         return Starlette(routes=control, lifespan=lifespan, exception_handlers={ApiError: on_error})

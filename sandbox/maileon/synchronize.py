@@ -25,7 +25,7 @@ class SynchronizeRoutes:
         self.contacts = contacts
         self.core = core
 
-    def synchronize_routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         """Routes under `/1.0`."""
         return [
             Route("/contacts", self.synchronize, methods=["POST"]),

@@ -40,7 +40,7 @@ class TransactionRoutes:
         self.contacts = contacts
         self.core = core
 
-    def transaction_routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         """Routes under `/1.0`."""
         return [
             Route("/transactions/types", self.list_types, methods=["GET"]),

@@ -24,7 +24,7 @@ class UiRoutes:
         self.control = control
         self.core = core
 
-    def ui_routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         """The UI page, its form actions and the favicon."""
         return [
             Route("/", self.ui_index, methods=["GET"]),

@@ -33,7 +33,7 @@ class WebhookRoutes:
     def __init__(self, core: SimCore) -> None:
         self.core = core
 
-    def webhook_routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         """Routes under `/1.0`."""
         return [
             Route("/webhooks", self.list_webhooks, methods=["GET"]),
@@ -175,10 +175,10 @@ class WebhookRoutes:
                 "contact_id": snap["id"],
             }
             acc.deliveries.append(delivery)
-            self.core._inflight += 1
+            self.core.inflight += 1
             task = asyncio.get_running_loop().create_task(self.deliver(delivery))
-            self.core._tasks.add(task)
-            task.add_done_callback(self.core._tasks.discard)
+            self.core.tasks.add(task)
+            task.add_done_callback(self.core.tasks.discard)
 
     async def deliver(self, delivery: dict[str, Any]) -> None:
         headers = {"User-Agent": "Maileon-Webhook-Simulator"}
@@ -209,4 +209,4 @@ class WebhookRoutes:
             delivery["state"] = "cancelled"
             raise
         finally:
-            self.core._inflight -= 1
+            self.core.inflight -= 1

@@ -49,7 +49,7 @@ class ApiRoutes:
         self.pyapi = pyapi
         self.rep = rep
 
-    def _api_routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         """The API v1/v2 endpoints, each behind bearer auth and rate limits."""
         api = self.gate._api
         return [
@@ -81,7 +81,7 @@ class ApiRoutes:
     # ------------------------------------------------------------------ api routes
 
     async def _users_me(self, request: Request, auth: Auth) -> Response:
-        with self.core._lock:
+        with self.core.lock:
             user = self.core.users[auth.user_id]
             company = self.core.companies[auth.company_id]
         admin = bool(user["is_admin"])
@@ -120,7 +120,7 @@ class ApiRoutes:
         return JSONResponse({"success": True, "data": data})
 
     async def _users_list(self, request: Request, auth: Auth) -> Response:
-        with self.core._lock:
+        with self.core.lock:
             users = [
                 {
                     "id": u["id"],
@@ -136,9 +136,9 @@ class ApiRoutes:
         return JSONResponse({"success": True, "data": users})
 
     async def _webhooks_list(self, request: Request, auth: Auth) -> Response:
-        with self.core._lock:
+        with self.core.lock:
             hooks = [
-                self.hooks._webhook_out(w)
+                self.hooks.webhook_out(w)
                 for w in self.core.webhooks.values()
                 if w["company_id"] == auth.company_id
             ]
@@ -147,13 +147,13 @@ class ApiRoutes:
     async def _webhooks_add(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
         return JSONResponse(
-            {"status": "ok", "success": True, "data": self.hooks._create_webhook(auth, body)},
+            {"status": "ok", "success": True, "data": self.hooks.create_webhook(auth, body)},
             status_code=201,
         )
 
     async def _webhooks_delete(self, request: Request, auth: Auth) -> Response:
         wid = int(request.path_params["id"])
-        with self.core._lock:
+        with self.core.lock:
             hook = self.core.webhooks.get(wid)
             if hook is None or hook["company_id"] != auth.company_id:
                 return JSONResponse(
@@ -173,9 +173,9 @@ class ApiRoutes:
         limit = int_param(q.get("limit"), "limit", 100)
         if limit < 1 or limit > MAX_LIMIT or start < 0:
             raise fail(400, "Validation failed: limit must be 1-500, start >= 0")
-        with self.core._lock:
+        with self.core.lock:
             fields = [
-                self.pyapi._field_v1(f)
+                self.pyapi.field_v1(f)
                 for f in self.core.person_fields.values()
                 if f["company_id"] == auth.company_id
             ]
@@ -225,8 +225,8 @@ class ApiRoutes:
                     'e.g. [{"label": "New Item"}]',
                 )
             labels = [o["label"] for o in options]
-        with self.core._lock:
-            return self.core._add_field(
+        with self.core.lock:
+            return self.core.add_field(
                 auth.company_id, name.strip(), field_type, labels, user_id=auth.user_id
             )
 
@@ -235,7 +235,7 @@ class ApiRoutes:
         f = self._add_field_checked(
             auth, body.get("name"), body.get("field_type"), body.get("options")
         )
-        return JSONResponse({"success": True, "data": self.pyapi._field_v1(f)})
+        return JSONResponse({"success": True, "data": self.pyapi.field_v1(f)})
 
     async def _fields_v2_list(self, request: Request, auth: Auth) -> Response:
         q = request.query_params
@@ -244,9 +244,9 @@ class ApiRoutes:
             raise fail(400, "Validation failed: limit: must be 1-500")
         cursor = q.get("cursor")
         offset = decode_cursor(cursor)[0] if cursor else 0
-        with self.core._lock:
+        with self.core.lock:
             fields = [
-                self.pyapi._field_v2(f)
+                self.pyapi.field_v2(f)
                 for f in self.core.person_fields.values()
                 if f["company_id"] == auth.company_id
             ]
@@ -267,7 +267,7 @@ class ApiRoutes:
         f = self._add_field_checked(
             auth, body.get("field_name"), body.get("field_type"), body.get("options")
         )
-        return JSONResponse({"success": True, "data": self.pyapi._field_v2(f)})
+        return JSONResponse({"success": True, "data": self.pyapi.field_v2(f)})
 
     def _list(
         self,
@@ -334,10 +334,10 @@ class ApiRoutes:
         )
 
     async def _persons_list(self, request: Request, auth: Auth) -> Response:
-        with self.core._lock:
+        with self.core.lock:
             rows = [p for p in self.core.persons.values() if p["company_id"] == auth.company_id]
             return self._list(
-                request, rows, self.rep._person_v2, [("org_id", "org_id"), ("owner_id", "owner_id")]
+                request, rows, self.rep.person_v2, [("org_id", "org_id"), ("owner_id", "owner_id")]
             )
 
     async def _persons_add(self, request: Request, auth: Auth) -> Response:
@@ -347,9 +347,9 @@ class ApiRoutes:
         return JSONResponse({"success": True, "data": p})
 
     async def _person_get(self, request: Request, auth: Auth) -> Response:
-        with self.core._lock:
+        with self.core.lock:
             p = self.people.records.get(int(request.path_params["id"]), auth.company_id)
-            return JSONResponse({"success": True, "data": self.rep._person_v2(p)})
+            return JSONResponse({"success": True, "data": self.rep.person_v2(p)})
 
     async def _person_patch(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
@@ -370,26 +370,26 @@ class ApiRoutes:
         return JSONResponse({"success": True, "data": {"id": pid}})
 
     async def _orgs_list(self, request: Request, auth: Auth) -> Response:
-        with self.core._lock:
+        with self.core.lock:
             rows = [
                 o for o in self.core.organizations.values() if o["company_id"] == auth.company_id
             ]
-            return self._list(request, rows, self.rep._org_v2, [("owner_id", "owner_id")])
+            return self._list(request, rows, self.rep.org_v2, [("owner_id", "owner_id")])
 
     async def _org_get(self, request: Request, auth: Auth) -> Response:
-        with self.core._lock:
+        with self.core.lock:
             o = self.core.organizations.get(int(request.path_params["id"]))
             if o is None or o["company_id"] != auth.company_id:
                 raise fail(404, "Organization not found")
-            return JSONResponse({"success": True, "data": self.rep._org_v2(o)})
+            return JSONResponse({"success": True, "data": self.rep.org_v2(o)})
 
     async def _deals_list(self, request: Request, auth: Auth) -> Response:
-        with self.core._lock:
+        with self.core.lock:
             rows = [d for d in self.core.deals.values() if d["company_id"] == auth.company_id]
             return self._list(
                 request,
                 rows,
-                self.rep._deal_v2,
+                self.rep.deal_v2,
                 [
                     ("person_id", "person_id"),
                     ("org_id", "org_id"),
@@ -406,9 +406,9 @@ class ApiRoutes:
         return JSONResponse({"success": True, "data": d})
 
     async def _deal_get(self, request: Request, auth: Auth) -> Response:
-        with self.core._lock:
+        with self.core.lock:
             d = self.orgs_deals.records.get(int(request.path_params["id"]), auth.company_id)
-            return JSONResponse({"success": True, "data": self.rep._deal_v2(d)})
+            return JSONResponse({"success": True, "data": self.rep.deal_v2(d)})
 
     async def _deal_patch(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
@@ -429,7 +429,7 @@ class ApiRoutes:
         return JSONResponse({"success": True, "data": {"id": did}})
 
     async def _pipelines(self, request: Request, auth: Auth) -> Response:
-        with self.core._lock:
+        with self.core.lock:
             rows = [
                 {
                     "id": p["id"],
@@ -449,7 +449,7 @@ class ApiRoutes:
 
     async def _stages(self, request: Request, auth: Auth) -> Response:
         pipeline = request.query_params.get("pipeline_id")
-        with self.core._lock:
+        with self.core.lock:
             rows = [
                 {
                     "id": s["id"],

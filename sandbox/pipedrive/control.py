@@ -44,7 +44,7 @@ class ControlRoutes:
         self.people = people
         self.pyapi = pyapi
 
-    def _control_routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         """The `/_sim/` control endpoints."""
         ctl = self.gate._ctl
         return [
@@ -154,7 +154,7 @@ class ControlRoutes:
         return JSONResponse(self.orgs_deals.update_org(int(request.path_params["id"]), body))
 
     async def _sim_controls_page(self, request: Request) -> Response:
-        with self.core._lock:
+        with self.core.lock:
             users = [
                 {
                     "id": u["id"],
@@ -226,7 +226,7 @@ class ControlRoutes:
         sets the rights per app `{"access": [{"app": "campaigns", "admin": true}, …]}`;
         `"access": null` answers `users/me` in the pre-2022 schema (`is_admin`, no `access`)."""
         body = await json_body(request)
-        with self.core._lock:
+        with self.core.lock:
             user = self.core.users.get(int(request.path_params["id"]))
             if user is None:
                 raise fail(404, "User not found")
@@ -246,7 +246,7 @@ class ControlRoutes:
         "domain": "new"}`. Token answers name the new api_domain from then on; the API answers
         a company's tokens only at its current api_domain."""
         body = await json_body(request)
-        with self.core._lock:
+        with self.core.lock:
             company = self.core.companies.get(int(request.path_params["id"]))
             if company is None:
                 raise fail(404, "Company not found")
@@ -262,12 +262,12 @@ class ControlRoutes:
         """The user removes the app in Pipedrive: tokens die, webhooks go, callback gets DELETE."""
         body = await json_body(request)
         uid = int_param(body.get("user_id"), "user_id", 0)
-        with self.core._lock:
+        with self.core.lock:
             user = self.core.users.get(uid)
             if user is None:
                 raise fail(404, "User not found")
             self.pyapi.revoke_user(uid)
-            self.hooks._uninstall_user(user["company_id"], uid)
+            self.hooks.uninstall_user(user["company_id"], uid)
             callback = self.core.registered_redirect_uri
         if callback:
             payload = {
@@ -279,13 +279,13 @@ class ControlRoutes:
             cred = base64.b64encode(
                 f"{self.core.client_id}:{self.core.client_secret}".encode()
             ).decode()
-            with self.core._lock:
-                job_id = next(self.core._job_ids)
-                self.core._jobs[job_id] = None
+            with self.core.lock:
+                job_id = next(self.core.job_ids)
+                self.core.jobs[job_id] = None
 
             async def send() -> None:
                 try:
-                    await self.delivery._http().request(
+                    await self.delivery.http().request(
                         "DELETE",
                         callback,
                         json=payload,
@@ -295,10 +295,10 @@ class ControlRoutes:
                 except httpx.HTTPError:
                     pass
                 finally:
-                    with self.core._lock:
-                        self.core._jobs.pop(job_id, None)
+                    with self.core.lock:
+                        self.core.jobs.pop(job_id, None)
 
-            self.delivery._launch(send)
+            self.delivery.launch(send)
         return JSONResponse({"ok": True, "callback": callback})
 
     async def _sim_token_lifetime(self, request: Request) -> Response:

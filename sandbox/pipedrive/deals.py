@@ -30,7 +30,7 @@ class DealsAndOrgs:
         self.delivery = delivery
         self.changes = changes
         kind = RecordKind(
-            "deal", lambda: core.deals, "Deal not found", self._new, self._apply, rep._deal_v2
+            "deal", lambda: core.deals, "Deal not found", self._new, self._apply, rep.deal_v2
         )
         self.records = Records(kind, core, delivery, changes)
         self.rep = rep
@@ -63,11 +63,11 @@ class DealsAndOrgs:
         if body.get("currency"):
             d["currency"] = str(body["currency"]).upper()
         if "person_id" in body:
-            d["person_id"] = self.check._check_person(cid, body["person_id"])
+            d["person_id"] = self.check.check_person(cid, body["person_id"])
         if "org_id" in body:
-            d["org_id"] = self.check._check_org(cid, body["org_id"])
+            d["org_id"] = self.check.check_org(cid, body["org_id"])
         if body.get("owner_id") is not None:
-            d["owner_id"] = self.check._check_user(cid, body["owner_id"])
+            d["owner_id"] = self.check.check_user(cid, body["owner_id"])
         if body.get("stage_id") not in (None, ""):
             try:
                 stage = self.core.stages.get(int(body["stage_id"]))
@@ -143,9 +143,9 @@ class DealsAndOrgs:
     # ------------------------------------------------------------------ organizations
 
     def create_org(self, company_id: Any, body: dict[str, Any]) -> dict[str, Any]:
-        with self.core._lock:
+        with self.core.lock:
             cid = self.core._company(company_id)
-            actor = self.core._admin_of(cid)
+            actor = self.core.admin_of(cid)
             if not body.get("name"):
                 raise fail(400, "Validation failed: name: required")
             now = utcnow()
@@ -164,13 +164,13 @@ class DealsAndOrgs:
             if body.get("address"):
                 o["address"] = {"value": str(body["address"])}
             self.core.organizations[o["id"]] = o
-            self.delivery._emit(
+            self.delivery.emit(
                 cid, "organization", o["id"], None, o, "app", actor, v2="create", v1="added"
             )
-            return self.rep._org_v2(o, with_company=True)
+            return self.rep.org_v2(o, with_company=True)
 
     def update_org(self, org_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        with self.core._lock:
+        with self.core.lock:
             old = self.core.organizations.get(org_id)
             if old is None:
                 raise fail(404, "Organization not found")
@@ -182,4 +182,4 @@ class DealsAndOrgs:
             if isinstance(body.get("custom_fields"), dict):
                 new["custom_fields"].update(body["custom_fields"])
             self.changes.commit("organization", self.core.organizations, old, new, "app", None)
-            return self.rep._org_v2(self.core.organizations[org_id], with_company=True)
+            return self.rep.org_v2(self.core.organizations[org_id], with_company=True)

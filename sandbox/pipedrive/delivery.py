@@ -28,7 +28,7 @@ class Delivery:
 
     # ------------------------------------------------------------------ webhook events
 
-    def _emit(
+    def emit(
         self,
         company_id: int,
         entity: str,
@@ -86,9 +86,9 @@ class Delivery:
             if (hook["banned_until"] or 0) > now:
                 self._record(hook, ev, 1, None, "webhook banned: event lost", lost=True)
                 continue
-            job = Job(next(self.core._job_ids), hook["id"], ev)
-            self.core._jobs[job.id] = None
-            self._launch(functools.partial(self._deliver, job))
+            job = Job(next(self.core.job_ids), hook["id"], ev)
+            self.core.jobs[job.id] = None
+            self.launch(functools.partial(self._deliver, job))
 
     def _payload(self, hook: dict[str, Any], ev: Event, attempt: int) -> dict[str, Any]:
         permitted = [u["id"] for u in self.core.users.values() if u["company_id"] == ev.company_id]
@@ -177,7 +177,7 @@ class Delivery:
     async def _deliver(self, job: Job) -> None:
         try:
             for attempt in range(1, 5):
-                with self.core._lock:
+                with self.core.lock:
                     hook = self.core.webhooks.get(job.webhook_id)
                     if hook is None:
                         return
@@ -186,7 +186,7 @@ class Delivery:
                             hook, job.event, attempt, None, "webhook banned: event lost", lost=True
                         )
                         return
-                    self.core._jobs[job.id] = None
+                    self.core.jobs[job.id] = None
                     body = json.dumps(self._payload(hook, job.event, attempt))
                     url = hook["subscription_url"]
                     headers = {
@@ -201,7 +201,7 @@ class Delivery:
                 status: int | None = None
                 error: str | None = None
                 try:
-                    resp = await self._http().post(
+                    resp = await self.http().post(
                         url, content=body, headers=headers, timeout=self.core.delivery_timeout
                     )
                     status = resp.status_code
@@ -210,7 +210,7 @@ class Delivery:
                 except httpx.HTTPError as exc:
                     error = f"{type(exc).__name__}: {exc}"
                 ok = status is not None and 200 <= status < 300
-                with self.core._lock:
+                with self.core.lock:
                     self._record(hook, job.event, attempt, status, error)
                     hook["last_delivery_time"] = iso_ms(utcnow())
                     hook["last_http_status"] = status
@@ -222,40 +222,40 @@ class Delivery:
                     if ok or attempt == 4:
                         return
                     delay = RETRY_DELAYS[attempt - 1] * self.core.time_scale
-                    self.core._jobs[job.id] = time.monotonic() + delay
+                    self.core.jobs[job.id] = time.monotonic() + delay
                 await asyncio.sleep(delay)
         finally:
-            with self.core._lock:
-                self.core._jobs.pop(job.id, None)
+            with self.core.lock:
+                self.core.jobs.pop(job.id, None)
 
-    def _http(self) -> httpx.AsyncClient:
-        if self.core._client is None:
-            self.core._client = httpx.AsyncClient(follow_redirects=False)
-        return self.core._client
+    def http(self) -> httpx.AsyncClient:
+        if self.core.client is None:
+            self.core.client = httpx.AsyncClient(follow_redirects=False)
+        return self.core.client
 
-    def _launch(self, factory: Callable[[], Awaitable[Any]]) -> None:
+    def launch(self, factory: Callable[[], Awaitable[Any]]) -> None:
         """Run a coroutine on the server loop, from that loop or from any other thread."""
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is not None and (self.core._loop is None or running is self.core._loop):
-            self.core._loop = running
-            self._spawn(factory)
-        elif self.core._loop is not None and self.core._loop.is_running():
-            self.core._loop.call_soon_threadsafe(self._spawn, factory)
+        if running is not None and (self.core.loop is None or running is self.core.loop):
+            self.core.loop = running
+            self.spawn(factory)
+        elif self.core.loop is not None and self.core.loop.is_running():
+            self.core.loop.call_soon_threadsafe(self.spawn, factory)
         else:
-            self.core._pending_jobs.append(factory)
+            self.core.pending_jobs.append(factory)
 
-    def _spawn(self, factory: Callable[[], Awaitable[Any]]) -> None:
+    def spawn(self, factory: Callable[[], Awaitable[Any]]) -> None:
         task = asyncio.ensure_future(factory())
-        self.core._tasks.add(task)
-        task.add_done_callback(self.core._tasks.discard)
+        self.core.tasks.add(task)
+        task.add_done_callback(self.core.tasks.discard)
 
     def _idle(self, deadline: float) -> bool:
-        with self.core._lock:
-            return not self.core._pending_jobs and all(
-                due is not None and due > deadline for due in self.core._jobs.values()
+        with self.core.lock:
+            return not self.core.pending_jobs and all(
+                due is not None and due > deadline for due in self.core.jobs.values()
             )
 
     async def wait_idle_async(self, within: float = 10.0) -> bool:

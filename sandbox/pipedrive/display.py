@@ -9,7 +9,7 @@ from sandbox.pipedrive.core import SimCore
 
 def ui_fields(core: SimCore, company_id: int) -> list[dict[str, Any]]:
     """The company's custom person fields, each with a list of options (empty when none)."""
-    return [{**f, "options": f["options"] or []} for f in core._custom_fields(company_id)]
+    return [{**f, "options": f["options"] or []} for f in core.custom_fields(company_id)]
 
 
 def ui_display(f: dict[str, Any], value: Any) -> str:

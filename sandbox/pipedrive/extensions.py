@@ -64,7 +64,7 @@ class Extensions:
         raw = request.query_params.get("user", "")
         user = self.core.users.get(int(raw)) if raw.isdigit() and len(raw) < 10 else None
         if user is None or user["company_id"] != company_id:
-            user = self.core.users[self.core._admin_of(company_id)]
+            user = self.core.users[self.core.admin_of(company_id)]
         return user
 
     @staticmethod
@@ -86,7 +86,7 @@ class Extensions:
         iframe: str,
         extra: dict[str, Any],
     ) -> Response:
-        with self.core._lock:
+        with self.core.lock:
             users = [u for u in self.core.users.values() if u["company_id"] == company_id]
         return self.templates.TemplateResponse(
             request,
@@ -107,7 +107,7 @@ class Extensions:
     # --- pages -------------------------------------------------------------------------------
     async def person_page(self, request: Request) -> Response:
         pid = int(request.path_params["id"])
-        with self.core._lock:
+        with self.core.lock:
             person = self.core.persons.get(pid)
             if person is None:
                 return HTMLResponse("<p>Person not found. <a href='/'>Back</a></p>", 404)

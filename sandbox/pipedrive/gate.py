@@ -28,8 +28,8 @@ class Gate:
     def _rate_check(self, token: str) -> tuple[bool, dict[str, str]]:
         window = 2.0 * self.core.time_scale
         now = time.monotonic()
-        with self.core._lock:
-            hits = self.core._rate.setdefault(token, deque())
+        with self.core.lock:
+            hits = self.core.rate.setdefault(token, deque())
             while hits and hits[0] <= now - window:
                 hits.popleft()
             allowed = len(hits) < self.core.rate_limit
@@ -48,8 +48,8 @@ class Gate:
         handler: Callable[[Request, Auth], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            with self.core._lock:
-                tok = self.oauth._token_auth(request.headers.get("authorization"))
+            with self.core.lock:
+                tok = self.oauth.token_auth(request.headers.get("authorization"))
                 moved = self.core.companies[tok.company_id].get("api_domain") if tok else None
             # a company whose domain changed: its old host no longer knows its tokens (the
             # token refresh answer names the new api_domain)

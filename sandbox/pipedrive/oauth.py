@@ -33,7 +33,7 @@ class OAuth:
         self.core = core
         self.hooks = hooks
 
-    def _oauth_routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         """The OAuth endpoints."""
         return [
             Route("/oauth/authorize", self._oauth_authorize, methods=["GET", "POST"]),
@@ -64,7 +64,7 @@ class OAuth:
             or self.core.base_url,
         }
 
-    def _token_auth(self, header: str | None) -> AccessToken | None:
+    def token_auth(self, header: str | None) -> AccessToken | None:
         if not header or not header.lower().startswith("bearer "):
             return None
         tok = self.core.access_tokens.get(header[7:].strip())
@@ -90,7 +90,7 @@ class OAuth:
             and secrets.compare_digest(secret, self.core.client_secret)
         )
 
-    def _revoke_install(self, install: Installation) -> None:
+    def revoke_install(self, install: Installation) -> None:
         install.active = False
         for tok in self.core.access_tokens.values():
             if tok.install_id == install.id:
@@ -101,7 +101,7 @@ class OAuth:
             return "Unknown client_id: this app is not registered."
         if not redirect_uri:
             return "Invalid request: redirect_uri is missing."
-        with self.core._lock:
+        with self.core.lock:
             if self.core.registered_redirect_uri is None:
                 self.core.registered_redirect_uri = redirect_uri
             elif redirect_uri != self.core.registered_redirect_uri:
@@ -128,7 +128,7 @@ class OAuth:
         assert isinstance(redirect_uri, str)
         extra = {"state": str(state)} if state else {}
         if request.method == "GET":
-            with self.core._lock:
+            with self.core.lock:
                 users = [
                     {**u, "company": self.core.companies[u["company_id"]]["name"]}
                     for u in self.core.users.values()
@@ -149,7 +149,7 @@ class OAuth:
             return RedirectResponse(
                 with_query(redirect_uri, {"error": "user_denied", **extra}), status_code=302
             )
-        with self.core._lock:
+        with self.core.lock:
             try:
                 user = self.core.users[int(str(params.get("user_id", "501")))]
             except (KeyError, ValueError):
@@ -169,7 +169,7 @@ class OAuth:
         return RedirectResponse(with_query(redirect_uri, {"code": code, **extra}), status_code=302)
 
     async def _oauth_token(self, request: Request) -> Response:
-        with self.core._lock:
+        with self.core.lock:
             self.core.token_calls += 1
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":
@@ -182,7 +182,7 @@ class OAuth:
         if not self._client_ok(request, form):
             return oauth_error(401, "Invalid client: client is invalid", "invalid_client")
         grant = form.get("grant_type")
-        with self.core._lock:
+        with self.core.lock:
             if grant == "authorization_code":
                 code = self.core.codes.pop(str(form.get("code") or ""), None)
                 if code is None or code["expires_at"] < time.time():
@@ -225,17 +225,17 @@ class OAuth:
         if not self._client_ok(request, form):
             return oauth_error(401, "Invalid client: client is invalid", "invalid_client")
         token = str(form.get("token") or "")
-        with self.core._lock:
+        with self.core.lock:
             for install in self.core.installations.values():
                 if install.refresh_token == token and install.active:
-                    self._revoke_install(install)
+                    self.revoke_install(install)
                     if not any(
                         i.active
                         and i.company_id == install.company_id
                         and i.user_id == install.user_id
                         for i in self.core.installations.values()
                     ):
-                        self.hooks._uninstall_user(install.company_id, install.user_id)
+                        self.hooks.uninstall_user(install.company_id, install.user_id)
             tok = self.core.access_tokens.get(token)
             if tok is not None:
                 tok.revoked = True

@@ -30,7 +30,7 @@ class Persons:
         self.delivery = delivery
         self.changes = changes
         kind = RecordKind(
-            "person", lambda: core.persons, "Person not found", _new, self._apply, rep._person_v2
+            "person", lambda: core.persons, "Person not found", _new, self._apply, rep.person_v2
         )
         self.records = Records(kind, core, delivery, changes)
         self.rep = rep
@@ -58,21 +58,21 @@ class Persons:
             raw = body["emails"] if "emails" in body else body.get("email")
             if "emails" not in body and strict:
                 raise fail(400, "Validation failed: email: use emails")
-            p["emails"] = self.check._contacts(raw, "emails", strict)
+            p["emails"] = self.check.contacts(raw, "emails", strict)
         if "phones" in body or "phone" in body:
             raw = body["phones"] if "phones" in body else body.get("phone")
-            p["phones"] = self.check._contacts(raw, "phones", strict)
+            p["phones"] = self.check.contacts(raw, "phones", strict)
         if "org_id" in body:
-            p["org_id"] = self.check._check_org(cid, body["org_id"])
+            p["org_id"] = self.check.check_org(cid, body["org_id"])
         if body.get("owner_id") is not None:
-            p["owner_id"] = self.check._check_user(cid, body["owner_id"])
+            p["owner_id"] = self.check.check_user(cid, body["owner_id"])
         if "visible_to" in body:
             if body["visible_to"] not in (1, 3, 5, 7):
                 raise fail(400, "Validation failed: visible_to: must be one of 1, 3, 5, 7")
             p["visible_to"] = body["visible_to"]
         if "label_ids" in body:
-            p["label_ids"] = self.check._check_labels(cid, body["label_ids"])
-        p["custom_fields"] = self.check._apply_cf(
+            p["label_ids"] = self.check.check_labels(cid, body["label_ids"])
+        p["custom_fields"] = self.check.apply_cf(
             cid, p["custom_fields"], body.get("custom_fields"), strict
         )
         if not p["name"]:
@@ -93,13 +93,13 @@ class Persons:
         source: str,
         user_id: int | None,
     ) -> dict[str, Any]:
-        with self.core._lock:
+        with self.core.lock:
             loser = self.records.get(person_id, None)
             survivor_old = self.records.get(into, loser["company_id"])
             if person_id == into:
                 raise fail(400, "Cannot merge a person into itself")
             cid = loser["company_id"]
-            actor = user_id or self.core._admin_of(cid)
+            actor = user_id or self.core.admin_of(cid)
             survivor = copy.deepcopy(survivor_old)
             for kind in ("emails", "phones"):
                 known = {e["value"] for e in survivor[kind]}
@@ -112,7 +112,7 @@ class Persons:
                 survivor["custom_fields"].setdefault(key, copy.deepcopy(value))
             correlation = str(uuid.uuid4())
             del self.core.persons[person_id]
-            self.delivery._emit(
+            self.delivery.emit(
                 cid,
                 "person",
                 person_id,
@@ -134,7 +134,7 @@ class Persons:
                 actor,
                 merged_from_id=person_id,
             )
-            self.delivery._emit(
+            self.delivery.emit(
                 cid,
                 "person",
                 person_id,
@@ -150,7 +150,7 @@ class Persons:
                 if deal["person_id"] == person_id:
                     moved = {**copy.deepcopy(deal), "person_id": into}
                     self.changes.commit("deal", self.core.deals, deal, moved, source, actor)
-            return self.rep._person_v2(self.core.persons[into], with_company=True)
+            return self.rep.person_v2(self.core.persons[into], with_company=True)
 
     def bulk(
         self,
@@ -159,7 +159,7 @@ class Persons:
         email_domain: str,
         fire: bool,
     ) -> list[int]:
-        with self.core._lock:
+        with self.core.lock:
             cid = self.core._company(company_id)
             ids = []
             for _ in range(count):

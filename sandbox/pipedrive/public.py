@@ -80,43 +80,43 @@ class PythonApi:
 
     def field_key(self, company_id: int, name: str) -> str | None:
         """The 40-hex key of the person field called `name` in that company (or None)."""
-        with self.core._lock:
-            f = self.core._field_by_name(company_id, name)
+        with self.core.lock:
+            f = self.core.field_by_name(company_id, name)
             return str(f["key"]) if f else None
 
     def option_id(self, company_id: int, field_name: str, label: str) -> int | None:
-        with self.core._lock:
-            f = self.core._field_by_name(company_id, field_name)
+        with self.core.lock:
+            f = self.core.field_by_name(company_id, field_name)
             for o in (f or {}).get("options") or []:
                 if o["label"] == label:
                     return int(o["id"])
             return None
 
     def expire_tokens(self) -> None:
-        with self.core._lock:
+        with self.core.lock:
             now = time.time()
             for tok in self.core.access_tokens.values():
                 tok.expires_at = min(tok.expires_at, now)
 
     def revoke_user(self, user_id: int) -> None:
-        with self.core._lock:
+        with self.core.lock:
             for install in self.core.installations.values():
                 if install.user_id == user_id:
-                    self.oauth._revoke_install(install)
+                    self.oauth.revoke_install(install)
 
     def set_token_lifetime(self, seconds: float | None) -> None:
-        with self.core._lock:
+        with self.core.lock:
             self.core.token_lifetime = seconds
             if seconds is not None:
                 for tok in self.core.access_tokens.values():
                     tok.expires_at = min(tok.expires_at, tok.issued_at + seconds)
 
     def delete_webhook(self, webhook_id: int) -> bool:
-        with self.core._lock:
+        with self.core.lock:
             return self.core.webhooks.pop(webhook_id, None) is not None
 
     def ban_webhook(self, webhook_id: int) -> bool:
-        with self.core._lock:
+        with self.core.lock:
             hook = self.core.webhooks.get(webhook_id)
             if hook is None:
                 return False
@@ -125,27 +125,27 @@ class PythonApi:
             return True
 
     def state(self, company_id: int | None = None) -> dict[str, Any]:
-        with self.core._lock:
+        with self.core.lock:
 
             def mine(rec: dict[str, Any]) -> bool:
                 return company_id is None or rec["company_id"] == company_id
 
             return {
                 "persons": [
-                    self.rep._person_v2(p, True) for p in self.core.persons.values() if mine(p)
+                    self.rep.person_v2(p, True) for p in self.core.persons.values() if mine(p)
                 ],
                 "organizations": [
-                    self.rep._org_v2(o, True) for o in self.core.organizations.values() if mine(o)
+                    self.rep.org_v2(o, True) for o in self.core.organizations.values() if mine(o)
                 ],
-                "deals": [self.rep._deal_v2(d, True) for d in self.core.deals.values() if mine(d)],
+                "deals": [self.rep.deal_v2(d, True) for d in self.core.deals.values() if mine(d)],
                 "webhooks": [
-                    self.hooks._webhook_out(w, internal=True)
+                    self.hooks.webhook_out(w, internal=True)
                     for w in self.core.webhooks.values()
                     if mine(w)
                 ],
                 "deliveries": [d for d in self.core.deliveries if mine(d)],
                 "person_fields": [
-                    self._field_v1(f) | {"company_id": f["company_id"]}
+                    self.field_v1(f) | {"company_id": f["company_id"]}
                     for f in self.core.person_fields.values()
                     if mine(f)
                 ],
@@ -161,7 +161,7 @@ class PythonApi:
                 "requests": list(self.core.requests),
             }
 
-    def _field_v1(self, f: dict[str, Any]) -> dict[str, Any]:
+    def field_v1(self, f: dict[str, Any]) -> dict[str, Any]:
         return {
             "id": f["id"],
             "key": f["key"],
@@ -186,7 +186,7 @@ class PythonApi:
             "options": copy.deepcopy(f["options"]),
         }
 
-    def _field_v2(self, f: dict[str, Any]) -> dict[str, Any]:
+    def field_v2(self, f: dict[str, Any]) -> dict[str, Any]:
         return {
             "field_name": f["name"],
             "field_code": f["key"],

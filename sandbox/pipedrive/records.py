@@ -52,15 +52,15 @@ class Changes:
         merged_from_id: int | None = None,
     ) -> bool:
         """Store `new` if it differs from `old` (bumping update_time) and fire `change`."""
-        before, after = self.rep._api_form(entity, old), self.rep._api_form(entity, new)
+        before, after = self.rep.api_form(entity, old), self.rep.api_form(entity, new)
         before.pop("update_time")
         after.pop("update_time")
         if before == after and merged_from_id is None:
             return False
         new["update_time"] = utcnow()
         table[new["id"]] = new
-        actor = user_id or self.core._admin_of(new["company_id"])
-        self.delivery._emit(
+        actor = user_id or self.core.admin_of(new["company_id"])
+        self.delivery.emit(
             new["company_id"],
             entity,
             new["id"],
@@ -97,15 +97,15 @@ class Records:
         fire: bool = True,
     ) -> Record:
         kind = self.kind
-        with self.core._lock:
+        with self.core.lock:
             cid = self.core._company(company_id)
-            actor = user_id or self.core._admin_of(cid)
+            actor = user_id or self.core.admin_of(cid)
             rec = kind.new(cid, actor, source, body)
             kind.apply(rec, body, strict, True)
             rec["id"] = next(self.core._ids[kind.entity])
             kind.table()[rec["id"]] = rec
             if fire:
-                self.delivery._emit(
+                self.delivery.emit(
                     cid, kind.entity, rec["id"], None, rec, source, actor, v2="create", v1="added"
                 )
             return kind.render(rec, with_company=True)
@@ -128,7 +128,7 @@ class Records:
         strict: bool,
     ) -> Record:
         kind = self.kind
-        with self.core._lock:
+        with self.core.lock:
             old = self.get(record_id, company_id)
             new = copy.deepcopy(old)
             kind.apply(new, body, strict, False)
@@ -145,11 +145,11 @@ class Records:
         company_id: int | None = None,
     ) -> None:
         kind = self.kind
-        with self.core._lock:
+        with self.core.lock:
             rec = self.get(record_id, company_id)
             del kind.table()[record_id]
-            actor = user_id or self.core._admin_of(rec["company_id"])
-            self.delivery._emit(
+            actor = user_id or self.core.admin_of(rec["company_id"])
+            self.delivery.emit(
                 rec["company_id"],
                 kind.entity,
                 record_id,

@@ -21,12 +21,12 @@ class Representations:
     def _cf_plain(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
         return {
             f["key"]: copy.deepcopy(values.get(f["key"]))
-            for f in self.core._custom_fields(company_id)
+            for f in self.core.custom_fields(company_id)
         }
 
     def _cf_typed(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in self.core._custom_fields(company_id):
+        for f in self.core.custom_fields(company_id):
             value = values.get(f["key"])
             t = f["field_type"]
             if value is None:
@@ -61,7 +61,7 @@ class Representations:
 
     def _cf_v1(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in self.core._custom_fields(company_id):
+        for f in self.core.custom_fields(company_id):
             key, t, value = f["key"], f["field_type"], values.get(f["key"])
             if t == "enum":
                 out[key] = None if value is None else str(value)
@@ -84,7 +84,7 @@ class Representations:
                 out[key] = value
         return out
 
-    def _person_v2(self, p: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
+    def person_v2(self, p: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
         out = {
             "id": p["id"],
             "name": p["name"],
@@ -150,7 +150,7 @@ class Representations:
         out.update(self._cf_v1(p["company_id"], p["custom_fields"]))
         return out
 
-    def _org_v2(self, o: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
+    def org_v2(self, o: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
         out = {
             "id": o["id"],
             "name": o["name"],
@@ -198,7 +198,7 @@ class Representations:
             "label": None,
         }
 
-    def _deal_v2(self, d: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
+    def deal_v2(self, d: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
         out = {
             "id": d["id"],
             "title": d["title"],
@@ -306,9 +306,9 @@ class Representations:
             return self._deal_hook2(record), self._deal_v1(record)
         return self._org_hook2(record), self._org_v1(record)
 
-    def _api_form(self, entity: str, record: dict[str, Any]) -> dict[str, Any]:
+    def api_form(self, entity: str, record: dict[str, Any]) -> dict[str, Any]:
         if entity == "person":
-            return self._person_v2(record)
+            return self.person_v2(record)
         if entity == "deal":
-            return self._deal_v2(record)
-        return self._org_v2(record)
+            return self.deal_v2(record)
+        return self.org_v2(record)

@@ -109,7 +109,7 @@ class PipedriveSim(PythonApi):
         self, company_id: int, name: str, field_type: str, options: list[str] | None
     ) -> dict[str, Any]:
         """A person custom field as if the customer had created it in Pipedrive."""
-        return self.core._add_field(company_id, name, field_type, options)
+        return self.core.add_field(company_id, name, field_type, options)
 
     @property
     def persons(self) -> dict[int, dict[str, Any]]:
@@ -120,8 +120,8 @@ class PipedriveSim(PythonApi):
         return self.core.webhooks
 
     def _seed_demo(self) -> None:
-        tier = self.core._field_by_name(1001, "Tier")
-        interests = self.core._field_by_name(1001, "Interests")
+        tier = self.core.field_by_name(1001, "Tier")
+        interests = self.core.field_by_name(1001, "Interests")
         assert tier and interests
         opt = {o["label"]: o["id"] for o in tier["options"] + interests["options"]}
         acme_orgs = [o["id"] for o in self.core.organizations.values() if o["company_id"] == 1001]
@@ -173,30 +173,30 @@ class PipedriveSim(PythonApi):
 
     def _build_app(self) -> Starlette:
         routes = [
-            *self.oauth._oauth_routes(),
-            *self.api._api_routes(),
-            *self.control._control_routes(),
-            *self.ui._ui_routes(),
+            *self.oauth.routes(),
+            *self.api.routes(),
+            *self.control.routes(),
+            *self.ui.routes(),
         ]
         return Starlette(routes=routes, lifespan=self._lifespan)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        self.core._loop = asyncio.get_running_loop()
-        pending, self.core._pending_jobs = self.core._pending_jobs, []
+        self.core.loop = asyncio.get_running_loop()
+        pending, self.core.pending_jobs = self.core.pending_jobs, []
         for factory in pending:
-            self.delivery._spawn(factory)
+            self.delivery.spawn(factory)
         try:
             yield
         finally:
-            for task in list(self.core._tasks):
+            for task in list(self.core.tasks):
                 task.cancel()
-            if self.core._tasks:
-                await asyncio.gather(*self.core._tasks, return_exceptions=True)
-            if self.core._client is not None:
-                await self.core._client.aclose()
-                self.core._client = None
-            self.core._loop = None
+            if self.core.tasks:
+                await asyncio.gather(*self.core.tasks, return_exceptions=True)
+            if self.core.client is not None:
+                await self.core.client.aclose()
+                self.core.client = None
+            self.core.loop = None
 
 
 class _OuterApp:
@@ -232,7 +232,7 @@ class _OuterApp:
         try:
             await self.faulted(scope, receive, logging_send)
         finally:
-            with self.sim.core._lock:
+            with self.sim.core.lock:
                 self.sim.core.requests.append(
                     {
                         "method": scope["method"],

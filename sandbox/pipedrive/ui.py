@@ -39,7 +39,7 @@ class UiRoutes:
         self.people = people
         self.rep = rep
 
-    def _ui_routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         """The UI pages, the favicon and the custom UI extensions."""
         return [
             Route("/", self._ui_index, methods=["GET"]),
@@ -79,7 +79,7 @@ class UiRoutes:
 
     async def _ui_index(self, request: Request) -> Response:
         cid = self._ui_company(request)
-        with self.core._lock:
+        with self.core.lock:
             fields = ui_fields(self.core, cid)
             orgs = {o["id"]: o for o in self.core.organizations.values() if o["company_id"] == cid}
             persons = []
@@ -106,7 +106,7 @@ class UiRoutes:
             stage_names = {s["id"]: s["name"] for s in stages}
             deals = [
                 {
-                    **self.rep._deal_v2(d),
+                    **self.rep.deal_v2(d),
                     "person": person_names.get(d["person_id"], ""),
                     "stage": stage_names.get(d["stage_id"], ""),
                 }
@@ -114,7 +114,7 @@ class UiRoutes:
                 if d["company_id"] == cid
             ]
             hooks = [
-                self.hooks._webhook_out(w, internal=True)
+                self.hooks.webhook_out(w, internal=True)
                 for w in self.core.webhooks.values()
                 if w["company_id"] == cid
             ]
@@ -154,7 +154,7 @@ class UiRoutes:
         if email or not creating:
             body["email"] = email
         cf: dict[str, Any] = {}
-        for f in self.core._custom_fields(cid):
+        for f in self.core.custom_fields(cid):
             name = f"cf_{f['key']}"
             if f["field_type"] == "set":
                 cf[f["key"]] = [str(v) for v in form.getlist(name)] or None
@@ -182,7 +182,7 @@ class UiRoutes:
 
     async def _ui_person_edit(self, request: Request) -> Response:
         pid = int(request.path_params["id"])
-        with self.core._lock:
+        with self.core.lock:
             p = self.core.persons.get(pid)
             if p is None:
                 return self._ui_back(self._ui_company(request), err="Person not found")
@@ -196,9 +196,9 @@ class UiRoutes:
             except ApiError as exc:
                 return self._ui_back(cid, err=str(exc))
             return self._ui_back(cid, msg=f"Person {pid} saved")
-        with self.core._lock:
+        with self.core.lock:
             values = {}
-            for f in self.core._custom_fields(cid):
+            for f in self.core.custom_fields(cid):
                 v = p["custom_fields"].get(f["key"])
                 if f["field_type"] == "set":
                     values[f["key"]] = v or []
@@ -211,7 +211,7 @@ class UiRoutes:
             ctx = {
                 "companies": list(self.core.companies.values()),
                 "company": self.core.companies[cid],
-                "person": self.rep._person_v2(p),
+                "person": self.rep.person_v2(p),
                 "email": ", ".join(e["value"] for e in p["emails"]),
                 "fields": ui_fields(self.core, cid),
                 "values": values,
@@ -263,7 +263,7 @@ class UiRoutes:
 
     async def _ui_deal_edit(self, request: Request) -> Response:
         did = int(request.path_params["id"])
-        with self.core._lock:
+        with self.core.lock:
             d = self.core.deals.get(did)
             if d is None:
                 return self._ui_back(self._ui_company(request), err="Deal not found")
@@ -277,11 +277,11 @@ class UiRoutes:
             except ApiError as exc:
                 return self._ui_back(cid, err=str(exc))
             return self._ui_back(cid, msg=f"Deal {did} saved")
-        with self.core._lock:
+        with self.core.lock:
             ctx = {
                 "companies": list(self.core.companies.values()),
                 "company": self.core.companies[cid],
-                "deal": self.rep._deal_v2(d),
+                "deal": self.rep.deal_v2(d),
                 "persons": sorted(
                     (p["id"], p["name"])
                     for p in self.core.persons.values()

@@ -103,7 +103,7 @@ class Validation:
             value = str(value)
         return value
 
-    def _apply_cf(
+    def apply_cf(
         self,
         company_id: int,
         current: dict[str, Any],
@@ -114,7 +114,7 @@ class Validation:
             return current
         if not isinstance(body, dict):
             raise fail(400, "Validation failed: custom_fields: must be an object")
-        by_key = {f["key"]: f for f in self.core._custom_fields(company_id)}
+        by_key = {f["key"]: f for f in self.core.custom_fields(company_id)}
         out = dict(current)
         for key, value in body.items():
             f = by_key.get(key)
@@ -128,7 +128,7 @@ class Validation:
         return out
 
     @staticmethod
-    def _contacts(value: Any, name: str, strict: bool) -> list[dict[str, Any]]:
+    def contacts(value: Any, name: str, strict: bool) -> list[dict[str, Any]]:
         if value is None:
             return []
         if isinstance(value, str):
@@ -156,7 +156,7 @@ class Validation:
             out[0]["primary"] = True
         return out
 
-    def _check_org(self, company_id: int, org_id: Any) -> int | None:
+    def check_org(self, company_id: int, org_id: Any) -> int | None:
         if org_id in (None, "", 0):
             return None
         try:
@@ -168,7 +168,7 @@ class Validation:
             raise fail(400, f"Organization {oid} not found")
         return oid
 
-    def _check_user(self, company_id: int, user_id: Any, name: str = "owner_id") -> int:
+    def check_user(self, company_id: int, user_id: Any, name: str = "owner_id") -> int:
         try:
             uid = int(user_id)
         except (TypeError, ValueError):
@@ -178,7 +178,7 @@ class Validation:
             raise fail(400, f"User {uid} not found")
         return uid
 
-    def _check_labels(self, company_id: int, value: Any) -> list[int]:
+    def check_labels(self, company_id: int, value: Any) -> list[int]:
         known = {
             o["id"]
             for f in self.core.person_fields.values()
@@ -191,7 +191,7 @@ class Validation:
             raise fail(400, "Validation failed: label_ids: must be a list of existing label ids")
         return sorted(set(value))
 
-    def _check_person(self, company_id: int, person_id: Any) -> int | None:
+    def check_person(self, company_id: int, person_id: Any) -> int | None:
         if person_id in (None, "", 0):
             return None
         try:

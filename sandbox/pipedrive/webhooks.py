@@ -29,7 +29,7 @@ class WebhookAdmin:
 
     # ------------------------------------------------------------------ webhooks (admin)
 
-    def _create_webhook(self, auth: Auth, body: dict[str, Any]) -> dict[str, Any]:
+    def create_webhook(self, auth: Auth, body: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}
         url = body.get("subscription_url")
         parts = urlsplit(url) if isinstance(url, str) else None
@@ -59,12 +59,12 @@ class WebhookAdmin:
         user_id = auth.user_id
         if body.get("user_id") not in (None, ""):
             try:
-                user_id = self.check._check_user(auth.company_id, body["user_id"], "user_id")
+                user_id = self.check.check_user(auth.company_id, body["user_id"], "user_id")
             except ApiError:
                 errors["user_id"] = ["user not found"]
         if errors:
             raise ApiError(400, {"status": "error", "success": False, "errors": errors})
-        with self.core._lock:
+        with self.core.lock:
             owned = [
                 w
                 for w in self.core.webhooks.values()
@@ -98,9 +98,9 @@ class WebhookAdmin:
                 "banned_until": None,
             }
             self.core.webhooks[hook["id"]] = hook
-            return self._webhook_out(hook)
+            return self.webhook_out(hook)
 
-    def _webhook_out(self, hook: dict[str, Any], internal: bool = False) -> dict[str, Any]:
+    def webhook_out(self, hook: dict[str, Any], internal: bool = False) -> dict[str, Any]:
         out = {k: v for k, v in hook.items() if k not in ("fail_count", "banned_until")}
         banned = (hook["banned_until"] or 0) > time.time()
         out["is_active"] = 0 if banned else 1
@@ -112,7 +112,7 @@ class WebhookAdmin:
             )
         return out
 
-    def _uninstall_user(self, company_id: int, user_id: int) -> None:
+    def uninstall_user(self, company_id: int, user_id: int) -> None:
         """Pipedrive removes the app's webhooks of a user when the app is uninstalled."""
         for hook in list(self.core.webhooks.values()):
             if hook["company_id"] == company_id and hook["owner_id"] == user_id:
