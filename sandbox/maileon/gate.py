@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sandbox.maileon.core import SimCore
 from sandbox.maileon.model import Account, ApiError, now_ms
 from sandbox.maileon.xmlio import error_xml
-
-if TYPE_CHECKING:
-    from sandbox.maileon.core import SimCore
 
 
 class ApiGate:
