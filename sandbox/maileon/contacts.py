@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.maileon.core import SimCore
 from sandbox.maileon.gate import acc_of
 from sandbox.maileon.model import (
     INT_RE,
@@ -35,10 +36,14 @@ from sandbox.maileon.xmlio import (
 )
 
 
-class ContactRoutes(WebhookRoutes):
+class ContactRoutes:
     """The contact endpoints and the permission rules behind them."""
 
-    def contact_routes(self) -> list[BaseRoute]:
+    def __init__(self, core: SimCore, webhooks: WebhookRoutes) -> None:
+        self.core = core
+        self.webhooks = webhooks
+
+    def routes(self) -> list[BaseRoute]:
         """Routes under `/1.0`."""
         return [
             Route("/contacts", self.list_contacts, methods=["GET"]),
@@ -108,7 +113,7 @@ class ContactRoutes(WebhookRoutes):
     ) -> Contact:
         """A new contact; an address on the suppression list stays unsubscribed unless the
         caller explicitly subscribes it again (`subscribe_intent`)."""
-        c = Contact(id=self.next_id("contact"), email=email, permission=permission)
+        c = Contact(id=self.core.next_id("contact"), email=email, permission=permission)
         c.note("created", source=source, permission=permission)
         if email.lower() in acc.suppressed:
             if subscribe_intent:
@@ -366,7 +371,7 @@ class ContactRoutes(WebhookRoutes):
         snap = c.snapshot()
         msg_id = None if source == "api" else str(secrets.randbelow(10**9))
         record = {
-            "id": self.next_id("unsubscription"),
+            "id": self.core.next_id("unsubscription"),
             "timestamp": ts,
             "time": fmt_ts(ts),
             "contact_id": c.id,
@@ -385,7 +390,7 @@ class ContactRoutes(WebhookRoutes):
         c.doi_pending = False
         c.note("unsubscribed", source=source, webhooks_fired=fire)
         if fire:
-            self.fire(
+            self.webhooks.fire(
                 acc,
                 "unsubscription",
                 snap,
@@ -431,7 +436,7 @@ class ContactRoutes(WebhookRoutes):
                 "doi_mailing": c.doi_mailing,
             }
         )
-        self.fire(
+        self.webhooks.fire(
             acc,
             "doi",
             c.snapshot(),

@@ -10,6 +10,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox import controls
+from sandbox.maileon.contacts import ContactRoutes
+from sandbox.maileon.core import SimCore
 from sandbox.maileon.model import (
     ALL_METHODS,
     DEFAULT_ACCOUNT,
@@ -20,13 +22,16 @@ from sandbox.maileon.model import (
     valid_email,
 )
 from sandbox.maileon.params import read_json
-from sandbox.maileon.reports import ReportRoutes
 
 
-class ControlRoutes(ReportRoutes):
+class ControlRoutes:
     """Control endpoints for tests and the demo."""
 
-    def control_routes(self) -> list[BaseRoute]:
+    def __init__(self, contacts: ContactRoutes, core: SimCore) -> None:
+        self.contacts = contacts
+        self.core = core
+
+    def routes(self) -> list[BaseRoute]:
         """Routes under `/_sim/`."""
         return [
             Route("/_sim/state", self.sim_state, methods=["GET"]),
@@ -51,36 +56,38 @@ class ControlRoutes(ReportRoutes):
         ]
 
     async def sim_controls_page(self, request: Request) -> Response:
-        keys = [{"key": k.key, "account": k.account, "revoked": False} for k in self.keys.values()]
+        keys = [
+            {"key": k.key, "account": k.account, "revoked": False} for k in self.core.keys.values()
+        ]
         keys += [
             {"key": k.key, "account": k.account, "revoked": True}
-            for k in self.revoked_keys.values()
-            if k.key not in self.keys
+            for k in self.core.revoked_keys.values()
+            if k.key not in self.core.keys
         ]
         context = {
             "service": "Maileon",
             "color": "#e4007d",
-            "faults": controls.fault_state(self.faults),
+            "faults": controls.fault_state(self.core.faults),
             "keys": sorted(keys, key=lambda k: str(k["key"])),
             "message": request.query_params.get("msg"),
             "error": request.query_params.get("error"),
         }
-        return self.templates.TemplateResponse(request, "maileon/controls.html", context)
+        return self.core.templates.TemplateResponse(request, "maileon/controls.html", context)
 
     async def sim_controls_action(self, request: Request) -> Response:
         form = await request.form()
         action = str(form.get("action") or "")
 
         def act() -> str:
-            said = controls.common_action(self.faults, action, form, "/1.0/")
+            said = controls.common_action(self.core.faults, action, form, "/1.0/")
             if said is not None:
                 return said
             key = str(form.get("key") or "")
-            if action == "revoke_key" and key in self.keys:
-                self.revoked_keys[key] = self.keys.pop(key)
+            if action == "revoke_key" and key in self.core.keys:
+                self.core.revoked_keys[key] = self.core.keys.pop(key)
                 return f"Key {key} revoked: Maileon answers 401 to it."
-            if action == "restore_key" and key in self.revoked_keys:
-                self.keys[key] = self.revoked_keys.pop(key)
+            if action == "restore_key" and key in self.core.revoked_keys:
+                self.core.keys[key] = self.core.revoked_keys.pop(key)
                 return f"Key {key} restored: Maileon accepts it again."
             raise controls.ControlError(f"unknown control {action!r}")
 
@@ -95,7 +102,7 @@ class ControlRoutes(ReportRoutes):
         return data
 
     def control_account(self, name: Any) -> Account:
-        account = self.accounts.get(str(name or DEFAULT_ACCOUNT))
+        account = self.core.accounts.get(str(name or DEFAULT_ACCOUNT))
         if account is None:
             raise ApiError(404, f"unknown account {name}")
         return account
@@ -127,8 +134,8 @@ class ControlRoutes(ReportRoutes):
             "suppressed": sorted(acc.suppressed),
             "doi_keys": sorted(acc.doi_keys),
             "requests": list(acc.requests),
-            "deliveries_in_flight": self._inflight,
-            "most_requests_in_flight": self.faults.most_in_flight,
+            "deliveries_in_flight": self.core.inflight,
+            "most_requests_in_flight": self.core.faults.most_in_flight,
         }
 
     async def sim_state(self, request: Request) -> Response:
@@ -136,7 +143,7 @@ class ControlRoutes(ReportRoutes):
         return JSONResponse(self.state(acc))
 
     async def sim_accounts(self, request: Request) -> Response:
-        return JSONResponse({"accounts": sorted(self.accounts)})
+        return JSONResponse({"accounts": sorted(self.core.accounts)})
 
     async def sim_add_key(self, request: Request) -> Response:
         data = await self.control_body(request)
@@ -144,21 +151,21 @@ class ControlRoutes(ReportRoutes):
         if not key:
             raise ApiError(400, "key required")
         methods = data.get("methods") or sorted(ALL_METHODS)
-        self.add_key(key, str(data.get("account") or DEFAULT_ACCOUNT), methods)
+        self.core.add_key(key, str(data.get("account") or DEFAULT_ACCOUNT), methods)
         return JSONResponse(
             {
                 "ok": True,
                 "key": key,
-                "account": self.keys[key].account,
-                "methods": sorted(self.keys[key].methods),
+                "account": self.core.keys[key].account,
+                "methods": sorted(self.core.keys[key].methods),
             }
         )
 
     async def sim_revoke_key(self, request: Request) -> Response:
         data = await self.control_body(request)
-        removed = self.keys.pop(str(data.get("key")), None)
+        removed = self.core.keys.pop(str(data.get("key")), None)
         if removed is not None:
-            self.revoked_keys[removed.key] = removed
+            self.core.revoked_keys[removed.key] = removed
         return JSONResponse({"ok": True, "revoked": removed is not None})
 
     async def sim_add_contact(self, request: Request) -> Response:
@@ -181,15 +188,15 @@ class ControlRoutes(ReportRoutes):
             acc.custom_fields.setdefault(
                 str(name), "boolean" if isinstance(custom[name], bool) else "string"
             )
-        std, typed = self.validate_fields(
+        std, typed = self.contacts.validate_fields(
             acc, {"standard_fields": data.get("standard_fields"), "custom_fields": custom}
         )
-        c = self.new_contact(
+        c = self.contacts.new_contact(
             acc, email, permission, permission > 1, str(data.get("created_by") or "control")
         )
         ext = data.get("external_id")
         c.external_id = None if ext in (None, "") else str(ext)
-        self.apply_fields(c, std, typed)
+        self.contacts.apply_fields(c, std, typed)
         return JSONResponse({"ok": True, "contact": c.to_json()})
 
     async def sim_confirm_doi(self, request: Request) -> Response:
@@ -198,14 +205,14 @@ class ControlRoutes(ReportRoutes):
         c = self.control_contact(acc, data)
         if not c.doi_pending:
             raise ApiError(409, "no pending DOI for this contact")
-        self.confirm_doi(acc, c)
+        self.contacts.confirm_doi(acc, c)
         return JSONResponse({"ok": True, "contact": c.to_json()})
 
     async def sim_unsubscribe(self, request: Request) -> Response:
         data = await self.control_body(request)
         acc = self.control_account(data.get("account"))
         c = self.control_contact(acc, data)
-        record = self.unsubscribe(
+        record = self.contacts.unsubscribe(
             acc,
             c,
             str(data.get("source") or "link"),
@@ -229,29 +236,29 @@ class ControlRoutes(ReportRoutes):
             if not isinstance(spec, dict):
                 raise ApiError(400, "fault spec must be an object")
             try:
-                self.faults.add(spec)
+                self.core.faults.add(spec)
             except (TypeError, ValueError) as exc:
                 raise ApiError(400, f"invalid fault spec: {exc}") from None
-        return JSONResponse({"ok": True, "scripted": len(self.faults.scripted)})
+        return JSONResponse({"ok": True, "scripted": len(self.core.faults.scripted)})
 
     async def sim_latency(self, request: Request) -> Response:
         data = await self.control_body(request)
         try:
-            self.faults.latency_ms = float(data.get("ms") or 0)
+            self.core.faults.latency_ms = float(data.get("ms") or 0)
         except (TypeError, ValueError):
             raise ApiError(400, "ms must be a number") from None
-        return JSONResponse({"ok": True, "latency_ms": self.faults.latency_ms})
+        return JSONResponse({"ok": True, "latency_ms": self.core.faults.latency_ms})
 
     async def sim_report_shape(self, request: Request) -> Response:
         """`{"invalid_contact_tag": "contact", "name_invalid_contacts": false}`: how a
         synchronize report names a refused contact inside `<invalid_contacts>`, and whether
         the entry carries its email and external id."""
         data = await self.control_body(request)
-        tag = data.get("invalid_contact_tag", self.invalid_contact_tag)
+        tag = data.get("invalid_contact_tag", self.core.invalid_contact_tag)
         if not isinstance(tag, str) or not tag.isidentifier() or not tag.isascii():
             raise ApiError(400, "invalid_contact_tag must be an XML element name")
-        self.invalid_contact_tag = tag
-        self.name_invalid_contacts = bool(data.get("name_invalid_contacts", True))
+        self.core.invalid_contact_tag = tag
+        self.core.name_invalid_contacts = bool(data.get("name_invalid_contacts", True))
         return JSONResponse({"ok": True, "invalid_contact_tag": tag})
 
     async def sim_hold(self, request: Request) -> Response:
@@ -266,24 +273,24 @@ class ControlRoutes(ReportRoutes):
             except (TypeError, ValueError):
                 raise ApiError(400, "count must be a number") from None
             method = data.get("method")
-            self.faults.hold(str(data["path"]), str(method) if method else None, count)
-        return JSONResponse({"ok": True, "held": self.faults.held()})
+            self.core.faults.hold(str(data["path"]), str(method) if method else None, count)
+        return JSONResponse({"ok": True, "held": self.core.faults.held()})
 
     async def sim_release(self, request: Request) -> Response:
-        self.faults.release()
+        self.core.faults.release()
         return JSONResponse({"ok": True})
 
     async def sim_down(self, request: Request) -> Response:
         data = await self.control_body(request)
-        self.faults.down = bool(data.get("down", True))
-        return JSONResponse({"ok": True, "down": self.faults.down})
+        self.core.faults.down = bool(data.get("down", True))
+        return JSONResponse({"ok": True, "down": self.core.faults.down})
 
     async def sim_reset_faults(self, request: Request) -> Response:
-        self.faults.clear()
+        self.core.faults.clear()
         return JSONResponse({"ok": True})
 
     async def sim_reset(self, request: Request) -> Response:
-        for acc in self.accounts.values():
+        for acc in self.core.accounts.values():
             acc.reset()
         return JSONResponse({"ok": True})
 
@@ -294,6 +301,6 @@ class ControlRoutes(ReportRoutes):
             raise ApiError(400, "timeout must be a number") from None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._inflight and loop.time() < deadline:  # noqa: ASYNC110 (simple poll)
+        while self.core.inflight and loop.time() < deadline:  # noqa: ASYNC110 (simple poll)
             await asyncio.sleep(0.01)
-        return JSONResponse({"idle": self._inflight == 0, "in_flight": self._inflight})
+        return JSONResponse({"idle": self.core.inflight == 0, "in_flight": self.core.inflight})

@@ -38,8 +38,8 @@ class SimCore:
         self.revoked_keys: dict[str, ApiKey] = {}  # the control page can restore them
         self.accounts: dict[str, Account] = {}
         self._ids: dict[str, int] = {}
-        self._inflight = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.inflight = 0
+        self.tasks: set[asyncio.Task[None]] = set()
         # the element naming a refused contact in a synchronize report: the sources differ
         # (derived example `invalid_contact`, the .NET client `contact`; the Java client reads
         # any child of `invalid_contacts`), so tests choose (`/_sim/report_shape`)

@@ -17,14 +17,13 @@ from sandbox.maileon.model import (
     Account,
     ApiError,
 )
-from sandbox.maileon.synchronize import SynchronizeRoutes
 from sandbox.maileon.xmlio import sub, xml_response
 
 
-class FieldRoutes(SynchronizeRoutes):
+class FieldRoutes:
     """Custom field endpoints."""
 
-    def field_routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         """Routes under `/1.0`."""
         return [
             Route("/contacts/fields/custom", self.list_custom_fields, methods=["GET"]),

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sandbox.maileon.core import SimCore
 from sandbox.maileon.model import Account, ApiError, now_ms
 from sandbox.maileon.xmlio import error_xml
-
-if TYPE_CHECKING:
-    from sandbox.maileon.sim import MaileonSim
 
 
 class ApiGate:
     """Authenticates `/1.0` calls, records them in the account's request log, renders errors."""
 
-    def __init__(self, app: ASGIApp, sim: MaileonSim) -> None:
+    def __init__(self, app: ASGIApp, sim: SimCore) -> None:
         self.app = app
         self.sim = sim
 

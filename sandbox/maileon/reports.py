@@ -9,17 +9,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.maileon.core import SimCore
 from sandbox.maileon.gate import acc_of
 from sandbox.maileon.model import Account, ApiError
 from sandbox.maileon.params import paged_headers, paging, q_int
-from sandbox.maileon.transactions import TransactionRoutes
 from sandbox.maileon.xmlio import sub, xml_response
 
 
-class ReportRoutes(TransactionRoutes):
+class ReportRoutes:
     """Report, mailing and ping endpoints."""
 
-    def report_routes(self) -> list[BaseRoute]:
+    def __init__(self, core: SimCore) -> None:
+        self.core = core
+
+    def routes(self) -> list[BaseRoute]:
         """Routes under `/1.0`."""
         return [
             Route("/ping", self.ping, methods=["GET", "POST", "PUT", "DELETE"]),
@@ -90,7 +93,7 @@ class ReportRoutes(TransactionRoutes):
         """Each DOI key of the account is one DOI mailing (mailing id -> key)."""
         for key in sorted(acc.doi_keys):
             if key not in acc.doi_mailing_ids:
-                acc.doi_mailing_ids[key] = self.next_id("mailing")
+                acc.doi_mailing_ids[key] = self.core.next_id("mailing")
         return {mid: key for key, mid in acc.doi_mailing_ids.items() if key in acc.doi_keys}
 
     async def mailings_by_type(self, request: Request) -> Response:

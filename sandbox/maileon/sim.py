@@ -13,37 +13,57 @@ from starlette.routing import Mount, Router
 from starlette.types import ASGIApp
 
 from sandbox.faults import FaultMiddleware
+from sandbox.maileon.contacts import ContactRoutes
+from sandbox.maileon.control import ControlRoutes
+from sandbox.maileon.core import SimCore
+from sandbox.maileon.fields import FieldRoutes
 from sandbox.maileon.gate import ApiGate
 from sandbox.maileon.model import ApiError
+from sandbox.maileon.reports import ReportRoutes
+from sandbox.maileon.synchronize import SynchronizeRoutes
+from sandbox.maileon.transactions import TransactionRoutes
 from sandbox.maileon.ui import UiRoutes
+from sandbox.maileon.webhooks import WebhookRoutes
 from sandbox.maileon.xmlio import error_xml
 
 
-class MaileonSim(UiRoutes):
-    """A simulated Maileon. `app` is the ASGI app (Starlette wrapped in FaultMiddleware)."""
+class MaileonSim:
+    """A simulated Maileon. `app` is the ASGI app (Starlette wrapped in FaultMiddleware).
+
+    `core` is the shared state; every other part is one resource that returns its routes.
+    """
 
     def __init__(
         self, *, api_keys: dict[str, set[str]] | None = None, time_scale: float = 1.0
     ) -> None:
-        super().__init__(api_keys=api_keys, time_scale=time_scale)
+        self.core = core = SimCore(api_keys=api_keys, time_scale=time_scale)
+        self.faults = core.faults
+        self.webhooks = WebhookRoutes(core)
+        self.contacts = ContactRoutes(core, self.webhooks)
+        self.synchronize = SynchronizeRoutes(self.contacts, core)
+        self.fields = FieldRoutes()
+        self.transactions = TransactionRoutes(self.contacts, core)
+        self.reports = ReportRoutes(core)
+        self.control = ControlRoutes(self.contacts, core)
+        self.ui = UiRoutes(self.contacts, self.control, core)
         self.app: ASGIApp = FaultMiddleware(self._build(), self.faults, ("/_sim/",))
 
     # -- app --------------------------------------------------------------------------------------
 
     def _build(self) -> Starlette:
         api_routes = [
-            *self.contact_routes(),
-            *self.synchronize_routes(),
-            *self.field_routes(),
-            *self.transaction_routes(),
-            *self.webhook_routes(),
-            *self.report_routes(),
+            *self.contacts.routes(),
+            *self.synchronize.routes(),
+            *self.fields.routes(),
+            *self.transactions.routes(),
+            *self.webhooks.routes(),
+            *self.reports.routes(),
         ]
         api = Router(routes=api_routes)
         control = [
-            *self.control_routes(),
-            *self.ui_routes(),
-            Mount("/1.0", app=ApiGate(api, self)),
+            *self.control.routes(),
+            *self.ui.routes(),
+            Mount("/1.0", app=ApiGate(api, self.core)),
         ]
 
         async def on_error(request: Request, exc: Exception) -> Response:
@@ -55,9 +75,9 @@ class MaileonSim(UiRoutes):
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
             yield
-            for task in list(self._tasks):
+            for task in list(self.core.tasks):
                 task.cancel()
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self.core.tasks:
+                await asyncio.gather(*self.core.tasks, return_exceptions=True)
 
         return Starlette(routes=control, lifespan=lifespan, exception_handlers={ApiError: on_error})

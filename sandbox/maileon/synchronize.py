@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.maileon.contacts import ContactRoutes
+from sandbox.maileon.core import SimCore
 from sandbox.maileon.gate import acc_of
 from sandbox.maileon.model import Account, ApiError, valid_email
 from sandbox.maileon.params import q_bool, q_int, q_permission
@@ -17,10 +18,14 @@ from sandbox.maileon.validation import custom_value, std_field_error
 from sandbox.maileon.xmlio import contact_payload_from_xml, parse_xml, sub, xml_response
 
 
-class SynchronizeRoutes(ContactRoutes):
+class SynchronizeRoutes:
     """Bulk synchronize."""
 
-    def synchronize_routes(self) -> list[BaseRoute]:
+    def __init__(self, contacts: ContactRoutes, core: SimCore) -> None:
+        self.contacts = contacts
+        self.core = core
+
+    def routes(self) -> list[BaseRoute]:
         """Routes under `/1.0`."""
         return [
             Route("/contacts", self.synchronize, methods=["POST"]),
@@ -80,8 +85,8 @@ class SynchronizeRoutes(ContactRoutes):
         sub(report, "count_invalid_contacts", len(invalid))
         invalid_el = SubElement(report, "invalid_contacts")
         for item, code, field_name in invalid:
-            el = SubElement(invalid_el, self.invalid_contact_tag)
-            if self.name_invalid_contacts:
+            el = SubElement(invalid_el, self.core.invalid_contact_tag)
+            if self.core.name_invalid_contacts:
                 sub(el, "email", item.get("email") or None)
                 sub(el, "external_id", item.get("external_id") or None)
             err = SubElement(el, "error")
@@ -163,9 +168,9 @@ class SynchronizeRoutes(ContactRoutes):
             if email.lower() in acc.suppressed and not reimport:
                 counts["unsubscribed"] += 1
                 return
-            c = self.new_contact(acc, email, permission, permission > 1, "synchronize")
+            c = self.contacts.new_contact(acc, email, permission, permission > 1, "synchronize")
             c.external_id = eid
-            self.apply_fields(c, std, custom)
+            self.contacts.apply_fields(c, std, custom)
             counts["new"] += 1
             return
         if existing.unsubscribed and not reimport:
@@ -179,9 +184,9 @@ class SynchronizeRoutes(ContactRoutes):
                 acc.set_email(existing, email)
         elif eid is not None:
             existing.external_id = eid
-        self.apply_fields(existing, std, custom)
+        self.contacts.apply_fields(existing, std, custom)
         if override:
-            self.set_permission(
+            self.contacts.set_permission(
                 acc, existing, permission, permission > 1, protect=False, source="synchronize"
             )
         existing.touch()

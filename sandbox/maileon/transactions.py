@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.maileon.fields import FieldRoutes
+from sandbox.maileon.contacts import ContactRoutes
+from sandbox.maileon.core import SimCore
 from sandbox.maileon.gate import acc_of
 from sandbox.maileon.model import (
     ATTR_TYPES,
@@ -32,10 +33,14 @@ from sandbox.maileon.validation import attribute_error
 from sandbox.maileon.xmlio import parse_xml, sub, xml_response
 
 
-class TransactionRoutes(FieldRoutes):
+class TransactionRoutes:
     """Transaction type and transaction endpoints."""
 
-    def transaction_routes(self) -> list[BaseRoute]:
+    def __init__(self, contacts: ContactRoutes, core: SimCore) -> None:
+        self.contacts = contacts
+        self.core = core
+
+    def routes(self) -> list[BaseRoute]:
         """Routes under `/1.0`."""
         return [
             Route("/transactions/types", self.list_types, methods=["GET"]),
@@ -236,11 +241,11 @@ class TransactionRoutes(FieldRoutes):
             required = a["required"] is True or str(a["required"]).lower() == "true"
             attributes.append(
                 TxAttribute(
-                    self.next_id("attribute"), a["name"], a["type"], required, a["description"]
+                    self.core.next_id("attribute"), a["name"], a["type"], required, a["description"]
                 )
             )
         return TxType(
-            self.next_id("transaction_type"),
+            self.core.next_id("transaction_type"),
             name,
             spec["description"],
             int(duration) if duration is not None else None,
@@ -383,7 +388,9 @@ class TransactionRoutes(FieldRoutes):
             c = self.find_tx_contact(acc, ref)
             if c is None:
                 perm = int(ref.get("permission", 1))
-                c = self.new_contact(acc, str(ref["email"]), perm, False, "transaction-import")
+                c = self.contacts.new_contact(
+                    acc, str(ref["email"]), perm, False, "transaction-import"
+                )
                 if ref.get("external_id") not in (None, ""):
                     c.external_id = str(ref["external_id"])
         else:
@@ -402,7 +409,7 @@ class TransactionRoutes(FieldRoutes):
         ts = now_ms()
         acc.transactions.append(
             {
-                "id": self.next_id("transaction"),
+                "id": self.core.next_id("transaction"),
                 "type_id": t.id,
                 "type_name": t.name,
                 "contact_id": c.id,

@@ -9,15 +9,22 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.favicon import favicon_route
+from sandbox.maileon.contacts import ContactRoutes
 from sandbox.maileon.control import ControlRoutes
+from sandbox.maileon.core import SimCore
 from sandbox.maileon.model import DEFAULT_ACCOUNT, ApiError
 from sandbox.maileon.params import mask_url, param_display
 
 
-class UiRoutes(ControlRoutes):
+class UiRoutes:
     """The UI pages and form actions."""
 
-    def ui_routes(self) -> list[BaseRoute]:
+    def __init__(self, contacts: ContactRoutes, control: ControlRoutes, core: SimCore) -> None:
+        self.contacts = contacts
+        self.control = control
+        self.core = core
+
+    def routes(self) -> list[BaseRoute]:
         """The UI page, its form actions and the favicon."""
         return [
             Route("/", self.ui_index, methods=["GET"]),
@@ -29,11 +36,11 @@ class UiRoutes(ControlRoutes):
 
     async def ui_index(self, request: Request) -> Response:
         name = request.query_params.get("account") or DEFAULT_ACCOUNT
-        acc = self.accounts.get(name) or self.accounts[DEFAULT_ACCOUNT]
+        acc = self.core.accounts.get(name) or self.core.accounts[DEFAULT_ACCOUNT]
         types = {t.id: t for t in acc.transaction_types.values()}
         contacts = sorted(acc.contacts.values(), key=lambda c: c.id)
         context = {
-            "accounts": sorted(self.accounts),
+            "accounts": sorted(self.core.accounts),
             "account": acc,
             "contacts": [c.to_json() for c in contacts],
             "transactions": list(reversed(acc.transactions[-200:])),
@@ -54,7 +61,7 @@ class UiRoutes(ControlRoutes):
             "doi_keys": sorted(acc.doi_keys),
             "message": request.query_params.get("msg"),
         }
-        return self.templates.TemplateResponse(request, "maileon/index.html", context)
+        return self.core.templates.TemplateResponse(request, "maileon/index.html", context)
 
     async def ui_action(self, request: Request) -> Response:
         form = await request.form()
@@ -62,7 +69,7 @@ class UiRoutes(ControlRoutes):
         action = request.path_params["action"]
         msg = ""
         try:
-            acc = self.control_account(name)
+            acc = self.control.control_account(name)
             raw_id = str(form.get("contact_id") or "")
             c = acc.by_id(int(raw_id)) if raw_id.isdigit() else None
             if c is None:
@@ -70,11 +77,11 @@ class UiRoutes(ControlRoutes):
             if action == "confirm_doi":
                 if not c.doi_pending:
                     raise ApiError(409, "no pending DOI")
-                self.confirm_doi(acc, c)
+                self.contacts.confirm_doi(acc, c)
                 msg = f"DOI confirmed for {c.email}"
             elif action == "unsubscribe":
                 email = c.email
-                self.unsubscribe(acc, c, "link", None, [], fire=True)
+                self.contacts.unsubscribe(acc, c, "link", None, [], fire=True)
                 msg = f"{email} unsubscribed"
             else:
                 raise ApiError(404, "unknown action")

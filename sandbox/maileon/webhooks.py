@@ -27,10 +27,13 @@ from sandbox.maileon.params import read_json
 from sandbox.maileon.xmlio import id_response, xml_text
 
 
-class WebhookRoutes(SimCore):
+class WebhookRoutes:
     """Registering webhooks and calling them when a contact event happens."""
 
-    def webhook_routes(self) -> list[BaseRoute]:
+    def __init__(self, core: SimCore) -> None:
+        self.core = core
+
+    def routes(self) -> list[BaseRoute]:
         """Routes under `/1.0`."""
         return [
             Route("/webhooks", self.list_webhooks, methods=["GET"]),
@@ -82,7 +85,7 @@ class WebhookRoutes(SimCore):
     async def create_webhook(self, request: Request) -> Response:
         acc = acc_of(request)
         spec = self.webhook_spec(await read_json(request))
-        wid = self.next_id("webhook")
+        wid = self.core.next_id("webhook")
         acc.webhooks[wid] = {"id": wid, "newsletterAccountId": acc.newsletter_account_id, **spec}
         return id_response(wid, 201)
 
@@ -160,7 +163,7 @@ class WebhookRoutes(SimCore):
                 continue
             body = self.webhook_body(hook, snap, event_data)
             delivery: dict[str, Any] = {
-                "id": self.next_id("delivery"),
+                "id": self.core.next_id("delivery"),
                 "webhook_id": hook["id"],
                 "event": event,
                 "url": self.webhook_url(hook, snap),
@@ -172,10 +175,10 @@ class WebhookRoutes(SimCore):
                 "contact_id": snap["id"],
             }
             acc.deliveries.append(delivery)
-            self._inflight += 1
+            self.core.inflight += 1
             task = asyncio.get_running_loop().create_task(self.deliver(delivery))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.core.tasks.add(task)
+            task.add_done_callback(self.core.tasks.discard)
 
     async def deliver(self, delivery: dict[str, Any]) -> None:
         headers = {"User-Agent": "Maileon-Webhook-Simulator"}
@@ -186,7 +189,7 @@ class WebhookRoutes(SimCore):
         try:
             for delay in (0.0, *RETRY_DELAYS):
                 if delay:
-                    await asyncio.sleep(delay * self.time_scale)
+                    await asyncio.sleep(delay * self.core.time_scale)
                 attempt: dict[str, Any] = {"time": fmt_ts(now_ms())}
                 try:
                     async with httpx.AsyncClient(
@@ -206,4 +209,4 @@ class WebhookRoutes(SimCore):
             delivery["state"] = "cancelled"
             raise
         finally:
-            self._inflight -= 1
+            self.core.inflight -= 1

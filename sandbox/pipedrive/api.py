@@ -10,6 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.pipedrive.core import SimCore
+from sandbox.pipedrive.deals import DealsAndOrgs
+from sandbox.pipedrive.gate import Gate
 from sandbox.pipedrive.helpers import (
     decode_cursor,
     encode_cursor,
@@ -19,15 +22,36 @@ from sandbox.pipedrive.helpers import (
     parse_rfc3339,
 )
 from sandbox.pipedrive.model import FIELD_TYPES, MAX_LIMIT, ApiError, Auth, default_access
+from sandbox.pipedrive.persons import Persons
 from sandbox.pipedrive.public import PythonApi
+from sandbox.pipedrive.representations import Representations
+from sandbox.pipedrive.webhooks import WebhookAdmin
 
 
-class ApiRoutes(PythonApi):
+class ApiRoutes:
     """API route handlers."""
 
-    def _api_routes(self) -> list[BaseRoute]:
+    def __init__(
+        self,
+        core: SimCore,
+        gate: Gate,
+        hooks: WebhookAdmin,
+        orgs_deals: DealsAndOrgs,
+        people: Persons,
+        pyapi: PythonApi,
+        rep: Representations,
+    ) -> None:
+        self.core = core
+        self.gate = gate
+        self.hooks = hooks
+        self.orgs_deals = orgs_deals
+        self.people = people
+        self.pyapi = pyapi
+        self.rep = rep
+
+    def routes(self) -> list[BaseRoute]:
         """The API v1/v2 endpoints, each behind bearer auth and rate limits."""
-        api = self._api
+        api = self.gate._api
         return [
             Route("/api/v1/users/me", api(self._users_me), methods=["GET"]),
             Route("/api/v1/users", api(self._users_list), methods=["GET"]),
@@ -57,9 +81,9 @@ class ApiRoutes(PythonApi):
     # ------------------------------------------------------------------ api routes
 
     async def _users_me(self, request: Request, auth: Auth) -> Response:
-        with self._lock:
-            user = self.users[auth.user_id]
-            company = self.companies[auth.company_id]
+        with self.core.lock:
+            user = self.core.users[auth.user_id]
+            company = self.core.companies[auth.company_id]
         admin = bool(user["is_admin"])
         access = user["access"] if "access" in user else default_access(admin)
         data: dict[str, Any] = {
@@ -96,7 +120,7 @@ class ApiRoutes(PythonApi):
         return JSONResponse({"success": True, "data": data})
 
     async def _users_list(self, request: Request, auth: Auth) -> Response:
-        with self._lock:
+        with self.core.lock:
             users = [
                 {
                     "id": u["id"],
@@ -106,16 +130,16 @@ class ApiRoutes(PythonApi):
                     "active_flag": True,
                     "is_you": u["id"] == auth.user_id,
                 }
-                for u in self.users.values()
+                for u in self.core.users.values()
                 if u["company_id"] == auth.company_id
             ]
         return JSONResponse({"success": True, "data": users})
 
     async def _webhooks_list(self, request: Request, auth: Auth) -> Response:
-        with self._lock:
+        with self.core.lock:
             hooks = [
-                self._webhook_out(w)
-                for w in self.webhooks.values()
+                self.hooks.webhook_out(w)
+                for w in self.core.webhooks.values()
                 if w["company_id"] == auth.company_id
             ]
         return JSONResponse({"status": "ok", "success": True, "data": hooks})
@@ -123,24 +147,24 @@ class ApiRoutes(PythonApi):
     async def _webhooks_add(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
         return JSONResponse(
-            {"status": "ok", "success": True, "data": self._create_webhook(auth, body)},
+            {"status": "ok", "success": True, "data": self.hooks.create_webhook(auth, body)},
             status_code=201,
         )
 
     async def _webhooks_delete(self, request: Request, auth: Auth) -> Response:
         wid = int(request.path_params["id"])
-        with self._lock:
-            hook = self.webhooks.get(wid)
+        with self.core.lock:
+            hook = self.core.webhooks.get(wid)
             if hook is None or hook["company_id"] != auth.company_id:
                 return JSONResponse(
                     {"status": "error", "success": False, "errors": {"id": ["not found"]}},
                     status_code=404,
                 )
-            del self.webhooks[wid]
+            del self.core.webhooks[wid]
         return JSONResponse({"status": "ok", "success": True, "data": {"id": wid}})
 
     def _require_admin(self, auth: Auth) -> None:
-        if not self.users[auth.user_id]["is_admin"]:
+        if not self.core.users[auth.user_id]["is_admin"]:
             raise ApiError(403, {"success": False, "error": "Forbidden", "errorCode": 403})
 
     async def _fields_v1_list(self, request: Request, auth: Auth) -> Response:
@@ -149,10 +173,10 @@ class ApiRoutes(PythonApi):
         limit = int_param(q.get("limit"), "limit", 100)
         if limit < 1 or limit > MAX_LIMIT or start < 0:
             raise fail(400, "Validation failed: limit must be 1-500, start >= 0")
-        with self._lock:
+        with self.core.lock:
             fields = [
-                self._field_v1(f)
-                for f in self.person_fields.values()
+                self.pyapi.field_v1(f)
+                for f in self.core.person_fields.values()
                 if f["company_id"] == auth.company_id
             ]
         page = fields[start : start + limit]
@@ -201,8 +225,8 @@ class ApiRoutes(PythonApi):
                     'e.g. [{"label": "New Item"}]',
                 )
             labels = [o["label"] for o in options]
-        with self._lock:
-            return self._add_field(
+        with self.core.lock:
+            return self.core.add_field(
                 auth.company_id, name.strip(), field_type, labels, user_id=auth.user_id
             )
 
@@ -211,7 +235,7 @@ class ApiRoutes(PythonApi):
         f = self._add_field_checked(
             auth, body.get("name"), body.get("field_type"), body.get("options")
         )
-        return JSONResponse({"success": True, "data": self._field_v1(f)})
+        return JSONResponse({"success": True, "data": self.pyapi.field_v1(f)})
 
     async def _fields_v2_list(self, request: Request, auth: Auth) -> Response:
         q = request.query_params
@@ -220,10 +244,10 @@ class ApiRoutes(PythonApi):
             raise fail(400, "Validation failed: limit: must be 1-500")
         cursor = q.get("cursor")
         offset = decode_cursor(cursor)[0] if cursor else 0
-        with self._lock:
+        with self.core.lock:
             fields = [
-                self._field_v2(f)
-                for f in self.person_fields.values()
+                self.pyapi.field_v2(f)
+                for f in self.core.person_fields.values()
                 if f["company_id"] == auth.company_id
             ]
         page = fields[int(offset) : int(offset) + limit]
@@ -243,7 +267,7 @@ class ApiRoutes(PythonApi):
         f = self._add_field_checked(
             auth, body.get("field_name"), body.get("field_type"), body.get("options")
         )
-        return JSONResponse({"success": True, "data": self._field_v2(f)})
+        return JSONResponse({"success": True, "data": self.pyapi.field_v2(f)})
 
     def _list(
         self,
@@ -310,26 +334,26 @@ class ApiRoutes(PythonApi):
         )
 
     async def _persons_list(self, request: Request, auth: Auth) -> Response:
-        with self._lock:
-            rows = [p for p in self.persons.values() if p["company_id"] == auth.company_id]
+        with self.core.lock:
+            rows = [p for p in self.core.persons.values() if p["company_id"] == auth.company_id]
             return self._list(
-                request, rows, self._person_v2, [("org_id", "org_id"), ("owner_id", "owner_id")]
+                request, rows, self.rep.person_v2, [("org_id", "org_id"), ("owner_id", "owner_id")]
             )
 
     async def _persons_add(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
-        p = self._create_person(auth.company_id, body, "api", auth.user_id, strict=True)
+        p = self.people.records.create(auth.company_id, body, "api", auth.user_id, strict=True)
         p.pop("company_id")
         return JSONResponse({"success": True, "data": p})
 
     async def _person_get(self, request: Request, auth: Auth) -> Response:
-        with self._lock:
-            p = self._get_person(int(request.path_params["id"]), auth.company_id)
-            return JSONResponse({"success": True, "data": self._person_v2(p)})
+        with self.core.lock:
+            p = self.people.records.get(int(request.path_params["id"]), auth.company_id)
+            return JSONResponse({"success": True, "data": self.rep.person_v2(p)})
 
     async def _person_patch(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
-        p = self._update_person(
+        p = self.people.records.update(
             int(request.path_params["id"]),
             body,
             "api",
@@ -342,28 +366,30 @@ class ApiRoutes(PythonApi):
 
     async def _person_delete(self, request: Request, auth: Auth) -> Response:
         pid = int(request.path_params["id"])
-        self._delete_person(pid, "api", auth.user_id, company_id=auth.company_id)
+        self.people.records.delete(pid, "api", auth.user_id, company_id=auth.company_id)
         return JSONResponse({"success": True, "data": {"id": pid}})
 
     async def _orgs_list(self, request: Request, auth: Auth) -> Response:
-        with self._lock:
-            rows = [o for o in self.organizations.values() if o["company_id"] == auth.company_id]
-            return self._list(request, rows, self._org_v2, [("owner_id", "owner_id")])
+        with self.core.lock:
+            rows = [
+                o for o in self.core.organizations.values() if o["company_id"] == auth.company_id
+            ]
+            return self._list(request, rows, self.rep.org_v2, [("owner_id", "owner_id")])
 
     async def _org_get(self, request: Request, auth: Auth) -> Response:
-        with self._lock:
-            o = self.organizations.get(int(request.path_params["id"]))
+        with self.core.lock:
+            o = self.core.organizations.get(int(request.path_params["id"]))
             if o is None or o["company_id"] != auth.company_id:
                 raise fail(404, "Organization not found")
-            return JSONResponse({"success": True, "data": self._org_v2(o)})
+            return JSONResponse({"success": True, "data": self.rep.org_v2(o)})
 
     async def _deals_list(self, request: Request, auth: Auth) -> Response:
-        with self._lock:
-            rows = [d for d in self.deals.values() if d["company_id"] == auth.company_id]
+        with self.core.lock:
+            rows = [d for d in self.core.deals.values() if d["company_id"] == auth.company_id]
             return self._list(
                 request,
                 rows,
-                self._deal_v2,
+                self.rep.deal_v2,
                 [
                     ("person_id", "person_id"),
                     ("org_id", "org_id"),
@@ -375,18 +401,18 @@ class ApiRoutes(PythonApi):
 
     async def _deals_add(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
-        d = self._create_deal(auth.company_id, body, "api", auth.user_id, strict=True)
+        d = self.orgs_deals.records.create(auth.company_id, body, "api", auth.user_id, strict=True)
         d.pop("company_id")
         return JSONResponse({"success": True, "data": d})
 
     async def _deal_get(self, request: Request, auth: Auth) -> Response:
-        with self._lock:
-            d = self._get_deal(int(request.path_params["id"]), auth.company_id)
-            return JSONResponse({"success": True, "data": self._deal_v2(d)})
+        with self.core.lock:
+            d = self.orgs_deals.records.get(int(request.path_params["id"]), auth.company_id)
+            return JSONResponse({"success": True, "data": self.rep.deal_v2(d)})
 
     async def _deal_patch(self, request: Request, auth: Auth) -> Response:
         body = await json_body(request)
-        d = self._update_deal(
+        d = self.orgs_deals.records.update(
             int(request.path_params["id"]),
             body,
             "api",
@@ -399,11 +425,11 @@ class ApiRoutes(PythonApi):
 
     async def _deal_delete(self, request: Request, auth: Auth) -> Response:
         did = int(request.path_params["id"])
-        self._delete_deal(did, "api", auth.user_id, company_id=auth.company_id)
+        self.orgs_deals.records.delete(did, "api", auth.user_id, company_id=auth.company_id)
         return JSONResponse({"success": True, "data": {"id": did}})
 
     async def _pipelines(self, request: Request, auth: Auth) -> Response:
-        with self._lock:
+        with self.core.lock:
             rows = [
                 {
                     "id": p["id"],
@@ -414,7 +440,7 @@ class ApiRoutes(PythonApi):
                     "add_time": None,
                     "update_time": None,
                 }
-                for p in self.pipelines.values()
+                for p in self.core.pipelines.values()
                 if p["company_id"] == auth.company_id
             ]
         return JSONResponse(
@@ -423,7 +449,7 @@ class ApiRoutes(PythonApi):
 
     async def _stages(self, request: Request, auth: Auth) -> Response:
         pipeline = request.query_params.get("pipeline_id")
-        with self._lock:
+        with self.core.lock:
             rows = [
                 {
                     "id": s["id"],
@@ -435,7 +461,7 @@ class ApiRoutes(PythonApi):
                     "is_deal_rot_enabled": False,
                     "days_to_rotten": None,
                 }
-                for s in self.stages.values()
+                for s in self.core.stages.values()
                 if s["company_id"] == auth.company_id
                 and (not pipeline or str(s["pipeline_id"]) == pipeline)
             ]

@@ -12,18 +12,41 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox import controls
-from sandbox.pipedrive.api import ApiRoutes
-from sandbox.pipedrive.core import TEMPLATES
+from sandbox.pipedrive.core import TEMPLATES, SimCore
+from sandbox.pipedrive.deals import DealsAndOrgs
+from sandbox.pipedrive.delivery import Delivery
+from sandbox.pipedrive.gate import Gate
 from sandbox.pipedrive.helpers import fail, int_param, json_body, rfc3339, utcnow
 from sandbox.pipedrive.model import ADMIN_APPS
+from sandbox.pipedrive.persons import Persons
+from sandbox.pipedrive.public import PythonApi
+from sandbox.pipedrive.webhooks import WebhookAdmin
 
 
-class ControlRoutes(ApiRoutes):
+class ControlRoutes:
     """Control endpoints for tests and the demo."""
 
-    def _control_routes(self) -> list[BaseRoute]:
+    def __init__(
+        self,
+        core: SimCore,
+        delivery: Delivery,
+        gate: Gate,
+        hooks: WebhookAdmin,
+        orgs_deals: DealsAndOrgs,
+        people: Persons,
+        pyapi: PythonApi,
+    ) -> None:
+        self.core = core
+        self.delivery = delivery
+        self.gate = gate
+        self.hooks = hooks
+        self.orgs_deals = orgs_deals
+        self.people = people
+        self.pyapi = pyapi
+
+    def routes(self) -> list[BaseRoute]:
         """The `/_sim/` control endpoints."""
-        ctl = self._ctl
+        ctl = self.gate._ctl
         return [
             Route("/_sim/state", ctl(self._sim_state), methods=["GET"]),
             Route("/_sim/persons", ctl(self._sim_person_add), methods=["POST"]),
@@ -58,11 +81,11 @@ class ControlRoutes(ApiRoutes):
 
     async def _sim_state(self, request: Request) -> Response:
         cid = request.query_params.get("company_id")
-        return JSONResponse(self.state(int(cid) if cid else None))
+        return JSONResponse(self.pyapi.state(int(cid) if cid else None))
 
     async def _sim_person_add(self, request: Request) -> Response:
         body = await json_body(request)
-        p = self._create_person(
+        p = self.people.records.create(
             body.get("company_id"), body, "app", body.get("user_id"), strict=False
         )
         return JSONResponse(p, status_code=201)
@@ -70,20 +93,20 @@ class ControlRoutes(ApiRoutes):
     async def _sim_person_patch(self, request: Request) -> Response:
         body = await json_body(request)
         return JSONResponse(
-            self._update_person(
+            self.people.records.update(
                 int(request.path_params["id"]), body, "app", body.get("user_id"), strict=False
             )
         )
 
     async def _sim_person_delete(self, request: Request) -> Response:
-        self._delete_person(int(request.path_params["id"]), "app", None)
+        self.people.records.delete(int(request.path_params["id"]), "app", None)
         return JSONResponse({"success": True})
 
     async def _sim_person_merge(self, request: Request) -> Response:
         body = await json_body(request)
         into = int_param(body.get("into"), "into", 0)
         return JSONResponse(
-            self._merge_persons(int(request.path_params["id"]), into, "app", body.get("user_id"))
+            self.people.merge(int(request.path_params["id"]), into, "app", body.get("user_id"))
         )
 
     async def _sim_bulk(self, request: Request) -> Response:
@@ -91,7 +114,7 @@ class ControlRoutes(ApiRoutes):
         count = int_param(body.get("count"), "count", 0)
         if count < 1 or count > 100_000:
             raise fail(400, "count must be 1..100000")
-        ids = self._bulk_persons(
+        ids = self.people.bulk(
             body.get("company_id"),
             count,
             str(body.get("email_domain") or "bulk.test"),
@@ -103,7 +126,7 @@ class ControlRoutes(ApiRoutes):
 
     async def _sim_deal_add(self, request: Request) -> Response:
         body = await json_body(request)
-        d = self._create_deal(
+        d = self.orgs_deals.records.create(
             body.get("company_id"), body, "app", body.get("user_id"), strict=False
         )
         return JSONResponse(d, status_code=201)
@@ -111,39 +134,41 @@ class ControlRoutes(ApiRoutes):
     async def _sim_deal_patch(self, request: Request) -> Response:
         body = await json_body(request)
         return JSONResponse(
-            self._update_deal(
+            self.orgs_deals.records.update(
                 int(request.path_params["id"]), body, "app", body.get("user_id"), strict=False
             )
         )
 
     async def _sim_deal_delete(self, request: Request) -> Response:
-        self._delete_deal(int(request.path_params["id"]), "app", None)
+        self.orgs_deals.records.delete(int(request.path_params["id"]), "app", None)
         return JSONResponse({"success": True})
 
     async def _sim_org_add(self, request: Request) -> Response:
         body = await json_body(request)
-        return JSONResponse(self._create_org(body.get("company_id"), body), status_code=201)
+        return JSONResponse(
+            self.orgs_deals.create_org(body.get("company_id"), body), status_code=201
+        )
 
     async def _sim_org_patch(self, request: Request) -> Response:
         body = await json_body(request)
-        return JSONResponse(self._update_org(int(request.path_params["id"]), body))
+        return JSONResponse(self.orgs_deals.update_org(int(request.path_params["id"]), body))
 
     async def _sim_controls_page(self, request: Request) -> Response:
-        with self._lock:
+        with self.core.lock:
             users = [
                 {
                     "id": u["id"],
                     "name": u["name"],
-                    "company": self.companies[u["company_id"]]["name"],
+                    "company": self.core.companies[u["company_id"]]["name"],
                 }
-                for u in self.users.values()
+                for u in self.core.users.values()
             ]
         context = {
             "service": "Pipedrive",
             "color": "#1a1c24",
-            "faults": controls.fault_state(self.faults),
+            "faults": controls.fault_state(self.core.faults),
             "users": users,
-            "rate_limit": self.rate_limit,
+            "rate_limit": self.core.rate_limit,
             "message": request.query_params.get("msg"),
             "error": request.query_params.get("error"),
         }
@@ -154,46 +179,46 @@ class ControlRoutes(ApiRoutes):
         action = str(form.get("action") or "")
 
         def act() -> str:
-            said = controls.common_action(self.faults, action, form, "/api/")
+            said = controls.common_action(self.core.faults, action, form, "/api/")
             if said is not None:
                 return said
             if action == "revoke_user":
                 user_id = int(controls.number(form, "user_id", 1, 2**31))
-                self.revoke_user(user_id)
+                self.pyapi.revoke_user(user_id)
                 return f"User {user_id}'s authorization revoked: the app's tokens are refused."
             if action == "expire_tokens":
-                self.expire_tokens()
+                self.pyapi.expire_tokens()
                 return "Every access token expired: the app must refresh them."
             if action == "per_2s":
-                self.rate_limit = int(controls.number(form, "per_2s", 1, 1000))
-                return f"Pipedrive now allows {self.rate_limit} requests per 2 seconds."
+                self.core.rate_limit = int(controls.number(form, "per_2s", 1, 1000))
+                return f"Pipedrive now allows {self.core.rate_limit} requests per 2 seconds."
             raise controls.ControlError(f"unknown control {action!r}")
 
         return controls.run(act)
 
     async def _sim_faults(self, request: Request) -> Response:
-        self.faults.add(await json_body(request))
-        return JSONResponse({"ok": True, "scripted": len(self.faults.scripted)})
+        self.core.faults.add(await json_body(request))
+        return JSONResponse({"ok": True, "scripted": len(self.core.faults.scripted)})
 
     async def _sim_latency(self, request: Request) -> Response:
-        self.faults.latency_ms = float((await json_body(request)).get("ms", 0))
+        self.core.faults.latency_ms = float((await json_body(request)).get("ms", 0))
         return JSONResponse({"ok": True})
 
     async def _sim_down(self, request: Request) -> Response:
-        self.faults.down = bool((await json_body(request)).get("down", True))
+        self.core.faults.down = bool((await json_body(request)).get("down", True))
         return JSONResponse({"ok": True})
 
     async def _sim_reset_faults(self, request: Request) -> Response:
-        self.faults.clear()
+        self.core.faults.clear()
         return JSONResponse({"ok": True})
 
     async def _sim_expire(self, request: Request) -> Response:
-        self.expire_tokens()
+        self.pyapi.expire_tokens()
         return JSONResponse({"ok": True})
 
     async def _sim_revoke(self, request: Request) -> Response:
         body = await json_body(request)
-        self.revoke_user(int_param(body.get("user_id"), "user_id", 0))
+        self.pyapi.revoke_user(int_param(body.get("user_id"), "user_id", 0))
         return JSONResponse({"ok": True})
 
     async def _sim_user_patch(self, request: Request) -> Response:
@@ -201,8 +226,8 @@ class ControlRoutes(ApiRoutes):
         sets the rights per app `{"access": [{"app": "campaigns", "admin": true}, …]}`;
         `"access": null` answers `users/me` in the pre-2022 schema (`is_admin`, no `access`)."""
         body = await json_body(request)
-        with self._lock:
-            user = self.users.get(int(request.path_params["id"]))
+        with self.core.lock:
+            user = self.core.users.get(int(request.path_params["id"]))
             if user is None:
                 raise fail(404, "User not found")
             if "is_admin" in body:
@@ -221,8 +246,8 @@ class ControlRoutes(ApiRoutes):
         "domain": "new"}`. Token answers name the new api_domain from then on; the API answers
         a company's tokens only at its current api_domain."""
         body = await json_body(request)
-        with self._lock:
-            company = self.companies.get(int(request.path_params["id"]))
+        with self.core.lock:
+            company = self.core.companies.get(int(request.path_params["id"]))
             if company is None:
                 raise fail(404, "Company not found")
             if "api_domain" in body:
@@ -237,59 +262,61 @@ class ControlRoutes(ApiRoutes):
         """The user removes the app in Pipedrive: tokens die, webhooks go, callback gets DELETE."""
         body = await json_body(request)
         uid = int_param(body.get("user_id"), "user_id", 0)
-        with self._lock:
-            user = self.users.get(uid)
+        with self.core.lock:
+            user = self.core.users.get(uid)
             if user is None:
                 raise fail(404, "User not found")
-            self.revoke_user(uid)
-            self._uninstall_user(user["company_id"], uid)
-            callback = self.registered_redirect_uri
+            self.pyapi.revoke_user(uid)
+            self.hooks.uninstall_user(user["company_id"], uid)
+            callback = self.core.registered_redirect_uri
         if callback:
             payload = {
-                "client_id": self.client_id,
+                "client_id": self.core.client_id,
                 "company_id": user["company_id"],
                 "user_id": uid,
                 "timestamp": rfc3339(utcnow()),
             }
-            cred = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
-            with self._lock:
-                job_id = next(self._job_ids)
-                self._jobs[job_id] = None
+            cred = base64.b64encode(
+                f"{self.core.client_id}:{self.core.client_secret}".encode()
+            ).decode()
+            with self.core.lock:
+                job_id = next(self.core.job_ids)
+                self.core.jobs[job_id] = None
 
             async def send() -> None:
                 try:
-                    await self._http().request(
+                    await self.delivery.http().request(
                         "DELETE",
                         callback,
                         json=payload,
-                        timeout=self.delivery_timeout,
+                        timeout=self.core.delivery_timeout,
                         headers={"authorization": f"Basic {cred}"},
                     )
                 except httpx.HTTPError:
                     pass
                 finally:
-                    with self._lock:
-                        self._jobs.pop(job_id, None)
+                    with self.core.lock:
+                        self.core.jobs.pop(job_id, None)
 
-            self._launch(send)
+            self.delivery.launch(send)
         return JSONResponse({"ok": True, "callback": callback})
 
     async def _sim_token_lifetime(self, request: Request) -> Response:
         seconds = (await json_body(request)).get("seconds")
-        self.set_token_lifetime(None if seconds is None else float(seconds))
+        self.pyapi.set_token_lifetime(None if seconds is None else float(seconds))
         return JSONResponse({"ok": True})
 
     async def _sim_rate_limit(self, request: Request) -> Response:
-        self.rate_limit = int_param((await json_body(request)).get("per_2s"), "per_2s", 80)
+        self.core.rate_limit = int_param((await json_body(request)).get("per_2s"), "per_2s", 80)
         return JSONResponse({"ok": True})
 
     async def _sim_hook_delete(self, request: Request) -> Response:
-        if not self.delete_webhook(int(request.path_params["id"])):
+        if not self.pyapi.delete_webhook(int(request.path_params["id"])):
             raise fail(404, "Webhook not found")
         return JSONResponse({"ok": True})
 
     async def _sim_hook_ban(self, request: Request) -> Response:
-        if not self.ban_webhook(int(request.path_params["id"])):
+        if not self.pyapi.ban_webhook(int(request.path_params["id"])):
             raise fail(404, "Webhook not found")
         return JSONResponse({"ok": True})
 
@@ -298,7 +325,7 @@ class ControlRoutes(ApiRoutes):
             timeout = float(request.query_params.get("timeout", "10"))
         except ValueError:
             raise fail(400, "timeout must be a number") from None
-        return JSONResponse({"idle": await self.wait_idle_async(min(timeout, 600.0))})
+        return JSONResponse({"idle": await self.delivery.wait_idle_async(min(timeout, 600.0))})
 
 
 def access_list(raw: Any) -> list[dict[str, Any]] | None:

@@ -53,13 +53,13 @@ class SimCore:
         # signs those iframes' tokens with (default: the client secret); see extensions.py.
         self.app_url: str | None = None
         self.jwt_secret: str | None = None
-        self._lock = threading.RLock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: httpx.AsyncClient | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._pending_jobs: list[Callable[[], Awaitable[None]]] = []
-        self._jobs: dict[int, float | None] = {}
-        self._job_ids = itertools.count(1)
+        self.lock = threading.RLock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.client: httpx.AsyncClient | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.pending_jobs: list[Callable[[], Awaitable[None]]] = []
+        self.jobs: dict[int, float | None] = {}
+        self.job_ids = itertools.count(1)
         self._seed()
 
     # ------------------------------------------------------------------ state and seeding
@@ -98,7 +98,7 @@ class SimCore:
         self.access_tokens: dict[str, AccessToken] = {}
         self.refresh_calls = 0
         self.token_calls = 0
-        self._rate: dict[str, deque[float]] = {}
+        self.rate: dict[str, deque[float]] = {}
         now = utcnow()
         for cid, name, domain, users, orgs in (
             (
@@ -155,16 +155,16 @@ class SimCore:
                     "order_nr": order,
                 }
             for key, fname, ftype in STANDARD_PERSON_FIELDS:
-                self._add_field(cid, fname, ftype, None, key=key, user_id=admin_id)
+                self.add_field(cid, fname, ftype, None, key=key, user_id=admin_id)
             for fname, ftype, options in DEMO_FIELDS:
-                self._add_field(cid, fname, ftype, options, user_id=admin_id)
+                self.add_field(cid, fname, ftype, options, user_id=admin_id)
         for cid in self.companies:  # person labels: a standard field with its own option ids
-            labels = self._add_field(cid, "Labels", "set", None, key="label_ids")
+            labels = self.add_field(cid, "Labels", "set", None, key="label_ids")
             labels["options"] = [
                 {"id": next(self._ids["label"]), "label": name} for name in PERSON_LABELS
             ]
 
-    def _add_field(
+    def add_field(
         self,
         company_id: int,
         name: str,
@@ -199,26 +199,26 @@ class SimCore:
         self.person_fields[fid] = record
         return record
 
-    def _custom_fields(self, company_id: int) -> list[dict[str, Any]]:
+    def custom_fields(self, company_id: int) -> list[dict[str, Any]]:
         return [
             f
             for f in self.person_fields.values()
             if f["company_id"] == company_id and f["edit_flag"]
         ]
 
-    def _field_by_name(self, company_id: int, name: str) -> dict[str, Any] | None:
+    def field_by_name(self, company_id: int, name: str) -> dict[str, Any] | None:
         for f in self.person_fields.values():
             if f["company_id"] == company_id and f["name"] == name:
                 return f
         return None
 
     def _key(self, company_id: int, name: str) -> str:
-        f = self._field_by_name(company_id, name)
+        f = self.field_by_name(company_id, name)
         if f is None:
             raise KeyError(name)
         return str(f["key"])
 
-    def _admin_of(self, company_id: int) -> int:
+    def admin_of(self, company_id: int) -> int:
         for u in self.users.values():
             if u["company_id"] == company_id and u["is_admin"]:
                 return int(u["id"])

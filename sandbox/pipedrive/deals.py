@@ -1,4 +1,4 @@
-"""Deals and organizations: create, update, delete."""
+"""Deals (how a body applies to a deal, for the shared `Records`) and organizations."""
 
 from __future__ import annotations
 
@@ -6,16 +6,43 @@ import copy
 from datetime import date
 from typing import Any
 
+from sandbox.pipedrive.core import SimCore
+from sandbox.pipedrive.delivery import Delivery
 from sandbox.pipedrive.helpers import fail, is_number, utcnow
-from sandbox.pipedrive.persons import Persons
+from sandbox.pipedrive.records import Changes, Record, RecordKind, Records
+from sandbox.pipedrive.representations import Representations
+from sandbox.pipedrive.validation import Validation
 
 
-class DealsAndOrgs(Persons):
-    """Deal and organization changes."""
+class DealsAndOrgs:
+    """Deal and organization changes: `records` creates, gets, updates and deletes deals."""
 
-    # ------------------------------------------------------------------ deals / organizations
+    def __init__(
+        self,
+        check: Validation,
+        core: SimCore,
+        delivery: Delivery,
+        changes: Changes,
+        rep: Representations,
+    ) -> None:
+        self.check = check
+        self.core = core
+        self.delivery = delivery
+        self.changes = changes
+        kind = RecordKind(
+            "deal", lambda: core.deals, "Deal not found", self._new, self._apply, rep.deal_v2
+        )
+        self.records = Records(kind, core, delivery, changes)
+        self.rep = rep
 
-    def _apply_deal(self, d: dict[str, Any], body: dict[str, Any], strict: bool) -> None:
+    # ------------------------------------------------------------------ deals
+
+    def _apply(self, d: Record, body: dict[str, Any], strict: bool, creating: bool) -> None:
+        self._apply_deal(d, body, strict)
+        if creating:
+            d["stage_change_time"] = None
+
+    def _apply_deal(self, d: Record, body: dict[str, Any], strict: bool) -> None:
         cid = d["company_id"]
         if "title" in body:
             if not isinstance(body["title"], str) or not body["title"].strip():
@@ -36,14 +63,14 @@ class DealsAndOrgs(Persons):
         if body.get("currency"):
             d["currency"] = str(body["currency"]).upper()
         if "person_id" in body:
-            d["person_id"] = self._check_person(cid, body["person_id"])
+            d["person_id"] = self.check.check_person(cid, body["person_id"])
         if "org_id" in body:
-            d["org_id"] = self._check_org(cid, body["org_id"])
+            d["org_id"] = self.check.check_org(cid, body["org_id"])
         if body.get("owner_id") is not None:
-            d["owner_id"] = self._check_user(cid, body["owner_id"])
+            d["owner_id"] = self.check.check_user(cid, body["owner_id"])
         if body.get("stage_id") not in (None, ""):
             try:
-                stage = self.stages.get(int(body["stage_id"]))
+                stage = self.core.stages.get(int(body["stage_id"]))
             except (TypeError, ValueError):
                 stage = None
             if stage is None or stage["company_id"] != cid:
@@ -77,107 +104,53 @@ class DealsAndOrgs(Persons):
         if isinstance(body.get("custom_fields"), dict):
             d["custom_fields"].update(body["custom_fields"])
 
-    def _create_deal(
-        self,
-        company_id: Any,
-        body: dict[str, Any],
-        source: str,
-        user_id: int | None,
-        *,
-        strict: bool,
-        fire: bool = True,
-    ) -> dict[str, Any]:
-        with self._lock:
-            cid = self._company(company_id)
-            actor = user_id or self._admin_of(cid)
-            if not body.get("title"):
-                raise fail(400, "Validation failed: title: required")
-            first_stage = min(
-                (s for s in self.stages.values() if s["company_id"] == cid), key=lambda s: s["id"]
-            )
-            now = utcnow()
-            d: dict[str, Any] = {
-                "id": 0,
-                "company_id": cid,
-                "title": "",
-                "value": 0,
-                "currency": "EUR",
-                "owner_id": actor,
-                "creator_user_id": actor,
-                "person_id": None,
-                "org_id": None,
-                "stage_id": first_stage["id"],
-                "pipeline_id": first_stage["pipeline_id"],
-                "status": "open",
-                "add_time": now,
-                "update_time": now,
-                "stage_change_time": None,
-                "expected_close_date": None,
-                "won_time": None,
-                "lost_time": None,
-                "close_time": None,
-                "lost_reason": None,
-                "visible_to": 3,
-                "label_ids": [],
-                "origin": "API" if source == "api" else "ManuallyCreated",
-                "custom_fields": {},
-            }
-            self._apply_deal(d, body, strict)
-            d["stage_change_time"] = None
-            d["id"] = next(self._ids["deal"])
-            self.deals[d["id"]] = d
-            if fire:
-                self._emit(cid, "deal", d["id"], None, d, source, actor, v2="create", v1="added")
-            return self._deal_v2(d, with_company=True)
+    def _new(self, cid: int, actor: int, source: str, body: dict[str, Any]) -> Record:
+        """A deal's defaults before the body applies (the title is required)."""
+        if not body.get("title"):
+            raise fail(400, "Validation failed: title: required")
+        first_stage = min(
+            (s for s in self.core.stages.values() if s["company_id"] == cid),
+            key=lambda s: s["id"],
+        )
+        now = utcnow()
+        return {
+            "id": 0,
+            "company_id": cid,
+            "title": "",
+            "value": 0,
+            "currency": "EUR",
+            "owner_id": actor,
+            "creator_user_id": actor,
+            "person_id": None,
+            "org_id": None,
+            "stage_id": first_stage["id"],
+            "pipeline_id": first_stage["pipeline_id"],
+            "status": "open",
+            "add_time": now,
+            "update_time": now,
+            "stage_change_time": None,
+            "expected_close_date": None,
+            "won_time": None,
+            "lost_time": None,
+            "close_time": None,
+            "lost_reason": None,
+            "visible_to": 3,
+            "label_ids": [],
+            "origin": "API" if source == "api" else "ManuallyCreated",
+            "custom_fields": {},
+        }
 
-    def _get_deal(self, deal_id: int, company_id: int | None) -> dict[str, Any]:
-        d = self.deals.get(deal_id)
-        if d is None or (company_id is not None and d["company_id"] != company_id):
-            raise fail(404, "Deal not found")
-        return d
+    # ------------------------------------------------------------------ organizations
 
-    def _update_deal(
-        self,
-        deal_id: int,
-        body: dict[str, Any],
-        source: str,
-        user_id: int | None,
-        *,
-        company_id: int | None = None,
-        strict: bool,
-    ) -> dict[str, Any]:
-        with self._lock:
-            old = self._get_deal(deal_id, company_id)
-            new = copy.deepcopy(old)
-            self._apply_deal(new, body, strict)
-            self._commit_change("deal", self.deals, old, new, source, user_id)
-            return self._deal_v2(self.deals[deal_id], with_company=True)
-
-    def _delete_deal(
-        self,
-        deal_id: int,
-        source: str,
-        user_id: int | None,
-        *,
-        company_id: int | None = None,
-    ) -> None:
-        with self._lock:
-            d = self._get_deal(deal_id, company_id)
-            del self.deals[deal_id]
-            actor = user_id or self._admin_of(d["company_id"])
-            self._emit(
-                d["company_id"], "deal", deal_id, d, None, source, actor, v2="delete", v1="deleted"
-            )
-
-    def _create_org(self, company_id: Any, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            cid = self._company(company_id)
-            actor = self._admin_of(cid)
+    def create_org(self, company_id: Any, body: dict[str, Any]) -> dict[str, Any]:
+        with self.core.lock:
+            cid = self.core._company(company_id)
+            actor = self.core.admin_of(cid)
             if not body.get("name"):
                 raise fail(400, "Validation failed: name: required")
             now = utcnow()
             o: dict[str, Any] = {
-                "id": next(self._ids["organization"]),
+                "id": next(self.core._ids["organization"]),
                 "company_id": cid,
                 "name": str(body["name"]),
                 "owner_id": actor,
@@ -190,13 +163,15 @@ class DealsAndOrgs(Persons):
             }
             if body.get("address"):
                 o["address"] = {"value": str(body["address"])}
-            self.organizations[o["id"]] = o
-            self._emit(cid, "organization", o["id"], None, o, "app", actor, v2="create", v1="added")
-            return self._org_v2(o, with_company=True)
+            self.core.organizations[o["id"]] = o
+            self.delivery.emit(
+                cid, "organization", o["id"], None, o, "app", actor, v2="create", v1="added"
+            )
+            return self.rep.org_v2(o, with_company=True)
 
-    def _update_org(self, org_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            old = self.organizations.get(org_id)
+    def update_org(self, org_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        with self.core.lock:
+            old = self.core.organizations.get(org_id)
             if old is None:
                 raise fail(404, "Organization not found")
             new = copy.deepcopy(old)
@@ -206,5 +181,5 @@ class DealsAndOrgs(Persons):
                 new["address"] = {"value": str(body["address"])} if body["address"] else None
             if isinstance(body.get("custom_fields"), dict):
                 new["custom_fields"].update(body["custom_fields"])
-            self._commit_change("organization", self.organizations, old, new, "app", None)
-            return self._org_v2(self.organizations[org_id], with_company=True)
+            self.changes.commit("organization", self.core.organizations, old, new, "app", None)
+            return self.rep.org_v2(self.core.organizations[org_id], with_company=True)

@@ -13,17 +13,22 @@ from typing import Any
 
 import httpx
 
+from sandbox.pipedrive.core import SimCore
 from sandbox.pipedrive.helpers import changed_fields, iso_ms, utcnow
 from sandbox.pipedrive.model import BAN_SECONDS, BAN_THRESHOLD, RETRY_DELAYS, Event, Job
-from sandbox.pipedrive.validation import Validation
+from sandbox.pipedrive.representations import Representations
 
 
-class Delivery(Validation):
+class Delivery:
     """Emits events and delivers them in background tasks; `wait_idle` waits for them."""
+
+    def __init__(self, core: SimCore, rep: Representations) -> None:
+        self.core = core
+        self.rep = rep
 
     # ------------------------------------------------------------------ webhook events
 
-    def _emit(
+    def emit(
         self,
         company_id: int,
         entity: str,
@@ -41,7 +46,7 @@ class Delivery(Validation):
     ) -> None:
         """Queue deliveries of one event to every matching webhook (called under the lock)."""
         hooks = []
-        for hook in self.webhooks.values():
+        for hook in self.core.webhooks.values():
             if hook["company_id"] != company_id or hook["event_object"] not in (entity, "*"):
                 continue
             action = v2 if hook["version"] == "2.0" else v1
@@ -63,8 +68,8 @@ class Delivery(Validation):
             merged_to_id=merged_to_id,
             merged_from_id=merged_from_id,
         )
-        b2, b1 = self._render(entity, before) if before else (None, None)
-        a2, a1 = self._render(entity, after) if after else (None, None)
+        b2, b1 = self.rep._render(entity, before) if before else (None, None)
+        a2, a1 = self.rep._render(entity, after) if after else (None, None)
         ev.v1_current, ev.v1_previous = a1, b1
         if v2 == "create":
             ev.v2_data, ev.v2_previous = a2, None
@@ -81,12 +86,12 @@ class Delivery(Validation):
             if (hook["banned_until"] or 0) > now:
                 self._record(hook, ev, 1, None, "webhook banned: event lost", lost=True)
                 continue
-            job = Job(next(self._job_ids), hook["id"], ev)
-            self._jobs[job.id] = None
-            self._launch(functools.partial(self._deliver, job))
+            job = Job(next(self.core.job_ids), hook["id"], ev)
+            self.core.jobs[job.id] = None
+            self.launch(functools.partial(self._deliver, job))
 
     def _payload(self, hook: dict[str, Any], ev: Event, attempt: int) -> dict[str, Any]:
-        permitted = [u["id"] for u in self.users.values() if u["company_id"] == ev.company_id]
+        permitted = [u["id"] for u in self.core.users.values() if u["company_id"] == ev.company_id]
         if hook["version"] == "2.0":
             meta: dict[str, Any] = {
                 "action": ev.v2_action,
@@ -104,7 +109,7 @@ class Delivery(Validation):
                 "webhook_owner_id": str(hook["owner_id"]),
                 "change_source": ev.change_source,
                 "attempt": attempt,
-                "host": self.host,
+                "host": self.core.host,
                 "permitted_user_ids": [str(u) for u in permitted],
             }
             if ev.merged_to_id is not None:
@@ -125,7 +130,7 @@ class Delivery(Validation):
                 "id": ev.entity_id,
                 "company_id": ev.company_id,
                 "user_id": ev.user_id,
-                "host": self.host,
+                "host": self.core.host,
                 "timestamp": micro // 1_000_000,
                 "timestamp_micro": micro,
                 "permitted_user_ids": [],
@@ -151,7 +156,7 @@ class Delivery(Validation):
         *,
         lost: bool = False,
     ) -> None:
-        self.deliveries.append(
+        self.core.deliveries.append(
             {
                 "webhook_id": hook["id"],
                 "company_id": hook["company_id"],
@@ -172,8 +177,8 @@ class Delivery(Validation):
     async def _deliver(self, job: Job) -> None:
         try:
             for attempt in range(1, 5):
-                with self._lock:
-                    hook = self.webhooks.get(job.webhook_id)
+                with self.core.lock:
+                    hook = self.core.webhooks.get(job.webhook_id)
                     if hook is None:
                         return
                     if (hook["banned_until"] or 0) > time.time():
@@ -181,7 +186,7 @@ class Delivery(Validation):
                             hook, job.event, attempt, None, "webhook banned: event lost", lost=True
                         )
                         return
-                    self._jobs[job.id] = None
+                    self.core.jobs[job.id] = None
                     body = json.dumps(self._payload(hook, job.event, attempt))
                     url = hook["subscription_url"]
                     headers = {
@@ -196,8 +201,8 @@ class Delivery(Validation):
                 status: int | None = None
                 error: str | None = None
                 try:
-                    resp = await self._http().post(
-                        url, content=body, headers=headers, timeout=self.delivery_timeout
+                    resp = await self.http().post(
+                        url, content=body, headers=headers, timeout=self.core.delivery_timeout
                     )
                     status = resp.status_code
                 except httpx.TimeoutException:
@@ -205,52 +210,52 @@ class Delivery(Validation):
                 except httpx.HTTPError as exc:
                     error = f"{type(exc).__name__}: {exc}"
                 ok = status is not None and 200 <= status < 300
-                with self._lock:
+                with self.core.lock:
                     self._record(hook, job.event, attempt, status, error)
                     hook["last_delivery_time"] = iso_ms(utcnow())
                     hook["last_http_status"] = status
                     if not ok and attempt == 1:
                         hook["fail_count"] += 1
                         if hook["fail_count"] >= BAN_THRESHOLD:
-                            hook["banned_until"] = time.time() + BAN_SECONDS * self.time_scale
+                            hook["banned_until"] = time.time() + BAN_SECONDS * self.core.time_scale
                             hook["fail_count"] = 0
                     if ok or attempt == 4:
                         return
-                    delay = RETRY_DELAYS[attempt - 1] * self.time_scale
-                    self._jobs[job.id] = time.monotonic() + delay
+                    delay = RETRY_DELAYS[attempt - 1] * self.core.time_scale
+                    self.core.jobs[job.id] = time.monotonic() + delay
                 await asyncio.sleep(delay)
         finally:
-            with self._lock:
-                self._jobs.pop(job.id, None)
+            with self.core.lock:
+                self.core.jobs.pop(job.id, None)
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
-        return self._client
+    def http(self) -> httpx.AsyncClient:
+        if self.core.client is None:
+            self.core.client = httpx.AsyncClient(follow_redirects=False)
+        return self.core.client
 
-    def _launch(self, factory: Callable[[], Awaitable[Any]]) -> None:
+    def launch(self, factory: Callable[[], Awaitable[Any]]) -> None:
         """Run a coroutine on the server loop, from that loop or from any other thread."""
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is not None and (self._loop is None or running is self._loop):
-            self._loop = running
-            self._spawn(factory)
-        elif self._loop is not None and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._spawn, factory)
+        if running is not None and (self.core.loop is None or running is self.core.loop):
+            self.core.loop = running
+            self.spawn(factory)
+        elif self.core.loop is not None and self.core.loop.is_running():
+            self.core.loop.call_soon_threadsafe(self.spawn, factory)
         else:
-            self._pending_jobs.append(factory)
+            self.core.pending_jobs.append(factory)
 
-    def _spawn(self, factory: Callable[[], Awaitable[Any]]) -> None:
+    def spawn(self, factory: Callable[[], Awaitable[Any]]) -> None:
         task = asyncio.ensure_future(factory())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.core.tasks.add(task)
+        task.add_done_callback(self.core.tasks.discard)
 
     def _idle(self, deadline: float) -> bool:
-        with self._lock:
-            return not self._pending_jobs and all(
-                due is not None and due > deadline for due in self._jobs.values()
+        with self.core.lock:
+            return not self.core.pending_jobs and all(
+                due is not None and due > deadline for due in self.core.jobs.values()
             )
 
     async def wait_idle_async(self, within: float = 10.0) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import jwt
@@ -21,16 +21,16 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-if TYPE_CHECKING:
-    from sandbox.pipedrive.ui import UiRoutes
+from sandbox.pipedrive.core import SimCore
+from sandbox.pipedrive.display import ui_display, ui_fields
 
 TOKEN_TTL = 300  # Pipedrive's custom UI tokens live five minutes
 MAX_TTL = 3600
 
 
 class Extensions:
-    def __init__(self, sim: UiRoutes, templates: Jinja2Templates) -> None:
-        self.sim = sim
+    def __init__(self, core: SimCore, templates: Jinja2Templates) -> None:
+        self.core = core
         self.templates = templates
 
     def routes(self) -> list[Route]:
@@ -42,9 +42,9 @@ class Extensions:
 
     # --- what Pipedrive knows of the app -----------------------------------------------------
     def app_url(self) -> str:
-        if self.sim.app_url:
-            return self.sim.app_url.rstrip("/")
-        callback = self.sim.registered_redirect_uri
+        if self.core.app_url:
+            return self.core.app_url.rstrip("/")
+        callback = self.core.registered_redirect_uri
         if not callback:
             return ""
         parts = urlsplit(callback)
@@ -54,7 +54,7 @@ class Extensions:
         issued = int(time.time())
         return jwt.encode(
             {"userId": user_id, "companyId": company_id, "iat": issued, "exp": issued + ttl},
-            self.sim.jwt_secret or self.sim.client_secret,
+            self.core.jwt_secret or self.core.client_secret,
             algorithm="HS256",
         )
 
@@ -62,9 +62,9 @@ class Extensions:
     def _viewer(self, request: Request, company_id: int) -> dict[str, Any]:
         """The signed-in user: `?user=` when it belongs to the company, else its admin."""
         raw = request.query_params.get("user", "")
-        user = self.sim.users.get(int(raw)) if raw.isdigit() and len(raw) < 10 else None
+        user = self.core.users.get(int(raw)) if raw.isdigit() and len(raw) < 10 else None
         if user is None or user["company_id"] != company_id:
-            user = self.sim.users[self.sim._admin_of(company_id)]
+            user = self.core.users[self.core.admin_of(company_id)]
         return user
 
     @staticmethod
@@ -86,14 +86,14 @@ class Extensions:
         iframe: str,
         extra: dict[str, Any],
     ) -> Response:
-        with self.sim._lock:
-            users = [u for u in self.sim.users.values() if u["company_id"] == company_id]
+        with self.core.lock:
+            users = [u for u in self.core.users.values() if u["company_id"] == company_id]
         return self.templates.TemplateResponse(
             request,
             "pipedrive/extension.html",
             {
-                "companies": list(self.sim.companies.values()),
-                "company": self.sim.companies[company_id],
+                "companies": list(self.core.companies.values()),
+                "company": self.core.companies[company_id],
                 "user": user,
                 "users": users,
                 "kind": kind,
@@ -107,21 +107,21 @@ class Extensions:
     # --- pages -------------------------------------------------------------------------------
     async def person_page(self, request: Request) -> Response:
         pid = int(request.path_params["id"])
-        with self.sim._lock:
-            person = self.sim.persons.get(pid)
+        with self.core.lock:
+            person = self.core.persons.get(pid)
             if person is None:
                 return HTMLResponse("<p>Person not found. <a href='/'>Back</a></p>", 404)
             cid = person["company_id"]
-            orgs = self.sim.organizations
+            orgs = self.core.organizations
             details = {
                 "id": pid,
                 "name": person["name"],
                 "emails": [e["value"] for e in person["emails"]],
                 "org": orgs[person["org_id"]]["name"] if person["org_id"] in orgs else "",
-                "deals": [d["title"] for d in self.sim.deals.values() if d["person_id"] == pid],
+                "deals": [d["title"] for d in self.core.deals.values() if d["person_id"] == pid],
                 "fields": [
-                    (f["name"], self.sim._ui_display(f, person["custom_fields"].get(f["key"])))
-                    for f in self.sim._ui_fields(cid)
+                    (f["name"], ui_display(f, person["custom_fields"].get(f["key"])))
+                    for f in ui_fields(self.core, cid)
                 ],
             }
         user = self._viewer(request, cid)
@@ -152,7 +152,7 @@ class Extensions:
     async def settings_page(self, request: Request) -> Response:
         raw = request.query_params.get("company", "")
         cid = int(raw) if raw.isdigit() and len(raw) < 10 else 1001
-        if cid not in self.sim.companies:
+        if cid not in self.core.companies:
             cid = 1001
         user = self._viewer(request, cid)
         app = self.app_url()
@@ -181,7 +181,7 @@ class Extensions:
         """GET_SIGNED_TOKEN: a fresh token for the signed-in user of the host page."""
         raw = request.query_params.get("company", "")
         cid = int(raw) if raw.isdigit() and len(raw) < 10 else 0
-        if cid not in self.sim.companies:
+        if cid not in self.core.companies:
             return PlainTextResponse("unknown company", status_code=404)
         user = self._viewer(request, cid)
         return PlainTextResponse(self.sign(cid, user["id"]), headers={"cache-control": "no-store"})

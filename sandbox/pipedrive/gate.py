@@ -11,29 +11,34 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from sandbox.pipedrive.core import SimCore
 from sandbox.pipedrive.model import ApiError, Auth
 from sandbox.pipedrive.oauth import OAuth
 
 
-class Gate(OAuth):
+class Gate:
     """Bearer auth and burst rate limits around API handlers."""
+
+    def __init__(self, core: SimCore, oauth: OAuth) -> None:
+        self.core = core
+        self.oauth = oauth
 
     # ------------------------------------------------------------------ rate limiting
 
     def _rate_check(self, token: str) -> tuple[bool, dict[str, str]]:
-        window = 2.0 * self.time_scale
+        window = 2.0 * self.core.time_scale
         now = time.monotonic()
-        with self._lock:
-            hits = self._rate.setdefault(token, deque())
+        with self.core.lock:
+            hits = self.core.rate.setdefault(token, deque())
             while hits and hits[0] <= now - window:
                 hits.popleft()
-            allowed = len(hits) < self.rate_limit
+            allowed = len(hits) < self.core.rate_limit
             if allowed:
                 hits.append(now)
             reset = window - (now - hits[0]) if hits else window
             headers = {
-                "x-ratelimit-limit": str(self.rate_limit),
-                "x-ratelimit-remaining": str(max(0, self.rate_limit - len(hits))),
+                "x-ratelimit-limit": str(self.core.rate_limit),
+                "x-ratelimit-remaining": str(max(0, self.core.rate_limit - len(hits))),
                 "x-ratelimit-reset": str(max(1, math.ceil(reset))),
             }
         return allowed, headers
@@ -43,9 +48,9 @@ class Gate(OAuth):
         handler: Callable[[Request, Auth], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            with self._lock:
-                tok = self._token_auth(request.headers.get("authorization"))
-                moved = self.companies[tok.company_id].get("api_domain") if tok else None
+            with self.core.lock:
+                tok = self.oauth.token_auth(request.headers.get("authorization"))
+                moved = self.core.companies[tok.company_id].get("api_domain") if tok else None
             # a company whose domain changed: its old host no longer knows its tokens (the
             # token refresh answer names the new api_domain)
             if tok is None or (moved and urlsplit(moved).netloc != request.headers.get("host")):

@@ -13,8 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.pipedrive.core import TEMPLATES
-from sandbox.pipedrive.deals import DealsAndOrgs
+from sandbox.pipedrive.core import TEMPLATES, SimCore
 from sandbox.pipedrive.helpers import oauth_error, with_query
 from sandbox.pipedrive.model import (
     CODE_TTL,
@@ -24,12 +23,17 @@ from sandbox.pipedrive.model import (
     AccessToken,
     Installation,
 )
+from sandbox.pipedrive.webhooks import WebhookAdmin
 
 
-class OAuth(DealsAndOrgs):
+class OAuth:
     """The OAuth flow and its tokens."""
 
-    def _oauth_routes(self) -> list[BaseRoute]:
+    def __init__(self, core: SimCore, hooks: WebhookAdmin) -> None:
+        self.core = core
+        self.hooks = hooks
+
+    def routes(self) -> list[BaseRoute]:
         """The OAuth endpoints."""
         return [
             Route("/oauth/authorize", self._oauth_authorize, methods=["GET", "POST"]),
@@ -42,12 +46,12 @@ class OAuth(DealsAndOrgs):
     def _issue_token(self, install: Installation) -> dict[str, Any]:
         now = time.time()
         lifetime = (
-            self.token_lifetime
-            if self.token_lifetime is not None
-            else (TOKEN_EXPIRES_IN * self.time_scale)
+            self.core.token_lifetime
+            if self.core.token_lifetime is not None
+            else (TOKEN_EXPIRES_IN * self.core.time_scale)
         )
         token = "v1u:" + secrets.token_urlsafe(48)
-        self.access_tokens[token] = AccessToken(
+        self.core.access_tokens[token] = AccessToken(
             token, install.id, install.company_id, install.user_id, now, now + lifetime
         )
         return {
@@ -56,16 +60,17 @@ class OAuth(DealsAndOrgs):
             "refresh_token": install.refresh_token,
             "scope": SCOPES,
             "expires_in": TOKEN_EXPIRES_IN,
-            "api_domain": self.companies[install.company_id].get("api_domain") or self.base_url,
+            "api_domain": self.core.companies[install.company_id].get("api_domain")
+            or self.core.base_url,
         }
 
-    def _token_auth(self, header: str | None) -> AccessToken | None:
+    def token_auth(self, header: str | None) -> AccessToken | None:
         if not header or not header.lower().startswith("bearer "):
             return None
-        tok = self.access_tokens.get(header[7:].strip())
+        tok = self.core.access_tokens.get(header[7:].strip())
         if tok is None or tok.revoked or time.time() >= tok.expires_at:
             return None
-        install = self.installations.get(tok.install_id)
+        install = self.core.installations.get(tok.install_id)
         if install is None or not install.active:
             return None
         return tok
@@ -81,28 +86,28 @@ class OAuth(DealsAndOrgs):
         return (
             isinstance(cid, str)
             and isinstance(secret, str)
-            and secrets.compare_digest(cid, self.client_id)
-            and secrets.compare_digest(secret, self.client_secret)
+            and secrets.compare_digest(cid, self.core.client_id)
+            and secrets.compare_digest(secret, self.core.client_secret)
         )
 
-    def _revoke_install(self, install: Installation) -> None:
+    def revoke_install(self, install: Installation) -> None:
         install.active = False
-        for tok in self.access_tokens.values():
+        for tok in self.core.access_tokens.values():
             if tok.install_id == install.id:
                 tok.revoked = True
 
     def _authorize_problem(self, client_id: str | None, redirect_uri: str | None) -> str | None:
-        if client_id != self.client_id:
+        if client_id != self.core.client_id:
             return "Unknown client_id: this app is not registered."
         if not redirect_uri:
             return "Invalid request: redirect_uri is missing."
-        with self._lock:
-            if self.registered_redirect_uri is None:
-                self.registered_redirect_uri = redirect_uri
-            elif redirect_uri != self.registered_redirect_uri:
+        with self.core.lock:
+            if self.core.registered_redirect_uri is None:
+                self.core.registered_redirect_uri = redirect_uri
+            elif redirect_uri != self.core.registered_redirect_uri:
                 return (
                     "Invalid request: redirect_uri does not match the app's callback URL "
-                    f"({self.registered_redirect_uri})."
+                    f"({self.core.registered_redirect_uri})."
                 )
         return None
 
@@ -123,17 +128,17 @@ class OAuth(DealsAndOrgs):
         assert isinstance(redirect_uri, str)
         extra = {"state": str(state)} if state else {}
         if request.method == "GET":
-            with self._lock:
+            with self.core.lock:
                 users = [
-                    {**u, "company": self.companies[u["company_id"]]["name"]}
-                    for u in self.users.values()
+                    {**u, "company": self.core.companies[u["company_id"]]["name"]}
+                    for u in self.core.users.values()
                 ]
             return TEMPLATES.TemplateResponse(
                 request,
                 "pipedrive/consent.html",
                 {
                     "client_id": client_id,
-                    "app_name": self.app_name,
+                    "app_name": self.core.app_name,
                     "redirect_uri": redirect_uri,
                     "state": state or "",
                     "scopes": SCOPE_DESCRIPTIONS,
@@ -144,9 +149,9 @@ class OAuth(DealsAndOrgs):
             return RedirectResponse(
                 with_query(redirect_uri, {"error": "user_denied", **extra}), status_code=302
             )
-        with self._lock:
+        with self.core.lock:
             try:
-                user = self.users[int(str(params.get("user_id", "501")))]
+                user = self.core.users[int(str(params.get("user_id", "501")))]
             except (KeyError, ValueError):
                 return TEMPLATES.TemplateResponse(
                     request,
@@ -155,17 +160,17 @@ class OAuth(DealsAndOrgs):
                     status_code=400,
                 )
             code = f"{user['company_id']}.{user['id']}.{secrets.token_hex(20)}"
-            self.codes[code] = {
+            self.core.codes[code] = {
                 "company_id": user["company_id"],
                 "user_id": user["id"],
                 "redirect_uri": redirect_uri,
-                "expires_at": time.time() + CODE_TTL * self.time_scale,
+                "expires_at": time.time() + CODE_TTL * self.core.time_scale,
             }
         return RedirectResponse(with_query(redirect_uri, {"code": code, **extra}), status_code=302)
 
     async def _oauth_token(self, request: Request) -> Response:
-        with self._lock:
-            self.token_calls += 1
+        with self.core.lock:
+            self.core.token_calls += 1
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":
             return oauth_error(
@@ -177,9 +182,9 @@ class OAuth(DealsAndOrgs):
         if not self._client_ok(request, form):
             return oauth_error(401, "Invalid client: client is invalid", "invalid_client")
         grant = form.get("grant_type")
-        with self._lock:
+        with self.core.lock:
             if grant == "authorization_code":
-                code = self.codes.pop(str(form.get("code") or ""), None)
+                code = self.core.codes.pop(str(form.get("code") or ""), None)
                 if code is None or code["expires_at"] < time.time():
                     return oauth_error(
                         400, "Invalid grant: authorization code is invalid", "invalid_grant"
@@ -188,22 +193,22 @@ class OAuth(DealsAndOrgs):
                     return oauth_error(
                         400, "Invalid request: redirect_uri is invalid", "invalid_request"
                     )
-                iid = next(self._ids["install"])
+                iid = next(self.core._ids["install"])
                 install = Installation(
                     iid,
                     code["company_id"],
                     code["user_id"],
                     f"{code['company_id']}:{code['user_id']}:{secrets.token_hex(20)}",
                 )
-                self.installations[iid] = install
+                self.core.installations[iid] = install
                 return JSONResponse(self._issue_token(install))
             if grant == "refresh_token":
-                self.refresh_calls += 1
+                self.core.refresh_calls += 1
                 refresh = str(form.get("refresh_token") or "")
                 install_or_none = next(
                     (
                         i
-                        for i in self.installations.values()
+                        for i in self.core.installations.values()
                         if i.refresh_token == refresh and i.active
                     ),
                     None,
@@ -220,18 +225,18 @@ class OAuth(DealsAndOrgs):
         if not self._client_ok(request, form):
             return oauth_error(401, "Invalid client: client is invalid", "invalid_client")
         token = str(form.get("token") or "")
-        with self._lock:
-            for install in self.installations.values():
+        with self.core.lock:
+            for install in self.core.installations.values():
                 if install.refresh_token == token and install.active:
-                    self._revoke_install(install)
+                    self.revoke_install(install)
                     if not any(
                         i.active
                         and i.company_id == install.company_id
                         and i.user_id == install.user_id
-                        for i in self.installations.values()
+                        for i in self.core.installations.values()
                     ):
-                        self._uninstall_user(install.company_id, install.user_id)
-            tok = self.access_tokens.get(token)
+                        self.hooks.uninstall_user(install.company_id, install.user_id)
+            tok = self.core.access_tokens.get(token)
             if tok is not None:
                 tok.revoked = True
         return JSONResponse({"success": True})

@@ -1,4 +1,4 @@
-"""Persons: create, update, delete, merge, bulk; every change emits its event."""
+"""Persons: how a body applies to a person (for the shared `Records`), merge and bulk create."""
 
 from __future__ import annotations
 
@@ -6,22 +6,36 @@ import copy
 import uuid
 from typing import Any
 
+from sandbox.pipedrive.core import SimCore
+from sandbox.pipedrive.delivery import Delivery
 from sandbox.pipedrive.helpers import fail, utcnow
-from sandbox.pipedrive.webhooks import WebhookAdmin
+from sandbox.pipedrive.records import Changes, Record, RecordKind, Records
+from sandbox.pipedrive.representations import Representations
+from sandbox.pipedrive.validation import Validation
 
 
-class Persons(WebhookAdmin):
-    """Person changes."""
+class Persons:
+    """Person changes: `records` creates, gets, updates and deletes; merge and bulk are here."""
 
-    # ------------------------------------------------------------------ persons
-
-    def _apply_person(
+    def __init__(
         self,
-        p: dict[str, Any],
-        body: dict[str, Any],
-        strict: bool,
-        creating: bool,
+        check: Validation,
+        core: SimCore,
+        delivery: Delivery,
+        changes: Changes,
+        rep: Representations,
     ) -> None:
+        self.check = check
+        self.core = core
+        self.delivery = delivery
+        self.changes = changes
+        kind = RecordKind(
+            "person", lambda: core.persons, "Person not found", _new, self._apply, rep.person_v2
+        )
+        self.records = Records(kind, core, delivery, changes)
+        self.rep = rep
+
+    def _apply(self, p: Record, body: dict[str, Any], strict: bool, creating: bool) -> None:
         cid = p["company_id"]
         for name in ("name", "first_name", "last_name"):
             if name in body and body[name] is not None and not isinstance(body[name], str):
@@ -44,21 +58,21 @@ class Persons(WebhookAdmin):
             raw = body["emails"] if "emails" in body else body.get("email")
             if "emails" not in body and strict:
                 raise fail(400, "Validation failed: email: use emails")
-            p["emails"] = self._contacts(raw, "emails", strict)
+            p["emails"] = self.check.contacts(raw, "emails", strict)
         if "phones" in body or "phone" in body:
             raw = body["phones"] if "phones" in body else body.get("phone")
-            p["phones"] = self._contacts(raw, "phones", strict)
+            p["phones"] = self.check.contacts(raw, "phones", strict)
         if "org_id" in body:
-            p["org_id"] = self._check_org(cid, body["org_id"])
+            p["org_id"] = self.check.check_org(cid, body["org_id"])
         if body.get("owner_id") is not None:
-            p["owner_id"] = self._check_user(cid, body["owner_id"])
+            p["owner_id"] = self.check.check_user(cid, body["owner_id"])
         if "visible_to" in body:
             if body["visible_to"] not in (1, 3, 5, 7):
                 raise fail(400, "Validation failed: visible_to: must be one of 1, 3, 5, 7")
             p["visible_to"] = body["visible_to"]
         if "label_ids" in body:
-            p["label_ids"] = self._check_labels(cid, body["label_ids"])
-        p["custom_fields"] = self._apply_cf(
+            p["label_ids"] = self.check.check_labels(cid, body["label_ids"])
+        p["custom_fields"] = self.check.apply_cf(
             cid, p["custom_fields"], body.get("custom_fields"), strict
         )
         if not p["name"]:
@@ -72,137 +86,20 @@ class Persons(WebhookAdmin):
                     "last_name must be provided",
                 )
 
-    def _create_person(
-        self,
-        company_id: Any,
-        body: dict[str, Any],
-        source: str,
-        user_id: int | None,
-        *,
-        strict: bool,
-        fire: bool = True,
-    ) -> dict[str, Any]:
-        with self._lock:
-            cid = self._company(company_id)
-            actor = user_id or self._admin_of(cid)
-            now = utcnow()
-            p: dict[str, Any] = {
-                "id": 0,
-                "company_id": cid,
-                "name": "",
-                "first_name": None,
-                "last_name": None,
-                "org_id": None,
-                "owner_id": actor,
-                "add_time": now,
-                "update_time": now,
-                "emails": [],
-                "phones": [],
-                "visible_to": 3,
-                "label_ids": [],
-                "custom_fields": {},
-            }
-            self._apply_person(p, body, strict, creating=True)
-            p["id"] = next(self._ids["person"])
-            self.persons[p["id"]] = p
-            if fire:
-                self._emit(cid, "person", p["id"], None, p, source, actor, v2="create", v1="added")
-            return self._person_v2(p, with_company=True)
-
-    def _get_person(self, person_id: int, company_id: int | None) -> dict[str, Any]:
-        p = self.persons.get(person_id)
-        if p is None or (company_id is not None and p["company_id"] != company_id):
-            raise fail(404, "Person not found")
-        return p
-
-    def _update_person(
-        self,
-        person_id: int,
-        body: dict[str, Any],
-        source: str,
-        user_id: int | None,
-        *,
-        company_id: int | None = None,
-        strict: bool,
-    ) -> dict[str, Any]:
-        with self._lock:
-            old = self._get_person(person_id, company_id)
-            new = copy.deepcopy(old)
-            self._apply_person(new, body, strict, creating=False)
-            self._commit_change("person", self.persons, old, new, source, user_id)
-            return self._person_v2(self.persons[person_id], with_company=True)
-
-    def _commit_change(
-        self,
-        entity: str,
-        table: dict[int, dict[str, Any]],
-        old: dict[str, Any],
-        new: dict[str, Any],
-        source: str,
-        user_id: int | None,
-        merged_from_id: int | None = None,
-    ) -> bool:
-        """Store `new` if it differs from `old` (bumping update_time) and fire `change`."""
-        before, after = self._api_form(entity, old), self._api_form(entity, new)
-        before.pop("update_time")
-        after.pop("update_time")
-        if before == after and merged_from_id is None:
-            return False
-        new["update_time"] = utcnow()
-        table[new["id"]] = new
-        actor = user_id or self._admin_of(new["company_id"])
-        self._emit(
-            new["company_id"],
-            entity,
-            new["id"],
-            old,
-            new,
-            source,
-            actor,
-            v2="change",
-            v1="updated" if merged_from_id is None else "merged",
-            merged_from_id=merged_from_id,
-        )
-        return True
-
-    def _delete_person(
-        self,
-        person_id: int,
-        source: str,
-        user_id: int | None,
-        *,
-        company_id: int | None = None,
-    ) -> None:
-        with self._lock:
-            p = self._get_person(person_id, company_id)
-            del self.persons[person_id]
-            actor = user_id or self._admin_of(p["company_id"])
-            self._emit(
-                p["company_id"],
-                "person",
-                person_id,
-                p,
-                None,
-                source,
-                actor,
-                v2="delete",
-                v1="deleted",
-            )
-
-    def _merge_persons(
+    def merge(
         self,
         person_id: int,
         into: int,
         source: str,
         user_id: int | None,
     ) -> dict[str, Any]:
-        with self._lock:
-            loser = self._get_person(person_id, None)
-            survivor_old = self._get_person(into, loser["company_id"])
+        with self.core.lock:
+            loser = self.records.get(person_id, None)
+            survivor_old = self.records.get(into, loser["company_id"])
             if person_id == into:
                 raise fail(400, "Cannot merge a person into itself")
             cid = loser["company_id"]
-            actor = user_id or self._admin_of(cid)
+            actor = user_id or self.core.admin_of(cid)
             survivor = copy.deepcopy(survivor_old)
             for kind in ("emails", "phones"):
                 known = {e["value"] for e in survivor[kind]}
@@ -214,8 +111,8 @@ class Persons(WebhookAdmin):
             for key, value in loser["custom_fields"].items():
                 survivor["custom_fields"].setdefault(key, copy.deepcopy(value))
             correlation = str(uuid.uuid4())
-            del self.persons[person_id]
-            self._emit(
+            del self.core.persons[person_id]
+            self.delivery.emit(
                 cid,
                 "person",
                 person_id,
@@ -228,16 +125,16 @@ class Persons(WebhookAdmin):
                 merged_to_id=into,
                 correlation_id=correlation,
             )
-            self._commit_change(
+            self.changes.commit(
                 "person",
-                self.persons,
+                self.core.persons,
                 survivor_old,
                 survivor,
                 source,
                 actor,
                 merged_from_id=person_id,
             )
-            self._emit(
+            self.delivery.emit(
                 cid,
                 "person",
                 person_id,
@@ -249,29 +146,50 @@ class Persons(WebhookAdmin):
                 v1="deleted",
                 correlation_id=correlation,
             )
-            for deal in list(self.deals.values()):
+            for deal in list(self.core.deals.values()):
                 if deal["person_id"] == person_id:
                     moved = {**copy.deepcopy(deal), "person_id": into}
-                    self._commit_change("deal", self.deals, deal, moved, source, actor)
-            return self._person_v2(self.persons[into], with_company=True)
+                    self.changes.commit("deal", self.core.deals, deal, moved, source, actor)
+            return self.rep.person_v2(self.core.persons[into], with_company=True)
 
-    def _bulk_persons(
+    def bulk(
         self,
         company_id: Any,
         count: int,
         email_domain: str,
         fire: bool,
     ) -> list[int]:
-        with self._lock:
-            cid = self._company(company_id)
+        with self.core.lock:
+            cid = self.core._company(company_id)
             ids = []
             for _ in range(count):
-                n = next(self._ids["bulk"])
+                n = next(self.core._ids["bulk"])
                 body = {
                     "name": f"Bulk Person {n}",
                     "emails": [{"value": f"bulk{n}@{email_domain}", "primary": True}],
                 }
                 ids.append(
-                    self._create_person(cid, body, "app", None, strict=False, fire=fire)["id"]
+                    self.records.create(cid, body, "app", None, strict=False, fire=fire)["id"]
                 )
             return ids
+
+
+def _new(cid: int, actor: int, source: str, body: dict[str, Any]) -> Record:
+    """A person's defaults before the body applies."""
+    now = utcnow()
+    return {
+        "id": 0,
+        "company_id": cid,
+        "name": "",
+        "first_name": None,
+        "last_name": None,
+        "org_id": None,
+        "owner_id": actor,
+        "add_time": now,
+        "update_time": now,
+        "emails": [],
+        "phones": [],
+        "visible_to": 3,
+        "label_ids": [],
+        "custom_fields": {},
+    }

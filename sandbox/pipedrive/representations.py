@@ -10,19 +10,23 @@ from sandbox.pipedrive.helpers import rfc3339, v1_time
 from sandbox.pipedrive.model import ID_TYPES
 
 
-class Representations(SimCore):
+class Representations:
     """Renders persons, organizations, deals and custom field values."""
+
+    def __init__(self, core: SimCore) -> None:
+        self.core = core
 
     # ------------------------------------------------------------------ representations
 
     def _cf_plain(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
         return {
-            f["key"]: copy.deepcopy(values.get(f["key"])) for f in self._custom_fields(company_id)
+            f["key"]: copy.deepcopy(values.get(f["key"]))
+            for f in self.core.custom_fields(company_id)
         }
 
     def _cf_typed(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in self._custom_fields(company_id):
+        for f in self.core.custom_fields(company_id):
             value = values.get(f["key"])
             t = f["field_type"]
             if value is None:
@@ -57,7 +61,7 @@ class Representations(SimCore):
 
     def _cf_v1(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in self._custom_fields(company_id):
+        for f in self.core.custom_fields(company_id):
             key, t, value = f["key"], f["field_type"], values.get(f["key"])
             if t == "enum":
                 out[key] = None if value is None else str(value)
@@ -80,7 +84,7 @@ class Representations(SimCore):
                 out[key] = value
         return out
 
-    def _person_v2(self, p: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
+    def person_v2(self, p: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
         out = {
             "id": p["id"],
             "name": p["name"],
@@ -120,8 +124,8 @@ class Representations(SimCore):
         }
 
     def _person_v1(self, p: dict[str, Any]) -> dict[str, Any]:
-        org = self.organizations.get(p["org_id"]) if p["org_id"] else None
-        owner = self.users.get(p["owner_id"])
+        org = self.core.organizations.get(p["org_id"]) if p["org_id"] else None
+        owner = self.core.users.get(p["owner_id"])
         primary = next((e["value"] for e in p["emails"] if e.get("primary")), None)
         out = {
             "id": p["id"],
@@ -146,7 +150,7 @@ class Representations(SimCore):
         out.update(self._cf_v1(p["company_id"], p["custom_fields"]))
         return out
 
-    def _org_v2(self, o: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
+    def org_v2(self, o: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
         out = {
             "id": o["id"],
             "name": o["name"],
@@ -194,7 +198,7 @@ class Representations(SimCore):
             "label": None,
         }
 
-    def _deal_v2(self, d: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
+    def deal_v2(self, d: dict[str, Any], with_company: bool = False) -> dict[str, Any]:
         out = {
             "id": d["id"],
             "title": d["title"],
@@ -264,8 +268,8 @@ class Representations(SimCore):
         }
 
     def _deal_v1(self, d: dict[str, Any]) -> dict[str, Any]:
-        person = self.persons.get(d["person_id"]) if d["person_id"] else None
-        org = self.organizations.get(d["org_id"]) if d["org_id"] else None
+        person = self.core.persons.get(d["person_id"]) if d["person_id"] else None
+        org = self.core.organizations.get(d["org_id"]) if d["org_id"] else None
         return {
             "id": d["id"],
             "company_id": d["company_id"],
@@ -302,9 +306,9 @@ class Representations(SimCore):
             return self._deal_hook2(record), self._deal_v1(record)
         return self._org_hook2(record), self._org_v1(record)
 
-    def _api_form(self, entity: str, record: dict[str, Any]) -> dict[str, Any]:
+    def api_form(self, entity: str, record: dict[str, Any]) -> dict[str, Any]:
         if entity == "person":
-            return self._person_v2(record)
+            return self.person_v2(record)
         if entity == "deal":
-            return self._deal_v2(record)
-        return self._org_v2(record)
+            return self.deal_v2(record)
+        return self.org_v2(record)

@@ -11,22 +11,40 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.favicon import favicon_route
-from sandbox.pipedrive.control import ControlRoutes
-from sandbox.pipedrive.core import TEMPLATES
+from sandbox.pipedrive.core import TEMPLATES, SimCore
+from sandbox.pipedrive.deals import DealsAndOrgs
+from sandbox.pipedrive.display import ui_display, ui_fields
 from sandbox.pipedrive.extensions import Extensions
 from sandbox.pipedrive.helpers import v1_time
 from sandbox.pipedrive.model import ApiError
+from sandbox.pipedrive.persons import Persons
+from sandbox.pipedrive.representations import Representations
+from sandbox.pipedrive.webhooks import WebhookAdmin
 
 
-class UiRoutes(ControlRoutes):
+class UiRoutes:
     """The UI pages and form actions."""
 
-    def _ui_routes(self) -> list[BaseRoute]:
+    def __init__(
+        self,
+        core: SimCore,
+        hooks: WebhookAdmin,
+        orgs_deals: DealsAndOrgs,
+        people: Persons,
+        rep: Representations,
+    ) -> None:
+        self.core = core
+        self.hooks = hooks
+        self.orgs_deals = orgs_deals
+        self.people = people
+        self.rep = rep
+
+    def routes(self) -> list[BaseRoute]:
         """The UI pages, the favicon and the custom UI extensions."""
         return [
             Route("/", self._ui_index, methods=["GET"]),
             favicon_route("P", "#017737"),
-            *Extensions(self, TEMPLATES).routes(),
+            *Extensions(self.core, TEMPLATES).routes(),
             Route("/ui/persons", self._ui_person_add, methods=["POST"]),
             Route("/ui/persons/merge", self._ui_person_merge, methods=["POST"]),
             Route("/ui/persons/{id:int}", self._ui_person_edit, methods=["GET", "POST"]),
@@ -57,34 +75,16 @@ class UiRoutes(ControlRoutes):
             cid = int(str(raw))
         except ValueError:
             cid = 1001
-        return cid if cid in self.companies else 1001
-
-    def _ui_fields(self, company_id: int) -> list[dict[str, Any]]:
-        return [{**f, "options": f["options"] or []} for f in self._custom_fields(company_id)]
-
-    def _ui_display(self, f: dict[str, Any], value: Any) -> str:
-        if value is None or value == []:
-            return ""
-        labels = {o["id"]: o["label"] for o in f["options"] or []}
-        t = f["field_type"]
-        if t == "enum":
-            return str(labels.get(value, value))
-        if t == "set":
-            return ", ".join(str(labels.get(v, v)) for v in value)
-        if t == "monetary":
-            return f"{value.get('value')} {value.get('currency')}"
-        if isinstance(value, dict):
-            return str(value.get("value", ""))
-        return str(value)
+        return cid if cid in self.core.companies else 1001
 
     async def _ui_index(self, request: Request) -> Response:
         cid = self._ui_company(request)
-        with self._lock:
-            fields = self._ui_fields(cid)
-            orgs = {o["id"]: o for o in self.organizations.values() if o["company_id"] == cid}
+        with self.core.lock:
+            fields = ui_fields(self.core, cid)
+            orgs = {o["id"]: o for o in self.core.organizations.values() if o["company_id"] == cid}
             persons = []
             for p in sorted(
-                (p for p in self.persons.values() if p["company_id"] == cid),
+                (p for p in self.core.persons.values() if p["company_id"] == cid),
                 key=lambda p: p["id"],
                 reverse=True,
             )[:200]:
@@ -94,36 +94,34 @@ class UiRoutes(ControlRoutes):
                         "name": p["name"],
                         "email": ", ".join(e["value"] for e in p["emails"]),
                         "org": orgs[p["org_id"]]["name"] if p["org_id"] in orgs else "",
-                        "custom": [
-                            self._ui_display(f, p["custom_fields"].get(f["key"])) for f in fields
-                        ],
+                        "custom": [ui_display(f, p["custom_fields"].get(f["key"])) for f in fields],
                         "update_time": v1_time(p["update_time"]),
                     }
                 )
-            person_count = sum(1 for p in self.persons.values() if p["company_id"] == cid)
+            person_count = sum(1 for p in self.core.persons.values() if p["company_id"] == cid)
             person_names = {
-                p["id"]: p["name"] for p in self.persons.values() if p["company_id"] == cid
+                p["id"]: p["name"] for p in self.core.persons.values() if p["company_id"] == cid
             }
-            stages = [s for s in self.stages.values() if s["company_id"] == cid]
+            stages = [s for s in self.core.stages.values() if s["company_id"] == cid]
             stage_names = {s["id"]: s["name"] for s in stages}
             deals = [
                 {
-                    **self._deal_v2(d),
+                    **self.rep.deal_v2(d),
                     "person": person_names.get(d["person_id"], ""),
                     "stage": stage_names.get(d["stage_id"], ""),
                 }
-                for d in self.deals.values()
+                for d in self.core.deals.values()
                 if d["company_id"] == cid
             ]
             hooks = [
-                self._webhook_out(w, internal=True)
-                for w in self.webhooks.values()
+                self.hooks.webhook_out(w, internal=True)
+                for w in self.core.webhooks.values()
                 if w["company_id"] == cid
             ]
-            deliveries = [d for d in self.deliveries if d["company_id"] == cid][-20:][::-1]
+            deliveries = [d for d in self.core.deliveries if d["company_id"] == cid][-20:][::-1]
             ctx = {
-                "companies": list(self.companies.values()),
-                "company": self.companies[cid],
+                "companies": list(self.core.companies.values()),
+                "company": self.core.companies[cid],
                 "fields": fields,
                 "persons": persons,
                 "person_count": person_count,
@@ -133,7 +131,7 @@ class UiRoutes(ControlRoutes):
                 "stages": stages,
                 "webhooks": hooks,
                 "deliveries": deliveries,
-                "users": [u for u in self.users.values() if u["company_id"] == cid],
+                "users": [u for u in self.core.users.values() if u["company_id"] == cid],
                 "message": request.query_params.get("msg", ""),
                 "error": request.query_params.get("err", ""),
             }
@@ -156,7 +154,7 @@ class UiRoutes(ControlRoutes):
         if email or not creating:
             body["email"] = email
         cf: dict[str, Any] = {}
-        for f in self._custom_fields(cid):
+        for f in self.core.custom_fields(cid):
             name = f"cf_{f['key']}"
             if f["field_type"] == "set":
                 cf[f["key"]] = [str(v) for v in form.getlist(name)] or None
@@ -175,7 +173,7 @@ class UiRoutes(ControlRoutes):
         form = await request.form()
         cid = self._ui_company(request, form)
         try:
-            p = self._create_person(
+            p = self.people.records.create(
                 cid, self._ui_person_body(cid, form, True), "app", None, strict=False
             )
         except ApiError as exc:
@@ -184,23 +182,23 @@ class UiRoutes(ControlRoutes):
 
     async def _ui_person_edit(self, request: Request) -> Response:
         pid = int(request.path_params["id"])
-        with self._lock:
-            p = self.persons.get(pid)
+        with self.core.lock:
+            p = self.core.persons.get(pid)
             if p is None:
                 return self._ui_back(self._ui_company(request), err="Person not found")
             cid = p["company_id"]
         if request.method == "POST":
             form = await request.form()
             try:
-                self._update_person(
+                self.people.records.update(
                     pid, self._ui_person_body(cid, form, False), "app", None, strict=False
                 )
             except ApiError as exc:
                 return self._ui_back(cid, err=str(exc))
             return self._ui_back(cid, msg=f"Person {pid} saved")
-        with self._lock:
+        with self.core.lock:
             values = {}
-            for f in self._custom_fields(cid):
+            for f in self.core.custom_fields(cid):
                 v = p["custom_fields"].get(f["key"])
                 if f["field_type"] == "set":
                     values[f["key"]] = v or []
@@ -211,13 +209,13 @@ class UiRoutes(ControlRoutes):
                 else:
                     values[f["key"]] = "" if v is None else v
             ctx = {
-                "companies": list(self.companies.values()),
-                "company": self.companies[cid],
-                "person": self._person_v2(p),
+                "companies": list(self.core.companies.values()),
+                "company": self.core.companies[cid],
+                "person": self.rep.person_v2(p),
                 "email": ", ".join(e["value"] for e in p["emails"]),
-                "fields": self._ui_fields(cid),
+                "fields": ui_fields(self.core, cid),
                 "values": values,
-                "orgs": [o for o in self.organizations.values() if o["company_id"] == cid],
+                "orgs": [o for o in self.core.organizations.values() if o["company_id"] == cid],
             }
         return TEMPLATES.TemplateResponse(request, "pipedrive/person_edit.html", ctx)
 
@@ -225,7 +223,7 @@ class UiRoutes(ControlRoutes):
         form = await request.form()
         cid = self._ui_company(request, form)
         try:
-            self._delete_person(int(request.path_params["id"]), "app", None)
+            self.people.records.delete(int(request.path_params["id"]), "app", None)
         except ApiError as exc:
             return self._ui_back(cid, err=str(exc))
         return self._ui_back(cid, msg="Person deleted")
@@ -234,7 +232,7 @@ class UiRoutes(ControlRoutes):
         form = await request.form()
         cid = self._ui_company(request, form)
         try:
-            self._merge_persons(
+            self.people.merge(
                 int(str(form.get("person_id"))), int(str(form.get("into"))), "app", None
             )
         except (ApiError, ValueError) as exc:
@@ -256,34 +254,40 @@ class UiRoutes(ControlRoutes):
         form = await request.form()
         cid = self._ui_company(request, form)
         try:
-            d = self._create_deal(cid, self._ui_deal_body(form), "app", None, strict=False)
+            d = self.orgs_deals.records.create(
+                cid, self._ui_deal_body(form), "app", None, strict=False
+            )
         except ApiError as exc:
             return self._ui_back(cid, err=str(exc))
         return self._ui_back(cid, msg=f"Deal {d['title']} added")
 
     async def _ui_deal_edit(self, request: Request) -> Response:
         did = int(request.path_params["id"])
-        with self._lock:
-            d = self.deals.get(did)
+        with self.core.lock:
+            d = self.core.deals.get(did)
             if d is None:
                 return self._ui_back(self._ui_company(request), err="Deal not found")
             cid = d["company_id"]
         if request.method == "POST":
             form = await request.form()
             try:
-                self._update_deal(did, self._ui_deal_body(form), "app", None, strict=False)
+                self.orgs_deals.records.update(
+                    did, self._ui_deal_body(form), "app", None, strict=False
+                )
             except ApiError as exc:
                 return self._ui_back(cid, err=str(exc))
             return self._ui_back(cid, msg=f"Deal {did} saved")
-        with self._lock:
+        with self.core.lock:
             ctx = {
-                "companies": list(self.companies.values()),
-                "company": self.companies[cid],
-                "deal": self._deal_v2(d),
+                "companies": list(self.core.companies.values()),
+                "company": self.core.companies[cid],
+                "deal": self.rep.deal_v2(d),
                 "persons": sorted(
-                    (p["id"], p["name"]) for p in self.persons.values() if p["company_id"] == cid
+                    (p["id"], p["name"])
+                    for p in self.core.persons.values()
+                    if p["company_id"] == cid
                 ),
-                "stages": [s for s in self.stages.values() if s["company_id"] == cid],
+                "stages": [s for s in self.core.stages.values() if s["company_id"] == cid],
             }
         return TEMPLATES.TemplateResponse(request, "pipedrive/deal_edit.html", ctx)
 
@@ -291,7 +295,7 @@ class UiRoutes(ControlRoutes):
         form = await request.form()
         cid = self._ui_company(request, form)
         try:
-            self._delete_deal(int(request.path_params["id"]), "app", None)
+            self.orgs_deals.records.delete(int(request.path_params["id"]), "app", None)
         except ApiError as exc:
             return self._ui_back(cid, err=str(exc))
         return self._ui_back(cid, msg="Deal deleted")

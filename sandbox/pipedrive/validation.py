@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from sandbox.pipedrive.core import SimCore
 from sandbox.pipedrive.helpers import fail, is_number
 from sandbox.pipedrive.model import ID_TYPES, ApiError
-from sandbox.pipedrive.representations import Representations
 
 
-class Validation(Representations):
+class Validation:
     """Checks and coerces what a caller sends."""
+
+    def __init__(self, core: SimCore) -> None:
+        self.core = core
 
     # ------------------------------------------------------------------ input validation
 
@@ -100,7 +103,7 @@ class Validation(Representations):
             value = str(value)
         return value
 
-    def _apply_cf(
+    def apply_cf(
         self,
         company_id: int,
         current: dict[str, Any],
@@ -111,7 +114,7 @@ class Validation(Representations):
             return current
         if not isinstance(body, dict):
             raise fail(400, "Validation failed: custom_fields: must be an object")
-        by_key = {f["key"]: f for f in self._custom_fields(company_id)}
+        by_key = {f["key"]: f for f in self.core.custom_fields(company_id)}
         out = dict(current)
         for key, value in body.items():
             f = by_key.get(key)
@@ -125,7 +128,7 @@ class Validation(Representations):
         return out
 
     @staticmethod
-    def _contacts(value: Any, name: str, strict: bool) -> list[dict[str, Any]]:
+    def contacts(value: Any, name: str, strict: bool) -> list[dict[str, Any]]:
         if value is None:
             return []
         if isinstance(value, str):
@@ -153,32 +156,32 @@ class Validation(Representations):
             out[0]["primary"] = True
         return out
 
-    def _check_org(self, company_id: int, org_id: Any) -> int | None:
+    def check_org(self, company_id: int, org_id: Any) -> int | None:
         if org_id in (None, "", 0):
             return None
         try:
             oid = int(org_id)
         except (TypeError, ValueError):
             raise fail(400, "Validation failed: org_id: must be a number") from None
-        org = self.organizations.get(oid)
+        org = self.core.organizations.get(oid)
         if org is None or org["company_id"] != company_id:
             raise fail(400, f"Organization {oid} not found")
         return oid
 
-    def _check_user(self, company_id: int, user_id: Any, name: str = "owner_id") -> int:
+    def check_user(self, company_id: int, user_id: Any, name: str = "owner_id") -> int:
         try:
             uid = int(user_id)
         except (TypeError, ValueError):
             raise fail(400, f"Validation failed: {name}: must be a number") from None
-        user = self.users.get(uid)
+        user = self.core.users.get(uid)
         if user is None or user["company_id"] != company_id:
             raise fail(400, f"User {uid} not found")
         return uid
 
-    def _check_labels(self, company_id: int, value: Any) -> list[int]:
+    def check_labels(self, company_id: int, value: Any) -> list[int]:
         known = {
             o["id"]
-            for f in self.person_fields.values()
+            for f in self.core.person_fields.values()
             if f["company_id"] == company_id and f["key"] == "label_ids"
             for o in f["options"] or []
         }
@@ -188,14 +191,14 @@ class Validation(Representations):
             raise fail(400, "Validation failed: label_ids: must be a list of existing label ids")
         return sorted(set(value))
 
-    def _check_person(self, company_id: int, person_id: Any) -> int | None:
+    def check_person(self, company_id: int, person_id: Any) -> int | None:
         if person_id in (None, "", 0):
             return None
         try:
             pid = int(person_id)
         except (TypeError, ValueError):
             raise fail(400, "Validation failed: person_id: must be a number") from None
-        person = self.persons.get(pid)
+        person = self.core.persons.get(pid)
         if person is None or person["company_id"] != company_id:
             raise fail(400, f"Person {pid} not found")
         return pid

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sandbox.pipedrive.delivery import Delivery
+from sandbox.pipedrive.core import SimCore
 from sandbox.pipedrive.helpers import iso_ms, utcnow
 from sandbox.pipedrive.model import (
     EVENT_OBJECTS,
@@ -17,14 +17,19 @@ from sandbox.pipedrive.model import (
     ApiError,
     Auth,
 )
+from sandbox.pipedrive.validation import Validation
 
 
-class WebhookAdmin(Delivery):
+class WebhookAdmin:
     """Webhook registration rules."""
+
+    def __init__(self, check: Validation, core: SimCore) -> None:
+        self.check = check
+        self.core = core
 
     # ------------------------------------------------------------------ webhooks (admin)
 
-    def _create_webhook(self, auth: Auth, body: dict[str, Any]) -> dict[str, Any]:
+    def create_webhook(self, auth: Auth, body: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}
         url = body.get("subscription_url")
         parts = urlsplit(url) if isinstance(url, str) else None
@@ -54,15 +59,15 @@ class WebhookAdmin(Delivery):
         user_id = auth.user_id
         if body.get("user_id") not in (None, ""):
             try:
-                user_id = self._check_user(auth.company_id, body["user_id"], "user_id")
+                user_id = self.check.check_user(auth.company_id, body["user_id"], "user_id")
             except ApiError:
                 errors["user_id"] = ["user not found"]
         if errors:
             raise ApiError(400, {"status": "error", "success": False, "errors": errors})
-        with self._lock:
+        with self.core.lock:
             owned = [
                 w
-                for w in self.webhooks.values()
+                for w in self.core.webhooks.values()
                 if w["company_id"] == auth.company_id and w["owner_id"] == auth.user_id
             ]
             if len(owned) >= WEBHOOKS_PER_USER:
@@ -70,7 +75,7 @@ class WebhookAdmin(Delivery):
                     422, {"success": False, "error": "Webhooks limit reached", "errorCode": 422}
                 )
             hook: dict[str, Any] = {
-                "id": next(self._ids["webhook"]),
+                "id": next(self.core._ids["webhook"]),
                 "company_id": auth.company_id,
                 "owner_id": auth.user_id,
                 "user_id": user_id,
@@ -92,10 +97,10 @@ class WebhookAdmin(Delivery):
                 "fail_count": 0,
                 "banned_until": None,
             }
-            self.webhooks[hook["id"]] = hook
-            return self._webhook_out(hook)
+            self.core.webhooks[hook["id"]] = hook
+            return self.webhook_out(hook)
 
-    def _webhook_out(self, hook: dict[str, Any], internal: bool = False) -> dict[str, Any]:
+    def webhook_out(self, hook: dict[str, Any], internal: bool = False) -> dict[str, Any]:
         out = {k: v for k, v in hook.items() if k not in ("fail_count", "banned_until")}
         banned = (hook["banned_until"] or 0) > time.time()
         out["is_active"] = 0 if banned else 1
@@ -107,8 +112,8 @@ class WebhookAdmin(Delivery):
             )
         return out
 
-    def _uninstall_user(self, company_id: int, user_id: int) -> None:
+    def uninstall_user(self, company_id: int, user_id: int) -> None:
         """Pipedrive removes the app's webhooks of a user when the app is uninstalled."""
-        for hook in list(self.webhooks.values()):
+        for hook in list(self.core.webhooks.values()):
             if hook["company_id"] == company_id and hook["owner_id"] == user_id:
-                del self.webhooks[hook["id"]]
+                del self.core.webhooks[hook["id"]]
