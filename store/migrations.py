@@ -340,3 +340,10 @@ def m013_fairness_jobs_by_company(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m070_persons_by_email(db: Database) -> None:
+    """Removals and Maileon's unsubscribe events look persons up by address (case-insensitive):
+    without an index each lookup scanned every person of every company."""
+    db.execute("CREATE INDEX persons_email ON persons (company_id, lower(email))")
