@@ -715,3 +715,21 @@ def test_doi_mailings_and_their_keys(env: dict[str, Any]) -> None:
     assert keys == {"doi-key-1", "kh68gb7"}
     assert env["api"].get("/mailings/999999/settings/doi_key").status_code == 404
     assert env["api"].get("/mailings/filter/types", params={"types": "bogus"}).status_code == 400
+
+
+def test_synchronize_refuses_more_than_a_thousand_contacts(env: dict[str, Any]) -> None:
+    api = env["api"]
+
+    def body(count: int) -> str:
+        contacts = "".join(
+            f"<contact><email>c{n}@example.com</email></contact>" for n in range(count)
+        )
+        return f"<contacts>{contacts}</contacts>"
+
+    params = {"permission": 1, "sync_mode": 2, "ignore_invalid_contacts": "true"}
+    headers = {"Content-Type": XML_TYPE}
+    r = api.post("/contacts", params=params, content=body(1001), headers=headers)
+    assert r.status_code == 400 and "1000" in r.text
+    assert not state(env)["contacts"]
+    r = api.post("/contacts", params=params, content=body(1000), headers=headers)
+    assert r.status_code == 200 and len(state(env)["contacts"]) == 1000
