@@ -177,10 +177,16 @@ async def _stage_page(
 ) -> tuple[list[tuple[Any, ...]], str | None, int]:
     """Read the page at the import's cursor: its rows to stage, the next cursor, the last seq."""
     client = ctx.pipedrive(job.company_id)
-    raw, next_cursor = await client.list_persons(cursor=row["cursor"], limit=PAGE_SIZE)
+    import_id = int(row["id"])
+    key = (job.company_id, import_id)
+    raw, next_cursor = await ctx.prefetch.take(
+        key, row["cursor"], lambda: client.list_persons(cursor=row["cursor"], limit=PAGE_SIZE)
+    )
+    if next_cursor:
+        after = next_cursor
+        ctx.prefetch.start(key, after, lambda: client.list_persons(cursor=after, limit=PAGE_SIZE))
     persons = [from_pipedrive(p) for p in raw if isinstance(p, dict) and p.get("id")]
     prepared = await prepare_page(ctx, settings, persons)
-    import_id = int(row["id"])
     known, emails, last_seq = imports.staged_keys(
         ctx.store,
         import_id,

@@ -18,6 +18,7 @@ from store import tenants
 from store.db import Store
 from store.group_commit import GroupCommit
 from sync.new_contacts import MAX_BATCH, NewContacts
+from sync.page_prefetch import PagePrefetch
 from sync.slots import SharedLock, Slots
 from sync.tokens import TokenManager
 
@@ -53,6 +54,7 @@ class Context:
     intake: GroupCommit = field(init=False)  # webhooks' events, stored in group commits
     slots: Slots = field(init=False)  # the worker's concurrency
     new_contacts: NewContacts = field(init=False)  # first writes of persons, batched
+    prefetch: PagePrefetch = field(default_factory=PagePrefetch)  # an import's next page
 
     def __post_init__(self) -> None:
         self.intake = GroupCommit(self.store)

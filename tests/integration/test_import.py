@@ -197,8 +197,10 @@ def test_an_import_resumes_mid_read_after_a_restart_without_duplicates(harness: 
         shown = text(wait_for(harness, client, "done", timeout=20))
         assert "2000 of 2000 persons processed (100%) · 2000 imported · 0 skipped" in shown
         assert len(harness.contacts()) == 2000
-        # The restart resumed at the saved cursor: each page read once, each batch sent once.
-        assert list_calls(harness) == [200] * math.ceil(2000 / 500)
+        # The restart resumed at the saved cursor: each batch sent once, each page read once,
+        # except the page read ahead when the app stopped (lost with the process) at most.
+        pages = math.ceil(2000 / 500)
+        assert list_calls(harness) in ([200] * pages, [200] * (pages + 1))
         assert len(synchronize_calls(harness)) == 2
         assert staged_rows(harness) == 0
     finally:
@@ -236,7 +238,8 @@ def test_an_import_resumes_mid_send_after_a_restart_without_duplicates(harness: 
         assert len(harness.contacts()) == 2999 and "bulk3000@bulk.test" not in harness.contacts()
         # Each batch went to Maileon once: the restart resumed after the last sent batch.
         assert len(synchronize_calls(harness)) == 3  # 3 batches of 1,000, one call each
-        assert list_calls(harness) == [200] * 6
+        # each page read once, but for the page read ahead when the app stopped, if it did
+        assert list_calls(harness) in ([200] * 6, [200] * 7)
         assert staged_rows(harness) == 0
     finally:
         restarted.stop()
