@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 import uuid
 from collections.abc import Callable, Iterable
@@ -310,14 +311,15 @@ class ApiRoutes(PythonApi):
             return (int(value), int(r["id"]))
 
         desc = direction == "desc"
-        rows.sort(key=key, reverse=desc)
         if q.get("cursor"):
             after = tuple(decode_cursor(q["cursor"]))
             if len(after) != 2:
                 raise fail(400, "Invalid cursor")
             rows = [r for r in rows if (key(r) < after if desc else key(r) > after)]
-        page = rows[:limit]
-        next_cursor = encode_cursor(list(key(page[-1]))) if len(rows) > limit else None
+        # the page and whether more follow, without sorting every record for each page
+        top = (heapq.nlargest if desc else heapq.nsmallest)(limit + 1, rows, key=key)
+        page = top[:limit]
+        next_cursor = encode_cursor(list(key(page[-1]))) if len(top) > limit else None
         return JSONResponse(
             {
                 "success": True,
