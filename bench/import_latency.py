@@ -6,7 +6,8 @@ flow with contacts sync off), so no size finds contacts of another in Maileon. T
 into the simulated Pipedrive through its bulk control call (no webhooks), both simulators then
 answer after LATENCY_MS, and the admin starts the import from the settings card. The time is
 the import's own (`imports.finished_at - started_at`, read from the app's database file), so
-the card's polling interval does not blur it.
+the card's polling interval does not blur it. The two simulators run in a process each: in one,
+Maileon parsing a batch of 1,000 would hold up Pipedrive's next page (one GIL).
 
 The bound: ceil(N / 500) Pipedrive pages read one after the other (each needs the previous
 one's cursor), plus one Maileon synchronize for the last batch: (pages + 1) x latency. The
@@ -38,7 +39,7 @@ TARGET = 2.0
 
 
 def _one(size: int, latency_ms: int, timeout: float) -> dict[str, Any]:
-    with installed_app("import-latency", contacts_sync=False) as setting:
+    with installed_app("import-latency", split_sims=True, contacts_sync=False) as setting:
         app, sims, client = setting.app, setting.sims, setting.client
         hx = {"HX-Request": "true", "Origin": app.url}
         sims.pd(
