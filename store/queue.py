@@ -201,6 +201,9 @@ def record_event(
 # (`lease_turns`), so even a single slot goes round the companies in turn. `companies`
 # skip-scans the (state, company_id, run_after) index and each company's line stops after
 # `limit` rows, so a lease costs about the same with ten or a hundred thousand jobs queued.
+# `chunk`: companies take turns by chunks of that many jobs (running ones included), not job by
+# job: with 1, a free slot goes round the companies; the worker leases in chunks, so the jobs a
+# company's shared call batches (sync/new_contacts.py) arrive together, not one per company.
 LEASE = """
 WITH RECURSIVE companies(cid) AS (
     SELECT (SELECT min(company_id) FROM jobs WHERE state='pending')
@@ -227,12 +230,13 @@ fair AS (
 UPDATE jobs SET state='running', locked_until=:lease, attempts=attempts+1, updated_at=:now
 WHERE id IN (
     SELECT id FROM (
-        SELECT id, 0 AS share, 0 AS turn, locked_until AS due FROM (
+        SELECT id, 0 AS round, 0 AS share, 0 AS turn, locked_until AS due FROM (
             SELECT id, locked_until FROM jobs WHERE state='running' AND locked_until<=:now
             ORDER BY locked_until LIMIT :limit)
         UNION ALL
-        SELECT id, share, turn, run_after AS due FROM fair WHERE share <= :per_company
-        ORDER BY share, turn, due LIMIT :limit))
+        SELECT id, (share - 1) / :chunk AS round, share, turn, run_after AS due FROM fair
+        WHERE share <= :per_company
+        ORDER BY round, turn, share, due LIMIT :limit))
 RETURNING *
 """
 
@@ -244,13 +248,20 @@ TURN = (
 
 
 def lease(
-    store: Store, limit: int, lease_seconds: float, per_company: int = 1_000_000
+    store: Store, limit: int, lease_seconds: float, per_company: int = 1_000_000, chunk: int = 1
 ) -> list[Job]:
     """Take up to `limit` due jobs, at most one per entity and none whose entity is running,
-    round-robin across companies by the number of jobs each is running, and none of a company
-    already running `per_company` jobs (expired leases are taken back regardless)."""
+    round-robin across companies by the number of jobs each is running (in turns of `chunk`
+    jobs), and none of a company already running `per_company` jobs (expired leases are taken
+    back regardless)."""
     t = now()
-    params = {"lease": t + lease_seconds, "now": t, "limit": limit, "per_company": per_company}
+    params = {
+        "lease": t + lease_seconds,
+        "now": t,
+        "limit": limit,
+        "per_company": per_company,
+        "chunk": max(1, chunk),
+    }
     with store.tx() as db:
         rows = db.execute(LEASE, params).fetchall()
         db.conn.executemany(TURN, [(cid, t) for cid in {r["company_id"] for r in rows}])

@@ -64,6 +64,7 @@ class Context:
             self.config.worker_concurrency,
             max_parked=10 * MAX_BATCH,
             per_company=2 * MAX_BATCH + self.config.worker_concurrency,
+            ahead=MAX_BATCH,  # a lease per batch's worth of jobs, not per freed slot
         )
         self.new_contacts = NewContacts(self.maileon, self.slots)
 

@@ -8,6 +8,9 @@ work at once. Freed slots alternate between such returning jobs and the worker's
 are fair across companies. The worker stops leasing while `max_parked` jobs wait without a
 slot, which bounds what one process holds leased, and leases no more jobs of a company that
 holds `per_company` already, so one company's slow calls cannot fill that room for the others.
+With free slots it also leases up to `ahead` jobs more, which wait for their first slot as
+returning jobs do: one lease per chunk of jobs, so leasing costs little per job however many
+companies there are, and a company's jobs arrive together to fill its shared call.
 """
 
 from __future__ import annotations
@@ -30,22 +33,37 @@ class SharedLock:
 
 
 class Slots:
-    def __init__(self, size: int, max_parked: int, per_company: int) -> None:
+    def __init__(self, size: int, max_parked: int, per_company: int, ahead: int = 0) -> None:
         self.size = size
         self.max_parked = max_parked
         self.per_company = per_company  # jobs one company may hold, working or parked
+        self.ahead = ahead  # jobs the worker may lease beyond its free slots (`room`)
         self.busy = 0  # slots held by running jobs
         self.parked = 0  # jobs waiting without a slot (for a shared call or a lock)
+        self.queued = 0  # jobs leased ahead, waiting for their first slot
         self.returning: deque[asyncio.Future[None]] = deque()  # parked jobs waiting for a slot
         self.leasing = True  # False once the worker stops: every slot goes to returning jobs
         self.on_free: Callable[[], None] = lambda: None  # the worker's wake-up
         self._returners_turn = False
 
     def free(self) -> int:
-        """How many jobs the worker may lease now."""
-        if self.parked >= self.max_parked:
+        """How many jobs the worker may lease now and start at once."""
+        if self.parked + self.queued >= self.max_parked:
             return 0
         return max(0, self.size - self.busy)
+
+    def room(self) -> int:
+        """How many more the worker may lease along with them, to start as slots come free:
+        a lease per chunk of jobs instead of one per freed slot (store/queue.py `lease`)."""
+        return max(0, min(self.ahead - self.queued, self.max_parked - self.parked - self.queued))
+
+    async def first_slot(self) -> None:
+        """A job leased ahead waits here for its first slot, like a returning job."""
+        self.queued += 1
+        try:
+            await self._take_back()
+        finally:
+            self.queued -= 1
 
     def take(self, count: int) -> None:
         self.busy += count

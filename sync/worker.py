@@ -65,13 +65,20 @@ class Worker:
             self.heartbeat = time.time()
             free = self.slots.free()
             jobs = (
-                queue.lease(self.ctx.store, free, LEASE_SECONDS, self.slots.per_company)
+                queue.lease(
+                    self.ctx.store,
+                    free + self.slots.room(),
+                    LEASE_SECONDS,
+                    self.slots.per_company,
+                    chunk=self.slots.ahead or 1,
+                )
                 if free > 0
                 else []
             )
-            self.slots.take(len(jobs))
-            for job in jobs:
-                task = asyncio.create_task(self._run_one(job))
+            started = min(free, len(jobs))
+            self.slots.take(started)
+            for n, job in enumerate(jobs):
+                task = asyncio.create_task(self._run_one(job, ahead=n >= started))
                 self.running.add(task)
                 task.add_done_callback(self._done)
             self.slots.admit_returning()
@@ -112,8 +119,10 @@ class Worker:
             released,
         )
 
-    async def _run_one(self, job: Job) -> None:
+    async def _run_one(self, job: Job, ahead: bool = False) -> None:
         holds_slot.set(True)  # this task's own context: it may park (sync/slots.py)
+        if ahead:  # leased beyond the free slots: it waits for one first
+            await self.slots.first_slot()
         store = self.ctx.store
         handler = self.handlers.get(job.kind)
         try:
