@@ -222,7 +222,7 @@ due AS (
         ORDER BY p.run_after LIMIT :limit)
     WHERE c.cid IS NOT NULL),
 fair AS (
-    SELECT due.id, due.run_after, coalesce(t.leased_at, 0) AS turn,
+    SELECT due.id, due.company_id, due.run_after, coalesce(t.leased_at, 0) AS turn,
            coalesce(busy.n, 0) + row_number() OVER (
                PARTITION BY due.company_id ORDER BY due.run_after, due.id) AS share
     FROM due LEFT JOIN busy USING (company_id)
@@ -230,13 +230,14 @@ fair AS (
 UPDATE jobs SET state='running', locked_until=:lease, attempts=attempts+1, updated_at=:now
 WHERE id IN (
     SELECT id FROM (
-        SELECT id, 0 AS round, 0 AS share, 0 AS turn, locked_until AS due FROM (
-            SELECT id, locked_until FROM jobs WHERE state='running' AND locked_until<=:now
-            ORDER BY locked_until LIMIT :limit)
+        SELECT id, 0 AS round, 0 AS turn, NULL AS company, 0 AS share, locked_until AS due
+        FROM (SELECT id, locked_until FROM jobs WHERE state='running' AND locked_until<=:now
+              ORDER BY locked_until LIMIT :limit)
         UNION ALL
-        SELECT id, (share - 1) / :chunk AS round, share, turn, run_after AS due FROM fair
-        WHERE share <= :per_company
-        ORDER BY round, turn, share, due LIMIT :limit))
+        SELECT id, (share - 1) / :chunk AS round, turn,
+               CASE WHEN :chunk > 1 THEN company_id END AS company, share, run_after AS due
+        FROM fair WHERE share <= :per_company
+        ORDER BY round, turn, company, share, due LIMIT :limit))
 RETURNING *
 """
 

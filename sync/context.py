@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 
 KEY_STATUS_BY_ERROR = {401: "invalid", 403: "forbidden"}
-PERSON_LOCK_STRIPES = 256
 
 
 @dataclass
@@ -47,9 +47,8 @@ class Context:
     gates: dict[tuple[int, str], Gate] = field(default_factory=dict)
     caches: dict[tuple[int, str], tuple[float, object]] = field(default_factory=dict)
     key_problems: set[int] = field(default_factory=set)
-    person_locks: tuple[SharedLock, ...] = field(
-        default_factory=lambda: tuple(SharedLock() for _ in range(PERSON_LOCK_STRIPES))
-    )
+    # the persons whose lock is held or waited for (an entry goes with its last user)
+    person_locks: dict[tuple[int, int], SharedLock] = field(default_factory=dict)
     company_locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
     intake: GroupCommit = field(init=False)  # webhooks' events, stored in group commits
     slots: Slots = field(init=False)  # the worker's concurrency
@@ -145,13 +144,22 @@ class Context:
         for key in [k for k, g in self.gates.items() if k[0] == company_id and g.probing]:
             del self.gates[key]
 
-    def person_lock(self, company_id: int, person_id: int) -> AbstractAsyncContextManager[None]:
+    @asynccontextmanager
+    async def person_lock(self, company_id: int, person_id: int) -> AsyncIterator[None]:
         """Serializes the read-modify-write of one person's state across job kinds and the
         panel (a person job, a Maileon event and a click may touch the same person at once).
-        Striped: a fixed set of locks, so memory does not grow with the persons seen. A job
-        that must wait for it waits without its worker slot (sync/slots.py)."""
-        lock = self.person_locks[hash((company_id, person_id)) % len(self.person_locks)]
-        return self.slots.holding(lock)
+        One lock per person in use, so memory does not grow with the persons seen and no two
+        persons wait for each other: with stripes, a person's job waited for an unrelated
+        person's job parked until its batch call returned. A job that must wait for it waits
+        without its worker slot (sync/slots.py)."""
+        key = (company_id, person_id)
+        lock = self.person_locks.setdefault(key, SharedLock())
+        try:
+            async with self.slots.holding(lock):
+                yield
+        finally:
+            if not lock.users and self.person_locks.get(key) is lock:
+                del self.person_locks[key]
 
     def cached(self, company_id: int, name: str, ttl: float) -> object | None:
         hit = self.caches.get((company_id, name))

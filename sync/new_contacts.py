@@ -24,7 +24,7 @@ from sync.slots import Slots
 log = logging.getLogger("pipedrive_maileon.sync")
 
 WINDOW = 0.005  # seconds a batch waits for one more job (the worker's jobs run together)
-MAX_WINDOW = 0.05  # and at most this long after its first job
+MAX_WINDOW = 0.25  # and at most this long after its first job
 MAX_BATCH = 100
 
 
@@ -59,13 +59,21 @@ class NewContacts:
             return await done
 
     def _wait_for_more(self, loop: asyncio.AbstractEventLoop, company_id: int) -> None:
-        """Send the company's batch WINDOW after its latest job, while more keep coming (the
-        worker leases a company's jobs in chunks), but at most MAX_WINDOW after its first."""
+        """Send the company's batch WINDOW after its latest job, while more keep coming or
+        the worker has more of the company's jobs leased that wait for a slot (it leases a
+        company's jobs in chunks), but at most MAX_WINDOW after its first."""
         first, timer = self.timers.get(company_id, (loop.time(), None))
         if timer is not None:
             timer.cancel()
         at = min(loop.time() + WINDOW, first + MAX_WINDOW)
-        self.timers[company_id] = (first, loop.call_at(at, self._start, company_id))
+        self.timers[company_id] = (first, loop.call_at(at, self._due, loop, company_id))
+
+    def _due(self, loop: asyncio.AbstractEventLoop, company_id: int) -> None:
+        first, _ = self.timers.get(company_id, (0.0, None))
+        if self.slots.starting_for.get(company_id) and loop.time() < first + MAX_WINDOW:
+            self._wait_for_more(loop, company_id)
+        else:
+            self._start(company_id)
 
     def _start(self, company_id: int) -> None:
         first_timer = self.timers.pop(company_id, None)

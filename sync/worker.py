@@ -63,19 +63,19 @@ class Worker:
     async def run(self) -> None:
         while not self._stopping:
             self.heartbeat = time.time()
-            free = self.slots.free()
+            limit = self.slots.lease_limit()
             jobs = (
                 queue.lease(
                     self.ctx.store,
-                    free + self.slots.room(),
+                    limit,
                     LEASE_SECONDS,
                     self.slots.per_company,
                     chunk=self.slots.ahead or 1,
                 )
-                if free > 0
+                if limit > 0
                 else []
             )
-            started = min(free, len(jobs))
+            started = min(self.slots.free(), len(jobs))
             self.slots.take(started)
             for n, job in enumerate(jobs):
                 task = asyncio.create_task(self._run_one(job, ahead=n >= started))
@@ -122,7 +122,7 @@ class Worker:
     async def _run_one(self, job: Job, ahead: bool = False) -> None:
         holds_slot.set(True)  # this task's own context: it may park (sync/slots.py)
         if ahead:  # leased beyond the free slots: it waits for one first
-            await self.slots.first_slot()
+            await self.slots.first_slot(job.company_id)
         store = self.ctx.store
         handler = self.handlers.get(job.kind)
         try:
