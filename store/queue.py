@@ -293,8 +293,8 @@ def lease(
         db.conn.executemany(TURN, [(cid, t) for cid in {r["company_id"] for r in rows}])
     jobs = [Job.from_row(dict(r)) for r in rows]
     # RETURNING gives no order: the worker starts the jobs of the companies with fewest first
-    per_company = Counter(job.company_id for job in jobs)
-    return sorted(jobs, key=lambda job: (per_company[job.company_id], job.id))
+    leased = Counter(job.company_id for job in jobs)
+    return sorted(jobs, key=lambda job: (leased[job.company_id], job.id))
 
 
 def release_leases(store: Store) -> int:

@@ -3,9 +3,10 @@ and per-company API clients built from the company's working installation."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -48,7 +49,7 @@ class Context:
     key_problems: set[int] = field(default_factory=set)
     # the persons whose lock is held or waited for (an entry goes with its last user)
     person_locks: dict[tuple[int, int], SharedLock] = field(default_factory=dict)
-    company_locks: dict[tuple[int, str], SharedLock] = field(default_factory=dict)
+    company_locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
     intake: GroupCommit = field(init=False)  # webhooks' events, stored in group commits
     slots: Slots = field(init=False)  # the worker's concurrency
     new_contacts: NewContacts = field(init=False)  # first writes of persons, batched
@@ -166,14 +167,11 @@ class Context:
             return hit[1]
         return None
 
-    def company_lock(self, company_id: int, purpose: str) -> AbstractAsyncContextManager[None]:
+    def company_lock(self, company_id: int, purpose: str) -> asyncio.Lock:
         """One at a time per company and purpose: filling a cache entry (a burst's first jobs
         all miss it and would each make the same API call), configuring the company, creating
-        a Maileon transaction type. Per app, so it lives with the app's event loop. The jobs
-        that wait for it wait without their worker slot (sync/slots.py), so a chunk of one
-        company's jobs waiting for its first call leaves the slots to others."""
-        lock = self.company_locks.setdefault((company_id, purpose), SharedLock())
-        return self.slots.holding(lock)
+        a Maileon transaction type. Per app, so it lives with the app's event loop."""
+        return self.company_locks.setdefault((company_id, purpose), asyncio.Lock())
 
     def remember(self, company_id: int, name: str, value: object, ttl: float) -> None:
         self.caches[(company_id, name)] = (time.time() + ttl, value)

@@ -48,6 +48,7 @@ class Slots:
         self.leasing = True  # False once the worker stops: every slot goes to returning jobs
         self.on_free: Callable[[], None] = lambda: None  # the worker's wake-up
         self._returners_turn = False
+        self._starters_turn = False
 
     def free(self) -> int:
         """How many jobs the worker may lease now and start at once."""
@@ -66,9 +67,8 @@ class Slots:
         return max(free, min(self.ahead, self.max_parked - self.parked))
 
     async def first_slot(self, company_id: int) -> None:
-        """A job leased ahead waits here for its first slot, like a returning job but before
-        them: the rest of its chunk reaches the company's shared call while it fills (the call
-        waits for the company's `starting_for`)."""
+        """A job leased ahead waits here for its first slot, taking turns with returning jobs;
+        its company's shared call waits for it (`starting_for`)."""
         self.queued += 1
         self.starting_for[company_id] += 1
         try:
@@ -103,7 +103,11 @@ class Slots:
         wake()
 
     def _hand_over(self) -> bool:
-        for waiting in (self.starting, self.returning):
+        """Give the slot to a waiting job: in turn one leased ahead (its chunk fills its
+        company's call) and one returning (its call came back, it can finish)."""
+        self._starters_turn = not self._starters_turn
+        lines = (self.starting, self.returning)
+        for waiting in lines if self._starters_turn else lines[::-1]:
             while waiting:
                 waiter = waiting.popleft()
                 if not waiter.done():
