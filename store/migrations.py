@@ -347,3 +347,13 @@ def m070_persons_by_email(db: Database) -> None:
     """Removals and Maileon's unsubscribe events look persons up by address (case-insensitive):
     without an index each lookup scanned every person of every company."""
     db.execute("CREATE INDEX persons_email ON persons (company_id, lower(email))")
+
+
+@migrations(transactional=False)
+def m071_incremental_auto_vacuum(db: Database) -> None:
+    """Pages freed by pruning and finished imports go back to the file system (the periodic
+    prune runs an incremental vacuum, store/space.py) instead of the file only growing. The
+    mode of an existing file changes only with a VACUUM: run once here, outside a transaction
+    (on a large file it takes a while, once)."""
+    db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    db.execute("VACUUM")

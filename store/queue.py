@@ -317,8 +317,13 @@ def next_due_in(store: Store) -> float | None:
 
 
 def finish(store: Store, job: Job, result: str, message: str = "", logged: bool = True) -> None:
-    """Mark done and log the outcome (ok | skipped | attention), as the handler said."""
+    """Mark done and log the outcome (ok | skipped | attention), as the handler said. A routine
+    periodic run (not logged) leaves no row: one per company and kind every few minutes would
+    be most of the table, kept for the retention days."""
     with store.tx() as db:
+        if not logged and job.kind.startswith("periodic."):
+            db.execute("DELETE FROM jobs WHERE id=?", (job.id,))
+            return
         db.execute(
             "UPDATE jobs SET state='done', locked_until=0, last_error='', updated_at=? WHERE id=?",
             (now(), job.id),
