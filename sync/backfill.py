@@ -179,12 +179,13 @@ async def _stage_page(
     client = ctx.pipedrive(job.company_id)
     import_id = int(row["id"])
     key = (job.company_id, import_id)
-    raw, next_cursor = await ctx.prefetch.take(
-        key, row["cursor"], lambda: client.list_persons(cursor=row["cursor"], limit=PAGE_SIZE)
-    )
+
+    async def read(cursor: str) -> tuple[list[Any], str | None]:
+        return await client.list_persons(cursor=cursor or None, limit=PAGE_SIZE)
+
+    raw, next_cursor = await ctx.prefetch.take(key, row["cursor"], read)
     if next_cursor:
-        after = next_cursor
-        ctx.prefetch.start(key, after, lambda: client.list_persons(cursor=after, limit=PAGE_SIZE))
+        ctx.prefetch.start(key, next_cursor, read)
     persons = [from_pipedrive(p) for p in raw if isinstance(p, dict) and p.get("id")]
     prepared = await prepare_page(ctx, settings, persons)
     known, emails, last_seq = imports.staged_keys(
