@@ -205,11 +205,12 @@ def record_event(
 # company's shared call batches (sync/new_contacts.py) arrive together, not one per company.
 # In a round of chunks, companies with at most SMALL jobs due go first: another company's
 # single change does not wait for a round of other companies' chunks.
-# Cost: `companies` skip-scans the (state, company_id, run_after) index, `ready` probes each
-# company's first due jobs, and only the `:companies` companies that can win (`picked`, in the
-# order of their first row) get their line read, each stopping after `limit` rows; so a lease
-# costs about the same with ten or a hundred thousand jobs queued, and reads one or two lines
-# per chunk however many companies wait.
+# Cost: `companies` skip-scans the (state, company_id, run_after) index, `firsts` seeks each
+# company's first pending job, `ready` probes the first due jobs of those with one due, and
+# only the `:companies` companies that can win (`picked`, in the order of their first row) get
+# their line read, each stopping after `limit` rows; so a lease costs about the same with ten
+# or a hundred thousand jobs queued, and reads one or two lines per chunk however many
+# companies wait (the walk over the companies with pending jobs remains, once per chunk).
 LEASE = """
 WITH RECURSIVE companies(cid) AS (
     SELECT (SELECT min(company_id) FROM jobs WHERE state='pending')
@@ -218,9 +219,12 @@ WITH RECURSIVE companies(cid) AS (
     FROM companies WHERE cid IS NOT NULL),
 busy AS (SELECT company_id, count(*) AS n FROM jobs WHERE state='running'
          GROUP BY company_id),
+firsts AS (
+    SELECT cid, (SELECT min(run_after) FROM jobs WHERE state='pending' AND company_id=cid)
+           AS first
+    FROM companies WHERE cid IS NOT NULL),
 ready AS (
-    SELECT c.cid, coalesce(busy.n, 0) AS n, coalesce(t.leased_at, 0) AS turn,
-           (SELECT min(run_after) FROM jobs WHERE state='pending' AND company_id=c.cid) AS first,
+    SELECT c.cid, coalesce(busy.n, 0) AS n, coalesce(t.leased_at, 0) AS turn, c.first,
            (SELECT count(*) FROM (
                 SELECT 1 FROM jobs p
                 WHERE p.state='pending' AND p.company_id=c.cid AND p.run_after<=:now
@@ -228,9 +232,9 @@ ready AS (
                                   AND r.kind=p.kind AND r.entity_id=p.entity_id
                                   AND r.state='running')
                 LIMIT :small + 1)) AS few
-    FROM companies c LEFT JOIN busy ON busy.company_id = c.cid
+    FROM firsts c LEFT JOIN busy ON busy.company_id = c.cid
     LEFT JOIN lease_turns t ON t.company_id = c.cid
-    WHERE c.cid IS NOT NULL),
+    WHERE c.first <= :now),
 picked AS (
     SELECT cid, n, turn, few FROM ready WHERE few > 0 AND n < :per_company
     ORDER BY n / :chunk, :chunk > 1 AND few > :small, turn, first, cid LIMIT :companies),
