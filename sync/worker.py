@@ -44,6 +44,7 @@ class Worker:
         self.slots.on_free = self.slot_freed
         self.wakeup = asyncio.Event()
         self.running: set[asyncio.Task[None]] = set()
+        self.not_started: set[asyncio.Task[None]] = set()  # leased ahead, waiting for a slot
         self.heartbeat = 0.0
         self.sleep_until = 0.0  # epoch seconds the loop waits until unless woken
         self._stopping = False
@@ -80,6 +81,8 @@ class Worker:
             for n, job in enumerate(jobs):
                 task = asyncio.create_task(self._run_one(job, ahead=n >= started))
                 self.running.add(task)
+                if n >= started:
+                    self.not_started.add(task)
                 task.add_done_callback(self._done)
             self.slots.admit_returning()
             if jobs and self.slots.free() > 0:
@@ -93,6 +96,7 @@ class Worker:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.running.discard(task)
+        self.not_started.discard(task)
         self.slots.release()  # wakes the loop unless a parked job takes the slot
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
@@ -100,13 +104,23 @@ class Worker:
         their leases handed back, so the next start runs them at once (nothing is lost)."""
         self._stopping = True
         self.slots.leasing = False
+        # jobs leased ahead that have not started are handed back, not started now
+        not_started = list(self.not_started)
+        for task in not_started:
+            task.cancel()
+        if not_started:
+            await asyncio.wait(not_started, timeout=2)
         self.slots.admit_returning()
         self.wakeup.set()
         if not self.running:
+            if not_started:
+                queue.release_leases(self.ctx.store)  # every running lease left is ours
             return
         log.info("stopping: waiting up to %.0f s for %d running job(s)", grace, len(self.running))
         _, unfinished = await asyncio.wait(self.running, timeout=grace)
         if not unfinished:
+            if not_started:
+                queue.release_leases(self.ctx.store)
             return
         for task in unfinished:
             task.cancel()
@@ -123,6 +137,7 @@ class Worker:
         holds_slot.set(True)  # this task's own context: it may park (sync/slots.py)
         if ahead:  # leased beyond the free slots: it waits for one first
             await self.slots.first_slot(job.company_id)
+            self.not_started.discard(asyncio.current_task())
         store = self.ctx.store
         handler = self.handlers.get(job.kind)
         try:
