@@ -97,21 +97,31 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 class Sims:
-    """Simulated Pipedrive and Maileon in one child process (bench/sims.py)."""
+    """Simulated Pipedrive and Maileon in one child process (bench/sims.py), or with `split`
+    in one process each (both busy at once would otherwise share one GIL)."""
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.sims"],
+    def __init__(self, split: bool = False) -> None:
+        self.procs = [self._spawn("pipedrive"), self._spawn("maileon")] if split else []
+        if not split:
+            self.procs = [self._spawn("both")]
+        infos = []
+        for proc in self.procs:
+            assert proc.stdout is not None
+            infos.append(json.loads(proc.stdout.readline()))
+        self.proc = self.procs[0]
+        self.pd_url: str = infos[0]["pd_url"]
+        self.ml_url: str = infos[-1]["ml_url"]
+        self.client_secret: str = infos[0]["client_secret"]
+
+    @staticmethod
+    def _spawn(which: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.sims", which],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert self.proc.stdout is not None
-        info = json.loads(self.proc.stdout.readline())
-        self.pd_url: str = info["pd_url"]
-        self.ml_url: str = info["ml_url"]
-        self.client_secret: str = info["client_secret"]
 
     def pd(self, method: str, path: str, **kw: Any) -> Any:
         r = httpx.request(method, f"{self.pd_url}{path}", timeout=60, **kw)
@@ -129,16 +139,18 @@ class Sims:
         return [r for r in reqs if r["time"] >= since_ms]
 
     def cpu_seconds(self) -> float:
-        return process_cpu_seconds(self.proc.pid)
+        return sum(process_cpu_seconds(proc.pid) for proc in self.procs)
 
     def stop(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        for proc in self.procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 class Server:
@@ -316,11 +328,11 @@ class Installed:
 
 
 @contextmanager
-def installed_app(name: str, **form: Any) -> Iterator[Installed]:
+def installed_app(name: str, split_sims: bool = False, **form: Any) -> Iterator[Installed]:
     """Start the simulators and the app, install a company (`form`: its settings), wait until
     its setup jobs are done; on the way out stop every server and remove the folder."""
     work = Workdir(name)
-    sims = Sims()
+    sims = Sims(split=split_sims)
     app: Server | None = None
     setting: Installed | None = None
     try:

@@ -6,10 +6,9 @@ the admin starts the import from the settings card (POST /settings/import/start,
 does) and the card is polled until it says done. The app is a separate uvicorn process.
 
 Measured against the minimum: Pipedrive list calls vs ceil(N / 500) (API v2 page size: each
-page read once), Maileon synchronize calls vs ceil(N / 500) per permission present (Maileon
-documents no batch limit for synchronize; the app's batch is one Pipedrive page, so the two
-minimums line up), and the app process's peak RSS (VmHWM), which should stay flat (< 200 MB)
-from 10k to 100k persons.
+page read once), Maileon synchronize calls vs ceil(N / 1000) per permission present (the app's
+batch; Maileon documents no limit, the simulator refuses more than 1,000), and the app
+process's peak RSS (VmHWM), which should stay flat (< 200 MB) from 10k to 100k persons.
 
 By default only 10k runs: the simulated Pipedrive filters and sorts all persons for every page
 (O(N) per page), so 100k persons take it ~10 minutes of CPU, while the app itself uses ~20 s.
@@ -27,7 +26,7 @@ from urllib.parse import parse_qs
 from bench.common import Row, installed_app, machine, print_table
 
 PD_PAGE = 500
-MAILEON_BATCH = 500  # = PD_PAGE: one synchronize per page read, per permission
+MAILEON_BATCH = 1000  # sync/backfill.py SEND_BATCH: one synchronize per batch and permission
 SIZES = (10_000,)  # --sizes 10000,100000 adds the 100k run: ~10 min, see docs/performance.md
 MEMORY_LIMIT_MB = 200.0
 

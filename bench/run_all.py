@@ -1,6 +1,6 @@
 """Run every benchmark of issue 9 one after the other and print a summary.
 
-`.venv/bin/python -m bench.run_all` (about 3 minutes on 2 cores).
+`.venv/bin/python -m bench.run_all` (about 7 minutes on 2 cores).
 `--skip import` leaves out a benchmark. Each one also runs alone: python -m bench.<name>.
 """
 
@@ -10,7 +10,16 @@ import argparse
 import time
 from collections.abc import Callable
 
-from bench import coalesce, drain, import_, intake, panel
+from bench import (
+    coalesce,
+    drain,
+    import_,
+    import_latency,
+    intake,
+    many_companies,
+    panel,
+    removal,
+)
 from bench.common import Row, print_table
 
 BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
@@ -20,6 +29,10 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "drain": lambda: drain.run(latency_ms=100) + drain.run(latency_ms=20),
     "panel": panel.run,
     "import": import_.run,
+    # issue 29: an operator's scale
+    "many": many_companies.run,  # 50 companies x 200 vs 1 x 10,000
+    "import50": import_latency.run,  # 1k and 10k at 50 ms
+    "removal": lambda: removal.run((1_000,)),  # a rules run removing 1,000 contacts
 }
 
 

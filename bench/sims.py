@@ -2,7 +2,9 @@
 with the app under test nor with the load generator.
 
 Prints one JSON line (`pd_url`, `ml_url`, `client_secret`) once both listen on loopback, then
-serves until its stdin is closed (the parent exits or calls `Sims.stop()`).
+serves until its stdin is closed (the parent exits or calls `Sims.stop()`). With an argument
+(`pipedrive` or `maileon`) it runs only that one, so a benchmark where both are busy at once
+can give each its own process (`Sims(split=True)`).
 """
 
 from __future__ import annotations
@@ -19,24 +21,26 @@ CLIENT_ID = "bench-client"
 
 
 def main() -> int:
+    """`python -m bench.sims [both|pipedrive|maileon]`: which simulators this process runs."""
+    which = sys.argv[1] if len(sys.argv) > 1 else "both"
     client_secret = "bench-secret-" + secrets.token_hex(20)
-    # time_scale 1: real token lifetimes, so no token refresh happens inside a measurement
-    pipedrive = PipedriveSim(
-        client_id=CLIENT_ID, client_secret=client_secret, time_scale=1.0, seed_demo=False
-    )
-    pd_server = ServerThread(pipedrive.app).start()
-    pipedrive.base_url = pd_server.url
-    maileon = MaileonSim(time_scale=1.0)
-    ml_server = ServerThread(maileon.app).start()
-    print(
-        json.dumps(
-            {"pd_url": pd_server.url, "ml_url": ml_server.url, "client_secret": client_secret}
-        ),
-        flush=True,
-    )
+    info: dict[str, str] = {"pd_url": "", "ml_url": "", "client_secret": client_secret}
+    servers = []
+    if which in ("both", "pipedrive"):
+        # time_scale 1: real token lifetimes, so no token refresh happens inside a measurement
+        pipedrive = PipedriveSim(
+            client_id=CLIENT_ID, client_secret=client_secret, time_scale=1.0, seed_demo=False
+        )
+        servers.append(ServerThread(pipedrive.app).start())
+        pipedrive.base_url = info["pd_url"] = servers[-1].url
+    if which in ("both", "maileon"):
+        maileon = MaileonSim(time_scale=1.0)
+        servers.append(ServerThread(maileon.app).start())
+        info["ml_url"] = servers[-1].url
+    print(json.dumps(info), flush=True)
     sys.stdin.read()  # until the parent closes the pipe
-    pd_server.stop()
-    ml_server.stop()
+    for server in servers:
+        server.stop()
     return 0
 
 

@@ -18,6 +18,7 @@ import httpx
 from defusedxml import ElementTree
 
 from clients import safe_json
+from clients.contacts_xml import contacts_body
 from clients.digits import ascii_int
 from clients.errors import ApiError, NotFound, PermanentError
 from clients.http import classify, send
@@ -420,26 +421,6 @@ class MaileonClient:
         readable: bool}. The report's root element
         and its exact shape are UNCONFIRMED, so it is read tolerantly: counts anywhere below
         the root, missing ones as 0."""
-        root = Element("contacts")
-        for contact in contacts:
-            el = SubElement(root, "contact")
-            SubElement(el, "email").text = str(contact["email"])
-            if contact.get("external_id"):
-                SubElement(el, "external_id").text = str(contact["external_id"])
-            standard = SubElement(el, "standard_fields")
-            for name, value in (contact.get("standard_fields") or {}).items():
-                field = SubElement(standard, "field")
-                SubElement(field, "name").text = name
-                SubElement(field, "value").text = "" if value is None else str(value)
-            custom = SubElement(el, "custom_fields")
-            for name, value in (contact.get("custom_fields") or {}).items():
-                if value is None:
-                    continue  # unknown: left as it is ("" clears the field)
-                field = SubElement(custom, "field")
-                SubElement(field, "name").text = name
-                SubElement(field, "value").text = (
-                    ("true" if value else "false") if isinstance(value, bool) else str(value)
-                )
         response = await self.request(
             "POST",
             "/contacts",
@@ -451,7 +432,7 @@ class MaileonClient:
                 "reimport_unsubscribed_contacts": "false",
                 "override_permission": "false",
             },
-            content=tostring(root, encoding="utf-8"),
+            content=contacts_body(contacts),
         )
         return parse_sync_report(_xml(response))
 

@@ -450,3 +450,20 @@ def m061_fail_cause(db: Database) -> None:
 def m062_imported_deal_transactions(db: Database) -> None:
     """A deal transaction sent by the import of existing contacts says so in the panel."""
     db.execute("ALTER TABLE deal_transactions ADD COLUMN imported INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m070_persons_by_email(db: Database) -> None:
+    """Removals and Maileon's unsubscribe events look persons up by address (case-insensitive):
+    without an index each lookup scanned every person of every company."""
+    db.execute("CREATE INDEX persons_email ON persons (company_id, lower(email))")
+
+
+@migrations(transactional=False)
+def m071_incremental_auto_vacuum(db: Database) -> None:
+    """Pages freed by pruning and finished imports go back to the file system (the periodic
+    prune runs an incremental vacuum, store/space.py) instead of the file only growing. The
+    mode of an existing file changes only with a VACUUM: run once here, outside a transaction
+    (on a large file it takes a while, once)."""
+    db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    db.execute("VACUUM")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,9 +203,18 @@ def record_event(
 # next due jobs are ranked by how many jobs that company would then be running (running now + its
 # place in its own line), so a free slot goes to the company using the fewest, whatever the
 # size of another company's backlog; between equals, to the one served longest ago
-# (`lease_turns`), so even a single slot goes round the companies in turn. `companies`
-# skip-scans the (state, company_id, run_after) index and each company's line stops after
-# `limit` rows, so a lease costs about the same with ten or a hundred thousand jobs queued.
+# (`lease_turns`), so even a single slot goes round the companies in turn.
+# `chunk`: companies take turns by chunks of that many jobs (running ones included), not job by
+# job (1: a free slot goes round the companies). The worker leases in chunks, so the jobs a
+# company's shared call batches (sync/new_contacts.py) arrive together, not one per company.
+# In a round of chunks, companies with at most SMALL jobs due go first: another company's
+# single change does not wait for a round of other companies' chunks.
+# Cost: `companies` skip-scans the (state, company_id, run_after) index, `firsts` seeks each
+# company's first pending job, `ready` probes the first due jobs of those with one due, and
+# only the `:companies` companies that can win (`picked`, in the order of their first row) get
+# their line read, each stopping after `limit` rows; so a lease costs about the same with ten
+# or a hundred thousand jobs queued, and reads one or two lines per chunk however many
+# companies wait (the walk over the companies with pending jobs remains, once per chunk).
 LEASE = """
 WITH RECURSIVE companies(cid) AS (
     SELECT (SELECT min(company_id) FROM jobs WHERE state='pending')
@@ -213,33 +223,54 @@ WITH RECURSIVE companies(cid) AS (
     FROM companies WHERE cid IS NOT NULL),
 busy AS (SELECT company_id, count(*) AS n FROM jobs WHERE state='running'
          GROUP BY company_id),
+firsts AS (
+    SELECT cid, (SELECT min(run_after) FROM jobs WHERE state='pending' AND company_id=cid)
+           AS first
+    FROM companies WHERE cid IS NOT NULL),
+ready AS (
+    SELECT c.cid, coalesce(busy.n, 0) AS n, coalesce(t.leased_at, 0) AS turn, c.first,
+           (SELECT count(*) FROM (
+                SELECT 1 FROM jobs p
+                WHERE p.state='pending' AND p.company_id=c.cid AND p.run_after<=:now
+                  AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.company_id=p.company_id
+                                  AND r.kind=p.kind AND r.entity_id=p.entity_id
+                                  AND r.state='running')
+                LIMIT :small + 1)) AS few
+    FROM firsts c LEFT JOIN busy ON busy.company_id = c.cid
+    LEFT JOIN lease_turns t ON t.company_id = c.cid
+    WHERE c.first <= :now),
+picked AS (
+    SELECT cid, n, turn, few FROM ready WHERE few > 0 AND n < :per_company
+    ORDER BY n / :chunk, :chunk > 1 AND few > :small, turn, first, cid LIMIT :companies),
 due AS (
-    SELECT j.id, j.company_id, j.run_after FROM companies c JOIN jobs j ON j.id IN (
+    SELECT j.id, j.company_id, j.run_after, c.n, c.turn, c.few
+    FROM picked c JOIN jobs j ON j.id IN (
         SELECT p.id FROM jobs p
         WHERE p.state='pending' AND p.company_id=c.cid AND p.run_after<=:now
           AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.company_id=p.company_id
                           AND r.kind=p.kind AND r.entity_id=p.entity_id
                           AND r.state='running')
-        ORDER BY p.run_after LIMIT :limit)
-    WHERE c.cid IS NOT NULL),
+        ORDER BY p.run_after LIMIT :limit)),
 fair AS (
-    SELECT due.id, due.run_after, coalesce(t.leased_at, 0) AS turn,
-           coalesce(busy.n, 0) + row_number() OVER (
-               PARTITION BY due.company_id ORDER BY due.run_after, due.id) AS share
-    FROM due LEFT JOIN busy USING (company_id)
-    LEFT JOIN lease_turns t ON t.company_id = due.company_id)
+    SELECT id, company_id, run_after, turn, few,
+           n + row_number() OVER (PARTITION BY company_id ORDER BY run_after, id) AS share
+    FROM due)
 UPDATE jobs SET state='running', locked_until=:lease, attempts=attempts+1, updated_at=:now
 WHERE id IN (
     SELECT id FROM (
-        SELECT id, 0 AS share, 0 AS turn, locked_until AS due FROM (
-            SELECT id, locked_until FROM jobs WHERE state='running' AND locked_until<=:now
+        SELECT id, 0 AS round, 0 AS big, 0 AS turn, NULL AS company, 0 AS share,
+               locked_until AS due
+        FROM (SELECT id, locked_until FROM jobs WHERE state='running' AND locked_until<=:now
               AND id NOT IN (SELECT value FROM json_each(:live))
-            ORDER BY locked_until LIMIT :limit)
+              ORDER BY locked_until LIMIT :limit)
         UNION ALL
-        SELECT id, share, turn, run_after AS due FROM fair WHERE share <= :per_company
-        ORDER BY share, turn, due LIMIT :limit))
+        SELECT id, (share - 1) / :chunk AS round, :chunk > 1 AND few > :small AS big, turn,
+               CASE WHEN :chunk > 1 THEN company_id END AS company, share, run_after AS due
+        FROM fair WHERE share <= :per_company
+        ORDER BY round, big, turn, company, share, due LIMIT :limit))
 RETURNING *
 """
+SMALL = 8  # jobs due: a company with no more goes first in a round of chunks
 
 
 TURN = (
@@ -253,12 +284,13 @@ def lease(
     limit: int,
     lease_seconds: float,
     per_company: int = 1_000_000,
+    chunk: int = 1,
     live: list[int] | None = None,
 ) -> list[Job]:
     """Take up to `limit` due jobs, at most one per entity and none whose entity is running,
-    round-robin across companies by the number of jobs each is running, and none of a company
-    already running `per_company` jobs (expired leases are taken back regardless, but never
-    those of the `live` job ids the calling process still works on)."""
+    round-robin across companies by the number of jobs each is running (in turns of `chunk`
+    jobs), and none of a company already running `per_company` jobs (expired leases are taken
+    back regardless, but never those of the `live` job ids the calling process still works on)."""
     t = now()
     params = {
         "lease": t + lease_seconds,
@@ -266,11 +298,18 @@ def lease(
         "limit": limit,
         "per_company": per_company,
         "live": json.dumps(live or []),
+        "chunk": max(1, chunk),
+        "small": SMALL,
+        # the companies that can win a row: with chunks, the first few; else one per row
+        "companies": limit // chunk + 4 if chunk > 1 else limit,
     }
     with store.tx() as db:
         rows = db.execute(LEASE, params).fetchall()
         db.conn.executemany(TURN, [(cid, t) for cid in {r["company_id"] for r in rows}])
-    return [Job.from_row(dict(r)) for r in rows]
+    jobs = [Job.from_row(dict(r)) for r in rows]
+    # RETURNING gives no order: the worker starts the jobs of the companies with fewest first
+    leased = Counter(job.company_id for job in jobs)
+    return sorted(jobs, key=lambda job: (leased[job.company_id], job.id))
 
 
 def release_leases(store: Store) -> int:
@@ -294,8 +333,12 @@ def next_due_in(store: Store) -> float | None:
 def finish(store: Store, job: Job, result: str, message: str = "", logged: bool = True) -> None:
     """Mark done and log the outcome (ok | skipped | attention), as the handler said. A webhook
     job's person, deal or organization data is not kept once applied (issue #23; the log line
-    keeps the name)."""
+    keeps the name). A routine periodic run (not logged) leaves no row: one per company and
+    kind every few minutes would be most of the table, kept for the retention days."""
     with store.tx() as db:
+        if not logged and job.kind.startswith("periodic."):
+            db.execute("DELETE FROM jobs WHERE id=?", (job.id,))
+            return
         db.execute(
             "UPDATE jobs SET state='done', locked_until=0, last_error='', updated_at=?, "
             "payload=CASE WHEN kind IN ('person','deal','organization') "

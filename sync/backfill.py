@@ -8,16 +8,18 @@ queue, **one page or one batch per job**, in two phases:
   names in batches), prepares their contacts and stages them in `import_rows` (numbered by
   `seq`), saving the next cursor, the count read and the job for the next page in the same
   transaction. A restart resumes at the saved cursor; a page is never staged twice (a person
-  is staged at most once per import). The card shows the persons read so far.
-- *sending*: the total is now known. Each job sends the next 500 staged rows to Maileon with
+  is staged at most once per import). The card shows the persons read so far. While a page
+  is read, the job also sends the next 1,000 staged rows once that many wait (see sending), so
+  reading and writing overlap and at most a batch and a page wait staged.
+- *sending*: the total is now known. Each job sends the next 1,000 staged rows to Maileon with
   one `POST /contacts` synchronize per permission, then saves the last sent `seq`, the
   counters, the persons' state and the next job in one transaction. A crash in the middle of a
   batch re-sends only that batch, which is harmless (synchronize is an upsert and the counters
   are saved with `sent_seq`). The card shows done/total.
 
 Then, if asked, the open deals are queued as transactions, one deals page per job. For N
-persons that is ⌈N/500⌉ Pipedrive person list calls (10 tokens each) and ⌈N/500⌉ Maileon
-synchronize calls per permission present. Memory holds one page or batch at a time.
+persons that is ⌈N/500⌉ Pipedrive person list calls (10 tokens each) and ⌈N/1000⌉ Maileon
+synchronize calls per permission present. Memory holds one page and one batch at a time.
 
 A 429 (or any transient error) reschedules only that job with the wait Pipedrive asked for
 (Retry-After / x-ratelimit-reset), through the worker — no busy loop; a job that keeps failing
@@ -43,6 +45,7 @@ in state 'none' rather than claim a subscription.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import Counter
@@ -75,7 +78,8 @@ from sync.wording import plural
 log = logging.getLogger("pipedrive_maileon.import")
 
 KIND = imports.KIND
-PAGE_SIZE = 500  # one Pipedrive page (API v2 maximum) = one Maileon batch
+PAGE_SIZE = 500  # one Pipedrive page (API v2 maximum)
+SEND_BATCH = 1000  # contacts per Maileon synchronize call (the simulator refuses more)
 
 NO_EMAIL = "no email address"
 BAD_EMAIL = "email address not valid"
@@ -146,12 +150,45 @@ def _save(
 
 
 async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Settings) -> Outcome:
-    """Phase 1: read one page of persons and stage their prepared contacts."""
+    """Phase 1: read one page of persons and stage their prepared contacts. Meanwhile, once a
+    full batch is staged, send it (the reading and the writing overlap; what waits is in
+    `import_rows`, at most a batch and a page of it, not in memory)."""
+    unsent = (row["counted"] or 0) - (row["sent_seq"] or 0)
+    batch = (
+        imports.rows_after(ctx.store, row["id"], row["sent_seq"], SEND_BATCH)
+        if unsent >= SEND_BATCH
+        else []
+    )
+    (staged, next_cursor, last_seq), sent = await asyncio.gather(
+        _stage_page(ctx, job, row, settings),
+        send_batch(ctx, settings, batch, started_at=row["started_at"]),
+    )
+    changes: dict[str, Any] = {"cursor": next_cursor, "counted": last_seq}
+    if batch:
+        changes.update(_sent_changes(row, batch, sent))
+    if not next_cursor:
+        changes.update(phase="sending", total=last_seq, cursor=None)
+        if not last_seq:  # no persons at all
+            changes["phase"] = _after_persons(row, settings)
+    return _save(ctx.store, job, row, changes, staged=staged, states=sent.states)
+
+
+async def _stage_page(
+    ctx: Context, job: Job, row: dict[str, Any], settings: Settings
+) -> tuple[list[tuple[Any, ...]], str | None, int]:
+    """Read the page at the import's cursor: its rows to stage, the next cursor, the last seq."""
     client = ctx.pipedrive(job.company_id)
-    raw, next_cursor = await client.list_persons(cursor=row["cursor"], limit=PAGE_SIZE)
+    import_id = int(row["id"])
+    key = (job.company_id, import_id)
+
+    async def read(cursor: str) -> tuple[list[Any], str | None]:
+        return await client.list_persons(cursor=cursor or None, limit=PAGE_SIZE)
+
+    raw, next_cursor = await ctx.prefetch.take(key, row["cursor"], read)
+    if next_cursor:
+        ctx.prefetch.start(key, next_cursor, read)
     persons = [from_pipedrive(p) for p in raw if isinstance(p, dict) and p.get("id")]
     prepared = await prepare_page(ctx, settings, persons)
-    import_id = int(row["id"])
     known, emails, last_seq = imports.staged_keys(
         ctx.store,
         import_id,
@@ -183,12 +220,7 @@ async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Sett
                 item["fingerprint"],
             )
         )
-    changes: dict[str, Any] = {"cursor": next_cursor, "counted": last_seq}
-    if not next_cursor:
-        changes.update(phase="sending", total=last_seq, cursor=None)
-        if not last_seq:  # no persons at all
-            changes["phase"] = _after_persons(row, settings)
-    return _save(ctx.store, job, row, changes, staged=staged)
+    return staged, next_cursor, last_seq
 
 
 async def prepare_page(
@@ -251,19 +283,25 @@ async def prepare_page(
 
 async def _send_batch(ctx: Context, job: Job, row: dict[str, Any], settings: Settings) -> Outcome:
     """Phase 2: send the next batch of staged rows to Maileon."""
-    rows = imports.rows_after(ctx.store, row["id"], row["sent_seq"], PAGE_SIZE)
+    rows = imports.rows_after(ctx.store, row["id"], row["sent_seq"], SEND_BATCH)
     result = await send_batch(ctx, settings, rows, started_at=row["started_at"])
-    sent_seq = rows[-1]["seq"] if rows else row["sent_seq"]
+    changes = _sent_changes(row, rows, result)
+    if not rows or changes["sent_seq"] >= (row["total"] or 0):
+        changes.update(phase=_after_persons(row, settings), cursor=None)
+    return _save(ctx.store, job, row, changes, states=result.states)
+
+
+def _sent_changes(
+    row: dict[str, Any], rows: list[dict[str, Any]], result: BatchResult
+) -> dict[str, Any]:
+    """The import's counters after sending `rows`."""
     skipped = Counter(json.loads(row["skipped"] or "{}")) + result.skipped
-    changes: dict[str, Any] = {
-        "sent_seq": sent_seq,
+    return {
+        "sent_seq": rows[-1]["seq"] if rows else row["sent_seq"],
         "done": row["done"] + len(rows),
         "imported": row["imported"] + result.imported,
         "skipped": json.dumps(dict(skipped)),
     }
-    if not rows or sent_seq >= (row["total"] or 0):
-        changes.update(phase=_after_persons(row, settings), cursor=None)
-    return _save(ctx.store, job, row, changes, states=result.states)
 
 
 async def send_batch(

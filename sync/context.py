@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from store import queue, tenants
 from store.db import Store
 from store.group_commit import GroupCommit
 from sync.new_contacts import MAX_BATCH, NewContacts
+from sync.page_prefetch import PagePrefetch
 from sync.slots import SharedLock, Slots
 from sync.tokens import TokenManager
 
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
 
 
 KEY_STATUS_BY_ERROR = {401: "invalid", 403: "forbidden"}
-PERSON_LOCK_STRIPES = 256
 
 
 @dataclass
@@ -54,14 +55,14 @@ class Context:
     gates: dict[tuple[int, str], Gate] = field(default_factory=dict)
     caches: dict[tuple[int, str], tuple[float, object]] = field(default_factory=dict)
     key_problems: set[int] = field(default_factory=set)
-    person_locks: tuple[SharedLock, ...] = field(
-        default_factory=lambda: tuple(SharedLock() for _ in range(PERSON_LOCK_STRIPES))
-    )
+    # the persons whose lock is held or waited for (an entry goes with its last user)
+    person_locks: dict[tuple[int, int], SharedLock] = field(default_factory=dict)
     company_locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
     worker_trouble: WorkerTrouble | None = None  # set while the worker's database calls fail
     intake: GroupCommit = field(init=False)  # webhooks' events, stored in group commits
     slots: Slots = field(init=False)  # the worker's concurrency
     new_contacts: NewContacts = field(init=False)  # first writes of persons, batched
+    prefetch: PagePrefetch = field(default_factory=PagePrefetch)  # an import's next page
 
     def __post_init__(self) -> None:
         self.intake = GroupCommit(self.store)
@@ -71,6 +72,7 @@ class Context:
             self.config.worker_concurrency,
             max_parked=10 * MAX_BATCH,
             per_company=2 * MAX_BATCH + self.config.worker_concurrency,
+            ahead=MAX_BATCH,  # a lease per batch's worth of jobs, not per freed slot
         )
         self.new_contacts = NewContacts(self.maileon, self.slots)
 
@@ -153,13 +155,22 @@ class Context:
         for key in [k for k, g in self.gates.items() if k[0] == company_id and g.probing]:
             del self.gates[key]
 
-    def person_lock(self, company_id: int, person_id: int) -> AbstractAsyncContextManager[None]:
+    @asynccontextmanager
+    async def person_lock(self, company_id: int, person_id: int) -> AsyncIterator[None]:
         """Serializes the read-modify-write of one person's state across job kinds and the
         panel (a person job, a Maileon event and a click may touch the same person at once).
-        Striped: a fixed set of locks, so memory does not grow with the persons seen. A job
-        that must wait for it waits without its worker slot (sync/slots.py)."""
-        lock = self.person_locks[hash((company_id, person_id)) % len(self.person_locks)]
-        return self.slots.holding(lock)
+        One lock per person in use, so memory does not grow with the persons seen and no two
+        persons wait for each other: with stripes, a person's job waited for an unrelated
+        person's job parked until its batch call returned. A job that must wait for it waits
+        without its worker slot (sync/slots.py)."""
+        key = (company_id, person_id)
+        lock = self.person_locks.setdefault(key, SharedLock())
+        try:
+            async with self.slots.holding(lock):
+                yield
+        finally:
+            if not lock.users and self.person_locks.get(key) is lock:
+                del self.person_locks[key]
 
     def cached(self, company_id: int, name: str, ttl: float) -> object | None:
         hit = self.caches.get((company_id, name))

@@ -23,14 +23,17 @@ from sync.slots import Slots
 
 log = logging.getLogger("pipedrive_maileon.sync")
 
-WINDOW = 0.005  # seconds the first job of a batch waits for the others (they run together)
+WINDOW = 0.005  # seconds a batch waits for one more job (the worker's jobs run together)
+MAX_WINDOW = 0.25  # and at most this long after its first job
 MAX_BATCH = 100
 
 
 class NewContacts:
     """One synchronize call in flight per company: the jobs that reach their first write
     meanwhile wait, without their worker slot (sync/slots.py), and go together in the next
-    call as soon as it returns, so a batch holds what arrived during one call's latency."""
+    call as soon as it returns, so a batch holds what arrived during one call's latency.
+    With no call in flight, a batch waits while the company's jobs keep arriving
+    (`_wait_for_more`)."""
 
     def __init__(self, maileon: Callable[[int], MaileonClient], slots: Slots) -> None:
         self.maileon = maileon
@@ -39,6 +42,7 @@ class NewContacts:
         self.in_flight: set[int] = set()  # companies with a synchronize call under way
         self.warned: set[int] = set()
         self.sending: set[asyncio.Task[None]] = set()
+        self.timers: dict[int, tuple[float, asyncio.TimerHandle]] = {}  # first job's time, timer
 
     async def create(self, company_id: int, contact: dict[str, Any]) -> bool:
         """True when Maileon created this contact (it had none); False when that is not
@@ -49,12 +53,32 @@ class NewContacts:
         batch.append((contact, done))
         if len(batch) >= MAX_BATCH:
             self._start(company_id)
-        elif len(batch) == 1 and company_id not in self.in_flight:
-            loop.call_later(WINDOW, self._start, company_id)
+        elif company_id not in self.in_flight:
+            self._wait_for_more(loop, company_id)
         async with self.slots.parked_while_waiting():
             return await done
 
+    def _wait_for_more(self, loop: asyncio.AbstractEventLoop, company_id: int) -> None:
+        """Send the company's batch WINDOW after its latest job, while more keep coming or
+        the worker has more of the company's jobs leased that wait for a slot (it leases a
+        company's jobs in chunks), but at most MAX_WINDOW after its first."""
+        first, timer = self.timers.get(company_id, (loop.time(), None))
+        if timer is not None:
+            timer.cancel()
+        at = min(loop.time() + WINDOW, first + MAX_WINDOW)
+        self.timers[company_id] = (first, loop.call_at(at, self._due, loop, company_id))
+
+    def _due(self, loop: asyncio.AbstractEventLoop, company_id: int) -> None:
+        first, _ = self.timers.get(company_id, (0.0, None))
+        if self.slots.starting_for.get(company_id) and loop.time() < first + MAX_WINDOW:
+            self._wait_for_more(loop, company_id)
+        else:
+            self._start(company_id)
+
     def _start(self, company_id: int) -> None:
+        first_timer = self.timers.pop(company_id, None)
+        if first_timer is not None:
+            first_timer[1].cancel()
         if company_id in self.in_flight or not self.waiting.get(company_id):
             return  # the call under way sends the rest when it returns
         self.in_flight.add(company_id)

@@ -35,10 +35,10 @@ from sync.contacts import newsletter_label
 from sync.context import Context
 from sync.fields import person_fields
 from sync.outcome import Outcome
-from sync.ownership import KEPT
 from sync.persons import Person, from_pipedrive, plausible_email
+from sync.removals import remove_contacts
 from sync.rules import SyncRules, evaluate
-from sync.rules_gate import REMOVED, has_contact, names_for, remove_contact
+from sync.rules_gate import has_contact, names_for
 
 PAGE_SIZE = backfill.PAGE_SIZE
 MAX_OWNERS_SEEN = 200
@@ -96,19 +96,11 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
     ]
     result = await _send(ctx, settings, new, labels)
     result.states += (await _send(ctx, settings, back, labels)).states
-    removed = kept = 0
-    for person in persons:
-        if verdicts[person.id] or person.id not in contacts:
-            continue
-        if rules.on_stop != "remove":
-            kept += 1
-            continue
-        async with ctx.person_lock(company_id, person.id):
-            state = people.get_many(ctx.store, company_id, [person.id]).get(person.id)
-            if state is not None and has_contact(state):
-                outcome = await remove_contact(ctx, state)
-                removed += outcome == REMOVED
-                kept += outcome == KEPT  # not created by the app
+    leaving = [p.id for p in persons if not verdicts[p.id] and p.id in contacts]
+    if rules.on_stop == "remove":
+        removed, kept = await remove_contacts(ctx, company_id, leaving)
+    else:
+        removed, kept = 0, len(leaving)
     changes.update(
         added=run["added"] + result.imported,
         removed=run["removed"] + removed,

@@ -3,6 +3,8 @@ kind, so a restart neither loses nor doubles a run."""
 
 from __future__ import annotations
 
+import zlib
+
 from store import jobs, queue, tenants
 from store.db import Store
 
@@ -16,8 +18,17 @@ PERIODIC = {
 }
 
 
+def phase(company_id: int, kind: str) -> float:
+    """The company's own point in each interval of a kind, in [0, 1): stable, and spread
+    evenly over the companies, so a thousand installs (or a thousand companies after a
+    restart without their periodic jobs) do not all run their periodic work at once."""
+    return zlib.crc32(f"{company_id}:{kind}".encode()) / 2**32
+
+
 def ensure_periodic(store: Store, scale: float, company_id: int | None = None) -> None:
-    """Make sure each company has its periodic jobs queued (first run within a minute)."""
+    """Make sure each company has its periodic jobs queued: the first run at the company's
+    phase of the interval; each later one an interval after it (`schedule_next`), so the
+    runs of all companies stay spread over the interval."""
     companies = [company_id] if company_id is not None else tenants.company_ids(store)
     with store.tx() as db:
         for cid in companies:
@@ -29,7 +40,7 @@ def ensure_periodic(store: Store, scale: float, company_id: int | None = None) -
                         kind,
                         "company",
                         {"action": "run"},
-                        delay=min(60.0, interval) * scale,
+                        delay=phase(cid, kind) * interval * scale,
                     )
 
 

@@ -8,12 +8,16 @@ work at once. Freed slots alternate between such returning jobs and the worker's
 are fair across companies. The worker stops leasing while `max_parked` jobs wait without a
 slot, which bounds what one process holds leased, and leases no more jobs of a company that
 holds `per_company` already, so one company's slow calls cannot fill that room for the others.
+With free slots it leases a chunk of up to `ahead` jobs, and those beyond the free slots wait
+for their first slot as returning jobs do (no lease meanwhile): one lease per chunk of jobs, so
+leasing costs little per job however many companies there are, and a company's jobs arrive
+together to fill its shared call.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -30,22 +34,50 @@ class SharedLock:
 
 
 class Slots:
-    def __init__(self, size: int, max_parked: int, per_company: int) -> None:
+    def __init__(self, size: int, max_parked: int, per_company: int, ahead: int = 0) -> None:
         self.size = size
         self.max_parked = max_parked
         self.per_company = per_company  # jobs one company may hold, working or parked
+        self.ahead = ahead  # jobs the worker may lease beyond its free slots (`room`)
         self.busy = 0  # slots held by running jobs
         self.parked = 0  # jobs waiting without a slot (for a shared call or a lock)
+        self.queued = 0  # jobs leased ahead, waiting for their first slot
         self.returning: deque[asyncio.Future[None]] = deque()  # parked jobs waiting for a slot
+        self.starting: deque[asyncio.Future[None]] = deque()  # leased ahead, before returning
+        self.starting_for: Counter[int] = Counter()  # those, by company
         self.leasing = True  # False once the worker stops: every slot goes to returning jobs
         self.on_free: Callable[[], None] = lambda: None  # the worker's wake-up
         self._returners_turn = False
+        self._starters_turn = False
 
     def free(self) -> int:
-        """How many jobs the worker may lease now."""
-        if self.parked >= self.max_parked:
+        """How many jobs the worker may lease now and start at once."""
+        if self.parked + self.queued >= self.max_parked:
             return 0
         return max(0, self.size - self.busy)
+
+    def lease_limit(self) -> int:
+        """How many jobs the worker may lease now: none while jobs leased ahead still wait for
+        their first slot; else the free slots, or a chunk of `ahead` jobs that start as slots
+        come free. One lease per chunk instead of one per freed slot, and a company's jobs in
+        a chunk together (store/queue.py `lease`), so they fill its shared call."""
+        free = self.free()
+        if free == 0 or self.queued:
+            return 0
+        return max(free, min(self.ahead, self.max_parked - self.parked))
+
+    async def first_slot(self, company_id: int) -> None:
+        """A job leased ahead waits here for its first slot, taking turns with returning jobs;
+        its company's shared call waits for it (`starting_for`)."""
+        self.queued += 1
+        self.starting_for[company_id] += 1
+        try:
+            await self._take_back(self.starting)
+        finally:
+            self.queued -= 1
+            self.starting_for[company_id] -= 1
+            if not self.starting_for[company_id]:
+                del self.starting_for[company_id]
 
     def take(self, count: int) -> None:
         self.busy += count
@@ -71,11 +103,16 @@ class Slots:
         wake()
 
     def _hand_over(self) -> bool:
-        while self.returning:
-            waiter = self.returning.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # the slot changes hands: `busy` stays
-                return True
+        """Give the slot to a waiting job: in turn one leased ahead (its chunk fills its
+        company's call) and one returning (its call came back, it can finish)."""
+        self._starters_turn = not self._starters_turn
+        lines = (self.starting, self.returning)
+        for waiting in lines if self._starters_turn else lines[::-1]:
+            while waiting:
+                waiter = waiting.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the slot changes hands: `busy` stays
+                    return True
         return False
 
     @asynccontextmanager
@@ -119,12 +156,12 @@ class Slots:
         if self.busy < self.size:  # for a lease, or a returning job the worker lets in
             self.on_free()
 
-    async def _take_back(self) -> None:
-        if self.busy < self.size and not self.returning:
+    async def _take_back(self, line: deque[asyncio.Future[None]] | None = None) -> None:
+        if self.busy < self.size and not self.returning and not self.starting:
             self.busy += 1
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.returning.append(waiter)
+        (self.returning if line is None else line).append(waiter)
         try:
             await waiter
         except asyncio.CancelledError:

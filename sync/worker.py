@@ -58,6 +58,7 @@ class Worker:
         self.wakeup = asyncio.Event()
         self.running: set[asyncio.Task[None]] = set()
         self.jobs: dict[asyncio.Task[None], Job] = {}  # what each running task works on
+        self.not_started: set[asyncio.Task[None]] = set()  # leased ahead, waiting for a slot
         # Outcomes the database did not take (a full disk): written first once it works again,
         # and their jobs stay this process's (never re-leased) until then.
         self.unsettled: list[tuple[Job, Callable[[], None]]] = []
@@ -107,24 +108,29 @@ class Worker:
             await self._sleep(1.0 if due_in is None else min(1.0, max(0.01, due_in)))
 
     def _lease(self) -> bool:
-        """Lease due jobs into the free slots; True when all came back and slots are left."""
-        free = self.slots.free()
+        """Lease due jobs, a chunk beyond the free slots (those wait for their first slot);
+        True when jobs came and slots are left."""
+        limit = self.slots.lease_limit()
         jobs = (
             queue.lease(
                 self.ctx.store,
-                free,
+                limit,
                 LEASE_SECONDS,
                 self.slots.per_company,
+                chunk=self.slots.ahead or 1,
                 live=self.live_job_ids(),
             )
-            if free > 0
+            if limit > 0
             else []
         )
-        self.slots.take(len(jobs))
-        for job in jobs:
-            task = asyncio.create_task(self._run_one(job))
+        started = min(self.slots.free(), len(jobs))
+        self.slots.take(started)
+        for n, job in enumerate(jobs):
+            task = asyncio.create_task(self._run_one(job, ahead=n >= started))
             self.running.add(task)
             self.jobs[task] = job
+            if n >= started:
+                self.not_started.add(task)
             task.add_done_callback(self._done)
         self.slots.admit_returning()
         return bool(jobs) and self.slots.free() > 0
@@ -162,6 +168,7 @@ class Worker:
     def _done(self, task: asyncio.Task[None]) -> None:
         self.running.discard(task)
         self.jobs.pop(task, None)
+        self.not_started.discard(task)
         self.slots.release()  # wakes the loop unless a parked job takes the slot
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
@@ -172,6 +179,12 @@ class Worker:
         (sync/deal_sends.py), so handing it back duplicates nothing."""
         self._stopping = True
         self.slots.leasing = False
+        # jobs leased ahead that have not started are handed back, not started now
+        not_started = list(self.not_started)
+        for task in not_started:
+            task.cancel()
+        if not_started:
+            await asyncio.wait(not_started, timeout=2)
         self.slots.admit_returning()
         self.wakeup.set()
         if self.running:
@@ -204,8 +217,11 @@ class Worker:
             if released:
                 log.warning("%d lease(s) handed back for the next start", released)
 
-    async def _run_one(self, job: Job) -> None:
+    async def _run_one(self, job: Job, ahead: bool = False) -> None:
         holds_slot.set(True)  # this task's own context: it may park (sync/slots.py)
+        if ahead:  # leased beyond the free slots: it waits for one first
+            await self.slots.first_slot(job.company_id)
+            self.not_started.discard(asyncio.current_task())
         handler = self.handlers.get(job.kind)
         write: Callable[[], None]
         try:

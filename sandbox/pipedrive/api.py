@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -317,14 +318,19 @@ class ApiRoutes:
             return (int(value), int(r["id"]))
 
         desc = direction == "desc"
-        rows.sort(key=key, reverse=desc)
         if q.get("cursor"):
             after = tuple(decode_cursor(q["cursor"]))
             if len(after) != 2:
                 raise fail(400, "Invalid cursor")
-            rows = [r for r in rows if (key(r) < after if desc else key(r) > after)]
-        page = rows[:limit]
-        next_cursor = encode_cursor(list(key(page[-1]))) if len(rows) > limit else None
+            if sort_by == "id":  # the same test, without a key tuple per record
+                rows = [r for r in rows if (r["id"] < after[1] if desc else r["id"] > after[1])]
+            else:
+                rows = [r for r in rows if (key(r) < after if desc else key(r) > after)]
+        # the page and whether more follow, without sorting every record for each page
+        by = (lambda r: r["id"]) if sort_by == "id" else key
+        top = (heapq.nlargest if desc else heapq.nsmallest)(limit + 1, rows, key=by)
+        page = top[:limit]
+        next_cursor = encode_cursor(list(key(page[-1]))) if len(top) > limit else None
         return JSONResponse(
             {
                 "success": True,

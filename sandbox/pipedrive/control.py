@@ -54,6 +54,7 @@ class ControlRoutes:
             Route("/_sim/persons/{id:int}", ctl(self._sim_person_delete), methods=["DELETE"]),
             Route("/_sim/persons/{id:int}/merge", ctl(self._sim_person_merge), methods=["POST"]),
             Route("/_sim/bulk_persons", ctl(self._sim_bulk), methods=["POST"]),
+            Route("/_sim/companies", ctl(self._sim_company_add), methods=["POST"]),
             Route("/_sim/deals", ctl(self._sim_deal_add), methods=["POST"]),
             Route("/_sim/deals/{id:int}", ctl(self._sim_deal_patch), methods=["PATCH"]),
             Route("/_sim/deals/{id:int}", ctl(self._sim_deal_delete), methods=["DELETE"]),
@@ -108,6 +109,21 @@ class ControlRoutes:
         return JSONResponse(
             self.people.merge(int(request.path_params["id"]), into, "app", body.get("user_id"))
         )
+
+    async def _sim_company_add(self, request: Request) -> Response:
+        """A company with one admin user (benchmarks with many companies)."""
+        body = await json_body(request)
+        cid = int_param(body.get("company_id"), "company_id", 0)
+        admin = int_param(body.get("admin_id"), "admin_id", 0)
+        name = str(body.get("name") or f"Company {cid}")
+        domain = f"c{cid}"
+        with self.core.lock:
+            if cid < 1 or admin < 1 or cid in self.core.companies or admin in self.core.users:
+                raise fail(400, "company_id and admin_id must be new positive ids")
+            self.core.add_company(
+                cid, name, domain, [(admin, "Admin", f"admin@{domain}.test", True)], []
+            )
+        return JSONResponse({"company_id": cid, "admin_id": admin}, status_code=201)
 
     async def _sim_bulk(self, request: Request) -> Response:
         body = await json_body(request)

@@ -99,7 +99,6 @@ class SimCore:
         self.refresh_calls = 0
         self.token_calls = 0
         self.rate: dict[str, deque[float]] = {}
-        now = utcnow()
         for cid, name, domain, users, orgs in (
             (
                 1001,
@@ -119,50 +118,70 @@ class SimCore:
                 ["Globex Corporation", "Hooli"],
             ),
         ):
-            self.companies[cid] = {"id": cid, "name": name, "domain": domain}
-            for uid, uname, email, admin in users:
-                self.users[uid] = {
-                    "id": uid,
-                    "name": uname,
-                    "email": email,
-                    "company_id": cid,
-                    "is_admin": admin,
-                }
-            admin_id = users[0][0]
-            for org_name in orgs:
-                oid = next(self._ids["organization"])
-                self.organizations[oid] = {
-                    "id": oid,
-                    "company_id": cid,
-                    "name": org_name,
-                    "owner_id": admin_id,
-                    "add_time": now,
-                    "update_time": now,
-                    "address": None,
-                    "visible_to": 3,
-                    "label_ids": [],
-                    "custom_fields": {},
-                }
-            pid = next(self._ids["pipeline"])
-            self.pipelines[pid] = {"id": pid, "company_id": cid, "name": "Sales", "order_nr": 1}
-            for order, stage_name in enumerate(("Qualified", "Proposal", "Won-ready"), start=1):
-                sid = next(self._ids["stage"])
-                self.stages[sid] = {
-                    "id": sid,
-                    "company_id": cid,
-                    "name": stage_name,
-                    "pipeline_id": pid,
-                    "order_nr": order,
-                }
-            for key, fname, ftype in STANDARD_PERSON_FIELDS:
-                self.add_field(cid, fname, ftype, None, key=key, user_id=admin_id)
-            for fname, ftype, options in DEMO_FIELDS:
-                self.add_field(cid, fname, ftype, options, user_id=admin_id)
-        for cid in self.companies:  # person labels: a standard field with its own option ids
-            labels = self.add_field(cid, "Labels", "set", None, key="label_ids")
-            labels["options"] = [
-                {"id": next(self._ids["label"]), "label": name} for name in PERSON_LABELS
-            ]
+            self.add_company(cid, name, domain, users, orgs, labels=False)
+        for cid in self.companies:  # labels after all fields: the seeded ids stay as they were
+            self._add_labels(cid)
+
+    def add_company(
+        self,
+        cid: int,
+        name: str,
+        domain: str,
+        users: list[tuple[int, str, str, bool]],
+        orgs: list[str],
+        labels: bool = True,
+    ) -> None:
+        """A company with its users (id, name, email, admin), organizations, one pipeline, the
+        standard and demo person fields and the person labels."""
+        now = utcnow()
+        self.companies[cid] = {"id": cid, "name": name, "domain": domain}
+        for uid, uname, email, admin in users:
+            self.users[uid] = {
+                "id": uid,
+                "name": uname,
+                "email": email,
+                "company_id": cid,
+                "is_admin": admin,
+            }
+        admin_id = users[0][0]
+        for org_name in orgs:
+            oid = next(self._ids["organization"])
+            self.organizations[oid] = {
+                "id": oid,
+                "company_id": cid,
+                "name": org_name,
+                "owner_id": admin_id,
+                "add_time": now,
+                "update_time": now,
+                "address": None,
+                "visible_to": 3,
+                "label_ids": [],
+                "custom_fields": {},
+            }
+        pid = next(self._ids["pipeline"])
+        self.pipelines[pid] = {"id": pid, "company_id": cid, "name": "Sales", "order_nr": 1}
+        for order, stage_name in enumerate(("Qualified", "Proposal", "Won-ready"), start=1):
+            sid = next(self._ids["stage"])
+            self.stages[sid] = {
+                "id": sid,
+                "company_id": cid,
+                "name": stage_name,
+                "pipeline_id": pid,
+                "order_nr": order,
+            }
+        for key, fname, ftype in STANDARD_PERSON_FIELDS:
+            self.add_field(cid, fname, ftype, None, key=key, user_id=admin_id)
+        for fname, ftype, options in DEMO_FIELDS:
+            self.add_field(cid, fname, ftype, options, user_id=admin_id)
+        if labels:
+            self._add_labels(cid)
+
+    def _add_labels(self, cid: int) -> None:
+        """Person labels: a standard field with its own option ids."""
+        field = self.add_field(cid, "Labels", "set", None, key="label_ids")
+        field["options"] = [
+            {"id": next(self._ids["label"]), "label": label} for label in PERSON_LABELS
+        ]
 
     def add_field(
         self,

@@ -12,7 +12,7 @@ from tests.harness import MAILEON_KEY, Harness, contact_writes, wait_until
 from tests.webhooks import credentials, deliver, deliver_all, person_v2
 
 GLOBEX, GLOBEX_ADMIN = 2002, 601
-BACKLOG = 300
+BACKLOG = 600
 
 
 def written_emails(harness: Harness) -> list[str]:

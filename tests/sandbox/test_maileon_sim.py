@@ -804,3 +804,21 @@ def test_a_transaction_type_only_gains_attributes_and_a_transaction_is_found_by_
     assert r.status_code == 201 and r.json()["reports"][0]["transaction_id"] == "ev-1"
     assert api.get(lookup).json() == {"deal_id": 5, "transaction_id": "ev-1"}
     assert api.get("/transactions/pipedrive_deal_updated/transaction_id/ev-1").status_code == 404
+
+
+def test_synchronize_refuses_more_than_a_thousand_contacts(env: dict[str, Any]) -> None:
+    api = env["api"]
+
+    def body(count: int) -> str:
+        contacts = "".join(
+            f"<contact><email>c{n}@example.com</email></contact>" for n in range(count)
+        )
+        return f"<contacts>{contacts}</contacts>"
+
+    params = {"permission": 1, "sync_mode": 2, "ignore_invalid_contacts": "true"}
+    headers = {"Content-Type": XML_TYPE}
+    r = api.post("/contacts", params=params, content=body(1001), headers=headers)
+    assert r.status_code == 400 and "1000" in r.text
+    assert not state(env)["contacts"]
+    r = api.post("/contacts", params=params, content=body(1000), headers=headers)
+    assert r.status_code == 200 and len(state(env)["contacts"]) == 1000

@@ -175,3 +175,36 @@ def test_a_company_holding_its_share_of_jobs_leaves_the_free_slots_to_others(
     queue_jobs(store, 2, range(1))
     [job] = queue.lease(store, 8, 60, per_company=3)
     assert (job.company_id, job.entity_id) == (2, "0")
+
+
+def test_in_chunks_a_company_gets_its_jobs_together_and_companies_take_turns(
+    store: Store,
+) -> None:
+    """The worker leases chunks: one company's jobs together (they share its batch call),
+    then the next company's, each company in turn however large the other backlogs."""
+    for company_id in (2, 3):
+        add_company(store, company_id)
+    for company_id in (1, 2, 3):
+        queue_jobs(store, company_id, range(company_id * 1000, company_id * 1000 + 150))
+    served = []
+    for _ in range(3):
+        jobs = queue.lease(store, 100, 60, per_company=208, chunk=100)
+        assert len({j.company_id for j in jobs}) == 1 and len(jobs) == 100
+        served.append(jobs[0].company_id)
+        for job in jobs:
+            queue.finish(store, job, "ok")
+    assert sorted(served) == [1, 2, 3]
+
+
+def test_in_chunks_a_single_change_goes_before_a_round_of_backlogs(store: Store) -> None:
+    for company_id in (2, 3, 4):
+        add_company(store, company_id)
+    queue_jobs(store, 4, range(1))
+    [setup] = queue.lease(store, 100, 60, chunk=100)  # company 4 was served just now
+    queue.finish(store, setup, "ok")
+    for company_id in (1, 2, 3):
+        queue_jobs(store, company_id, range(company_id * 1000, company_id * 1000 + 300))
+    queue_jobs(store, 4, range(7000, 7001))  # one change of company 4
+    jobs = queue.lease(store, 100, 60, per_company=208, chunk=100)
+    assert (jobs[0].company_id, jobs[0].entity_id) == (4, "7000")  # and it starts first
+    assert {j.company_id for j in jobs[1:]} == {1}

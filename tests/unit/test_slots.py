@@ -92,3 +92,31 @@ def test_the_worker_stops_leasing_when_enough_jobs_wait() -> None:
             return slots.free()
 
     assert asyncio.run(scenario()) == 0
+
+
+def test_a_chunk_leased_ahead_waits_for_slots_and_no_lease_comes_before_it_started() -> None:
+    async def scenario() -> list[str]:
+        slots = Slots(size=2, max_parked=10, per_company=10, ahead=5)
+        seen = [f"may lease {slots.lease_limit()}"]
+        slots.take(2)  # the worker leased 5: two start at once, three wait for a slot
+        waiting = [asyncio.create_task(slots.first_slot(7)) for _ in range(3)]
+        await asyncio.sleep(0)
+        seen.append(f"{slots.queued} queued for company {dict(slots.starting_for)}")
+        slots.release()  # two jobs end: their slots go to the chunk, not to a new lease
+        slots.release()
+        slots.admit_returning()  # the worker, woken, leases nothing and lets them in
+        await asyncio.sleep(0)
+        seen.append(f"{slots.queued} queued, may lease {slots.lease_limit()}")
+        slots.release()
+        slots.release()
+        slots.admit_returning()
+        await asyncio.wait_for(asyncio.gather(*waiting), 5)
+        seen.append(f"{slots.queued} queued, {slots.busy} busy, may lease {slots.lease_limit()}")
+        return seen
+
+    assert asyncio.run(scenario()) == [
+        "may lease 5",
+        "3 queued for company {7: 3}",
+        "1 queued, may lease 0",
+        "0 queued, 1 busy, may lease 5",
+    ]

@@ -1,0 +1,44 @@
+"""The database file does not only grow: routine periodic runs leave no job rows, and what
+the retention prune deletes goes back to the disk."""
+
+from __future__ import annotations
+
+from store import jobs, queue, space
+from store.db import Store, now
+from tests.unit.conftest import add_company
+
+
+def test_a_routine_periodic_run_leaves_no_row_and_a_logged_one_stays(store: Store) -> None:
+    with store.tx() as db:
+        queue.upsert_job(db, 1, "periodic.sweep", "company", {"action": "run"})
+        queue.upsert_job(db, 1, "periodic.webhooks", "company", {"action": "run"})
+    sweep, hooks = sorted(queue.lease(store, 8, 60), key=lambda j: j.kind)
+    queue.finish(store, sweep, "ok", "nothing changed", logged=False)
+    queue.finish(store, hooks, "ok", "missing Pipedrive webhooks re-created: 1")
+    kinds = [r["kind"] for r in store.all("SELECT kind FROM jobs")]
+    assert kinds == ["periodic.webhooks"]
+
+
+def test_after_a_retention_prune_the_file_holds_little_more_than_its_live_data(
+    store: Store,
+) -> None:
+    add_company(store, 2, name="B")
+    old = now() - 30 * 86400
+    with store.tx() as db:
+        db.conn.executemany(
+            "INSERT INTO sync_log (company_id, at, job_id, kind, entity_id, result, message)"
+            " VALUES (?,?,?,?,?,?,?)",
+            [
+                (1 + n % 2, old if n % 10 else now(), None, "person", str(n), "ok", "x" * 300)
+                for n in range(20_000)
+            ],
+        )
+    jobs.prune(store, 1, now() - 14 * 86400)
+    jobs.prune(store, 2, now() - 14 * 86400)
+    space.reclaim(store)
+    pages, free = space.file_pages(store)
+    live = store.scalar("SELECT count(*) FROM sync_log")
+    assert live == 2_000
+    assert free == 0
+    # ~2,000 lines of ~330 bytes: about 170 pages of 4 KiB, plus the schema's own pages
+    assert pages * 4096 <= 1.3 * (live * 330 + 60 * 4096), pages
