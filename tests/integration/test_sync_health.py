@@ -54,8 +54,10 @@ def test_a_pipedrive_outage_shows_while_a_deal_waits_and_clears(harness: Harness
         "/_sim/deals",
         json={"company_id": COMPANY, "title": "Big deal", "person_id": person["id"]},
     )
-    wait_until(lambda: "Pipedrive is not answering since" in card(harness, client))
+    # The outage is recorded a moment before the job is put back to wait: wait for both.
+    wait_until(lambda: "Waiting to retry" in card(harness, client))
     shown = card(harness, client)
+    assert "Pipedrive is not answering since" in shown, shown
     assert "Deal 'Big deal' → Maileon Waiting to retry" in shown, shown
     harness.pd("POST", "/_sim/reset_faults")  # Pipedrive recovers (only then: no race)
     harness.settle()

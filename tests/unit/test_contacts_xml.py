@@ -23,8 +23,8 @@ def element_tree_body(contacts: list[dict[str, Any]]) -> bytes:
             SubElement(field, "value").text = "" if value is None else str(value)
         custom = SubElement(el, "custom_fields")
         for name, value in (contact.get("custom_fields") or {}).items():
-            if value in (None, ""):
-                continue
+            if value is None:
+                continue  # unknown: left as it is ("" clears the field, issue 22)
             field = SubElement(custom, "field")
             SubElement(field, "name").text = name
             SubElement(field, "value").text = (
