@@ -13,6 +13,14 @@ from tests.harness import Harness, make_config, start_simulators
 from web.app import create_app
 
 
+def stop_all(*servers: ServerThread) -> None:
+    """Stop servers together: each takes up to a tick of uvicorn's main loop to notice."""
+    for server in servers:
+        server.server.should_exit = True
+    for server in servers:
+        server.stop()
+
+
 @contextmanager
 def running_harness(tmp_path: Path, time_scale: float = 0.01, **config: Any) -> Iterator[Harness]:
     """The app and both simulators as real servers on loopback; config overrides allowed."""
@@ -26,9 +34,8 @@ def running_harness(tmp_path: Path, time_scale: float = 0.01, **config: Any) -> 
     try:
         yield harness
     finally:
-        harness.app_server.stop()  # the one running now: a test may have restarted the app
-        pd_server.stop()
-        ml_server.stop()
+        # the one running now: a test may have restarted the app
+        stop_all(harness.app_server, pd_server, ml_server)
 
 
 @pytest.fixture
@@ -70,8 +77,7 @@ def app_process_harness(tmp_path: Path, **env: str | None) -> Iterator[tuple[Har
         yield harness, app
     finally:
         app.stop()
-        pd_server.stop()
-        ml_server.stop()
+        stop_all(pd_server, ml_server)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from sandbox.server import free_port
+from tests import loopback
 from tests.faults.app_process import AppProcess
 from tests.harness import Harness, wait_until
 from tests.webhooks import burst, credentials
@@ -64,7 +65,7 @@ def test_backup_during_a_burst_restores_every_acknowledged_webhook(
             acknowledged.append(f"pd2:{payload['meta']['id']}")
 
     backup = tmp_path / "backups" / "app-backup.db"
-    with httpx.Client() as client, ThreadPoolExecutor(4) as senders:
+    with loopback.client() as client, ThreadPoolExecutor(4) as senders:
         sent = [senders.submit(send, d, client) for d in deliveries]
         wait_until(lambda: len(acknowledged) >= len(deliveries) // 4, timeout=60)
         with lock:
@@ -95,9 +96,9 @@ def test_backup_during_a_burst_restores_every_acknowledged_webhook(
 
     fresh.start()
     try:
-        assert httpx.get(f"{fresh.url}/healthz", timeout=10).json()["database"] == "ok"
+        assert loopback.get(f"{fresh.url}/healthz", timeout=10).json()["database"] == "ok"
         wait_until(
-            lambda: httpx.get(f"{fresh.url}/healthz", timeout=10).json()["queue_depth"] == 0,
+            lambda: loopback.get(f"{fresh.url}/healthz", timeout=10).json()["queue_depth"] == 0,
             timeout=120,
         )
         conn = sqlite3.connect(fresh.env["DATABASE_PATH"])

@@ -8,8 +8,7 @@ import time
 from collections import Counter
 from typing import Any
 
-import httpx
-
+from tests import loopback
 from tests.faults.app_process import AppProcess
 from tests.harness import COMPANY, Harness, wait_until
 from tests.webhooks import credentials, deliver, person_v2
@@ -84,7 +83,7 @@ def test_sigterm_with_jobs_stuck_on_a_slow_maileon_exits_in_time_and_hands_them_
     harness.setup_company()
     auth = credentials(harness)
     set_maileon_latency(harness, 20_000)  # longer than the worker's grace
-    with httpx.Client() as client:
+    with loopback.client() as client:
         for n in range(5):
             r = deliver(
                 harness,

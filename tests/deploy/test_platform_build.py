@@ -24,6 +24,7 @@ import pytest
 
 from sandbox.server import free_port
 from store.crypto import new_key
+from tests import loopback
 from tests.deploy.procfile import procfile
 from tests.harness import Harness, make_config, start_simulators
 
@@ -111,7 +112,7 @@ def test_platform_build_release_web_pages_and_sigterm(
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                if loopback.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

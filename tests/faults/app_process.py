@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from store.crypto import new_key
+from tests import loopback
 
 
 class AppProcess:
@@ -61,7 +62,7 @@ class AppProcess:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if loopback.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

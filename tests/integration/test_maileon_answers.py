@@ -14,6 +14,7 @@ from clients.errors import ApiError
 from clients.maileon import MaileonClient
 from sandbox.maileon import MaileonSim
 from sandbox.server import ServerThread
+from tests import loopback
 
 KEY = "demo-maileon-key-0001"
 
@@ -28,7 +29,7 @@ def maileon() -> Iterator[str]:
 
 
 def fault_400(url: str, path: str) -> None:
-    r = httpx.post(
+    r = loopback.post(
         f"{url}/_sim/faults",
         timeout=10,
         json={

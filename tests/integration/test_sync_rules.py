@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import loopback
 from tests.harness import ADMIN, COMPANY, SALES, Harness, wait_until
 from tests.webhooks import deliver, person_v2
 
@@ -379,7 +380,7 @@ def test_panel_says_why_a_person_is_outside_the_rules(harness: Harness) -> None:
     set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))])
     person = harness.create_person(name="Pan Out", email="panout@example.com")
     harness.settle()
-    r = httpx.get(
+    r = loopback.get(
         f"{harness.app_url}/panel/status",
         params={"selectedIds": str(person["id"])},
         headers={"X-Pipedrive-Token": harness.sign_token(), "HX-Request": "true"},

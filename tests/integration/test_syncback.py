@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from tests import loopback
 from tests.harness import ADMIN, COMPANY, Harness, wait_until
 
 
@@ -155,22 +156,24 @@ def test_webhook_token_is_required(harness: Harness) -> None:
         "external_id": str(person["id"]),
         "timestamp": "2024-05-02 10:15:00",
     }
-    assert httpx.post(f"{url}/{COMPANY}/unsubscription", json=body).status_code == 401
-    assert httpx.post(f"{url}/{COMPANY}/unsubscription?token=", json=body).status_code == 401
+    assert loopback.post(f"{url}/{COMPANY}/unsubscription", json=body).status_code == 401
+    assert loopback.post(f"{url}/{COMPANY}/unsubscription?token=", json=body).status_code == 401
     assert (
-        httpx.post(f"{url}/{COMPANY}/unsubscription?token=wrong-{token[:8]}", json=body).status_code
+        loopback.post(
+            f"{url}/{COMPANY}/unsubscription?token=wrong-{token[:8]}", json=body
+        ).status_code
         == 403
     )
-    assert httpx.post(f"{url}/4242/unsubscription?token={token}", json=body).status_code == 403
-    assert httpx.get(f"{url}/{COMPANY}/unsubscription?token={token}").status_code == 405
+    assert loopback.post(f"{url}/4242/unsubscription?token={token}", json=body).status_code == 403
+    assert loopback.get(f"{url}/{COMPANY}/unsubscription?token={token}").status_code == 405
     harness.settle()
     assert maileon_events_stored(harness) == stored
     assert harness.newsletter_of(person["id"]) == "Subscribed"
 
     # the right token: accepted once, a redelivery is a duplicate
-    r = httpx.post(f"{url}/{COMPANY}/unsubscription?token={token}", json=body)
+    r = loopback.post(f"{url}/{COMPANY}/unsubscription?token={token}", json=body)
     assert r.status_code == 200 and r.json() == {"ok": True, "duplicate": False}
-    r = httpx.post(f"{url}/{COMPANY}/unsubscription?token={token}", json=body)
+    r = loopback.post(f"{url}/{COMPANY}/unsubscription?token={token}", json=body)
     assert r.json()["duplicate"] is True
     harness.settle()
     assert harness.newsletter_of(person["id"]) == "Unsubscribed"
@@ -190,13 +193,13 @@ def test_plus_in_email_and_unknown_or_anonymized_contacts(harness: Harness) -> N
     # URL parameters only, no body, no external id: the address alone must match
     token = token_of(harness)
     base = f"{harness.app_url}/webhooks/maileon/{COMPANY}/unsubscription"
-    r = httpx.post(f"{base}?email=bob+promo@example.com&eid=&token={token}")
+    r = loopback.post(f"{base}?email=bob+promo@example.com&eid=&token={token}")
     assert r.status_code == 200, r.text
-    r = httpx.post(f"{base}?email=nobody@example.com&token={token}", content=b"")
+    r = loopback.post(f"{base}?email=nobody@example.com&token={token}", content=b"")
     assert r.status_code == 200
-    r = httpx.post(f"{base}?email=&eid=&token={token}", json={"email": None})
+    r = loopback.post(f"{base}?email=&eid=&token={token}", json={"email": None})
     assert r.status_code == 200
-    assert httpx.post(f"{base}?token={token}", content=b"not json").status_code == 400
+    assert loopback.post(f"{base}?token={token}", content=b"not json").status_code == 400
     harness.settle()
     assert harness.newsletter_of(bob["id"]) == "Unsubscribed"
     log = sync_log(harness, client)
@@ -254,9 +257,9 @@ def test_an_external_id_in_digits_that_are_not_ascii_is_no_person_id(harness: Ha
     harness.settle()
     base = f"{harness.app_url}/webhooks/maileon/{COMPANY}/unsubscription?token={token_of(harness)}"
     for email, eid in (("ada@example.com", "\u00b2"), ("bob@example.com", "9" * 5000)):
-        r = httpx.post(base, json={"email": email, "external_id": eid})
+        r = loopback.post(base, json={"email": email, "external_id": eid})
         assert r.status_code == 200, r.text
-    r = httpx.post(base, json={"email": "", "external_id": "\u0661\u0662"})
+    r = loopback.post(base, json={"email": "", "external_id": "\u0661\u0662"})
     assert r.status_code == 200, r.text
     harness.settle()
     assert harness.newsletter_of(ada["id"]) == "Unsubscribed"
@@ -277,7 +280,7 @@ def test_doi_confirmation_is_believed_only_when_maileon_shows_doi(harness: Harne
     # a DOI webhook arrives (a stray or replayed call) while Maileon still has permission NONE
     url = f"{harness.app_url}/webhooks/maileon/{COMPANY}/doi?token={token_of(harness)}"
     body = {"email": "grace@example.com", "external_id": str(person["id"])}
-    r = httpx.post(url, json={**body, "timestamp": "2024-05-02 10:15:00"})
+    r = loopback.post(url, json={**body, "timestamp": "2024-05-02 10:15:00"})
     assert r.status_code == 200, r.text
     harness.settle()
     assert harness.newsletter_of(person["id"]) == "Pending confirmation"

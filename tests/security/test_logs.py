@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
-
+from tests import loopback
 from tests.faults.app_process import AppProcess
 from tests.harness import MAILEON_KEY, Harness
 from tests.webhooks import credentials, person_v2
@@ -19,16 +18,18 @@ def test_logs_are_json_lines_without_secrets(process_harness: tuple[Harness, App
     # Errors that get logged: a refused key check, failed Maileon calls, a crash-free 401.
     harness.save_settings(client, maileon_api_key="wrong-key-123456", contacts_sync=True)
     harness.ml("POST", "/_sim/down", json={"down": True})
-    httpx.post(
+    loopback.post(
         f"{app.url}/webhooks/pipedrive",
         headers={"Authorization": auth},
         json=person_v2(4242, "create", name="Down", email="down@example.com"),
     )
-    httpx.post(f"{app.url}/webhooks/pipedrive", headers={"Authorization": "Basic eDp5"}, json={})
+    loopback.post(f"{app.url}/webhooks/pipedrive", headers={"Authorization": "Basic eDp5"}, json={})
     harness.pd("POST", "/_sim/expire_tokens")
     harness.ml("POST", "/_sim/down", json={"down": False})
     harness.settle(timeout=60)
-    httpx.request("DELETE", f"{app.url}/oauth/callback", json={"company_id": 1001, "user_id": 501})
+    loopback.request(
+        "DELETE", f"{app.url}/oauth/callback", json={"company_id": 1001, "user_id": 501}
+    )
     app.stop()
 
     state = harness.pd("GET", "/_sim/state")
