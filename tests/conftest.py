@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.server import ServerThread, free_port
 from tests.faults.app_process import AppProcess
-from tests.harness import Harness, make_config, start_simulators
+from tests.harness import BoundServer, Harness, bound_socket, make_config, start_simulators
 from web.app import create_app
 
 
@@ -25,9 +25,10 @@ def stop_all(*servers: ServerThread) -> None:
 def running_harness(tmp_path: Path, time_scale: float = 0.01, **config: Any) -> Iterator[Harness]:
     """The app and both simulators as real servers on loopback; config overrides allowed."""
     pipedrive, pd_server, maileon, ml_server, secret = start_simulators(time_scale)
-    port = free_port()
+    sock = bound_socket()
+    port = int(sock.getsockname()[1])
     cfg = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret, **config)
-    app_server = ServerThread(create_app(cfg), port=port).start()
+    app_server = BoundServer(create_app(cfg), sock).start()
     harness = Harness(
         pipedrive, maileon, pd_server.url, ml_server.url, app_server.url, cfg, app_server
     )

@@ -41,3 +41,11 @@ def patch(url: str, **kw: Any) -> httpx.Response:
 
 def delete(url: str, **kw: Any) -> httpx.Response:
     return httpx.delete(url, verify=SSL, **kw)
+
+
+def healthy(base_url: str) -> bool:
+    """Whether an app answers /healthz with 200 (False while it is not listening yet)."""
+    try:
+        return get(f"{base_url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -27,6 +27,7 @@ from store.crypto import new_key
 from tests import loopback
 from tests.deploy.procfile import procfile
 from tests.harness import Harness, make_config, start_simulators
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSET = re.compile(r'<(?:script[^>]*\ssrc|link[^>]*\shref)="([^"]+)"')
@@ -109,15 +110,12 @@ def test_platform_build_release_web_pages_and_sigterm(
             start_new_session=True,
         )
         base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if loopback.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert web.poll() is None, (tmp_path / "web.log").read_text()
-            time.sleep(0.1)
+
+        def up() -> bool:
+            assert web is not None and web.poll() is None, (tmp_path / "web.log").read_text()
+            return loopback.healthy(base_url)
+
+        wait_until(up, timeout=30, interval=0.1, what="the web process answering /healthz")
         config = make_config(
             tmp_path,
             pd_server.url,

@@ -9,10 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from store.crypto import new_key
 from tests import loopback
+from tests.waiting import wait_until
 
 
 class AppProcess:
@@ -59,15 +58,8 @@ class AppProcess:
             stderr=log,
             cwd=Path(__file__).resolve().parents[2],
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if loopback.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("the app process did not become healthy")
+        wait_until(lambda: loopback.healthy(self.url), timeout=20, what="the app process healthy")
+        return self
 
     def kill(self) -> None:
         """kill -9: no shutdown, no flushing, like a crash or an OOM kill."""

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import running_harness
-from tests.harness import Harness, wait_until
+from tests.harness import Harness
+from tests.waiting import wait_until
 
 PERSONS = 250  # more than one company may hold leased at once (sync/slots.py)
 

@@ -11,7 +11,8 @@ import pytest
 
 from tests import loopback
 from tests.faults.app_process import AppProcess
-from tests.harness import Harness, wait_until
+from tests.harness import Harness
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,8 @@ import re
 
 import httpx
 
-from tests.harness import COMPANY, MAILEON_KEY, Harness, wait_until
+from tests.harness import COMPANY, MAILEON_KEY, Harness
+from tests.waiting import wait_until
 
 
 def card(harness: Harness, client: httpx.Client, query: str = "") -> str:
