@@ -212,6 +212,8 @@ def bound_socket() -> socket.socket:
     # IPPROTO_TCP given, or asyncio does not set TCP_NODELAY on the accepted connections
     # (Nagle's algorithm then costs ~40 ms a request)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    # as uvicorn's own sockets: a test that restarts the app binds the same port again
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
 
