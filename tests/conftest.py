@@ -1,16 +1,38 @@
 from __future__ import annotations
 
+import atexit
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 
 from sandbox.server import ServerThread, free_port
 from tests.faults.app_process import AppProcess
 from tests.harness import BoundServer, Harness, bound_socket, make_config, start_simulators
 from web.app import create_app
+
+
+def _trust_one_certificate() -> None:
+    """Every httpx client (the app's, the simulators', the tests') loads its CA bundle when it
+    is made: ~30 ms of CPU, a client per test and more (the key check, Maileon's webhooks),
+    about a third of the suite's CPU. Nothing here speaks TLS (all servers are on loopback), so
+    this process trusts a bundle of one certificate instead (httpx reads SSL_CERT_FILE);
+    subprocesses that reach the network must not inherit it (tests/deploy/test_platform_build)."""
+    bundle = open(certifi.where()).read()  # noqa: SIM115
+    first = bundle[: bundle.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")]
+    fd, path = tempfile.mkstemp(prefix="one-ca-", suffix=".pem")
+    with os.fdopen(fd, "w") as out:
+        out.write(first[first.index("-----BEGIN CERTIFICATE-----") :] + "\n")
+    atexit.register(os.unlink, path)
+    os.environ["SSL_CERT_FILE"] = path
+
+
+_trust_one_certificate()
 
 
 def stop_all(*servers: ServerThread) -> None:

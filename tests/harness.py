@@ -24,7 +24,6 @@ from sandbox.maileon import MaileonSim
 from sandbox.pipedrive import PipedriveSim
 from sandbox.server import ServerThread
 from store.crypto import new_key, parse_keys
-from tests import loopback
 from tests.waiting import wait_until
 
 MAILEON_KEY = "demo-maileon-key-0001"
@@ -69,7 +68,7 @@ class Harness:
 
     # --- browser-like helpers -------------------------------------------------------------
     def browser(self) -> httpx.Client:
-        return loopback.client(timeout=20, follow_redirects=False)
+        return httpx.Client(timeout=20, follow_redirects=False)
 
     def install(self, user_id: int = ADMIN, client: httpx.Client | None = None) -> httpx.Client:
         """Run the OAuth install as a browser: install URL → consent → callback → settings."""
@@ -111,12 +110,12 @@ class Harness:
 
     # --- simulators ------------------------------------------------------------------------
     def pd(self, method: str, path: str, **kw: Any) -> Any:
-        r = loopback.request(method, f"{self.pd_url}{path}", timeout=30, **kw)
+        r = httpx.request(method, f"{self.pd_url}{path}", timeout=30, **kw)
         assert r.status_code < 400, (path, r.status_code, r.text)
         return r.json() if r.content else None
 
     def ml(self, method: str, path: str, **kw: Any) -> Any:
-        r = loopback.request(method, f"{self.ml_url}{path}", timeout=30, **kw)
+        r = httpx.request(method, f"{self.ml_url}{path}", timeout=30, **kw)
         assert r.status_code < 400, (path, r.status_code, r.text)
         return r.json() if r.content else None
 
@@ -171,7 +170,7 @@ class Harness:
             conn.close()
 
     def queue_depth(self) -> int:
-        return int(loopback.get(f"{self.app_url}/healthz", timeout=10).json()["queue_depth"])
+        return int(httpx.get(f"{self.app_url}/healthz", timeout=10).json()["queue_depth"])
 
     def settle(self, timeout: float = 20.0) -> None:
         """Wait until simulators delivered everything and the app's queue is empty, twice in a

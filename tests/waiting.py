@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import httpx
+
 T = TypeVar("T")
 
 
@@ -34,3 +36,11 @@ def let_time_pass(seconds: float) -> None:
 async def next_turn() -> None:
     """Let every task that is ready run once (one turn of the event loop)."""
     await asyncio.sleep(0)
+
+
+def answers_health(base_url: str) -> bool:
+    """Whether an app answers /healthz with 200 (False while it is not listening yet)."""
+    try:
+        return httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests import loopback
 from tests.browser.test_sync_health import POLL_MS, sign_in
 from tests.harness import MAILEON_KEY, Harness
 
@@ -17,9 +17,7 @@ pytestmark = pytest.mark.browser
 
 
 def ping(harness: Harness) -> int:
-    return loopback.get(
-        f"{harness.ml_url}/1.0/ping", auth=(MAILEON_KEY, ""), timeout=10
-    ).status_code
+    return httpx.get(f"{harness.ml_url}/1.0/ping", auth=(MAILEON_KEY, ""), timeout=10).status_code
 
 
 def test_the_maileon_control_page_switches_faults_and_the_app_sees_them(
@@ -78,13 +76,13 @@ def test_the_pipedrive_control_page_switches_an_outage_and_the_rate_limit(
     page.get_by_role("link", name="Controls: outage, authorizations, rate limits, latency").click()
     expect(page.get_by_role("heading", name="Simulated Pipedrive · Controls")).to_be_visible()
     api = f"{harness.pd_url}/api/v2/persons"
-    assert loopback.get(api, timeout=10).status_code == 401  # answering (no token given)
+    assert httpx.get(api, timeout=10).status_code == 401  # answering (no token given)
     page.get_by_role("button", name="Switch an outage on").click()
     expect(page.locator("#outage-state")).to_have_text("down: every API call gets 503")
-    assert loopback.get(api, timeout=10).status_code == 503
+    assert httpx.get(api, timeout=10).status_code == 503
     page.screenshot(path=str(artifacts / "sandbox-pipedrive-controls.png"), full_page=True)
     page.get_by_role("button", name="Switch the outage off").click()
-    assert loopback.get(api, timeout=10).status_code == 401
+    assert httpx.get(api, timeout=10).status_code == 401
 
     page.get_by_label("Requests allowed per 2 seconds (now 80)").fill("3")
     page.get_by_role("button", name="Set the rate limit").click()

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 
 from sandbox.server import free_port
-from tests import loopback
 from tests.faults.app_process import AppProcess
 from tests.harness import Harness
 from tests.waiting import wait_until
@@ -66,7 +65,7 @@ def test_backup_during_a_burst_restores_every_acknowledged_webhook(
             acknowledged.append(f"pd2:{payload['meta']['id']}")
 
     backup = tmp_path / "backups" / "app-backup.db"
-    with loopback.client() as client, ThreadPoolExecutor(4) as senders:
+    with httpx.Client() as client, ThreadPoolExecutor(4) as senders:
         sent = [senders.submit(send, d, client) for d in deliveries]
         wait_until(lambda: len(acknowledged) >= len(deliveries) // 4, timeout=60)
         with lock:
@@ -97,9 +96,9 @@ def test_backup_during_a_burst_restores_every_acknowledged_webhook(
 
     fresh.start()
     try:
-        assert loopback.get(f"{fresh.url}/healthz", timeout=10).json()["database"] == "ok"
+        assert httpx.get(f"{fresh.url}/healthz", timeout=10).json()["database"] == "ok"
         wait_until(
-            lambda: loopback.get(f"{fresh.url}/healthz", timeout=10).json()["queue_depth"] == 0,
+            lambda: httpx.get(f"{fresh.url}/healthz", timeout=10).json()["queue_depth"] == 0,
             timeout=120,
         )
         conn = sqlite3.connect(fresh.env["DATABASE_PATH"])

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests import loopback
+import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +53,7 @@ def test_the_demo_prints_both_control_pages(tmp_path: Path) -> None:
         for sim_port in (port + 1, port + 2):
             url = f"http://127.0.0.1:{sim_port}/_sim/controls"
             assert url in text, text
-            page = loopback.get(url, timeout=10)
+            page = httpx.get(url, timeout=10)
             assert page.status_code == 200 and "Switch an outage on" in page.text
     finally:
         demo.terminate()

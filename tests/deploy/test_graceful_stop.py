@@ -8,7 +8,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from tests import loopback
+import httpx
+
 from tests.faults.app_process import AppProcess
 from tests.harness import COMPANY, Harness
 from tests.waiting import wait_until
@@ -84,7 +85,7 @@ def test_sigterm_with_jobs_stuck_on_a_slow_maileon_exits_in_time_and_hands_them_
     harness.setup_company()
     auth = credentials(harness)
     set_maileon_latency(harness, 20_000)  # longer than the worker's grace
-    with loopback.client() as client:
+    with httpx.Client() as client:
         for n in range(5):
             r = deliver(
                 harness,

@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from sandbox.server import free_port
-from tests import loopback
 from tests.faults.app_process import AppProcess
 from tests.harness import Harness
 
@@ -46,7 +47,7 @@ def test_a_second_process_on_the_same_database_refuses_in_one_line(
     assert len(lines) == 1, lines
     assert app.env["DATABASE_PATH"] in lines[0]
     assert f"pid {app.proc.pid}" in lines[0] and "one process per database" in lines[0]
-    assert loopback.get(f"{app.url}/healthz", timeout=10).status_code == 200  # the first runs on
+    assert httpx.get(f"{app.url}/healthz", timeout=10).status_code == 200  # the first runs on
 
 
 def test_a_process_killed_with_9_can_be_restarted_at_once(

@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 from store.crypto import new_key
-from tests import loopback
-from tests.waiting import wait_until
+from tests.waiting import answers_health, wait_until
 
 
 class AppProcess:
@@ -58,7 +57,7 @@ class AppProcess:
             stderr=log,
             cwd=Path(__file__).resolve().parents[2],
         )
-        wait_until(lambda: loopback.healthy(self.url), timeout=20, what="the app process healthy")
+        wait_until(lambda: answers_health(self.url), timeout=20, what="the app process healthy")
         return self
 
     def kill(self) -> None:

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 
-from tests import loopback
 from tests.faults.app_process import AppProcess
 from tests.harness import Harness
 from tests.waiting import let_time_pass, wait_until
@@ -81,7 +80,7 @@ def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
     chaos = threading.Thread(target=killer)
     chaos.start()
     try:
-        with loopback.client() as client, ThreadPoolExecutor(4) as senders:
+        with httpx.Client() as client, ThreadPoolExecutor(4) as senders:
             list(senders.map(send, deliveries))
     finally:
         done.set()

@@ -13,12 +13,12 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from store import queue
 from store.crypto import SecretBox, new_key, parse_keys
 from store.db import Store
-from tests import loopback
 from tests.conftest import running_harness
 from tests.harness import Harness
 from tests.unit.conftest import add_company
@@ -63,7 +63,7 @@ def fill(disk: Path, database: Path) -> Path:
 
 
 def worker_failing(harness: Harness) -> str | None:
-    body = loopback.get(f"{harness.app_url}/healthz", timeout=10).json()
+    body = httpx.get(f"{harness.app_url}/healthz", timeout=10).json()
     failing: str | None = body["worker"]["failing"]
     return failing if body["status"] == "degraded" else None
 

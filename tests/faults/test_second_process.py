@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests import loopback
 from tests.faults.app_process import AppProcess
 from tests.harness import Harness
 from tests.waiting import wait_until
@@ -53,7 +53,7 @@ def test_a_symlinked_database_path_is_refused_while_the_first_process_runs(
     assert f"pid {app.proc.pid}" in result.stderr and "one process per database" in result.stderr
     # Its leases are untouched and the first process goes on.
     assert set(leases) <= set(harness.rows("SELECT id, locked_until FROM jobs"))
-    assert loopback.get(f"{app.url}/healthz", timeout=10).status_code == 200
+    assert httpx.get(f"{app.url}/healthz", timeout=10).status_code == 200
     harness.ml("POST", "/_sim/release")
     harness.settle(timeout=60)
     assert "leased@example.com" in harness.contacts()

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from sandbox.maileon import MaileonSim
 from sandbox.server import ServerThread
-from tests import loopback
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "demo-maileon-key-0001"
@@ -97,13 +97,13 @@ def test_a_healthy_account_passes_every_probe_without_writing(maileon: str, tmp_
     assert "2 of 5 calls are as the app expects; 3 read an empty list" in result.stdout
     assert "run check --write before turning sync on" in result.stdout
     assert KEY not in result.stdout + result.stderr
-    state = loopback.get(f"{maileon}/_sim/state", timeout=10).json()
+    state = httpx.get(f"{maileon}/_sim/state", timeout=10).json()
     assert state["contacts"] == [] and state["custom_fields"] == []  # nothing written
     assert state["webhooks"] == [] and state["transaction_types"] == []
 
 
 def test_an_unexpected_shape_is_reported_and_fails(maileon: str, tmp_path: Path) -> None:
-    loopback.post(
+    httpx.post(
         f"{maileon}/_sim/faults",
         timeout=10,
         json=[
@@ -140,7 +140,7 @@ def test_a_refused_key_and_a_missing_privilege_are_named(maileon: str, tmp_path:
         "(401): invalid, expired or revoked API key); nothing was checked. Use a valid key "
         "(Maileon: Settings → API keys)."
     ], result.stdout
-    loopback.post(
+    httpx.post(
         f"{maileon}/_sim/keys",
         timeout=10,
         json={"key": "read-write-no-delete", "methods": ["GET", "POST", "PUT"]},
@@ -151,7 +151,7 @@ def test_a_refused_key_and_a_missing_privilege_are_named(maileon: str, tmp_path:
 
 
 def test_a_contact_where_none_should_be_is_a_difference(maileon: str, tmp_path: Path) -> None:
-    loopback.post(
+    httpx.post(
         f"{maileon}/_sim/faults",
         timeout=10,
         json={
@@ -168,7 +168,7 @@ def test_a_contact_where_none_should_be_is_a_difference(maileon: str, tmp_path: 
 
 
 def state_of(maileon: str) -> dict[str, Any]:
-    return loopback.get(f"{maileon}/_sim/state", timeout=10).json()  # type: ignore[no-any-return]
+    return httpx.get(f"{maileon}/_sim/state", timeout=10).json()  # type: ignore[no-any-return]
 
 
 def test_check_write_on_the_sandbox_gives_one_ok_line_per_probe_and_leaves_nothing(
@@ -196,7 +196,7 @@ def test_check_write_on_the_sandbox_gives_one_ok_line_per_probe_and_leaves_nothi
 def test_check_write_passes_no_probe_on_a_list_that_comes_back_empty(
     maileon: str, tmp_path: Path
 ) -> None:
-    loopback.post(
+    httpx.post(
         f"{maileon}/_sim/faults",
         timeout=10,
         json={"path_prefix": "/1.0/webhooks", "method": "GET", "status": 200, "body": "[]"},

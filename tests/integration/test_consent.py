@@ -9,9 +9,9 @@ import html
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests import loopback
 from tests.conftest import running_harness
 from tests.harness import Harness, contact_writes
 from tests.integration.test_contact_rules import option
@@ -63,7 +63,7 @@ def check_batch(harness: Harness) -> None:
     people = [(n, f"old{n}@example.com") for n in range(len(EVERY_PERMISSION))] + [
         (10 + n, f"new{n}@example.com") for n in range(6)
     ]
-    with loopback.client(timeout=20) as http:
+    with httpx.Client(timeout=20) as http:
         for n, email in people:
             assert (
                 deliver(
@@ -244,7 +244,7 @@ def test_the_simulator_applies_a_permission_given_on_create_to_an_existing_conta
     auth = {"Authorization": "Basic ZGVtby1tYWlsZW9uLWtleS0wMDAx"}  # demo-maileon-key-0001
     for email, permission in (("soi@example.com", SOI), ("doi@example.com", DOI)):
         existing_contact(harness, permission, email)
-        r = loopback.post(
+        r = httpx.post(
             f"{harness.ml_url}/1.0/contacts/email/{email}",
             params={"sync_mode": "1"},
             content=b"{}",
@@ -254,7 +254,7 @@ def test_the_simulator_applies_a_permission_given_on_create_to_an_existing_conta
     assert contact(harness, "soi@example.com")["permission"] == NONE
     assert contact(harness, "doi@example.com")["permission"] == DOI
     existing_contact(harness, COI, "coi@example.com")
-    r = loopback.put(
+    r = httpx.put(
         f"{harness.ml_url}/1.0/contacts/email/coi@example.com",
         content=b'{"standard_fields": {"CITY": "Bonn"}}',
         headers={**auth, "Content-Type": "application/vnd.maileon.api+json"},

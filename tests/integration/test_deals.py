@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 
-from tests import loopback
 from tests.harness import ADMIN, COMPANY, MAILEON_KEY, Harness
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
@@ -60,7 +59,7 @@ def post_webhook(harness: Harness, body: dict[str, Any]) -> dict[str, Any]:
     """Deliver a webhook body as Pipedrive would, with the Basic credentials of our webhooks."""
     hooks = harness.pd("GET", f"/_sim/state?company_id={COMPANY}")["webhooks"]
     hook = next(w for w in hooks if w["event_object"] == "deal")
-    r = loopback.post(
+    r = httpx.post(
         f"{harness.app_url}/webhooks/pipedrive",
         content=json.dumps(body),
         auth=(hook["http_auth_user"], hook["http_auth_password"]),
@@ -231,7 +230,7 @@ def test_same_event_delivered_twice_sends_one_transaction(harness: Harness) -> N
 
 def test_transaction_maileon_does_not_queue_shows_as_failure(harness: Harness) -> None:
     # Someone created a type of that name in Maileon by hand, without our attributes.
-    r = loopback.post(
+    r = httpx.post(
         f"{harness.ml_url}/1.0/transactions/types",
         timeout=10,
         headers={
@@ -397,7 +396,7 @@ def test_a_deal_id_in_the_data_that_is_not_a_number_does_not_loop(harness: Harne
 
 def maileon_api(harness: Harness, method: str, path: str) -> httpx.Response:
     """A call to the simulated Maileon's API as a user of the account would make it."""
-    return loopback.request(
+    return httpx.request(
         method,
         f"{harness.ml_url}/1.0{path}",
         headers={"Authorization": "Basic " + base64.b64encode(MAILEON_KEY.encode()).decode()},
@@ -470,7 +469,7 @@ def test_a_type_created_before_gains_the_event_id(harness: Harness) -> None:
         for name, kind in ATTRIBUTE_TYPES.items()
         if name != "transaction_id"
     )
-    r = loopback.post(
+    r = httpx.post(
         f"{harness.ml_url}/1.0/transactions/types",
         content="<transaction_type><name>pipedrive_deal_added</name><description>old</description>"
         f"<attributes>{old}</attributes></transaction_type>",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests import loopback
+import httpx
+
 from tests.harness import Harness
 
 
@@ -12,11 +13,11 @@ def test_healthz(harness: Harness) -> None:
     harness.create_person(name="Queued", email="queued@example.com")
     harness.pd("POST", "/_sim/idle?timeout=5")
 
-    r = loopback.get(f"{harness.app_url}/healthz")
+    r = httpx.get(f"{harness.app_url}/healthz")
     assert r.status_code == 200
     data = r.json()
     assert data["database"] == "ok" and data["worker"]["alive"] is True
     assert data["queue_depth"] == 1
     harness.ml("POST", "/_sim/down", json={"down": False})
     harness.settle()
-    assert loopback.get(f"{harness.app_url}/healthz").json()["queue_depth"] == 0
+    assert httpx.get(f"{harness.app_url}/healthz").json()["queue_depth"] == 0

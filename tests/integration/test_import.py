@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 
 from sandbox.server import ServerThread
-from tests import loopback
 from tests.harness import COMPANY, MAILEON_KEY, SALES, Harness
 from tests.integration.test_contact_rules import option
 from tests.waiting import wait_until
@@ -247,7 +246,7 @@ def test_unsubscribed_contacts_are_not_reimported(harness: Harness) -> None:
         "Authorization": "Basic " + base64.b64encode(MAILEON_KEY.encode()).decode(),
         "Content-Type": "application/vnd.maileon.api+json",
     }
-    r = loopback.post(
+    r = httpx.post(
         f"{harness.ml_url}/1.0/contacts/email/bulk3%40bulk.test",
         params={"permission": "2", "sync_mode": "1"},
         json={},

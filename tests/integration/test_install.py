@@ -6,7 +6,6 @@ import base64
 
 import httpx
 
-from tests import loopback
 from tests.harness import ADMIN, COMPANY, SALES, Harness
 
 
@@ -117,7 +116,7 @@ def test_revoked_refresh_token_marks_installation_for_reauthorization(harness: H
 
 def _uninstall(harness: Harness, auth: str | None, user_id: int = ADMIN) -> httpx.Response:
     headers = {"Authorization": auth} if auth else {}
-    return loopback.request(
+    return httpx.request(
         "DELETE",
         f"{harness.app_url}/oauth/callback",
         headers=headers,

@@ -14,7 +14,6 @@ from clients.errors import ApiError
 from clients.maileon import MaileonClient
 from sandbox.maileon import MaileonSim
 from sandbox.server import ServerThread
-from tests import loopback
 
 KEY = "demo-maileon-key-0001"
 
@@ -29,7 +28,7 @@ def maileon() -> Iterator[str]:
 
 
 def fault_400(url: str, path: str) -> None:
-    r = loopback.post(
+    r = httpx.post(
         f"{url}/_sim/faults",
         timeout=10,
         json={

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 
-from tests import loopback
 from tests.harness import ADMIN, COMPANY, MAILEON_KEY, Harness
 
 GLOBEX, GLOBEX_USER = 2002, 601
@@ -41,11 +40,11 @@ def open_panel(
     }
     if token is not None:
         params["token"] = token
-    return loopback.get(f"{harness.app_url}/panel", params=params, timeout=20)
+    return httpx.get(f"{harness.app_url}/panel", params=params, timeout=20)
 
 
 def status(harness: Harness, person_id: int, token: str) -> httpx.Response:
-    return loopback.get(
+    return httpx.get(
         f"{harness.app_url}/panel/status",
         params={"selectedIds": str(person_id)},
         headers={"X-Pipedrive-Token": token, "HX-Request": "true"},
@@ -59,7 +58,7 @@ def act(
     headers = {"HX-Request": "true", "Sec-Fetch-Site": site}
     if token:
         headers["X-Pipedrive-Token"] = token
-    return loopback.post(
+    return httpx.post(
         f"{harness.app_url}/panel/{verb}",
         data={"person_id": str(person_id)},
         headers=headers,
@@ -123,7 +122,7 @@ def test_missing_expired_tampered_and_foreign_secret_tokens_get_401_and_no_data(
             assert "grace@example.com" not in text and "Grace" not in text
         assert act(harness, "subscribe", person["id"], token).status_code == 401
     # the status call takes the token from the header only, never from a cookie or the query
-    r = loopback.get(
+    r = httpx.get(
         f"{harness.app_url}/panel/status",
         params={"selectedIds": person["id"], "token": valid},
         timeout=10,

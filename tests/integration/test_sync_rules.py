@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import loopback
 from tests.harness import ADMIN, COMPANY, SALES, Harness
 from tests.waiting import wait_until
 from tests.webhooks import deliver, person_v2
@@ -383,7 +382,7 @@ def test_panel_says_why_a_person_is_outside_the_rules(harness: Harness) -> None:
     set_rules(harness, client, mode="rules", labels=[str(label(harness, "Customer"))])
     person = harness.create_person(name="Pan Out", email="panout@example.com")
     harness.settle()
-    r = loopback.get(
+    r = httpx.get(
         f"{harness.app_url}/panel/status",
         params={"selectedIds": str(person["id"])},
         headers={"X-Pipedrive-Token": harness.sign_token(), "HX-Request": "true"},

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 
-from tests import loopback
 from tests.harness import ADMIN, COMPANY, Harness
 from tests.waiting import wait_until
 
@@ -160,24 +159,22 @@ def test_webhook_token_is_required(harness: Harness) -> None:
         "external_id": str(person["id"]),
         "timestamp": "2024-05-02 10:15:00",
     }
-    assert loopback.post(f"{url}/{COMPANY}/unsubscription", json=body).status_code == 401
-    assert loopback.post(f"{url}/{COMPANY}/unsubscription?token=", json=body).status_code == 401
+    assert httpx.post(f"{url}/{COMPANY}/unsubscription", json=body).status_code == 401
+    assert httpx.post(f"{url}/{COMPANY}/unsubscription?token=", json=body).status_code == 401
     assert (
-        loopback.post(
-            f"{url}/{COMPANY}/unsubscription?token=wrong-{token[:8]}", json=body
-        ).status_code
+        httpx.post(f"{url}/{COMPANY}/unsubscription?token=wrong-{token[:8]}", json=body).status_code
         == 403
     )
-    assert loopback.post(f"{url}/4242/unsubscription?token={token}", json=body).status_code == 403
-    assert loopback.get(f"{url}/{COMPANY}/unsubscription?token={token}").status_code == 405
+    assert httpx.post(f"{url}/4242/unsubscription?token={token}", json=body).status_code == 403
+    assert httpx.get(f"{url}/{COMPANY}/unsubscription?token={token}").status_code == 405
     harness.settle()
     assert maileon_events_stored(harness) == stored
     assert harness.newsletter_of(person["id"]) == "Subscribed"
 
     # the right token: accepted once, a redelivery is a duplicate
-    r = loopback.post(f"{url}/{COMPANY}/unsubscription?token={token}", json=body)
+    r = httpx.post(f"{url}/{COMPANY}/unsubscription?token={token}", json=body)
     assert r.status_code == 200 and r.json() == {"ok": True, "duplicate": False}
-    r = loopback.post(f"{url}/{COMPANY}/unsubscription?token={token}", json=body)
+    r = httpx.post(f"{url}/{COMPANY}/unsubscription?token={token}", json=body)
     assert r.json()["duplicate"] is True
     harness.settle()
     assert harness.newsletter_of(person["id"]) == "Unsubscribed"
@@ -197,13 +194,13 @@ def test_plus_in_email_and_unknown_or_anonymized_contacts(harness: Harness) -> N
     # URL parameters only, no body, no external id: the address alone must match
     token = token_of(harness)
     base = f"{harness.app_url}/webhooks/maileon/{COMPANY}/unsubscription"
-    r = loopback.post(f"{base}?email=bob+promo@example.com&eid=&token={token}")
+    r = httpx.post(f"{base}?email=bob+promo@example.com&eid=&token={token}")
     assert r.status_code == 200, r.text
-    r = loopback.post(f"{base}?email=nobody@example.com&token={token}", content=b"")
+    r = httpx.post(f"{base}?email=nobody@example.com&token={token}", content=b"")
     assert r.status_code == 200
-    r = loopback.post(f"{base}?email=&eid=&token={token}", json={"email": None})
+    r = httpx.post(f"{base}?email=&eid=&token={token}", json={"email": None})
     assert r.status_code == 200
-    assert loopback.post(f"{base}?token={token}", content=b"not json").status_code == 400
+    assert httpx.post(f"{base}?token={token}", content=b"not json").status_code == 400
     harness.settle()
     assert harness.newsletter_of(bob["id"]) == "Unsubscribed"
     log = sync_log(harness, client)
@@ -263,9 +260,9 @@ def test_an_external_id_in_digits_that_are_not_ascii_is_no_person_id(harness: Ha
     harness.settle()
     base = f"{harness.app_url}/webhooks/maileon/{COMPANY}/unsubscription?token={token_of(harness)}"
     for email, eid in (("ada@example.com", "\u00b2"), ("bob@example.com", "9" * 5000)):
-        r = loopback.post(base, json={"email": email, "external_id": eid})
+        r = httpx.post(base, json={"email": email, "external_id": eid})
         assert r.status_code == 200, r.text
-    r = loopback.post(base, json={"email": "", "external_id": "\u0661\u0662"})
+    r = httpx.post(base, json={"email": "", "external_id": "\u0661\u0662"})
     assert r.status_code == 200, r.text
     harness.settle()
     assert harness.newsletter_of(ada["id"]) == "Unsubscribed"
@@ -286,7 +283,7 @@ def test_doi_confirmation_is_believed_only_when_maileon_shows_doi(harness: Harne
     # a DOI webhook arrives (a stray or replayed call) while Maileon still has permission NONE
     url = f"{harness.app_url}/webhooks/maileon/{COMPANY}/doi?token={token_of(harness)}"
     body = {"email": "grace@example.com", "external_id": str(person["id"])}
-    r = loopback.post(url, json={**body, "timestamp": "2024-05-02 10:15:00"})
+    r = httpx.post(url, json={**body, "timestamp": "2024-05-02 10:15:00"})
     assert r.status_code == 200, r.text
     harness.settle()
     assert harness.newsletter_of(person["id"]) == "Pending confirmation"

@@ -7,8 +7,9 @@ from __future__ import annotations
 import html
 import re
 
+import httpx
+
 from store.db import now as store_clock
-from tests import loopback
 from tests.harness import COMPANY, MAILEON_KEY, Harness
 from tests.integration.test_contact_rules import option, sync_log
 from tests.integration.test_import import start, wait_for
@@ -112,5 +113,5 @@ def test_person_and_deal_names_link_to_them_in_pipedrive(harness: Harness) -> No
     assert person_link and deal_link, page
     assert person_link.group(1) == f"{harness.pd_url}/person/{ada['id']}"
     assert deal_link.group(1) == f"{harness.pd_url}/deal/{deal['id']}"
-    opened = loopback.get(person_link.group(1), follow_redirects=True)
+    opened = httpx.get(person_link.group(1), follow_redirects=True)
     assert opened.status_code == 200 and "Ada Lovelace" in opened.text

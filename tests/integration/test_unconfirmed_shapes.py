@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import time
 
+import httpx
 import jwt
 import pytest
 
-from tests import loopback
 from tests.harness import ADMIN, COMPANY, Harness
 from tests.integration.test_import import start, wait_for
 from tests.integration.test_syncback import token_of
@@ -65,7 +65,7 @@ def test_a_maileon_call_without_email_or_id_is_skipped_with_one_warning(
     url = f"{harness.app_url}/webhooks/maileon/{COMPANY}/unsubscription"
     with caplog.at_level(logging.WARNING):
         for stamp in ("2026-11-27 09:00:00", "2026-11-27 09:00:01"):
-            r = loopback.post(
+            r = httpx.post(
                 url,
                 params={"token": token_of(harness)},
                 json={"contact": {"mail": "x@example.com"}, "timestamp": stamp},
@@ -88,6 +88,6 @@ def test_a_signed_token_with_unknown_claims_is_refused_and_logged(
         algorithm="HS256",
     )
     with caplog.at_level(logging.WARNING):
-        r = loopback.get(f"{harness.app_url}/settings", params={"token": token}, timeout=10)
+        r = httpx.get(f"{harness.app_url}/settings", params={"token": token}, timeout=10)
     assert r.status_code == 401
     assert warnings(caplog, "lacks companyId/userId (claims: cid, exp, iat, uid)")

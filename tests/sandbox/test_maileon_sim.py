@@ -19,7 +19,6 @@ from starlette.routing import Route
 
 from sandbox.maileon import DEFAULT_KEY, XML_TYPE, MaileonSim
 from sandbox.server import ServerThread
-from tests import loopback
 
 JSON_TYPE = "application/vnd.maileon.api+json"
 
@@ -67,11 +66,11 @@ def servers() -> Iterator[tuple[str, str, Receiver]]:
 @pytest.fixture
 def env(servers: tuple[str, str, Receiver]) -> Iterator[dict[str, Any]]:
     url, hook_url, receiver = servers
-    with loopback.client(base_url=url, timeout=10) as control:
+    with httpx.Client(base_url=url, timeout=10) as control:
         control.post("/_sim/reset").raise_for_status()
         control.post("/_sim/reset_faults").raise_for_status()
         receiver.calls.clear()
-        with loopback.client(
+        with httpx.Client(
             base_url=f"{url}/1.0", timeout=10, headers={"Authorization": basic(DEFAULT_KEY)}
         ) as api:
             yield {
@@ -138,23 +137,23 @@ def register_webhook(env: dict[str, Any], event: str, path: str = "/hook") -> in
 
 def test_auth_both_basic_forms_401_403_404_405(env: dict[str, Any]) -> None:
     url = env["url"] + "/1.0/ping"
-    assert loopback.get(url, headers={"Authorization": basic(DEFAULT_KEY)}).status_code == 200
-    assert loopback.put(url, headers={"Authorization": basic(DEFAULT_KEY, True)}).status_code == 200
-    missing = loopback.get(url)
+    assert httpx.get(url, headers={"Authorization": basic(DEFAULT_KEY)}).status_code == 200
+    assert httpx.put(url, headers={"Authorization": basic(DEFAULT_KEY, True)}).status_code == 200
+    missing = httpx.get(url)
     assert missing.status_code == 401
     assert missing.headers["content-type"].startswith(XML_TYPE)
     assert xml(missing).findtext("message")
-    assert loopback.get(url, headers={"Authorization": basic("nope-nope-nope")}).status_code == 401
+    assert httpx.get(url, headers={"Authorization": basic("nope-nope-nope")}).status_code == 401
     ro = {"Authorization": basic("read-only-key-0001")}
-    assert loopback.get(url, headers=ro).status_code == 200
-    assert loopback.post(url, headers=ro).status_code == 403
+    assert httpx.get(url, headers=ro).status_code == 200
+    assert httpx.post(url, headers=ro).status_code == 403
     assert env["api"].get("/no/such/thing").status_code == 404
     assert env["api"].patch("/ping").status_code == 405
     env["control"].post("/_sim/keys", json={"key": "temp-key-000001", "methods": ["GET"]})
     temp = {"Authorization": basic("temp-key-000001")}
-    assert loopback.get(url, headers=temp).status_code == 200
+    assert httpx.get(url, headers=temp).status_code == 200
     env["control"].post("/_sim/keys/revoke", json={"key": "temp-key-000001"})
-    assert loopback.get(url, headers=temp).status_code == 401
+    assert httpx.get(url, headers=temp).status_code == 401
     paths = [(r["method"], r["path"], r["status"]) for r in state(env)["requests"]]
     assert ("POST", "/1.0/ping", 403) not in paths  # rejected keys are not attributed
     assert ("PATCH", "/1.0/ping", 405) in paths
@@ -637,8 +636,8 @@ def test_accounts_are_separate(env: dict[str, Any]) -> None:
     create(env, "shared@example.com")
     other = {"Authorization": basic("other-key-000001")}
     url = env["url"] + "/1.0/contacts/email/shared@example.com"
-    assert loopback.get(url, headers=other).status_code == 404
-    assert loopback.post(url, headers=other).status_code == 201
+    assert httpx.get(url, headers=other).status_code == 404
+    assert httpx.post(url, headers=other).status_code == 201
     assert [c["email"] for c in state(env, "acme")["contacts"]] == ["shared@example.com"]
 
 

@@ -18,7 +18,6 @@ from starlette.routing import Route
 
 from sandbox.pipedrive import PipedriveSim
 from sandbox.server import ServerThread
-from tests import loopback
 from tests.waiting import let_time_pass
 
 CLIENT_ID = "test-client"
@@ -70,7 +69,7 @@ def env() -> Iterator[Env]:
     ).start()
     receiver.url = rserver.url + "/hook"
     sim, server = _start()
-    with loopback.client(base_url=server.url, timeout=10) as http:
+    with httpx.Client(base_url=server.url, timeout=10) as http:
         yield Env(sim, http, receiver)
     server.stop()
     rserver.stop()
@@ -257,7 +256,7 @@ def test_oauth_errors(env: Env) -> None:
     # codes expire after 300 s x time_scale
     _, server = _start(time_scale=0.0005)
     try:
-        with loopback.client(base_url=server.url) as http:
+        with httpx.Client(base_url=server.url) as http:
             r = http.post(
                 "/oauth/authorize",
                 data={"client_id": CLIENT_ID, "redirect_uri": CALLBACK, "action": "allow"},
@@ -777,7 +776,7 @@ def test_faults_and_rate_limit(env: Env) -> None:
 
     _, server = _start(time_scale=1.0)  # a real 2-second window
     try:
-        with loopback.client(base_url=server.url) as http:
+        with httpx.Client(base_url=server.url) as http:
             tok = install(http)
             http.post("/_sim/rate_limit", json={"per_2s": 3})
             answers = [http.get("/api/v2/persons", headers=bearer(tok)) for _ in range(4)]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import base64
 
+import httpx
 import pytest
 
 from clients import safe_json
-from tests import loopback
 from tests.harness import COMPANY, Harness
 from tests.integration.test_syncback import token_of
 from tests.webhooks import credentials
@@ -49,7 +49,7 @@ def test_deep_bodies_are_refused_with_400_everywhere(harness: Harness) -> None:
     ]
     for depth in (1000, 65):
         for method, url, headers in targets:
-            r = loopback.request(
+            r = httpx.request(
                 method,
                 url,
                 content=nested(depth),

@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from appconfig import ConfigError, from_env
-from tests import loopback
 from tests.conftest import running_harness
 from tests.harness import Harness
 from web import oauth_throttle
@@ -75,7 +74,7 @@ def test_forwarded_headers_count_only_from_the_configured_proxies(
     harness = untrusted_loopback
     before = int(harness.pd("GET", "/_sim/state")["token_calls"])
     for i in range(oauth_throttle.FREE_FAILURES + 10):
-        with loopback.client(timeout=20, headers={"X-Forwarded-For": f"198.51.100.{i}"}) as c:
+        with httpx.Client(timeout=20, headers={"X-Forwarded-For": f"198.51.100.{i}"}) as c:
             state = httpx.URL(c.get(f"{harness.app_url}/oauth/install").headers["location"])
             c.get(
                 f"{harness.app_url}/oauth/callback",
@@ -98,7 +97,7 @@ def test_behind_any_router_only_the_address_it_appended_counts(behind_a_router: 
     before = int(harness.pd("GET", "/_sim/state")["token_calls"])
     for i in range(oauth_throttle.FREE_FAILURES + 10):
         claimed = {"X-Forwarded-For": f"198.51.100.{i}, 192.0.2.50"}
-        with loopback.client(timeout=20, headers=claimed) as c:
+        with httpx.Client(timeout=20, headers=claimed) as c:
             state = httpx.URL(c.get(f"{harness.app_url}/oauth/install").headers["location"])
             c.get(
                 f"{harness.app_url}/oauth/callback",

@@ -12,10 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from store import keycheck
 from store.crypto import SecretBox, new_key, parse_keys
 from store.db import Store
-from tests import loopback
 from tests.harness import Harness
 from web import cli
 
@@ -85,7 +86,7 @@ def test_a_rotated_key_list_with_the_old_key_still_reads(tmp_path: Path) -> None
 
 def test_healthz_fails_when_the_secrets_cannot_be_read(harness: Harness) -> None:
     harness.setup_company()
-    assert loopback.get(f"{harness.app_url}/healthz", timeout=10).json()["secrets"] == "ok"
+    assert httpx.get(f"{harness.app_url}/healthz", timeout=10).json()["secrets"] == "ok"
     foreign = SecretBox(parse_keys(new_key())).encrypt(
         "pipedrive-maileon key check", "key_check.value:1"
     )
@@ -93,7 +94,7 @@ def test_healthz_fails_when_the_secrets_cannot_be_read(harness: Harness) -> None
     with conn:  # a database restored from another deployment, under the running app
         conn.execute("UPDATE key_check SET value=?", (foreign,))
     conn.close()
-    r = loopback.get(f"{harness.app_url}/healthz", timeout=10)
+    r = httpx.get(f"{harness.app_url}/healthz", timeout=10)
     assert r.status_code == 503
     assert r.json()["secrets"] == "unreadable" and r.json()["status"] == "degraded"
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests import loopback
 from tests.conftest import app_process_harness
 from tests.faults.app_process import AppProcess
 from tests.harness import Harness
@@ -29,7 +29,7 @@ def test_crlf_in_paths_and_names_stays_on_one_log_line(
 ) -> None:
     harness, app = plain_log_app
     harness.setup_company()
-    loopback.get(f"{app.url}/nope%0D%0A{FORGED.replace(' ', '%20')}", timeout=10)
+    httpx.get(f"{app.url}/nope%0D%0A{FORGED.replace(' ', '%20')}", timeout=10)
     person = harness.create_person(name=f"Eve\r\n{FORGED}", email="eve@example.com")
     harness.settle()
     r = act(harness, "subscribe", person["id"], make_token(harness))

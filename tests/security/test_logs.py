@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests import loopback
+import httpx
+
 from tests.faults.app_process import AppProcess
 from tests.harness import MAILEON_KEY, Harness
 from tests.waiting import wait_until
@@ -19,19 +20,17 @@ def test_logs_are_json_lines_without_secrets(process_harness: tuple[Harness, App
     # Errors that get logged: a refused key check, failed Maileon calls, a crash-free 401.
     harness.save_settings(client, maileon_api_key="wrong-key-123456", contacts_sync=True)
     harness.ml("POST", "/_sim/down", json={"down": True})
-    loopback.post(
+    httpx.post(
         f"{app.url}/webhooks/pipedrive",
         headers={"Authorization": auth},
         json=person_v2(4242, "create", name="Down", email="down@example.com"),
     )
-    loopback.post(f"{app.url}/webhooks/pipedrive", headers={"Authorization": "Basic eDp5"}, json={})
+    httpx.post(f"{app.url}/webhooks/pipedrive", headers={"Authorization": "Basic eDp5"}, json={})
     harness.pd("POST", "/_sim/expire_tokens")
     wait_until(lambda: harness.maileon.faults.answered)  # a call met the outage
     harness.ml("POST", "/_sim/down", json={"down": False})
     harness.settle(timeout=60)
-    loopback.request(
-        "DELETE", f"{app.url}/oauth/callback", json={"company_id": 1001, "user_id": 501}
-    )
+    httpx.request("DELETE", f"{app.url}/oauth/callback", json={"company_id": 1001, "user_id": 501})
     app.stop()
 
     state = harness.pd("GET", "/_sim/state")

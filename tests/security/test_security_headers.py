@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests import loopback
 from tests.conftest import running_harness
 from tests.harness import Harness
 from tests.integration.test_panel import make_token, open_panel
@@ -28,7 +28,7 @@ def test_settings_and_panel_may_be_framed_by_pipedrive_only(pipedrive_framed: Ha
     token = make_token(harness)
     pages = {
         "settings": client.get(f"{harness.app_url}/settings"),
-        "embedded settings": loopback.get(f"{harness.app_url}/settings?token={token}", timeout=20),
+        "embedded settings": httpx.get(f"{harness.app_url}/settings?token={token}", timeout=20),
         "panel": open_panel(harness, person["id"], token),
     }
     for name, r in pages.items():
@@ -40,11 +40,11 @@ def test_settings_and_panel_may_be_framed_by_pipedrive_only(pipedrive_framed: Ha
 
 
 def test_other_pages_may_be_framed_by_nobody(harness: Harness) -> None:
-    r = loopback.get(f"{harness.app_url}/oauth/callback?error=user_denied", timeout=20)
+    r = httpx.get(f"{harness.app_url}/oauth/callback?error=user_denied", timeout=20)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
     for url in (f"{harness.app_url}/healthz", f"{harness.app_url}/"):
-        r = loopback.get(url, timeout=20)
+        r = httpx.get(url, timeout=20)
         assert r.headers["x-content-type-options"] == "nosniff"
         assert r.headers["referrer-policy"]
 

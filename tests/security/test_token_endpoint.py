@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import httpx
 
-from tests import loopback
 from tests.harness import Harness
 from web import oauth_throttle
 
@@ -21,7 +20,7 @@ def bogus_exchange(harness: Harness, client_address: str | None = None) -> httpx
     through loopback, which the app trusts as its proxy (TRUSTED_PROXIES' default), so
     X-Forwarded-For names the client."""
     headers = {"X-Forwarded-For": client_address} if client_address else {}
-    with loopback.client(timeout=20, headers=headers) as attacker:
+    with httpx.Client(timeout=20, headers=headers) as attacker:
         authorize = attacker.get(f"{harness.app_url}/oauth/install").headers["location"]
         state = httpx.URL(authorize).params["state"]
         return attacker.get(
@@ -42,7 +41,7 @@ def test_one_client_cannot_hammer_the_token_endpoint(harness: Harness) -> None:
     assert token_calls(harness) - before == calls
 
     # a real install from another client still goes through
-    client = loopback.client(timeout=20, headers={"X-Forwarded-For": "192.0.2.44"})
+    client = httpx.Client(timeout=20, headers={"X-Forwarded-For": "192.0.2.44"})
     harness.install(client=client)
     assert client.get(f"{harness.app_url}/settings").status_code == 200
 
