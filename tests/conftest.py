@@ -43,9 +43,34 @@ def stop_all(*servers: ServerThread) -> None:
         server.stop()
 
 
+# Servers of the previous test, told to stop and stopping (about 0.2 s: uvicorn's ticks) while
+# the next test starts its own; joined before that test runs, so nothing of them overlaps it.
+_stopping: list[ServerThread] = []
+
+
+def _finish_stopping() -> None:
+    while _stopping:
+        _stopping.pop().stop()
+
+
+@pytest.fixture(autouse=True)
+def _earlier_servers_stopped(request: pytest.FixtureRequest) -> None:
+    if not {"harness", "fast_periodic_harness"} & set(request.fixturenames):
+        _finish_stopping()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _last_servers_stopped() -> Iterator[None]:
+    yield
+    _finish_stopping()
+
+
 @contextmanager
-def running_harness(tmp_path: Path, time_scale: float = 0.01, **config: Any) -> Iterator[Harness]:
-    """The app and both simulators as real servers on loopback; config overrides allowed."""
+def running_harness(
+    tmp_path: Path, time_scale: float = 0.01, stop_later: bool = False, **config: Any
+) -> Iterator[Harness]:
+    """The app and both simulators as real servers on loopback; config overrides allowed.
+    `stop_later`: the servers finish stopping while the next test starts (for fixtures)."""
     pipedrive, pd_server, maileon, ml_server, secret = start_simulators(time_scale)
     sock = bound_socket()
     port = int(sock.getsockname()[1])
@@ -54,23 +79,30 @@ def running_harness(tmp_path: Path, time_scale: float = 0.01, **config: Any) -> 
     harness = Harness(
         pipedrive, maileon, pd_server.url, ml_server.url, app_server.url, cfg, app_server
     )
+    _finish_stopping()
     try:
         yield harness
     finally:
-        # the one running now: a test may have restarted the app
-        stop_all(harness.app_server, pd_server, ml_server)
+        # the app running now: a test may have restarted it
+        servers = (harness.app_server, pd_server, ml_server)
+        if stop_later:
+            for server in servers:
+                server.server.should_exit = True
+            _stopping.extend(servers)
+        else:
+            stop_all(*servers)
 
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
-    with running_harness(tmp_path) as h:
+    with running_harness(tmp_path, stop_later=True) as h:
         yield h
 
 
 @pytest.fixture
 def fast_periodic_harness(tmp_path: Path) -> Iterator[Harness]:
     """Periodic jobs (webhook check, sweep, token refresh) run about every second."""
-    with running_harness(tmp_path, periodic_scale=0.001) as h:
+    with running_harness(tmp_path, stop_later=True, periodic_scale=0.001) as h:
         yield h
 
 
