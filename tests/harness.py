@@ -184,7 +184,7 @@ class Harness:
             quiet_rounds = quiet_rounds + 1 if self.queue_depth() == 0 else 0
             return quiet_rounds >= 2
 
-        wait_until(drained, timeout, what="simulators idle and the app's queue empty")
+        wait_until(drained, timeout, 0.02, "simulators idle and the app's queue empty")
 
 
 def contact_writes(harness: Harness) -> list[tuple[str, list[str]]]:

@@ -14,9 +14,10 @@ T = TypeVar("T")
 
 
 def wait_until(
-    predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.02, what: str = ""
+    predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.05, what: str = ""
 ) -> T:
-    """Poll `predicate` until it returns something truthy, and return that."""
+    """Poll `predicate` until it returns something truthy, and return that. Keep `interval`
+    at or above the default where the predicate asks a simulator for its whole state."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
