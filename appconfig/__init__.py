@@ -63,8 +63,11 @@ class Config:
     # webhooks are answered 503 (Pipedrive tries again; the sweep catches what it gives up).
     queue_limit_bytes: int = 50 * 1024 * 1024
     # How long a deal transaction's call waits for Maileon's answer (issue 27: Maileon may
-    # apply a transaction and answer after 20 s); reads keep clients/http.py's TIMEOUT.
+    # apply a transaction and answer after 20 s); other calls wait http_timeout.
     transaction_timeout: float = 60.0
+    # How long any other call waits for an answer (clients/http.py); the tests of timeouts
+    # shorten it, so they need not wait out 20 s.
+    http_timeout: float = 20.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -18,12 +18,11 @@ from clients.errors import (
     Unauthorized,
 )
 
-TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 
-
-def new_http_client() -> httpx.AsyncClient:
+def new_http_client(answer_within: float = 20.0) -> httpx.AsyncClient:
+    """`answer_within`: seconds a call waits for the answer (Config.http_timeout)."""
     return httpx.AsyncClient(
-        timeout=TIMEOUT,
+        timeout=httpx.Timeout(answer_within, connect=5.0),
         follow_redirects=False,
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
     )

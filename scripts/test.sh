@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-# Most tests wait on servers and sockets, not the CPU: three workers, one test file each at a time.
-.venv/bin/python -m pytest -m "not browser" -n 3 --dist loadfile "$@"
+# Most tests wait on servers, sockets and clocks more than on the CPU: four workers on two cores,
+# each taking the next test as soon as it is free (worksteal), so the few long fault and deploy
+# tests (10-20 s each) do not queue up behind one another on one worker as whole files did.
+.venv/bin/python -m pytest -m "not browser" -n 4 --dist worksteal "$@"
 .venv/bin/python -m pytest -m browser tests/browser "$@"

@@ -7,9 +7,10 @@ app is mocked.
 from __future__ import annotations
 
 import secrets
+import socket
 import sqlite3
+import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from sandbox.maileon import MaileonSim
 from sandbox.pipedrive import PipedriveSim
 from sandbox.server import ServerThread
 from store.crypto import new_key, parse_keys
+from tests.waiting import wait_until
 
 MAILEON_KEY = "demo-maileon-key-0001"
 ADMIN, SALES = 501, 502
@@ -171,20 +173,18 @@ class Harness:
         return int(httpx.get(f"{self.app_url}/healthz", timeout=10).json()["queue_depth"])
 
     def settle(self, timeout: float = 20.0) -> None:
-        """Wait until simulators delivered everything and the app's queue is empty."""
-        deadline = time.monotonic() + timeout
+        """Wait until simulators delivered everything and the app's queue is empty, twice in a
+        row (a job that ends may queue the next one)."""
         quiet_rounds = 0
-        while time.monotonic() < deadline:
+
+        def drained() -> bool:
+            nonlocal quiet_rounds
             self.pd("POST", "/_sim/idle?timeout=5")
             self.ml("POST", "/_sim/idle?timeout=5")
-            if self.queue_depth() == 0:
-                quiet_rounds += 1
-                if quiet_rounds >= 2:
-                    return
-            else:
-                quiet_rounds = 0
-            time.sleep(0.05)
-        raise AssertionError(f"not settled after {timeout}s; queue depth {self.queue_depth()}")
+            quiet_rounds = quiet_rounds + 1 if self.queue_depth() == 0 else 0
+            return quiet_rounds >= 2
+
+        wait_until(drained, timeout, 0.02, "simulators idle and the app's queue empty")
 
 
 def contact_writes(harness: Harness) -> list[tuple[str, list[str]]]:
@@ -207,13 +207,27 @@ def writes_of(harness: Harness, email: str) -> list[str]:
     return [method for method, emails in contact_writes(harness) if email in emails]
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout}s")
+def bound_socket() -> socket.socket:
+    # IPPROTO_TCP given, or asyncio does not set TCP_NODELAY on the accepted connections
+    # (Nagle's algorithm then costs ~40 ms a request)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    # as uvicorn's own sockets: a test that restarts the app binds the same port again
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+class BoundServer(ServerThread):
+    """A `ServerThread` on a socket bound before it starts (by default a new one): no other
+    process (other suites run on this machine too) can take its port between `free_port()`
+    choosing it and uvicorn binding it."""
+
+    def __init__(self, app: Any, sock: socket.socket | None = None) -> None:
+        sock = sock or bound_socket()
+        super().__init__(app, port=int(sock.getsockname()[1]))
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
 
 
 def start_simulators(
@@ -223,8 +237,8 @@ def start_simulators(
     pipedrive = PipedriveSim(
         client_id="test-client", client_secret=client_secret, time_scale=time_scale, seed_demo=False
     )
-    pd_server = ServerThread(pipedrive.app).start()
+    pd_server = BoundServer(pipedrive.app).start()
     pipedrive.base_url = pd_server.url
     maileon = MaileonSim(time_scale=time_scale)
-    ml_server = ServerThread(maileon.app).start()
+    ml_server = BoundServer(maileon.app).start()
     return pipedrive, pd_server, maileon, ml_server, client_secret

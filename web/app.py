@@ -163,7 +163,7 @@ def create_app(config: Config | None = None) -> Starlette:
         instance.hold(cfg.database_path)
         store = Store(cfg.database_path, SecretBox(cfg.encryption_keys))
         keycheck.ensure(store)  # `serve` said so in one line already; this guards every host
-        http = new_http_client()
+        http = new_http_client(cfg.http_timeout)
         ctx = Context.create(cfg, store, http)
         worker = Worker(ctx, handlers.HANDLERS)
         app.state.ctx = ctx

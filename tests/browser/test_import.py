@@ -4,13 +4,13 @@ indeterminate with a running count, then it fills as the batches are sent."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.harness import COMPANY, MAILEON_KEY, Harness
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -48,14 +48,14 @@ def test_start_import_and_watch_progress_to_done(
         or re.search(r"<progress[^>]*\bvalue=", reading) is None
     ), reading
     seen: set[int] = set()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def full() -> bool:
         value = bar.get_attribute("value")
         if value is not None and bar.get_attribute("max") == "1500":
             seen.add(int(value))
-            if int(value) == 1500:
-                break
-        time.sleep(0.1)
+        return 1500 in seen
+
+    wait_until(full, timeout=20, interval=0.1, what="the progress bar at 1500")
     assert any(0 < v < 1500 for v in seen), seen  # it moved through the middle…
     expect(card.get_by_text("Import finished.")).to_be_visible()  # …to done
     expect(bar).to_have_attribute("value", "1500")

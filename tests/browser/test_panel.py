@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Frame, Page, expect
 
 from tests.harness import ADMIN, COMPANY, SALES, Harness
+from tests.waiting import let_time_pass
 
 pytestmark = pytest.mark.browser
 
@@ -69,7 +70,7 @@ def test_panel_on_a_person_page_initializes_follows_the_theme_and_offers_what_ap
 
     # the iframe's own token has expired: the buttons work with fresh signed tokens
     exp = claims["exp"]
-    time.sleep(max(0.0, exp - time.time() + 1.1))
+    let_time_pass(max(0.0, exp - time.time() + 1.1))
 
     frame.get_by_role("button", name="Subscribe", exact=True).click()
     dialog = page.get_by_role("dialog")

@@ -16,7 +16,8 @@ import httpx
 
 from sandbox.server import free_port
 from tests.faults.app_process import AppProcess
-from tests.harness import Harness, wait_until
+from tests.harness import Harness
+from tests.waiting import wait_until
 from tests.webhooks import burst, credentials
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 
 from tests.faults.app_process import AppProcess
-from tests.harness import COMPANY, Harness, wait_until
+from tests.harness import COMPANY, Harness
+from tests.waiting import wait_until
 from tests.webhooks import credentials, deliver, person_v2
 
 EXIT_WITHIN = 25.0

@@ -26,6 +26,7 @@ from sandbox.server import free_port
 from store.crypto import new_key
 from tests.deploy.procfile import procfile
 from tests.harness import Harness, make_config, start_simulators
+from tests.waiting import answers_health, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSET = re.compile(r'<(?:script[^>]*\ssrc|link[^>]*\shref)="([^"]+)"')
@@ -34,6 +35,8 @@ ASSET = re.compile(r'<(?:script[^>]*\ssrc|link[^>]*\shref)="([^"]+)"')
 def run(
     args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
+    if env is None:  # pip and npm reach their registries: the real CA bundle (tests/conftest.py)
+        env = {k: v for k, v in os.environ.items() if k != "SSL_CERT_FILE"}
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{shlex.join(args)}:\n{result.stdout}\n{result.stderr}"
     return result
@@ -108,15 +111,12 @@ def test_platform_build_release_web_pages_and_sigterm(
             start_new_session=True,
         )
         base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert web.poll() is None, (tmp_path / "web.log").read_text()
-            time.sleep(0.1)
+
+        def up() -> bool:
+            assert web is not None and web.poll() is None, (tmp_path / "web.log").read_text()
+            return answers_health(base_url)
+
+        wait_until(up, timeout=30, interval=0.1, what="the web process answering /healthz")
         config = make_config(
             tmp_path,
             pd_server.url,

@@ -9,9 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from store.crypto import new_key
+from tests.waiting import answers_health, wait_until
 
 
 class AppProcess:
@@ -58,15 +57,8 @@ class AppProcess:
             stderr=log,
             cwd=Path(__file__).resolve().parents[2],
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("the app process did not become healthy")
+        wait_until(lambda: answers_health(self.url), timeout=20, what="the app process healthy")
+        return self
 
     def kill(self) -> None:
         """kill -9: no shutdown, no flushing, like a crash or an OOM kill."""

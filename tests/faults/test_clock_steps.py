@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import running_harness
 from tests.faults.test_late_answers import TRANSACTIONS, answer_late, create_deal, sent
-from tests.harness import wait_until
+from tests.waiting import wait_until
 
 
 def test_a_forward_clock_step_does_not_run_a_live_job_again(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import sqlite3
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,6 +13,7 @@ import httpx
 
 from tests.faults.app_process import AppProcess
 from tests.harness import Harness
+from tests.waiting import let_time_pass, wait_until
 from tests.webhooks import burst, credentials
 
 PERSONS, CHANGES = 200, 10
@@ -26,7 +26,8 @@ def send_until_acknowledged(
     client: httpx.Client,
 ) -> None:
     """Like Pipedrive: a delivery that fails is tried again until it gets a 2xx."""
-    while True:
+
+    def delivered() -> bool:
         try:
             r = client.post(
                 f"{app.url}/webhooks/pipedrive",
@@ -34,11 +35,11 @@ def send_until_acknowledged(
                 headers={"Authorization": auth},
                 timeout=5,
             )
-            if r.status_code == 200:
-                return
         except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
+            return False
+        return r.status_code == 200
+
+    wait_until(delivered, timeout=120, interval=0.05, what="a delivery acknowledged")
 
 
 def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
@@ -68,13 +69,12 @@ def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
 
     def killer() -> None:
         for point in kill_points:
-            while acknowledged < point and not done.is_set():
-                time.sleep(0.005)
+            wait_until(lambda: acknowledged >= point or done.is_set(), 120, interval=0.005)  # noqa: B023
             if done.is_set():
                 return
             app.kill()
             killed_at.append(acknowledged)
-            time.sleep(rng.uniform(0, 0.3))  # down for a moment: deliveries fail and retry
+            let_time_pass(rng.uniform(0, 0.3))  # down for a moment: deliveries fail, retry
             app.start()
 
     chaos = threading.Thread(target=killer)

@@ -20,8 +20,9 @@ from store import queue
 from store.crypto import SecretBox, new_key, parse_keys
 from store.db import Store
 from tests.conftest import running_harness
-from tests.harness import Harness, wait_until
+from tests.harness import Harness
 from tests.unit.conftest import add_company
+from tests.waiting import wait_until
 
 
 @contextlib.contextmanager

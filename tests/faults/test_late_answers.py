@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import app_process_harness, running_harness
-from tests.harness import COMPANY, Harness, wait_until
+from tests.harness import COMPANY, Harness
+from tests.waiting import wait_until
 
 TRANSACTIONS = "/1.0/transactions"
 

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from tests.faults.app_process import AppProcess
-from tests.harness import Harness, wait_until
+from tests.harness import Harness
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,9 +37,10 @@ def test_a_symlinked_database_path_is_refused_while_the_first_process_runs(
     link = tmp_path / "elsewhere" / "same.db"
     link.parent.mkdir()
     link.symlink_to(app.env["DATABASE_PATH"])
-    # A job of the live process holds a lease: Maileon answers slowly, so it is still running.
-    harness.ml("POST", "/_sim/latency", json={"ms": 10000})
+    # A job of the live process holds a lease: Maileon holds its answer, so it is still running.
+    harness.ml("POST", "/_sim/hold", json={"path": "/1.0/contacts", "method": "POST"})
     harness.create_person(name="Leased Person", email="leased@example.com")
+    wait_until(lambda: harness.ml("GET", "/_sim/hold")["held"] == 1)  # its call is in flight
     wait_until(lambda: harness.rows("SELECT 1 FROM jobs WHERE state='running' AND kind='person'"))
     leases = harness.rows("SELECT id, locked_until FROM jobs WHERE state='running'")
 
@@ -52,6 +54,6 @@ def test_a_symlinked_database_path_is_refused_while_the_first_process_runs(
     # Its leases are untouched and the first process goes on.
     assert set(leases) <= set(harness.rows("SELECT id, locked_until FROM jobs"))
     assert httpx.get(f"{app.url}/healthz", timeout=10).status_code == 200
-    harness.ml("POST", "/_sim/latency", json={"ms": 0})
+    harness.ml("POST", "/_sim/release")
     harness.settle(timeout=60)
     assert "leased@example.com" in harness.contacts()

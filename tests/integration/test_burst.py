@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import random
 
-from tests.harness import Harness, contact_writes, wait_until, writes_of
+from tests.harness import Harness, contact_writes, writes_of
+from tests.waiting import wait_until
 from tests.webhooks import burst, credentials, deliver, deliver_all, person_v2
 
 PERSONS, CHANGES = 50, 10

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from tests.conftest import running_harness
-from tests.harness import Harness, wait_until, writes_of
+from tests.harness import Harness, writes_of
+from tests.waiting import wait_until
 from tests.webhooks import credentials, deliver, person_v2
 
 EMAIL = "debounce@example.com"

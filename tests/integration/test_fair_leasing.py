@@ -8,7 +8,8 @@ queued when the other company's change arrives."""
 
 from __future__ import annotations
 
-from tests.harness import MAILEON_KEY, Harness, contact_writes, wait_until
+from tests.harness import MAILEON_KEY, Harness, contact_writes
+from tests.waiting import wait_until
 from tests.webhooks import credentials, deliver, deliver_all, person_v2
 
 GLOBEX, GLOBEX_ADMIN = 2002, 601

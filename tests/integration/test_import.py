@@ -16,8 +16,9 @@ import httpx
 
 from sandbox.server import ServerThread
 from sync.page_prefetch import DEPTH
-from tests.harness import COMPANY, MAILEON_KEY, SALES, Harness, wait_until
+from tests.harness import COMPANY, MAILEON_KEY, SALES, Harness
 from tests.integration.test_contact_rules import option
+from tests.waiting import wait_until
 from web.app import create_app
 
 
@@ -54,15 +55,19 @@ def wait_for(
     timeout: float = 25.0,
     at_least_done: int = 0,
 ) -> str:
-    deadline = time.monotonic() + timeout
     html = ""
-    while time.monotonic() < deadline:
+
+    def reached() -> str:
+        nonlocal html
         html = card(harness, client)
         done = re.search(r"(\d+) of \d+ persons processed", text(html))
-        if f'data-state="{state}"' in html and int(done.group(1) if done else 0) >= at_least_done:
-            return html
-        time.sleep(0.1)
-    raise AssertionError(f"import not {state} after {timeout}s: {text(html)}")
+        at_least = int(done.group(1) if done else 0) >= at_least_done
+        return html if f'data-state="{state}"' in html and at_least else ""
+
+    try:
+        return wait_until(reached, timeout, interval=0.05)
+    except AssertionError:
+        raise AssertionError(f"import not {state} after {timeout}s: {text(html)}") from None
 
 
 def permissions(harness: Harness) -> dict[str, Any]:
@@ -112,14 +117,17 @@ def list_calls(harness: Harness) -> list[int]:
 def wait_for_phase(
     harness: Harness, phase: str, at_least_read: int = 0, timeout: float = 20.0
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
     row: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+
+    def reached() -> dict[str, Any]:
+        nonlocal row
         row = import_row(harness)
-        if row["phase"] == phase and row["counted"] >= at_least_read:
-            return row
-        time.sleep(0.05)
-    raise AssertionError(f"import not in phase {phase} after {timeout}s: {row}")
+        return row if row["phase"] == phase and row["counted"] >= at_least_read else {}
+
+    try:
+        return wait_until(reached, timeout)
+    except AssertionError:
+        raise AssertionError(f"import not in phase {phase} after {timeout}s: {row}") from None
 
 
 def test_import_of_thousands_of_persons_survives_429s(harness: Harness) -> None:
@@ -294,7 +302,10 @@ def test_one_import_at_a_time_cancel_and_read_only_users(harness: Harness) -> No
     done_at_cancel = import_row(harness)["done"]
     assert 500 <= done_at_cancel < 2000
     count = len(harness.contacts())
-    time.sleep(0.5)
+    # every import job has ended (the step running at the cancel finished, no next one came),
+    # so nothing is left that could write more contacts
+    assert harness.rows("SELECT count(*) FROM jobs WHERE kind='import' AND state!='done'") == [(0,)]
+    harness.settle()
     assert len(harness.contacts()) == count <= done_at_cancel + 1000
     rows = (
         sqlite3.connect(harness.config.database_path)
@@ -357,7 +368,6 @@ def test_an_unsubscribe_applied_while_an_import_batch_waits_for_maileon_is_kept(
     """Item 8: the import reads the persons' states, waits for Maileon, then saves them. A
     Maileon unsubscribe the app applies meanwhile must survive that save (the person stays
     unsubscribed in the app, so nothing later re-creates or re-subscribes the contact)."""
-    from tests.harness import wait_until
 
     client = harness.setup_company(initial_permission=2)
     key, subscribed = option(harness, "Subscribed")

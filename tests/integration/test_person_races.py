@@ -3,9 +3,8 @@ with the person unsubscribed in Maileon and in Pipedrive, never subscribed again
 
 from __future__ import annotations
 
-import time
-
 from tests.harness import Harness
+from tests.waiting import wait_until
 
 
 def test_unsubscribe_during_a_slow_person_sync_is_kept(harness: Harness) -> None:
@@ -18,7 +17,7 @@ def test_unsubscribe_during_a_slow_person_sync_is_kept(harness: Harness) -> None
     harness.settle()
     harness.ml("POST", "/_sim/latency", json={"ms": 1500})
     harness.pd("PATCH", f"/_sim/persons/{person['id']}", json={"name": "Race Renamed"})
-    time.sleep(0.5)  # the person job is now waiting on Maileon
+    wait_until(lambda: harness.maileon.faults.in_flight)  # the person job waits on Maileon
     harness.ml("POST", "/_sim/contacts/unsubscribe", json={"email": "race@example.com"})
     harness.settle(timeout=30)
     harness.ml("POST", "/_sim/latency", json={"ms": 0})

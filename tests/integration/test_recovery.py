@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import running_harness
-from tests.harness import MAILEON_KEY, Harness, wait_until
+from tests.harness import MAILEON_KEY, Harness
 from tests.integration.test_sync_health import card
+from tests.waiting import wait_until
 
 NEW_KEY = "fresh-maileon-key-0002"
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE"]

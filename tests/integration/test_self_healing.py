@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 from sandbox.server import ServerThread
-from tests.harness import COMPANY, Harness, wait_until
+from tests.harness import COMPANY, Harness
+from tests.waiting import wait_until
 from web.app import create_app
 
 
@@ -34,7 +35,9 @@ def test_a_change_lost_during_a_ban_is_recovered_by_the_sweep(
     wait_until(lambda: "bea@example.com" in harness.contacts())
     for hook in _hooks(harness):
         harness.pd("POST", f"/_sim/webhooks/{hook['id']}/ban")
-    time.sleep(1.1)  # the change lands in a later second than the sweep's watermark
+    banned_in = int(time.time())
+    # the change lands in a later second than the sweep's watermark and Bea's last update
+    wait_until(lambda: int(time.time()) > banned_in, timeout=5, interval=0.01)
     harness.pd("PATCH", f"/_sim/persons/{person['id']}", json={"name": "Bea After"})
     lost = [d for d in harness.pd("GET", "/_sim/state")["deliveries"] if d.get("lost")]
     assert lost, "the simulator should have lost the change while banned"

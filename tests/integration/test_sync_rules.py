@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import ADMIN, COMPANY, SALES, Harness, wait_until
+from tests.harness import ADMIN, COMPANY, SALES, Harness
+from tests.waiting import wait_until
 from tests.webhooks import deliver, person_v2
 
 
@@ -30,14 +31,17 @@ def card(harness: Harness, client: httpx.Client) -> str:
 
 
 def wait_card(harness: Harness, client: httpx.Client, state: str, timeout: float = 25.0) -> str:
-    deadline = time.monotonic() + timeout
     page = ""
-    while time.monotonic() < deadline:
+
+    def reached() -> str:
+        nonlocal page
         page = card(harness, client)
-        if f'data-state="{state}"' in page:
-            return page
-        time.sleep(0.1)
-    raise AssertionError(f"sync rules run not {state} after {timeout}s: {text(page)}")
+        return page if f'data-state="{state}"' in page else ""
+
+    try:
+        return wait_until(reached, timeout, interval=0.05)
+    except AssertionError:
+        raise AssertionError(f"sync rules run not {state} after {timeout}s: {text(page)}") from None
 
 
 def preview(harness: Harness, client: httpx.Client, **form: Any) -> str:

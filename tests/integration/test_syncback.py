@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import html
 import json
-import time
 from typing import Any
 
 import httpx
 
-from tests.harness import ADMIN, COMPANY, Harness, wait_until
+from tests.harness import ADMIN, COMPANY, Harness
+from tests.waiting import wait_until
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -37,6 +37,10 @@ def token_of(h: Harness) -> str:
 
 def maileon_requests(h: Harness) -> list[dict[str, Any]]:
     return h.ml("GET", "/_sim/state")["requests"]  # type: ignore[no-any-return]
+
+
+def unsubscription_reports(h: Harness) -> list[dict[str, Any]]:
+    return [r for r in maileon_requests(h) if r["path"] == "/1.0/reports/unsubscriptions"]
 
 
 def maileon_events_stored(h: Harness) -> int:
@@ -228,7 +232,7 @@ def test_reconciliation_applies_unsubscribes_without_webhook(
     assert h.newsletter_of(other["id"]) == "Unsubscribed"
     h.settle()
     assert "found by the periodic check" in sync_log(h, client)
-    reports = [r for r in maileon_requests(h) if r["path"] == "/1.0/reports/unsubscriptions"]
+    reports = unsubscription_reports(h)
     assert reports and all("page_size=1000" in r["query"] for r in reports)
     cursors = h.rows("SELECT value FROM cursors WHERE name='maileon_unsubscriptions'")
     applied = h.rows("SELECT count(*) FROM sync_log WHERE kind='maileon_event' AND result='ok'")[0][
@@ -236,7 +240,9 @@ def test_reconciliation_applies_unsubscribes_without_webhook(
     ]
     assert cursors and int(cursors[0][0]) > 0
     # each unsubscribe applied exactly once (webhook + report of Kim's do not double up)
-    time.sleep(1.5)  # a couple more reconciliation runs
+    # a couple more reconciliation runs read the report again
+    ran = len(unsubscription_reports(h))
+    wait_until(lambda: len(unsubscription_reports(h)) >= ran + 2)
     h.settle()
     assert (
         h.rows("SELECT count(*) FROM sync_log WHERE kind='maileon_event' AND result='ok'")[0][0]

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import html
 import re
-import time
 
 import httpx
 
-from tests.harness import COMPANY, MAILEON_KEY, Harness, wait_until
+from store.db import now as store_clock
+from tests.harness import COMPANY, MAILEON_KEY, Harness
 from tests.integration.test_contact_rules import option, sync_log
 from tests.integration.test_import import start, wait_for
 from tests.integration.test_panel import act, make_token, status
 from tests.integration.test_sync_health import card
 from tests.integration.test_sync_rules import preview
+from tests.waiting import wait_until
 
 
 def last_ok(harness: Harness) -> float | None:
@@ -29,7 +30,7 @@ def test_a_preview_is_not_a_sync(harness: Harness) -> None:
     harness.settle()
     before = last_ok(harness)
     assert before is not None
-    time.sleep(0.05)
+    wait_until(lambda: store_clock() > before)  # a sync now would log a later time
     assert preview(harness, client, mode="newsletter")  # the card shows the preview's result
     harness.settle()
     assert last_ok(harness) == before  # "Last successful sync" unchanged
@@ -62,11 +63,15 @@ def test_one_failed_change_is_one_failed_row_even_after_the_sweep(
     harness.ml("POST", "/_sim/keys/revoke", json={"key": MAILEON_KEY})
     harness.create_person(name="Fay Fail", email="fay@example.com")
     harness.settle()
-    started = time.time()
-    # the sweep runs about every 0.6 s here; let it read Fay's change a few times
-    while time.time() - started < 4:
-        time.sleep(0.5)
-        harness.settle()
+
+    def sweeps() -> int:  # the sweep's reads of the changed persons (nothing else lists them)
+        requests = harness.pd("GET", "/_sim/state")["requests"]
+        return sum(r["method"] == "GET" and r["path"] == "/api/v2/persons" for r in requests)
+
+    # the sweep runs about every 0.6 s here; let it read the persons a few times
+    swept = sweeps()
+    wait_until(lambda: sweeps() >= swept + 4, timeout=20, interval=0.1)
+    harness.settle()
     failed = [r for r in sync_log(harness) if r["kind"] == "person" and r["result"] == "failed"]
     assert len(failed) == 1, failed
     assert card(harness, client, "?log=failed").count("Fay Fail → Maileon Failed") == 1

@@ -13,6 +13,7 @@ import pytest
 from tests.harness import ADMIN, COMPANY, Harness
 from tests.integration.test_import import start, wait_for
 from tests.integration.test_syncback import token_of
+from tests.waiting import wait_until
 
 
 def warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
@@ -43,12 +44,15 @@ def test_an_unreadable_synchronize_report_fails_the_import_batch(
     with caplog.at_level(logging.WARNING):
         start(harness, client)
         html = wait_for(harness, client, "running", timeout=30)
-        deadline = time.monotonic() + 20
-        while "unexpected shape" not in html and time.monotonic() < deadline:
-            time.sleep(0.2)
-            html = client.get(
+
+        def stopped_card() -> str:
+            page = client.get(
                 f"{harness.app_url}/settings/import", headers={"HX-Request": "true"}
             ).text
+            return page if "unexpected shape" in page else ""
+
+        if "unexpected shape" not in html:
+            html = wait_until(stopped_card, timeout=20, interval=0.1)
     assert "unexpected shape" in html  # the import stops visibly …
     assert "0 imported" in html  # … and counts nothing as imported
     assert len(warnings(caplog, "synchronize report has an unexpected shape")) == 1

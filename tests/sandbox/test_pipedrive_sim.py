@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +18,7 @@ from starlette.routing import Route
 
 from sandbox.pipedrive import PipedriveSim
 from sandbox.server import ServerThread
+from tests.waiting import let_time_pass
 
 CLIENT_ID = "test-client"
 CLIENT_SECRET = "test-secret"
@@ -262,7 +262,7 @@ def test_oauth_errors(env: Env) -> None:
                 data={"client_id": CLIENT_ID, "redirect_uri": CALLBACK, "action": "allow"},
             )
             code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
-            time.sleep(0.2)
+            let_time_pass(0.2)  # the code's 0.15 s lifetime
             r = http.post(
                 "/oauth/token",
                 auth=(CLIENT_ID, CLIENT_SECRET),
@@ -294,7 +294,7 @@ def test_expired_tokens_answer_401(env: Env) -> None:
         data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
     ).json()
     assert env.http.get("/api/v2/persons", headers=bearer(fresh)).status_code == 200
-    time.sleep(0.35)
+    let_time_pass(0.35)  # the token's 0.3 s lifetime
     assert env.http.get("/api/v2/persons", headers=bearer(fresh)).status_code == 401
 
     env.http.post("/_sim/revoke", json={"user_id": 501})

@@ -8,6 +8,7 @@ import httpx
 
 from tests.faults.app_process import AppProcess
 from tests.harness import MAILEON_KEY, Harness
+from tests.waiting import wait_until
 from tests.webhooks import credentials, person_v2
 
 
@@ -26,6 +27,7 @@ def test_logs_are_json_lines_without_secrets(process_harness: tuple[Harness, App
     )
     httpx.post(f"{app.url}/webhooks/pipedrive", headers={"Authorization": "Basic eDp5"}, json={})
     harness.pd("POST", "/_sim/expire_tokens")
+    wait_until(lambda: harness.maileon.faults.answered)  # a call met the outage
     harness.ml("POST", "/_sim/down", json={"down": False})
     harness.settle(timeout=60)
     httpx.request("DELETE", f"{app.url}/oauth/callback", json={"company_id": 1001, "user_id": 501})

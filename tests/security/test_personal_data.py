@@ -11,7 +11,8 @@ import pytest
 
 from appconfig import from_env
 from tests.conftest import running_harness
-from tests.harness import Harness, wait_until
+from tests.harness import Harness
+from tests.waiting import wait_until
 
 
 def tombstone(harness: Harness, person_id: int) -> dict[str, object]:

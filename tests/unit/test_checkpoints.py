@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 
 from store import queue
 from store.checkpoints import Checkpointer
 from store.db import Store
 from store.queue import IncomingEvent
+from tests.waiting import let_time_pass, wait_until
 
 PAGE = 4096
 
@@ -34,7 +34,7 @@ def test_the_wal_stays_bounded_during_a_steady_stream_and_nothing_is_lost(store:
         for n in range(0, 3000, 5):  # ~15 MB of WAL pages without checkpoints
             queue.record_events(store, [event(i) for i in range(n, n + 5)])
             largest = max(largest, os.path.getsize(wal))
-            time.sleep(0.0002)
+            let_time_pass(0.0002)  # a steady stream, not one burst
     finally:
         checkpoints.stop()
     # the WAL starts over at the writer's threshold; without it, it would grow to ~15 MB
@@ -56,9 +56,6 @@ def test_the_thread_copies_committed_pages_into_the_database_file_by_itself(
         before = os.path.getsize(store.path)
         for n in range(0, 500, 5):
             queue.record_events(store, [event(i) for i in range(n, n + 5)])
-        deadline = time.monotonic() + 5
-        while os.path.getsize(store.path) < before + 100 * PAGE and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert os.path.getsize(store.path) >= before + 100 * PAGE
+        wait_until(lambda: os.path.getsize(store.path) >= before + 100 * PAGE, timeout=5)
     finally:
         checkpoints.stop()

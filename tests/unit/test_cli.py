@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from sandbox.server import free_port
-from tests.harness import wait_until
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 

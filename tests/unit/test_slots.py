@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from sync.slots import Slots, holds_slot
+from tests.waiting import next_turn
 
 
 def test_a_parked_job_frees_its_slot_and_returning_jobs_share_freed_slots_with_leases() -> None:
@@ -23,14 +24,14 @@ def test_a_parked_job_frees_its_slot_and_returning_jobs_share_freed_slots_with_l
 
         slots.take(2)  # the worker leased two jobs
         jobs = [asyncio.create_task(job("a")), asyncio.create_task(job("b"))]
-        await asyncio.sleep(0)
+        await next_turn()
         seen.append(f"both parked: {slots.free()} free")
         slots.take(2)  # the worker leased two more meanwhile (they keep working)
         shared_call.set_result(None)
-        await asyncio.sleep(0)
+        await next_turn()
         seen.append(f"call returned: {slots.free()} free, {len(slots.returning)} returning")
         slots.release()  # a new job ends: its slot goes straight to a returning job
-        await asyncio.sleep(0)
+        await next_turn()
         slots.release()  # the next one: to the worker, for a fair lease
         seen.append(f"one for the worker: {slots.free()} free, {len(slots.returning)} returning")
         slots.admit_returning()  # nothing was due: the returning job takes it
@@ -62,10 +63,10 @@ def test_once_the_worker_stops_every_freed_slot_goes_to_returning_jobs() -> None
 
         slots.take(1)
         parked = [asyncio.create_task(job()) for _ in range(1)]
-        await asyncio.sleep(0)
+        await next_turn()
         slots.take(1)  # leased into the freed slot
         shared_call.set_result(None)
-        await asyncio.sleep(0)
+        await next_turn()
         slots.leasing = False  # the worker stops
         slots.release()
         await asyncio.gather(*parked)
@@ -100,12 +101,12 @@ def test_a_chunk_leased_ahead_waits_for_slots_and_no_lease_comes_before_it_start
         seen = [f"may lease {slots.lease_limit()}"]
         slots.take(2)  # the worker leased 5: two start at once, three wait for a slot
         waiting = [asyncio.create_task(slots.first_slot(7)) for _ in range(3)]
-        await asyncio.sleep(0)
+        await next_turn()
         seen.append(f"{slots.queued} queued for company {dict(slots.starting_for)}")
         slots.release()  # two jobs end: their slots go to the chunk, not to a new lease
         slots.release()
         slots.admit_returning()  # the worker, woken, leases nothing and lets them in
-        await asyncio.sleep(0)
+        await next_turn()
         seen.append(f"{slots.queued} queued, may lease {slots.lease_limit()}")
         slots.release()
         slots.release()
