@@ -59,7 +59,7 @@ from store.db import Store, now
 from store.people import PersonState
 from store.queue import Job
 from store.tenants import Settings
-from sync import rules_gate
+from sync import field_mapping, rules_gate
 from sync.contacts import (
     SUBSCRIBED,
     contact_fields,
@@ -241,6 +241,9 @@ async def prepare_page(
         },
     )
     outside = await rules_gate.page_outside(ctx, settings, persons, fields)  # F14
+    extras = await field_mapping.builtin_values(
+        ctx, settings, [p for p in persons if p.id not in outside], fields
+    )
     items = []
     for person in persons:
         item = {
@@ -264,7 +267,7 @@ async def prepare_page(
             continue
         if person.org_id and not person.org_name:
             person.org_name = names.get(person.org_id, "")
-        standard, custom = contact_fields(person, settings, fields)
+        standard, custom = contact_fields(person, settings, fields, extras.get(person.id))
         item.update(
             email_key=person.email.lower(),
             label=newsletter_label(person, settings, fields),
