@@ -475,3 +475,10 @@ def m090_field_targets(db: Database) -> None:
     `custom_fields`, "" meaning the field's default target (the same name), so settings saved
     before keep their behaviour unchanged."""
     db.execute("ALTER TABLE settings ADD COLUMN field_targets TEXT NOT NULL DEFAULT '[]'")
+
+
+@migrations()
+def m091_import_resend(db: Database) -> None:
+    """An import run that re-sends the fields of the persons already synced (a changed field
+    mapping, F16) and adds nobody."""
+    db.execute("ALTER TABLE imports ADD COLUMN resend INTEGER NOT NULL DEFAULT 0")
