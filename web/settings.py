@@ -110,7 +110,10 @@ async def save_settings(request: Request, identity: Identity) -> Response:
     slots = field_mapping.from_form(form)
     if slots.edited:  # Add field / Remove: the form again with the slots edited, not saved
         page = await _page_context(
-            request, identity, notice="Not saved yet: Save to keep the field mapping."
+            request,
+            identity,
+            notice="Not saved yet: Save to keep the field mapping.",
+            typed_key=str(form.get("maileon_api_key", "")).strip()[:MAX_ECHOED_KEY],
         )
         edited = {"custom_fields": slots.sources, "field_targets": slots.targets}
         _overlay(page, {**_plain_values(form), **edited})
@@ -123,7 +126,12 @@ async def save_settings(request: Request, identity: Identity) -> Response:
         page = await _page_context(request, identity, errors=errors, typed_key=typed_key)
         _overlay(page, values)
         return _form_response(request, page, status=422)
-    resend = field_mapping.changed_slots(current, values["custom_fields"], values["field_targets"])
+    # a changed mapping of a company already syncing: offer to re-send it (F16)
+    resend = (
+        field_mapping.changed_slots(current, values["custom_fields"], values["field_targets"])
+        if current.configured
+        else []
+    )
     values["sync_user_id"] = identity.user_id
     tenants.update_settings(ctx.store, company_id, **values)
     ctx.forget(company_id)
