@@ -142,7 +142,8 @@ def problems(
         label = f"Custom field {m.slot}"
         if m.source in sources:
             out.append(
-                f"{label} maps the same Pipedrive field as Custom field {sources[m.source]}."
+                f"{label} maps the same Pipedrive field as Custom field {sources[m.source]}; "
+                "each Pipedrive field can be mapped only once."
             )
             continue
         sources[m.source] = m.slot
