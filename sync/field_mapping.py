@@ -24,7 +24,7 @@ from sync.fields import (
     plain_value,
     standard_value,
 )
-from sync.persons import Person
+from sync.persons import Person, label_ids
 from sync.rules import label_field
 
 ORG_TTL = 600.0
@@ -242,6 +242,8 @@ async def builtin_values(
         orgs = await organizations(
             ctx, settings.company_id, {p.org_id for p in persons if p.org_id}
         )
+    if "pd:labels" in wanted:
+        await _read_labels(ctx, settings.company_id, persons)
     labels = label_field(fields)
     users = {
         int(i["user_id"]): str(i["user_name"] or "")
@@ -275,6 +277,21 @@ async def builtin_values(
                     values[key] = str(address.get(part) or "")
         out[person.id] = values
     return out
+
+
+def forget_organization(ctx: Context, company_id: int, org_id: int) -> None:
+    """An organization changed: its cached address goes (read anew at the next person sync).
+    The app registers no organization webhooks today, so the ten-minute cache bounds it."""
+    ctx.caches.pop((company_id, f"org:{org_id}"), None)
+
+
+async def _read_labels(ctx: Context, company_id: int, persons: list[Person]) -> None:
+    """A webhook's person says only its first label (sync/persons.py): read the person once
+    for all of them when a slot maps the labels."""
+    for person in persons:
+        if person.label_ids is None:
+            raw = await ctx.pipedrive(company_id).get_person(person.id)
+            person.label_ids = label_ids(raw or {})
 
 
 async def organizations(

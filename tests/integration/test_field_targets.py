@@ -12,7 +12,7 @@ from sqlite_utils import Database
 
 from sandbox.server import ServerThread
 from store.migrations import migrations
-from tests.harness import COMPANY, Harness
+from tests.harness import ADMIN, COMPANY, Harness
 from tests.integration.test_field_mapping import add_field
 from tests.integration.test_import import hx, wait_for
 from web.app import create_app
@@ -173,3 +173,31 @@ def test_five_slot_settings_migrate_unchanged(tmp_path: Any) -> None:
     migrations.apply(db)
     row = db.execute("SELECT custom_fields, field_targets FROM settings").fetchone()
     assert tuple(row) == (json.dumps(keys), "[]")
+
+
+def test_labels_owner_and_the_organization_address(harness: Harness) -> None:
+    harness.setup_company(
+        **slots(
+            ("pd:labels", "custom", "Pipedrive labels"),
+            ("pd:owner", "", ""),
+            ("pd:org_address", "standard", "ADDRESS"),
+            ("pd:org_country", "standard", "COUNTRY"),
+        )
+    )
+    org = org_with_address(harness)
+    customer = harness.pipedrive.option_id(COMPANY, "Labels", "Customer")
+    supplier = harness.pipedrive.option_id(COMPANY, "Labels", "Supplier")
+    person = harness.create_person(
+        name="Ada Lovelace",
+        email="ada@example.com",
+        org_id=org["id"],
+        owner_id=ADMIN,
+        label_ids=[customer, supplier],
+    )
+    harness.settle()
+    ada = harness.contacts()["ada@example.com"]
+    # the webhook names only the first label: the person is read once for all of them
+    assert ada["custom_fields"]["Pipedrive labels"] == "Customer, Supplier"
+    assert ada["custom_fields"]["Owner"] == "Ada Admin"
+    assert ada["standard_fields"]["ADDRESS"] == "Hauptstr. 5, 53111 Bonn, Germany"
+    assert ada["standard_fields"]["COUNTRY"] == "Germany"
