@@ -187,7 +187,7 @@ def test_labels_owner_and_the_organization_address(harness: Harness) -> None:
     org = org_with_address(harness)
     customer = harness.pipedrive.option_id(COMPANY, "Labels", "Customer")
     supplier = harness.pipedrive.option_id(COMPANY, "Labels", "Supplier")
-    person = harness.create_person(
+    harness.create_person(
         name="Ada Lovelace",
         email="ada@example.com",
         org_id=org["id"],
