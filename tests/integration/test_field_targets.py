@@ -12,7 +12,7 @@ from sqlite_utils import Database
 
 from sandbox.server import ServerThread
 from store.migrations import migrations
-from tests.harness import ADMIN, COMPANY, Harness
+from tests.harness import ADMIN, COMPANY, MAILEON_KEY, Harness
 from tests.integration.test_field_mapping import add_field
 from tests.integration.test_import import hx, wait_for
 from web.app import create_app
@@ -125,7 +125,18 @@ def test_bad_mappings_get_clear_messages(harness: Harness) -> None:
         (slots((segment, "custom", "id")), 'Maileon refuses a custom field named "id"'),
         (slots((segment, "standard", "BIRTHDAY")), "BIRTHDAY takes only dates"),
         (slots(("0" * 40, "", "")), "its Pipedrive field no longer exists"),
+        (
+            slots((segment, "custom", "Headcount")),
+            'Maileon\'s custom field "Headcount" holds integer values, Segment gives string',
+        ),
     ]
+    # a custom field the Maileon account has already, of another type
+    harness.ml(
+        "POST",
+        "/1.0/contacts/fields/custom/Headcount",
+        params={"type": "integer"},
+        auth=(MAILEON_KEY, ""),
+    )
     for form, message in cases:
         r = harness.save_settings(client, **form)
         assert r.status_code == 422, (form, r.text)
