@@ -28,8 +28,8 @@ class Slots:
 def from_form(form: Any) -> Slots:
     """The slots the form sent; "Add field" appends one, "Remove" drops one (and the slots
     after it move up)."""
-    count = ascii_int(str(form.get("field_count", "")), CUSTOM_FIELD_SLOTS) or 0
-    count = max(CUSTOM_FIELD_SLOTS, min(count, MAX_FIELD_MAPPINGS))
+    count = ascii_int(str(form.get("field_count", "")), 6)
+    count = max(CUSTOM_FIELD_SLOTS, min(count or 0, MAX_FIELD_MAPPINGS))
     sources, targets = [], []
     for i in range(1, count + 1):
         sources.append(str(form.get(f"custom_field_{i}", "")).strip()[:100])
