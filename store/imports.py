@@ -40,9 +40,10 @@ def latest_job(store: Store, company_id: int, import_id: int) -> dict[str, Any] 
 
 
 def start(
-    store: Store, company_id: int, user_id: int, include_deals: bool = False
+    store: Store, company_id: int, user_id: int, include_deals: bool = False, resend: bool = False
 ) -> tuple[dict[str, Any], bool]:
-    """Start an import, or return the one running (False)."""
+    """Start an import, or return the one running (False). `resend`: only the persons already
+    synced, for their data (a changed field mapping)."""
     t = now()
     with store.tx() as db:
         running = db.execute(
@@ -52,9 +53,9 @@ def start(
         if running is not None:
             return dict(running), False
         cur = db.execute(
-            "INSERT INTO imports (company_id, state, phase, include_deals, "
-            "started_by, started_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-            (company_id, "running", "reading", int(include_deals), user_id, t, t),
+            "INSERT INTO imports (company_id, state, phase, include_deals, resend, "
+            "started_by, started_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+            (company_id, "running", "reading", int(include_deals), int(resend), user_id, t, t),
         )
         import_id = int(cur.lastrowid or 0)
         queue.upsert_job(db, company_id, KIND, str(import_id), {"import_id": import_id})

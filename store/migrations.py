@@ -467,3 +467,18 @@ def m071_incremental_auto_vacuum(db: Database) -> None:
     (on a large file it takes a while, once)."""
     db.execute("PRAGMA auto_vacuum=INCREMENTAL")
     db.execute("VACUUM")
+
+
+@migrations()
+def m090_field_targets(db: Database) -> None:
+    """The Maileon field each custom field slot writes (F16): a JSON list as long as
+    `custom_fields`, "" meaning the field's default target (the same name), so settings saved
+    before keep their behaviour unchanged."""
+    db.execute("ALTER TABLE settings ADD COLUMN field_targets TEXT NOT NULL DEFAULT '[]'")
+
+
+@migrations()
+def m091_import_resend(db: Database) -> None:
+    """An import run that re-sends the fields of the persons already synced (a changed field
+    mapping, F16) and adds nobody."""
+    db.execute("ALTER TABLE imports ADD COLUMN resend INTEGER NOT NULL DEFAULT 0")

@@ -11,7 +11,8 @@ from store import synclog
 from store.crypto import DecryptError
 from store.db import Store, now
 
-CUSTOM_FIELD_SLOTS = 5
+CUSTOM_FIELD_SLOTS = 5  # the slots the form always shows (Custom field 1 … 5)
+MAX_FIELD_MAPPINGS = 30  # "Add field" goes up to this many (F16)
 
 
 @dataclass
@@ -39,6 +40,9 @@ class Settings:
     contacts_sync: bool = False
     deals_sync: bool = False
     custom_fields: list[str] = field(default_factory=lambda: [""] * CUSTOM_FIELD_SLOTS)
+    # the Maileon field each slot writes, "" = the default for its Pipedrive field (F16,
+    # sync/field_mapping.py); as long as custom_fields
+    field_targets: list[str] = field(default_factory=lambda: [""] * CUSTOM_FIELD_SLOTS)
     newsletter_field_key: str = ""
     newsletter_options: dict[str, int] = field(default_factory=dict)
     sync_user_id: int | None = None
@@ -230,7 +234,10 @@ def get_settings(store: Store, company_id: int) -> Settings:
         value = row[column] or ""
         return box.decrypt(value, _ctx("settings", column, company_id)) if value else ""
 
-    slots = (json.loads(row["custom_fields"]) + [""] * CUSTOM_FIELD_SLOTS)[:CUSTOM_FIELD_SLOTS]
+    stored = json.loads(row["custom_fields"])[:MAX_FIELD_MAPPINGS]
+    size = max(CUSTOM_FIELD_SLOTS, len(stored))
+    slots = (stored + [""] * size)[:size]
+    targets = (json.loads(row["field_targets"] or "[]") + [""] * size)[:size]
     return Settings(
         company_id=company_id,
         maileon_api_key=dec("maileon_api_key"),
@@ -242,6 +249,7 @@ def get_settings(store: Store, company_id: int) -> Settings:
         contacts_sync=bool(row["contacts_sync"]),
         deals_sync=bool(row["deals_sync"]),
         custom_fields=slots,
+        field_targets=targets,
         newsletter_field_key=row["newsletter_field_key"],
         newsletter_options=json.loads(row["newsletter_options"]),
         sync_user_id=row["sync_user_id"],

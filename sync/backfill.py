@@ -59,7 +59,7 @@ from store.db import Store, now
 from store.people import PersonState
 from store.queue import Job
 from store.tenants import Settings
-from sync import rules_gate
+from sync import field_mapping, rules_gate
 from sync.contacts import (
     SUBSCRIBED,
     contact_fields,
@@ -85,6 +85,7 @@ NO_EMAIL = "no email address"
 BAD_EMAIL = "email address not valid"
 SAME_EMAIL = "same email address as another person"
 UNSUBSCRIBED = "unsubscribed in Maileon (not re-imported)"
+NOT_SYNCED = "not in Maileon (a re-send adds nobody)"
 UPDATED_MEANWHILE = "updated meanwhile by a webhook"
 DELETED_MEANWHILE = "deleted meanwhile in Pipedrive"
 UNNAMED_REFUSAL = "not confirmed: Maileon refused contacts of its batch without naming them"
@@ -161,7 +162,9 @@ async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Sett
     )
     (staged, next_cursor, last_seq), sent = await asyncio.gather(
         _stage_page(ctx, job, row, settings),
-        send_batch(ctx, settings, batch, started_at=row["started_at"]),
+        send_batch(
+            ctx, settings, batch, started_at=row["started_at"], synced_only=bool(row["resend"])
+        ),
     )
     changes: dict[str, Any] = {"cursor": next_cursor, "counted": last_seq}
     if batch:
@@ -241,6 +244,9 @@ async def prepare_page(
         },
     )
     outside = await rules_gate.page_outside(ctx, settings, persons, fields)  # F14
+    extras = await field_mapping.builtin_values(
+        ctx, settings, [p for p in persons if p.id not in outside], fields
+    )
     items = []
     for person in persons:
         item = {
@@ -264,7 +270,7 @@ async def prepare_page(
             continue
         if person.org_id and not person.org_name:
             person.org_name = names.get(person.org_id, "")
-        standard, custom = contact_fields(person, settings, fields)
+        standard, custom = contact_fields(person, settings, fields, extras.get(person.id))
         item.update(
             email_key=person.email.lower(),
             label=newsletter_label(person, settings, fields),
@@ -284,7 +290,9 @@ async def prepare_page(
 async def _send_batch(ctx: Context, job: Job, row: dict[str, Any], settings: Settings) -> Outcome:
     """Phase 2: send the next batch of staged rows to Maileon."""
     rows = imports.rows_after(ctx.store, row["id"], row["sent_seq"], SEND_BATCH)
-    result = await send_batch(ctx, settings, rows, started_at=row["started_at"])
+    result = await send_batch(
+        ctx, settings, rows, started_at=row["started_at"], synced_only=bool(row["resend"])
+    )
     changes = _sent_changes(row, rows, result)
     if not rows or changes["sent_seq"] >= (row["total"] or 0):
         changes.update(phase=_after_persons(row, settings), cursor=None)
@@ -305,10 +313,15 @@ def _sent_changes(
 
 
 async def send_batch(
-    ctx: Context, settings: Settings, rows: list[dict[str, Any]], started_at: float = 0.0
+    ctx: Context,
+    settings: Settings,
+    rows: list[dict[str, Any]],
+    started_at: float = 0.0,
+    synced_only: bool = False,
 ) -> BatchResult:
     """Upsert staged rows into Maileon, one synchronize per permission; the person states to
-    save come back."""
+    save come back. `synced_only` (a re-send after a changed field mapping): only persons with
+    a contact, with their data and no permission."""
     result = BatchResult()
     company_id = settings.company_id
     states = people.get_many(ctx.store, company_id, [r["person_id"] for r in rows])
@@ -323,10 +336,12 @@ async def send_batch(
             result.skipped[UPDATED_MEANWHILE] += 1  # that newer change is synced already
         elif state.deleted and state.synced_at >= started_at:
             result.skipped[DELETED_MEANWHILE] += 1
+        elif synced_only and not rules_gate.has_contact(state):
+            result.skipped[NOT_SYNCED] += 1
         else:
             permission = (
                 settings.initial_permission
-                if staged["label"] == SUBSCRIBED and not settings.doi_enabled
+                if staged["label"] == SUBSCRIBED and not settings.doi_enabled and not synced_only
                 else PERMISSION_NONE
             )
             groups.setdefault(permission, []).append((staged, state, json.loads(staged["contact"])))

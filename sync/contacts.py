@@ -25,16 +25,13 @@ from store.db import now
 from store.people import PersonState
 from store.queue import Job
 from store.tenants import Settings
-from sync import rules_gate
+from sync import field_mapping, rules_gate
 from sync.context import Context
 from sync.fields import (
     CREATED_BY,
     PersonField,
-    maileon_target,
-    maileon_value,
     person_fields,
     plain_value,
-    standard_value,
 )
 from sync.intake import normalize_time
 from sync.organizations import organization_names
@@ -321,7 +318,8 @@ async def prepare_contact(
         person.org_name = (await organization_names(ctx, settings.company_id, {person.org_id})).get(
             person.org_id, ""
         )
-    return contact_fields(person, settings, fields)
+    extras = await field_mapping.builtin_values(ctx, settings, [person], fields)
+    return contact_fields(person, settings, fields, extras.get(person.id))
 
 
 def permission_rank(permission: int) -> int:
@@ -501,13 +499,17 @@ def newsletter_label(person: Person, settings: Settings, fields: dict[str, Perso
 
 
 def contact_fields(
-    person: Person, settings: Settings, fields: dict[str, PersonField]
+    person: Person,
+    settings: Settings,
+    fields: dict[str, PersonField],
+    extras: dict[str, Any] | None = None,
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The standard and custom fields of the person's contact (without createdByPipedrive,
     which is sent only when the app creates the contact). A mapped field goes to the Maileon
-    field `maileon_target` names; a value a standard field cannot take is left out. A field
-    that is empty in Pipedrive is sent as "" (Maileon keeps an omitted field and clears one
-    sent as "", reference §2.3), so a value cleared in Pipedrive is cleared in Maileon."""
+    field its slot chose (sync/field_mapping.py; `extras`: the Pipedrive-own fields' values);
+    a value a standard field cannot take is left out. A field that is empty in Pipedrive is
+    sent as "" (Maileon keeps an omitted field and clears one sent as "", reference §2.3), so
+    a value cleared in Pipedrive is cleared in Maileon."""
     full = person.name or f"{person.first_name} {person.last_name}".strip()
     standard = {
         "FIRSTNAME": person.first_name[:255],
@@ -516,20 +518,7 @@ def contact_fields(
         "ORGANIZATION": person.org_name[:255],
     }
     custom: dict[str, Any] = {}
-    for key in settings.custom_fields:
-        field_def = fields.get(key)
-        if not key or field_def is None or key not in person.custom:
-            continue
-        target = maileon_target(field_def.name)
-        value = plain_value(person.custom[key], field_def)
-        if value in (None, "", []):
-            (standard if target.standard else custom)[target.name] = ""
-        elif target.standard:
-            text = standard_value(target.name, value, field_def)
-            if text is not None:
-                standard[target.name] = text
-        elif (converted := maileon_value(value, field_def)) is not None:
-            custom[target.name] = converted
+    field_mapping.write_mapped(person, settings, fields, extras, standard, custom)
     return standard, custom
 
 
@@ -542,10 +531,7 @@ async def ensure_maileon_fields(
     ctx: Context, maileon: MaileonClient, settings: Settings, fields: dict[str, PersonField]
 ) -> None:
     """createdByPipedrive and the mapped fields exist in Maileon with matching types."""
-    wanted = {CREATED_BY: "boolean"}
-    for key in settings.custom_fields:
-        if key in fields and not (target := maileon_target(fields[key].name)).standard:
-            wanted[target.name] = fields[key].maileon_type
+    wanted = {CREATED_BY: "boolean", **field_mapping.wanted_custom_fields(settings, fields)}
     known = ctx.cached(settings.company_id, "maileon_fields", MAILEON_FIELDS_TTL)
     if isinstance(known, set) and set(wanted) <= known:
         return

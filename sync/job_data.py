@@ -20,6 +20,8 @@ PERSON = frozenset(
         "primary_email",
         "org_id",
         "org_name",
+        "phones",  # v2; v1 "phone" (a mapped field, sync/field_mapping.py)
+        "phone",
         "update_time",
         "custom_fields",  # v2; v1 has 40-hex keys at the root (kept too)
         "label_ids",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from store import organizations
+from sync import field_mapping
 from sync.context import Context
 
 TTL = 86400.0
@@ -26,3 +27,4 @@ async def organization_names(ctx: Context, company_id: int, org_ids: set[int]) -
 
 def forget_organization(ctx: Context, company_id: int, org_id: int) -> None:
     organizations.forget(ctx.store, company_id, org_id)
+    field_mapping.forget_organization(ctx, company_id, org_id)  # its address (F16)

@@ -24,6 +24,7 @@ class Person:
     custom: dict[str, Any] = field(default_factory=dict)
     label_ids: set[int] | None = None  # None: the data did not say (see sync/rules.py)
     owner_id: int | None = None
+    phone: str | None = None  # the primary phone; None: the data did not say (F16 mapping)
 
 
 def primary_email(obj: dict[str, Any]) -> str:
@@ -59,7 +60,22 @@ def from_pipedrive(obj: dict[str, Any]) -> Person:
         custom=dict(custom),
         label_ids=label_ids(obj),
         owner_id=ref_id(obj.get("owner_id")),
+        phone=primary_phone(obj),
     )
+
+
+def primary_phone(obj: dict[str, Any]) -> str | None:
+    """The primary phone of `phones` (v2) or `phone` (v1), "" when none, None when absent."""
+    for key in ("phones", "phone"):
+        items = obj.get(key)
+        if isinstance(items, str):
+            return items.strip()
+        if isinstance(items, list):
+            chosen = next((p for p in items if isinstance(p, dict) and p.get("primary")), None)
+            chosen = chosen or (items[0] if items else None)
+            value = chosen.get("value") if isinstance(chosen, dict) else chosen
+            return value.strip() if isinstance(value, str) else ""
+    return None
 
 
 def label_ids(obj: dict[str, Any]) -> set[int] | None:

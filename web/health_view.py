@@ -9,6 +9,7 @@ from typing import Any
 from store import tenants
 from sync.context import Context
 from sync.health import WebhookCheck, health_facts
+from web import field_mapping
 from web.log_words import words
 
 KEY_STATUS = {
@@ -128,4 +129,5 @@ async def health(ctx: Context, company_id: int, failed_only: bool = False) -> di
         "attention": [words(r, base=base) for r in attention],
         "log": [words(w, waiting=True, base=base) for w in waits]
         + [words(r, base=base) for r in rows],
+        "mapping_warnings": await field_mapping.warnings(ctx, company_id),  # F16
     }

@@ -56,6 +56,7 @@ def import_view(store: Store, company_id: int) -> dict[str, Any] | None:
         "skipped": sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])),
         "skipped_total": sum(skipped.values()),
         "include_deals": bool(row["include_deals"]),
+        "resend": bool(row["resend"]),  # a re-send of mapped fields (F16)
         "deals_queued": row["deals_queued"],
         "started_at": row["started_at"],
         "finished_at": row["finished_at"],
@@ -96,7 +97,10 @@ async def import_start(request: Request, identity: Identity) -> Response:
         return _card(request, identity, "Enter a Maileon API key before importing.", 422)
     form = await request.form()
     deals = form.get("include_deals") in ("1", "on", "true")
-    _, started = imports.start(ctx.store, identity.company_id, identity.user_id, deals)
+    resend = form.get("resend") == "1"  # a changed field mapping (F16): synced persons only
+    _, started = imports.start(
+        ctx.store, identity.company_id, identity.user_id, deals and not resend, resend
+    )
     app_worker(request).wake()
     return _card(
         request, identity, "" if started else "An import is already running; this is its progress."

@@ -3,6 +3,7 @@ Pipedrive as custom UI with the JWT. Only admins save; everyone else sees it rea
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -12,10 +13,12 @@ from clients.digits import ascii_int
 from clients.errors import ApiError
 from clients.maileon import PERMISSIONS
 from store import queue, tenants
+from sync import field_mapping as sync_mapping
 from sync.context import Context
-from sync.fields import maileon_target, person_fields
+from sync.fields import person_fields
 from sync.intake import parse_id
 from sync.setup import check_doi_mailing, check_maileon_key, configure
+from web import field_mapping
 from web.admin_rights import admin_for_viewing
 from web.auth import Identity, requires_admin, requires_identity
 from web.errors import HTTPProblem
@@ -35,14 +38,10 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
     settings = tenants.get_settings(ctx.store, company_id)
     inst = tenants.get_installation(ctx.store, company_id, identity.user_id)
     company = tenants.company(ctx.store, company_id) or {}
-    custom_fields: list[Any] = []
+    fields: dict[str, Any] = {}
     fields_error = ""
     try:
         fields = await person_fields(ctx, company_id)
-        custom_fields = sorted(
-            (f for f in fields.values() if f.custom and f.name != "Newsletter"),
-            key=lambda f: f.name.lower(),
-        )
     except ApiError as exc:
         fields_error = f"Pipedrive's person fields could not be loaded: {exc.message}"
     is_admin = inst is not None and await admin_for_viewing(
@@ -54,11 +53,13 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
         "is_admin": is_admin,
         "user_name": inst.user_name if inst else "",
         "permissions": PERMISSIONS,
-        "custom_fields": custom_fields,
+        "source_fields": sync_mapping.source_fields(fields),
+        "builtins": sync_mapping.BUILTINS,
+        "standard_choices": field_mapping.standard_choices(),
+        "field_rows": field_mapping.form_rows(settings, fields),
+        "resend_slots": [],
         "fields_error": fields_error,
         "errors": {},
-        # which Maileon field each mapped Pipedrive field writes (City → standard field CITY)
-        "maileon_targets": {f.key: maileon_target(f.name).label for f in custom_fields},
         "notice": "",
         "typed_key": "",
         "embedded": identity.via == "jwt",
@@ -106,14 +107,31 @@ async def save_settings(request: Request, identity: Identity) -> Response:
     form = await request.form()
     company_id = identity.company_id
     current = tenants.get_settings(ctx.store, company_id)
+    slots = field_mapping.from_form(form)
+    if slots.edited:  # Add field / Remove: the form again with the slots edited, not saved
+        page = await _page_context(
+            request,
+            identity,
+            notice="Not saved yet: Save to keep the field mapping.",
+            typed_key=str(form.get("maileon_api_key", "")).strip()[:MAX_ECHOED_KEY],
+        )
+        edited = {"custom_fields": slots.sources, "field_targets": slots.targets}
+        _overlay(page, {**_plain_values(form), **edited})
+        return _form_response(request, page)
     values, errors = await _validate(ctx, company_id, current, form)
     if errors:
         # The key just pasted goes back to the admin in this response only (never stored nor
         # logged), so a refused save does not make them paste it again.
         typed_key = str(form.get("maileon_api_key", "")).strip()[:MAX_ECHOED_KEY]
         page = await _page_context(request, identity, errors=errors, typed_key=typed_key)
-        _overlay(page["settings"], values)
+        _overlay(page, values)
         return _form_response(request, page, status=422)
+    # a changed mapping of a company already syncing: offer to re-send it (F16)
+    resend = (
+        field_mapping.changed_slots(current, values["custom_fields"], values["field_targets"])
+        if current.configured
+        else []
+    )
     values["sync_user_id"] = identity.user_id
     tenants.update_settings(ctx.store, company_id, **values)
     ctx.forget(company_id)
@@ -133,7 +151,7 @@ async def save_settings(request: Request, identity: Identity) -> Response:
             errors={"_form": f"Settings saved, but setup is incomplete: {exc.message}"},
         )
         return _form_response(request, page, status=200)
-    page = await _page_context(request, identity, notice=notice)
+    page = await _page_context(request, identity, notice=notice, resend_slots=resend)
     response = _form_response(request, page)
     response.headers["HX-Trigger"] = "settings-saved"
     return response
@@ -144,38 +162,45 @@ def _form_response(request: Request, page: dict[str, Any], status: int = 200) ->
     return templates.TemplateResponse(request, name, page, status_code=status)
 
 
-def _overlay(settings: tenants.Settings, values: dict[str, Any]) -> None:
+def _overlay(page: dict[str, Any], values: dict[str, Any]) -> None:
     """Show what the admin typed (not what is stored) next to the validation messages."""
+    settings = page["settings"]
     for key, value in values.items():
         if key != "maileon_api_key" and hasattr(settings, key):
             setattr(settings, key, value)
+    page["field_rows"] = field_mapping.form_rows(settings, page["source_fields"])
+
+
+def _plain_values(form: Any) -> dict[str, Any]:
+    """The form's choices that need no check against Pipedrive or Maileon."""
+    return {
+        "initial_permission": ascii_int(str(form.get("initial_permission", "2")), 2) or 0,
+        "doi_enabled": form.get("doi_enabled") in ("1", "on", "true"),
+        "doi_mailing_key": str(form.get("doi_mailing_key", "")).strip()[:64],
+        "doi_plus": form.get("doi_plus") in ("1", "on", "true"),
+        "contacts_sync": form.get("contacts_sync") in ("1", "on", "true"),
+        "deals_sync": form.get("deals_sync") in ("1", "on", "true"),
+    }
 
 
 async def _validate(
     ctx: Context, company_id: int, current: tenants.Settings, form: Any
 ) -> tuple[dict[str, Any], dict[str, str]]:
     errors: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    permission = ascii_int(str(form.get("initial_permission", "2")), 2) or 0
-    if permission not in PERMISSIONS:
+    values: dict[str, Any] = _plain_values(form)
+    if values["initial_permission"] not in PERMISSIONS:
         errors["_form"] = "Choose an initial permission from the list."
-    values["initial_permission"] = permission
-    values["doi_enabled"] = form.get("doi_enabled") in ("1", "on", "true")
-    values["doi_mailing_key"] = str(form.get("doi_mailing_key", "")).strip()[:64]
-    values["doi_plus"] = form.get("doi_plus") in ("1", "on", "true")
-    values["contacts_sync"] = form.get("contacts_sync") in ("1", "on", "true")
-    values["deals_sync"] = form.get("deals_sync") in ("1", "on", "true")
-    slots = [str(form.get(f"custom_field_{i}", "")).strip() for i in range(1, 6)]
-    values["custom_fields"] = slots
-    chosen = [s for s in slots if s]
-    if len(chosen) != len(set(chosen)):
-        errors["custom_fields"] = "Each Pipedrive field can be mapped only once."
-    elif chosen:
+    slots = field_mapping.from_form(form)
+    values["custom_fields"] = slots.sources
+    values["field_targets"] = slots.targets
+    if any(slots.sources):
+        mapped = replace(current, custom_fields=slots.sources, field_targets=slots.targets)
         try:
             fields = await person_fields(ctx, company_id)
-            unknown = [s for s in chosen if s not in fields or not fields[s].custom]
-            if unknown:
-                errors["custom_fields"] = "A chosen custom field no longer exists in Pipedrive."
+            types = await field_mapping.maileon_field_types(ctx, company_id, current.configured)
+            problems = sync_mapping.problems(mapped, fields, types)
+            if problems:
+                errors["custom_fields"] = " ".join(problems)
         except ApiError as exc:
             errors["custom_fields"] = f"Pipedrive's fields could not be checked: {exc.message}"
     key = str(form.get("maileon_api_key", "")).strip()

@@ -162,7 +162,7 @@ class DealsAndOrgs:
                 "custom_fields": {},
             }
             if body.get("address"):
-                o["address"] = {"value": str(body["address"])}
+                o["address"] = org_address(body["address"])
             self.core.organizations[o["id"]] = o
             self.delivery.emit(
                 cid, "organization", o["id"], None, o, "app", actor, v2="create", v1="added"
@@ -178,8 +178,30 @@ class DealsAndOrgs:
             if body.get("name"):
                 new["name"] = str(body["name"])
             if "address" in body:
-                new["address"] = {"value": str(body["address"])} if body["address"] else None
+                new["address"] = org_address(body["address"]) if body["address"] else None
             if isinstance(body.get("custom_fields"), dict):
                 new["custom_fields"].update(body["custom_fields"])
             self.changes.commit("organization", self.core.organizations, old, new, "app", None)
             return self.rep.org_v2(self.core.organizations[org_id], with_company=True)
+
+
+ADDRESS_PARTS = (
+    "value",
+    "country",
+    "admin_area_level_1",
+    "admin_area_level_2",
+    "locality",
+    "sublocality",
+    "route",
+    "street_number",
+    "postal_code",
+    "formatted_address",
+)
+
+
+def org_address(raw: Any) -> dict[str, Any]:
+    """An organization's address as API v2 shows it (reference §3.5 example): a string is the
+    `value`; an object keeps the documented parts (strings), nothing else."""
+    if not isinstance(raw, dict):
+        return {"value": str(raw)}
+    return {k: str(raw[k]) for k in ADDRESS_PARTS if raw.get(k) is not None}
