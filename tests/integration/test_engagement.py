@@ -1,0 +1,143 @@
+"""F15 end to end: mailings sent in the simulated Maileon, opened, clicked and bounced by the
+recipient, come back: stored once per event, notes and person fields in the simulated Pipedrive.
+Everything runs over real HTTP against the two simulators; nothing of the app is mocked."""
+
+from __future__ import annotations
+
+import html
+import sqlite3
+from typing import Any
+
+import httpx
+
+from tests.harness import COMPANY, Harness, wait_until
+
+
+def doi_plus_person(h: Harness, email: str, first: str, last: str) -> dict[str, Any]:
+    key, options = h.newsletter_field()
+    person = h.create_person(
+        first_name=first, last_name=last, email=email, custom_fields={key: options["Subscribed"]}
+    )
+    wait_until(lambda: h.contacts().get(email, {}).get("doi_pending"))
+    h.ml("POST", "/_sim/contacts/confirm_doi", json={"email": email})
+    wait_until(lambda: h.contacts()[email]["permission"] == 5)
+    return person
+
+
+def send(h: Harness, name: str, emails: list[str]) -> int:
+    r = h.ml("POST", "/_sim/mailings", json={"name": name, "contacts": emails})
+    return int(r["mailing_id"])
+
+
+def act(h: Harness, mid: int, email: str, action: str, **data: Any) -> None:
+    h.ml("POST", f"/_sim/mailings/{mid}/act", json={"contact": email, "action": action, **data})
+
+
+def events(h: Harness, kind: str | None = None) -> list[tuple[Any, ...]]:
+    if kind is None:
+        return h.rows("SELECT kind, person_id, mailing_id FROM engagement_events ORDER BY at")
+    return h.rows(
+        "SELECT kind, person_id, mailing_id, bounce_type, code FROM engagement_events WHERE kind=?",
+        (kind,),
+    )
+
+
+def notes_of(h: Harness, person_id: int) -> list[dict[str, Any]]:
+    return h.pipedrive.notes.notes_of(person_id)
+
+
+def field_value(h: Harness, person_id: int, name: str) -> Any:
+    state = h.pd("GET", "/_sim/state")
+    key = next((f["key"] for f in state["person_fields"] if f["name"] == name), None)
+    person = next(p for p in state["persons"] if p["id"] == person_id)
+    return person["custom_fields"].get(key) if key else None
+
+
+def rewind_cursor(h: Harness) -> None:
+    """As after a crash before the cursor was saved: the next read covers everything again."""
+    conn = sqlite3.connect(h.config.database_path)
+    try:
+        conn.execute("UPDATE cursors SET value='0' WHERE name='engagement_reports'")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def sync_log(h: Harness, client: httpx.Client) -> str:
+    r = client.get(f"{h.app_url}/settings/health")
+    assert r.status_code == 200, r.text
+    return html.unescape(r.text)
+
+
+def test_reports_read_over_a_cursor_store_each_event_once_and_write_to_pipedrive(
+    fast_periodic_harness: Harness,
+) -> None:
+    h = fast_periodic_harness
+    client = h.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1", doi_plus=True)
+    ada = doi_plus_person(h, "ada@example.com", "Ada", "Lovelace")
+    h.settle()
+    mid = send(h, "November news", ["ada@example.com"])
+    act(h, mid, "ada@example.com", "open")
+    act(h, mid, "ada@example.com", "click", link_url="https://example.com/offer")
+    wait_until(lambda: len(events(h)) == 3, timeout=20)
+    assert [e[0] for e in events(h)] == ["sent", "open", "click"]
+    assert all(e[1] == ada["id"] and e[2] == str(mid) for e in events(h))
+    wait_until(lambda: field_value(h, ada["id"], "Last newsletter click"), timeout=20)
+    assert notes_of(h, ada["id"]) == []  # never anything per open or click
+
+    # a re-read of the same window stores nothing twice
+    h.settle()
+    rewind_cursor(h)
+    calls_before = len(
+        [r for r in h.ml("GET", "/_sim/state")["requests"] if r["path"] == "/1.0/reports/clicks"]
+    )
+    wait_until(
+        lambda: (
+            len(
+                [
+                    r
+                    for r in h.ml("GET", "/_sim/state")["requests"]
+                    if r["path"] == "/1.0/reports/clicks"
+                ]
+            )
+            > calls_before + 1
+        ),
+        timeout=20,
+    )
+    assert len(events(h)) == 3
+    reads = [
+        r for r in h.ml("GET", "/_sim/state")["requests"] if r["path"].startswith("/1.0/reports/")
+    ]
+    assert all("page_size=1000" in r["query"] and "to_date=" in r["query"] for r in reads)
+
+    # a hard bounce comes by webhook: stored, enriched from the report, a note and the field
+    act(h, mid, "ada@example.com", "hard_bounce", status_code="5.1.1")
+    wait_until(lambda: len(notes_of(h, ada["id"])) == 1, timeout=20)
+    assert events(h, "bounce") == [("bounce", ada["id"], str(mid), "hard", "5.1.1")]
+    note = notes_of(h, ada["id"])[0]
+    assert "November news" in note["content"] and "5.1.1" in note["content"]
+    assert field_value(h, ada["id"], "Email bounced")
+    h.settle()
+    assert "note on Ada Lovelace" in sync_log(h, client)
+    assert len(notes_of(h, ada["id"])) == 1  # the periodic read of the same bounce adds none
+
+    # the unsubscribe from the mailing: one note, with how
+    act(h, mid, "ada@example.com", "unsubscribe")
+    wait_until(lambda: len(notes_of(h, ada["id"])) == 2, timeout=20)
+    assert "How: link" in notes_of(h, ada["id"])[1]["content"]
+
+
+def test_bounce_webhook_needs_the_company_token(harness: Harness) -> None:
+    h = harness
+    h.setup_company()
+    url = f"{h.app_url}/webhooks/maileon/{COMPANY}/bounce"
+    assert httpx.post(url, json={"email": "x@example.com"}).status_code == 401
+    assert httpx.post(url, params={"token": "nope"}, json={}).status_code == 403
+    hook = next(w for w in h.ml("GET", "/_sim/state")["webhooks"] if w["event"] == "bounce")
+    token = next(p["custom_value"] for p in hook["urlParams"] if p["name"] == "token")
+    bad = httpx.post(url, params={"token": token}, content=b"[1]")
+    assert bad.status_code == 400
+    ok = httpx.post(url, params={"token": token}, json={"email": "x@example.com", "msg_id": "7"})
+    assert ok.status_code == 200 and ok.json() == {"ok": True, "duplicate": False}
+    again = httpx.post(url, params={"token": token}, json={"email": "x@example.com", "msg_id": "7"})
+    assert again.json()["duplicate"] is True
