@@ -10,7 +10,7 @@ from defusedxml import ElementTree
 
 from clients.digits import ascii_int
 from clients.errors import NotFound, PermanentError
-from clients.maileon import MaileonClient, path_segment
+from clients.maileon import MaileonClient, parse_contact, path_segment
 
 # report path -> row element (the PHP client's deserializer names)
 REPORTS = {
@@ -100,3 +100,20 @@ def _text(body: bytes) -> str:
         except ElementTree.ParseError:
             return ""
     return raw.decode("utf-8", "replace")[:200]
+
+
+async def contact_standing(client: MaileonClient, email: str) -> tuple[int, str] | None:
+    """(permission, SENDOUT_STATUS `allowed`/`blocked`) of the contact; None when unknown."""
+    try:
+        response = await client.request(
+            "GET",
+            f"/contacts/email/{path_segment(email)}",
+            params=[("standard_field", "SENDOUT_STATUS")],
+        )
+    except NotFound:
+        return None
+    try:
+        contact = parse_contact(ElementTree.fromstring(response.content))
+    except ElementTree.ParseError:
+        raise PermanentError("Maileon answered the contact unreadably") from None
+    return int(contact["permission"]), str(contact["standard_fields"].get("SENDOUT_STATUS", ""))

@@ -141,3 +141,60 @@ def test_bounce_webhook_needs_the_company_token(harness: Harness) -> None:
     assert ok.status_code == 200 and ok.json() == {"ok": True, "duplicate": False}
     again = httpx.post(url, params={"token": token}, json={"email": "x@example.com", "msg_id": "7"})
     assert again.json()["duplicate"] is True
+
+
+def panel_fragment(h: Harness, person_id: int, refresh: bool = False) -> str:
+    r = httpx.get(
+        f"{h.app_url}/panel/engagement",
+        params={"selectedIds": str(person_id), **({"refresh": "1"} if refresh else {})},
+        headers={"X-Pipedrive-Token": h.sign_token()},
+        timeout=20,
+    )
+    assert r.status_code == 200, r.text
+    return html.unescape(r.text)
+
+
+def test_panel_shows_recent_mailings_and_refreshes_in_the_background(harness: Harness) -> None:
+    h = harness
+    h.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1", doi_plus=True)
+    ada = doi_plus_person(h, "ada@example.com", "Ada", "Lovelace")
+    # Bob was in Maileon before with single opt-in: his opens and clicks are anonymous
+    h.ml("POST", "/_sim/contacts", json={"email": "bob@example.com", "permission": 2})
+    bob = h.create_person(first_name="Bob", last_name="Soi", email="bob@example.com")
+    h.settle()
+    first = send(h, "October news", ["ada@example.com"])
+    second = send(h, "November news", ["ada@example.com", "bob@example.com"])
+    act(h, second, "ada@example.com", "click", link_url="https://example.com/offer")
+    act(h, first, "ada@example.com", "soft_bounce", status_code="4.2.2")
+
+    # the first render shows what the app holds (the bounce its webhook brought, not yet the
+    # click) and asks for a refresh in the background
+    h.settle()
+    stale = panel_fragment(h, ada["id"])
+    assert "refresh=1" in stale and "November news" not in stale
+    fresh = panel_fragment(h, ada["id"], refresh=True)
+    assert "refresh=1" not in fresh
+    assert fresh.index("November news") < fresh.index("October news")  # newest first
+    assert "https://example.com/offer" in fresh and "Bounced (soft, 4.2.2)" in fresh
+    assert "not tied to this person" not in fresh
+    # held now: the next render comes from the app's own data, without asking Maileon
+    before = len(h.ml("GET", "/_sim/state")["requests"])
+    again = panel_fragment(h, ada["id"])
+    assert "November news" in again and "refresh=1" not in again
+    assert len(h.ml("GET", "/_sim/state")["requests"]) == before
+
+    bob_view = panel_fragment(h, bob["id"], refresh=True)
+    assert "November news" in bob_view
+    assert "Opens and clicks are not tied to this person" in bob_view
+
+
+def test_panel_banner_when_maileon_blocks_the_address(harness: Harness) -> None:
+    h = harness
+    h.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1", doi_plus=True)
+    ada = doi_plus_person(h, "ada@example.com", "Ada", "Lovelace")
+    h.settle()
+    for name in ("One", "Two", "Three"):
+        mid = send(h, name, ["ada@example.com"])
+        act(h, mid, "ada@example.com", "hard_bounce")
+    view = panel_fragment(h, ada["id"], refresh=True)
+    assert "Maileon blocks this address" in view
