@@ -79,6 +79,8 @@ routes = [
     Route("/panel/subscribe", panel.panel_subscribe, methods=["POST"]),
     Route("/panel/unsubscribe", panel.panel_unsubscribe, methods=["POST"]),
     Route("/panel/engagement", engagement.panel_engagement, methods=["GET"]),
+    Route("/settings/engagement", engagement.engagement_card, methods=["GET"]),
+    Route("/settings/engagement", engagement.engagement_save, methods=["POST"]),
     Route("/healthz", health.healthz),
     Mount("/static", StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
 ]

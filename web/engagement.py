@@ -7,13 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from clients.errors import ApiError
 from clients.maileon_reports import contact_standing
 from store import engagement, people, tenants
 from sync.engagement.reader import refresh_person
 from sync.engagement.view import person_view
+from web.admin_rights import admin_for_viewing
+from web.auth import Identity, requires_admin, requires_identity
 from web.panel import _identity, _refuse, person_id_of
 from web.state import app_context
 from web.templating import templates
@@ -57,3 +59,45 @@ async def _refresh(ctx: Any, company_id: int, person_id: int, view: dict[str, An
         view["error"] = f"Maileon could not be asked just now ({exc.message})."
         return "error"
     return found if found is not None else "none"
+
+
+# --- the settings card ----------------------------------------------------------------------
+SWITCH_LABELS = {
+    "panel": "Show recent mailings in the Newsletter panel",
+    "notes": "Note on the person for each hard bounce and each unsubscribe",
+    "fields": "Person fields “Last newsletter click” and “Email bounced”",
+    "digest": "Daily click digest note per person",
+}
+
+
+async def _card(request: Request, identity: Identity, notice: str = "") -> Response:
+    if not request.headers.get("hx-request"):
+        return RedirectResponse("/settings#engagement", status_code=303)
+    ctx = app_context(request)
+    company_id = identity.company_id
+    inst = tenants.get_installation(ctx.store, company_id, identity.user_id)
+    is_admin = inst is not None and await admin_for_viewing(
+        ctx, company_id, identity.user_id, inst.is_admin
+    )
+    eng = engagement.get_settings(ctx.store, company_id)
+    page = {
+        "eng": eng,
+        "switches": [(name, label, getattr(eng, name)) for name, label in SWITCH_LABELS.items()],
+        "is_admin": is_admin,
+        "notice": notice,
+        "events": engagement.count_events(ctx.store, company_id),
+    }
+    return templates.TemplateResponse(request, "partials/engagement_card.html", page)
+
+
+@requires_identity
+async def engagement_card(request: Request, identity: Identity) -> Response:
+    return await _card(request, identity)
+
+
+@requires_admin
+async def engagement_save(request: Request, identity: Identity) -> Response:
+    form = await request.form()
+    switches = {name: form.get(name) in ("1", "on", "true") for name in SWITCH_LABELS}
+    engagement.save_switches(app_context(request).store, identity.company_id, switches)
+    return await _card(request, identity, notice="Engagement settings saved.")

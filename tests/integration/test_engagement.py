@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.harness import COMPANY, Harness, wait_until
+from tests.harness import COMPANY, SALES, Harness, wait_until
 
 
 def doi_plus_person(h: Harness, email: str, first: str, last: str) -> dict[str, Any]:
@@ -198,3 +198,61 @@ def test_panel_banner_when_maileon_blocks_the_address(harness: Harness) -> None:
         act(h, mid, "ada@example.com", "hard_bounce")
     view = panel_fragment(h, ada["id"], refresh=True)
     assert "Maileon blocks this address" in view
+
+
+def hx(h: Harness) -> dict[str, str]:
+    return {"HX-Request": "true", "Origin": h.app_url}
+
+
+def test_settings_card_switches_what_is_written(fast_periodic_harness: Harness) -> None:
+    h = fast_periodic_harness
+    client = h.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1", doi_plus=True)
+    card = client.get(f"{h.app_url}/settings/engagement", headers=hx(h))
+    assert card.status_code == 200
+    assert 'id="eng_panel" name="panel" value="1" checked' in card.text
+    assert 'id="eng_digest" name="digest" value="1" >' in card.text  # off by default
+    assert 'href="#engagement"' in client.get(f"{h.app_url}/settings").text
+    # notes off, fields on
+    r = client.post(
+        f"{h.app_url}/settings/engagement", data={"panel": "1", "fields": "1"}, headers=hx(h)
+    )
+    assert r.status_code == 200 and "Engagement settings saved" in r.text
+    ada = doi_plus_person(h, "ada@example.com", "Ada", "Lovelace")
+    h.settle()
+    mid = send(h, "November news", ["ada@example.com"])
+    act(h, mid, "ada@example.com", "hard_bounce")
+    wait_until(lambda: field_value(h, ada["id"], "Email bounced"), timeout=20)
+    h.settle()
+    assert notes_of(h, ada["id"]) == []
+    # a contact Maileon knows but no Pipedrive person has: skipped, one warning on the health card
+    h.ml("POST", "/_sim/contacts", json={"email": "stranger@example.com", "permission": 4})
+    send(h, "Strangers", ["stranger@example.com"])
+    wait_until(lambda: "no synced" in html.unescape(sync_log(h, client)), timeout=20)
+    card = html.unescape(client.get(f"{h.app_url}/settings/engagement", headers=hx(h)).text)
+    assert "Last read of Maileon" in card and "not yet" not in card
+    # everything off: Maileon's reports are no longer read
+    client.post(f"{h.app_url}/settings/engagement", data={}, headers=hx(h))
+    h.settle()
+
+    def recipient_reads() -> int:
+        state = h.ml("GET", "/_sim/state")
+        return len([r for r in state["requests"] if r["path"] == "/1.0/reports/recipients"])
+
+    def runs() -> int:
+        sql = "SELECT count(*) FROM jobs WHERE kind='periodic.engagement' AND state='done'"
+        return int(h.rows(sql)[0][0])
+
+    before, ran = recipient_reads(), runs()
+    wait_until(lambda: runs() >= ran + 2, timeout=20)
+    after = recipient_reads()
+    assert after == before
+
+
+def test_sales_user_sees_the_card_read_only_and_cannot_save(harness: Harness) -> None:
+    h = harness
+    h.setup_company()
+    sales = h.install(user_id=SALES)
+    card = sales.get(f"{h.app_url}/settings/engagement", headers=hx(h))
+    assert card.status_code == 200 and "<form" not in card.text
+    r = sales.post(f"{h.app_url}/settings/engagement", data={}, headers=hx(h))
+    assert r.status_code == 403
