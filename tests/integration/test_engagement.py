@@ -228,8 +228,8 @@ def test_settings_card_switches_what_is_written(fast_periodic_harness: Harness) 
     h.ml("POST", "/_sim/contacts", json={"email": "stranger@example.com", "permission": 4})
     send(h, "Strangers", ["stranger@example.com"])
     wait_until(lambda: "no synced" in html.unescape(sync_log(h, client)), timeout=20)
-    card = html.unescape(client.get(f"{h.app_url}/settings/engagement", headers=hx(h)).text)
-    assert "Last read of Maileon" in card and "not yet" not in card
+    card_text = html.unescape(client.get(f"{h.app_url}/settings/engagement", headers=hx(h)).text)
+    assert "Last read of Maileon" in card_text and "not yet" not in card_text
     # everything off: Maileon's reports are no longer read
     client.post(f"{h.app_url}/settings/engagement", data={}, headers=hx(h))
     h.settle()
