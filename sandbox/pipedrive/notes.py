@@ -27,8 +27,7 @@ class Notes:
     def __init__(self, core: SimCore, gate: Gate) -> None:
         self.core = core
         self.gate = gate
-        self.notes: dict[int, dict[str, Any]] = {}
-        self._next = 0
+        self.notes = core.notes
 
     def routes(self) -> list[BaseRoute]:
         api = self.gate._api
@@ -60,10 +59,10 @@ class Notes:
                 raise fail(404, "Person not found")
             if person.get("is_deleted") or person.get("deleted"):
                 raise fail(410, "Person is deleted")
-            self._next += 1
+            note_id = max(self.notes, default=0) + 1
             now = utcnow().strftime("%Y-%m-%d %H:%M:%S")
             note: dict[str, Any] = {
-                "id": self._next,
+                "id": note_id,
                 "company_id": auth.company_id,
                 "user_id": auth.user_id,
                 "person_id": pid,
@@ -72,7 +71,7 @@ class Notes:
                 "add_time": add_time or now,
                 "update_time": now,
             }
-            self.notes[self._next] = note
+            self.notes[note_id] = note
         return JSONResponse({"success": True, "data": note}, status_code=201)
 
     async def _list(self, request: Request, auth: Auth) -> Response:
