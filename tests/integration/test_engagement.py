@@ -5,6 +5,7 @@ Everything runs over real HTTP against the two simulators; nothing of the app is
 from __future__ import annotations
 
 import html
+import re
 import sqlite3
 from typing import Any
 
@@ -166,6 +167,12 @@ def test_panel_shows_recent_mailings_and_refreshes_in_the_background(harness: Ha
     second = send(h, "November news", ["ada@example.com", "bob@example.com"])
     act(h, second, "ada@example.com", "click", link_url="https://example.com/offer")
     act(h, first, "ada@example.com", "soft_bounce", status_code="4.2.2")
+    receipt = h.ml(
+        "POST",
+        "/_sim/mailings",
+        json={"name": "Your receipt", "type": "trigger", "contacts": ["ada@example.com"]},
+    )
+    assert receipt["sent"]
 
     # the first render shows what the app holds (the bounce its webhook brought, not yet the
     # click) and asks for a refresh in the background
@@ -177,6 +184,7 @@ def test_panel_shows_recent_mailings_and_refreshes_in_the_background(harness: Ha
     assert fresh.index("November news") < fresh.index("October news")  # newest first
     assert "https://example.com/offer" in fresh and "Bounced (soft, 4.2.2)" in fresh
     assert "not tied to this person" not in fresh
+    assert re.search(r"Your receipt</strong>\s*<span class=\"muted\">\(transactional\)", fresh)
     # held now: the next render comes from the app's own data, without asking Maileon
     before = len(h.ml("GET", "/_sim/state")["requests"])
     again = panel_fragment(h, ada["id"])
