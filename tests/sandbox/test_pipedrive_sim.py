@@ -845,7 +845,10 @@ def test_notes_on_persons_as_v1_documents_them(env: Env) -> None:
     tokens = install(env.http)
     pid = env.sim.create_person(1001, name="Pat")["id"]
     other = env.sim.create_person(2002, name="Elsewhere")["id"]
-    post = lambda body: env.http.post("/api/v1/notes", headers=bearer(tokens), json=body)  # noqa: E731
+
+    def post(body: dict[str, Any]) -> httpx.Response:
+        return env.http.post("/api/v1/notes", headers=bearer(tokens), json=body)
+
     assert post({"person_id": pid}).status_code == 400  # content is required
     assert post({"content": "x", "person_id": str(pid)}).status_code == 400
     assert (
