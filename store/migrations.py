@@ -470,6 +470,65 @@ def m071_incremental_auto_vacuum(db: Database) -> None:
 
 
 @migrations()
+def m080_engagement(db: Database) -> None:
+    """F15: what Maileon's mailings did with a person. `engagement_events` holds one row per
+    event under its natural key (a re-read of a report stores nothing twice); `engagement_writes`
+    what was written to Pipedrive for which event (nothing written twice); `engagement_mailings`
+    mailing names and types (immutable once sent); `engagement_settings` the switches and what
+    the last read did. All go with the company (cascade) and events after RETENTION_DAYS."""
+    db.executescript(
+        """
+        CREATE TABLE engagement_events (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            person_id INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            mailing_id TEXT NOT NULL DEFAULT '',
+            at REAL NOT NULL,
+            email TEXT NOT NULL DEFAULT '',
+            link TEXT NOT NULL DEFAULT '',
+            bounce_type TEXT NOT NULL DEFAULT '',
+            code TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT '',
+            stored_at REAL NOT NULL,
+            PRIMARY KEY (company_id, key)
+        );
+        CREATE INDEX engagement_events_person ON engagement_events (company_id, person_id, at);
+        CREATE INDEX engagement_events_age ON engagement_events (stored_at);
+        CREATE TABLE engagement_writes (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            person_id INTEGER NOT NULL,
+            target TEXT NOT NULL,
+            day TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (company_id, key)
+        );
+        CREATE INDEX engagement_writes_day ON engagement_writes (company_id, day, person_id);
+        CREATE TABLE engagement_mailings (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            mailing_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            type TEXT NOT NULL,
+            PRIMARY KEY (company_id, mailing_id)
+        );
+        CREATE TABLE engagement_settings (
+            company_id INTEGER PRIMARY KEY REFERENCES companies(id) ON DELETE CASCADE,
+            panel INTEGER NOT NULL DEFAULT 1,
+            notes INTEGER NOT NULL DEFAULT 1,
+            fields INTEGER NOT NULL DEFAULT 1,
+            digest INTEGER NOT NULL DEFAULT 0,
+            last_read_at REAL,
+            last_read TEXT NOT NULL DEFAULT '',
+            warning TEXT NOT NULL DEFAULT '',
+            last_click_field TEXT NOT NULL DEFAULT '',
+            bounced_field TEXT NOT NULL DEFAULT ''
+        );
+        """
+    )
+
+
+@migrations()
 def m090_field_targets(db: Database) -> None:
     """The Maileon field each custom field slot writes (F16): a JSON list as long as
     `custom_fields`, "" meaning the field's default target (the same name), so settings saved

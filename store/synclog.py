@@ -15,7 +15,12 @@ from store.db import Store, now
 
 # Routine maintenance that had nothing to do ("sync is off", "first sweep") is not shown; when
 # it did something or failed it is. (Routine runs that changed nothing are not logged at all.)
-HIDDEN_WHEN_SKIPPED = ("periodic.webhooks", "periodic.sweep", "periodic.prune")
+HIDDEN_WHEN_SKIPPED = (
+    "periodic.webhooks",
+    "periodic.sweep",
+    "periodic.prune",
+    "periodic.engagement",
+)
 MAX_SUBJECT = 200
 
 

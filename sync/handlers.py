@@ -7,6 +7,8 @@ from sync import backfill, periodic, rules_run
 from sync.contacts import handle_person
 from sync.context import Context
 from sync.deals import handle_deal
+from sync.engagement.bounce import handle_bounce
+from sync.engagement.reader import read_reports
 from sync.organizations import forget_organization
 from sync.outcome import Outcome
 from sync.syncback import handle_maileon_event, reconcile
@@ -31,4 +33,6 @@ HANDLERS: dict[str, Handler] = {
     "periodic.prune": periodic.prune,
     "maileon_event": handle_maileon_event,
     "periodic.reconcile": periodic.periodic("periodic.reconcile")(reconcile),
+    "engagement.bounce": handle_bounce,
+    "periodic.engagement": periodic.periodic("periodic.engagement")(read_reports),
 }

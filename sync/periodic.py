@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from clients.errors import ApiError
-from store import cursors, jobs, people, queue, space, tenants
+from store import cursors, engagement, jobs, people, queue, space, tenants
 from store.db import now
 from store.queue import Job
 from sync.context import Context
@@ -117,5 +117,6 @@ async def prune(ctx: Context, job: Job) -> Outcome:
     RETENTION_DAYS."""
     cutoff = now() - ctx.config.retention_days * 86400  # RETENTION_DAYS
     jobs.prune(ctx.store, job.company_id, cutoff)
+    engagement.prune(ctx.store, job.company_id, cutoff)
     space.reclaim(ctx.store)  # what this and earlier prunes or imports freed, to the disk
     return Outcome.quiet("old events, jobs and log lines pruned")

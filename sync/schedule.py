@@ -15,6 +15,7 @@ PERIODIC = {
     "periodic.tokens": 1800.0,  # refresh access tokens ahead of expiry
     "periodic.prune": 86400.0,  # forget old events, finished jobs and log lines
     "periodic.reconcile": 900.0,  # Maileon unsubscribes no webhook delivered (F10)
+    "periodic.engagement": 900.0,  # Maileon engagement reports (F15)
 }
 
 

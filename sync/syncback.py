@@ -59,7 +59,7 @@ from sync.wording import plural
 
 log = logging.getLogger("pipedrive_maileon.syncback")
 
-EVENTS = ("unsubscription", "doi")
+EVENTS = ("unsubscription", "doi", "bounce")  # bounce: F15, handled by sync/engagement
 REMOVE_TIMEOUT = 5.0  # seconds the uninstall waits for Maileon at most
 JOB_KIND = "maileon_event"
 RECONCILE = "periodic.reconcile"

@@ -29,7 +29,7 @@ from store.db import Store
 from sync import handlers, schedule
 from sync.context import Context
 from sync.worker import Worker
-from web import health, imports, oauth, panel, rules, settings, webhooks
+from web import engagement, health, imports, oauth, panel, rules, settings, webhooks
 from web.errors import HTTPProblem, render_problem
 from web.limits import BodyLimit
 from web.logs import configure as configure_logging
@@ -78,6 +78,9 @@ routes = [
     Route("/panel/status", panel.panel_status, methods=["GET"]),
     Route("/panel/subscribe", panel.panel_subscribe, methods=["POST"]),
     Route("/panel/unsubscribe", panel.panel_unsubscribe, methods=["POST"]),
+    Route("/panel/engagement", engagement.panel_engagement, methods=["GET"]),
+    Route("/settings/engagement", engagement.engagement_card, methods=["GET"]),
+    Route("/settings/engagement", engagement.engagement_save, methods=["POST"]),
     Route("/healthz", health.healthz),
     Mount("/static", StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
 ]

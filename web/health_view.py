@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from store import tenants
+from store import engagement, tenants
 from sync.context import Context
 from sync.health import WebhookCheck, health_facts
 from web import field_mapping
@@ -127,6 +127,7 @@ async def health(ctx: Context, company_id: int, failed_only: bool = False) -> di
         "key_status_text": KEY_STATUS.get(key_status, key_status),
         "webhook_text": webhook_text(webhooks),
         "attention": [words(r, base=base) for r in attention],
+        "engagement_warning": engagement.get_settings(ctx.store, company_id).warning,
         "log": [words(w, waiting=True, base=base) for w in waits]
         + [words(r, base=base) for r in rows],
         "mapping_warnings": await field_mapping.warnings(ctx, company_id),  # F16

@@ -67,6 +67,8 @@ def _subject(kind: str, entity_id: str, label: str, name: str) -> str:
         return "Maileon → Pipedrive"
     if kind == "organization":
         return f"Organization #{entity_id}"
+    if kind in ("engagement", "engagement.bounce", "periodic.engagement"):
+        return "Maileon engagement → Pipedrive"
     return ROUTINE.get(kind, kind)
 
 

@@ -24,6 +24,7 @@ from sync.deals import job_entity_id
 from sync.health import QUEUE_REFUSED
 from sync.intake import BadPayload, parse_pipedrive
 from sync.worker import Worker
+from web import engagement_hooks
 from web.auth import basic_username, check_basic
 from web.errors import HTTPProblem
 from web.state import app_context, app_worker
@@ -223,6 +224,9 @@ async def maileon(request: Request) -> Response:
     ):
         return _error(403, "forbidden")
     event = request.path_params["event"]
+    if event == engagement_hooks.EVENT:
+        body = await read_json(request, empty={})
+        return engagement_hooks.receive_bounce(request, settings.company_id, body)
     if event not in syncback.EVENTS:
         return _error(404, f"the app does not handle Maileon {event!r} events")
     body = await read_json(request, empty={})

@@ -141,6 +141,8 @@ class Contact:
     doi_mailing: str | None = None
     doiplus: bool = False
     doi_mailing_unknown: bool = False
+    bounce_blocked: bool = False  # blocked for sendouts by the bounce policy (F15)
+    hard_bounces: int = 0  # consecutive permanent bounces, for the bounce policy
     src: str | None = None
     subscription_page: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -180,6 +182,7 @@ class Contact:
             "doi_mailing": self.doi_mailing,
             "doiplus": self.doiplus,
             "doi_mailing_unknown": self.doi_mailing_unknown,
+            "bounce_blocked": self.bounce_blocked,
             "src": self.src,
             "subscription_page": self.subscription_page,
             "standard_fields": dict(self.standard_fields),
@@ -243,6 +246,8 @@ class Account:
     doi_confirmations: list[dict[str, Any]] = field(default_factory=list)
     suppressed: set[str] = field(default_factory=set)
     doi_mailing_ids: dict[str, int] = field(default_factory=dict)  # DOI key -> mailing id
+    mailings: dict[int, dict[str, Any]] = field(default_factory=dict)  # sent mailings (F15)
+    events: list[dict[str, Any]] = field(default_factory=list)  # recipient/open/click/bounce/block
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG))
     # lower-case email -> contact id, kept by add/set_email/drop, so lookups stay O(1) for
     # imports of 100k contacts

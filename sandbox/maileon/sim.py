@@ -18,6 +18,7 @@ from sandbox.maileon.control import ControlRoutes
 from sandbox.maileon.core import SimCore
 from sandbox.maileon.fields import FieldRoutes
 from sandbox.maileon.gate import ApiGate
+from sandbox.maileon.mailings import MailingRoutes
 from sandbox.maileon.model import ApiError
 from sandbox.maileon.reports import ReportRoutes
 from sandbox.maileon.synchronize import SynchronizeRoutes
@@ -44,6 +45,7 @@ class MaileonSim:
         self.fields = FieldRoutes()
         self.transactions = TransactionRoutes(self.contacts, core)
         self.reports = ReportRoutes(core)
+        self.mailings = MailingRoutes(self.contacts, self.webhooks, core)
         self.control = ControlRoutes(self.contacts, core)
         self.ui = UiRoutes(self.contacts, self.control, core)
         self.app: ASGIApp = FaultMiddleware(self._build(), self.faults, ("/_sim/",))
@@ -58,11 +60,13 @@ class MaileonSim:
             *self.transactions.routes(),
             *self.webhooks.routes(),
             *self.reports.routes(),
+            *self.mailings.routes(),
         ]
         api = Router(routes=api_routes)
         control = [
             *self.control.routes(),
             *self.ui.routes(),
+            *self.mailings.control_routes(),
             Mount("/1.0", app=ApiGate(api, self.core)),
         ]
 

@@ -103,7 +103,9 @@ def contact_xml(
     std = SubElement(el, "standard_fields")
     derived = {
         "PERMISSION_STATUS": c.permission_status,
-        "SENDOUT_STATUS": "allowed" if c.permission_status == "available" else "blocked",
+        "SENDOUT_STATUS": (
+            "allowed" if c.permission_status == "available" and not c.bounce_blocked else "blocked"
+        ),
         "CUSTOM_SOURCE": c.src,
     }
     for name in std_names if std_names else sorted(c.standard_fields):

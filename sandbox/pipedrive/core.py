@@ -86,6 +86,7 @@ class SimCore:
         self.users: dict[int, dict[str, Any]] = {}
         self.organizations: dict[int, dict[str, Any]] = {}
         self.persons: dict[int, dict[str, Any]] = {}
+        self.notes: dict[int, dict[str, Any]] = {}  # sandbox/pipedrive/notes.py
         self.deals: dict[int, dict[str, Any]] = {}
         self.pipelines: dict[int, dict[str, Any]] = {}
         self.stages: dict[int, dict[str, Any]] = {}

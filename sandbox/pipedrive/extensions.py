@@ -119,6 +119,7 @@ class Extensions:
                 "emails": [e["value"] for e in person["emails"]],
                 "org": orgs[person["org_id"]]["name"] if person["org_id"] in orgs else "",
                 "deals": [d["title"] for d in self.core.deals.values() if d["person_id"] == pid],
+                "notes": [n for n in self.core.notes.values() if n["person_id"] == pid],
                 "fields": [
                     (f["name"], ui_display(f, person["custom_fields"].get(f["key"])))
                     for f in ui_fields(self.core, cid)

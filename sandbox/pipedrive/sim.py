@@ -18,6 +18,7 @@ from sandbox.pipedrive.deals import DealsAndOrgs
 from sandbox.pipedrive.delivery import Delivery
 from sandbox.pipedrive.gate import Gate
 from sandbox.pipedrive.helpers import iso_ms, utcnow
+from sandbox.pipedrive.notes import Notes
 from sandbox.pipedrive.oauth import OAuth
 from sandbox.pipedrive.persons import Persons
 from sandbox.pipedrive.public import PythonApi
@@ -79,6 +80,7 @@ class PipedriveSim(PythonApi):
             people=people,
             pyapi=self,
         )
+        self.notes = Notes(core, gate)
         self.ui = UiRoutes(core=core, hooks=hooks, orgs_deals=orgs_deals, people=people, rep=rep)
         if seed_demo:
             self._seed_demo()
@@ -175,6 +177,7 @@ class PipedriveSim(PythonApi):
         routes = [
             *self.oauth.routes(),
             *self.api.routes(),
+            *self.notes.routes(),
             *self.control.routes(),
             *self.ui.routes(),
         ]

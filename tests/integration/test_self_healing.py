@@ -58,6 +58,7 @@ def test_periodic_jobs_are_neither_lost_nor_doubled_by_restarts(harness: Harness
         "state IN ('pending','running') GROUP BY kind"
     )
     assert sorted(rows) == [
+        ("periodic.engagement", 1),
         ("periodic.prune", 1),
         ("periodic.reconcile", 1),
         ("periodic.sweep", 1),

@@ -59,7 +59,7 @@ def sync_log(h: Harness, client: httpx.Client) -> str:
 def test_webhooks_registered_once_per_key_and_removed_on_uninstall(harness: Harness) -> None:
     client = harness.setup_company()
     hooks = maileon_hooks(harness)
-    assert sorted(h["event"] for h in hooks) == ["doi", "unsubscription"]
+    assert sorted(h["event"] for h in hooks) == ["bounce", "doi", "unsubscription"]
     for hook in hooks:
         assert hook["url"] == f"{harness.app_url}/webhooks/maileon/{COMPANY}/{hook['event']}"
         params = {p["name"]: p for p in hook["urlParams"]}
@@ -78,7 +78,11 @@ def test_webhooks_registered_once_per_key_and_removed_on_uninstall(harness: Harn
     harness.ml("POST", "/_sim/keys", json={"key": "other-account-key-0002", "account": "other"})
     r = harness.save_settings(client, maileon_api_key="other-account-key-0002", contacts_sync=True)
     assert "Settings saved" in r.text, r.text
-    assert sorted(h["event"] for h in maileon_hooks(harness, "other")) == ["doi", "unsubscription"]
+    assert sorted(h["event"] for h in maileon_hooks(harness, "other")) == [
+        "bounce",
+        "doi",
+        "unsubscription",
+    ]
 
     # uninstall of the last user: the stored key's webhooks go, and the company is wiped
     harness.pd("POST", "/_sim/uninstall", json={"user_id": ADMIN})
@@ -93,7 +97,7 @@ def test_uninstall_is_not_blocked_when_maileon_is_down(harness: Harness) -> None
 
     wait_until(lambda: harness.rows("SELECT count(*) FROM companies") == [(0,)])
     harness.ml("POST", "/_sim/down", json={"down": False})
-    assert len(maileon_hooks(harness)) == 2  # left behind; Maileon was unreachable
+    assert len(maileon_hooks(harness)) == 3  # left behind; Maileon was unreachable
 
 
 def test_unsubscribe_in_maileon_sets_newsletter_unsubscribed_without_loops(
@@ -304,7 +308,7 @@ def test_webhooks_read_back_in_another_casing_are_kept(harness: Harness) -> None
     on every reconciliation."""
     client = harness.setup_company()
     hooks = maileon_hooks(harness)
-    assert len(hooks) == 2
+    assert len(hooks) == 3  # unsubscription, doi, bounce (F15)
 
     def snake(hook: dict[str, Any]) -> dict[str, Any]:
         return {

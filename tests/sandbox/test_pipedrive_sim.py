@@ -839,3 +839,24 @@ def test_ui_pages_fire_webhooks(env: Env) -> None:
     assert change["data"]["custom_fields"][tier] is None  # the edit cleared Tier
     assert change["previous"]["name"] == "<b>UI Person</b>"
     assert "UI deal" in env.http.get("/").text
+
+
+def test_notes_on_persons_as_v1_documents_them(env: Env) -> None:
+    tokens = install(env.http)
+    pid = env.sim.create_person(1001, name="Pat")["id"]
+    other = env.sim.create_person(2002, name="Elsewhere")["id"]
+
+    def post(body: dict[str, Any]) -> httpx.Response:
+        return env.http.post("/api/v1/notes", headers=bearer(tokens), json=body)
+
+    assert post({"person_id": pid}).status_code == 400  # content is required
+    assert post({"content": "x", "person_id": str(pid)}).status_code == 400
+    assert (
+        post({"content": "x", "person_id": pid, "add_time": "2026-12-07T10:00"}).status_code == 400
+    )
+    assert post({"content": "x", "person_id": other}).status_code == 404  # another company's
+    r = post({"content": "<b>Bounce</b>", "person_id": pid, "add_time": "2026-12-01 10:00:00"})
+    assert r.status_code == 201 and r.json()["data"]["add_time"] == "2026-12-01 10:00:00"
+    assert [n["content"] for n in env.sim.notes.notes_of(pid)] == ["<b>Bounce</b>"]
+    listed = env.http.get("/api/v1/notes", headers=bearer(tokens), params={"person_id": pid})
+    assert [n["id"] for n in listed.json()["data"]] == [r.json()["data"]["id"]]
