@@ -70,6 +70,7 @@ class MailingRoutes:
             Route("/mailings/{mailing_id}/name", self.mailing_name, methods=["GET"]),
             Route("/mailings/{mailing_id}/type", self.mailing_type, methods=["GET"]),
             Route("/mailings/{mailing_id}/contents/subject", self.mailing_subject, methods=["GET"]),
+            Route("/mailings/{mailing_id}", self.mailing_delete, methods=["DELETE"]),
         ]
         for path in KINDS:
             out.append(Route(f"/reports/{path}", self.report, methods=["GET"]))
@@ -327,6 +328,13 @@ class MailingRoutes:
 
     async def mailing_subject(self, request: Request) -> Response:
         return self.text("subject", self.mailing_of(request)["subject"])
+
+    async def mailing_delete(self, request: Request) -> Response:
+        """A deleted mailing is gone from `/mailings/{id}/…`; the report rows that name it stay
+        (what the app must skip with a warning: a mailing Maileon no longer knows)."""
+        mailing = self.mailing_of(request)
+        del acc_of(request).mailings[mailing["id"]]
+        return Response(status_code=200)
 
     # -- controls --------------------------------------------------------------------------------
 

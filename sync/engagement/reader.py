@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from clients.digits import ascii_int
 from clients.maileon import MaileonClient
 from clients.maileon_reports import mailing_label, report_page
 from store import cursors, tenants
@@ -39,6 +40,7 @@ class ReadResult:
     calls: int = 0
     unknown: int = 0  # rows whose contact is no synced, live person
     odd: int = 0  # rows of an unexpected shape
+    no_mailing: int = 0  # rows naming a mailing Maileon does not know (deleted)
 
     def warning(self) -> str:
         parts = []
@@ -50,6 +52,11 @@ class ReadResult:
         if self.odd:
             parts.append(
                 plural(self.odd, "report row") + " had an unexpected shape and was skipped"
+            )
+        if self.no_mailing:
+            parts.append(
+                plural(self.no_mailing, "report row") + " named a mailing Maileon does not "
+                "know (deleted) and was skipped"
             )
         return "; ".join(parts)
 
@@ -67,8 +74,10 @@ async def read_window(
     eids: list[str] | None = None,
     reports: tuple[str, ...] = REPORTS,
 ) -> ReadResult:
-    """Every report over `[from_ms, to_ms)`, every page; new events stored, mailings labelled."""
+    """Every report over `[from_ms, to_ms)`, every page; new events stored, mailings labelled
+    (a row naming a mailing Maileon does not know is skipped)."""
     result = ReadResult()
+    mailings: dict[str, bool] = {}  # mailing id -> whether Maileon knows it
     for report in reports:
         page = 1
         while page <= MAX_PAGES:
@@ -95,26 +104,36 @@ async def read_window(
                     result.unknown += 1
                     continue
                 events.append(event_of(KIND[report], pid, row, at))
-            result.new += store.add_events(store_, company_id, events)
+            await label_mailings(store_, maileon, company_id, events, mailings)
+            known = [e for e in events if not e["mailing_id"] or mailings[e["mailing_id"]]]
+            result.no_mailing += len(events) - len(known)
+            result.new += store.add_events(store_, company_id, known)
             if page >= got.pages or len(got.rows) < PAGE_SIZE:
                 break
             page += 1
-    await label_mailings(store_, maileon, company_id, result.new)
     return result
 
 
 async def label_mailings(
-    store_: Store, maileon: MaileonClient, company_id: int, events: list[dict[str, Any]]
+    store_: Store,
+    maileon: MaileonClient,
+    company_id: int,
+    events: list[dict[str, Any]],
+    seen: dict[str, bool],
 ) -> None:
-    """Name and type of each mailing not known yet (immutable once sent: kept forever)."""
-    ids = sorted({e["mailing_id"] for e in events if e["mailing_id"]})
-    known = store.mailings(store_, company_id, ids)
+    """Name and type of each mailing of `events` not labelled yet (immutable once sent: kept
+    forever); `seen` gains, for each, whether Maileon knows it."""
+    ids = sorted({e["mailing_id"] for e in events if e["mailing_id"]} - seen.keys())
+    labelled = store.mailings(store_, company_id, ids)
     for mid in ids:
-        if mid in known:
+        if mid in labelled:
+            seen[mid] = True
             continue
         label = await mailing_label(maileon, mid)
-        name, kind = label if label is not None else (f"Mailing {mid}", "")
-        store.save_mailing(store_, company_id, mid, name or f"Mailing {mid}", kind)
+        seen[mid] = label is not None
+        if label is not None:
+            name, kind = label
+            store.save_mailing(store_, company_id, mid, name or f"Mailing {mid}", kind)
 
 
 async def read_reports(ctx: Context, job: Job) -> Outcome:
@@ -127,7 +146,7 @@ async def read_reports(ctx: Context, job: Job) -> Outcome:
         return Outcome.quiet("no Maileon API key; no engagement to read")
     until = _now_ms() - int(READ_LAG * ctx.config.periodic_scale * 1000)
     raw = cursors.get(ctx.store, company_id, CURSOR)
-    since = int(raw) if raw and raw.isdigit() else until - FIRST_WINDOW * 1000
+    since = ascii_int(raw) or until - FIRST_WINDOW * 1000
     if until <= since:
         return Outcome.quiet("engagement: nothing new to read yet")
     result = await read_window(ctx.store, ctx.maileon(company_id), company_id, since, until)

@@ -4,6 +4,7 @@ Everything runs over real HTTP against the two simulators; nothing of the app is
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import sqlite3
@@ -11,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.harness import COMPANY, SALES, Harness
+from tests.harness import COMPANY, MAILEON_KEY, SALES, Harness
 from tests.waiting import wait_until
 
 
@@ -265,3 +266,25 @@ def test_sales_user_sees_the_card_read_only_and_cannot_save(harness: Harness) ->
     assert card.status_code == 200 and "<form" not in card.text
     r = sales.post(f"{h.app_url}/settings/engagement", data={}, headers=hx(h))
     assert r.status_code == 403
+
+
+def test_a_report_row_of_a_mailing_maileon_no_longer_knows_is_skipped(harness: Harness) -> None:
+    """A report row naming a deleted mailing is skipped (never stored or shown as "Mailing
+    N"); the rows of the mailings Maileon knows still come through."""
+    h = harness
+    h.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1", doi_plus=True)
+    ada = doi_plus_person(h, "ada@example.com", "Ada", "Lovelace")
+    h.settle()
+    gone = send(h, "Withdrawn news", ["ada@example.com"])
+    kept = send(h, "December news", ["ada@example.com"])
+    deleted = httpx.delete(
+        f"{h.ml_url}/1.0/mailings/{gone}",
+        headers={"Authorization": "Basic " + base64.b64encode(MAILEON_KEY.encode()).decode()},
+        timeout=10,
+    )
+    assert deleted.status_code == 200, deleted.text
+
+    fresh = panel_fragment(h, ada["id"], refresh=True)
+    assert "December news" in fresh
+    assert "Withdrawn news" not in fresh and f"Mailing {gone}" not in fresh
+    assert events(h) == [("sent", ada["id"], str(kept))]
