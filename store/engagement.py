@@ -101,6 +101,19 @@ def add_events(store: Store, company_id: int, rows: list[dict[str, Any]]) -> lis
     return new
 
 
+WRITABLE = "('bounce', 'block', 'unsubscribe', 'click')"  # the kinds that lead to a write
+
+
+def stored_since(store: Store, company_id: int, since: float) -> list[dict[str, Any]]:
+    """The company's events stored since `since` that may lead to a Pipedrive write, oldest
+    first."""
+    return store.all(
+        "SELECT * FROM engagement_events WHERE company_id=? AND stored_at>=? "  # noqa: S608
+        f"AND kind IN {WRITABLE} ORDER BY at",
+        (company_id, since),
+    )
+
+
 def has_event(store: Store, company_id: int, key: str) -> bool:
     sql = "SELECT 1 FROM engagement_events WHERE company_id=? AND key=?"
     return store.scalar(sql, (company_id, key)) is not None

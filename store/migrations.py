@@ -529,6 +529,14 @@ def m080_engagement(db: Database) -> None:
 
 
 @migrations()
+def m081_engagement_catch_up(db: Database) -> None:
+    """F15: each company's events stored lately, read again by every engagement read so a
+    Pipedrive write that failed, was over the day's budget or waited for its day to end (the
+    digest) is made then (the writes are keyed: nothing twice)."""
+    db.execute("CREATE INDEX engagement_events_stored ON engagement_events (company_id, stored_at)")
+
+
+@migrations()
 def m090_field_targets(db: Database) -> None:
     """The Maileon field each custom field slot writes (F16): a JSON list as long as
     `custom_fields`, "" meaning the field's default target (the same name), so settings saved

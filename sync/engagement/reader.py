@@ -16,7 +16,7 @@ from clients.maileon import MaileonClient
 from clients.maileon_reports import mailing_label, report_page
 from store import cursors, tenants
 from store import engagement as store
-from store.db import Store
+from store.db import Store, now
 from store.queue import Job
 from sync.context import Context
 from sync.engagement.events import KIND, epoch, event_of, person_of
@@ -29,6 +29,11 @@ PAGE_SIZE = 1000
 MAX_PAGES = 1000  # per report and run: a million rows
 READ_LAG = 600.0  # seconds (times periodic_scale) the reports may trail behind Maileon's clock
 FIRST_WINDOW = 7 * 86400  # a first read looks back a week
+# Each read also goes over the events stored in the last two days: a Pipedrive write that
+# failed (the read's job is retried, but its events are no longer new), was over the day's
+# budget, or waits for its day to end (the digest) is made then; writes are keyed, so going over
+# an event again writes nothing twice.
+CATCH_UP = 2 * 86400
 PERSON_WINDOW = 180 * 86400  # the panel's refresh of one person
 REPORTS = ("recipients", "opens", "clicks", "bounces", "blocks", "unsubscriptions")
 
@@ -151,7 +156,9 @@ async def read_reports(ctx: Context, job: Job) -> Outcome:
         return Outcome.quiet("engagement: nothing new to read yet")
     result = await read_window(ctx.store, ctx.maileon(company_id), company_id, since, until)
     cursors.put(ctx.store, company_id, CURSOR, str(until))
-    wrote = await write_events(ctx, company_id, result.new)
+    pending = store.stored_since(ctx.store, company_id, now() - CATCH_UP)
+    fresh = {e["key"] for e in result.new}
+    wrote = await write_events(ctx, company_id, pending, fresh=fresh)
     summary = (
         f"read {plural(result.rows, 'report row')} in {plural(result.calls, 'call')}, "
         f"{plural(len(result.new), 'new event')}" + (f"; {wrote}" if wrote else "")

@@ -65,8 +65,9 @@ async def ensure_field(ctx: Context, eng: EngagementSettings, name: str) -> str:
 class Writer:
     """The writes of one batch of new events for one company."""
 
-    def __init__(self, ctx: Context, company_id: int) -> None:
+    def __init__(self, ctx: Context, company_id: int, fresh: set[str] | None = None) -> None:
         self.ctx = ctx
+        self.fresh = fresh
         self.company_id = company_id
         self.eng = store.get_settings(ctx.store, company_id)
         self.day = today()
@@ -99,8 +100,11 @@ class Writer:
                 db, self.company_id, LOG_KIND, str(person_id), result, message, subject=subject
             )
 
-    async def write(self, key: str, person_id: int, target: str, what: str, act: Any) -> None:
-        """One budgeted, recorded, logged write; `act` does it."""
+    async def write(
+        self, key: str, person_id: int, target: str, what: str, act: Any, event_key: str
+    ) -> None:
+        """One budgeted, recorded, logged write; `act` does it. `event_key`: the event it is
+        for (a write held back by the budget is logged only while that event is fresh)."""
         if store.written(self.ctx.store, self.company_id, key):
             return
         name = await self.person_name(person_id)
@@ -116,18 +120,21 @@ class Writer:
             return
         if not self.budget_left(person_id):
             self.skipped.append(key)
-            self.log(
-                person_id,
-                "skipped",
-                f"{what} → not written today: the daily budget of Pipedrive writes is used up",
-                name,
-            )
+            if self.fresh is None or event_key in self.fresh:
+                self.log(
+                    person_id,
+                    "skipped",
+                    f"{what} → not written yet: the day's budget of Pipedrive writes is used "
+                    "up (it is written on a later day)",
+                    name,
+                )
             return
         try:
             await act()
         except (NotFound, Forbidden) as exc:
             self.skipped.append(key)
             self.log(person_id, "skipped", f"{what}: Pipedrive refused ({exc.message})", name)
+            store.record_write(self.ctx.store, self.company_id, key, person_id, "refused", self.day)
             return
         store.record_write(self.ctx.store, self.company_id, key, person_id, target, self.day)
         self.done.append(target)
@@ -178,9 +185,16 @@ def note_html(event: dict[str, Any], mailing: str) -> str:
     return "<br>".join(lines)
 
 
-async def write_events(ctx: Context, company_id: int, events: list[dict[str, Any]]) -> str:
-    """Write what the new `events` call for; a summary in words ('' when nothing)."""
-    w = Writer(ctx, company_id)
+async def write_events(
+    ctx: Context,
+    company_id: int,
+    events: list[dict[str, Any]],
+    fresh: set[str] | None = None,
+) -> str:
+    """Write what `events` call for and was not written yet; a summary in words ('' when
+    nothing). `fresh`: the keys of the events new to this read (None: all are), so a write the
+    day's budget holds back is logged once, not at every read that tries it again."""
+    w = Writer(ctx, company_id, fresh)
     eng = w.eng
     if not events or not (eng.notes or eng.fields or eng.digest):
         return ""
@@ -210,6 +224,7 @@ async def write_events(ctx: Context, company_id: int, events: list[dict[str, Any
                 lambda e=e, pid=pid: add_person_note(
                     ctx.pipedrive(company_id), pid, note_html(e, mailing(e)), e["at"]
                 ),
+                e["key"],
             )
         if eng.fields and (hard or blocked):
             await w.write(
@@ -218,6 +233,7 @@ async def write_events(ctx: Context, company_id: int, events: list[dict[str, Any
                 f"field {BOUNCED}",
                 describe(e, mailing(e)),
                 lambda e=e, pid=pid: w.set_date(pid, BOUNCED, e["at"]),
+                e["key"],
             )
         if e["kind"] == "click":
             clicks[pid].append(e)
@@ -230,6 +246,7 @@ async def write_events(ctx: Context, company_id: int, events: list[dict[str, Any
                 f"field {LAST_CLICK}",
                 describe(last, mailing(last)),
                 lambda last=last, pid=pid: w.set_date(pid, LAST_CLICK, last["at"]),
+                last["key"],
             )
         if eng.digest:
             await digest(w, pid, mine, mailing)
@@ -260,4 +277,5 @@ async def digest(w: Writer, pid: int, clicks: list[dict[str, Any]], mailing: Any
             lambda lines=lines, pid=pid, at=mine[-1]["at"]: add_person_note(
                 w.ctx.pipedrive(w.company_id), pid, "<br>".join(lines), at
             ),
+            mine[-1]["key"],
         )

@@ -288,3 +288,31 @@ def test_a_report_row_of_a_mailing_maileon_no_longer_knows_is_skipped(harness: H
     assert "December news" in fresh
     assert "Withdrawn news" not in fresh and f"Mailing {gone}" not in fresh
     assert events(h) == [("sent", ada["id"], str(kept))]
+
+
+def test_a_note_pipedrive_refused_for_a_while_is_written_once_it_answers(
+    fast_periodic_harness: Harness,
+) -> None:
+    """The read that stored an unsubscribe could not write its note (Pipedrive answered 503);
+    the event is no longer new to later reads, yet the note comes once Pipedrive answers."""
+    h = fast_periodic_harness
+    h.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1", doi_plus=True)
+    ada = doi_plus_person(h, "ada@example.com", "Ada", "Lovelace")
+    h.settle()
+    mid = send(h, "January news", ["ada@example.com"])
+    h.pd(
+        "POST",
+        "/_sim/faults",
+        json={"path_prefix": "/api/v1/notes", "status": 503, "count": 10_000, "method": "POST"},
+    )
+    refused = h.pipedrive.faults.answered
+    act(h, mid, "ada@example.com", "unsubscribe")
+    wait_until(lambda: events(h, "unsubscribe"), timeout=20)
+    wait_until(lambda: h.pipedrive.faults.answered > refused, timeout=20)  # the note's write
+    assert notes_of(h, ada["id"]) == []
+
+    h.pd("POST", "/_sim/reset_faults")
+    wait_until(lambda: len(notes_of(h, ada["id"])) == 1, timeout=20)
+    assert "January news" in notes_of(h, ada["id"])[0]["content"]
+    h.settle()
+    assert len(notes_of(h, ada["id"])) == 1
