@@ -376,6 +376,11 @@ class MailingRoutes:
             raise ApiError(404, "mailing not found")
         c = self.contact(acc, data.get("contact"))
         record = self.act(acc, int(raw), c, str(data.get("action")), data)
+        if data.get("at_ms") is not None:  # an event of an earlier day (tests, the demo)
+            at = data["at_ms"]
+            if not isinstance(at, int) or isinstance(at, bool) or not 0 < at <= now_ms():
+                raise ApiError(400, "at_ms must be a past time in ms")
+            record["timestamp"], record["time"] = at, fmt_ts(at)
         return JSONResponse({"ok": True, "event": record})
 
     async def sim_bounce_policy(self, request: Request) -> Response:

@@ -8,6 +8,7 @@ import base64
 import html
 import re
 import sqlite3
+import time
 from typing import Any
 
 import httpx
@@ -315,4 +316,39 @@ def test_a_note_pipedrive_refused_for_a_while_is_written_once_it_answers(
     wait_until(lambda: len(notes_of(h, ada["id"])) == 1, timeout=20)
     assert "January news" in notes_of(h, ada["id"])[0]["content"]
     h.settle()
+    assert len(notes_of(h, ada["id"])) == 1
+
+
+def test_the_click_digest_writes_one_note_per_person_and_finished_day(
+    fast_periodic_harness: Harness,
+) -> None:
+    """Off by default; switched on, yesterday's clicks of a person become one note listing
+    them (today's wait for the day to end), and later reads add none."""
+    h = fast_periodic_harness
+    client = h.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1", doi_plus=True)
+    r = client.post(
+        f"{h.app_url}/settings/engagement",
+        data={"panel": "1", "notes": "1", "fields": "1", "digest": "1"},
+        headers=hx(h),
+    )
+    assert r.status_code == 200 and "Engagement settings saved" in r.text
+    ada = doi_plus_person(h, "ada@example.com", "Ada", "Lovelace")
+    h.settle()
+    mid = send(h, "Weekly news", ["ada@example.com"])
+    yesterday = int((time.time() - 86400) * 1000)
+    for url in ("https://example.com/a", "https://example.com/b"):
+        act(h, mid, "ada@example.com", "click", link_url=url, at_ms=yesterday)
+    act(h, mid, "ada@example.com", "click", link_url="https://example.com/today")
+    wait_until(lambda: len(notes_of(h, ada["id"])) == 1, timeout=20)
+    note = notes_of(h, ada["id"])[0]["content"]
+    assert "Newsletter clicks on" in note and "Weekly news" in note
+    assert "https://example.com/a" in note and "https://example.com/b" in note
+    assert "https://example.com/today" not in note
+
+    def click_reads() -> int:
+        state = h.ml("GET", "/_sim/state")
+        return len([r for r in state["requests"] if r["path"] == "/1.0/reports/clicks"])
+
+    read = click_reads()
+    wait_until(lambda: click_reads() >= read + 2, timeout=20)  # two more reads went by
     assert len(notes_of(h, ada["id"])) == 1
