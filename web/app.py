@@ -26,9 +26,9 @@ from store import instance, keycheck, queue
 from store.checkpoints import Checkpointer
 from store.crypto import SecretBox
 from store.db import Store
-from sync import handlers, schedule
-from sync.context import Context
-from sync.worker import Worker
+from sync.engine import handlers, schedule
+from sync.engine.context import Context
+from sync.engine.worker import Worker
 from web import health, imports, oauth, panel, rules, settings, webhooks
 from web.errors import HTTPProblem, render_problem
 from web.limits import BodyLimit

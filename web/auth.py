@@ -24,7 +24,7 @@ from appconfig import Config
 from clients.errors import ApiError
 from store import oauth_nonces, tenants
 from store.db import Store, now
-from sync.intake import parse_id
+from sync.webhook.parse import parse_id
 from web.admin_rights import confirmed_admin
 from web.errors import HTTPProblem
 from web.state import app_context

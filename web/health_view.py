@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from store import tenants
-from sync.context import Context
+from sync.engine.context import Context
 from sync.health import WebhookCheck, health_facts
 from web.log_words import words
 

@@ -2,7 +2,7 @@
 
 Everyone who can see the settings sees the progress; only admins start, cancel or resume.
 The card polls itself (every second) while an import runs. `import_view` is its view model
-(the engine is sync/backfill.py, the storage store/imports.py)."""
+(the engine is sync/runs/import_run.py, the storage store/imports.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from store import imports, tenants
 from store.db import Store, now
-from sync.context import Context
+from sync.engine.context import Context
 from web.auth import Identity, requires_admin, requires_identity
 from web.state import app_context, app_worker
 from web.templating import templates

@@ -35,10 +35,11 @@ from store import people, synclog, tenants
 from store.db import Store
 from store.people import PersonState
 from store.transactions import recent_transactions as stored_transactions
-from sync import contacts, rules_gate
-from sync.context import Context
-from sync.intake import parse_id
-from sync.persons import Person, from_pipedrive, plausible_email
+from sync.engine.context import Context
+from sync.persons import contacts, newsletter
+from sync.persons.person import Person, from_pipedrive, person_label, plausible_email
+from sync.rules import gate as rules_gate
+from sync.webhook.parse import parse_id
 from web.auth import TOKEN_HEADER, Identity, cross_site, query_token, verify_jwt
 from web.errors import HTTPProblem, theme
 from web.state import app_context
@@ -183,7 +184,7 @@ async def _run_action(
     if raw is None:
         return False, "This person was not found in Pipedrive."
     person = from_pipedrive(raw)
-    name = contacts.person_label(person)
+    name = person_label(person)
     if not person.email or not plausible_email(person.email):
         return False, f"Could not {verb} {name}: the person has no valid email address."
     try:
@@ -290,9 +291,9 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
         person = from_pipedrive(raw)
         view.update(
             known=True,
-            name=contacts.person_label(person),
+            name=person_label(person),
             email=person.email,
-            newsletter=contacts.newsletter_label(person, settings, {}) or "not set",
+            newsletter=newsletter.newsletter_label(person, settings, {}) or "not set",
             synced_at=state.synced_at,
             last_error=state.last_error,
             transactions=recent_transactions(ctx.store, company_id, person_id),
@@ -395,7 +396,7 @@ def describe(
             f"{email} receives newsletters.",
             "ok",
         )
-    if state.maileon_state == "pending" or state.newsletter == contacts.PENDING:
+    if state.maileon_state == "pending" or state.newsletter == newsletter.PENDING:
         return (
             "doi_pending",
             "Double opt-in pending",

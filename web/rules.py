@@ -21,12 +21,20 @@ from starlette.responses import RedirectResponse, Response
 from clients.errors import ApiError
 from store import rules as stored
 from store import tenants
-from sync import rules_run
-from sync.context import Context
-from sync.fields import person_fields
-from sync.intake import parse_id
-from sync.rules import MAX_CHOICES, MAX_VALUE, MODES, ON_STOP, SyncRules, describe, label_field
-from sync.rules_gate import active_rules, names_for
+from sync.engine.context import Context
+from sync.persons.fields import person_fields
+from sync.rules.decide import (
+    MAX_CHOICES,
+    MAX_VALUE,
+    MODES,
+    ON_STOP,
+    SyncRules,
+    describe,
+    label_field,
+)
+from sync.rules.gate import active_rules, names_for
+from sync.runs import rule_run as rules_run
+from sync.webhook.parse import parse_id
 from web.admin_rights import admin_for_viewing
 from web.auth import Identity, requires_admin, requires_identity
 from web.state import app_context, app_worker

@@ -12,10 +12,10 @@ from clients.digits import ascii_int
 from clients.errors import ApiError
 from clients.maileon import PERMISSIONS
 from store import queue, tenants
-from sync.context import Context
-from sync.fields import maileon_target, person_fields
-from sync.intake import parse_id
-from sync.setup import check_doi_mailing, check_maileon_key, configure
+from sync.configure import check_doi_mailing, check_maileon_key, configure
+from sync.engine.context import Context
+from sync.persons.fields import maileon_target, person_fields
+from sync.webhook.parse import parse_id
 from web.admin_rights import admin_for_viewing
 from web.auth import Identity, requires_admin, requires_identity
 from web.errors import HTTPProblem

@@ -18,12 +18,13 @@ from starlette.types import Receive, Scope, Send
 from clients import safe_json
 from store import queue, tenants
 from store.queue import IncomingEvent
-from sync import job_data, syncback
-from sync.context import Context
-from sync.deals import job_entity_id
+from sync.deals.handler import job_entity_id
+from sync.engine.context import Context
+from sync.engine.worker import Worker
 from sync.health import QUEUE_REFUSED
-from sync.intake import BadPayload, parse_pipedrive
-from sync.worker import Worker
+from sync.syncback import events as syncback
+from sync.webhook import job_data
+from sync.webhook.parse import BadPayload, parse_pipedrive
 from web.auth import basic_username, check_basic
 from web.errors import HTTPProblem
 from web.state import app_context, app_worker

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from sandbox.server import ServerThread
-from sync.page_prefetch import DEPTH
+from sync.runs.page_prefetch import DEPTH
 from tests.harness import COMPANY, MAILEON_KEY, SALES, Harness, wait_until
 from tests.integration.test_contact_rules import option
 from web.app import create_app

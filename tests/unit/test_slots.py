@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sync.slots import Slots, holds_slot
+from sync.engine.slots import Slots, holds_slot
 
 
 def test_a_parked_job_frees_its_slot_and_returning_jobs_share_freed_slots_with_leases() -> None:

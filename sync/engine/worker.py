@@ -20,9 +20,9 @@ from clients.errors import ApiError, TransientError
 from store import outages, people, queue
 from store.db import now
 from store.queue import Job
-from sync.context import KEY_STATUS_BY_ERROR, Context, WorkerTrouble
-from sync.outcome import Outcome
-from sync.slots import holds_slot
+from sync.engine.context import KEY_STATUS_BY_ERROR, Context, WorkerTrouble
+from sync.engine.outcome import Outcome
+from sync.engine.slots import holds_slot
 
 log = logging.getLogger("pipedrive_maileon.worker")
 
@@ -218,7 +218,7 @@ class Worker:
                 log.warning("%d lease(s) handed back for the next start", released)
 
     async def _run_one(self, job: Job, ahead: bool = False) -> None:
-        holds_slot.set(True)  # this task's own context: it may park (sync/slots.py)
+        holds_slot.set(True)  # this task's own context: it may park (sync/engine/slots.py)
         if ahead:  # leased beyond the free slots: it waits for one first
             await self.slots.first_slot(job.company_id)
             self.not_started.discard(asyncio.current_task())

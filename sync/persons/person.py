@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.intake import normalize_time, parse_id, ref_id
+from sync.webhook.parse import normalize_time, parse_id, ref_id
 
 HASH_KEY = re.compile(r"^[0-9a-f]{40}$")
 
@@ -22,7 +22,7 @@ class Person:
     org_name: str = ""
     update_time: str = ""
     custom: dict[str, Any] = field(default_factory=dict)
-    label_ids: set[int] | None = None  # None: the data did not say (see sync/rules.py)
+    label_ids: set[int] | None = None  # None: the data did not say (see sync/rules/decide.py)
     owner_id: int | None = None
 
 
@@ -65,7 +65,7 @@ def from_pipedrive(obj: dict[str, Any]) -> Person:
 def label_ids(obj: dict[str, Any]) -> set[int] | None:
     """`label_ids` (API v2): the person's labels. A single `label` (v1, v2 webhooks) is only the
     first of them, so without `label_ids` the set is unknown: None, and the sync rules read the
-    person (sync/rules_gate.py) instead of taking the first label for all of them."""
+    person (sync/rules/gate.py) instead of taking the first label for all of them."""
     ids = obj.get("label_ids")
     if isinstance(ids, list):
         return {n for i in ids if (n := parse_id(i)) is not None}
@@ -88,3 +88,8 @@ def plausible_email(value: str) -> bool:
         and NO_AT_NOR_SPACE.fullmatch(domain) is not None
         and "." in domain[1:-1]
     )
+
+
+def person_label(person: Person) -> str:
+    name = person.name or f"{person.first_name} {person.last_name}".strip() or "person"
+    return f"{name} (#{person.id})"

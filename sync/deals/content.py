@@ -16,9 +16,9 @@ from typing import Any
 
 from clients.errors import PermanentError
 from store import tenants
-from sync.context import Context
-from sync.intake import normalize_time, ref_id
-from sync.organizations import organization_names
+from sync.engine.context import Context
+from sync.persons.organizations import organization_names
+from sync.webhook.parse import normalize_time, ref_id
 
 NAMES_TTL = 600.0
 MAX_TEXT = 1000

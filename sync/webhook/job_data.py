@@ -1,13 +1,13 @@
 """What a Pipedrive webhook's job keeps of the person, deal or organization: only the fields
-the sync reads (sync/persons.py, sync/contacts.py, sync/deals.py, sync/deal_content.py,
-sync/rules.py), so a large body costs little disk (issue #23). The raw body itself is never
-stored; the job's data goes once the job is done (store.queue.finish)."""
+the sync reads (sync/persons/person.py, sync/persons/contacts.py, sync/deals/handler.py,
+sync/deals/content.py, sync/rules/decide.py), so a large body costs little disk (issue #23). The raw
+body itself is never stored; the job's data goes once the job is done (store.queue.finish)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sync.persons import HASH_KEY
+from sync.persons.person import HASH_KEY
 
 PERSON = frozenset(
     {

@@ -59,20 +59,15 @@ from store.db import Store, now
 from store.people import PersonState
 from store.queue import Job
 from store.tenants import Settings
-from sync import rules_gate
-from sync.contacts import (
-    SUBSCRIBED,
-    contact_fields,
-    data_fingerprint,
-    ensure_maileon_fields,
-    newsletter_label,
-)
-from sync.context import Context
-from sync.fields import CREATED_BY, person_fields
-from sync.intake import normalize_time
-from sync.organizations import organization_names
-from sync.outcome import Outcome
-from sync.persons import Person, from_pipedrive, plausible_email
+from sync.engine.context import Context
+from sync.engine.outcome import Outcome
+from sync.persons.contacts import contact_fields, data_fingerprint, ensure_maileon_fields
+from sync.persons.fields import CREATED_BY, person_fields
+from sync.persons.newsletter import SUBSCRIBED, newsletter_label
+from sync.persons.organizations import organization_names
+from sync.persons.person import Person, from_pipedrive, plausible_email
+from sync.rules import gate as rules_gate
+from sync.webhook.parse import normalize_time
 from sync.wording import plural
 
 log = logging.getLogger("pipedrive_maileon.import")
@@ -518,7 +513,7 @@ def summary(row: dict[str, Any]) -> str:
 
 
 def _deal_jobs(deals: list[dict[str, Any]]) -> list[imports.QueuedJob]:
-    from sync.deals import job_entity_id  # deal sync is optional for the import
+    from sync.deals.handler import job_entity_id  # deal sync is optional for the import
 
     return [
         (

@@ -3,17 +3,17 @@ with the worker's concurrency: one DELETE per person, up to WORKER_CONCURRENCY i
 
 The rule run's job gives its worker slot back while the removals wait for Maileon (they are
 calls, not CPU), and each removal takes its person's lock without a slot: a person job holding
-that lock may be parked itself and need a slot to finish (sync/slots.py)."""
+that lock may be parked itself and need a slot to finish (sync/engine/slots.py)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from store import people
-from sync.context import Context
-from sync.ownership import KEPT
-from sync.rules_gate import REMOVED, has_contact, remove_contact
-from sync.slots import holds_slot
+from sync.engine.context import Context
+from sync.engine.slots import holds_slot
+from sync.persons.ownership import KEPT
+from sync.rules.gate import REMOVED, has_contact, remove_contact
 
 
 async def remove_contacts(ctx: Context, company_id: int, person_ids: list[int]) -> tuple[int, int]:

@@ -49,12 +49,12 @@ from store.db import Store
 from store.people import PersonState
 from store.queue import Job
 from store.tenants import Settings
-from sync.contacts import SUBSCRIBED, UNSUBSCRIBED, newsletter_label, set_newsletter
-from sync.context import Context
-from sync.fields import person_fields
-from sync.intake import normalize_time, parse_id
-from sync.outcome import Outcome
-from sync.persons import from_pipedrive
+from sync.engine.context import Context
+from sync.engine.outcome import Outcome
+from sync.persons.fields import person_fields
+from sync.persons.newsletter import SUBSCRIBED, UNSUBSCRIBED, newsletter_label, set_newsletter
+from sync.persons.person import from_pipedrive
+from sync.webhook.parse import normalize_time, parse_id
 from sync.wording import plural
 
 log = logging.getLogger("pipedrive_maileon.syncback")

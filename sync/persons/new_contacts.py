@@ -19,7 +19,7 @@ from typing import Any
 
 from clients.errors import ApiError, TransientError
 from clients.maileon import PERMISSION_NONE, MaileonClient
-from sync.slots import Slots
+from sync.engine.slots import Slots
 
 log = logging.getLogger("pipedrive_maileon.sync")
 
@@ -30,7 +30,7 @@ MAX_BATCH = 100
 
 class NewContacts:
     """One synchronize call in flight per company: the jobs that reach their first write
-    meanwhile wait, without their worker slot (sync/slots.py), and go together in the next
+    meanwhile wait, without their worker slot (sync/engine/slots.py), and go together in the next
     call as soon as it returns, so a batch holds what arrived during one call's latency.
     With no call in flight, a batch waits while the company's jobs keep arriving
     (`_wait_for_more`)."""

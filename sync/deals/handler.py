@@ -32,15 +32,15 @@ from clients.maileon import PERMISSION_NONE, MaileonClient, TransactionType
 from store import people, tenants, transactions
 from store.db import now
 from store.queue import Job
-from sync import rules_gate
-from sync.contacts import person_label, prepare_contact
-from sync.context import Context
-from sync.deal_content import deal_content
-from sync.fields import CREATED_BY, person_fields
-from sync.intake import ref_id
-from sync.outcome import Outcome
-from sync.persons import Person, from_pipedrive, plausible_email
-from sync.transaction_types import EVENT_ID, TYPES, ensure_type, forget_type
+from sync.deals.content import deal_content
+from sync.deals.transaction_types import EVENT_ID, TYPES, ensure_type, forget_type
+from sync.engine.context import Context
+from sync.engine.outcome import Outcome
+from sync.persons.contacts import prepare_contact
+from sync.persons.fields import CREATED_BY, person_fields
+from sync.persons.person import Person, from_pipedrive, person_label, plausible_email
+from sync.rules import gate as rules_gate
+from sync.webhook.parse import ref_id
 
 TRANSIENT_WORDS = (
     "temporar",

@@ -18,10 +18,10 @@ from clients.pipedrive import PipedriveClient, PipedriveOAuth
 from store import queue, tenants
 from store.db import Store
 from store.group_commit import GroupCommit
-from sync.new_contacts import MAX_BATCH, NewContacts
-from sync.page_prefetch import PagePrefetch
-from sync.slots import SharedLock, Slots
-from sync.tokens import TokenManager
+from sync.engine.slots import SharedLock, Slots
+from sync.engine.tokens import TokenManager
+from sync.persons.new_contacts import MAX_BATCH, NewContacts
+from sync.runs.page_prefetch import PagePrefetch
 
 if TYPE_CHECKING:
     from appconfig import Config
@@ -162,7 +162,7 @@ class Context:
         One lock per person in use, so memory does not grow with the persons seen and no two
         persons wait for each other: with stripes, a person's job waited for an unrelated
         person's job parked until its batch call returned. A job that must wait for it waits
-        without its worker slot (sync/slots.py)."""
+        without its worker slot (sync/engine/slots.py)."""
         key = (company_id, person_id)
         lock = self.person_locks.setdefault(key, SharedLock())
         try:

@@ -9,11 +9,11 @@ from clients.errors import ApiError
 from store import cursors, jobs, people, queue, space, tenants
 from store.db import now
 from store.queue import Job
-from sync.context import Context
-from sync.outcome import Outcome
-from sync.persons import from_pipedrive
-from sync.schedule import schedule_next
-from sync.setup import sync_webhooks
+from sync.configure import sync_webhooks
+from sync.engine.context import Context
+from sync.engine.outcome import Outcome
+from sync.engine.schedule import schedule_next
+from sync.persons.person import from_pipedrive
 from sync.wording import plural
 
 Handler = Callable[[Context, Job], Awaitable[Outcome]]

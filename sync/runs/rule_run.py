@@ -1,8 +1,8 @@
 """Changing the sync rules (F14): preview the effect, then apply it to all persons.
 
 A run is a row in `rule_runs` driven by `rules` jobs in the durable queue, one Pipedrive page
-(500 persons, API v2) per job, like the import (sync/backfill.py), whose preparing and sending
-of contacts it reuses:
+(500 persons, API v2) per job, like the import (sync/runs/import_run.py), whose preparing and
+sending of contacts it reuses:
 
 - *previewing*: each page is evaluated against the proposed rules and counted: persons with an
   email that match, of those the ones without a Maileon contact (will be added), and persons
@@ -30,15 +30,15 @@ from store import people, tenants
 from store import rules as stored
 from store.db import now
 from store.queue import Job
-from sync import backfill
-from sync.contacts import newsletter_label
-from sync.context import Context
-from sync.fields import person_fields
-from sync.outcome import Outcome
-from sync.persons import Person, from_pipedrive, plausible_email
-from sync.removals import remove_contacts
-from sync.rules import SyncRules, evaluate
-from sync.rules_gate import has_contact, names_for
+from sync.engine.context import Context
+from sync.engine.outcome import Outcome
+from sync.persons.fields import person_fields
+from sync.persons.newsletter import newsletter_label
+from sync.persons.person import Person, from_pipedrive, plausible_email
+from sync.rules.decide import SyncRules, evaluate
+from sync.rules.gate import has_contact, names_for
+from sync.runs import import_run as backfill
+from sync.runs.removals import remove_contacts
 
 PAGE_SIZE = backfill.PAGE_SIZE
 MAX_OWNERS_SEEN = 200

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from clients.maileon import MaileonClient
 from store.people import PersonState
-from sync.context import Context
-from sync.fields import CREATED_BY
+from sync.engine.context import Context
+from sync.persons.fields import CREATED_BY
 
 KEPT = (
     "its Maileon contact was not created by the app, so it keeps its data and permission "

@@ -21,13 +21,12 @@ from typing import Any, TypeVar
 from clients.errors import ApiError, NotFound, PermanentError, TransientError
 from clients.maileon import PERMISSION_NONE, PERMISSIONS, MaileonClient
 from store import people, tenants
-from store.db import now
 from store.people import PersonState
 from store.queue import Job
 from store.tenants import Settings
-from sync import rules_gate
-from sync.context import Context
-from sync.fields import (
+from sync.engine.context import Context
+from sync.engine.outcome import Outcome
+from sync.persons.fields import (
     CREATED_BY,
     PersonField,
     maileon_target,
@@ -36,17 +35,23 @@ from sync.fields import (
     plain_value,
     standard_value,
 )
-from sync.intake import normalize_time
-from sync.organizations import organization_names
-from sync.outcome import Outcome
-from sync.ownership import KEPT, created_by_app, created_flag
-from sync.persons import Person, from_pipedrive, plausible_email
+from sync.persons.newsletter import (
+    PENDING,
+    SUBSCRIBED,
+    UNSUBSCRIBED,
+    newsletter_label,
+    set_newsletter,
+    write_back_pending,
+)
+from sync.persons.organizations import organization_names
+from sync.persons.ownership import KEPT, created_by_app, created_flag
+from sync.persons.person import Person, from_pipedrive, person_label, plausible_email
+from sync.rules import gate as rules_gate
 
 log = logging.getLogger("pipedrive_maileon.contacts")
 T = TypeVar("T")
 
 MAILEON_FIELDS_TTL = 600.0
-SUBSCRIBED, PENDING, UNSUBSCRIBED = "Subscribed", "Pending confirmation", "Unsubscribed"
 
 
 async def handle_person(ctx: Context, job: Job) -> Outcome:
@@ -205,7 +210,7 @@ async def update_data(
     permission), following an email change; create it only when Maileon has none (404), with
     permission NONE and createdByPipedrive. A contact unsubscribed in Maileon is not
     re-created. A person never written before goes through `create_new` first (a batch that
-    creates only contacts Maileon lacks, sync/new_contacts.py)."""
+    creates only contacts Maileon lacks, sync/persons/new_contacts.py)."""
     person = data.person
     if (
         not state.maileon_state
@@ -486,20 +491,6 @@ def _mark_deleted(ctx: Context, state: PersonState) -> None:
     people.save(ctx.store, state)
 
 
-def newsletter_label(person: Person, settings: Settings, fields: dict[str, PersonField]) -> str:
-    key = settings.newsletter_field_key
-    if not key or key not in person.custom:
-        return ""
-    value = plain_value(person.custom.get(key), fields.get(key))
-    if value in (None, ""):
-        return ""
-    by_id = {v: k for k, v in settings.newsletter_options.items()}
-    try:
-        return by_id.get(int(value), "")
-    except (TypeError, ValueError):
-        return str(value) if str(value) in settings.newsletter_options else ""
-
-
 def contact_fields(
     person: Person, settings: Settings, fields: dict[str, PersonField]
 ) -> tuple[dict[str, str], dict[str, Any]]:
@@ -560,33 +551,3 @@ async def ensure_maileon_fields(
         ctx.remember(
             settings.company_id, "maileon_fields", set(existing) | set(wanted), MAILEON_FIELDS_TTL
         )
-
-
-async def write_back_pending(
-    ctx: Context, settings: Settings, state: PersonState, label: str
-) -> None:
-    """After starting DOI, show 'Pending confirmation' on the person (once)."""
-    if state.maileon_state == "pending" and label == SUBSCRIBED:
-        await set_newsletter(ctx, settings, state, PENDING)
-
-
-async def set_newsletter(ctx: Context, settings: Settings, state: PersonState, value: str) -> None:
-    """Write the Newsletter field in Pipedrive and remember it, so its echo is a no-op."""
-    option = settings.newsletter_options.get(value)
-    if not settings.newsletter_field_key or option is None:
-        return
-    updated = await ctx.pipedrive(settings.company_id).patch_person(
-        state.person_id, {"custom_fields": {settings.newsletter_field_key: option}}
-    )
-    state.newsletter = value
-    state.written_newsletter = value
-    state.written_at = now()
-    state.last_update_time = max(
-        state.last_update_time, normalize_time((updated or {}).get("update_time"))
-    )
-    people.save(ctx.store, state)
-
-
-def person_label(person: Person) -> str:
-    name = person.name or f"{person.first_name} {person.last_name}".strip() or "person"
-    return f"{name} (#{person.id})"

@@ -10,7 +10,7 @@ Every type carries the special attribute `transaction_id` (EVENT_ID): the app fi
 stable id per deal event, so Maileon can be asked whether it holds an event whose answer was
 lost, and a duplicate is recognisable. A type created before has it added (Maileon lets a type
 gain attributes); where that fails, the type is used without it and a lost answer leaves the
-event uncertain (sync/deals.py).
+event uncertain (sync/deals/handler.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import logging
 
 from clients.errors import ApiError, TransientError
 from clients.maileon import MaileonClient, TransactionType
-from sync.context import Context
+from sync.engine.context import Context
 
 log = logging.getLogger("pipedrive_maileon.deals")
 
@@ -35,7 +35,7 @@ DESCRIPTIONS = {
     "pipedrive_deal_deleted": "Pipedrive deal deleted",
 }
 EVENT_ID = "transaction_id"  # Maileon's special attribute: one id per transaction
-# (name, Maileon type, required) — values are formatted to match in sync/deal_content.py
+# (name, Maileon type, required) — values are formatted to match in sync/deals/content.py
 ATTRIBUTES: list[tuple[str, str, bool]] = [
     (EVENT_ID, "string", False),
     ("deal_id", "integer", True),

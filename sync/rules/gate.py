@@ -1,5 +1,5 @@
 """Applying the sync rules (F14) where persons are synced: person webhooks, deal transactions,
-the import and the panel. The rule evaluation itself is pure (sync/rules.py).
+the import and the panel. The rule evaluation itself is pure (sync/rules/decide.py).
 
 Start and stop matching: each person's last verdict is remembered (store/rules.py); a person
 never evaluated counts as inside when it has a Maileon contact. A person that starts matching
@@ -19,12 +19,13 @@ from store import rules as stored
 from store.db import Store
 from store.people import PersonState
 from store.tenants import Settings
-from sync.context import Context
-from sync.fields import PersonField, person_fields
-from sync.outcome import Outcome
-from sync.ownership import KEPT, created_by_app
-from sync.persons import Person, from_pipedrive
-from sync.rules import Names, SyncRules, Verdict, evaluate, label_field, needs_person_read
+from sync.engine.context import Context
+from sync.engine.outcome import Outcome
+from sync.persons.fields import PersonField, person_fields
+from sync.persons.newsletter import SUBSCRIBED, UNSUBSCRIBED, newsletter_label
+from sync.persons.ownership import KEPT, created_by_app
+from sync.persons.person import Person, from_pipedrive, person_label
+from sync.rules.decide import Names, SyncRules, Verdict, evaluate, label_field, needs_person_read
 
 log = logging.getLogger("pipedrive_maileon.rules")
 
@@ -61,7 +62,6 @@ async def verdict(
 ) -> tuple[Verdict, str]:
     """The verdict for a person and its Newsletter label. When the data lacks a label or owner a
     rule needs, the person is read once (a missing owner is also logged as a surprise)."""
-    from sync.contacts import newsletter_label  # contacts calls this module
 
     company_id = settings.company_id
     fields = fields if fields is not None else await person_fields(ctx, company_id)
@@ -86,7 +86,6 @@ async def admit(
 ) -> Outcome | None:
     """None: sync the person as usual. Otherwise the outcome of leaving it out (the contact
     kept or removed). Call with the person's lock held."""
-    from sync.contacts import SUBSCRIBED, UNSUBSCRIBED, person_label
 
     company_id = settings.company_id
     rules = active_rules(ctx.store, company_id)
@@ -158,7 +157,6 @@ async def page_outside(
     rules = active_rules(ctx.store, settings.company_id)
     if not rules.filters:
         return {}
-    from sync.contacts import newsletter_label
 
     names = names_for(ctx.store, settings.company_id, fields)
     out = {}

@@ -6,9 +6,9 @@ a value (`newsletter`), or persons matching rules (`rules`): any of the chosen l
 owner among the chosen users, OR a chosen person field equal to a chosen value. A rule left
 empty does not take part; `rules` with no rule at all matches nobody.
 
-Labels arrive as `label_ids` (API v2), read by sync/persons.py. A webhook carries only `label`,
-the first of the person's labels (the documented v2 example has no `label_ids`), which does not
-say which labels the person has; `needs_person_read` tells the caller to read the person once
+Labels arrive as `label_ids` (API v2), read by sync/persons/person.py. A webhook carries only
+`label`, the first of the person's labels (the documented v2 example has no `label_ids`), which does
+not say which labels the person has; `needs_person_read` tells the caller to read the person once
 instead of guessing.
 """
 
@@ -18,8 +18,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.fields import PersonField, plain_value
-from sync.persons import Person
+from sync.persons.fields import PersonField, plain_value
+from sync.persons.person import Person
 
 MODES = ("all", "newsletter", "rules")
 ON_STOP = ("keep", "remove")

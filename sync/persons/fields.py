@@ -8,11 +8,9 @@ from datetime import date
 from typing import Any
 
 from clients.digits import ascii_int
-from sync.context import Context
+from sync.engine.context import Context
 
 FIELD_CACHE_TTL = 600.0
-NEWSLETTER = "Newsletter"
-NEWSLETTER_OPTIONS = ("Subscribed", "Pending confirmation", "Unsubscribed")
 CREATED_BY = "createdByPipedrive"
 
 # Pipedrive field type -> Maileon custom field type

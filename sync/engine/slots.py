@@ -1,11 +1,11 @@
 """The worker's concurrency as slots, one per running job.
 
-A job that waits for a call shared with other jobs (the new-contacts batch, sync/new_contacts.py)
-gives its slot back meanwhile, so the worker leases the jobs that fill the batch instead of
-sitting on eight jobs that all wait for one call; so does a job waiting for a person's lock
-(`holding`). Before it goes on, the job takes a slot again, so no more than `size` jobs ever
-work at once. Freed slots alternate between such returning jobs and the worker's leases, which
-are fair across companies. The worker stops leasing while `max_parked` jobs wait without a
+A job that waits for a call shared with other jobs (the new-contacts batch,
+sync/persons/new_contacts.py) gives its slot back meanwhile, so the worker leases the jobs that fill
+the batch instead of sitting on eight jobs that all wait for one call; so does a job waiting for a
+person's lock (`holding`). Before it goes on, the job takes a slot again, so no more than `size`
+jobs ever work at once. Freed slots alternate between such returning jobs and the worker's leases,
+which are fair across companies. The worker stops leasing while `max_parked` jobs wait without a
 slot, which bounds what one process holds leased, and leases no more jobs of a company that
 holds `per_company` already, so one company's slow calls cannot fill that room for the others.
 With free slots it leases a chunk of up to `ahead` jobs, and those beyond the free slots wait

@@ -12,11 +12,12 @@ from clients.errors import ApiError, Forbidden, PermanentError
 from clients.pipedrive import PipedriveClient
 from store import tenants
 from store.tenants import Settings
-from sync import syncback
-from sync.contacts import ensure_maileon_fields
-from sync.context import Context
-from sync.fields import NEWSLETTER, NEWSLETTER_OPTIONS, person_fields
-from sync.schedule import ensure_periodic
+from sync.engine.context import Context
+from sync.engine.schedule import ensure_periodic
+from sync.persons.contacts import ensure_maileon_fields
+from sync.persons.fields import person_fields
+from sync.persons.newsletter import NEWSLETTER, NEWSLETTER_OPTIONS
+from sync.syncback import events as syncback
 from sync.wording import plural
 
 log = logging.getLogger("pipedrive_maileon.setup")

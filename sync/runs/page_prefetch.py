@@ -1,7 +1,7 @@
 """Reading an import's next Pipedrive pages while the current one is prepared and saved.
 
-Each import step is a job of its own (sync/backfill.py), and each page's cursor comes with the
-page before it, so the reads are a chain. A step that has its page starts reading the next
+Each import step is a job of its own (sync/runs/import_run.py), and each page's cursor comes with
+the page before it, so the reads are a chain. A step that has its page starts reading the next
 one; each read that comes back starts the one after it, up to DEPTH pages ahead; the next
 step takes its read instead of starting its own. So the chain of reads does not wait for each
 step's CPU, its Maileon batch, its save and the lease of the next job. At most DEPTH pages per

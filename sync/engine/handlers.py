@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from store.queue import Job
-from sync import backfill, periodic, rules_run
-from sync.contacts import handle_person
-from sync.context import Context
-from sync.deals import handle_deal
-from sync.organizations import forget_organization
-from sync.outcome import Outcome
-from sync.syncback import handle_maileon_event, reconcile
-from sync.worker import Handler
+from sync.deals.handler import handle_deal
+from sync.engine.context import Context
+from sync.engine.outcome import Outcome
+from sync.engine.worker import Handler
+from sync.persons.contacts import handle_person
+from sync.persons.organizations import forget_organization
+from sync.runs import import_run as backfill
+from sync.runs import periodic
+from sync.runs import rule_run as rules_run
+from sync.syncback.events import handle_maileon_event, reconcile
 
 
 async def handle_organization(ctx: Context, job: Job) -> Outcome:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from store import organizations
-from sync.context import Context
+from sync.engine.context import Context
 
 TTL = 86400.0
 
