@@ -3,12 +3,12 @@ and per-company API clients built from the company's working installation."""
 
 from __future__ import annotations
 
-import asyncio
+import copy
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
@@ -18,7 +18,7 @@ from clients.pipedrive import PipedriveClient, PipedriveOAuth
 from store import queue, tenants
 from store.db import Store
 from store.group_commit import GroupCommit
-from sync.engine.slots import SharedLock, Slots
+from sync.engine.slots import JobSlot, SharedLock, Slots, hold, wait_for
 from sync.engine.tokens import TokenManager
 from sync.persons.new_contacts import MAX_BATCH, NewContacts
 from sync.runs.page_prefetch import PagePrefetch
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from appconfig import Config
 
 
+T = TypeVar("T")
 KEY_STATUS_BY_ERROR = {401: "invalid", 403: "forbidden"}
 
 
@@ -57,12 +58,28 @@ class Context:
     key_problems: set[int] = field(default_factory=set)
     # the persons whose lock is held or waited for (an entry goes with its last user)
     person_locks: dict[tuple[int, int], SharedLock] = field(default_factory=dict)
-    company_locks: dict[tuple[int, str], asyncio.Lock] = field(default_factory=dict)
+    company_locks: dict[tuple[int, str], SharedLock] = field(default_factory=dict)
     worker_trouble: WorkerTrouble | None = None  # set while the worker's database calls fail
     intake: GroupCommit = field(init=False)  # webhooks' events, stored in group commits
     slots: Slots = field(init=False)  # the worker's concurrency
     new_contacts: NewContacts = field(init=False)  # first writes of persons, batched
     prefetch: PagePrefetch = field(default_factory=PagePrefetch)  # an import's next page
+    slot: JobSlot | None = None  # a job's own worker slot, in the Context its handler gets
+
+    def for_job(self, slot: JobSlot | None) -> Context:
+        """The Context a job's handler gets: everything shared, plus the job's own slot."""
+        job_ctx = copy.copy(self)
+        job_ctx.slot = slot
+        return job_ctx
+
+    def without_slot(self) -> Context:
+        """For tasks a job spawns while it waits without its slot (they hold none)."""
+        return self.for_job(None)
+
+    async def wait_for(self, awaitable: Awaitable[T]) -> T:
+        """The one way to wait on another job (a batch, a lock): the slot goes back meanwhile
+        (sync/engine/slots.py)."""
+        return await wait_for(self.slot, awaitable)
 
     def __post_init__(self) -> None:
         self.intake = GroupCommit(self.store)
@@ -166,7 +183,7 @@ class Context:
         key = (company_id, person_id)
         lock = self.person_locks.setdefault(key, SharedLock())
         try:
-            async with self.slots.holding(lock):
+            async with hold(lock, self.slot):
                 yield
         finally:
             if not lock.users and self.person_locks.get(key) is lock:
@@ -178,11 +195,15 @@ class Context:
             return hit[1]
         return None
 
-    def company_lock(self, company_id: int, purpose: str) -> asyncio.Lock:
+    @asynccontextmanager
+    async def company_lock(self, company_id: int, purpose: str) -> AsyncIterator[None]:
         """One at a time per company and purpose: filling a cache entry (a burst's first jobs
         all miss it and would each make the same API call), configuring the company, creating
-        a Maileon transaction type. Per app, so it lives with the app's event loop."""
-        return self.company_locks.setdefault((company_id, purpose), asyncio.Lock())
+        a Maileon transaction type. Per app, so it lives with the app's event loop. A job waits
+        for it without its slot, and may take it under a person lock (never the reverse)."""
+        lock = self.company_locks.setdefault((company_id, purpose), SharedLock())
+        async with hold(lock, self.slot, company=True):
+            yield
 
     def remember(self, company_id: int, name: str, value: object, ttl: float) -> None:
         self.caches[(company_id, name)] = (time.monotonic() + ttl, value)

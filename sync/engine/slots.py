@@ -3,7 +3,7 @@
 A job that waits for a call shared with other jobs (the new-contacts batch,
 sync/persons/new_contacts.py) gives its slot back meanwhile, so the worker leases the jobs that fill
 the batch instead of sitting on eight jobs that all wait for one call; so does a job waiting for a
-person's lock (`holding`). Before it goes on, the job takes a slot again, so no more than `size`
+person's lock (`hold`). Before it goes on, the job takes a slot again, so no more than `size`
 jobs ever work at once. Freed slots alternate between such returning jobs and the worker's leases,
 which are fair across companies. The worker stops leasing while `max_parked` jobs wait without a
 slot, which bounds what one process holds leased, and leases no more jobs of a company that
@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from typing import TypeVar
 
-holds_slot: ContextVar[bool] = ContextVar("holds_slot", default=False)  # set by the worker's jobs
+T = TypeVar("T")
 
 
 class SharedLock:
@@ -116,12 +116,8 @@ class Slots:
         return False
 
     @asynccontextmanager
-    async def parked_while_waiting(self) -> AsyncIterator[None]:
-        """Give the slot back for the body; take one again afterwards. Code that does not run
-        as a worker job holds no slot and just waits."""
-        if not holds_slot.get():
-            yield
-            return
+    async def _parked(self) -> AsyncIterator[None]:
+        """Give a slot back for the body; take one again afterwards (`JobSlot.wait_for`)."""
         self.parked += 1
         # the worker is woken only if the slot is still free after this turn (no wait at all)
         self._pass_on(lambda: asyncio.get_running_loop().call_soon(self._wake_if_free))
@@ -130,27 +126,6 @@ class Slots:
         finally:
             self.parked -= 1
             await self._take_back()
-
-    @asynccontextmanager
-    async def holding(self, lock: SharedLock) -> AsyncIterator[None]:
-        """Hold `lock`. A job that has to wait for it waits without its slot: the holder may be
-        a parked job that needs a slot to finish, and jobs waiting for such locks on every slot
-        would wait forever. So a job holds its slot only while it computes or waits for its
-        own call. A free lock is taken at once, slot and all."""
-        contended = lock.users > 0  # held or waited for (asyncio.Lock queues behind waiters)
-        lock.users += 1
-        acquired = False
-        try:
-            if contended:
-                async with self.parked_while_waiting():
-                    acquired = await lock.lock.acquire()
-            else:
-                acquired = await lock.lock.acquire()  # free and nobody waiting: no wait
-            yield
-        finally:
-            if acquired:  # also when cancelled while taking a slot back
-                lock.lock.release()
-            lock.users -= 1
 
     def _wake_if_free(self) -> None:
         if self.busy < self.size:  # for a lease, or a returning job the worker lets in
@@ -168,3 +143,72 @@ class Slots:
             if not (waiter.done() and not waiter.cancelled()):
                 self.busy += 1  # the job's end releases one slot: keep the count even
             raise
+
+
+class LockOrderError(RuntimeError):
+    """A person lock asked for under a company lock: the order that can deadlock."""
+
+
+class JobSlot:
+    """A running job's worker slot, handed to its handler explicitly (`Context.for_job`).
+
+    The one way to wait on another job - a person lock, a company lock, a batch call - is
+    `wait_for`, which gives the slot back while waiting and takes one again before the job goes
+    on: the holder may be a parked job that needs a slot to finish, and jobs waiting on every
+    slot would wait forever. Code without a JobSlot (a request, a removal task) holds no slot
+    and just waits."""
+
+    def __init__(self, slots: Slots) -> None:
+        self.slots = slots
+        self.held = True  # False while given back (a wait under way)
+        self.company_locks = 0  # company locks this job holds: no person lock under them
+
+    async def wait_for(self, awaitable: Awaitable[T]) -> T:
+        if not self.held:  # already given back by an enclosing wait
+            return await awaitable
+        self.held = False
+        try:
+            async with self.slots._parked():
+                return await awaitable
+        finally:
+            self.held = True
+
+
+async def wait_for(slot: JobSlot | None, awaitable: Awaitable[T]) -> T:
+    """Wait on another job: without the slot when there is one."""
+    if slot is None:
+        return await awaitable
+    return await slot.wait_for(awaitable)
+
+
+@asynccontextmanager
+async def hold(
+    lock: SharedLock, slot: JobSlot | None, company: bool = False
+) -> AsyncIterator[None]:
+    """Hold `lock`; a wait for it goes through `wait_for`. A free lock is taken at once, slot
+    and all. Locks nest one way only: a company lock may be taken under a person lock, never a
+    person lock under a company lock (two jobs taking them in opposite orders would wait for
+    each other forever)."""
+    if slot is not None and not company and slot.company_locks:
+        raise LockOrderError("a person lock under a company lock")
+    contended = lock.users > 0  # held or waited for (asyncio.Lock queues behind waiters)
+    lock.users += 1
+    acquired = False
+
+    async def acquire() -> None:
+        nonlocal acquired
+        acquired = await lock.lock.acquire()  # set before the slot is taken back
+
+    try:
+        await (wait_for(slot, acquire()) if contended else acquire())
+        if slot is not None and company:
+            slot.company_locks += 1
+        try:
+            yield
+        finally:
+            if slot is not None and company:
+                slot.company_locks -= 1
+    finally:
+        if acquired:  # also when cancelled while taking a slot back
+            lock.lock.release()
+        lock.users -= 1

@@ -22,7 +22,7 @@ from store.db import now
 from store.queue import Job
 from sync.engine.context import KEY_STATUS_BY_ERROR, Context, WorkerTrouble
 from sync.engine.outcome import Outcome
-from sync.engine.slots import holds_slot
+from sync.engine.slots import JobSlot
 
 log = logging.getLogger("pipedrive_maileon.worker")
 
@@ -218,7 +218,6 @@ class Worker:
                 log.warning("%d lease(s) handed back for the next start", released)
 
     async def _run_one(self, job: Job, ahead: bool = False) -> None:
-        holds_slot.set(True)  # this task's own context: it may park (sync/engine/slots.py)
         if ahead:  # leased beyond the free slots: it waits for one first
             await self.slots.first_slot(job.company_id)
             self.not_started.discard(asyncio.current_task())
@@ -228,7 +227,8 @@ class Worker:
             if handler is None:
                 write = partial(self._record_failure, job, f"unknown job kind {job.kind!r}")
             else:
-                outcome = await handler(self.ctx, job)
+                # the handler's Context holds the job's slot (sync/engine/slots.py)
+                outcome = await handler(self.ctx.for_job(JobSlot(self.slots)), job)
                 write = partial(self._succeeded, job, outcome)
         except TransientError as exc:
             write = partial(self._transient, job, exc)

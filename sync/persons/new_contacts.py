@@ -12,7 +12,6 @@ when Maileon says every contact in it was new; otherwise each job goes the singl
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +29,7 @@ MAX_BATCH = 100
 
 class NewContacts:
     """One synchronize call in flight per company: the jobs that reach their first write
-    meanwhile wait, without their worker slot (sync/engine/slots.py), and go together in the next
+    meanwhile wait, without their worker slot (`Context.wait_for`), and go together in the next
     call as soon as it returns, so a batch holds what arrived during one call's latency.
     With no call in flight, a batch waits while the company's jobs keep arriving
     (`_wait_for_more`)."""
@@ -55,8 +54,7 @@ class NewContacts:
             self._start(company_id)
         elif company_id not in self.in_flight:
             self._wait_for_more(loop, company_id)
-        async with self.slots.parked_while_waiting():
-            return await done
+        return await done
 
     def _wait_for_more(self, loop: asyncio.AbstractEventLoop, company_id: int) -> None:
         """Send the company's batch WINDOW after its latest job, while more keep coming or
@@ -82,8 +80,7 @@ class NewContacts:
         if company_id in self.in_flight or not self.waiting.get(company_id):
             return  # the call under way sends the rest when it returns
         self.in_flight.add(company_id)
-        # a context of its own: not the job's that happened to start it (it holds no slot)
-        task = asyncio.create_task(self._send(company_id), context=contextvars.Context())
+        task = asyncio.create_task(self._send(company_id))
         self.sending.add(task)
         task.add_done_callback(self.sending.discard)
 

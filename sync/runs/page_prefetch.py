@@ -11,7 +11,6 @@ simply lost, and a failed one fails the step that takes it, like its own read.""
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,8 +36,7 @@ class PagePrefetch:
                 self.start(key, page[1], read)  # the chain goes on while there is room
             return page
 
-        # a context of its own: not the job's (it holds no worker slot)
-        task = asyncio.create_task(reading(), context=contextvars.Context())
+        task = asyncio.create_task(reading())  # holds no worker slot: it waits on no job
         task.add_done_callback(_retrieve)
         chain[cursor] = task
 

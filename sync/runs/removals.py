@@ -11,7 +11,6 @@ import asyncio
 
 from store import people
 from sync.engine.context import Context
-from sync.engine.slots import holds_slot
 from sync.persons.ownership import KEPT
 from sync.rules.gate import REMOVED, has_contact, remove_contact
 
@@ -24,17 +23,18 @@ async def remove_contacts(ctx: Context, company_id: int, person_ids: list[int]) 
     if not person_ids:
         return 0, 0
     gate = asyncio.Semaphore(max(1, ctx.config.worker_concurrency))
+    free = ctx.without_slot()  # the removals run while the job waits without its slot
 
     async def one(person_id: int) -> str:
-        holds_slot.set(False)  # this task's own context: it waits for locks without a slot
-        async with gate, ctx.person_lock(company_id, person_id):
-            state = people.get_many(ctx.store, company_id, [person_id]).get(person_id)
+        async with gate, free.person_lock(company_id, person_id):
+            state = people.get_many(free.store, company_id, [person_id]).get(person_id)
             if state is None or not has_contact(state):
                 return ""
-            return await remove_contact(ctx, state)
+            return await remove_contact(free, state)
 
-    async with ctx.slots.parked_while_waiting():
-        results = await asyncio.gather(*(one(pid) for pid in person_ids), return_exceptions=True)
+    results = await ctx.wait_for(
+        asyncio.gather(*(one(pid) for pid in person_ids), return_exceptions=True)
+    )
     for result in results:
         if isinstance(result, BaseException):
             raise result

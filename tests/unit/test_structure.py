@@ -36,3 +36,14 @@ def test_the_graph_sees_local_and_type_only_imports(tmp_path: Path) -> None:
     assert imported("b", hidden, {"a", "b", "c"}) == {"a", "c"}
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_contextvar_in_sync() -> None:
+    """Slot ownership travels explicitly (sync/engine/slots.py JobSlot), never in a ContextVar
+    that every spawned task would inherit."""
+    users = [
+        str(path.relative_to(ROOT))
+        for path in modules("sync").values()
+        if "ContextVar" in path.read_text() or "contextvars" in path.read_text()
+    ]
+    assert not users, users
