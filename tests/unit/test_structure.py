@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.structure import PACKAGES, ROOT, find_cycle, import_graph, imported
+from tests.structure import PACKAGES, ROOT, find_cycle, import_graph, imported, modules
 
 MAX_SYNC_TOP_LEVEL = 10
 
