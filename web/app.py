@@ -146,7 +146,7 @@ class RequestContext:
 
 
 def _worker_ended(task: asyncio.Task[None]) -> None:
-    """The worker's loop ends only at a stop; should it ever end otherwise, say so loudly."""
+    """The worker's supervisor ends only at a stop; should it ever end otherwise, say so."""
     if not task.cancelled() and task.exception() is not None:
         log.critical(
             "the worker stopped: no change is applied until a restart", exc_info=task.exception()
@@ -173,7 +173,7 @@ def create_app(config: Config | None = None) -> Starlette:
         checkpoints = Checkpointer(store)
         checkpoints.start()
         gc.freeze()  # what startup built is never garbage: keep it out of every collection
-        task = asyncio.create_task(worker.run())
+        task = asyncio.create_task(worker.supervisor.run())
         task.add_done_callback(_worker_ended)
         try:
             yield

@@ -23,6 +23,7 @@ from store.queue import Job
 from sync.engine.context import KEY_STATUS_BY_ERROR, Context, WorkerTrouble
 from sync.engine.outcome import Outcome
 from sync.engine.slots import JobSlot
+from sync.engine.supervisor import Supervisor
 
 log = logging.getLogger("pipedrive_maileon.worker")
 
@@ -65,6 +66,7 @@ class Worker:
         self.heartbeat = 0.0  # monotonic time of the loop's last turn
         self.sleep_until = 0.0  # monotonic time the loop waits until unless woken
         self._stopping = False
+        self.supervisor = Supervisor("worker loop", self.run)  # restarts `run` after a crash
 
     def wake(self, due_at: float | None = None) -> None:
         """New work was queued (due at `due_at`, monotonic, or now). With every slot busy the
@@ -178,6 +180,7 @@ class Worker:
         was abandoned is checked against Maileon before it is ever sent again
         (sync/deal_sends.py), so handing it back duplicates nothing."""
         self._stopping = True
+        self.supervisor.stopping = True
         self.slots.leasing = False
         # jobs leased ahead that have not started are handed back, not started now
         not_started = list(self.not_started)
