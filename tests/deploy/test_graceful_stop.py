@@ -15,6 +15,7 @@ from tests.harness import COMPANY, Harness, wait_until
 from tests.webhooks import credentials, deliver, person_v2
 
 EXIT_WITHIN = 25.0
+DEALS = 100
 
 
 def maileon_state(harness: Harness) -> dict[str, Any]:
@@ -34,11 +35,13 @@ def test_sigterm_during_a_drain_finishes_running_jobs_and_the_restart_applies_th
 ) -> None:
     harness, app = process_harness
     harness.setup_company(deals_sync=True)
-    # Each Maileon call takes 1.5 s: the drain lasts half a minute, and a running job (a few
-    # calls) still finishes well inside the worker's grace.
+    # Each Maileon call takes 1.5 s: the drain lasts longer than the worker's grace, and a
+    # running job (a few calls) still finishes well inside it. Jobs waiting for the transaction
+    # type's lock give their slots back (they have started), so the deals outnumber what the
+    # grace lets the slots send.
     set_maileon_latency(harness, 1500)
     deals = []
-    for n in range(30):
+    for n in range(DEALS):
         person = harness.create_person(name=f"Stop{n} Person", email=f"stop{n}@example.com")
         deals.append(
             harness.pd(
@@ -72,7 +75,7 @@ def test_sigterm_during_a_drain_finishes_running_jobs_and_the_restart_applies_th
     )
     assert added == {d["id"]: 1 for d in deals}  # every deal once: none lost, none twice
     contacts = {e: c for e, c in harness.contacts().items() if e.startswith("stop")}
-    assert len(contacts) == 30
+    assert len(contacts) == DEALS
     assert failed_jobs(harness) == 0
     assert '"unhandled error' not in app.logs()
 
