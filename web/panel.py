@@ -40,7 +40,7 @@ from sync.persons import contacts, newsletter
 from sync.persons.person import Person, from_pipedrive, person_label, plausible_email
 from sync.rules import gate as rules_gate
 from sync.webhook.parse import parse_id
-from web.auth import TOKEN_HEADER, Identity, cross_site, query_token, verify_jwt
+from web.auth import TOKEN_HEADER, Identity, cross_site, query_token, requires, verify_jwt
 from web.errors import HTTPProblem, theme
 from web.state import app_context
 from web.templating import templates
@@ -111,10 +111,20 @@ def _identity(request: Request, header_only: bool) -> Identity:
     return identity
 
 
+async def frame_identity(request: Request) -> Identity:
+    """The frame's GET: the token may come in the URL; refusals are panel pages."""
+    return _identity(request, header_only=False)
+
+
+async def call_identity(request: Request) -> Identity:
+    """The panel's HTMX calls: the token in the header only; refusals are message pages."""
+    return _identity(request, header_only=True)
+
+
 # --- pages ------------------------------------------------------------------------------------
-async def panel(request: Request) -> Response:
+@requires(frame_identity)
+async def panel(request: Request, identity: Identity) -> Response:
     """The iframe: a shell that initializes the SDK at once and loads the status by HTMX."""
-    identity = _identity(request, header_only=False)
     person_id = person_id_of(request.query_params.get("selectedIds", ""))
     if person_id is None:
         raise _refuse(
@@ -130,8 +140,8 @@ async def panel(request: Request) -> Response:
     )
 
 
-async def panel_status(request: Request) -> Response:
-    identity = _identity(request, header_only=True)
+@requires(call_identity)
+async def panel_status(request: Request, identity: Identity) -> Response:
     person_id = person_id_of(request.query_params.get("selectedIds", ""))
     if person_id is None:
         raise _refuse(400, "No person selected", "Open a person in Pipedrive.", header_only=True)
@@ -139,17 +149,18 @@ async def panel_status(request: Request) -> Response:
     return templates.TemplateResponse(request, "partials/panel_status.html", view)
 
 
-async def panel_subscribe(request: Request) -> Response:
-    return await _action(request, subscribe=True)
+@requires(call_identity)
+async def panel_subscribe(request: Request, identity: Identity) -> Response:
+    return await _action(request, identity, subscribe=True)
 
 
-async def panel_unsubscribe(request: Request) -> Response:
-    return await _action(request, subscribe=False)
+@requires(call_identity)
+async def panel_unsubscribe(request: Request, identity: Identity) -> Response:
+    return await _action(request, identity, subscribe=False)
 
 
-async def _action(request: Request, subscribe: bool) -> Response:
+async def _action(request: Request, identity: Identity, subscribe: bool) -> Response:
     ctx = app_context(request)
-    identity = _identity(request, header_only=True)
     if cross_site(request, ctx.config, identity):
         raise _refuse(
             403, "Request refused", "Cross-site requests are not allowed.", header_only=True

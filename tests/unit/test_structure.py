@@ -47,3 +47,14 @@ def test_no_contextvar_in_sync() -> None:
         if "ContextVar" in path.read_text() or "contextvars" in path.read_text()
     ]
     assert not users, users
+
+
+def test_webhook_errors_are_answered_one_way() -> None:
+    """Every refusal in web/ is an HTTPProblem rendered by one handler: no view builds its own
+    error body (issue 24: webhooks answered errors three ways)."""
+    builders = [
+        str(path.relative_to(ROOT))
+        for path in modules("web").values()
+        if path.name != "errors.py" and '"ok": False' in path.read_text()
+    ]
+    assert not builders, builders
