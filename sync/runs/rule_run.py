@@ -23,6 +23,7 @@ with Resume and Cancel, as for the import.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from clients.errors import PermanentError
@@ -44,6 +45,19 @@ PAGE_SIZE = backfill.PAGE_SIZE
 MAX_OWNERS_SEEN = 200
 
 
+@dataclass
+class RulePage:
+    """One page of persons read for a run, with what the rules say about each."""
+
+    persons: list[Person]
+    next_cursor: str | None
+    labels: dict[int, str]
+    verdicts: dict[int, bool]
+    states: dict[int, people.PersonState]
+    contacts: set[int]  # persons with a Maileon contact
+    changes: dict[str, Any]  # the run's row after this page (counters, cursor)
+
+
 async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
     """One page of a preview or an apply; queues the next one."""
     company_id = job.company_id
@@ -54,6 +68,16 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
     if run["state"] == "applying" and not settings.configured:
         raise PermanentError("no Maileon API key is set")
     rules = SyncRules.from_json(run["rules"])
+    page = await _read_page(ctx, settings, run, rules)
+    if run["state"] == "previewing":
+        return _preview_step(ctx, run, rules, page)
+    return await _apply_step(ctx, settings, run, rules, page)
+
+
+async def _read_page(
+    ctx: Context, settings: tenants.Settings, run: dict[str, Any], rules: SyncRules
+) -> RulePage:
+    company_id = settings.company_id
     raw, next_cursor = await ctx.pipedrive(company_id).list_persons(
         cursor=run["cursor"], limit=PAGE_SIZE
     )
@@ -70,32 +94,34 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
         "read": run["read"] + len(persons),
         "owners_seen": json.dumps(sorted(owners)[:MAX_OWNERS_SEEN]),
     }
-    if run["state"] == "previewing":
-        _count(changes, run, rules, persons, verdicts, contacts, states)
-        if not next_cursor:
-            changes.update(state="previewed", total=changes["read"], cursor=None)
-        stored.save_step(ctx.store, company_id, run, changes, {})
-        if not next_cursor:
-            # a preview changes nothing: it is no sync (the card shows its result)
-            return Outcome.quiet(preview_text({**run, **changes}))
-        return Outcome.quiet(f"sync rules preview: {changes['read']} persons read so far")
+    return RulePage(persons, next_cursor, labels, verdicts, states, contacts, changes)
 
+
+def _preview_step(ctx: Context, run: dict[str, Any], rules: SyncRules, page: RulePage) -> Outcome:
+    changes = page.changes
+    _count(changes, run, rules, page.persons, page.verdicts, page.contacts, page.states)
+    if not page.next_cursor:
+        changes.update(state="previewed", total=changes["read"], cursor=None)
+    stored.save_step(ctx.store, run["company_id"], run, changes, {})
+    if not page.next_cursor:
+        # a preview changes nothing: it is no sync (the card shows its result)
+        return Outcome.quiet(preview_text({**run, **changes}))
+    return Outcome.quiet(f"sync rules preview: {changes['read']} persons read so far")
+
+
+async def _apply_step(
+    ctx: Context, settings: tenants.Settings, run: dict[str, Any], rules: SyncRules, page: RulePage
+) -> Outcome:
+    company_id = settings.company_id
+    persons, verdicts, changes = page.persons, page.verdicts, page.changes
     # starting to match: no contact yet, or a contact kept while the person was outside
     was = stored.membership(ctx.store, company_id, [p.id for p in persons])
-    if not settings.contacts_sync:  # the rules take effect; Maileon is left as it is
-        contacts = set()
-    new = [
-        p
-        for p in persons
-        if verdicts[p.id] and _valid(p) and p.id not in contacts and settings.contacts_sync
-    ]
-    back = [
-        p
-        for p in persons
-        if verdicts[p.id] and _valid(p) and p.id in contacts and was.get(p.id) is False
-    ]
-    result = await _send(ctx, settings, new, labels)
-    result.states += (await _send(ctx, settings, back, labels)).states
+    contacts = page.contacts if settings.contacts_sync else set()  # else Maileon stays as it is
+    matching = [p for p in persons if verdicts[p.id] and _valid(p)]
+    new = [p for p in matching if p.id not in contacts and settings.contacts_sync]
+    back = [p for p in matching if p.id in contacts and was.get(p.id) is False]
+    result = await _send(ctx, settings, new, page.labels)
+    result.states += (await _send(ctx, settings, back, page.labels)).states
     leaving = [p.id for p in persons if not verdicts[p.id] and p.id in contacts]
     if rules.on_stop == "remove":
         removed, kept = await remove_contacts(ctx, company_id, leaving)
@@ -106,7 +132,7 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
         removed=run["removed"] + removed,
         kept=run["kept"] + kept,
     )
-    if not next_cursor:
+    if not page.next_cursor:
         changes.update(state="done", cursor=None)
     stored.save_step(
         ctx.store,
@@ -116,7 +142,7 @@ async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
         verdicts,
         save_states=lambda db: people.save_all(db, result.states, merge=True),
     )
-    if not next_cursor:
+    if not page.next_cursor:
         return Outcome.ok(applied_text({**run, **changes}))
     return Outcome.quiet(f"sync rules apply: {changes['read']} persons done")
 
