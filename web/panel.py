@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.requests import Request
@@ -275,31 +276,7 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
     known_email = state.email if not state.deleted else ""
     early = asyncio.create_task(lookup(known_email)) if known_email else None
     try:
-        try:
-            raw = await asyncio.wait_for(
-                _viewer(ctx, identity).get_person(person_id), STATUS_TIMEOUT
-            )
-        except ReauthRequired as exc:
-            return finish("reauth", "Authorize the app again", exc.message, "bad")
-        except ApiError as exc:
-            view["retry"] = True
-            return finish("pipedrive_error", "Pipedrive could not be reached", exc.message, "bad")
-        except TimeoutError:
-            view["retry"] = True
-            return finish(
-                "pipedrive_error",
-                "Pipedrive could not be reached",
-                "Pipedrive did not answer in time.",
-                "bad",
-            )
-        if raw is None:
-            return finish(
-                "no_person",
-                "Person not found",
-                "This person does not exist in Pipedrive or you cannot see it.",
-            )
-
-        person = from_pipedrive(raw)
+        person = from_pipedrive(await _read_person(ctx, identity, person_id))
         view.update(
             known=True,
             name=person_label(person),
@@ -309,43 +286,12 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
             last_error=state.last_error,
             transactions=recent_transactions(ctx.store, company_id, person_id),
         )
-        if not person.email:
-            return finish(
-                "no_email",
-                "No email address",
-                "Add an email address to this person in Pipedrive to use the newsletter.",
-                "warn",
-            )
-        if not plausible_email(person.email):
-            return finish(
-                "no_email",
-                "Email address not valid",
-                f"Maileon cannot use {person.email!r}. Correct it in Pipedrive.",
-                "warn",
-            )
+        _check_email(person)
         view["outside_rules"] = await _outside_rules(ctx, settings, person)
         same = early is not None and state.email.lower() == person.email.lower()
-        try:
-            contact = await (early if same and early is not None else lookup(person.email))
-        except TimeoutError:
-            view["retry"] = True
-            return finish(
-                "maileon_down",
-                "Maileon is unreachable",
-                "Maileon did not answer in time. Try again in a moment.",
-                "bad",
-            )
-        except TransientError as exc:
-            view["retry"] = True
-            return finish(
-                "maileon_down",
-                "Maileon is unreachable",
-                f"{exc.message}. Try again in a moment.",
-                "bad",
-            )
-        except ApiError as exc:
-            view["retry"] = True
-            return finish("maileon_error", "Maileon refused the request", exc.message, "bad")
+        contact = await _maileon_contact(
+            early if same and early is not None else lookup(person.email)
+        )
         kind, headline, detail, tone = describe(contact, state, person)
         # Only what applies: nothing to unsubscribe without a permission (or a pending
         # confirmation), nothing to subscribe to when subscribed already.
@@ -355,12 +301,83 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
         )
         view["can_unsubscribe"] = kind in ("subscribed", "doi_pending")
         return finish(kind, headline, detail, tone)
-
+    except Shown as shown:
+        view["retry"] = shown.retry
+        return finish(shown.kind, shown.headline, shown.detail, shown.tone)
     finally:
         if early is not None and not early.done():
             early.cancel()
         elif early is not None and not early.cancelled():
             early.exception()  # retrieved, even when it was not needed
+
+
+class Shown(Exception):
+    """The panel's answer short of a contact's status: a problem or a missing piece."""
+
+    def __init__(
+        self, kind: str, headline: str, detail: str, tone: str = "", retry: bool = False
+    ) -> None:
+        super().__init__(headline)
+        self.kind, self.headline, self.detail, self.tone, self.retry = (
+            kind,
+            headline,
+            detail,
+            tone,
+            retry,
+        )
+
+
+async def _read_person(ctx: Context, identity: Identity, person_id: int) -> dict[str, Any]:
+    """The person as the viewing user may see it in Pipedrive."""
+    unreachable = "Pipedrive could not be reached"
+    try:
+        raw = await asyncio.wait_for(_viewer(ctx, identity).get_person(person_id), STATUS_TIMEOUT)
+    except ReauthRequired as exc:
+        raise Shown("reauth", "Authorize the app again", exc.message, "bad") from None
+    except ApiError as exc:
+        raise Shown("pipedrive_error", unreachable, exc.message, "bad", retry=True) from None
+    except TimeoutError:
+        detail = "Pipedrive did not answer in time."
+        raise Shown("pipedrive_error", unreachable, detail, "bad", retry=True) from None
+    if raw is None:
+        raise Shown(
+            "no_person",
+            "Person not found",
+            "This person does not exist in Pipedrive or you cannot see it.",
+        )
+    return raw
+
+
+def _check_email(person: Person) -> None:
+    if not person.email:
+        raise Shown(
+            "no_email",
+            "No email address",
+            "Add an email address to this person in Pipedrive to use the newsletter.",
+            "warn",
+        )
+    if not plausible_email(person.email):
+        raise Shown(
+            "no_email",
+            "Email address not valid",
+            f"Maileon cannot use {person.email!r}. Correct it in Pipedrive.",
+            "warn",
+        )
+
+
+async def _maileon_contact(lookup: Awaitable[dict[str, Any] | None]) -> dict[str, Any] | None:
+    down = "Maileon is unreachable"
+    try:
+        return await lookup
+    except TimeoutError:
+        detail = "Maileon did not answer in time. Try again in a moment."
+        raise Shown("maileon_down", down, detail, "bad", retry=True) from None
+    except TransientError as exc:
+        detail = f"{exc.message}. Try again in a moment."
+        raise Shown("maileon_down", down, detail, "bad", retry=True) from None
+    except ApiError as exc:
+        refused = "Maileon refused the request"
+        raise Shown("maileon_error", refused, exc.message, "bad", retry=True) from None
 
 
 async def _outside_rules(ctx: Context, settings: tenants.Settings, person: Person) -> str:

@@ -186,51 +186,16 @@ async def parse_form(
     """The proposed rules from the form, every value bounded and checked against Pipedrive's
     labels and person fields."""
     errors: dict[str, str] = {}
-    mode = str(form.get("mode", ""))
-    if mode not in MODES:
-        errors["mode"] = "Choose which persons go to Maileon."
-        mode = "all"
-    on_stop = str(form.get("on_stop", "keep"))
-    if on_stop not in ON_STOP:
-        errors["on_stop"] = "Choose what happens to contacts of persons that stop matching."
-        on_stop = "keep"
-    if mode == "all":  # nobody stops matching: a removal chosen for other rules is dropped
-        on_stop = "keep"
+    mode, on_stop = _choices(form, errors)
     labels = _ids(form.getlist("labels")[:MAX_CHOICES])
-    owners = _ids(form.getlist("owners")[:MAX_CHOICES])
-    typed = str(form.get("other_owners", ""))
-    if len(typed) > MAX_OWNER_TEXT:
-        errors["owners"] = "Too many user ids."
-    else:
-        parts = [p for p in SEPARATORS.split(typed) if p]
-        extra = _ids(parts[:MAX_CHOICES])
-        if any(parse_id(p) is None for p in parts) or len(parts) > MAX_CHOICES:
-            errors["owners"] = "Other owners: type Pipedrive user ids (numbers), comma-separated."
-        owners = tuple(sorted(set(owners) | set(extra)))[:MAX_CHOICES]
+    owners = _owners(form, errors)
     field_key = str(form.get("field_key", "")).strip()[:64]
     field_value = str(form.get("field_value", "")).strip()
     if len(field_value) > MAX_VALUE:
         errors["field"] = f"The field value can have at most {MAX_VALUE} characters."
         field_value = field_value[:MAX_VALUE]
     if mode == "rules":
-        try:
-            fields = await person_fields(ctx, company_id)
-        except ApiError as exc:
-            fields = {}
-            errors["_rules"] = f"Pipedrive's person fields could not be loaded: {exc.message}"
-        known = label_field(fields)
-        if (
-            labels
-            and "_rules" not in errors
-            and (known is None or not set(labels) <= set(known.options))
-        ):
-            errors["labels"] = "A chosen label no longer exists in Pipedrive."
-        if field_key and field_key not in fields and "_rules" not in errors:
-            errors["field"] = "The chosen person field no longer exists in Pipedrive."
-        elif field_key and not field_value:
-            errors["field"] = "Type the value the field must have."
-        if not (labels or owners or field_key) and "_rules" not in errors:
-            errors["_rules"] = "Choose at least one rule: a label, an owner or a field value."
+        await _check_rules(ctx, company_id, labels, owners, field_key, field_value, errors)
     else:
         labels, owners, field_key, field_value = (), (), "", ""
     if not field_key:
@@ -243,6 +208,62 @@ async def parse_form(
         field_value=field_value,
         on_stop=on_stop,
     ), errors
+
+
+def _choices(form: FormData, errors: dict[str, str]) -> tuple[str, str]:
+    """The mode and what happens to contacts that stop matching."""
+    mode = str(form.get("mode", ""))
+    if mode not in MODES:
+        errors["mode"] = "Choose which persons go to Maileon."
+        mode = "all"
+    on_stop = str(form.get("on_stop", "keep"))
+    if on_stop not in ON_STOP:
+        errors["on_stop"] = "Choose what happens to contacts of persons that stop matching."
+        on_stop = "keep"
+    if mode == "all":  # nobody stops matching: a removal chosen for other rules is dropped
+        on_stop = "keep"
+    return mode, on_stop
+
+
+def _owners(form: FormData, errors: dict[str, str]) -> tuple[int, ...]:
+    """The owners ticked plus those typed as ids."""
+    owners = _ids(form.getlist("owners")[:MAX_CHOICES])
+    typed = str(form.get("other_owners", ""))
+    if len(typed) > MAX_OWNER_TEXT:
+        errors["owners"] = "Too many user ids."
+        return owners
+    parts = [p for p in SEPARATORS.split(typed) if p]
+    extra = _ids(parts[:MAX_CHOICES])
+    if any(parse_id(p) is None for p in parts) or len(parts) > MAX_CHOICES:
+        errors["owners"] = "Other owners: type Pipedrive user ids (numbers), comma-separated."
+    return tuple(sorted(set(owners) | set(extra)))[:MAX_CHOICES]
+
+
+async def _check_rules(
+    ctx: Context,
+    company_id: int,
+    labels: tuple[int, ...],
+    owners: tuple[int, ...],
+    field_key: str,
+    field_value: str,
+    errors: dict[str, str],
+) -> None:
+    """The chosen labels and field against Pipedrive's; at least one rule."""
+    try:
+        fields = await person_fields(ctx, company_id)
+    except ApiError as exc:
+        fields = {}
+        errors["_rules"] = f"Pipedrive's person fields could not be loaded: {exc.message}"
+    known = label_field(fields)
+    loaded = "_rules" not in errors
+    if labels and loaded and (known is None or not set(labels) <= set(known.options)):
+        errors["labels"] = "A chosen label no longer exists in Pipedrive."
+    if field_key and field_key not in fields and loaded:
+        errors["field"] = "The chosen person field no longer exists in Pipedrive."
+    elif field_key and not field_value:
+        errors["field"] = "Type the value the field must have."
+    if not (labels or owners or field_key) and loaded:
+        errors["_rules"] = "Choose at least one rule: a label, an owner or a field value."
 
 
 def _ids(values: list[Any]) -> tuple[int, ...]:

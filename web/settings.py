@@ -160,45 +160,65 @@ async def _validate(
     if permission not in PERMISSIONS:
         errors["_form"] = "Choose an initial permission from the list."
     values["initial_permission"] = permission
-    values["doi_enabled"] = form.get("doi_enabled") in ("1", "on", "true")
+    for name in ("doi_enabled", "doi_plus", "contacts_sync", "deals_sync"):
+        values[name] = form.get(name) in ("1", "on", "true")
     values["doi_mailing_key"] = str(form.get("doi_mailing_key", "")).strip()[:64]
-    values["doi_plus"] = form.get("doi_plus") in ("1", "on", "true")
-    values["contacts_sync"] = form.get("contacts_sync") in ("1", "on", "true")
-    values["deals_sync"] = form.get("deals_sync") in ("1", "on", "true")
     slots = [str(form.get(f"custom_field_{i}", "")).strip() for i in range(1, 6)]
     values["custom_fields"] = slots
-    chosen = [s for s in slots if s]
-    if len(chosen) != len(set(chosen)):
-        errors["custom_fields"] = "Each Pipedrive field can be mapped only once."
-    elif chosen:
-        try:
-            fields = await person_fields(ctx, company_id)
-            unknown = [s for s in chosen if s not in fields or not fields[s].custom]
-            if unknown:
-                errors["custom_fields"] = "A chosen custom field no longer exists in Pipedrive."
-        except ApiError as exc:
-            errors["custom_fields"] = f"Pipedrive's fields could not be checked: {exc.message}"
-    key = str(form.get("maileon_api_key", "")).strip()
-    if key:
-        if not MIN_KEY <= len(key) <= MAX_KEY:
-            errors["maileon_api_key"] = (
-                f"A Maileon API key has {MIN_KEY} to {MAX_KEY} characters; this one has {len(key)}."
-            )
-        elif not errors:
-            problem = await check_maileon_key(ctx, key)
-            if problem:
-                errors["maileon_api_key"] = problem
-            else:
-                values["maileon_api_key"] = key
-                values["maileon_key_status"] = "valid"
-    elif (values["contacts_sync"] or values["deals_sync"]) and not current.configured:
-        errors["maileon_api_key"] = "Enter a Maileon API key before turning sync on."
+    await _check_custom_fields(ctx, company_id, slots, errors)
+    await _check_key(ctx, current, str(form.get("maileon_api_key", "")).strip(), values, errors)
     api_key = values.get("maileon_api_key") or current.maileon_api_key
     if values["doi_enabled"] and values["doi_mailing_key"] and api_key and not errors:
         problem = await check_doi_mailing(ctx, api_key, values["doi_mailing_key"])
         if problem:
             errors["doi_mailing_key"] = problem
     return values, errors
+
+
+async def _check_custom_fields(
+    ctx: Context, company_id: int, slots: list[str], errors: dict[str, str]
+) -> None:
+    """Each mapped Pipedrive field once, and still a custom field of the company's."""
+    chosen = [s for s in slots if s]
+    if len(chosen) != len(set(chosen)):
+        errors["custom_fields"] = "Each Pipedrive field can be mapped only once."
+        return
+    if not chosen:
+        return
+    try:
+        fields = await person_fields(ctx, company_id)
+    except ApiError as exc:
+        errors["custom_fields"] = f"Pipedrive's fields could not be checked: {exc.message}"
+        return
+    if [s for s in chosen if s not in fields or not fields[s].custom]:
+        errors["custom_fields"] = "A chosen custom field no longer exists in Pipedrive."
+
+
+async def _check_key(
+    ctx: Context,
+    current: tenants.Settings,
+    key: str,
+    values: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    """A new Maileon API key, checked against Maileon once the rest of the form is valid."""
+    if not key:
+        if (values["contacts_sync"] or values["deals_sync"]) and not current.configured:
+            errors["maileon_api_key"] = "Enter a Maileon API key before turning sync on."
+        return
+    if not MIN_KEY <= len(key) <= MAX_KEY:
+        errors["maileon_api_key"] = (
+            f"A Maileon API key has {MIN_KEY} to {MAX_KEY} characters; this one has {len(key)}."
+        )
+        return
+    if errors:
+        return
+    problem = await check_maileon_key(ctx, key)
+    if problem:
+        errors["maileon_api_key"] = problem
+    else:
+        values["maileon_api_key"] = key
+        values["maileon_key_status"] = "valid"
 
 
 @requires_admin

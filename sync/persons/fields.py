@@ -3,6 +3,7 @@ forms (v2 webhook typed objects, API v2 plain values, v1 root keys), and Maileon
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -200,33 +201,34 @@ def plain_value(raw: Any, field: PersonField | None) -> Any:
     if raw is None:
         return None
     if isinstance(raw, dict) and "type" in raw:  # v2 webhook typed object
-        kind = raw.get("type")
-        if kind == "enum":
-            return raw.get("id")
-        if kind == "set":
-            return [v.get("id") for v in raw.get("values") or [] if isinstance(v, dict)]
-        if kind == "monetary":
-            return {"value": raw.get("value"), "currency": raw.get("currency")}
-        if kind == "address":
-            return raw.get("formatted_address") or raw.get("value")
-        if kind in ("people", "org", "user"):
-            return raw.get("id")
-        if kind == "daterange":
-            return raw.get("from")
-        return raw.get("value")
-    if field is not None and field.field_type == "enum" and isinstance(raw, str):
+        return _typed_value(raw)
+    kind = field.field_type if field is not None else ""
+    if kind == "enum" and isinstance(raw, str):
         option = ascii_int(raw)
         return option if option is not None else raw
-    if field is not None and field.field_type == "set" and isinstance(raw, str):
+    if kind == "set" and isinstance(raw, str):
         return [n for p in raw.split(",")[:1000] if (n := ascii_int(p)) is not None]
-    if (
-        isinstance(raw, dict)
-        and "value" in raw
-        and field is not None
-        and field.field_type == "address"
-    ):
+    if kind == "address" and isinstance(raw, dict) and "value" in raw:
         return raw.get("formatted_address") or raw.get("value")
     return raw
+
+
+_TYPED: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "enum": lambda raw: raw.get("id"),
+    "set": lambda raw: [v.get("id") for v in raw.get("values") or [] if isinstance(v, dict)],
+    "monetary": lambda raw: {"value": raw.get("value"), "currency": raw.get("currency")},
+    "address": lambda raw: raw.get("formatted_address") or raw.get("value"),
+    "people": lambda raw: raw.get("id"),
+    "org": lambda raw: raw.get("id"),
+    "user": lambda raw: raw.get("id"),
+    "daterange": lambda raw: raw.get("from"),
+}
+
+
+def _typed_value(raw: dict[str, Any]) -> Any:
+    """A v2 webhook's typed object (`{"type": "enum", "id": 3}`) → its plain value."""
+    read = _TYPED.get(str(raw.get("type")))
+    return read(raw) if read is not None else raw.get("value")
 
 
 def maileon_value(value: Any, field: PersonField) -> Any:

@@ -299,6 +299,9 @@ def _sent_changes(
     }
 
 
+Staged = tuple[dict[str, Any], PersonState, dict[str, Any]]  # staged row, state, contact
+
+
 async def send_batch(
     ctx: Context, settings: Settings, rows: list[dict[str, Any]], started_at: float = 0.0
 ) -> BatchResult:
@@ -306,8 +309,28 @@ async def send_batch(
     save come back."""
     result = BatchResult()
     company_id = settings.company_id
+    groups = _group_by_permission(ctx, settings, rows, started_at, result)
+    if not groups:
+        return result
+    maileon = ctx.maileon(company_id)
+    await ensure_maileon_fields(ctx, maileon, settings, await person_fields(ctx, company_id))
+    for permission, items in groups.items():
+        report = await _synchronize(ctx, maileon, company_id, [c for _, _, c in items], permission)
+        _take_report(company_id, permission, items, report, result)
+    return result
+
+
+def _group_by_permission(
+    ctx: Context,
+    settings: Settings,
+    rows: list[dict[str, Any]],
+    started_at: float,
+    result: BatchResult,
+) -> dict[int, list[Staged]]:
+    """The rows to send, by the permission they are sent with; the others counted skipped."""
+    company_id = settings.company_id
     states = people.get_many(ctx.store, company_id, [r["person_id"] for r in rows])
-    groups: dict[int, list[tuple[dict[str, Any], PersonState, dict[str, Any]]]] = {}
+    groups: dict[int, list[Staged]] = {}
     for staged in rows:
         state = states.get(staged["person_id"]) or PersonState(company_id, staged["person_id"])
         if staged["reason"]:
@@ -325,58 +348,79 @@ async def send_batch(
                 else PERMISSION_NONE
             )
             groups.setdefault(permission, []).append((staged, state, json.loads(staged["contact"])))
-    if not groups:
-        return result
-    maileon = ctx.maileon(company_id)
-    await ensure_maileon_fields(ctx, maileon, settings, await person_fields(ctx, company_id))
-    for permission, items in groups.items():
-        report = await _synchronize(ctx, maileon, company_id, [c for _, _, c in items], permission)
-        refused = {}
-        for bad in report["invalid"]:
-            reason = MAILEON_CODES.get(bad["code"]) or (
-                f"refused by Maileon: {bad['field']} not valid"
-                if bad["field"]
-                else "refused by Maileon"
-            )
-            refused[bad["email"].lower() or f"#{bad['external_id']}"] = reason
-        unnamed = report["unnamed_invalid"] > 0
-        if unnamed:  # which contacts were refused is unknown: none counts as synced
-            log.warning(
-                "company %s: Maileon refused %d contacts of an import batch without naming "
-                "them; the batch's %d persons are not counted as imported",
-                company_id,
-                report["unnamed_invalid"],
-                len(items),
-            )
-        unsubscribed = report["count_unsubscribed_contacts"]
-        all_new = not report["count_existing_contacts"]
-        result.skipped[UNSUBSCRIBED] += unsubscribed
-        accepted = 0
-        for staged, state, contact in items:
-            why = (
-                refused.get(staged["email_key"])
-                or refused.get(f"#{staged['person_id']}")
-                or (UNNAMED_REFUSAL if unnamed else "")
-            )
-            if why:
-                result.skipped[why] += 1
-                continue
-            accepted += 1
-            state.email = contact["email"]
-            state.last_update_time = max(state.last_update_time, staged["update_time"])
-            state.newsletter = staged["label"]
-            state.deleted = False
-            if not state.maileon_state:  # a known state (pending, subscribed…) stays
-                subscribed = permission > PERMISSION_NONE and not unsubscribed
-                state.maileon_state = (
-                    ("subscribed" if subscribed else "none") if all_new else "found"
-                )  # which existed is not reported
-                state.app_created = 1 if all_new else None  # else createdByPipedrive tells
-            state.data_hash = staged["fingerprint"]
-            people.touch_synced(state)
-            result.states.append(state)
-        result.imported += max(0, accepted - unsubscribed)
-    return result
+    return groups
+
+
+def _refusals(company_id: int, items: list[Staged], report: dict[str, Any]) -> dict[str, str]:
+    """Why Maileon refused which contact, by email (or `#person_id`)."""
+    refused = {}
+    for bad in report["invalid"]:
+        reason = MAILEON_CODES.get(bad["code"]) or (
+            f"refused by Maileon: {bad['field']} not valid"
+            if bad["field"]
+            else "refused by Maileon"
+        )
+        refused[bad["email"].lower() or f"#{bad['external_id']}"] = reason
+    if report["unnamed_invalid"] > 0:  # which contacts were refused is unknown: none counts
+        log.warning(
+            "company %s: Maileon refused %d contacts of an import batch without naming "
+            "them; the batch's %d persons are not counted as imported",
+            company_id,
+            report["unnamed_invalid"],
+            len(items),
+        )
+    return refused
+
+
+def _take_report(
+    company_id: int,
+    permission: int,
+    items: list[Staged],
+    report: dict[str, Any],
+    result: BatchResult,
+) -> None:
+    """Count one synchronize call's report into `result` and update the accepted states."""
+    refused = _refusals(company_id, items, report)
+    unnamed = report["unnamed_invalid"] > 0
+    unsubscribed = report["count_unsubscribed_contacts"]
+    all_new = not report["count_existing_contacts"]
+    result.skipped[UNSUBSCRIBED] += unsubscribed
+    accepted = 0
+    for staged, state, contact in items:
+        why = (
+            refused.get(staged["email_key"])
+            or refused.get(f"#{staged['person_id']}")
+            or (UNNAMED_REFUSAL if unnamed else "")
+        )
+        if why:
+            result.skipped[why] += 1
+            continue
+        accepted += 1
+        _accepted(
+            state, staged, contact, permission > PERMISSION_NONE and not unsubscribed, all_new
+        )
+        result.states.append(state)
+    result.imported += max(0, accepted - unsubscribed)
+
+
+def _accepted(
+    state: PersonState,
+    staged: dict[str, Any],
+    contact: dict[str, Any],
+    subscribed: bool,
+    all_new: bool,
+) -> None:
+    state.email = contact["email"]
+    state.last_update_time = max(state.last_update_time, staged["update_time"])
+    state.newsletter = staged["label"]
+    state.deleted = False
+    if not state.maileon_state:  # a known state (pending, subscribed…) stays
+        state.maileon_state = (
+            ("subscribed" if subscribed else "none") if all_new else "found"
+        )  # which existed is not reported
+        state.app_created = 1 if all_new else None  # else createdByPipedrive tells
+    state.data_hash = staged["fingerprint"]
+    people.touch_synced(state)
 
 
 async def _synchronize(
