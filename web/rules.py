@@ -37,11 +37,28 @@ from sync.runs import rule_run as rules_run
 from sync.webhook.parse import parse_id
 from web.admin_rights import admin_for_viewing
 from web.auth import Identity, requires_admin, requires_identity
+from web.run_progress import progress
 from web.state import app_context, app_worker
 from web.templating import templates
 
 MAX_OWNER_TEXT = 1000
 SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def run_view(ctx: Context, company_id: int) -> dict[str, Any] | None:
+    """What the card shows about the latest sync-rules run."""
+    run = stored.latest_run(ctx.store, company_id)
+    if run is None:
+        return None
+    running = run["state"] in ("previewing", "applying")
+    job = stored.run_job(ctx.store, company_id, run["id"]) if running else None
+    return {
+        **run,
+        **progress(running, job, run["read"], run["total"]),
+        "rules": SyncRules.from_json(run["rules"]),
+        "preview_text": rules_run.preview_text(run),
+        "applied_text": rules_run.applied_text(run),
+    }
 
 
 async def card_context(
@@ -55,7 +72,7 @@ async def card_context(
     company_id = identity.company_id
     inst = tenants.get_installation(ctx.store, company_id, identity.user_id)
     settings = tenants.get_settings(ctx.store, company_id)
-    run = rules_run.view(ctx, company_id)
+    run = run_view(ctx, company_id)
     fields_error = ""
     try:
         fields = await person_fields(ctx, company_id)

@@ -29,7 +29,6 @@ from typing import Any
 from clients.errors import PermanentError
 from store import people, tenants
 from store import rules as stored
-from store.db import now
 from store.queue import Job
 from sync.engine.context import Context
 from sync.engine.outcome import Outcome
@@ -223,29 +222,3 @@ def applied_text(run: dict[str, Any]) -> str:
     elif run["kept"]:
         text += f", {run['kept']:,} outside the rules kept"
     return text
-
-
-def view(ctx: Context, company_id: int) -> dict[str, Any] | None:
-    """What the settings card shows about the latest run."""
-    run = stored.latest_run(ctx.store, company_id)
-    if run is None:
-        return None
-    running = run["state"] in ("previewing", "applying")
-    job = stored.run_job(ctx.store, company_id, run["id"]) if running else None
-    stopped = running and (job is None or job["state"] in ("failed", "done"))
-    waiting = ""
-    if running and job is not None and job["state"] == "pending" and job["last_error"]:
-        seconds = max(0, int(job["run_after"] - now() + 0.999))
-        waiting = f"{job['last_error']} — continuing in {seconds} s"
-    total = run["total"]
-    return {
-        **run,
-        "rules": SyncRules.from_json(run["rules"]),
-        "running": running,
-        "stopped": stopped,
-        "error": (job or {}).get("last_error", "") if stopped else "",
-        "waiting": waiting,
-        "preview_text": preview_text(run),
-        "applied_text": applied_text(run),
-        "percent": min(100, int(100 * run["read"] / total)) if total else 0,
-    }
