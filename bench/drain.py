@@ -13,9 +13,9 @@ Measured against the ideal: Maileon API calls per distinct changed person (targe
 repeated changes coalesce into one call), and drain time vs one call per person x latency /
 concurrency (target <= 1.2: the worker keeps its slots busy). That was issues 9 and 14's
 `calls x latency / concurrency` when each person cost one call. New persons now share
-synchronize calls (sync/new_contacts.py), so today's calls x latency / concurrency is printed
-too, without a target: for a few large calls it falls below the CPU the jobs need, an ideal no
-worker can reach.
+synchronize calls (sync/persons/new_contacts.py), so today's calls x latency / concurrency is
+printed too, without a target: for a few large calls it falls below the CPU the jobs need, an ideal
+no worker can reach.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ async def _fill(config: Any, auth: str, persons: int, changes: int) -> Counter[i
     """The burst through the real webhook receiver, in-process, without a running worker."""
     from store.crypto import SecretBox
     from store.db import Store
-    from sync.context import Context
+    from sync.engine.context import Context
     from web.app import create_app
 
     class NoWorker:

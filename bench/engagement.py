@@ -6,10 +6,10 @@
    lookup) and the engagement fragment (from what the app holds) requested together, against one
    Maileon contact lookup straight to the simulator. Target: <= 1.2 (medians).
 2. Reading: 10,000 events (40 DOI+ contacts x 125 mailings, each sent and clicked) in the
-   simulated Maileon, read in-process by `sync.engagement.reader.read_window` into a fresh store
-   over real HTTP. Shown: the calls it makes against the least possible (one per 1,000 rows of
-   each report, plus the two label calls per new mailing), and its time against that many
-   round trips of one report page.
+   simulated Maileon, read in-process by `sync.syncback.engagement.reader.read_window` into a
+   fresh store over real HTTP. Shown: the calls it makes against the least possible (one per
+   1,000 rows of each report, plus the two label calls per new mailing), and its time against
+   that many round trips of one report page.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from store import people
 from store.crypto import SecretBox, new_key, parse_keys
 from store.db import Store
 from store.people import PersonState
-from sync.engagement import reader
+from sync.syncback.engagement import reader
 from tests.harness import ADMIN, COMPANY, MAILEON_KEY
 from tests.unit.conftest import add_company
 

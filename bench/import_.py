@@ -1,4 +1,4 @@
-"""Import existing contacts (F12, sync/backfill.py) of 10k and then 100k persons.
+"""Import existing contacts (F12, sync/runs/import_run.py) of 10k and then 100k persons.
 
 The company is installed through the real flow (contacts sync off, so only the import talks to
 Maileon); the simulated Pipedrive gets the persons through its bulk control call (no webhooks);
@@ -26,7 +26,7 @@ from urllib.parse import parse_qs
 from bench.common import Row, installed_app, machine, print_table
 
 PD_PAGE = 500
-MAILEON_BATCH = 1000  # sync/backfill.py SEND_BATCH: one synchronize per batch and permission
+MAILEON_BATCH = 1000  # sync/runs/import_run.py SEND_BATCH: one synchronize per batch and permission
 SIZES = (10_000,)  # --sizes 10000,100000 adds the 100k run: ~10 min, see docs/performance.md
 MEMORY_LIMIT_MB = 200.0
 

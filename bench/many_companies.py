@@ -43,7 +43,7 @@ async def _fill(config: Any, bursts: list[tuple[str, int, int, range]]) -> Count
     in-process, without a running worker; the companies' bursts interleaved, as they arrive."""
     from store.crypto import SecretBox
     from store.db import Store
-    from sync.context import Context
+    from sync.engine.context import Context
     from web.app import create_app
 
     class NoWorker:

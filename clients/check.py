@@ -12,28 +12,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import httpx
 from defusedxml import ElementTree
 
+from clients.check_write import WRITE_PROBES, run_write_probes
 from clients.errors import ApiError, Forbidden, NotFound, Unauthorized
 from clients.maileon import MaileonClient, path_segment
+from clients.probe import Probe
 
 EMPTY = "empty:"  # a probe answer that proves nothing: the list it read was empty
-
-
-@dataclass
-class Probe:
-    name: str
-    ok: bool
-    detail: str
-    empty: bool = False  # neither passed nor failed: nothing to look at
-    refused: bool = False  # Maileon refused the key: nothing else can be checked
-
-    def line(self) -> str:
-        mark = "EMPTY" if self.empty else "OK   " if self.ok else "DIFF "
-        return f"{mark} {self.name}: {self.detail}"
 
 
 async def run_probes(http: httpx.AsyncClient, base_url: str, api_key: str) -> list[Probe]:
@@ -150,8 +138,6 @@ READ_PROBES = 5
 async def check(base_url: str, api_key: str, write: bool = False) -> tuple[list[str], int]:
     """The lines to print and the exit status (0 when no probe differs). With `write`, the
     write probes run after the read-only ones (unless the key was refused)."""
-    from clients.check_write import WRITE_PROBES, run_write_probes
-
     expected = READ_PROBES + (WRITE_PROBES if write else 0)
     async with httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0)) as http:
         if write:  # the read-only probes run while the lists hold what the check made

@@ -23,10 +23,10 @@ from xml.etree.ElementTree import Element, SubElement, tostring  # building only
 import httpx
 from defusedxml import ElementTree
 
-from clients.check import Probe
 from clients.errors import ApiError, NotFound, Unauthorized
 from clients.maileon import JSON_CONTACT, MaileonClient, parse_contact, path_segment
 from clients.maileon_webhooks import hook_id, hook_url, webhook_matches
+from clients.probe import Probe
 
 DOMAIN = "example.com"  # reserved for examples (RFC 2606): no mail reaches anyone
 

@@ -384,8 +384,8 @@ class MaileonClient:
 
         Never with Maileon's `import` wrapper: it creates a missing contact, which would bring
         back a contact that unsubscribed (Maileon anonymizes it) or that someone deleted. The
-        caller creates a contact first when the app may (sync/deals.py). A 2xx without a report
-        is treated as not accepted (as Maileon's n8n node does)."""
+        caller creates a contact first when the app may (sync/deals/handler.py). A 2xx without a
+        report is treated as not accepted (as Maileon's n8n node does)."""
         item = {"typeName": type_name, "contact": {"email": email}, "content": content}
         response = await self.request(
             "POST",

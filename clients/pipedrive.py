@@ -77,7 +77,7 @@ class PipedriveOAuth:
                 refresh_token=body["refresh_token"],
                 expires_in=float(body.get("expires_in", 3600)),
                 # UNCONFIRMED whether a refresh answer always has it: a
-                # missing one is '' and the stored domain stays (sync/tokens.py)
+                # missing one is '' and the stored domain stays (sync/engine/tokens.py)
                 api_domain=str(body.get("api_domain") or "").rstrip("/"),
                 scope=str(body.get("scope", "")),
             )

@@ -1,5 +1,5 @@
 """Import (F12) storage: the `imports` row of each import, its staged `import_rows`, and the
-job that drives it (see sync/backfill.py for the engine)."""
+job that drives it (see sync/runs/import_run.py for the engine)."""
 
 from __future__ import annotations
 

@@ -206,7 +206,7 @@ def record_event(
 # (`lease_turns`), so even a single slot goes round the companies in turn.
 # `chunk`: companies take turns by chunks of that many jobs (running ones included), not job by
 # job (1: a free slot goes round the companies). The worker leases in chunks, so the jobs a
-# company's shared call batches (sync/new_contacts.py) arrive together, not one per company.
+# company's shared call batches (sync/persons/new_contacts.py) arrive together, not one per company.
 # In a round of chunks, companies with at most SMALL jobs due go first: another company's
 # single change does not wait for a round of other companies' chunks.
 # Cost: `companies` skip-scans the (state, company_id, run_after) index, `firsts` seeks each

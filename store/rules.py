@@ -12,7 +12,7 @@ KIND = "rules"  # job kind of a rule-change run: one page per job
 
 
 def active_json(store: Store, company_id: int) -> str | None:
-    """The active rules as stored (JSON; sync.rules.SyncRules reads it), None: never set."""
+    """The active rules as stored (JSON; sync.rules.decide.SyncRules reads it), None: never set."""
     value = store.scalar("SELECT rules FROM sync_rules WHERE company_id=?", (company_id,))
     return str(value) if value is not None else None
 

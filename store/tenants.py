@@ -41,7 +41,7 @@ class Settings:
     deals_sync: bool = False
     custom_fields: list[str] = field(default_factory=lambda: [""] * CUSTOM_FIELD_SLOTS)
     # the Maileon field each slot writes, "" = the default for its Pipedrive field (F16,
-    # sync/field_mapping.py); as long as custom_fields
+    # sync/persons/field_mapping.py); as long as custom_fields
     field_targets: list[str] = field(default_factory=lambda: [""] * CUSTOM_FIELD_SLOTS)
     newsletter_field_key: str = ""
     newsletter_options: dict[str, int] = field(default_factory=dict)

@@ -3,8 +3,8 @@ and per event, whether its call is in flight (`deal_sends`).
 
 A send is `sending` from just before the call until Maileon's answer is stored. A job that
 finds its event `sending` knows an earlier call may have been applied without its answer
-arriving, and checks Maileon before it sends again (sync/deals.py). `uncertain`: that check was
-not possible and the job failed for the admin to decide; the admin's Retry sends it again."""
+arriving, and checks Maileon before it sends again (sync/deals/handler.py). `uncertain`: that check
+was not possible and the job failed for the admin to decide; the admin's Retry sends it again."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from typing import Any
 from clients.errors import ApiError
 from store import outages, people, queue, synclog, tenants
 from store.db import now
-from sync.context import Context
-from sync.setup import pipedrive_webhook_url, wanted_webhooks
+from sync.configure import pipedrive_webhook_url, wanted_webhooks
+from sync.engine.context import Context
 
 PENDING_TOO_LONG = 48 * 3600.0
 QUEUE_REFUSED = "queue_refused_at"  # ctx cache: when a webhook was last refused (queue full)

@@ -15,8 +15,8 @@ from typing import Any
 
 from clients.errors import ApiError
 from store import tenants
-from sync.context import Context
-from sync.intake import parse_id
+from sync.engine.context import Context
+from sync.webhook.parse import parse_id
 
 VIEW_MAX_AGE = 120.0
 FALLBACK_MAX_AGE = 30.0  # Pipedrive unreachable: the stored answer, for a short while

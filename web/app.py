@@ -26,9 +26,9 @@ from store import instance, keycheck, queue
 from store.checkpoints import Checkpointer
 from store.crypto import SecretBox
 from store.db import Store
-from sync import handlers, schedule
-from sync.context import Context
-from sync.worker import Worker
+from sync.engine import handlers, schedule
+from sync.engine.context import Context
+from sync.engine.worker import Worker
 from web import engagement, health, imports, oauth, panel, rules, settings, webhooks
 from web.errors import HTTPProblem, render_problem
 from web.limits import BodyLimit
@@ -149,7 +149,7 @@ class RequestContext:
 
 
 def _worker_ended(task: asyncio.Task[None]) -> None:
-    """The worker's loop ends only at a stop; should it ever end otherwise, say so loudly."""
+    """The worker's supervisor ends only at a stop; should it ever end otherwise, say so."""
     if not task.cancelled() and task.exception() is not None:
         log.critical(
             "the worker stopped: no change is applied until a restart", exc_info=task.exception()
@@ -176,7 +176,7 @@ def create_app(config: Config | None = None) -> Starlette:
         checkpoints = Checkpointer(store)
         checkpoints.start()
         gc.freeze()  # what startup built is never garbage: keep it out of every collection
-        task = asyncio.create_task(worker.run())
+        task = asyncio.create_task(worker.supervisor.run())
         task.add_done_callback(_worker_ended)
         try:
             yield

@@ -24,7 +24,7 @@ from appconfig import Config
 from clients.errors import ApiError
 from store import oauth_nonces, tenants
 from store.db import Store, now
-from sync.intake import parse_id
+from sync.webhook.parse import parse_id
 from web.admin_rights import confirmed_admin
 from web.errors import HTTPProblem
 from web.state import app_context
@@ -279,21 +279,31 @@ async def admin_identity(request: Request) -> Identity:
     return identity
 
 
+def requires(
+    find: Callable[[Request], Awaitable[Identity]],
+) -> Callable[[View], Callable[[Request], Awaitable[Response]]]:
+    """The view runs with the identity `find` establishes; `find` raises HTTPProblem when
+    there is none (the settings pages, the admin's changes, the panel: web/panel.py)."""
+
+    def wrap(view: View) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(view)
+        async def run(request: Request) -> Response:
+            return await view(request, await find(request))
+
+        return run
+
+    return wrap
+
+
+async def _signed_in(request: Request) -> Identity:
+    return settings_identity(request)
+
+
 def requires_identity(view: View) -> Callable[[Request], Awaitable[Response]]:
     """The view runs with the signed-in user's identity (see `settings_identity`)."""
-
-    @functools.wraps(view)
-    async def run(request: Request) -> Response:
-        return await view(request, settings_identity(request))
-
-    return run
+    return requires(_signed_in)(view)
 
 
 def requires_admin(view: View) -> Callable[[Request], Awaitable[Response]]:
     """The view runs only for an admin confirmed by Pipedrive now (see `admin_identity`)."""
-
-    @functools.wraps(view)
-    async def run(request: Request) -> Response:
-        return await view(request, await admin_identity(request))
-
-    return run
+    return requires(admin_identity)(view)

@@ -16,7 +16,7 @@ import uvicorn
 from appconfig import Config, ConfigError, check_encryption_key, from_env, load_dotenv
 
 # In-flight HTTP requests get this long after SIGTERM; then the worker's own grace
-# (sync/worker.py STOP_GRACE) — together well inside a platform's ~30 s.
+# (sync/engine/worker.py STOP_GRACE) — together well inside a platform's ~30 s.
 HTTP_DRAIN_SECONDS = 5
 
 # Bounded server resources (issue #13). Slow clients (slowloris, slow uploads) are the HTTPS

@@ -12,8 +12,8 @@ from starlette.responses import RedirectResponse, Response
 from clients.errors import ApiError
 from clients.maileon_reports import contact_standing
 from store import engagement, people, tenants
-from sync.engagement.reader import refresh_person
-from sync.engagement.view import person_view
+from sync.syncback.engagement.reader import refresh_person
+from sync.syncback.engagement.view import person_view
 from web.admin_rights import admin_for_viewing
 from web.auth import Identity, requires_admin, requires_identity
 from web.panel import _identity, _refuse, person_id_of

@@ -7,8 +7,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sync.engagement import bounce
-from sync.syncback import _pick, _text, clean_email
+from sync.syncback.engagement import bounce
+from sync.syncback.events import _pick, _text, clean_email
+from web.errors import HTTPProblem
 from web.state import app_context, app_worker
 
 EVENT = bounce.EVENT
@@ -16,7 +17,7 @@ EVENT = bounce.EVENT
 
 def receive_bounce(request: Request, company_id: int, body: object) -> Response:
     if not isinstance(body, dict):
-        return JSONResponse({"ok": False, "error": "the JSON body must be an object"}, 400)
+        raise HTTPProblem(400, "Bad request", "the JSON body must be an object", look="json")
     query = request.query_params
     data = {
         "email": clean_email(_pick(body, "email")) or clean_email(query.get("email")),

@@ -4,10 +4,11 @@ iframe, the panel's message page that still loads the SDK)."""
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from web.templating import templates
 
@@ -17,7 +18,8 @@ class HTTPProblem(Exception):
 
     `look`: "message" renders templates/message.html (pages and HTMX answers), "panel" the
     panel iframe's page, "json" a webhook's JSON error `{"ok": false, "error": detail}`.
-    `location`: a redirect (303) instead of a page."""
+    `location`: a redirect (303) instead of a page. `headers`: sent with the answer (a 401's
+    `WWW-Authenticate`, a 503's `Retry-After`)."""
 
     def __init__(
         self,
@@ -29,10 +31,12 @@ class HTTPProblem(Exception):
         look: Literal["message", "panel", "json"] = "message",
         kind: str = "error",
         location: str = "",
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(f"{status} {title}")
         self.status, self.title, self.detail, self.link = status, title, detail, link
         self.look, self.kind, self.location = look, kind, location
+        self.headers = headers or {}
 
 
 def message(
@@ -67,13 +71,20 @@ def panel_message(
     )
 
 
+def json_body(detail: str) -> bytes:
+    """A refusal's JSON answer (webhooks, the body limit): `{"ok": false, "error": detail}`."""
+    return json.dumps({"ok": False, "error": detail}).encode()
+
+
 async def render_problem(request: Request, exc: Exception) -> Response:
     """The one exception handler for `HTTPProblem`."""
     assert isinstance(exc, HTTPProblem)
     if exc.location:
         return RedirectResponse(exc.location, status_code=exc.status)
     if exc.look == "json":
-        return JSONResponse({"ok": False, "error": exc.detail}, status_code=exc.status)
+        return Response(
+            json_body(exc.detail), exc.status, exc.headers, media_type="application/json"
+        )
     if exc.look == "panel":
         return panel_message(request, exc.title, exc.detail, exc.status, exc.link)
     return message(request, exc.title, exc.detail, exc.status, exc.link, exc.kind)

@@ -10,9 +10,9 @@ from clients.digits import ascii_int
 from clients.errors import ApiError
 from store import tenants
 from store.tenants import CUSTOM_FIELD_SLOTS, MAX_FIELD_MAPPINGS, Settings
-from sync import field_mapping
-from sync.context import Context
-from sync.fields import APP_STANDARD, STANDARD_FIELDS, PersonField, person_fields
+from sync.engine.context import Context
+from sync.persons import field_mapping
+from sync.persons.fields import APP_STANDARD, STANDARD_FIELDS, PersonField, person_fields
 
 MAX_TARGET_NAME = 64
 TARGET_KINDS = ("", "standard", "custom")

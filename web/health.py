@@ -25,8 +25,9 @@ async def healthz(request: Request) -> JSONResponse:
         database, depth, secrets = "unavailable", -1, "unknown"
     age = time.monotonic() - worker.heartbeat if worker.heartbeat else None
     trouble = ctx.worker_trouble  # the worker's database calls fail (it keeps trying)
+    crashing = worker.supervisor.failing()  # the loop keeps crashing (it keeps restarting)
     alive = age is not None and age < WORKER_STALE_AFTER
-    healthy = database == "ok" and secrets == "ok" and alive and trouble is None
+    healthy = database == "ok" and secrets == "ok" and alive and trouble is None and not crashing
     return JSONResponse(
         {
             "status": "ok" if healthy else "degraded",
@@ -34,7 +35,8 @@ async def healthz(request: Request) -> JSONResponse:
             "secrets": secrets,  # ENCRYPTION_KEY reads the stored secrets
             "worker": {
                 "alive": alive,
-                "failing": None if trouble is None else trouble.message,
+                "failing": crashing or (None if trouble is None else trouble.message),
+                "restarts": worker.supervisor.streak,
                 "running_jobs": len(worker.running),
                 "heartbeat_age_seconds": None if age is None else round(age, 2),
             },

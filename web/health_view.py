@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from store import engagement, tenants
-from sync.context import Context
+from sync.engine.context import Context
 from sync.health import WebhookCheck, health_facts
 from web import field_mapping
 from web.log_words import words
@@ -44,6 +44,17 @@ class Status:
 
 def status_line(facts: dict[str, Any], key_status: str, webhooks: WebhookCheck) -> Status:
     """The most pressing thing first: a stopped sync, then an outage, then failures."""
+    return (
+        _stopped(facts, key_status)
+        or _waiting(facts)
+        or _failing(facts)
+        or _webhooks_missing(webhooks)
+        or Status("ok", "Sync works.", "Nothing needs your attention.")
+    )
+
+
+def _stopped(facts: dict[str, Any], key_status: str) -> Status | None:
+    """The database, the authorization, the Maileon key, or sync turned off."""
     if facts.get("worker_trouble"):
         return Status(
             "bad",
@@ -77,6 +88,11 @@ def status_line(facts: dict[str, Any], key_status: str, webhooks: WebhookCheck) 
             "#settings",
             "Go to Settings",
         )
+    return None
+
+
+def _waiting(facts: dict[str, Any]) -> Status | None:
+    """An outage or a rate limit: changes wait for the service."""
     if facts["outages"]:
         services = " and ".join(o.service for o in facts["outages"])
         waiting = sum(o.waiting for o in facts["outages"])
@@ -88,6 +104,11 @@ def status_line(facts: dict[str, Any], key_status: str, webhooks: WebhookCheck) 
             f"Sync is waiting: {services} {what}" + (f"; {waiting} {plural}." if waiting else "."),
             "Nothing is lost: changes are sent by themselves when it answers again.",
         )
+    return None
+
+
+def _failing(facts: dict[str, Any]) -> Status | None:
+    """Changes that failed, persons that need someone."""
     failed, attention = facts["failed_count"], facts["attention_count"]
     if failed or attention:
         parts = []
@@ -102,6 +123,10 @@ def status_line(facts: dict[str, Any], key_status: str, webhooks: WebhookCheck) 
             "?log=failed#log" if failed else "#log",
             "Open the Log",
         )
+    return None
+
+
+def _webhooks_missing(webhooks: WebhookCheck) -> Status | None:
     if webhooks.missing:
         return Status(
             "warn",
@@ -109,7 +134,7 @@ def status_line(facts: dict[str, Any], key_status: str, webhooks: WebhookCheck) 
             "are missing.",
             "They are re-created automatically within minutes.",
         )
-    return Status("ok", "Sync works.", "Nothing needs your attention.")
+    return None
 
 
 async def health(ctx: Context, company_id: int, failed_only: bool = False) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Everyone who can see the settings sees the progress; only admins start, cancel or resume.
 The card polls itself (every second) while an import runs. `import_view` is its view model
-(the engine is sync/backfill.py, the storage store/imports.py)."""
+(the engine is sync/runs/import_run.py, the storage store/imports.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from store import imports, tenants
-from store.db import Store, now
-from sync.context import Context
+from store.db import Store
+from sync.engine.context import Context
 from web.auth import Identity, requires_admin, requires_identity
+from web.run_progress import progress
 from web.state import app_context, app_worker
 from web.templating import templates
 
@@ -27,16 +28,6 @@ def import_view(store: Store, company_id: int) -> dict[str, Any] | None:
         return None
     job = imports.latest_job(store, company_id, row["id"])
     skipped = json.loads(row["skipped"] or "{}")
-    running = row["state"] == "running"
-    stopped = running and (job is None or job["state"] in ("failed", "done"))
-    waiting = ""
-    if running and job is not None and job["state"] == "pending" and job["last_error"]:
-        seconds = max(0, int(job["run_after"] - now() + 0.999))
-        waiting = (
-            f"{job['last_error']} — continuing in {seconds} s"
-            if seconds
-            else f"{job['last_error']} — continuing now"
-        )
     total = row["total"]
     if total is not None:
         total = max(int(total), int(row["done"]))
@@ -44,10 +35,7 @@ def import_view(store: Store, company_id: int) -> dict[str, Any] | None:
         "id": row["id"],
         "state": row["state"],
         "phase": row["phase"],
-        "running": running,
-        "stopped": stopped,
-        "error": (job or {}).get("last_error", "") if stopped else "",
-        "waiting": waiting,
+        **progress(row["state"] == "running", job, row["done"], total),
         "reading": row["phase"] == "reading",
         "read": row["counted"],
         "total": total,
@@ -60,7 +48,6 @@ def import_view(store: Store, company_id: int) -> dict[str, Any] | None:
         "deals_queued": row["deals_queued"],
         "started_at": row["started_at"],
         "finished_at": row["finished_at"],
-        "percent": int(100 * row["done"] / total) if total else (100 if total == 0 else 0),
     }
 
 

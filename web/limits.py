@@ -3,12 +3,12 @@ any handler reads a byte, also for chunked bodies without a Content-Length."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clients.digits import ascii_int
+from web.errors import json_body
 
 MAX_BODY = 1_000_000
 
@@ -66,7 +66,7 @@ class BodyLimit:
 
 
 async def _reject(send: Send, status: int, text: str) -> None:
-    body = json.dumps({"ok": False, "error": text}).encode()
+    body = json_body(text)  # a middleware answers before the app's HTTPProblem handler
     headers: list[Any] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -12,8 +12,8 @@ from clients import safe_json
 from clients.errors import ApiError, PermanentError
 from clients.pipedrive import PipedriveClient
 from store import tenants
-from sync import syncback
-from sync.intake import parse_id
+from sync.syncback import events as syncback
+from sync.webhook.parse import parse_id
 from web.admin_rights import admin_flag
 from web.auth import STATE_COOKIE, check_basic, consume_state, new_state, set_session
 from web.errors import message

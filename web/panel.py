@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.requests import Request
@@ -35,11 +36,12 @@ from store import people, synclog, tenants
 from store.db import Store
 from store.people import PersonState
 from store.transactions import recent_transactions as stored_transactions
-from sync import contacts, rules_gate
-from sync.context import Context
-from sync.intake import parse_id
-from sync.persons import Person, from_pipedrive, plausible_email
-from web.auth import TOKEN_HEADER, Identity, cross_site, query_token, verify_jwt
+from sync.engine.context import Context
+from sync.persons import contacts, newsletter
+from sync.persons.person import Person, from_pipedrive, person_label, plausible_email
+from sync.rules import gate as rules_gate
+from sync.webhook.parse import parse_id
+from web.auth import TOKEN_HEADER, Identity, cross_site, query_token, requires, verify_jwt
 from web.errors import HTTPProblem, theme
 from web.state import app_context
 from web.templating import templates
@@ -110,10 +112,20 @@ def _identity(request: Request, header_only: bool) -> Identity:
     return identity
 
 
+async def frame_identity(request: Request) -> Identity:
+    """The frame's GET: the token may come in the URL; refusals are panel pages."""
+    return _identity(request, header_only=False)
+
+
+async def call_identity(request: Request) -> Identity:
+    """The panel's HTMX calls: the token in the header only; refusals are message pages."""
+    return _identity(request, header_only=True)
+
+
 # --- pages ------------------------------------------------------------------------------------
-async def panel(request: Request) -> Response:
+@requires(frame_identity)
+async def panel(request: Request, identity: Identity) -> Response:
     """The iframe: a shell that initializes the SDK at once and loads the status by HTMX."""
-    identity = _identity(request, header_only=False)
     person_id = person_id_of(request.query_params.get("selectedIds", ""))
     if person_id is None:
         raise _refuse(
@@ -129,8 +141,8 @@ async def panel(request: Request) -> Response:
     )
 
 
-async def panel_status(request: Request) -> Response:
-    identity = _identity(request, header_only=True)
+@requires(call_identity)
+async def panel_status(request: Request, identity: Identity) -> Response:
     person_id = person_id_of(request.query_params.get("selectedIds", ""))
     if person_id is None:
         raise _refuse(400, "No person selected", "Open a person in Pipedrive.", header_only=True)
@@ -138,17 +150,18 @@ async def panel_status(request: Request) -> Response:
     return templates.TemplateResponse(request, "partials/panel_status.html", view)
 
 
-async def panel_subscribe(request: Request) -> Response:
-    return await _action(request, subscribe=True)
+@requires(call_identity)
+async def panel_subscribe(request: Request, identity: Identity) -> Response:
+    return await _action(request, identity, subscribe=True)
 
 
-async def panel_unsubscribe(request: Request) -> Response:
-    return await _action(request, subscribe=False)
+@requires(call_identity)
+async def panel_unsubscribe(request: Request, identity: Identity) -> Response:
+    return await _action(request, identity, subscribe=False)
 
 
-async def _action(request: Request, subscribe: bool) -> Response:
+async def _action(request: Request, identity: Identity, subscribe: bool) -> Response:
     ctx = app_context(request)
-    identity = _identity(request, header_only=True)
     if cross_site(request, ctx.config, identity):
         raise _refuse(
             403, "Request refused", "Cross-site requests are not allowed.", header_only=True
@@ -183,7 +196,7 @@ async def _run_action(
     if raw is None:
         return False, "This person was not found in Pipedrive."
     person = from_pipedrive(raw)
-    name = contacts.person_label(person)
+    name = person_label(person)
     if not person.email or not plausible_email(person.email):
         return False, f"Could not {verb} {name}: the person has no valid email address."
     try:
@@ -263,77 +276,22 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
     known_email = state.email if not state.deleted else ""
     early = asyncio.create_task(lookup(known_email)) if known_email else None
     try:
-        try:
-            raw = await asyncio.wait_for(
-                _viewer(ctx, identity).get_person(person_id), STATUS_TIMEOUT
-            )
-        except ReauthRequired as exc:
-            return finish("reauth", "Authorize the app again", exc.message, "bad")
-        except ApiError as exc:
-            view["retry"] = True
-            return finish("pipedrive_error", "Pipedrive could not be reached", exc.message, "bad")
-        except TimeoutError:
-            view["retry"] = True
-            return finish(
-                "pipedrive_error",
-                "Pipedrive could not be reached",
-                "Pipedrive did not answer in time.",
-                "bad",
-            )
-        if raw is None:
-            return finish(
-                "no_person",
-                "Person not found",
-                "This person does not exist in Pipedrive or you cannot see it.",
-            )
-
-        person = from_pipedrive(raw)
+        person = from_pipedrive(await _read_person(ctx, identity, person_id))
         view.update(
             known=True,
-            name=contacts.person_label(person),
+            name=person_label(person),
             email=person.email,
-            newsletter=contacts.newsletter_label(person, settings, {}) or "not set",
+            newsletter=newsletter.newsletter_label(person, settings, {}) or "not set",
             synced_at=state.synced_at,
             last_error=state.last_error,
             transactions=recent_transactions(ctx.store, company_id, person_id),
         )
-        if not person.email:
-            return finish(
-                "no_email",
-                "No email address",
-                "Add an email address to this person in Pipedrive to use the newsletter.",
-                "warn",
-            )
-        if not plausible_email(person.email):
-            return finish(
-                "no_email",
-                "Email address not valid",
-                f"Maileon cannot use {person.email!r}. Correct it in Pipedrive.",
-                "warn",
-            )
+        _check_email(person)
         view["outside_rules"] = await _outside_rules(ctx, settings, person)
         same = early is not None and state.email.lower() == person.email.lower()
-        try:
-            contact = await (early if same and early is not None else lookup(person.email))
-        except TimeoutError:
-            view["retry"] = True
-            return finish(
-                "maileon_down",
-                "Maileon is unreachable",
-                "Maileon did not answer in time. Try again in a moment.",
-                "bad",
-            )
-        except TransientError as exc:
-            view["retry"] = True
-            return finish(
-                "maileon_down",
-                "Maileon is unreachable",
-                f"{exc.message}. Try again in a moment.",
-                "bad",
-            )
-        except ApiError as exc:
-            view["retry"] = True
-            return finish("maileon_error", "Maileon refused the request", exc.message, "bad")
+        contact = await _maileon_contact(
+            early if same and early is not None else lookup(person.email)
+        )
         kind, headline, detail, tone = describe(contact, state, person)
         # Only what applies: nothing to unsubscribe without a permission (or a pending
         # confirmation), nothing to subscribe to when subscribed already.
@@ -343,12 +301,83 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
         )
         view["can_unsubscribe"] = kind in ("subscribed", "doi_pending")
         return finish(kind, headline, detail, tone)
-
+    except Shown as shown:
+        view["retry"] = shown.retry
+        return finish(shown.kind, shown.headline, shown.detail, shown.tone)
     finally:
         if early is not None and not early.done():
             early.cancel()
         elif early is not None and not early.cancelled():
             early.exception()  # retrieved, even when it was not needed
+
+
+class Shown(Exception):
+    """The panel's answer short of a contact's status: a problem or a missing piece."""
+
+    def __init__(
+        self, kind: str, headline: str, detail: str, tone: str = "", retry: bool = False
+    ) -> None:
+        super().__init__(headline)
+        self.kind, self.headline, self.detail, self.tone, self.retry = (
+            kind,
+            headline,
+            detail,
+            tone,
+            retry,
+        )
+
+
+async def _read_person(ctx: Context, identity: Identity, person_id: int) -> dict[str, Any]:
+    """The person as the viewing user may see it in Pipedrive."""
+    unreachable = "Pipedrive could not be reached"
+    try:
+        raw = await asyncio.wait_for(_viewer(ctx, identity).get_person(person_id), STATUS_TIMEOUT)
+    except ReauthRequired as exc:
+        raise Shown("reauth", "Authorize the app again", exc.message, "bad") from None
+    except ApiError as exc:
+        raise Shown("pipedrive_error", unreachable, exc.message, "bad", retry=True) from None
+    except TimeoutError:
+        detail = "Pipedrive did not answer in time."
+        raise Shown("pipedrive_error", unreachable, detail, "bad", retry=True) from None
+    if raw is None:
+        raise Shown(
+            "no_person",
+            "Person not found",
+            "This person does not exist in Pipedrive or you cannot see it.",
+        )
+    return raw
+
+
+def _check_email(person: Person) -> None:
+    if not person.email:
+        raise Shown(
+            "no_email",
+            "No email address",
+            "Add an email address to this person in Pipedrive to use the newsletter.",
+            "warn",
+        )
+    if not plausible_email(person.email):
+        raise Shown(
+            "no_email",
+            "Email address not valid",
+            f"Maileon cannot use {person.email!r}. Correct it in Pipedrive.",
+            "warn",
+        )
+
+
+async def _maileon_contact(lookup: Awaitable[dict[str, Any] | None]) -> dict[str, Any] | None:
+    down = "Maileon is unreachable"
+    try:
+        return await lookup
+    except TimeoutError:
+        detail = "Maileon did not answer in time. Try again in a moment."
+        raise Shown("maileon_down", down, detail, "bad", retry=True) from None
+    except TransientError as exc:
+        detail = f"{exc.message}. Try again in a moment."
+        raise Shown("maileon_down", down, detail, "bad", retry=True) from None
+    except ApiError as exc:
+        refused = "Maileon refused the request"
+        raise Shown("maileon_error", refused, exc.message, "bad", retry=True) from None
 
 
 async def _outside_rules(ctx: Context, settings: tenants.Settings, person: Person) -> str:
@@ -395,7 +424,7 @@ def describe(
             f"{email} receives newsletters.",
             "ok",
         )
-    if state.maileon_state == "pending" or state.newsletter == contacts.PENDING:
+    if state.maileon_state == "pending" or state.newsletter == newsletter.PENDING:
         return (
             "doi_pending",
             "Double opt-in pending",

@@ -21,19 +21,44 @@ from starlette.responses import RedirectResponse, Response
 from clients.errors import ApiError
 from store import rules as stored
 from store import tenants
-from sync import rules_run
-from sync.context import Context
-from sync.fields import person_fields
-from sync.intake import parse_id
-from sync.rules import MAX_CHOICES, MAX_VALUE, MODES, ON_STOP, SyncRules, describe, label_field
-from sync.rules_gate import active_rules, names_for
+from sync.engine.context import Context
+from sync.persons.fields import person_fields
+from sync.rules.decide import (
+    MAX_CHOICES,
+    MAX_VALUE,
+    MODES,
+    ON_STOP,
+    SyncRules,
+    describe,
+    label_field,
+)
+from sync.rules.gate import active_rules, names_for
+from sync.runs import rule_run as rules_run
+from sync.webhook.parse import parse_id
 from web.admin_rights import admin_for_viewing
 from web.auth import Identity, requires_admin, requires_identity
+from web.run_progress import progress
 from web.state import app_context, app_worker
 from web.templating import templates
 
 MAX_OWNER_TEXT = 1000
 SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def run_view(ctx: Context, company_id: int) -> dict[str, Any] | None:
+    """What the card shows about the latest sync-rules run."""
+    run = stored.latest_run(ctx.store, company_id)
+    if run is None:
+        return None
+    running = run["state"] in ("previewing", "applying")
+    job = stored.run_job(ctx.store, company_id, run["id"]) if running else None
+    return {
+        **run,
+        **progress(running, job, run["read"], run["total"]),
+        "rules": SyncRules.from_json(run["rules"]),
+        "preview_text": rules_run.preview_text(run),
+        "applied_text": rules_run.applied_text(run),
+    }
 
 
 async def card_context(
@@ -47,7 +72,7 @@ async def card_context(
     company_id = identity.company_id
     inst = tenants.get_installation(ctx.store, company_id, identity.user_id)
     settings = tenants.get_settings(ctx.store, company_id)
-    run = rules_run.view(ctx, company_id)
+    run = run_view(ctx, company_id)
     fields_error = ""
     try:
         fields = await person_fields(ctx, company_id)
@@ -178,51 +203,16 @@ async def parse_form(
     """The proposed rules from the form, every value bounded and checked against Pipedrive's
     labels and person fields."""
     errors: dict[str, str] = {}
-    mode = str(form.get("mode", ""))
-    if mode not in MODES:
-        errors["mode"] = "Choose which persons go to Maileon."
-        mode = "all"
-    on_stop = str(form.get("on_stop", "keep"))
-    if on_stop not in ON_STOP:
-        errors["on_stop"] = "Choose what happens to contacts of persons that stop matching."
-        on_stop = "keep"
-    if mode == "all":  # nobody stops matching: a removal chosen for other rules is dropped
-        on_stop = "keep"
+    mode, on_stop = _choices(form, errors)
     labels = _ids(form.getlist("labels")[:MAX_CHOICES])
-    owners = _ids(form.getlist("owners")[:MAX_CHOICES])
-    typed = str(form.get("other_owners", ""))
-    if len(typed) > MAX_OWNER_TEXT:
-        errors["owners"] = "Too many user ids."
-    else:
-        parts = [p for p in SEPARATORS.split(typed) if p]
-        extra = _ids(parts[:MAX_CHOICES])
-        if any(parse_id(p) is None for p in parts) or len(parts) > MAX_CHOICES:
-            errors["owners"] = "Other owners: type Pipedrive user ids (numbers), comma-separated."
-        owners = tuple(sorted(set(owners) | set(extra)))[:MAX_CHOICES]
+    owners = _owners(form, errors)
     field_key = str(form.get("field_key", "")).strip()[:64]
     field_value = str(form.get("field_value", "")).strip()
     if len(field_value) > MAX_VALUE:
         errors["field"] = f"The field value can have at most {MAX_VALUE} characters."
         field_value = field_value[:MAX_VALUE]
     if mode == "rules":
-        try:
-            fields = await person_fields(ctx, company_id)
-        except ApiError as exc:
-            fields = {}
-            errors["_rules"] = f"Pipedrive's person fields could not be loaded: {exc.message}"
-        known = label_field(fields)
-        if (
-            labels
-            and "_rules" not in errors
-            and (known is None or not set(labels) <= set(known.options))
-        ):
-            errors["labels"] = "A chosen label no longer exists in Pipedrive."
-        if field_key and field_key not in fields and "_rules" not in errors:
-            errors["field"] = "The chosen person field no longer exists in Pipedrive."
-        elif field_key and not field_value:
-            errors["field"] = "Type the value the field must have."
-        if not (labels or owners or field_key) and "_rules" not in errors:
-            errors["_rules"] = "Choose at least one rule: a label, an owner or a field value."
+        await _check_rules(ctx, company_id, labels, owners, field_key, field_value, errors)
     else:
         labels, owners, field_key, field_value = (), (), "", ""
     if not field_key:
@@ -235,6 +225,62 @@ async def parse_form(
         field_value=field_value,
         on_stop=on_stop,
     ), errors
+
+
+def _choices(form: FormData, errors: dict[str, str]) -> tuple[str, str]:
+    """The mode and what happens to contacts that stop matching."""
+    mode = str(form.get("mode", ""))
+    if mode not in MODES:
+        errors["mode"] = "Choose which persons go to Maileon."
+        mode = "all"
+    on_stop = str(form.get("on_stop", "keep"))
+    if on_stop not in ON_STOP:
+        errors["on_stop"] = "Choose what happens to contacts of persons that stop matching."
+        on_stop = "keep"
+    if mode == "all":  # nobody stops matching: a removal chosen for other rules is dropped
+        on_stop = "keep"
+    return mode, on_stop
+
+
+def _owners(form: FormData, errors: dict[str, str]) -> tuple[int, ...]:
+    """The owners ticked plus those typed as ids."""
+    owners = _ids(form.getlist("owners")[:MAX_CHOICES])
+    typed = str(form.get("other_owners", ""))
+    if len(typed) > MAX_OWNER_TEXT:
+        errors["owners"] = "Too many user ids."
+        return owners
+    parts = [p for p in SEPARATORS.split(typed) if p]
+    extra = _ids(parts[:MAX_CHOICES])
+    if any(parse_id(p) is None for p in parts) or len(parts) > MAX_CHOICES:
+        errors["owners"] = "Other owners: type Pipedrive user ids (numbers), comma-separated."
+    return tuple(sorted(set(owners) | set(extra)))[:MAX_CHOICES]
+
+
+async def _check_rules(
+    ctx: Context,
+    company_id: int,
+    labels: tuple[int, ...],
+    owners: tuple[int, ...],
+    field_key: str,
+    field_value: str,
+    errors: dict[str, str],
+) -> None:
+    """The chosen labels and field against Pipedrive's; at least one rule."""
+    try:
+        fields = await person_fields(ctx, company_id)
+    except ApiError as exc:
+        fields = {}
+        errors["_rules"] = f"Pipedrive's person fields could not be loaded: {exc.message}"
+    known = label_field(fields)
+    loaded = "_rules" not in errors
+    if labels and loaded and (known is None or not set(labels) <= set(known.options)):
+        errors["labels"] = "A chosen label no longer exists in Pipedrive."
+    if field_key and field_key not in fields and loaded:
+        errors["field"] = "The chosen person field no longer exists in Pipedrive."
+    elif field_key and not field_value:
+        errors["field"] = "Type the value the field must have."
+    if not (labels or owners or field_key) and loaded:
+        errors["_rules"] = "Choose at least one rule: a label, an owner or a field value."
 
 
 def _ids(values: list[Any]) -> tuple[int, ...]:

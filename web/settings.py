@@ -13,11 +13,11 @@ from clients.digits import ascii_int
 from clients.errors import ApiError
 from clients.maileon import PERMISSIONS
 from store import queue, tenants
-from sync import field_mapping as sync_mapping
-from sync.context import Context
-from sync.fields import person_fields
-from sync.intake import parse_id
-from sync.setup import check_doi_mailing, check_maileon_key, configure
+from sync.configure import check_doi_mailing, check_maileon_key, configure
+from sync.engine.context import Context
+from sync.persons import field_mapping as sync_mapping
+from sync.persons.fields import person_fields
+from sync.webhook.parse import parse_id
 from web import field_mapping
 from web.admin_rights import admin_for_viewing
 from web.auth import Identity, requires_admin, requires_identity
@@ -193,37 +193,60 @@ async def _validate(
     slots = field_mapping.from_form(form)
     values["custom_fields"] = slots.sources
     values["field_targets"] = slots.targets
-    if any(slots.sources):
-        mapped = replace(current, custom_fields=slots.sources, field_targets=slots.targets)
-        try:
-            fields = await person_fields(ctx, company_id)
-            types = await field_mapping.maileon_field_types(ctx, company_id, current.configured)
-            problems = sync_mapping.problems(mapped, fields, types)
-            if problems:
-                errors["custom_fields"] = " ".join(problems)
-        except ApiError as exc:
-            errors["custom_fields"] = f"Pipedrive's fields could not be checked: {exc.message}"
-    key = str(form.get("maileon_api_key", "")).strip()
-    if key:
-        if not MIN_KEY <= len(key) <= MAX_KEY:
-            errors["maileon_api_key"] = (
-                f"A Maileon API key has {MIN_KEY} to {MAX_KEY} characters; this one has {len(key)}."
-            )
-        elif not errors:
-            problem = await check_maileon_key(ctx, key)
-            if problem:
-                errors["maileon_api_key"] = problem
-            else:
-                values["maileon_api_key"] = key
-                values["maileon_key_status"] = "valid"
-    elif (values["contacts_sync"] or values["deals_sync"]) and not current.configured:
-        errors["maileon_api_key"] = "Enter a Maileon API key before turning sync on."
+    await _check_mappings(ctx, current, slots, errors)
+    await _check_key(ctx, current, str(form.get("maileon_api_key", "")).strip(), values, errors)
     api_key = values.get("maileon_api_key") or current.maileon_api_key
     if values["doi_enabled"] and values["doi_mailing_key"] and api_key and not errors:
         problem = await check_doi_mailing(ctx, api_key, values["doi_mailing_key"])
         if problem:
             errors["doi_mailing_key"] = problem
     return values, errors
+
+
+async def _check_mappings(
+    ctx: Context, current: tenants.Settings, slots: field_mapping.Slots, errors: dict[str, str]
+) -> None:
+    """Each slot's Pipedrive source and Maileon target (F16), checked against the company's
+    Pipedrive fields and its Maileon fields."""
+    if not any(slots.sources):
+        return
+    mapped = replace(current, custom_fields=slots.sources, field_targets=slots.targets)
+    try:
+        fields = await person_fields(ctx, current.company_id)
+        types = await field_mapping.maileon_field_types(ctx, current.company_id, current.configured)
+    except ApiError as exc:
+        errors["custom_fields"] = f"Pipedrive's fields could not be checked: {exc.message}"
+        return
+    problems = sync_mapping.problems(mapped, fields, types)
+    if problems:
+        errors["custom_fields"] = " ".join(problems)
+
+
+async def _check_key(
+    ctx: Context,
+    current: tenants.Settings,
+    key: str,
+    values: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    """A new Maileon API key, checked against Maileon once the rest of the form is valid."""
+    if not key:
+        if (values["contacts_sync"] or values["deals_sync"]) and not current.configured:
+            errors["maileon_api_key"] = "Enter a Maileon API key before turning sync on."
+        return
+    if not MIN_KEY <= len(key) <= MAX_KEY:
+        errors["maileon_api_key"] = (
+            f"A Maileon API key has {MIN_KEY} to {MAX_KEY} characters; this one has {len(key)}."
+        )
+        return
+    if errors:
+        return
+    problem = await check_maileon_key(ctx, key)
+    if problem:
+        errors["maileon_api_key"] = problem
+    else:
+        values["maileon_api_key"] = key
+        values["maileon_key_status"] = "valid"
 
 
 @requires_admin

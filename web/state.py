@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from sync.context import Context
-from sync.worker import Worker
+from sync.engine.context import Context
+from sync.engine.worker import Worker
 from web.oauth_throttle import ExchangeThrottle
 
 

@@ -18,12 +18,13 @@ from starlette.types import Receive, Scope, Send
 from clients import safe_json
 from store import queue, tenants
 from store.queue import IncomingEvent
-from sync import job_data, syncback
-from sync.context import Context
-from sync.deals import job_entity_id
+from sync.deals.handler import job_entity_id
+from sync.engine.context import Context
+from sync.engine.worker import Worker
 from sync.health import QUEUE_REFUSED
-from sync.intake import BadPayload, parse_pipedrive
-from sync.worker import Worker
+from sync.syncback import events as syncback
+from sync.webhook import job_data
+from sync.webhook.parse import BadPayload, parse_pipedrive
 from web import engagement_hooks
 from web.auth import basic_username, check_basic
 from web.errors import HTTPProblem
@@ -37,10 +38,6 @@ WEBHOOK_USER = re.compile(r"^pd([0-9]{1,18})-[0-9a-f]{8}$")
 JOB_KINDS = {"person": "person", "organization": "organization", "deal": "deal"}
 
 
-def _error(status: int, text: str, **headers: str) -> JSONResponse:
-    return JSONResponse({"ok": False, "error": text}, status_code=status, headers=headers)
-
-
 async def read_json(request: Request, empty: object = None) -> object:
     """The JSON body (`empty` when there is none); an unreadable one raises a 400 problem.
     The size limit is enforced for every request by web.limits.BodyLimit."""
@@ -50,9 +47,9 @@ async def read_json(request: Request, empty: object = None) -> object:
     try:
         return safe_json.loads(body)
     except safe_json.TooDeep as exc:
-        raise HTTPProblem(400, "Bad request", str(exc), look="json") from None
+        raise refused(400, str(exc)) from None
     except (ValueError, UnicodeDecodeError):
-        raise HTTPProblem(400, "Bad request", "body is not valid JSON", look="json") from None
+        raise refused(400, "body is not valid JSON") from None
 
 
 def _credentials(ctx: Context, company_id: int) -> tuple[str, str] | None:
@@ -109,30 +106,36 @@ STORED = json.dumps({"ok": True, "duplicate": False}).encode()
 DUPLICATE = json.dumps({"ok": True, "duplicate": True}).encode()
 
 
-def _refuse(status: int, text: str, *headers: tuple[bytes, bytes]) -> Answer:
-    return status, json.dumps({"ok": False, "error": text}).encode(), list(headers)
+TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 503: "Busy"}
+
+
+def refused(status: int, text: str, **headers: str) -> HTTPProblem:
+    """A webhook's refusal: answered as JSON `{"ok": false, "error": text}` by the one handler
+    of HTTPProblem (web/errors.py), like every other view's."""
+    return HTTPProblem(status, TITLES[status], text, look="json", headers=headers)
 
 
 async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None, raw: bytes) -> Answer:
-    """Authenticate, parse, store event + job (answered only after the commit)."""
+    """Authenticate, parse, store event + job (answered only after the commit); a refusal
+    raises `refused` (rendered by the app's HTTPProblem handler)."""
     match = WEBHOOK_USER.match(basic_username(header))
     company_id = int(match.group(1)) if match else 0
     expected = _credentials(ctx, company_id) if match else None
     if expected is None or not check_basic(header, *expected):
-        return _refuse(401, "unauthorized", (b"www-authenticate", b'Basic realm="webhooks"'))
+        raise refused(401, "unauthorized", **{"WWW-Authenticate": 'Basic realm="webhooks"'})
     try:
         text = raw.decode()
         body = safe_json.loads(text)
     except safe_json.TooDeep as exc:
-        return _refuse(400, str(exc))
+        raise refused(400, str(exc)) from None
     except (ValueError, UnicodeDecodeError):
-        return _refuse(400, "body is not valid JSON")
+        raise refused(400, "body is not valid JSON") from None
     try:
         event = parse_pipedrive(body)
     except BadPayload as exc:
-        return _refuse(400, str(exc))
+        raise refused(400, str(exc)) from None
     if event.company_id != company_id:
-        return _refuse(400, "the event belongs to another company")
+        raise refused(400, "the event belongs to another company")
     kind = JOB_KINDS.get(event.entity)
     if kind is None:
         return (
@@ -143,10 +146,10 @@ async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None, ra
     waiting = await queued(ctx, company_id)
     if waiting.bytes >= ctx.config.queue_limit_bytes:
         ctx.remember(company_id, QUEUE_REFUSED, time.time(), QUEUE_REFUSED_SHOWN)
-        return _refuse(
+        raise refused(
             503,
             "this company has too many changes waiting; try again later",
-            (b"retry-after", str(QUEUE_RETRY_AFTER).encode()),
+            **{"Retry-After": str(QUEUE_RETRY_AFTER)},
         )
     job_payload = {
         "action": event.action,
@@ -211,7 +214,7 @@ async def maileon(request: Request) -> Response:
     ctx = app_context(request)
     token = request.query_params.get("token", "")
     if not token:
-        return _error(401, "token missing")
+        raise refused(401, "token missing")
     raw_company = request.path_params["company_id"]
     settings = (
         tenants.get_settings(ctx.store, int(raw_company)) if COMPANY_ID.match(raw_company) else None
@@ -222,16 +225,16 @@ async def maileon(request: Request) -> Response:
         or not expected
         or not hmac.compare_digest(token.encode("utf-8", "replace"), expected.encode())
     ):
-        return _error(403, "forbidden")
+        raise refused(403, "forbidden")
     event = request.path_params["event"]
     if event == engagement_hooks.EVENT:
         body = await read_json(request, empty={})
         return engagement_hooks.receive_bounce(request, settings.company_id, body)
     if event not in syncback.EVENTS:
-        return _error(404, f"the app does not handle Maileon {event!r} events")
+        raise refused(404, f"the app does not handle Maileon {event!r} events")
     body = await read_json(request, empty={})
     if not isinstance(body, dict):
-        return _error(400, "the JSON body must be an object")
+        raise refused(400, "the JSON body must be an object")
     params = {k: v for k, v in request.query_params.items() if k != "token"}
     ev = syncback.parse_event(event, params, body)
     stored = syncback.record(

@@ -333,38 +333,54 @@ class TransactionRoutes:
         content = item.get("content") or {}
         if not isinstance(content, dict):
             return item, "content must be a JSON object"
+        problem = self.content_error(t, content)
+        if problem:
+            return item, problem
+        imp = item.get("import")
+        if imp is not None:
+            return item, self.import_error(acc, imp)
+        return item, self.contact_error(acc, item.get("contact"))
+
+    @staticmethod
+    def content_error(t: TxType, content: dict[str, Any]) -> str | None:
+        """Unknown, invalid or missing attributes of the transaction's content."""
         attrs = {a.name: a for a in t.attributes}
         for name, value in content.items():
             if name not in attrs:
-                return item, f"unknown attribute {name} for transaction type {t.name}"
+                return f"unknown attribute {name} for transaction type {t.name}"
             if value is not None:
                 problem = attribute_error(attrs[name], value, t.store_only)
                 if problem:
-                    return item, problem
+                    return problem
         for a in t.attributes:
             if a.required and content.get(a.name) is None:
-                return item, f"required attribute {a.name} missing"
-        imp = item.get("import")
-        if imp is not None:
-            ref = imp.get("contact") if isinstance(imp, dict) else None
-            if not isinstance(ref, dict):
-                return item, "import must contain a contact"
-            if self.find_tx_contact(acc, ref) is None:
-                email = str(ref.get("email") or "")
-                if not email:
-                    return item, "contact not found (import needs an email)"
-                if not valid_email(email):
-                    return item, "invalid email"
-                perm = ref.get("permission", 1)
-                if not isinstance(perm, int) or isinstance(perm, bool) or not 1 <= perm <= 6:
-                    return item, "invalid permission"
-            return item, None
-        ref = item.get("contact")
+                return f"required attribute {a.name} missing"
+        return None
+
+    def import_error(self, acc: Account, imp: Any) -> str | None:
+        """An `import` block: its contact exists, or can be created from it."""
+        ref = imp.get("contact") if isinstance(imp, dict) else None
+        if not isinstance(ref, dict):
+            return "import must contain a contact"
+        if self.find_tx_contact(acc, ref) is not None:
+            return None
+        email = str(ref.get("email") or "")
+        if not email:
+            return "contact not found (import needs an email)"
+        if not valid_email(email):
+            return "invalid email"
+        perm = ref.get("permission", 1)
+        if not isinstance(perm, int) or isinstance(perm, bool) or not 1 <= perm <= 6:
+            return "invalid permission"
+        return None
+
+    def contact_error(self, acc: Account, ref: Any) -> str | None:
+        """A plain `contact` reference: given, and found."""
         if not isinstance(ref, dict) or not any(ref.get(k) for k in ("id", "email", "external_id")):
-            return item, "contact missing"
+            return "contact missing"
         if self.find_tx_contact(acc, ref) is None:
-            return item, "contact not found"
-        return item, None
+            return "contact not found"
+        return None
 
     @staticmethod
     def resolve_type(acc: Account, item: dict[str, Any]) -> TxType | None:

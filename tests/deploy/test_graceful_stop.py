@@ -16,6 +16,7 @@ from tests.waiting import wait_until
 from tests.webhooks import credentials, deliver, person_v2
 
 EXIT_WITHIN = 25.0
+DEALS = 30
 
 
 def maileon_state(harness: Harness) -> dict[str, Any]:
@@ -35,11 +36,21 @@ def test_sigterm_during_a_drain_finishes_running_jobs_and_the_restart_applies_th
 ) -> None:
     harness, app = process_harness
     harness.setup_company(deals_sync=True)
+    # The first deal creates the transaction type (jobs waiting for that company lock give
+    # their slots back, so they have started and would all finish inside the grace).
+    warm = harness.create_person(name="Warm Person", email="warm@example.com")
+    deals = [
+        harness.pd(
+            "POST",
+            "/_sim/deals",
+            json={"company_id": COMPANY, "title": "Warm", "value": 1, "person_id": warm["id"]},
+        )
+    ]
+    wait_until(lambda: maileon_state(harness)["transactions"], timeout=60)
     # Each Maileon call takes 1.5 s: the drain lasts half a minute, and a running job (a few
     # calls) still finishes well inside the worker's grace.
     set_maileon_latency(harness, 1500)
-    deals = []
-    for n in range(30):
+    for n in range(DEALS):
         person = harness.create_person(name=f"Stop{n} Person", email=f"stop{n}@example.com")
         deals.append(
             harness.pd(
@@ -54,7 +65,7 @@ def test_sigterm_during_a_drain_finishes_running_jobs_and_the_restart_applies_th
             )
         )
     harness.pd("POST", "/_sim/idle?timeout=20")  # every webhook delivered and acknowledged
-    wait_until(lambda: maileon_state(harness)["transactions"], timeout=60)  # mid-drain
+    wait_until(lambda: len(maileon_state(harness)["transactions"]) > 1, timeout=60)  # mid-drain
 
     code, seconds = app.sigterm(EXIT_WITHIN)
     assert code == 0 and seconds < EXIT_WITHIN
@@ -73,7 +84,7 @@ def test_sigterm_during_a_drain_finishes_running_jobs_and_the_restart_applies_th
     )
     assert added == {d["id"]: 1 for d in deals}  # every deal once: none lost, none twice
     contacts = {e: c for e, c in harness.contacts().items() if e.startswith("stop")}
-    assert len(contacts) == 30
+    assert len(contacts) == DEALS
     assert failed_jobs(harness) == 0
     assert '"unhandled error' not in app.logs()
 

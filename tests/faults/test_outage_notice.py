@@ -16,7 +16,7 @@ from tests.conftest import running_harness
 from tests.harness import Harness
 from tests.waiting import wait_until
 
-PERSONS = 250  # more than one company may hold leased at once (sync/slots.py)
+PERSONS = 250  # more than one company may hold leased at once (sync/engine/slots.py)
 
 
 def notice(harness: Harness, client: httpx.Client) -> str:

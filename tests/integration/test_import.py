@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from sandbox.server import ServerThread
-from sync.page_prefetch import DEPTH
+from sync.runs.page_prefetch import DEPTH
 from tests.harness import COMPANY, MAILEON_KEY, SALES, Harness
 from tests.integration.test_contact_rules import option
 from tests.waiting import wait_until

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from sync.persons import plausible_email
+from sync.persons.person import plausible_email
 from tests.harness import Harness
 from tests.integration.test_panel import make_token, status
 from tests.webhooks import deliver, person_v2

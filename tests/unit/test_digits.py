@@ -9,8 +9,8 @@ import pytest
 
 from clients.digits import ascii_int
 from clients.http import retry_after_seconds
-from sync.fields import PersonField, plain_value
-from sync.intake import parse_id
+from sync.persons.fields import PersonField, plain_value
+from sync.webhook.parse import parse_id
 
 HOSTILE = ["\u00b2", "\u0661\u0662", "9" * 5000, "", " ", "-1", "1.5", "0x10", "\uff11\uff12"]
 

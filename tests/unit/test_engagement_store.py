@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from store import engagement, tenants
 from store.db import Store
-from sync.engagement.events import event_of
+from sync.syncback.engagement.events import event_of
 
 ROW = {"mailing_id": "7", "msg_id": "m1", "email": "ada@example.com", "type": "permanent"}
 

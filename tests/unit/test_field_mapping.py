@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sync.fields import PersonField, maileon_target, standard_value
+from sync.persons.fields import PersonField, maileon_target, standard_value
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from store.tenants import MAX_FIELD_MAPPINGS, Settings
-from sync.field_mapping import mappings
+from sync.persons.field_mapping import mappings
 from web.field_mapping import changed_slots, from_form
 
 

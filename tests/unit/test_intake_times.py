@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sync.intake import normalize_time
+from sync.webhook.parse import normalize_time
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from store.db import Store, now
-from sync.schedule import PERIODIC, ensure_periodic
+from sync.engine.schedule import PERIODIC, ensure_periodic
 from tests.unit.conftest import add_company
 
 COMPANIES = 400

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sync.fields import PersonField
-from sync.persons import Person, from_pipedrive
-from sync.rules import (
+from sync.persons.fields import PersonField
+from sync.persons.person import Person, from_pipedrive
+from sync.rules.decide import (
     Names,
     SyncRules,
     describe,

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from sync.slots import Slots, holds_slot
+import pytest
+
+from sync.engine.slots import JobSlot, LockOrderError, SharedLock, Slots, hold, wait_for
 from tests.waiting import next_turn
 
 
@@ -17,9 +19,7 @@ def test_a_parked_job_frees_its_slot_and_returning_jobs_share_freed_slots_with_l
         shared_call: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         async def job(name: str) -> None:
-            holds_slot.set(True)
-            async with slots.parked_while_waiting():
-                await shared_call
+            await JobSlot(slots).wait_for(shared_call)
             seen.append(f"{name} working, {slots.busy} busy")
 
         slots.take(2)  # the worker leased two jobs
@@ -57,9 +57,7 @@ def test_once_the_worker_stops_every_freed_slot_goes_to_returning_jobs() -> None
         shared_call: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         async def job() -> None:
-            holds_slot.set(True)
-            async with slots.parked_while_waiting():
-                await shared_call
+            await JobSlot(slots).wait_for(shared_call)
 
         slots.take(1)
         parked = [asyncio.create_task(job()) for _ in range(1)]
@@ -78,8 +76,11 @@ def test_once_the_worker_stops_every_freed_slot_goes_to_returning_jobs() -> None
 def test_outside_a_worker_job_nothing_is_parked() -> None:
     async def scenario() -> int:
         slots = Slots(size=1, max_parked=10, per_company=10)
-        async with slots.parked_while_waiting():
+
+        async def free() -> int:
             return slots.free()
+
+        return await wait_for(None, free())
 
     assert asyncio.run(scenario()) == 1
 
@@ -87,10 +88,12 @@ def test_outside_a_worker_job_nothing_is_parked() -> None:
 def test_the_worker_stops_leasing_when_enough_jobs_wait() -> None:
     async def scenario() -> int:
         slots = Slots(size=8, max_parked=1, per_company=10)
-        holds_slot.set(True)
         slots.take(1)
-        async with slots.parked_while_waiting():
+
+        async def free() -> int:
             return slots.free()
+
+        return await JobSlot(slots).wait_for(free())
 
     assert asyncio.run(scenario()) == 0
 
@@ -121,3 +124,61 @@ def test_a_chunk_leased_ahead_waits_for_slots_and_no_lease_comes_before_it_start
         "1 queued, may lease 0",
         "0 queued, 1 busy, may lease 5",
     ]
+
+
+def test_a_job_waiting_for_any_lock_gives_its_slot_back() -> None:
+    """Rule: a slot is never held by a job that waits for another job. With one slot, a job
+    that waits for a lock held by a parked job frees the slot, so the holder can finish."""
+
+    async def scenario(company: bool) -> list[str]:
+        slots = Slots(size=1, max_parked=10, per_company=10)
+        lock = SharedLock()
+        seen: list[str] = []
+        release: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def holder(slot: JobSlot) -> None:
+            async with hold(lock, slot, company=company):
+                await slot.wait_for(release)  # parked in a shared call, lock held
+                seen.append(f"holder done, {slots.busy} busy")
+            slots.release()  # the job ends (the worker's `_done`)
+
+        async def waiter(slot: JobSlot) -> None:
+            async with hold(lock, slot, company=company):
+                seen.append(f"waiter has the lock, {slots.busy} busy")
+            slots.release()
+
+        slots.take(1)
+        first = asyncio.create_task(holder(JobSlot(slots)))
+        await next_turn()
+        slots.take(1)  # the worker leased the next job into the freed slot
+        second = asyncio.create_task(waiter(JobSlot(slots)))
+        await next_turn()
+        seen.append(f"waiting for the lock: {slots.free()} free")
+        release.set_result(None)
+        await asyncio.wait_for(asyncio.gather(first, second), 5)
+        return seen
+
+    for company in (False, True):
+        assert asyncio.run(scenario(company)) == [
+            "waiting for the lock: 1 free",
+            "holder done, 1 busy",
+            "waiter has the lock, 1 busy",
+        ]
+
+
+def test_a_company_lock_may_be_taken_under_a_person_lock_never_the_reverse() -> None:
+    async def scenario() -> None:
+        slots = Slots(size=1, max_parked=10, per_company=10)
+        slots.take(1)
+        slot = JobSlot(slots)
+        person, company = SharedLock(), SharedLock()
+        async with hold(person, slot), hold(company, slot, company=True):
+            pass
+        async with hold(company, slot, company=True):
+            with pytest.raises(LockOrderError):
+                async with hold(person, slot):
+                    pass
+        async with hold(person, slot):  # the company lock is gone again
+            pass
+
+    asyncio.run(scenario())

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sync.intake import BadPayload, parse_pipedrive
+from sync.webhook.parse import BadPayload, parse_pipedrive
 from tests.webhooks import person_v1, person_v2
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "pipedrive"
