@@ -249,34 +249,53 @@ async def builtin_values(
         int(i["user_id"]): str(i["user_name"] or "")
         for i in tenants.list_installations(ctx.store, settings.company_id)
     }
-    out: dict[int, dict[str, Any]] = {}
-    for person in persons:
-        values: dict[str, Any] = {}
-        if "pd:phone" in wanted and person.phone is not None:
-            values["pd:phone"] = person.phone
-        if "pd:labels" in wanted and person.label_ids is not None:
-            options = labels.options if labels else {}
-            values["pd:labels"] = ", ".join(
-                options.get(i, f"label #{i}") for i in sorted(person.label_ids)
-            )[:255]
-        if "pd:owner" in wanted and person.owner_id in users:
-            values["pd:owner"] = users[person.owner_id]
-        # no organization: its fields are empty; one Pipedrive did not return: left out
-        org = orgs.get(person.org_id) if person.org_id else {"name": "", "address": {}}
-        if org is not None:
-            address = org.get("address")
-            address = address if isinstance(address, dict) else {}
-            if "pd:org_name" in wanted:
-                values["pd:org_name"] = str(org.get("name") or "")
-            if "pd:org_address" in wanted:
-                values["pd:org_address"] = str(
-                    address.get("formatted_address") or address.get("value") or ""
-                )
-            for key, part in ORG_PARTS.items():
-                if key in wanted:
-                    values[key] = str(address.get(part) or "")
-        out[person.id] = values
-    return out
+    options = labels.options if labels else {}
+    return {
+        p.id: {
+            **_person_values(p, wanted, options, users),
+            **_org_values(p, wanted, orgs),
+        }
+        for p in persons
+    }
+
+
+def _person_values(
+    person: Person, wanted: set[str], labels: dict[int, str], users: dict[int, str]
+) -> dict[str, Any]:
+    """The person's own phone, labels (as names) and owner's name, where a slot maps them."""
+    values: dict[str, Any] = {}
+    if "pd:phone" in wanted and person.phone is not None:
+        values["pd:phone"] = person.phone
+    if "pd:labels" in wanted and person.label_ids is not None:
+        values["pd:labels"] = ", ".join(
+            labels.get(i, f"label #{i}") for i in sorted(person.label_ids)
+        )[:255]
+    if "pd:owner" in wanted and person.owner_id in users:
+        values["pd:owner"] = users[person.owner_id]
+    return values
+
+
+def _org_values(
+    person: Person, wanted: set[str], orgs: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
+    """The name and address parts of the person's organization, where a slot maps them. No
+    organization: its fields are empty; one Pipedrive did not return: left out."""
+    org = orgs.get(person.org_id) if person.org_id else {"name": "", "address": {}}
+    if org is None:
+        return {}
+    address = org.get("address")
+    address = address if isinstance(address, dict) else {}
+    values: dict[str, Any] = {}
+    if "pd:org_name" in wanted:
+        values["pd:org_name"] = str(org.get("name") or "")
+    if "pd:org_address" in wanted:
+        values["pd:org_address"] = str(
+            address.get("formatted_address") or address.get("value") or ""
+        )
+    for key, part in ORG_PARTS.items():
+        if key in wanted:
+            values[key] = str(address.get(part) or "")
+    return values
 
 
 def forget_organization(ctx: Context, company_id: int, org_id: int) -> None:

@@ -212,50 +212,61 @@ async def write_events(
 
     clicks: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for e in sorted(events, key=lambda e: e["at"]):
-        pid = e["person_id"]
-        hard = e["kind"] == "bounce" and e["bounce_type"] == "hard"
-        blocked = e["kind"] == "block" and e["source"] == "blocked"
-        if eng.notes and (hard or e["kind"] == "unsubscribe"):
-            await w.write(
-                f"note:{e['key']}",
-                pid,
-                "note",
-                describe(e, mailing(e)),
-                lambda e=e, pid=pid: add_person_note(
-                    ctx.pipedrive(company_id), pid, note_html(e, mailing(e)), e["at"]
-                ),
-                e["key"],
-            )
-        if eng.fields and (hard or blocked):
-            await w.write(
-                f"bounced:{e['key']}",
-                pid,
-                f"field {BOUNCED}",
-                describe(e, mailing(e)),
-                lambda e=e, pid=pid: w.set_date(pid, BOUNCED, e["at"]),
-                e["key"],
-            )
+        await _bounce_or_unsubscribe(w, e, mailing)
         if e["kind"] == "click":
-            clicks[pid].append(e)
+            clicks[e["person_id"]].append(e)
     for pid, mine in clicks.items():
-        last = mine[-1]
-        if eng.fields:
-            await w.write(
-                f"click:{pid}:{day_of(last['at'])}",
-                pid,
-                f"field {LAST_CLICK}",
-                describe(last, mailing(last)),
-                lambda last=last, pid=pid: w.set_date(pid, LAST_CLICK, last["at"]),
-                last["key"],
-            )
-        if eng.digest:
-            await digest(w, pid, mine, mailing)
+        await _clicks(w, pid, mine, mailing)
     parts = []
     if w.done:
         parts.append(plural(len(w.done), "Pipedrive write"))
     if w.skipped:
         parts.append(plural(len(w.skipped), "write") + " skipped")
     return ", ".join(parts)
+
+
+async def _bounce_or_unsubscribe(w: Writer, e: dict[str, Any], mailing: Any) -> None:
+    """A note per hard bounce and unsubscribe; the Email bounced field on a hard bounce or a
+    bounce-policy block."""
+    pid = e["person_id"]
+    hard = e["kind"] == "bounce" and e["bounce_type"] == "hard"
+    blocked = e["kind"] == "block" and e["source"] == "blocked"
+    if w.eng.notes and (hard or e["kind"] == "unsubscribe"):
+        await w.write(
+            f"note:{e['key']}",
+            pid,
+            "note",
+            describe(e, mailing(e)),
+            lambda: add_person_note(
+                w.ctx.pipedrive(w.company_id), pid, note_html(e, mailing(e)), e["at"]
+            ),
+            e["key"],
+        )
+    if w.eng.fields and (hard or blocked):
+        await w.write(
+            f"bounced:{e['key']}",
+            pid,
+            f"field {BOUNCED}",
+            describe(e, mailing(e)),
+            lambda: w.set_date(pid, BOUNCED, e["at"]),
+            e["key"],
+        )
+
+
+async def _clicks(w: Writer, pid: int, mine: list[dict[str, Any]], mailing: Any) -> None:
+    """A person's clicks (oldest first): the Last newsletter click field, and the digest."""
+    last = mine[-1]
+    if w.eng.fields:
+        await w.write(
+            f"click:{pid}:{day_of(last['at'])}",
+            pid,
+            f"field {LAST_CLICK}",
+            describe(last, mailing(last)),
+            lambda: w.set_date(pid, LAST_CLICK, last["at"]),
+            last["key"],
+        )
+    if w.eng.digest:
+        await digest(w, pid, mine, mailing)
 
 
 async def digest(w: Writer, pid: int, clicks: list[dict[str, Any]], mailing: Any) -> None:
