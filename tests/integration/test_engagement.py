@@ -120,7 +120,7 @@ def test_reports_read_over_a_cursor_store_each_event_once_and_write_to_pipedrive
     assert events(h, "bounce") == [("bounce", ada["id"], str(mid), "hard", "5.1.1")]
     note = notes_of(h, ada["id"])[0]
     assert "November news" in note["content"] and "5.1.1" in note["content"]
-    assert field_value(h, ada["id"], "Email bounced")
+    wait_until(lambda: field_value(h, ada["id"], "Email bounced"), timeout=20)  # after the note
     h.settle()
     assert "note on Ada Lovelace" in sync_log(h, client)
     assert len(notes_of(h, ada["id"])) == 1  # the periodic read of the same bounce adds none

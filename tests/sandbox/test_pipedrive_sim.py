@@ -750,7 +750,10 @@ def test_deals_api_and_webhooks(env: Env) -> None:
     assert [d["id"] for d in listed] == [deal["id"]]
     env.http.delete(f"/api/v2/deals/{deal['id']}", headers=bearer(tokens))
     env.idle()
-    create, change, delete = env.receiver.bodies()
+    # deliveries may arrive in any order (as Pipedrive's): each by its action
+    by_action = {b["meta"]["action"]: b for b in env.receiver.bodies()}
+    assert sorted(by_action) == ["change", "create", "delete"]
+    create, change, delete = by_action["create"], by_action["change"], by_action["delete"]
     assert create["meta"]["entity"] == "deal" and create["data"]["visible_to"] == "3"
     assert change["previous"]["status"] == "open" and change["previous"]["won_time"] is None
     assert change["previous"]["stage_id"] == stages[0]["id"]
