@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from clients.digits import ascii_int
 from store import tenants
 from sync.engine.context import Context
 from sync.persons.fields import (
@@ -329,7 +330,10 @@ async def organizations(
         client = ctx.pipedrive(company_id)
         for start in range(0, len(missing), 100):
             for org in await client.organizations(missing[start : start + 100]):
+                got = ascii_int(org.get("id"))
+                if got is None:
+                    continue  # not an organization id: as if Pipedrive had not returned it
                 data = {"name": org.get("name") or "", "address": org.get("address") or {}}
-                found[int(org["id"])] = data
-                ctx.remember(company_id, f"org:{org['id']}", data, ORG_TTL)
+                found[got] = data
+                ctx.remember(company_id, f"org:{got}", data, ORG_TTL)
     return found

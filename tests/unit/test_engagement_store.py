@@ -5,6 +5,7 @@ from __future__ import annotations
 from store import engagement, tenants
 from store.db import Store
 from sync.syncback.engagement.events import event_of
+from sync.syncback.engagement.view import person_view
 
 ROW = {"mailing_id": "7", "msg_id": "m1", "email": "ada@example.com", "type": "permanent"}
 
@@ -38,3 +39,18 @@ def test_prune_forgets_old_events(store: Store) -> None:
     engagement.record_write(store, 1, "note:x", 42, "note", "2026-12-07")
     assert engagement.prune(store, 1, cutoff=float("inf")) == 1
     assert engagement.count_events(store, 1) == 0 and not engagement.written(store, 1, "note:x")
+
+
+def test_the_panel_orders_mailings_whose_ids_are_not_ascii_digits(store: Store) -> None:
+    """Mailing ids come from Maileon's reports: "²" passes str.isdigit() but not int()."""
+    same_second = 1_764_000_000.0
+    engagement.add_events(
+        store,
+        1,
+        [
+            event_of("sent", 42, {**ROW, "mailing_id": "\u00b2", "msg_id": "a"}, same_second),
+            event_of("sent", 42, {**ROW, "mailing_id": "8", "msg_id": "b"}, same_second),
+        ],
+    )
+    view = person_view(store, 1, 42)
+    assert [m["id"] for m in view["mailings"]] == ["8", "\u00b2"]

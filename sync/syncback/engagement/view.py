@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from clients.digits import ascii_int
 from store import engagement as store
 from store.db import Store
 
@@ -56,7 +57,7 @@ def person_view(store_: Store, company_id: int, person_id: int) -> dict[str, Any
     # newest first; within one second (the reports' precision) the later mailing id first
     recent = sorted(
         mailings.values(),
-        key=lambda m: (m["sent"] or m["last"], int(m["id"]) if m["id"].isdigit() else 0),
+        key=lambda m: (m["sent"] or m["last"], ascii_int(m["id"]) or 0),
         reverse=True,
     )
     return {"mailings": recent[:SHOWN], "blocked": blocked}

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from clients.digits import ascii_int
 from clients.errors import ApiError, Forbidden, NotFound
 from clients.pipedrive_notes import add_person_note
 from store import engagement as store
@@ -87,7 +88,7 @@ class Writer:
         if person_id not in self.names:
             raw = await self.ctx.pipedrive(self.company_id).get_person(person_id)
             alive = isinstance(raw, dict) and not raw.get("is_deleted")
-            if alive and raw is not None and int(raw.get("id") or 0) != person_id:
+            if alive and raw is not None and ascii_int(raw.get("id")) != person_id:
                 alive = False  # merged: Pipedrive answers with the surviving person
             self.names[person_id] = (
                 str(raw.get("name") or f"#{person_id}") if alive and raw else None
