@@ -12,6 +12,7 @@ import certifi
 import pytest
 
 from sandbox.server import ServerThread, free_port
+from tests.database import fresh_database
 from tests.faults.app_process import AppProcess
 from tests.harness import BoundServer, Harness, bound_socket, make_config, start_simulators
 from web.app import create_app
@@ -75,6 +76,7 @@ def running_harness(
     sock = bound_socket()
     port = int(sock.getsockname()[1])
     cfg = make_config(tmp_path, pd_server.url, ml_server.url, port, client_secret=secret, **config)
+    fresh_database(cfg.database_path)
     app_server = BoundServer(create_app(cfg), sock).start()
     harness = Harness(
         pipedrive, maileon, pd_server.url, ml_server.url, app_server.url, cfg, app_server
@@ -83,6 +85,7 @@ def running_harness(
     try:
         yield harness
     finally:
+        harness.http.close()
         # the app running now: a test may have restarted it
         servers = (harness.app_server, pd_server, ml_server)
         if stop_later:
@@ -131,6 +134,7 @@ def app_process_harness(tmp_path: Path, **env: str | None) -> Iterator[tuple[Har
     try:
         yield harness, app
     finally:
+        harness.http.close()
         app.stop()
         stop_all(pd_server, ml_server)
 

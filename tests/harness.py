@@ -11,7 +11,7 @@ import socket
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -65,6 +65,12 @@ class Harness:
     app_url: str
     config: Config
     app_server: ServerThread
+    # One client for the test's own calls to the simulators and /healthz (settle() polls them):
+    # a client per call costs its SSL context (~1 ms of CPU). No keep-alive, so a call never
+    # meets a connection the server is closing (a restarted app, uvicorn's idle timeout).
+    http: httpx.Client = field(
+        default_factory=lambda: httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
+    )
 
     # --- browser-like helpers -------------------------------------------------------------
     def browser(self) -> httpx.Client:
@@ -110,12 +116,12 @@ class Harness:
 
     # --- simulators ------------------------------------------------------------------------
     def pd(self, method: str, path: str, **kw: Any) -> Any:
-        r = httpx.request(method, f"{self.pd_url}{path}", timeout=30, **kw)
+        r = self.http.request(method, f"{self.pd_url}{path}", timeout=30, **kw)
         assert r.status_code < 400, (path, r.status_code, r.text)
         return r.json() if r.content else None
 
     def ml(self, method: str, path: str, **kw: Any) -> Any:
-        r = httpx.request(method, f"{self.ml_url}{path}", timeout=30, **kw)
+        r = self.http.request(method, f"{self.ml_url}{path}", timeout=30, **kw)
         assert r.status_code < 400, (path, r.status_code, r.text)
         return r.json() if r.content else None
 
@@ -170,7 +176,8 @@ class Harness:
             conn.close()
 
     def queue_depth(self) -> int:
-        return int(httpx.get(f"{self.app_url}/healthz", timeout=10).json()["queue_depth"])
+        r = self.http.get(f"{self.app_url}/healthz", timeout=10)
+        return int(r.json()["queue_depth"])
 
     def settle(self, timeout: float = 20.0) -> None:
         """Wait until simulators delivered everything and the app's queue is empty, twice in a

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import jinja2
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
@@ -40,6 +41,8 @@ class SimCore:
         self._ids: dict[str, int] = {}
         self.inflight = 0
         self.tasks: set[asyncio.Task[None]] = set()
+        # webhook deliveries share one client (made on the server's loop, closed with it)
+        self.client: httpx.AsyncClient | None = None
         # the element naming a refused contact in a synchronize report: the sources differ
         # (derived example `invalid_contact`, the .NET client `contact`; the Java client reads
         # any child of `invalid_contacts`), so tests choose (`/_sim/report_shape`)

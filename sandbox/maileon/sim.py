@@ -83,5 +83,8 @@ class MaileonSim:
                 task.cancel()
             if self.core.tasks:
                 await asyncio.gather(*self.core.tasks, return_exceptions=True)
+            if self.core.client is not None:
+                await self.core.client.aclose()
+                self.core.client = None
 
         return Starlette(routes=control, lifespan=lifespan, exception_handlers={ApiError: on_error})

@@ -180,6 +180,15 @@ class WebhookRoutes:
             self.core.tasks.add(task)
             task.add_done_callback(self.core.tasks.discard)
 
+    def _client(self) -> httpx.AsyncClient:
+        if self.core.client is None:
+            self.core.client = httpx.AsyncClient(
+                timeout=WEBHOOK_TIMEOUT,
+                trust_env=False,
+                limits=httpx.Limits(max_keepalive_connections=0),  # a connection per attempt
+            )
+        return self.core.client
+
     async def deliver(self, delivery: dict[str, Any]) -> None:
         headers = {"User-Agent": "Maileon-Webhook-Simulator"}
         content = b""
@@ -192,10 +201,9 @@ class WebhookRoutes:
                     await asyncio.sleep(delay * self.core.time_scale)
                 attempt: dict[str, Any] = {"time": fmt_ts(now_ms())}
                 try:
-                    async with httpx.AsyncClient(
-                        timeout=WEBHOOK_TIMEOUT, trust_env=False
-                    ) as client:
-                        resp = await client.post(delivery["url"], content=content, headers=headers)
+                    resp = await self._client().post(
+                        delivery["url"], content=content, headers=headers
+                    )
                     attempt["status"] = delivery["status"] = resp.status_code
                 except httpx.HTTPError as exc:
                     attempt["error"] = f"{type(exc).__name__}: {exc}"

@@ -9,6 +9,7 @@ import pytest
 from store import tenants
 from store.crypto import SecretBox, new_key, parse_keys
 from store.db import Store
+from tests.database import fresh_database
 
 
 def add_company(store: Store, company_id: int, name: str = "A") -> None:
@@ -31,6 +32,7 @@ def add_company(store: Store, company_id: int, name: str = "A") -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
+    fresh_database(tmp_path / "app.db")
     s = Store(str(tmp_path / "app.db"), SecretBox(parse_keys(new_key())))
     add_company(s, 1)
     return s
