@@ -14,12 +14,14 @@ from sync.wording import plural
 def import_summary(facts: Mapping[str, Any]) -> str:
     """E.g. "Import finished: 2001 of 2003 persons imported; 2 skipped (1 no email address, …)"."""
     skipped: dict[str, int] = dict(facts.get("skipped") or {})
+    other = int(facts.get("skipped_other") or 0)  # reasons the log line had no room for
     text = f"Import finished: {facts.get('imported', 0)} of {facts.get('done', 0)} persons imported"
-    if skipped:
-        reasons = ", ".join(
+    if skipped or other:
+        reasons = [
             f"{n} {reason}" for reason, n in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))
-        )
-        text += f"; {sum(skipped.values())} skipped ({reasons})"
+        ]
+        reasons += [f"{other} for other reasons"] if other else []
+        text += f"; {sum(skipped.values()) + other} skipped ({', '.join(reasons)})"
     if facts.get("deals_queued"):
         text += f"; {plural(facts['deals_queued'], 'open deal')} queued as transactions"
     return text

@@ -87,7 +87,6 @@ UNSUBSCRIBED = "unsubscribed in Maileon (not re-imported)"
 NOT_SYNCED = "not in Maileon (a re-send adds nobody)"
 UPDATED_MEANWHILE = "updated meanwhile by a webhook"
 DELETED_MEANWHILE = "deleted meanwhile in Pipedrive"
-OTHER_REASONS = "for other reasons"  # skip reasons beyond what a sync-log line holds
 UNNAMED_REFUSAL = "not confirmed: Maileon refused contacts of its batch without naming them"
 MAILEON_CODES = {
     1: "refused by Maileon: external id missing",
@@ -566,9 +565,9 @@ async def _deals_page(ctx: Context, job: Job, row: dict[str, Any]) -> Step:
 
 
 def finished_facts(row: dict[str, Any]) -> dict[str, Any]:
-    """What a finished import did (from its `imports` row), for its sync-log line; the skip
-    reasons most often met first, the rest counted as OTHER_REASONS so the line stays within
-    a log message."""
+    """What a finished import did (from its `imports` row), for its sync-log line. The skip
+    reasons most often met come first; those beyond what a log message holds are only
+    counted (`skipped_other`)."""
     skipped = json.loads(row.get("skipped") or "{}")
     ordered = sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))
     facts = {
@@ -577,11 +576,8 @@ def finished_facts(row: dict[str, Any]) -> dict[str, Any]:
         "deals_queued": row.get("deals_queued", 0),
     }
     for cut in range(len(ordered), -1, -1):
-        shown = dict(ordered[:cut])
-        rest = sum(n for _, n in ordered[cut:])
-        if rest:
-            shown[OTHER_REASONS] = shown.get(OTHER_REASONS, 0) + rest
-        facts["skipped"] = shown
+        facts["skipped"] = dict(ordered[:cut])
+        facts["skipped_other"] = sum(n for _, n in ordered[cut:])
         if len(paged.facts_message(facts)) <= MAX_MESSAGE:
             break
     return facts

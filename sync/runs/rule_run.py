@@ -32,6 +32,7 @@ from clients.errors import PermanentError
 from store import people, tenants
 from store import rules as stored
 from store.queue import Job
+from store.runs import Write
 from sync.engine.context import Context
 from sync.persons.fields import person_fields
 from sync.persons.newsletter import newsletter_label
@@ -133,18 +134,30 @@ async def _apply_step(
     )
     if not page.next_cursor:
         changes.update(state="done", cursor=None)
+    return Step(
+        changes,
+        always=_keep(company_id, result.states, verdicts),
+        facts=_applied_facts({**run, **changes}, rules),
+    )
 
-    def keep(db: Any) -> None:  # Maileon has these contacts already, cancelled or not
-        people.save_all(db, result.states, merge=True)
+
+def _keep(company_id: int, states: list[people.PersonState], verdicts: dict[int, bool]) -> Write:
+    """A page's person states and verdicts: Maileon has these contacts already, so they are
+    saved even when the run was cancelled meanwhile."""
+
+    def write(db: Any) -> None:
+        people.save_all(db, states, merge=True)
         if verdicts:
             stored.remember(db, company_id, verdicts)
 
-    facts = None
-    if not page.next_cursor:  # what applying the rules did, for the sync log
-        done = {**run, **changes}
-        facts = {k: done[k] for k in ("read", "added", "removed", "kept")}
-        facts["on_stop"] = rules.on_stop
-    return Step(changes, always=keep, facts=facts)
+    return write
+
+
+def _applied_facts(run: dict[str, Any], rules: SyncRules) -> dict[str, Any] | None:
+    """What applying the rules did, for the sync log once the run is done."""
+    if run["state"] != "done":
+        return None
+    return {**{k: run[k] for k in ("read", "added", "removed", "kept")}, "on_stop": rules.on_stop}
 
 
 def _valid(person: Person) -> bool:
