@@ -29,6 +29,7 @@ import argparse
 import json
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import wrk
@@ -143,6 +144,22 @@ def measure(
     return closed_loop(server.port, requests, CONCURRENCY, WARMUP, duration).as_round()
 
 
+@dataclass
+class Measured:
+    """What the rounds measured, per variant, and what the app stored meanwhile."""
+
+    rounds: dict[str, list[Round]]
+    server_cpu: dict[str, float]  # seconds, all rounds
+    stored: int  # events the app stored
+    normal: float  # record_event per second, synchronous=NORMAL
+    full: float  # ... and =FULL
+
+    def best(self, name: str) -> tuple[float, float, float]:
+        """Best of the rounds: the highest throughput, the lowest p50 and p99."""
+        rs = self.rounds[name]
+        return (max(x.throughput for x in rs), min(x.p50 for x in rs), min(x.p99 for x in rs))
+
+
 def run(
     duration: float = DURATION,
     rounds: int = ROUNDS,
@@ -150,6 +167,16 @@ def run(
     client: str = "auto",
 ) -> list[Row]:
     use_wrk = client == "wrk" or (client == "auto" and wrk.available())
+    measured = measure_all(duration, rounds, maileon_latency_ms, use_wrk)
+    rows = _rows(measured)
+    notes = _notes(measured, use_wrk, rounds, duration, maileon_latency_ms)
+    print_table("Webhook intake (POST /webhooks/pipedrive) vs bare Starlette endpoint", rows, notes)
+    return rows
+
+
+def measure_all(duration: float, rounds: int, maileon_latency_ms: int, use_wrk: bool) -> Measured:
+    """The alternating rounds against the bare endpoint and the installed app, then the
+    events the app stored and the cost of synchronous=FULL."""
     results: dict[str, list[Round]] = {name: [] for name in VARIANTS}
     server_cpu = dict.fromkeys(VARIANTS, 0.0)
     with installed_app("intake") as setting:
@@ -184,19 +211,19 @@ def run(
                 0
             ]
         normal, full = sqlite_sync_cost(work)
+    return Measured(results, server_cpu, stored, normal, full)
 
-    def best(name: str) -> tuple[float, float, float]:
-        """Best of the rounds: the highest throughput, the lowest p50 and p99."""
-        rs = results[name]
-        return (max(x.throughput for x in rs), min(x.p50 for x in rs), min(x.p99 for x in rs))
 
-    b_tput, b_p50, b_p99 = best("bare")
+def _rows(measured: Measured) -> list[Row]:
+    """The app against the bare endpoint: the endpoint alone (with targets), and with the
+    worker syncing meanwhile; then synchronous FULL against NORMAL."""
+    b_tput, b_p50, b_p99 = measured.best("bare")
     rows = []
     for name, label, target in (
         ("app", "endpoint", True),
         ("app+worker", "worker syncing meanwhile", False),
     ):
-        tput, p50, p99 = best(name)
+        tput, p50, p99 = measured.best(name)
         rows += [
             Row(
                 f"intake throughput, {label}",
@@ -219,18 +246,26 @@ def run(
     rows.append(
         Row(
             "record_event, synchronous FULL vs NORMAL",
-            f"{full:.0f}/s",
-            f"{normal:.0f}/s",
-            full / normal,
+            f"{measured.full:.0f}/s",
+            f"{measured.normal:.0f}/s",
+            measured.full / measured.normal,
             "",
             None,
         )
     )
+    return rows
+
+
+def _notes(
+    measured: Measured, use_wrk: bool, rounds: int, duration: float, maileon_latency_ms: int
+) -> list[str]:
+    results, stored = measured.rounds, measured.stored
     answered = sum(x.answered for n in ("app", "app+worker") for x in results[n])
     per_req = {
-        n: server_cpu[n] / max(1, sum(x.answered for x in results[n])) * 1e3 for n in VARIANTS
+        n: measured.server_cpu[n] / max(1, sum(x.answered for x in results[n])) * 1e3
+        for n in VARIANTS
     }
-    notes = [
+    return [
         machine(),
         ("wrk" if use_wrk else "asyncio client (no wrk, or --client asyncio)")
         + f", {THREADS if use_wrk else 1} thread(s), {CONCURRENCY} keep-alive connections; "
@@ -244,8 +279,6 @@ def run(
         f"events stored by the app: {stored}; app answers 2xx received (warm-ups included): "
         f"{answered}" + (" - all stored" if stored >= answered else " - MISMATCH: LOST"),
     ]
-    print_table("Webhook intake (POST /webhooks/pipedrive) vs bare Starlette endpoint", rows, notes)
-    return rows
 
 
 def main() -> int:

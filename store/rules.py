@@ -1,12 +1,14 @@
-"""Sync rules (F14) storage: the active rules, who was inside them, and rule-change runs."""
+"""Sync rules (F14) storage: the active rules, who was inside them, and rule-change runs
+(saving a run's step, cancel and resume are the runs' own: store/runs.py, with TABLE)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from store import jobs, queue
+from store import runs
 from store.db import Store, now
+from store.runs import RunTable
 
 KIND = "rules"  # job kind of a rule-change run: one page per job
 
@@ -44,18 +46,16 @@ def remember_one(store: Store, company_id: int, person_id: int, matched: bool) -
 
 
 # --- rule-change runs ------------------------------------------------------------------------
-def latest_run(store: Store, company_id: int) -> dict[str, Any] | None:
-    return store.one(
-        "SELECT * FROM rule_runs WHERE company_id=? ORDER BY id DESC LIMIT 1", (company_id,)
-    )
-
-
-def run_job(store: Store, company_id: int, run_id: int) -> dict[str, Any] | None:
-    return jobs.latest_for(store, company_id, KIND, str(run_id))
-
-
-def get_run(store: Store, company_id: int, run_id: int) -> dict[str, Any] | None:
-    return store.one("SELECT * FROM rule_runs WHERE id=? AND company_id=?", (run_id, company_id))
+# A preview or an apply is driven by its jobs; a previewed run waits for the admin, who applies
+# or discards it (Cancel ends it too).
+TABLE = RunTable(
+    table="rule_runs",
+    kind=KIND,
+    key="run_id",
+    working=("previewing", "applying"),
+    open=("previewing", "previewed", "applying"),
+    noun="sync rules run",
+)
 
 
 def start_preview(
@@ -70,14 +70,14 @@ def start_preview(
         ).fetchone()
         if busy is not None:
             return dict(busy), False
-        _end_runs(db, company_id, "replaced by a new preview")
+        runs.end(db, TABLE, company_id, "replaced by a new preview")
         cur = db.execute(
             "INSERT INTO rule_runs (company_id, state, rules, started_by, "
             "started_at, updated_at) VALUES (?,?,?,?,?,?)",
             (company_id, "previewing", rules_json, user_id, t, t),
         )
         run_id = int(cur.lastrowid or 0)
-        queue.upsert_job(db, company_id, KIND, str(run_id), {"run_id": run_id})
+        runs.queue_step(db, TABLE, company_id, run_id)
         row = db.execute("SELECT * FROM rule_runs WHERE id=?", (run_id,)).fetchone()
     return dict(row), True
 
@@ -103,75 +103,8 @@ def apply(store: Store, company_id: int, run_id: int) -> bool:
             "updated_at=? WHERE id=?",
             (t, run_id),
         )
-        queue.upsert_job(db, company_id, KIND, str(run_id), {"run_id": run_id})
+        runs.queue_step(db, TABLE, company_id, run_id)
     return True
-
-
-def cancel(store: Store, company_id: int) -> bool:
-    """Stop a preview or an apply before its next page. Rules already made active stay."""
-    with store.tx() as db:
-        return _end_runs(db, company_id, "cancelled") > 0
-
-
-def _end_runs(db: Any, company_id: int, why: str) -> int:
-    t = now()
-    ids = [
-        r["id"]
-        for r in db.execute(
-            "SELECT id FROM rule_runs WHERE company_id=? AND state IN ('previewing','previewed',"
-            "'applying')",
-            (company_id,),
-        ).fetchall()
-    ]
-    for run_id in ids:
-        db.execute(
-            "UPDATE rule_runs SET state='cancelled', finished_at=?, updated_at=? WHERE id=?",
-            (t, t, run_id),
-        )
-        jobs.end_open(db, company_id, KIND, str(run_id), why)
-    return len(ids)
-
-
-def resume(store: Store, company_id: int) -> bool:
-    """Queue the next page of a preview or apply whose job failed (stopped)."""
-    with store.tx() as db:
-        row = db.execute(
-            "SELECT id FROM rule_runs WHERE company_id=? AND state IN ('previewing','applying')",
-            (company_id,),
-        ).fetchone()
-        if row is None:
-            return False
-        jobs.resume_failed(db, company_id, KIND, str(row["id"]), {"run_id": row["id"]})
-    return True
-
-
-def save_step(
-    store: Store,
-    company_id: int,
-    run: dict[str, Any],
-    changes: dict[str, Any],
-    members: dict[int, bool],
-    save_states: Any = None,
-) -> bool:
-    """One page done, in one transaction: counters, cursor, person states, who is inside, and
-    the job for the next page (unless the run ended). False when the run was cancelled."""
-    state = changes.get("state", run["state"])
-    changes = {**changes, "pages": run["pages"] + 1, "updated_at": now()}
-    if state in ("previewed", "done"):
-        changes["finished_at"] = now() if state == "done" else None
-    with store.tx() as db:
-        assignments = ", ".join(f"{k}=?" for k in changes)
-        updated = db.execute(
-            f"UPDATE rule_runs SET {assignments} WHERE id=? AND state=?",  # noqa: S608
-            (*changes.values(), run["id"], run["state"]),
-        ).rowcount
-        if save_states is not None:
-            save_states(db)  # Maileon has these contacts already, cancelled or not
-        if members:
-            remember(db, company_id, members)
-        if updated and state in ("previewing", "applying"):
-            queue.upsert_job(db, company_id, KIND, str(run["id"]), {"run_id": run["id"]})
-    return bool(updated)
 
 
 def owners_seen(run: dict[str, Any] | None) -> list[int]:

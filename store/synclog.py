@@ -22,6 +22,7 @@ HIDDEN_WHEN_SKIPPED = (
     "periodic.engagement",
 )
 MAX_SUBJECT = 200
+MAX_MESSAGE = 500
 
 
 def subject_of(payload: dict[str, Any]) -> str:
@@ -46,14 +47,14 @@ def write(
     job_id: int | None = None,
     subject: str = "",
 ) -> None:
-    """One sync-log line (the message cut to 500 characters), and the entity's attention
+    """One sync-log line (the message cut to MAX_MESSAGE characters), and the entity's attention
     state; call inside a transaction."""
     t = now()
     hidden = result == "skipped" and kind in HIDDEN_WHEN_SKIPPED
     log_id = db.execute(
         "INSERT INTO sync_log (company_id, at, job_id, kind, entity_id, result, message, "
         "subject, hidden) VALUES (?,?,?,?,?,?,?,?,?)",
-        (company_id, t, job_id, kind, entity_id, result, message[:500], subject, hidden),
+        (company_id, t, job_id, kind, entity_id, result, message[:MAX_MESSAGE], subject, hidden),
     ).lastrowid
     if result == "attention":
         db.execute(

@@ -2,7 +2,8 @@
 
 Everyone who can see the settings sees the progress; only admins start, cancel or resume.
 The card polls itself (every second) while an import runs. `import_view` is its view model
-(the engine is sync/runs/import_run.py, the storage store/imports.py)."""
+(the engine is sync/runs/import_run.py, the storage store/imports.py); Cancel and Resume are
+the runs' own (web/run_progress.py), as for the sync-rules runs."""
 
 from __future__ import annotations
 
@@ -12,21 +13,20 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from store import imports, tenants
+from store import imports, runs, tenants
 from store.db import Store
 from sync.engine.context import Context
 from web.auth import Identity, requires_admin, requires_identity
-from web.run_progress import progress
+from web.run_progress import controls, run_progress
 from web.state import app_context, app_worker
 from web.templating import templates
 
 
 def import_view(store: Store, company_id: int) -> dict[str, Any] | None:
     """The latest import's progress, its skip reasons, and whether it waits or stopped."""
-    row = imports.latest(store, company_id)
+    row = runs.latest(store, imports.TABLE, company_id)
     if row is None:
         return None
-    job = imports.latest_job(store, company_id, row["id"])
     skipped = json.loads(row["skipped"] or "{}")
     total = row["total"]
     if total is not None:
@@ -35,7 +35,7 @@ def import_view(store: Store, company_id: int) -> dict[str, Any] | None:
         "id": row["id"],
         "state": row["state"],
         "phase": row["phase"],
-        **progress(row["state"] == "running", job, row["done"], total),
+        **run_progress(store, imports.TABLE, row, row["done"], total),
         "reading": row["phase"] == "reading",
         "read": row["counted"],
         "total": total,
@@ -94,16 +94,10 @@ async def import_start(request: Request, identity: Identity) -> Response:
     )
 
 
-@requires_admin
-async def import_cancel(request: Request, identity: Identity) -> Response:
-    ctx = app_context(request)
-    cancelled = imports.cancel(ctx.store, identity.company_id)
-    return _card(request, identity, "" if cancelled else "No import is running.")
+async def _notice_card(request: Request, identity: Identity, notice: str) -> Response:
+    return _card(request, identity, notice)
 
 
-@requires_admin
-async def import_resume(request: Request, identity: Identity) -> Response:
-    ctx = app_context(request)
-    resumed = imports.resume(ctx.store, identity.company_id)
-    app_worker(request).wake()
-    return _card(request, identity, "" if resumed else "No import is running.")
+import_cancel, import_resume = controls(
+    imports.TABLE, _notice_card, "No import is running.", "No import is running."
+)

@@ -1,5 +1,6 @@
 """The sync log in the admin's words: who or what a line is about, where it went, and whether
-it needs them. Lines come from store.synclog (via sync/health.py); this only words them."""
+it needs them. Lines come from store.synclog (via sync/health.py); this only words them (an
+ended import's or rules run's counts through web/run_words.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clients.digits import ascii_int
+from web.run_words import log_text
 
 # "Ada Lovelace (#5): updated …" or 'deal "Big deal" (#12): …': the label the rules put first.
 LABEL = re.compile(r"^(?P<label>[^\n]{1,200}?) \(#(?P<id>[0-9]{1,16})\): ")
@@ -85,6 +87,7 @@ def words(row: dict[str, Any], waiting: bool = False, base: str = "") -> LogLine
     """One log row (or a waiting job) as the admin reads it; `base` is the company's Pipedrive
     address, for links to the person or deal."""
     message = str(row.get("message") or "")
+    message = log_text(str(row["kind"]), message) or message  # a run's counts
     label = ""
     match = LABEL.match(message)
     if match and row["kind"] in ("person", "deal"):

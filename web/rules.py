@@ -1,8 +1,10 @@
 """The "Which persons go to Maileon" card of the settings (F14): choose the sync rules, preview
 their effect, apply them with progress (resumable), or discard the preview.
 
-Everyone who can see the settings sees the card; only admins preview, apply, cancel or resume.
-The card loads itself into the settings page and polls (every second) while a run works.
+Everyone who can see the settings sees the card; only admins preview, apply, cancel or resume
+(Cancel and Resume are the runs' own, web/run_progress.py, as for the import). The card loads
+itself into the settings page and polls (every second) while a run works; its words are
+web/run_words.py's.
 
 Owners to choose from: the Pipedrive users who installed the app (their names are known), the
 owners met while the last preview read the persons, and any user ids typed in. Listing all
@@ -20,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 
 from clients.errors import ApiError
 from store import rules as stored
-from store import tenants
+from store import runs, tenants
 from sync.engine.context import Context
 from sync.persons.fields import person_fields
 from sync.rules.decide import (
@@ -33,11 +35,11 @@ from sync.rules.decide import (
     label_field,
 )
 from sync.rules.gate import active_rules, names_for
-from sync.runs import rule_run as rules_run
 from sync.webhook.parse import parse_id
 from web.admin_rights import admin_for_viewing
 from web.auth import Identity, requires_admin, requires_identity
-from web.run_progress import progress
+from web.run_progress import controls, run_progress
+from web.run_words import applied_text, preview_text
 from web.state import app_context, app_worker
 from web.templating import templates
 
@@ -47,17 +49,17 @@ SEPARATORS = re.compile(r"[\s,;]+")
 
 def run_view(ctx: Context, company_id: int) -> dict[str, Any] | None:
     """What the card shows about the latest sync-rules run."""
-    run = stored.latest_run(ctx.store, company_id)
+    run = runs.latest(ctx.store, stored.TABLE, company_id)
     if run is None:
         return None
-    running = run["state"] in ("previewing", "applying")
-    job = stored.run_job(ctx.store, company_id, run["id"]) if running else None
+    rules = SyncRules.from_json(run["rules"])
+    removing = rules.on_stop == "remove"
     return {
         **run,
-        **progress(running, job, run["read"], run["total"]),
-        "rules": SyncRules.from_json(run["rules"]),
-        "preview_text": rules_run.preview_text(run),
-        "applied_text": rules_run.applied_text(run),
+        **run_progress(ctx.store, stored.TABLE, run, run["read"], run["total"]),
+        "rules": rules,
+        "preview_text": preview_text(run, removing),
+        "applied_text": applied_text(run, removing),
     }
 
 
@@ -82,7 +84,7 @@ async def card_context(
     active = active_rules(ctx.store, company_id)
     if proposed is None:
         proposed = run["rules"] if run and run["state"] in ("previewing", "previewed") else active
-    owners = set(names.users) | set(stored.owners_seen(stored.latest_run(ctx.store, company_id)))
+    owners = set(names.users) | set(stored.owners_seen(run))
     owners |= set(active.owners) | set(proposed.owners)
     labels = label_field(fields)
     return {
@@ -174,7 +176,7 @@ async def rules_apply(request: Request, identity: Identity) -> Response:
 
 def _removals(ctx: Context, company_id: int, run_id: int | None) -> int:
     """How many contacts applying this preview removes from Maileon (0: nothing to confirm)."""
-    run = stored.get_run(ctx.store, company_id, run_id) if run_id is not None else None
+    run = runs.get(ctx.store, stored.TABLE, company_id, run_id) if run_id is not None else None
     if run is None or run["state"] != "previewed":
         return 0
     if SyncRules.from_json(run["rules"]).on_stop != "remove":
@@ -184,17 +186,13 @@ def _removals(ctx: Context, company_id: int, run_id: int | None) -> int:
     return int(run["to_remove"] or 0)
 
 
-@requires_admin
-async def rules_cancel(request: Request, identity: Identity) -> Response:
-    cancelled = stored.cancel(app_context(request).store, identity.company_id)
-    return await _card(request, identity, notice="" if cancelled else "Nothing to cancel.")
+async def _notice_card(request: Request, identity: Identity, notice: str) -> Response:
+    return await _card(request, identity, notice=notice)
 
 
-@requires_admin
-async def rules_resume(request: Request, identity: Identity) -> Response:
-    resumed = stored.resume(app_context(request).store, identity.company_id)
-    app_worker(request).wake()
-    return await _card(request, identity, notice="" if resumed else "Nothing to resume.")
+rules_cancel, rules_resume = controls(
+    stored.TABLE, _notice_card, "Nothing to cancel.", "Nothing to resume."
+)
 
 
 async def parse_form(

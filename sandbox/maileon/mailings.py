@@ -24,7 +24,8 @@ from sandbox.maileon.contacts import ContactRoutes
 from sandbox.maileon.core import SimCore
 from sandbox.maileon.gate import acc_of
 from sandbox.maileon.model import DEFAULT_ACCOUNT, Account, ApiError, Contact, fmt_ts, now_ms
-from sandbox.maileon.params import paged_headers, paging, q_bool, q_int, read_json
+from sandbox.maileon.params import paged_headers, paging, read_json
+from sandbox.maileon.report_filters import ReportFilter
 from sandbox.maileon.webhooks import WebhookRoutes
 from sandbox.maileon.xmlio import sub, xml_response
 
@@ -224,52 +225,17 @@ class MailingRoutes:
     # -- reports -------------------------------------------------------------------------------
 
     def rows(self, request: Request) -> list[dict[str, Any]]:
+        """The events a report lists, oldest first, each marked anonymous or not."""
         kind = KINDS[request.url.path.removesuffix("/count").rsplit("/", 1)[1]][0]
         acc = acc_of(request)
-        q = request.query_params
-        from_date = q_int(request, "from_date", None, 0)
-        to_date = q_int(request, "to_date", None, 0)
-        ids, eids = set(q.getlist("ids")), set(q.getlist("eids"))
-        emails = {e.lower() for e in q.getlist("emails")}
-        mailings = set(q.getlist("mailing_id"))
-        for m in mailings:
-            if not m.isdigit():
-                raise ApiError(400, f"mailing_id must be an integer but was {m}")
-        bounce_type = q.get("type")
-        if kind == "bounce" and bounce_type not in (None, "", "permanent", "transient"):
-            raise ApiError(400, "type must be permanent or transient")
-        codes = set(q.getlist("status_code"))
-        reasons = {r for raw in q.getlist("reasons") for r in raw.split(",") if r}
-        keep_anonymous = kind in ("open", "click") and not q_bool(
-            request, f"exclude_anonymous_{kind}s", True
-        )
-        by_contact = bool(ids or eids or emails)
+        wanted = ReportFilter.of(request, kind)
         out = []
         for e in acc.events:
-            if e["kind"] != kind:
-                continue
-            if from_date is not None and e["timestamp"] < from_date:
-                continue
-            if to_date is not None and e["timestamp"] >= to_date:
-                continue
-            if mailings and str(e["mailing_id"]) not in mailings:
-                continue
-            if kind == "bounce" and bounce_type and e["type"] != bounce_type:
-                continue
-            if codes and e.get("status_code") not in codes:
-                continue
-            if reasons and e.get("reason") not in reasons:
+            if not wanted.keeps_event(e):
                 continue
             anonymous = self.anonymous(acc, e)
-            if anonymous and (by_contact or not keep_anonymous):
-                continue
-            if by_contact and not (
-                str(e["contact_id"]) in ids
-                or (e["external_id"] is not None and e["external_id"] in eids)
-                or (e["email"] or "").lower() in emails
-            ):
-                continue
-            out.append({**e, "anonymous": anonymous})
+            if wanted.keeps(e, anonymous):
+                out.append({**e, "anonymous": anonymous})
         return sorted(out, key=lambda e: (e["timestamp"], e["id"]))
 
     @staticmethod

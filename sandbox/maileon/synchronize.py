@@ -85,9 +85,16 @@ class SynchronizeRoutes:
                     update_only=update_only,
                     counts=counts,
                 )
+        report = self._report(len(items), invalid, counts)
+        return xml_response(report, 400 if invalid and not ignore_invalid else 200)
+
+    def _report(
+        self, count: int, invalid: list[tuple[dict[str, Any], int, str]], counts: dict[str, int]
+    ) -> Element:
+        """The synchronize report: counts, and each invalid contact's error code and field."""
         report = Element("report")
         sub(report, "success", not invalid)
-        sub(report, "count_contacts", len(items))
+        sub(report, "count_contacts", count)
         sub(report, "count_new_contacts", counts["new"])
         sub(report, "count_existing_contacts", counts["existing"])
         sub(report, "count_unsubscribed_contacts", counts["unsubscribed"])
@@ -101,7 +108,7 @@ class SynchronizeRoutes:
             err = SubElement(el, "error")
             err.set("code", str(code))
             sub(err, "error_field", field_name)
-        return xml_response(report, 400 if invalid and not ignore_invalid else 200)
+        return report
 
     def sync_check(
         self,
@@ -111,38 +118,22 @@ class SynchronizeRoutes:
         seen_emails: set[str],
         seen_eids: set[str],
     ) -> tuple[tuple[int, str] | None, dict[str, str | None], dict[str, Any]]:
+        """(error code, field) of the first problem of one contact, else its checked standard
+        and custom fields; a valid contact's address and external id count as seen."""
         email = item.get("email") or ""
         eid = item.get("external_id") or ""
         if use_eid:
-            if not eid:
-                return (1, "external_id"), {}, {}
-            if eid in seen_eids:
-                return (4, "external_id"), {}, {}
-            if email and not valid_email(email):
-                return (3, "email"), {}, {}
-            if not email and not acc.by_external_id(eid):
-                return (2, "email"), {}, {}
+            problem = _external_id_problem(acc, email, eid, seen_eids)
         else:
-            if not email:
-                return (2, "email"), {}, {}
-            if not valid_email(email):
-                return (3, "email"), {}, {}
-            if email.lower() in seen_emails:
-                return (5, "email"), {}, {}
-        std: dict[str, str | None] = {}
-        for name, value in item["standard_fields"].items():
-            problem = std_field_error(name, value)
-            if problem:
-                return (problem[0], name), {}, {}
-            std[name] = value or None
-        custom: dict[str, Any] = {}
-        for name, value in item["custom_fields"].items():
-            if name not in acc.custom_fields:
-                return (21, name), {}, {}
-            try:
-                custom[name] = custom_value(acc.custom_fields[name], name, value)
-            except ApiError:
-                return (21, name), {}, {}
+            problem = _email_problem(email, seen_emails)
+        if problem is not None:
+            return problem, {}, {}
+        problem, std = _standard_fields(item)
+        if problem is not None:
+            return problem, {}, {}
+        problem, custom = _custom_fields(acc, item)
+        if problem is not None:
+            return problem, {}, {}
         if email:
             seen_emails.add(email.lower())
         if eid:
@@ -200,3 +191,56 @@ class SynchronizeRoutes:
             )
         existing.touch()
         existing.note("updated", source="synchronize")
+
+
+def _external_id_problem(
+    acc: Account, email: str, eid: str, seen_eids: set[str]
+) -> tuple[int, str] | None:
+    """By external id: one is needed, once per call; without an address it must exist."""
+    if not eid:
+        return (1, "external_id")
+    if eid in seen_eids:
+        return (4, "external_id")
+    if email and not valid_email(email):
+        return (3, "email")
+    if not email and not acc.by_external_id(eid):
+        return (2, "email")
+    return None
+
+
+def _email_problem(email: str, seen_emails: set[str]) -> tuple[int, str] | None:
+    """By address: a valid one is needed, once per call (in any case)."""
+    if not email:
+        return (2, "email")
+    if not valid_email(email):
+        return (3, "email")
+    if email.lower() in seen_emails:
+        return (5, "email")
+    return None
+
+
+def _standard_fields(
+    item: dict[str, Any],
+) -> tuple[tuple[int, str] | None, dict[str, str | None]]:
+    std: dict[str, str | None] = {}
+    for name, value in item["standard_fields"].items():
+        problem = std_field_error(name, value)
+        if problem:
+            return (problem[0], name), {}
+        std[name] = value or None
+    return None, std
+
+
+def _custom_fields(
+    acc: Account, item: dict[str, Any]
+) -> tuple[tuple[int, str] | None, dict[str, Any]]:
+    """Each must be one of the account's fields, with a value of its type (code 21)."""
+    custom: dict[str, Any] = {}
+    for name, value in item["custom_fields"].items():
+        if name not in acc.custom_fields:
+            return (21, name), {}
+        try:
+            custom[name] = custom_value(acc.custom_fields[name], name, value)
+        except ApiError:
+            return (21, name), {}
+    return None, custom

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.maileon.model import (
@@ -42,92 +43,137 @@ def std_field_error(name: str, value: Any) -> tuple[int, str] | None:
     return None
 
 
-def custom_value(ftype: str, name: str, value: Any) -> Any:
-    """The stored (typed) value of custom field `name`, or ApiError(400)."""
+class _Invalid(Exception):
+    """Why a value does not fit its field; the caller words the refusal."""
 
-    def bad(why: str) -> ApiError:
-        return ApiError(400, f"invalid value for custom field {name} ({ftype}): {why}")
 
-    if value is None:
-        raise bad('must not be null (use "" to clear)')
-    if value == "":
-        return None
-    if isinstance(value, dict | list):
-        raise bad("must be a plain value")
-    if ftype == "boolean":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise bad("allowed values are true and false")
-    if ftype == "integer":
-        if isinstance(value, bool):
-            raise bad("not an integer")
-        if isinstance(value, int) or (isinstance(value, str) and INT_RE.match(value.strip())):
-            integer = int(value)
-            if not INT32[0] <= integer <= INT32[1]:
-                raise bad("out of 32-bit range")
-            return integer
-        raise bad("not an integer")
-    if ftype == "float":
-        if isinstance(value, bool):
-            raise bad("not a number")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise bad("not a number") from None
-        if not math.isfinite(number):
-            raise bad("not a finite number")
-        return number
-    if ftype == "date":
-        text = str(value).strip()
-        if valid_date(text):
-            return text
-        if valid_date(text, True):
-            return text[:10]  # time part accepted but dropped
-        raise bad("must match yyyy-MM-dd")
+def _boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise _Invalid("allowed values are true and false")
+
+
+def _integer(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise _Invalid("not an integer")
+    if isinstance(value, int) or (isinstance(value, str) and INT_RE.match(value.strip())):
+        integer = int(value)
+        if not INT32[0] <= integer <= INT32[1]:
+            raise _Invalid("out of 32-bit range")
+        return integer
+    raise _Invalid("not an integer")
+
+
+def _float(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise _Invalid("not a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _Invalid("not a number") from None
+    if not math.isfinite(number):
+        raise _Invalid("not a finite number")
+    return number
+
+
+def _date(value: Any) -> Any:
+    text = str(value).strip()
+    if valid_date(text):
+        return text
+    if valid_date(text, True):
+        return text[:10]  # time part accepted but dropped
+    raise _Invalid("must match yyyy-MM-dd")
+
+
+def _string(value: Any) -> Any:
     text = xml_text(value)
     if len(text) > 255:
-        raise bad("must not exceed 255 characters")
+        raise _Invalid("must not exceed 255 characters")
     return text
 
 
-def attribute_error(attr: TxAttribute, value: Any, store_only: bool) -> str | None:
-    t = attr.type
-    if t == "json":
-        return None
-    if t == "integer":
-        if isinstance(value, bool):
-            return f"attribute {attr.name} must be an integer"
-        if isinstance(value, int) or (isinstance(value, str) and INT_RE.match(value.strip())):
-            return (
-                None
-                if INT32[0] <= int(value) <= INT32[1]
-                else (f"attribute {attr.name} is out of 32-bit range")
-            )
-        return f"attribute {attr.name} must be an integer"
-    if t in ("double", "float"):
-        if isinstance(value, bool | dict | list):
-            return f"attribute {attr.name} must be a number"
-        try:
-            float(value)
-        except (TypeError, ValueError):
-            return f"attribute {attr.name} must be a number"
-        return None
-    if t == "boolean":
-        if isinstance(value, bool) or (isinstance(value, str) and value in ("true", "false")):
+# A custom field's type -> its stored value (any other type is a string)
+CUSTOM_VALUES: dict[str, Callable[[Any], Any]] = {
+    "boolean": _boolean,
+    "integer": _integer,
+    "float": _float,
+    "date": _date,
+}
+
+
+def custom_value(ftype: str, name: str, value: Any) -> Any:
+    """The stored (typed) value of custom field `name` ("" clears it), or ApiError(400)."""
+    try:
+        if value is None:
+            raise _Invalid('must not be null (use "" to clear)')
+        if value == "":
             return None
-        return f"attribute {attr.name} must be true or false"
-    if t == "date":
-        ok = isinstance(value, str) and valid_date(value)
-        return None if ok else f"attribute {attr.name} must match yyyy-mm-dd"
-    if t == "timestamp":
-        ok = isinstance(value, str) and valid_date(value, True)
-        return None if ok else f"attribute {attr.name} must match yyyy-mm-dd hh:mm:ss"
-    # string
+        if isinstance(value, dict | list):
+            raise _Invalid("must be a plain value")
+        return CUSTOM_VALUES.get(ftype, _string)(value)
+    except _Invalid as why:
+        raise ApiError(400, f"invalid value for custom field {name} ({ftype}): {why}") from None
+
+
+def _integer_problem(value: Any, store_only: bool) -> str | None:
+    if isinstance(value, bool):
+        return "must be an integer"
+    if isinstance(value, int) or (isinstance(value, str) and INT_RE.match(value.strip())):
+        return None if INT32[0] <= int(value) <= INT32[1] else "is out of 32-bit range"
+    return "must be an integer"
+
+
+def _number_problem(value: Any, store_only: bool) -> str | None:
     if isinstance(value, bool | dict | list):
-        return f"attribute {attr.name} must be a string"
+        return "must be a number"
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return "must be a number"
+    return None
+
+
+def _boolean_problem(value: Any, store_only: bool) -> str | None:
+    if isinstance(value, bool) or (isinstance(value, str) and value in ("true", "false")):
+        return None
+    return "must be true or false"
+
+
+def _date_problem(value: Any, store_only: bool) -> str | None:
+    ok = isinstance(value, str) and valid_date(value)
+    return None if ok else "must match yyyy-mm-dd"
+
+
+def _timestamp_problem(value: Any, store_only: bool) -> str | None:
+    ok = isinstance(value, str) and valid_date(value, True)
+    return None if ok else "must match yyyy-mm-dd hh:mm:ss"
+
+
+def _string_problem(value: Any, store_only: bool) -> str | None:
+    """A string of at most 1000 characters, 64000 in a store-only type."""
+    if isinstance(value, bool | dict | list):
+        return "must be a string"
     limit = 64000 if store_only else 1000
     if len(str(value)) > limit:
-        return f"attribute {attr.name} must not exceed {limit} characters"
+        return f"must not exceed {limit} characters"
     return None
+
+
+# A transaction attribute's type -> what is wrong with a value (any other type is a string)
+ATTRIBUTE_PROBLEMS: dict[str, Callable[[Any, bool], str | None]] = {
+    "json": lambda value, store_only: None,
+    "integer": _integer_problem,
+    "double": _number_problem,
+    "float": _number_problem,
+    "boolean": _boolean_problem,
+    "date": _date_problem,
+    "timestamp": _timestamp_problem,
+}
+
+
+def attribute_error(attr: TxAttribute, value: Any, store_only: bool) -> str | None:
+    """What is wrong with a transaction attribute's value, None when it fits its type."""
+    problem = ATTRIBUTE_PROBLEMS.get(attr.type, _string_problem)(value, store_only)
+    return None if problem is None else f"attribute {attr.name} {problem}"

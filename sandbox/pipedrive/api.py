@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -20,8 +19,8 @@ from sandbox.pipedrive.helpers import (
     fail,
     int_param,
     json_body,
-    parse_rfc3339,
 )
+from sandbox.pipedrive.listing import list_page
 from sandbox.pipedrive.model import FIELD_TYPES, MAX_LIMIT, ApiError, Auth, default_access
 from sandbox.pipedrive.persons import Persons
 from sandbox.pipedrive.public import PythonApi
@@ -277,67 +276,7 @@ class ApiRoutes:
         render: Callable[[dict[str, Any]], dict[str, Any]],
         filters: Iterable[tuple[str, str]] = (),
     ) -> Response:
-        q = request.query_params
-        limit = int_param(q.get("limit"), "limit", 100)
-        if limit < 1 or limit > MAX_LIMIT:
-            raise fail(
-                400,
-                "Validation failed: limit: Number must be less than or equal to 500"
-                if limit > MAX_LIMIT
-                else "Validation failed: limit: must be positive",
-            )
-        sort_by = q.get("sort_by", "id")
-        if sort_by not in ("id", "update_time", "add_time"):
-            raise fail(400, "Validation failed: sort_by: must be one of id, update_time, add_time")
-        direction = q.get("sort_direction", "asc")
-        if direction not in ("asc", "desc"):
-            raise fail(400, "Validation failed: sort_direction: must be asc or desc")
-        rows = list(records)
-        if q.get("ids"):
-            ids = [int_param(x, "ids", 0) for x in q["ids"].split(",") if x.strip()]
-            if len(ids) > 100:
-                raise fail(400, "Validation failed: ids: at most 100 ids")
-            wanted = set(ids)
-            rows = [r for r in rows if r["id"] in wanted]
-        for param, attr in filters:
-            if q.get(param):
-                values = {int_param(x, param, 0) for x in q[param].split(",")}
-                rows = [r for r in rows if r.get(attr) in values]
-        if q.get("status"):
-            statuses = set(q["status"].split(","))
-            rows = [r for r in rows if r.get("status") in statuses]
-        if q.get("updated_since"):
-            since = parse_rfc3339(q["updated_since"], "updated_since")
-            rows = [r for r in rows if r["update_time"].replace(microsecond=0) >= since]
-        if q.get("updated_until"):
-            until = parse_rfc3339(q["updated_until"], "updated_until")
-            rows = [r for r in rows if r["update_time"].replace(microsecond=0) < until]
-
-        def key(r: dict[str, Any]) -> tuple[int, int]:
-            value = r["id"] if sort_by == "id" else int(r[sort_by].timestamp())
-            return (int(value), int(r["id"]))
-
-        desc = direction == "desc"
-        if q.get("cursor"):
-            after = tuple(decode_cursor(q["cursor"]))
-            if len(after) != 2:
-                raise fail(400, "Invalid cursor")
-            if sort_by == "id":  # the same test, without a key tuple per record
-                rows = [r for r in rows if (r["id"] < after[1] if desc else r["id"] > after[1])]
-            else:
-                rows = [r for r in rows if (key(r) < after if desc else key(r) > after)]
-        # the page and whether more follow, without sorting every record for each page
-        by = (lambda r: r["id"]) if sort_by == "id" else key
-        top = (heapq.nlargest if desc else heapq.nsmallest)(limit + 1, rows, key=by)
-        page = top[:limit]
-        next_cursor = encode_cursor(list(key(page[-1]))) if len(top) > limit else None
-        return JSONResponse(
-            {
-                "success": True,
-                "data": [render(r) for r in page],
-                "additional_data": {"next_cursor": next_cursor},
-            }
-        )
+        return JSONResponse(list_page(request.query_params, records, render, filters))
 
     async def _persons_list(self, request: Request, auth: Auth) -> Response:
         with self.core.lock:

@@ -9,7 +9,7 @@ from typing import Any
 from sandbox.pipedrive.core import SimCore
 from sandbox.pipedrive.delivery import Delivery
 from sandbox.pipedrive.helpers import fail, is_number, utcnow
-from sandbox.pipedrive.records import Changes, Record, RecordKind, Records
+from sandbox.pipedrive.records import Changes, Record, RecordKind, Records, apply_org_and_owner
 from sandbox.pipedrive.representations import Representations
 from sandbox.pipedrive.validation import Validation
 
@@ -43,66 +43,40 @@ class DealsAndOrgs:
             d["stage_change_time"] = None
 
     def _apply_deal(self, d: Record, body: dict[str, Any], strict: bool) -> None:
-        cid = d["company_id"]
+        """Validate `body` and apply it to the deal `d`, in Pipedrive's order of refusals."""
         if "title" in body:
-            if not isinstance(body["title"], str) or not body["title"].strip():
-                raise fail(400, "Validation failed: title: must be a non-empty string")
-            d["title"] = body["title"].strip()
+            d["title"] = _title(body["title"])
         if "value" in body:
-            value = body["value"]
-            if not strict and isinstance(value, str):
-                try:
-                    value = float(value) if value.strip() else 0
-                except ValueError:
-                    raise fail(400, "Validation failed: value: must be a number") from None
-                if isinstance(value, float) and value.is_integer():
-                    value = int(value)
-            if not is_number(value):
-                raise fail(400, "Validation failed: value: must be a number")
-            d["value"] = value
+            d["value"] = _deal_value(body["value"], strict)
         if body.get("currency"):
             d["currency"] = str(body["currency"]).upper()
         if "person_id" in body:
-            d["person_id"] = self.check.check_person(cid, body["person_id"])
-        if "org_id" in body:
-            d["org_id"] = self.check.check_org(cid, body["org_id"])
-        if body.get("owner_id") is not None:
-            d["owner_id"] = self.check.check_user(cid, body["owner_id"])
+            d["person_id"] = self.check.check_person(d["company_id"], body["person_id"])
+        apply_org_and_owner(self.check, d, body)
         if body.get("stage_id") not in (None, ""):
-            try:
-                stage = self.core.stages.get(int(body["stage_id"]))
-            except (TypeError, ValueError):
-                stage = None
-            if stage is None or stage["company_id"] != cid:
-                raise fail(400, f"Stage {body['stage_id']} not found")
-            if stage["id"] != d["stage_id"]:
-                d["stage_id"], d["pipeline_id"] = stage["id"], stage["pipeline_id"]
-                d["stage_change_time"] = utcnow()
+            self._apply_stage(d, body["stage_id"])
         if "expected_close_date" in body:
-            ecd = body["expected_close_date"] or None
-            if ecd is not None:
-                try:
-                    date.fromisoformat(ecd)
-                except (TypeError, ValueError):
-                    raise fail(400, "Validation failed: expected_close_date: YYYY-MM-DD") from None
-            d["expected_close_date"] = ecd
+            d["expected_close_date"] = _close_date(body["expected_close_date"])
         if "lost_reason" in body:
             d["lost_reason"] = body["lost_reason"] or None
         if "visible_to" in body and body["visible_to"] in (1, 3, 5, 7):
             d["visible_to"] = body["visible_to"]
         if body.get("status") and body["status"] != d["status"]:
-            status = body["status"]
-            if status not in ("open", "won", "lost"):
-                raise fail(400, "Validation failed: status: must be one of open, won, lost")
-            now = utcnow()
-            d["status"] = status
-            d["won_time"] = now if status == "won" else None
-            d["lost_time"] = now if status == "lost" else None
-            d["close_time"] = None if status == "open" else now
-            if status != "lost":
-                d["lost_reason"] = None
+            _apply_status(d, body["status"])
         if isinstance(body.get("custom_fields"), dict):
             d["custom_fields"].update(body["custom_fields"])
+
+    def _apply_stage(self, d: Record, stage_id: Any) -> None:
+        """Moves the deal to a stage of its company (and that stage's pipeline)."""
+        try:
+            stage = self.core.stages.get(int(stage_id))
+        except (TypeError, ValueError):
+            stage = None
+        if stage is None or stage["company_id"] != d["company_id"]:
+            raise fail(400, f"Stage {stage_id} not found")
+        if stage["id"] != d["stage_id"]:
+            d["stage_id"], d["pipeline_id"] = stage["id"], stage["pipeline_id"]
+            d["stage_change_time"] = utcnow()
 
     def _new(self, cid: int, actor: int, source: str, body: dict[str, Any]) -> Record:
         """A deal's defaults before the body applies (the title is required)."""
@@ -183,6 +157,50 @@ class DealsAndOrgs:
                 new["custom_fields"].update(body["custom_fields"])
             self.changes.commit("organization", self.core.organizations, old, new, "app", None)
             return self.rep.org_v2(self.core.organizations[org_id], with_company=True)
+
+
+def _title(title: Any) -> str:
+    if not isinstance(title, str) or not title.strip():
+        raise fail(400, "Validation failed: title: must be a non-empty string")
+    return title.strip()
+
+
+def _deal_value(value: Any, strict: bool) -> Any:
+    """A number; v1 also takes one in a string ("" is 0, "12.0" is 12)."""
+    if not strict and isinstance(value, str):
+        try:
+            value = float(value) if value.strip() else 0
+        except ValueError:
+            raise fail(400, "Validation failed: value: must be a number") from None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+    if not is_number(value):
+        raise fail(400, "Validation failed: value: must be a number")
+    return value
+
+
+def _close_date(value: Any) -> Any:
+    """A date YYYY-MM-DD, or None for an empty value."""
+    ecd = value or None
+    if ecd is not None:
+        try:
+            date.fromisoformat(ecd)
+        except (TypeError, ValueError):
+            raise fail(400, "Validation failed: expected_close_date: YYYY-MM-DD") from None
+    return ecd
+
+
+def _apply_status(d: Record, status: Any) -> None:
+    """A new status sets its time (won, lost, closed) and clears the others."""
+    if status not in ("open", "won", "lost"):
+        raise fail(400, "Validation failed: status: must be one of open, won, lost")
+    now = utcnow()
+    d["status"] = status
+    d["won_time"] = now if status == "won" else None
+    d["lost_time"] = now if status == "lost" else None
+    d["close_time"] = None if status == "open" else now
+    if status != "lost":
+        d["lost_reason"] = None
 
 
 ADDRESS_PARTS = (

@@ -45,13 +45,7 @@ class Delivery:
         correlation_id: str | None = None,
     ) -> None:
         """Queue deliveries of one event to every matching webhook (called under the lock)."""
-        hooks = []
-        for hook in self.core.webhooks.values():
-            if hook["company_id"] != company_id or hook["event_object"] not in (entity, "*"):
-                continue
-            action = v2 if hook["version"] == "2.0" else v1
-            if action is not None and hook["event_action"] in (action, "*"):
-                hooks.append(hook)
+        hooks = self._matching_hooks(company_id, entity, v2, v1)
         if not hooks:
             return
         ev = Event(
@@ -68,19 +62,7 @@ class Delivery:
             merged_to_id=merged_to_id,
             merged_from_id=merged_from_id,
         )
-        b2, b1 = self.rep._render(entity, before) if before else (None, None)
-        a2, a1 = self.rep._render(entity, after) if after else (None, None)
-        ev.v1_current, ev.v1_previous = a1, b1
-        if v2 == "create":
-            ev.v2_data, ev.v2_previous = a2, None
-        elif v2 == "delete":
-            ev.v2_data, ev.v2_previous = None, b2
-            if merged_to_id is not None and b2 is not None:
-                b2["merged_to_id"] = merged_to_id
-        elif v2 == "change" and a2 is not None and b2 is not None:
-            ev.v2_data, ev.v2_previous = a2, changed_fields(b2, a2)
-            if merged_from_id is not None:
-                a2["merged_from_id"] = merged_from_id
+        self._set_bodies(ev, before, after)
         now = time.time()
         for hook in hooks:
             if (hook["banned_until"] or 0) > now:
@@ -89,6 +71,38 @@ class Delivery:
             job = Job(next(self.core.job_ids), hook["id"], ev)
             self.core.jobs[job.id] = None
             self.launch(functools.partial(self._deliver, job))
+
+    def _matching_hooks(
+        self, company_id: int, entity: str, v2: str | None, v1: str | None
+    ) -> list[dict[str, Any]]:
+        """The company's webhooks for this object and action (v1 hooks get the v1 action)."""
+        hooks = []
+        for hook in self.core.webhooks.values():
+            if hook["company_id"] != company_id or hook["event_object"] not in (entity, "*"):
+                continue
+            action = v2 if hook["version"] == "2.0" else v1
+            if action is not None and hook["event_action"] in (action, "*"):
+                hooks.append(hook)
+        return hooks
+
+    def _set_bodies(
+        self, ev: Event, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
+        """The event's v1 current/previous and v2 data/previous (a change's previous holds
+        only the changed fields; a merge names the other person)."""
+        b2, b1 = self.rep._render(ev.entity, before) if before else (None, None)
+        a2, a1 = self.rep._render(ev.entity, after) if after else (None, None)
+        ev.v1_current, ev.v1_previous = a1, b1
+        if ev.v2_action == "create":
+            ev.v2_data, ev.v2_previous = a2, None
+        elif ev.v2_action == "delete":
+            ev.v2_data, ev.v2_previous = None, b2
+            if ev.merged_to_id is not None and b2 is not None:
+                b2["merged_to_id"] = ev.merged_to_id
+        elif ev.v2_action == "change" and a2 is not None and b2 is not None:
+            ev.v2_data, ev.v2_previous = a2, changed_fields(b2, a2)
+            if ev.merged_from_id is not None:
+                a2["merged_from_id"] = ev.merged_from_id
 
     def _payload(self, hook: dict[str, Any], ev: Event, attempt: int) -> dict[str, Any]:
         permitted = [u["id"] for u in self.core.users.values() if u["company_id"] == ev.company_id]

@@ -9,7 +9,7 @@ from typing import Any
 from sandbox.pipedrive.core import SimCore
 from sandbox.pipedrive.delivery import Delivery
 from sandbox.pipedrive.helpers import fail, utcnow
-from sandbox.pipedrive.records import Changes, Record, RecordKind, Records
+from sandbox.pipedrive.records import Changes, Record, RecordKind, Records, apply_org_and_owner
 from sandbox.pipedrive.representations import Representations
 from sandbox.pipedrive.validation import Validation
 
@@ -36,36 +36,11 @@ class Persons:
         self.rep = rep
 
     def _apply(self, p: Record, body: dict[str, Any], strict: bool, creating: bool) -> None:
+        """Validate `body` and apply it to the person `p`, in Pipedrive's order of refusals."""
         cid = p["company_id"]
-        for name in ("name", "first_name", "last_name"):
-            if name in body and body[name] is not None and not isinstance(body[name], str):
-                raise fail(400, f"Validation failed: {name}: must be a string")
-        if body.get("name"):
-            p["name"] = body["name"].strip()
-            if "first_name" in body or "last_name" in body:
-                p["first_name"] = body.get("first_name") or None
-                p["last_name"] = body.get("last_name") or None
-            else:
-                first, _, last = p["name"].partition(" ")
-                p["first_name"], p["last_name"] = first or None, last.strip() or None
-        elif "first_name" in body or "last_name" in body:
-            if "first_name" in body:
-                p["first_name"] = body["first_name"] or None
-            if "last_name" in body:
-                p["last_name"] = body["last_name"] or None
-            p["name"] = " ".join(x for x in (p["first_name"], p["last_name"]) if x)
-        if "emails" in body or "email" in body:
-            raw = body["emails"] if "emails" in body else body.get("email")
-            if "emails" not in body and strict:
-                raise fail(400, "Validation failed: email: use emails")
-            p["emails"] = self.check.contacts(raw, "emails", strict)
-        if "phones" in body or "phone" in body:
-            raw = body["phones"] if "phones" in body else body.get("phone")
-            p["phones"] = self.check.contacts(raw, "phones", strict)
-        if "org_id" in body:
-            p["org_id"] = self.check.check_org(cid, body["org_id"])
-        if body.get("owner_id") is not None:
-            p["owner_id"] = self.check.check_user(cid, body["owner_id"])
+        _apply_names(p, body)
+        self._apply_contacts(p, body, strict)
+        apply_org_and_owner(self.check, p, body)
         if "visible_to" in body:
             if body["visible_to"] not in (1, 3, 5, 7):
                 raise fail(400, "Validation failed: visible_to: must be one of 1, 3, 5, 7")
@@ -75,16 +50,18 @@ class Persons:
         p["custom_fields"] = self.check.apply_cf(
             cid, p["custom_fields"], body.get("custom_fields"), strict
         )
-        if not p["name"]:
-            if creating and not strict and p["emails"]:
-                p["name"] = p["emails"][0]["value"].split("@")[0]
-                p["first_name"] = p["name"]
-            else:
-                raise fail(
-                    400,
-                    "Validation failed: name: Either name or both first_name and "
-                    "last_name must be provided",
-                )
+        _require_name(p, strict, creating)
+
+    def _apply_contacts(self, p: Record, body: dict[str, Any], strict: bool) -> None:
+        """Emails and phones; v1 also takes the singular `email`/`phone`, v2 refuses `email`."""
+        if "emails" in body or "email" in body:
+            raw = body["emails"] if "emails" in body else body.get("email")
+            if "emails" not in body and strict:
+                raise fail(400, "Validation failed: email: use emails")
+            p["emails"] = self.check.contacts(raw, "emails", strict)
+        if "phones" in body or "phone" in body:
+            raw = body["phones"] if "phones" in body else body.get("phone")
+            p["phones"] = self.check.contacts(raw, "phones", strict)
 
     def merge(
         self,
@@ -172,6 +149,46 @@ class Persons:
                     self.records.create(cid, body, "app", None, strict=False, fire=fire)["id"]
                 )
             return ids
+
+
+def _apply_names(p: Record, body: dict[str, Any]) -> None:
+    """`name` wins and is split into first and last name unless they come along; first or last
+    name alone rebuild `name`."""
+    _check_name_types(body)
+    if body.get("name"):
+        p["name"] = body["name"].strip()
+        if "first_name" in body or "last_name" in body:
+            p["first_name"] = body.get("first_name") or None
+            p["last_name"] = body.get("last_name") or None
+        else:
+            first, _, last = p["name"].partition(" ")
+            p["first_name"], p["last_name"] = first or None, last.strip() or None
+    elif "first_name" in body or "last_name" in body:
+        if "first_name" in body:
+            p["first_name"] = body["first_name"] or None
+        if "last_name" in body:
+            p["last_name"] = body["last_name"] or None
+        p["name"] = " ".join(x for x in (p["first_name"], p["last_name"]) if x)
+
+
+def _check_name_types(body: dict[str, Any]) -> None:
+    for name in ("name", "first_name", "last_name"):
+        if name in body and body[name] is not None and not isinstance(body[name], str):
+            raise fail(400, f"Validation failed: {name}: must be a string")
+
+
+def _require_name(p: Record, strict: bool, creating: bool) -> None:
+    """A person needs a name; v1 names a new person without one after its email."""
+    if p["name"]:
+        return
+    if creating and not strict and p["emails"]:
+        p["name"] = p["emails"][0]["value"].split("@")[0]
+        p["first_name"] = p["name"]
+        return
+    raise fail(
+        400,
+        "Validation failed: name: Either name or both first_name and last_name must be provided",
+    )
 
 
 def _new(cid: int, actor: int, source: str, body: dict[str, Any]) -> Record:

@@ -15,6 +15,7 @@ from sandbox.pipedrive.core import SimCore
 from sandbox.pipedrive.delivery import Delivery
 from sandbox.pipedrive.helpers import fail, utcnow
 from sandbox.pipedrive.representations import Representations
+from sandbox.pipedrive.validation import Validation
 
 Record = dict[str, Any]
 
@@ -160,3 +161,12 @@ class Records:
                 v2="delete",
                 v1="deleted",
             )
+
+
+def apply_org_and_owner(check: Validation, rec: Record, body: dict[str, Any]) -> None:
+    """A person's or deal's organization (None clears it) and owner (None keeps it)."""
+    cid = rec["company_id"]
+    if "org_id" in body:
+        rec["org_id"] = check.check_org(cid, body["org_id"])
+    if body.get("owner_id") is not None:
+        rec["owner_id"] = check.check_user(cid, body["owner_id"])

@@ -80,62 +80,49 @@ class UiRoutes:
     async def _ui_index(self, request: Request) -> Response:
         cid = self._ui_company(request)
         with self.core.lock:
-            fields = ui_fields(self.core, cid)
-            orgs = {o["id"]: o for o in self.core.organizations.values() if o["company_id"] == cid}
-            persons = []
-            for p in sorted(
-                (p for p in self.core.persons.values() if p["company_id"] == cid),
-                key=lambda p: p["id"],
-                reverse=True,
-            )[:200]:
-                persons.append(
-                    {
-                        "id": p["id"],
-                        "name": p["name"],
-                        "email": ", ".join(e["value"] for e in p["emails"]),
-                        "org": orgs[p["org_id"]]["name"] if p["org_id"] in orgs else "",
-                        "custom": [ui_display(f, p["custom_fields"].get(f["key"])) for f in fields],
-                        "update_time": v1_time(p["update_time"]),
-                    }
-                )
-            person_count = sum(1 for p in self.core.persons.values() if p["company_id"] == cid)
-            person_names = {
-                p["id"]: p["name"] for p in self.core.persons.values() if p["company_id"] == cid
-            }
-            stages = [s for s in self.core.stages.values() if s["company_id"] == cid]
-            stage_names = {s["id"]: s["name"] for s in stages}
-            deals = [
-                {
-                    **self.rep.deal_v2(d),
-                    "person": person_names.get(d["person_id"], ""),
-                    "stage": stage_names.get(d["stage_id"], ""),
-                }
-                for d in self.core.deals.values()
-                if d["company_id"] == cid
-            ]
-            hooks = [
+            ctx = self._index_context(cid)
+        ctx["message"] = request.query_params.get("msg", "")
+        ctx["error"] = request.query_params.get("err", "")
+        return TEMPLATES.TemplateResponse(request, "pipedrive/index.html", ctx)
+
+    def _index_context(self, cid: int) -> dict[str, Any]:
+        """What the index page shows of one company (called under the lock)."""
+        fields = ui_fields(self.core, cid)
+        orgs = {o["id"]: o for o in self.core.organizations.values() if o["company_id"] == cid}
+        own_persons = [p for p in self.core.persons.values() if p["company_id"] == cid]
+        person_names = {p["id"]: p["name"] for p in own_persons}
+        stages = [s for s in self.core.stages.values() if s["company_id"] == cid]
+        return {
+            "companies": list(self.core.companies.values()),
+            "company": self.core.companies[cid],
+            "fields": fields,
+            "persons": _person_rows(own_persons, fields, orgs),
+            "person_count": len(own_persons),
+            "person_choices": sorted(person_names.items()),
+            "orgs": list(orgs.values()),
+            "deals": self._deal_rows(cid, person_names, {s["id"]: s["name"] for s in stages}),
+            "stages": stages,
+            "webhooks": [
                 self.hooks.webhook_out(w, internal=True)
                 for w in self.core.webhooks.values()
                 if w["company_id"] == cid
-            ]
-            deliveries = [d for d in self.core.deliveries if d["company_id"] == cid][-20:][::-1]
-            ctx = {
-                "companies": list(self.core.companies.values()),
-                "company": self.core.companies[cid],
-                "fields": fields,
-                "persons": persons,
-                "person_count": person_count,
-                "person_choices": sorted(person_names.items()),
-                "orgs": list(orgs.values()),
-                "deals": deals,
-                "stages": stages,
-                "webhooks": hooks,
-                "deliveries": deliveries,
-                "users": [u for u in self.core.users.values() if u["company_id"] == cid],
-                "message": request.query_params.get("msg", ""),
-                "error": request.query_params.get("err", ""),
+            ],
+            "deliveries": [d for d in self.core.deliveries if d["company_id"] == cid][-20:][::-1],
+            "users": [u for u in self.core.users.values() if u["company_id"] == cid],
+        }
+
+    def _deal_rows(
+        self, cid: int, person_names: dict[int, str], stage_names: dict[int, str]
+    ) -> list[dict[str, Any]]:
+        return [
+            {
+                **self.rep.deal_v2(d),
+                "person": person_names.get(d["person_id"], ""),
+                "stage": stage_names.get(d["stage_id"], ""),
             }
-        return TEMPLATES.TemplateResponse(request, "pipedrive/index.html", ctx)
+            for d in self.core.deals.values()
+            if d["company_id"] == cid
+        ]
 
     def _ui_back(self, cid: int, *, msg: str = "", err: str = "") -> Response:
         params = {"company": str(cid)}
@@ -299,3 +286,21 @@ class UiRoutes:
         except ApiError as exc:
             return self._ui_back(cid, err=str(exc))
         return self._ui_back(cid, msg="Deal deleted")
+
+
+def _person_rows(
+    persons: list[dict[str, Any]], fields: list[dict[str, Any]], orgs: dict[int, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The newest 200 persons as the index lists them."""
+    newest = sorted(persons, key=lambda p: p["id"], reverse=True)[:200]
+    return [
+        {
+            "id": p["id"],
+            "name": p["name"],
+            "email": ", ".join(e["value"] for e in p["emails"]),
+            "org": orgs[p["org_id"]]["name"] if p["org_id"] in orgs else "",
+            "custom": [ui_display(f, p["custom_fields"].get(f["key"])) for f in fields],
+            "update_time": v1_time(p["update_time"]),
+        }
+        for p in newest
+    ]

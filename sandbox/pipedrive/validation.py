@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sandbox.pipedrive.core import SimCore
-from sandbox.pipedrive.helpers import fail, is_number
-from sandbox.pipedrive.model import ID_TYPES, ApiError
+from sandbox.pipedrive.field_values import coerce_custom_value
+from sandbox.pipedrive.helpers import fail
 
 
 class Validation:
@@ -15,93 +14,6 @@ class Validation:
 
     def __init__(self, core: SimCore) -> None:
         self.core = core
-
-    # ------------------------------------------------------------------ input validation
-
-    def _coerce_cf(self, f: dict[str, Any], value: Any, strict: bool) -> Any:
-        key, t = f["key"], f["field_type"]
-
-        def bad(why: str) -> ApiError:
-            return fail(400, f"Validation failed: custom_fields.{key}: {why}")
-
-        if value is None or (not strict and value == ""):
-            return None
-        option_ids = {o["id"] for o in f["options"] or []}
-        if t == "enum":
-            if not strict and isinstance(value, str) and value.strip().isdigit():
-                value = int(value)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise bad("must be an option id (number)")
-            if value not in option_ids:
-                raise bad(f"option id {value} does not exist")
-            return value
-        if t == "set":
-            if not strict and isinstance(value, str | int):
-                value = [v for v in str(value).split(",") if v.strip()]
-            if not isinstance(value, list):
-                raise bad("must be an array of option ids")
-            out: list[int] = []
-            for item in value:
-                if not strict and isinstance(item, str) and item.strip().isdigit():
-                    item = int(item)
-                if not isinstance(item, int) or isinstance(item, bool):
-                    raise bad("must be an array of option ids (numbers)")
-                if item not in option_ids:
-                    raise bad(f"option id {item} does not exist")
-                if item not in out:
-                    out.append(item)
-            return out or None
-        if t == "double":
-            if not strict and isinstance(value, str):
-                try:
-                    value = float(value) if "." in value else int(value)
-                except ValueError:
-                    raise bad("must be a number") from None
-            if not is_number(value):
-                raise bad("must be a number")
-            return value
-        if t == "monetary":
-            if isinstance(value, dict):
-                amount, currency = value.get("value"), value.get("currency") or "EUR"
-            else:
-                amount, currency = value, "EUR"
-            if not strict and isinstance(amount, str):
-                try:
-                    amount = float(amount)
-                except ValueError:
-                    raise bad("value must be a number") from None
-            if not is_number(amount):
-                raise bad("value must be a number")
-            return {"value": amount, "currency": str(currency)}
-        if t == "date":
-            if not isinstance(value, str):
-                raise bad("must be a date YYYY-MM-DD")
-            try:
-                date.fromisoformat(value)
-            except ValueError:
-                raise bad("must be a date YYYY-MM-DD") from None
-            return value
-        if t == "address":
-            if isinstance(value, str):
-                return {"value": value}
-            if isinstance(value, dict) and isinstance(value.get("value"), str):
-                return {k: v for k, v in value.items() if k != "type"}
-            raise bad("must be an address string or object with value")
-        if t == "daterange":
-            if isinstance(value, dict):
-                return {"value": value.get("value"), "until": value.get("until")}
-            raise bad("must be an object with value and until")
-        if t in ID_TYPES:
-            if not strict and isinstance(value, str) and value.isdigit():
-                value = int(value)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise bad("must be an id (number)")
-            return value
-        if not isinstance(value, str):
-            if strict:
-                raise bad("must be a string")
-            value = str(value)
-        return value
 
     def apply_cf(
         self,
@@ -120,7 +32,7 @@ class Validation:
             f = by_key.get(key)
             if f is None:
                 continue  # Pipedrive ignores unknown / deleted custom fields
-            coerced = self._coerce_cf(f, value, strict)
+            coerced = coerce_custom_value(f, value, strict)
             if coerced is None:
                 out.pop(key, None)
             else:

@@ -30,40 +30,25 @@ class WebhookAdmin:
     # ------------------------------------------------------------------ webhooks (admin)
 
     def create_webhook(self, auth: Auth, body: dict[str, Any]) -> dict[str, Any]:
-        errors: dict[str, list[str]] = {}
-        url = body.get("subscription_url")
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if not url:
-            errors["subscription_url"] = ["subscription_url is required"]
-        elif parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            errors["subscription_url"] = ["invalid or non-reachable URL"]
+        """Registers a webhook for the caller; every invalid field is named in one 400."""
         version = str(body.get("version") or "2.0")
-        if version not in ("1.0", "2.0"):
-            errors["version"] = ["version must be 1.0 or 2.0"]
-        action = body.get("event_action")
-        allowed = V1_ACTIONS if version == "1.0" else V2_ACTIONS
-        if not action:
-            errors["event_action"] = ["event_action is required"]
-        elif action not in allowed:
-            errors["event_action"] = [
-                f"event_action must be one of {', '.join(sorted(allowed))} for version {version}"
-            ]
-        obj = body.get("event_object")
-        if not obj:
-            errors["event_object"] = ["event_object is required"]
-        elif obj not in EVENT_OBJECTS:
-            errors["event_object"] = ["invalid event_object"]
-        name = body.get("name")
-        if name is not None and (not isinstance(name, str) or len(name) > 255):
-            errors["name"] = ["name must be a string of at most 255 characters"]
-        user_id = auth.user_id
-        if body.get("user_id") not in (None, ""):
-            try:
-                user_id = self.check.check_user(auth.company_id, body["user_id"], "user_id")
-            except ApiError:
-                errors["user_id"] = ["user not found"]
+        found = {
+            "subscription_url": _url_error(body.get("subscription_url")),
+            "version": None if version in ("1.0", "2.0") else "version must be 1.0 or 2.0",
+            "event_action": _action_error(body.get("event_action"), version),
+            "event_object": _object_error(body.get("event_object")),
+            "name": _name_error(body.get("name")),
+        }
+        user_id, found["user_id"] = self._webhook_user(auth, body)
+        errors = {field: [why] for field, why in found.items() if why}
         if errors:
             raise ApiError(400, {"status": "error", "success": False, "errors": errors})
+        return self._register(auth, body, version, user_id)
+
+    def _register(
+        self, auth: Auth, body: dict[str, Any], version: str, user_id: int
+    ) -> dict[str, Any]:
+        """Stores a checked registration, unless the caller has the most webhooks allowed."""
         with self.core.lock:
             owned = [
                 w
@@ -79,9 +64,9 @@ class WebhookAdmin:
                 "company_id": auth.company_id,
                 "owner_id": auth.user_id,
                 "user_id": user_id,
-                "event_action": action,
-                "event_object": obj,
-                "subscription_url": url,
+                "event_action": body["event_action"],
+                "event_object": body["event_object"],
+                "subscription_url": body["subscription_url"],
                 "version": version,
                 "is_active": 1,
                 "add_time": iso_ms(utcnow()),
@@ -93,12 +78,21 @@ class WebhookAdmin:
                 "last_delivery_time": None,
                 "last_http_status": None,
                 "admin_id": auth.user_id,
-                "name": name,
+                "name": body.get("name"),
                 "fail_count": 0,
                 "banned_until": None,
             }
             self.core.webhooks[hook["id"]] = hook
             return self.webhook_out(hook)
+
+    def _webhook_user(self, auth: Auth, body: dict[str, Any]) -> tuple[int, str | None]:
+        """The user whose events the webhook gets: the caller unless `user_id` names another."""
+        if body.get("user_id") in (None, ""):
+            return auth.user_id, None
+        try:
+            return self.check.check_user(auth.company_id, body["user_id"], "user_id"), None
+        except ApiError:
+            return auth.user_id, "user not found"
 
     def webhook_out(self, hook: dict[str, Any], internal: bool = False) -> dict[str, Any]:
         out = {k: v for k, v in hook.items() if k not in ("fail_count", "banned_until")}
@@ -117,3 +111,33 @@ class WebhookAdmin:
         for hook in list(self.core.webhooks.values()):
             if hook["company_id"] == company_id and hook["owner_id"] == user_id:
                 del self.core.webhooks[hook["id"]]
+
+
+def _url_error(url: Any) -> str | None:
+    if not url:
+        return "subscription_url is required"
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        return "invalid or non-reachable URL"
+    return None
+
+
+def _action_error(action: Any, version: str) -> str | None:
+    allowed = V1_ACTIONS if version == "1.0" else V2_ACTIONS
+    if not action:
+        return "event_action is required"
+    if action not in allowed:
+        return f"event_action must be one of {', '.join(sorted(allowed))} for version {version}"
+    return None
+
+
+def _object_error(obj: Any) -> str | None:
+    if not obj:
+        return "event_object is required"
+    return None if obj in EVENT_OBJECTS else "invalid event_object"
+
+
+def _name_error(name: Any) -> str | None:
+    if name is not None and (not isinstance(name, str) or len(name) > 255):
+        return "name must be a string of at most 255 characters"
+    return None

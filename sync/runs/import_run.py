@@ -1,8 +1,11 @@
 """Import existing contacts (F12): all Pipedrive persons into Maileon, each page read once.
-The engine; its storage is store/imports.py, the card that shows it web/imports.py.
+The engine; its storage is store/imports.py (and store/runs.py), the card that shows it
+web/imports.py.
 
 An import is a row in `imports` (phase, cursor, counters) driven by `import` jobs in the durable
-queue, **one page or one batch per job**, in two phases:
+queue, **one page or one batch per job**, run by the runner it shares with the sync-rules runs
+(sync/runs/paged.py: state check, step, one transaction with the next job, Resume and Cancel),
+in two phases:
 
 - *reading*: each job reads one page of persons (API v2, cursor, 500 per page, organization
   names in batches), prepares their contacts and stages them in `import_rows` (numbered by
@@ -24,8 +27,9 @@ synchronize calls per permission present. Memory holds one page and one batch at
 A 429 (or any transient error) reschedules only that job with the wait Pipedrive asked for
 (Retry-After / x-ratelimit-reset), through the worker — no busy loop; a job that keeps failing
 ends as a failed job in the sync log (the import shows as stopped, with Resume and Cancel).
-Cancel is a flag checked before each page or batch; one import runs at a time per company. The
-staged rows are deleted when the sending ends, on cancel, and with the company (foreign key).
+Cancel is the run's state, checked before each page or batch; one import runs at a time per
+company. The staged rows are deleted when the sending ends, on cancel, and with the company
+(foreign key). A finished import's counts are its sync-log line (web/run_words.py words them).
 
 Skipped with a reason: no or invalid email, an email already staged for another person, a
 contact unsubscribed in Maileon, a person a webhook synced with a newer update time after it
@@ -55,12 +59,11 @@ from typing import Any
 from clients.errors import PermanentError
 from clients.maileon import PERMISSION_NONE, MaileonClient
 from store import imports, people, tenants
-from store.db import Store, now
 from store.people import PersonState
 from store.queue import Job
+from store.synclog import MAX_MESSAGE
 from store.tenants import Settings
 from sync.engine.context import Context
-from sync.engine.outcome import Outcome
 from sync.persons import field_mapping
 from sync.persons.contacts import contact_fields, data_fingerprint, ensure_maileon_fields
 from sync.persons.fields import CREATED_BY, person_fields
@@ -68,12 +71,12 @@ from sync.persons.newsletter import SUBSCRIBED, newsletter_label
 from sync.persons.organizations import organization_names
 from sync.persons.person import Person, from_pipedrive, plausible_email
 from sync.rules import gate as rules_gate
+from sync.runs import paged
+from sync.runs.paged import Step
 from sync.webhook.parse import normalize_time
-from sync.wording import plural
 
 log = logging.getLogger("pipedrive_maileon.import")
 
-KIND = imports.KIND
 PAGE_SIZE = 500  # one Pipedrive page (API v2 maximum)
 SEND_BATCH = 1000  # contacts per Maileon synchronize call (the simulator refuses more)
 
@@ -102,11 +105,8 @@ class BatchResult:
     states: list[PersonState] = field(default_factory=list)
 
 
-async def handle_import(ctx: Context, job: Job) -> Outcome:
-    """One page (reading, deals) or one batch (sending) of an import; queues the next one."""
-    row = imports.get(ctx.store, job.company_id, int(job.entity_id))
-    if row is None or row["state"] != "running":
-        return Outcome.quiet("import no longer running")
+async def _step(ctx: Context, job: Job, row: dict[str, Any]) -> Step:
+    """One page (reading, deals) or one batch (sending) of an import."""
     settings = tenants.get_settings(ctx.store, job.company_id)
     if not settings.configured:
         raise PermanentError("no Maileon API key is set")
@@ -116,37 +116,42 @@ async def handle_import(ctx: Context, job: Job) -> Outcome:
         return await _send_batch(ctx, job, row, settings)
     if row["phase"] == "deals":
         return await _deals_page(ctx, job, row)
-    return _save(ctx.store, job, row, {"phase": "finished"})
+    return _step_of(job, row, {"phase": "finished"})
 
 
 def _after_persons(row: dict[str, Any], settings: Settings) -> str:
     return "deals" if row["include_deals"] and settings.deals_sync else "finished"
 
 
-def _save(
-    store: Store,
+def _step_of(
     job: Job,
     row: dict[str, Any],
     changes: dict[str, Any],
     staged: list[tuple[Any, ...]] | None = None,
     states: list[PersonState] | None = None,
     deals: list[dict[str, Any]] | None = None,
-) -> Outcome:
-    """Save one step (store.imports.save_step) and say what it did."""
-    finished = changes.get("phase") == "finished"
-    if finished:
-        changes.update(state="done", finished_at=now(), cursor=None)
-    changes.update(pages=row["pages"] + 1, updated_at=now())
-    if not imports.save_step(
-        store, job.company_id, row, changes, staged or [], states or [], _deal_jobs(deals or [])
-    ):
-        return Outcome.quiet("import cancelled")
-    if not finished:
-        return Outcome.quiet(f"import step {row['pages'] + 1} done ({row['phase']})")
-    return Outcome.ok(summary(imports.get(store, job.company_id, row["id"]) or {}))
+) -> Step:
+    """One step for the runner (sync/runs/paged.py): the import's changes, the person states
+    (kept even after a cancel), the staged rows and queued deals, and, once finished, what the
+    import did."""
+    phase = changes.get("phase", row["phase"])
+    if phase == "finished":
+        changes["state"] = "done"
+    sent = states or []
+    return Step(
+        changes,
+        always=lambda db: people.save_all(db, sent, merge=True),  # read before Maileon answered
+        then=imports.step_writes(
+            job.company_id, int(row["id"]), phase, staged or [], _deal_jobs(deals or [])
+        ),
+        facts=finished_facts({**row, **changes}) if phase == "finished" else None,
+    )
 
 
-async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Settings) -> Outcome:
+handle_import = paged.runner(imports.TABLE, _step)
+
+
+async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Settings) -> Step:
     """Phase 1: read one page of persons and stage their prepared contacts. Meanwhile, once a
     full batch is staged, send it (the reading and the writing overlap; what waits is in
     `import_rows`, at most a batch and a page of it, not in memory)."""
@@ -169,7 +174,7 @@ async def _read_page(ctx: Context, job: Job, row: dict[str, Any], settings: Sett
         changes.update(phase="sending", total=last_seq, cursor=None)
         if not last_seq:  # no persons at all
             changes["phase"] = _after_persons(row, settings)
-    return _save(ctx.store, job, row, changes, staged=staged, states=sent.states)
+    return _step_of(job, row, changes, staged=staged, states=sent.states)
 
 
 async def _stage_page(
@@ -283,7 +288,7 @@ async def prepare_page(
     return items
 
 
-async def _send_batch(ctx: Context, job: Job, row: dict[str, Any], settings: Settings) -> Outcome:
+async def _send_batch(ctx: Context, job: Job, row: dict[str, Any], settings: Settings) -> Step:
     """Phase 2: send the next batch of staged rows to Maileon."""
     rows = imports.rows_after(ctx.store, row["id"], row["sent_seq"], SEND_BATCH)
     result = await send_batch(
@@ -292,7 +297,7 @@ async def _send_batch(ctx: Context, job: Job, row: dict[str, Any], settings: Set
     changes = _sent_changes(row, rows, result)
     if not rows or changes["sent_seq"] >= (row["total"] or 0):
         changes.update(phase=_after_persons(row, settings), cursor=None)
-    return _save(ctx.store, job, row, changes, states=result.states)
+    return _step_of(job, row, changes, states=result.states)
 
 
 def _sent_changes(
@@ -541,7 +546,7 @@ def _check_report(ctx: Context, company_id: int, report: dict[str, Any]) -> None
     )
 
 
-async def _deals_page(ctx: Context, job: Job, row: dict[str, Any]) -> Outcome:
+async def _deals_page(ctx: Context, job: Job, row: dict[str, Any]) -> Step:
     """After the persons: one page of open deals, queued as transaction jobs."""
     cursor = row["cursor"]
     body = await ctx.pipedrive(job.company_id).request(
@@ -556,21 +561,26 @@ async def _deals_page(ctx: Context, job: Job, row: dict[str, Any]) -> Outcome:
         "deals_queued": row["deals_queued"] + len(deals),
         "phase": "deals" if next_cursor else "finished",
     }
-    return _save(ctx.store, job, row, changes, deals=deals)
+    return _step_of(job, row, changes, deals=deals)
 
 
-def summary(row: dict[str, Any]) -> str:
-    """The sync-log line of a finished import (from its `imports` row)."""
+def finished_facts(row: dict[str, Any]) -> dict[str, Any]:
+    """What a finished import did (from its `imports` row), for its sync-log line. The skip
+    reasons most often met come first; those beyond what a log message holds are only
+    counted (`skipped_other`)."""
     skipped = json.loads(row.get("skipped") or "{}")
-    text = f"Import finished: {row.get('imported', 0)} of {row.get('done', 0)} persons imported"
-    if skipped:
-        reasons = ", ".join(
-            f"{n} {reason}" for reason, n in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))
-        )
-        text += f"; {sum(skipped.values())} skipped ({reasons})"
-    if row.get("deals_queued"):
-        text += f"; {plural(row['deals_queued'], 'open deal')} queued as transactions"
-    return text
+    ordered = sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))
+    facts = {
+        "done": row.get("done", 0),
+        "imported": row.get("imported", 0),
+        "deals_queued": row.get("deals_queued", 0),
+    }
+    for cut in range(len(ordered), -1, -1):
+        facts["skipped"] = dict(ordered[:cut])
+        facts["skipped_other"] = sum(n for _, n in ordered[cut:])
+        if len(paged.facts_message(facts)) <= MAX_MESSAGE:
+            break
+    return facts
 
 
 def _deal_jobs(deals: list[dict[str, Any]]) -> list[imports.QueuedJob]:

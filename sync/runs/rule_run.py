@@ -15,9 +15,11 @@ sending of contacts it reuses:
   up to date), with permission NONE (nothing is subscribed by matching); persons
   with a contact that stop matching are removed or kept; every verdict is remembered.
 
-Each step saves the counters, cursor, person states, verdicts and the next job in one
-transaction, so a restart resumes at the saved cursor; a job that keeps failing stops the run
-with Resume and Cancel, as for the import.
+The runner is the import's (sync/runs/paged.py): each step saves the counters, cursor, person
+states, verdicts and the next job in one transaction, so a restart resumes at the saved cursor;
+Cancel stops the run before its next page; a job that keeps failing stops the run with Resume
+and Cancel. An applied run ends with its counts in the sync log (worded in web/run_words.py,
+like the card's preview and result).
 """
 
 from __future__ import annotations
@@ -30,14 +32,16 @@ from clients.errors import PermanentError
 from store import people, tenants
 from store import rules as stored
 from store.queue import Job
+from store.runs import Write
 from sync.engine.context import Context
-from sync.engine.outcome import Outcome
 from sync.persons.fields import person_fields
 from sync.persons.newsletter import newsletter_label
 from sync.persons.person import Person, from_pipedrive, plausible_email
 from sync.rules.decide import SyncRules, evaluate
 from sync.rules.gate import has_contact, names_for
 from sync.runs import import_run as backfill
+from sync.runs import paged
+from sync.runs.paged import Step
 from sync.runs.removals import remove_contacts
 
 PAGE_SIZE = backfill.PAGE_SIZE
@@ -57,20 +61,19 @@ class RulePage:
     changes: dict[str, Any]  # the run's row after this page (counters, cursor)
 
 
-async def handle_rules_run(ctx: Context, job: Job) -> Outcome:
-    """One page of a preview or an apply; queues the next one."""
-    company_id = job.company_id
-    run = stored.get_run(ctx.store, company_id, int(job.entity_id))
-    if run is None or run["state"] not in ("previewing", "applying"):
-        return Outcome.quiet("sync rules run no longer running")
-    settings = tenants.get_settings(ctx.store, company_id)
+async def _step(ctx: Context, job: Job, run: dict[str, Any]) -> Step:
+    """One page of a preview or an apply."""
+    settings = tenants.get_settings(ctx.store, job.company_id)
     if run["state"] == "applying" and not settings.configured:
         raise PermanentError("no Maileon API key is set")
     rules = SyncRules.from_json(run["rules"])
     page = await _read_page(ctx, settings, run, rules)
     if run["state"] == "previewing":
-        return _preview_step(ctx, run, rules, page)
+        return _preview_step(run, rules, page)
     return await _apply_step(ctx, settings, run, rules, page)
+
+
+handle_rules_run = paged.runner(stored.TABLE, _step)
 
 
 async def _read_page(
@@ -96,21 +99,19 @@ async def _read_page(
     return RulePage(persons, next_cursor, labels, verdicts, states, contacts, changes)
 
 
-def _preview_step(ctx: Context, run: dict[str, Any], rules: SyncRules, page: RulePage) -> Outcome:
+def _preview_step(run: dict[str, Any], rules: SyncRules, page: RulePage) -> Step:
+    """Count the page. A preview changes nothing: it is no sync and has no sync-log line (the
+    card shows its result)."""
     changes = page.changes
     _count(changes, run, rules, page.persons, page.verdicts, page.contacts, page.states)
     if not page.next_cursor:
         changes.update(state="previewed", total=changes["read"], cursor=None)
-    stored.save_step(ctx.store, run["company_id"], run, changes, {})
-    if not page.next_cursor:
-        # a preview changes nothing: it is no sync (the card shows its result)
-        return Outcome.quiet(preview_text({**run, **changes}))
-    return Outcome.quiet(f"sync rules preview: {changes['read']} persons read so far")
+    return Step(changes)
 
 
 async def _apply_step(
     ctx: Context, settings: tenants.Settings, run: dict[str, Any], rules: SyncRules, page: RulePage
-) -> Outcome:
+) -> Step:
     company_id = settings.company_id
     persons, verdicts, changes = page.persons, page.verdicts, page.changes
     # starting to match: no contact yet, or a contact kept while the person was outside
@@ -133,17 +134,30 @@ async def _apply_step(
     )
     if not page.next_cursor:
         changes.update(state="done", cursor=None)
-    stored.save_step(
-        ctx.store,
-        company_id,
-        run,
+    return Step(
         changes,
-        verdicts,
-        save_states=lambda db: people.save_all(db, result.states, merge=True),
+        always=_keep(company_id, result.states, verdicts),
+        facts=_applied_facts({**run, **changes}, rules),
     )
-    if not page.next_cursor:
-        return Outcome.ok(applied_text({**run, **changes}))
-    return Outcome.quiet(f"sync rules apply: {changes['read']} persons done")
+
+
+def _keep(company_id: int, states: list[people.PersonState], verdicts: dict[int, bool]) -> Write:
+    """A page's person states and verdicts: Maileon has these contacts already, so they are
+    saved even when the run was cancelled meanwhile."""
+
+    def write(db: Any) -> None:
+        people.save_all(db, states, merge=True)
+        if verdicts:
+            stored.remember(db, company_id, verdicts)
+
+    return write
+
+
+def _applied_facts(run: dict[str, Any], rules: SyncRules) -> dict[str, Any] | None:
+    """What applying the rules did, for the sync log once the run is done."""
+    if run["state"] != "done":
+        return None
+    return {**{k: run[k] for k in ("read", "added", "removed", "kept")}, "on_stop": rules.on_stop}
 
 
 def _valid(person: Person) -> bool:
@@ -189,36 +203,3 @@ async def _send(
     for state in result.states:
         state.newsletter = labels.get(state.person_id, "")
     return result
-
-
-def preview_text(run: dict[str, Any]) -> str:
-    """E.g. "1,204 persons match; 37 will be added, 12 removed"."""
-    matching = run["matching"]
-    text = (
-        f"{matching:,} {'person matches' if matching == 1 else 'persons match'}; "
-        f"{run['to_add']:,} will be added, {run['to_remove']:,} removed"
-    )
-    removing = SyncRules.from_json(run["rules"]).on_stop == "remove"
-    if run["to_keep"] and removing:
-        text += f", {run['to_keep']:,} kept: not created by the app"
-    elif run["to_keep"]:
-        text += f"; {run['to_keep']:,} stop matching and keep their Maileon contact"
-    if run.get("to_check") and removing:
-        text += (
-            f" ({run['to_check']:,} of the removals only if Maileon shows the app created "
-            "them; the others are kept)"
-        )
-    return text
-
-
-def applied_text(run: dict[str, Any]) -> str:
-    read = run["read"]
-    text = (
-        f"Sync rules applied to {read:,} {'person' if read == 1 else 'persons'}: "
-        f"{run['added']:,} added to Maileon, {run['removed']:,} removed"
-    )
-    if run["kept"] and SyncRules.from_json(run["rules"]).on_stop == "remove":
-        text += f", {run['kept']:,} kept: not created by the app"
-    elif run["kept"]:
-        text += f", {run['kept']:,} outside the rules kept"
-    return text

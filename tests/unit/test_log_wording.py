@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+
+from store.synclog import MAX_MESSAGE
+from sync.runs.import_run import finished_facts
+from sync.runs.paged import facts_message
 from sync.wording import plural
 from web.log_words import words
 
@@ -96,3 +102,37 @@ def test_an_authorization_that_could_not_be_refreshed_needs_attention() -> None:
         "Pipedrive authorization refresh",
         "Needs attention",
     )
+
+
+def test_an_ended_run_is_worded_from_its_counts() -> None:
+    """A finished import's or applied rules run's line stores counts (sync/runs/paged.py);
+    the log says them in the words the cards use (web/run_words.py)."""
+    imported = {"done": 2003, "imported": 2001, "skipped": '{"no email address": 2}'}
+    line = words(row("import", "1", "ok", facts_message(finished_facts(imported))))
+    assert (line.subject, line.text) == (
+        "Import of existing contacts",
+        "Import finished: 2001 of 2003 persons imported; 2 skipped (2 no email address)",
+    )
+    applied = {"read": 4, "added": 0, "removed": 2, "kept": 1, "on_stop": "remove"}
+    assert words(row("rules", "3", "ok", facts_message(applied))).text == (
+        "Sync rules applied to 4 persons: 0 added to Maileon, 2 removed, 1 kept: not created "
+        "by the app"
+    )
+    # a line from before (words already) and a failure read as they are
+    old = "Import finished: 3 of 3 persons imported"
+    assert words(row("import", "1", "ok", old)).text == old
+    assert words(row("rules", "3", "failed", "{not counts")).text == "{not counts"
+
+
+def test_an_import_line_with_many_skip_reasons_stays_whole() -> None:
+    """Refusals name Maileon fields, so reasons can be many; the line keeps the most frequent
+    and counts the rest, instead of being cut into counts nobody can read."""
+    reasons = {f"refused by Maileon: field_{i:02d} not valid": 40 - i for i in range(40)}
+    message = facts_message(
+        finished_facts({"done": 900, "imported": 80, "skipped": json.dumps(reasons)})
+    )
+    assert len(message) <= MAX_MESSAGE
+    text = words(row("import", "1", "ok", message)).text
+    assert text.startswith("Import finished: 80 of 900 persons imported; 820 skipped (40 refused")
+    assert "field_00" in text and "field_39" not in text
+    assert re.search(r", \d+ for other reasons\)$", text), text
