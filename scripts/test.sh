@@ -8,8 +8,13 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-# Most tests wait on servers, sockets and clocks more than on the CPU: four workers on two cores,
-# each taking the next test as soon as it is free (worksteal), so the few long fault and deploy
-# tests (10-20 s each) do not queue up behind one another on one worker as whole files did.
-.venv/bin/python -m pytest -m "not browser" -n 4 --dist worksteal "$@"
+# Compiled once, read by every worker and app process after: the bytecode of the app and the
+# assertion-rewritten tests (some machines set PYTHONDONTWRITEBYTECODE; each process then
+# compiled all of it again, ~2 s of CPU a worker).
+unset PYTHONDONTWRITEBYTECODE
+.venv/bin/python -m pytest -q --collect-only -p no:playwright >/dev/null
+# Most tests wait on servers, sockets and clocks more than on the CPU: six workers on two cores,
+# each sent its next test as it frees up (load, one at a time); the tests marked slow go first
+# (tests/conftest.py), so they overlap the rest instead of ending the run.
+.venv/bin/python -m pytest -m "not browser" -p no:playwright -n 6 --dist load --maxschedchunk 1 "$@"
 .venv/bin/python -m pytest -m browser tests/browser "$@"

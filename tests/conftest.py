@@ -36,6 +36,13 @@ def _trust_one_certificate() -> None:
 _trust_one_certificate()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow go first: each mostly waits out a real clock, so with `--dist load`
+    they spread over the workers at the start and overlap everything else, instead of one of
+    them starting last and holding up the end of the run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def stop_all(*servers: ServerThread) -> None:
     """Stop servers together: each takes up to a tick of uvicorn's main loop to notice."""
     for server in servers:

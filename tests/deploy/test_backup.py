@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from sandbox.server import free_port
 from tests.faults.app_process import AppProcess
@@ -42,6 +43,7 @@ def stored_keys(database: str) -> set[str]:
         conn.close()
 
 
+@pytest.mark.slow
 def test_backup_during_a_burst_restores_every_acknowledged_webhook(
     process_harness: tuple[Harness, AppProcess], tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.faults.app_process import AppProcess
 from tests.harness import COMPANY, Harness
@@ -31,6 +32,7 @@ def failed_jobs(harness: Harness) -> int:
     return int(harness.rows("SELECT count(*) FROM jobs WHERE state='failed'")[0][0])
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_drain_finishes_running_jobs_and_the_restart_applies_the_rest(
     process_harness: tuple[Harness, AppProcess],
 ) -> None:
@@ -89,6 +91,7 @@ def test_sigterm_during_a_drain_finishes_running_jobs_and_the_restart_applies_th
     assert '"unhandled error' not in app.logs()
 
 
+@pytest.mark.slow
 def test_sigterm_with_jobs_stuck_on_a_slow_maileon_exits_in_time_and_hands_them_back(
     process_harness: tuple[Harness, AppProcess],
 ) -> None:

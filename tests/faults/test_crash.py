@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.faults.app_process import AppProcess
 from tests.harness import Harness
@@ -42,6 +43,7 @@ def send_until_acknowledged(
     wait_until(delivered, timeout=120, interval=0.05, what="a delivery acknowledged")
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
     process_harness: tuple[Harness, AppProcess],
 ) -> None:

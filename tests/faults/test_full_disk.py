@@ -68,6 +68,7 @@ def worker_failing(harness: Harness) -> str | None:
     return failing if body["status"] == "degraded" else None
 
 
+@pytest.mark.slow
 def test_after_a_full_disk_the_worker_applies_changes_again_without_a_restart(
     tmp_path: Path,
 ) -> None:

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import app_process_harness, running_harness
 from tests.harness import COMPANY, Harness
 from tests.waiting import wait_until
@@ -45,6 +47,7 @@ def answer_late(harness: Harness, ms: float) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_stop_while_maileon_answers_late_and_a_restart_duplicate_nothing(
     tmp_path: Path,
 ) -> None:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import running_harness
 from tests.harness import Harness
@@ -25,6 +26,7 @@ def notice(harness: Harness, client: httpx.Client) -> str:
     return found.group(0) if found else ""
 
 
+@pytest.mark.slow
 def test_the_outage_notice_appears_at_once_with_the_true_count_of_waiting_changes(
     tmp_path: Path,
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.harness import Harness
 from tests.waiting import let_time_pass
 
@@ -21,6 +23,7 @@ def test_maileon_outage_then_recovery_applies_everything(harness: Harness) -> No
     assert during < 20 * 8
 
 
+@pytest.mark.slow
 def test_a_429_storm_with_retry_after_is_waited_out(harness: Harness) -> None:
     harness.setup_company()
     harness.ml(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from tests.harness import Harness, contact_writes, writes_of
 from tests.waiting import wait_until
 from tests.webhooks import burst, credentials, deliver, deliver_all, person_v2
@@ -12,6 +14,7 @@ from tests.webhooks import burst, credentials, deliver, deliver_all, person_v2
 PERSONS, CHANGES = 50, 10
 
 
+@pytest.mark.slow
 def test_burst_is_coalesced_ordered_and_deduplicated(harness: Harness) -> None:
     harness.setup_company()
     auth = credentials(harness)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import running_harness
 from tests.harness import Harness, writes_of
 from tests.waiting import wait_until
@@ -23,6 +25,7 @@ def fullname(harness: Harness, email: str) -> str | None:
     return contact["standard_fields"].get("FULLNAME") if contact else None
 
 
+@pytest.mark.slow
 def test_a_burst_of_edits_costs_one_maileon_write(tmp_path: Path) -> None:
     # A window far longer than the burst takes to deliver, so the order of events, not the
     # machine's speed, decides: every edit lands while the first one still waits.
@@ -52,6 +55,7 @@ def test_a_burst_of_edits_costs_one_maileon_write(tmp_path: Path) -> None:
         assert contact_writes(harness, EMAIL) == 2
 
 
+@pytest.mark.slow
 def test_the_maximum_wait_syncs_a_person_edited_without_pause(tmp_path: Path) -> None:
     """Edits keep arriving inside the window: the maximum wait still lets one through."""
     with running_harness(tmp_path, debounce_seconds=4.0, debounce_max_seconds=5.0) as harness:

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.harness import COMPANY, MAILEON_KEY, SALES, Harness
 from tests.waiting import wait_until
@@ -73,6 +74,7 @@ def sync_log(h: Harness, client: httpx.Client) -> str:
     return html.unescape(r.text)
 
 
+@pytest.mark.slow
 def test_reports_read_over_a_cursor_store_each_event_once_and_write_to_pipedrive(
     fast_periodic_harness: Harness,
 ) -> None:

@@ -8,6 +8,8 @@ queued when the other company's change arrives."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.harness import MAILEON_KEY, Harness, contact_writes
 from tests.waiting import wait_until
 from tests.webhooks import credentials, deliver, deliver_all, person_v2
@@ -21,6 +23,7 @@ def written_emails(harness: Harness) -> list[str]:
     return [email for _, emails in contact_writes(harness) for email in emails]
 
 
+@pytest.mark.slow
 def test_another_companys_backlog_does_not_delay_a_change(harness: Harness) -> None:
     harness.setup_company()
     client = harness.install(user_id=GLOBEX_ADMIN)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from sandbox.server import ServerThread
 from sync.runs.page_prefetch import DEPTH
@@ -130,6 +131,7 @@ def wait_for_phase(
         raise AssertionError(f"import not in phase {phase} after {timeout}s: {row}") from None
 
 
+@pytest.mark.slow
 def test_import_of_thousands_of_persons_survives_429s(harness: Harness) -> None:
     client = harness.setup_company(contacts_sync=False, initial_permission=3)
     key, subscribed = option(harness, "Subscribed")

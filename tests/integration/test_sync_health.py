@@ -7,6 +7,7 @@ import html
 import re
 
 import httpx
+import pytest
 
 from tests.harness import COMPANY, MAILEON_KEY, Harness
 from tests.waiting import wait_until
@@ -18,6 +19,7 @@ def card(harness: Harness, client: httpx.Client, query: str = "") -> str:
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r.text)))
 
 
+@pytest.mark.slow
 def test_a_maileon_rate_limit_wait_shows_and_clears(harness: Harness) -> None:
     client = harness.setup_company()
     harness.ml(
