@@ -63,8 +63,9 @@ class DealsAndOrgs:
             d["visible_to"] = self.check.check_visible_to(body["visible_to"], strict)
         if body.get("status") and body["status"] != d["status"]:
             _apply_status(d, body["status"])
-        if isinstance(body.get("custom_fields"), dict):
-            d["custom_fields"].update(body["custom_fields"])
+        d["custom_fields"] = self.check.apply_cf(
+            d["company_id"], d["custom_fields"], body.get("custom_fields"), strict, "deal"
+        )
 
     def _apply_stage(self, d: Record, stage_id: Any) -> None:
         """Moves the deal to a stage of its company (and that stage's pipeline)."""

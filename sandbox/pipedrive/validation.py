@@ -33,12 +33,15 @@ class Validation:
         current: dict[str, Any],
         body: Any,
         strict: bool,
+        entity: str = "person",
     ) -> dict[str, Any]:
+        """`current` with the `custom_fields` of a body applied, each value checked against the
+        person's or deal's field of its key (unknown keys are ignored, as Pipedrive does)."""
         if body is None:
             return current
         if not isinstance(body, dict):
             raise fail(400, "Validation failed: custom_fields: must be an object")
-        by_key = {f["key"]: f for f in self.core.custom_fields(company_id)}
+        by_key = {f["key"]: f for f in self.core.custom_fields(company_id, entity)}
         out = dict(current)
         for key, value in body.items():
             f = by_key.get(key)
