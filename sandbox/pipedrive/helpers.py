@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from sandbox import strict_json
 from sandbox.digits import ascii_int
 from sandbox.pipedrive.model import ApiError
 
@@ -107,25 +108,12 @@ async def json_body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
-    except (ValueError, RecursionError):
+        body = strict_json.loads(raw)
+    except ValueError:
         raise fail(400, "Invalid JSON body") from None
     if not isinstance(body, dict):
         raise fail(400, "JSON body must be an object")
     return body
-
-
-def _no_constant(name: str) -> Any:
-    """NaN and Infinity are not JSON (Python's parser takes them)."""
-    raise ValueError(name)
-
-
-def _finite_float(text: str) -> float:
-    """A JSON number too large for a float (1e400) is refused, not read as infinity."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(text)
-    return value
 
 
 def int_param(value: Any, name: str, default: int) -> int:

@@ -17,7 +17,7 @@ from sandbox.pipedrive.gate import Gate
 from sandbox.pipedrive.helpers import fail, int_param, json_body, utcnow
 from sandbox.pipedrive.model import Auth
 
-ADD_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+ADD_TIME = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\Z")
 MAX_CONTENT = 100_000
 
 
