@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox import controls
+from sandbox.digits import ascii_int
 from sandbox.maileon.contacts import ContactRoutes
 from sandbox.maileon.core import SimCore
 from sandbox.maileon.model import (
@@ -110,9 +111,10 @@ class ControlRoutes:
     def control_contact(self, acc: Account, data: dict[str, Any]) -> Contact:
         c: Contact | None = None
         if data.get("id") is not None:
-            if not str(data["id"]).isdigit():
+            number = ascii_int(data["id"])
+            if number is None:
                 raise ApiError(400, "id must be a number")
-            c = acc.by_id(int(data["id"]))
+            c = acc.by_id(number)
         elif data.get("email"):
             c = acc.by_email(str(data["email"]))
         if c is None:
@@ -268,10 +270,9 @@ class ControlRoutes:
             data = await self.control_body(request)
             if not str(data.get("path") or "").startswith("/"):
                 raise ApiError(400, "path must start with /")
-            try:
-                count = int(data.get("count") or 1)
-            except (TypeError, ValueError):
-                raise ApiError(400, "count must be a number") from None
+            count = ascii_int(data.get("count") or 1)
+            if count is None:
+                raise ApiError(400, "count must be a number")
             method = data.get("method")
             self.core.faults.hold(str(data["path"]), str(method) if method else None, count)
         return JSONResponse({"ok": True, "held": self.core.faults.held()})

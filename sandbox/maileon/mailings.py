@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.digits import ascii_int
 from sandbox.maileon.contacts import ContactRoutes
 from sandbox.maileon.core import SimCore
 from sandbox.maileon.gate import acc_of
@@ -276,7 +277,8 @@ class MailingRoutes:
 
     def mailing_of(self, request: Request) -> dict[str, Any]:
         raw = request.path_params["mailing_id"]
-        mailing = acc_of(request).mailings.get(int(raw)) if raw.isdigit() else None
+        number = ascii_int(raw)
+        mailing = None if number is None else acc_of(request).mailings.get(number)
         if mailing is None:
             raise ApiError(404, "mailing not found")
         return mailing
@@ -312,7 +314,8 @@ class MailingRoutes:
 
     @staticmethod
     def contact(acc: Account, ref: Any) -> Contact:
-        c = acc.by_id(int(ref)) if str(ref).isdigit() else acc.by_email(str(ref))
+        number = ascii_int(ref)
+        c = acc.by_email(str(ref)) if number is None else acc.by_id(number)
         if c is None:
             raise ApiError(404, f"contact {ref} not found")
         return c
@@ -337,11 +340,11 @@ class MailingRoutes:
         if not isinstance(data, dict):
             raise ApiError(400, "the body must be a JSON object")
         acc = self.account(data.get("account"))
-        raw = request.path_params["mailing_id"]
-        if not raw.isdigit() or int(raw) not in acc.mailings:
+        mailing_id = ascii_int(request.path_params["mailing_id"])
+        if mailing_id is None or mailing_id not in acc.mailings:
             raise ApiError(404, "mailing not found")
         c = self.contact(acc, data.get("contact"))
-        record = self.act(acc, int(raw), c, str(data.get("action")), data)
+        record = self.act(acc, mailing_id, c, str(data.get("action")), data)
         if data.get("at_ms") is not None:  # an event of an earlier day (tests, the demo)
             at = data["at_ms"]
             if not isinstance(at, int) or isinstance(at, bool) or not 0 < at <= now_ms():
@@ -425,12 +428,13 @@ class MailingRoutes:
         try:
             acc = self.account(name)
             raw = str(form.get("mailing_id") or "")
-            if not raw.isdigit() or int(raw) not in acc.mailings:
+            mailing_id = ascii_int(raw)
+            if mailing_id is None or mailing_id not in acc.mailings:
                 raise ApiError(404, "mailing not found")
             c = self.contact(acc, form.get("contact_id"))
             action = str(form.get("action"))
             email = c.email
-            self.act(acc, int(raw), c, action, {"link_url": form.get("link_url")})
+            self.act(acc, mailing_id, c, action, {"link_url": form.get("link_url")})
             msg = f"{email}: {action.replace('_', ' ')} in mailing {raw}"
         except ApiError as exc:
             msg = exc.message

@@ -12,6 +12,8 @@ from typing import Any
 
 from starlette.responses import Response
 
+from sandbox.digits import ascii_int
+
 XML_TYPE = "application/vnd.maileon.api+xml"
 DEFAULT_KEY = "demo-maileon-key-0001"
 DEFAULT_ACCOUNT = "demo"
@@ -81,9 +83,10 @@ EMAIL_RE = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
-INT_RE = re.compile(r"^[+-]?\d+$")
+DATE_RE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+DATETIME_RE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\Z")
+# ASCII digits only (`\d` takes "٣"), bounded: `int()` of thousands of digits raises
+INT_RE = re.compile(r"\A[+-]?[0-9]{1,300}\Z")
 TYPE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*$")
 INT32 = (-(2**31), 2**31 - 1)
 
@@ -284,8 +287,9 @@ class Account:
         return c if c is not None and not c.anonymized else None
 
     def tx_type(self, ref: str | int) -> TxType | None:
-        if isinstance(ref, int) or str(ref).isdigit():
-            return self.transaction_types.get(int(ref))
+        number = ascii_int(ref)
+        if number is not None:
+            return self.transaction_types.get(number)
         return next((t for t in self.transaction_types.values() if t.name == ref), None)
 
     def reset(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -10,6 +9,7 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sandbox import strict_json
 from sandbox.maileon.model import INT_RE, SECRET_PARAM, ApiError
 
 
@@ -97,6 +97,6 @@ async def read_json(request: Request) -> Any:
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
+        return strict_json.loads(body)
     except ValueError as exc:
         raise ApiError(400, f"invalid JSON: {exc}") from exc

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from sandbox.digits import ascii_int
 from sandbox.maileon.model import ApiError
 from sandbox.maileon.params import q_bool, q_int
 
@@ -40,7 +41,7 @@ class ReportFilter:
         to_date = q_int(request, "to_date", None, 0)
         mailings = set(q.getlist("mailing_id"))
         for m in mailings:
-            if not m.isdigit():
+            if ascii_int(m) is None:
                 raise ApiError(400, f"mailing_id must be an integer but was {m}")
         bounce_type = q.get("type")
         if kind == "bounce" and bounce_type not in (None, "", "permanent", "transient"):

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.digits import ascii_int
 from sandbox.maileon.core import SimCore
 from sandbox.maileon.gate import acc_of
 from sandbox.maileon.model import Account, ApiError
@@ -111,7 +112,8 @@ class ReportRoutes:
 
     async def mailing_doi_key(self, request: Request) -> Response:
         raw = request.path_params["mailing_id"]
-        key = self.doi_mailings(acc_of(request)).get(int(raw)) if raw.isdigit() else None
+        number = ascii_int(raw)
+        key = None if number is None else self.doi_mailings(acc_of(request)).get(number)
         if key is None:
             raise ApiError(404, "mailing not found")
         root = Element("doi_key")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement  # building only
@@ -11,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox import strict_json
+from sandbox.digits import ascii_int
 from sandbox.maileon.contacts import ContactRoutes
 from sandbox.maileon.core import SimCore
 from sandbox.maileon.gate import acc_of
@@ -261,7 +262,7 @@ class TransactionRoutes:
         if not ctype.startswith("application/json"):
             raise ApiError(415, "media type must be application/json")
         length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > MAX_TX_BODY:
+        if (ascii_int(length) or 0) > MAX_TX_BODY:
             raise ApiError(413, f"request entity larger than {MAX_TX_BODY} bytes")
         body = await request.body()
         if len(body) > MAX_TX_BODY:
@@ -269,7 +270,7 @@ class TransactionRoutes:
         ignore_invalid = q_bool(request, "ignore_invalid_transactions", True)
         generate = q_bool(request, "generate_transaction_id", False)
         try:
-            items = json.loads(body)
+            items = strict_json.loads(body)
         except ValueError as exc:
             raise ApiError(400, f"invalid JSON: {exc}") from exc
         if not isinstance(items, list):
@@ -313,10 +314,8 @@ class TransactionRoutes:
 
     def find_tx_contact(self, acc: Account, ref: dict[str, Any]) -> Contact | None:
         if ref.get("id") not in (None, ""):
-            try:
-                return acc.by_id(int(ref["id"]))
-            except (TypeError, ValueError):
-                return None
+            number = ascii_int(ref["id"])
+            return None if number is None else acc.by_id(number)
         if ref.get("email"):
             return acc.by_email(str(ref["email"]))
         if ref.get("external_id") not in (None, ""):
@@ -386,9 +385,8 @@ class TransactionRoutes:
     def resolve_type(acc: Account, item: dict[str, Any]) -> TxType | None:
         if item.get("type") not in (None, ""):
             ref = item["type"]
-            if isinstance(ref, bool) or not str(ref).isdigit():
-                return None
-            return acc.tx_type(int(ref))
+            number = ascii_int(ref)
+            return None if number is None else acc.tx_type(number)
         if item.get("typeName"):
             return acc.tx_type(str(item["typeName"]))
         return None
@@ -443,7 +441,8 @@ class TransactionRoutes:
         content (examples/maileon/get-transaction.response.json); 404 when none has it."""
         acc = acc_of(request)
         ref = request.path_params["type_id"]
-        t = acc.tx_type(int(ref)) if ref.isdigit() else None
+        number = ascii_int(ref)
+        t = None if number is None else acc.tx_type(number)
         if t is None:
             raise ApiError(404, "transaction type not found")
         wanted = request.path_params["transaction_id"]

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.digits import ascii_int
 from sandbox.favicon import favicon_route
 from sandbox.maileon.contacts import ContactRoutes
 from sandbox.maileon.control import ControlRoutes
@@ -71,7 +72,8 @@ class UiRoutes:
         try:
             acc = self.control.control_account(name)
             raw_id = str(form.get("contact_id") or "")
-            c = acc.by_id(int(raw_id)) if raw_id.isdigit() else None
+            number = ascii_int(raw_id)
+            c = None if number is None else acc.by_id(number)
             if c is None:
                 raise ApiError(404, "contact not found")
             if action == "confirm_doi":

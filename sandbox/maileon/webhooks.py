@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.digits import ascii_int
 from sandbox.maileon.core import SimCore
 from sandbox.maileon.gate import acc_of
 from sandbox.maileon.model import (
@@ -50,8 +51,7 @@ class WebhookRoutes:
         if not isinstance(data, dict):
             raise ApiError(400, "the body must be a JSON object")
         url = data.get("url")
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        if not _http_url(url):
             raise ApiError(400, "url must be an http(s) URL")
         event = data.get("event")
         if event not in WEBHOOK_EVENTS:
@@ -91,7 +91,8 @@ class WebhookRoutes:
 
     def webhook_of(self, request: Request) -> dict[str, Any]:
         raw = request.path_params["webhook_id"]
-        hook = acc_of(request).webhooks.get(int(raw)) if raw.isdigit() else None
+        number = ascii_int(raw)
+        hook = None if number is None else acc_of(request).webhooks.get(number)
         if hook is None:
             raise ApiError(404, "webhook not found")
         return hook
@@ -218,3 +219,15 @@ class WebhookRoutes:
             raise
         finally:
             self.core.inflight -= 1
+
+
+def _http_url(url: Any) -> bool:
+    """An http(s) URL with a host; `http://[::1` and `http://host:99999` make urlsplit raise."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - read for its check
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

@@ -62,6 +62,8 @@ class ApiRoutes:
             Route("/api/v1/personFields", api(self._fields_v1_add), methods=["POST"]),
             Route("/api/v2/personFields", api(self._fields_v2_list), methods=["GET"]),
             Route("/api/v2/personFields", api(self._fields_v2_add), methods=["POST"]),
+            Route("/api/v1/dealFields", api(self._deal_fields_v1_list), methods=["GET"]),
+            Route("/api/v2/dealFields", api(self._deal_fields_v2_list), methods=["GET"]),
             Route("/api/v2/persons", api(self._persons_list), methods=["GET"]),
             Route("/api/v2/persons", api(self._persons_add), methods=["POST"]),
             Route("/api/v2/persons/{id:int}", api(self._person_get), methods=["GET"]),
@@ -167,7 +169,9 @@ class ApiRoutes:
         if not self.core.users[auth.user_id]["is_admin"]:
             raise ApiError(403, {"success": False, "error": "Forbidden", "errorCode": 403})
 
-    async def _fields_v1_list(self, request: Request, auth: Auth) -> Response:
+    async def _fields_v1_list(
+        self, request: Request, auth: Auth, entity: str = "person"
+    ) -> Response:
         q = request.query_params
         start = int_param(q.get("start"), "start", 0)
         limit = int_param(q.get("limit"), "limit", 100)
@@ -176,7 +180,7 @@ class ApiRoutes:
         with self.core.lock:
             fields = [
                 self.pyapi.field_v1(f)
-                for f in self.core.person_fields.values()
+                for f in self.core.fields_of(entity).values()
                 if f["company_id"] == auth.company_id
             ]
         page = fields[start : start + limit]
@@ -237,17 +241,27 @@ class ApiRoutes:
         )
         return JSONResponse({"success": True, "data": self.pyapi.field_v1(f)})
 
-    async def _fields_v2_list(self, request: Request, auth: Auth) -> Response:
+    async def _deal_fields_v1_list(self, request: Request, auth: Auth) -> Response:
+        return await self._fields_v1_list(request, auth, "deal")
+
+    async def _deal_fields_v2_list(self, request: Request, auth: Auth) -> Response:
+        return await self._fields_v2_list(request, auth, "deal")
+
+    async def _fields_v2_list(
+        self, request: Request, auth: Auth, entity: str = "person"
+    ) -> Response:
         q = request.query_params
         limit = int_param(q.get("limit"), "limit", 100)
         if limit < 1 or limit > MAX_LIMIT:
             raise fail(400, "Validation failed: limit: must be 1-500")
         cursor = q.get("cursor")
         offset = decode_cursor(cursor)[0] if cursor else 0
+        if offset < 0:
+            raise fail(400, "Invalid cursor")
         with self.core.lock:
             fields = [
                 self.pyapi.field_v2(f)
-                for f in self.core.person_fields.values()
+                for f in self.core.fields_of(entity).values()
                 if f["company_id"] == auth.company_id
             ]
         page = fields[int(offset) : int(offset) + limit]

@@ -82,7 +82,8 @@ class ControlRoutes:
 
     async def _sim_state(self, request: Request) -> Response:
         cid = request.query_params.get("company_id")
-        return JSONResponse(self.pyapi.state(int(cid) if cid else None))
+        company_id = int_param(cid, "company_id", 0)
+        return JSONResponse(self.pyapi.state(company_id or None))
 
     async def _sim_person_add(self, request: Request) -> Response:
         body = await json_body(request)

@@ -18,6 +18,7 @@ from sandbox.faults import Faults
 from sandbox.pipedrive.helpers import fail, make_field_key, utcnow
 from sandbox.pipedrive.model import (
     DELIVERY_TIMEOUT,
+    DEMO_DEAL_FIELDS,
     DEMO_FIELDS,
     PERSON_LABELS,
     STANDARD_PERSON_FIELDS,
@@ -79,9 +80,11 @@ class SimCore:
                 "install",
                 "bulk",
                 "label",
+                "deal_field",
             )
         }
         self._ids["option"] = itertools.count(11)
+        self._ids["deal_option"] = itertools.count(701)  # apart: the person fields' ids stay
         self.companies: dict[int, dict[str, Any]] = {}
         self.users: dict[int, dict[str, Any]] = {}
         self.organizations: dict[int, dict[str, Any]] = {}
@@ -91,6 +94,7 @@ class SimCore:
         self.pipelines: dict[int, dict[str, Any]] = {}
         self.stages: dict[int, dict[str, Any]] = {}
         self.person_fields: dict[int, dict[str, Any]] = {}
+        self.deal_fields: dict[int, dict[str, Any]] = {}
         self.webhooks: dict[int, dict[str, Any]] = {}
         self.deliveries: deque[dict[str, Any]] = deque(maxlen=20000)
         self.requests: deque[dict[str, Any]] = deque(maxlen=20000)
@@ -122,6 +126,7 @@ class SimCore:
             self.add_company(cid, name, domain, users, orgs, labels=False)
         for cid in self.companies:  # labels after all fields: the seeded ids stay as they were
             self._add_labels(cid)
+            self._add_deal_fields(cid)
 
     def add_company(
         self,
@@ -133,7 +138,7 @@ class SimCore:
         labels: bool = True,
     ) -> None:
         """A company with its users (id, name, email, admin), organizations, one pipeline, the
-        standard and demo person fields and the person labels."""
+        standard and demo person fields, the person labels and the demo deal fields."""
         now = utcnow()
         self.companies[cid] = {"id": cid, "name": name, "domain": domain}
         for uid, uname, email, admin in users:
@@ -176,6 +181,7 @@ class SimCore:
             self.add_field(cid, fname, ftype, options, user_id=admin_id)
         if labels:
             self._add_labels(cid)
+            self._add_deal_fields(cid)
 
     def _add_labels(self, cid: int) -> None:
         """Person labels: a standard field with its own option ids."""
@@ -183,6 +189,15 @@ class SimCore:
         field["options"] = [
             {"id": next(self._ids["label"]), "label": label} for label in PERSON_LABELS
         ]
+
+    def _add_deal_fields(self, cid: int) -> None:
+        admin_id = self.admin_of(cid)
+        for fname, ftype, options in DEMO_DEAL_FIELDS:
+            self.add_field(cid, fname, ftype, options, user_id=admin_id, entity="deal")
+
+    def fields_of(self, entity: str) -> dict[int, dict[str, Any]]:
+        """The field definitions of persons or deals (each kind has its own list and ids)."""
+        return self.deal_fields if entity == "deal" else self.person_fields
 
     def add_field(
         self,
@@ -193,17 +208,21 @@ class SimCore:
         *,
         key: str | None = None,
         user_id: int | None = None,
+        entity: str = "person",
     ) -> dict[str, Any]:
-        fid = next(self._ids["field"])
+        deal = entity == "deal"
+        fid = next(self._ids["deal_field" if deal else "field"])
         now = utcnow()
         custom = key is None
         opts = None
         if field_type in ("enum", "set"):
-            opts = [{"id": next(self._ids["option"]), "label": label} for label in options or []]
+            counter = self._ids["deal_option" if deal else "option"]
+            opts = [{"id": next(counter), "label": label} for label in options or []]
+        table = self.fields_of(entity)
         record = {
             "id": fid,
             "company_id": company_id,
-            "key": key or make_field_key(company_id, fid, name),
+            "key": key or make_field_key(company_id, fid, f"deal:{name}" if deal else name),
             "name": name,
             "field_type": field_type,
             "options": opts,
@@ -211,23 +230,22 @@ class SimCore:
             "add_time": now,
             "update_time": now,
             "created_by_user_id": user_id,
-            "order_nr": len(
-                [f for f in self.person_fields.values() if f["company_id"] == company_id]
-            )
-            + 1,
+            "order_nr": len([f for f in table.values() if f["company_id"] == company_id]) + 1,
         }
-        self.person_fields[fid] = record
+        table[fid] = record
         return record
 
-    def custom_fields(self, company_id: int) -> list[dict[str, Any]]:
+    def custom_fields(self, company_id: int, entity: str = "person") -> list[dict[str, Any]]:
         return [
             f
-            for f in self.person_fields.values()
+            for f in self.fields_of(entity).values()
             if f["company_id"] == company_id and f["edit_flag"]
         ]
 
-    def field_by_name(self, company_id: int, name: str) -> dict[str, Any] | None:
-        for f in self.person_fields.values():
+    def field_by_name(
+        self, company_id: int, name: str, entity: str = "person"
+    ) -> dict[str, Any] | None:
+        for f in self.fields_of(entity).values():
             if f["company_id"] == company_id and f["name"] == name:
                 return f
         return None

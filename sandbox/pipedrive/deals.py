@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
-from datetime import date
 from typing import Any
 
+from sandbox.digits import ascii_int
 from sandbox.pipedrive.core import SimCore
 from sandbox.pipedrive.delivery import Delivery
-from sandbox.pipedrive.helpers import fail, is_number, utcnow
+from sandbox.pipedrive.helpers import fail, is_number, is_ymd, utcnow
 from sandbox.pipedrive.records import Changes, Record, RecordKind, Records, apply_org_and_owner
 from sandbox.pipedrive.representations import Representations
 from sandbox.pipedrive.validation import Validation
@@ -59,19 +59,18 @@ class DealsAndOrgs:
             d["expected_close_date"] = _close_date(body["expected_close_date"])
         if "lost_reason" in body:
             d["lost_reason"] = body["lost_reason"] or None
-        if "visible_to" in body and body["visible_to"] in (1, 3, 5, 7):
-            d["visible_to"] = body["visible_to"]
+        if "visible_to" in body:
+            d["visible_to"] = self.check.check_visible_to(body["visible_to"], strict)
         if body.get("status") and body["status"] != d["status"]:
             _apply_status(d, body["status"])
-        if isinstance(body.get("custom_fields"), dict):
-            d["custom_fields"].update(body["custom_fields"])
+        d["custom_fields"] = self.check.apply_cf(
+            d["company_id"], d["custom_fields"], body.get("custom_fields"), strict, "deal"
+        )
 
     def _apply_stage(self, d: Record, stage_id: Any) -> None:
         """Moves the deal to a stage of its company (and that stage's pipeline)."""
-        try:
-            stage = self.core.stages.get(int(stage_id))
-        except (TypeError, ValueError):
-            stage = None
+        number = ascii_int(stage_id)
+        stage = None if number is None else self.core.stages.get(number)
         if stage is None or stage["company_id"] != d["company_id"]:
             raise fail(400, f"Stage {stage_id} not found")
         if stage["id"] != d["stage_id"]:
@@ -182,11 +181,8 @@ def _deal_value(value: Any, strict: bool) -> Any:
 def _close_date(value: Any) -> Any:
     """A date YYYY-MM-DD, or None for an empty value."""
     ecd = value or None
-    if ecd is not None:
-        try:
-            date.fromisoformat(ecd)
-        except (TypeError, ValueError):
-            raise fail(400, "Validation failed: expected_close_date: YYYY-MM-DD") from None
+    if ecd is not None and not is_ymd(ecd):
+        raise fail(400, "Validation failed: expected_close_date: YYYY-MM-DD")
     return ecd
 
 

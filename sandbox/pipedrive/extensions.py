@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from sandbox.digits import ascii_int
 from sandbox.pipedrive.core import SimCore
 from sandbox.pipedrive.display import ui_display, ui_fields
 
@@ -62,7 +63,8 @@ class Extensions:
     def _viewer(self, request: Request, company_id: int) -> dict[str, Any]:
         """The signed-in user: `?user=` when it belongs to the company, else its admin."""
         raw = request.query_params.get("user", "")
-        user = self.core.users.get(int(raw)) if raw.isdigit() and len(raw) < 10 else None
+        uid = ascii_int(raw, max_digits=9)
+        user = None if uid is None else self.core.users.get(uid)
         if user is None or user["company_id"] != company_id:
             user = self.core.users[self.core.admin_of(company_id)]
         return user
@@ -74,7 +76,8 @@ class Extensions:
     @staticmethod
     def _ttl(request: Request) -> int:
         raw = request.query_params.get("token_ttl", "")
-        return max(1, min(MAX_TTL, int(raw))) if raw.isdigit() and len(raw) < 6 else TOKEN_TTL
+        ttl = ascii_int(raw, max_digits=5)
+        return TOKEN_TTL if ttl is None else max(1, min(MAX_TTL, ttl))
 
     def _page(
         self,
@@ -152,7 +155,7 @@ class Extensions:
 
     async def settings_page(self, request: Request) -> Response:
         raw = request.query_params.get("company", "")
-        cid = int(raw) if raw.isdigit() and len(raw) < 10 else 1001
+        cid = ascii_int(raw, max_digits=9) or 1001
         if cid not in self.core.companies:
             cid = 1001
         user = self._viewer(request, cid)
@@ -181,7 +184,7 @@ class Extensions:
     async def token(self, request: Request) -> Response:
         """GET_SIGNED_TOKEN: a fresh token for the signed-in user of the host page."""
         raw = request.query_params.get("company", "")
-        cid = int(raw) if raw.isdigit() and len(raw) < 10 else 0
+        cid = ascii_int(raw, max_digits=9) or 0
         if cid not in self.core.companies:
             return PlainTextResponse("unknown company", status_code=404)
         user = self._viewer(request, cid)

@@ -7,10 +7,10 @@ A refusal is a 400 naming the field: `Validation failed: custom_fields.<key>: <w
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
-from sandbox.pipedrive.helpers import fail, is_number
+from sandbox.digits import ascii_int
+from sandbox.pipedrive.helpers import fail, is_number, is_ymd
 from sandbox.pipedrive.model import ID_TYPES
 
 
@@ -23,9 +23,10 @@ def _is_int(value: Any) -> bool:
 
 
 def _digits_to_int(value: Any, strict: bool) -> Any:
-    """v1 takes an option id as a string of digits too."""
-    if not strict and isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    """v1 takes an id as a string of (ASCII) digits too; anything else stays as it came."""
+    if not strict and isinstance(value, str):
+        number = ascii_int(value)
+        return value if number is None else number
     return value
 
 
@@ -83,12 +84,8 @@ def _monetary(value: Any, field: dict[str, Any], strict: bool) -> Any:
 
 
 def _date(value: Any, field: dict[str, Any], strict: bool) -> Any:
-    if not isinstance(value, str):
+    if not is_ymd(value):
         raise _Invalid("must be a date YYYY-MM-DD")
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        raise _Invalid("must be a date YYYY-MM-DD") from None
     return value
 
 
@@ -108,8 +105,7 @@ def _daterange(value: Any, field: dict[str, Any], strict: bool) -> Any:
 
 def _id(value: Any, field: dict[str, Any], strict: bool) -> Any:
     """A user, organization or person field holds an id (v1: digits in a string too)."""
-    if not strict and isinstance(value, str) and value.isdigit():
-        value = int(value)
+    value = _digits_to_int(value, strict)
     if not _is_int(value):
         raise _Invalid("must be an id (number)")
     return value

@@ -6,14 +6,20 @@ import base64
 import binascii
 import hashlib
 import json
-from datetime import UTC, datetime
+import math
+import re
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from sandbox import strict_json
+from sandbox.digits import ascii_int
 from sandbox.pipedrive.model import ApiError
+
+YMD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def fail(status: int, message: str) -> ApiError:
@@ -43,9 +49,21 @@ def parse_rfc3339(value: str, name: str) -> datetime:
         text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
+        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00:00+01:00
         raise fail(400, f"Validation failed: {name}: Invalid RFC3339 date-time") from None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def is_ymd(value: Any) -> bool:
+    """A real date written YYYY-MM-DD (Python 3.11's `date.fromisoformat` also takes
+    "20260131" and "2026-W05-6", which Pipedrive refuses)."""
+    if not isinstance(value, str) or not YMD.fullmatch(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def make_field_key(company_id: int, field_id: int, name: str) -> str:
@@ -53,7 +71,10 @@ def make_field_key(company_id: int, field_id: int, name: str) -> str:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """An int or a finite float (a v1 string "1e999" reads as infinity, JSON has none)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def with_query(url: str, params: dict[str, str]) -> str:
@@ -87,7 +108,7 @@ async def json_body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = strict_json.loads(raw)
     except ValueError:
         raise fail(400, "Invalid JSON body") from None
     if not isinstance(body, dict):
@@ -96,14 +117,13 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 def int_param(value: Any, name: str, default: int) -> int:
+    """A whole number from a query parameter or a JSON value ("" or None: `default`)."""
     if value is None or value == "":
         return default
-    if isinstance(value, bool):
+    number = ascii_int(value, signed=True)
+    if number is None:
         raise fail(400, f"Validation failed: {name}: must be an integer")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise fail(400, f"Validation failed: {name}: must be an integer") from None
+    return number
 
 
 def encode_cursor(values: list[int]) -> str:
@@ -114,8 +134,12 @@ def decode_cursor(cursor: str) -> list[int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         raise fail(400, "Invalid cursor") from None
-    if not isinstance(values, list) or not all(isinstance(v, int) for v in values):
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    ):
         raise fail(400, "Invalid cursor")
     return values

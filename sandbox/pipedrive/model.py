@@ -83,6 +83,16 @@ DEMO_FIELDS: list[tuple[str, str, list[str] | None]] = [
     ("Mobile", "phone", None),
     ("Office", "address", None),
 ]
+# A company's deal custom fields (deal fields are their own list in Pipedrive, `/dealFields`).
+DEMO_DEAL_FIELDS: list[tuple[str, str, list[str] | None]] = [
+    ("Deal source", "enum", ["Web", "Referral", "Event"]),
+    ("Products", "set", ["Basic", "Pro", "Enterprise"]),
+    ("Seats", "double", None),
+    ("Contract value", "monetary", None),
+    ("Renewal date", "date", None),
+    ("Partner", "org", None),
+    ("Deal note", "varchar", None),
+]
 
 
 class ApiError(Exception):

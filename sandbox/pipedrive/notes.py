@@ -14,10 +14,10 @@ from starlette.routing import BaseRoute, Route
 
 from sandbox.pipedrive.core import SimCore
 from sandbox.pipedrive.gate import Gate
-from sandbox.pipedrive.helpers import fail, json_body, utcnow
+from sandbox.pipedrive.helpers import fail, int_param, json_body, utcnow
 from sandbox.pipedrive.model import Auth
 
-ADD_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+ADD_TIME = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\Z")
 MAX_CONTENT = 100_000
 
 
@@ -75,12 +75,12 @@ class Notes:
         return JSONResponse({"success": True, "data": note}, status_code=201)
 
     async def _list(self, request: Request, auth: Auth) -> Response:
-        raw = request.query_params.get("person_id", "")
+        person_id = int_param(request.query_params.get("person_id"), "person_id", 0)
         with self.core.lock:
             rows = [
                 n
                 for n in self.notes.values()
                 if n["company_id"] == auth.company_id
-                and (not raw.isdigit() or n["person_id"] == int(raw))
+                and (not person_id or n["person_id"] == person_id)
             ]
         return JSONResponse({"success": True, "data": rows})

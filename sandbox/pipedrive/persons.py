@@ -42,9 +42,7 @@ class Persons:
         self._apply_contacts(p, body, strict)
         apply_org_and_owner(self.check, p, body)
         if "visible_to" in body:
-            if body["visible_to"] not in (1, 3, 5, 7):
-                raise fail(400, "Validation failed: visible_to: must be one of 1, 3, 5, 7")
-            p["visible_to"] = body["visible_to"]
+            p["visible_to"] = self.check.check_visible_to(body["visible_to"], strict)
         if "label_ids" in body:
             p["label_ids"] = self.check.check_labels(cid, body["label_ids"])
         p["custom_fields"] = self.check.apply_cf(

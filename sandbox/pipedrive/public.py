@@ -78,15 +78,17 @@ class PythonApi:
     def update_organization(self, org_id: int, **fields: Any) -> dict[str, Any]:
         return self.orgs_deals.update_org(org_id, fields)
 
-    def field_key(self, company_id: int, name: str) -> str | None:
-        """The 40-hex key of the person field called `name` in that company (or None)."""
+    def field_key(self, company_id: int, name: str, entity: str = "person") -> str | None:
+        """The 40-hex key of the person (or deal) field called `name` in that company."""
         with self.core.lock:
-            f = self.core.field_by_name(company_id, name)
+            f = self.core.field_by_name(company_id, name, entity)
             return str(f["key"]) if f else None
 
-    def option_id(self, company_id: int, field_name: str, label: str) -> int | None:
+    def option_id(
+        self, company_id: int, field_name: str, label: str, entity: str = "person"
+    ) -> int | None:
         with self.core.lock:
-            f = self.core.field_by_name(company_id, field_name)
+            f = self.core.field_by_name(company_id, field_name, entity)
             for o in (f or {}).get("options") or []:
                 if o["label"] == label:
                     return int(o["id"])
@@ -147,6 +149,11 @@ class PythonApi:
                 "person_fields": [
                     self.field_v1(f) | {"company_id": f["company_id"]}
                     for f in self.core.person_fields.values()
+                    if mine(f)
+                ],
+                "deal_fields": [
+                    self.field_v1(f) | {"company_id": f["company_id"]}
+                    for f in self.core.deal_fields.values()
                     if mine(f)
                 ],
                 "users": [dict(u) for u in self.core.users.values() if mine(u)],

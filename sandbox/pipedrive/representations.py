@@ -18,15 +18,19 @@ class Representations:
 
     # ------------------------------------------------------------------ representations
 
-    def _cf_plain(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    def _cf_plain(
+        self, company_id: int, values: dict[str, Any], entity: str = "person"
+    ) -> dict[str, Any]:
         return {
             f["key"]: copy.deepcopy(values.get(f["key"]))
-            for f in self.core.custom_fields(company_id)
+            for f in self.core.custom_fields(company_id, entity)
         }
 
-    def _cf_typed(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    def _cf_typed(
+        self, company_id: int, values: dict[str, Any], entity: str = "person"
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in self.core.custom_fields(company_id):
+        for f in self.core.custom_fields(company_id, entity):
             value = values.get(f["key"])
             t = f["field_type"]
             if value is None:
@@ -59,9 +63,13 @@ class Representations:
                 out[f["key"]] = {"type": t, "value": value}
         return out
 
-    def _cf_v1(self, company_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    def _cf_v1(
+        self, company_id: int, values: dict[str, Any], entity: str = "person"
+    ) -> dict[str, Any]:
+        """v1: each custom field at the root under its hash key (monetary, address and
+        daterange parts under `<key>_<part>`)."""
         out: dict[str, Any] = {}
-        for f in self.core.custom_fields(company_id):
+        for f in self.core.custom_fields(company_id, entity):
             key, t, value = f["key"], f["field_type"], values.get(f["key"])
             if t == "enum":
                 out[key] = None if value is None else str(value)
@@ -229,7 +237,7 @@ class Representations:
             "origin_id": None,
             "channel": None,
             "channel_id": None,
-            "custom_fields": copy.deepcopy(d["custom_fields"]),
+            "custom_fields": self._cf_plain(d["company_id"], d["custom_fields"], "deal"),
         }
         if with_company:
             out["company_id"] = d["company_id"]
@@ -243,7 +251,7 @@ class Representations:
             "close_time": rfc3339(d["close_time"]),
             "creator_user_id": d["creator_user_id"],
             "currency": d["currency"],
-            "custom_fields": copy.deepcopy(d["custom_fields"]),
+            "custom_fields": self._cf_typed(d["company_id"], d["custom_fields"], "deal"),
             "expected_close_date": d["expected_close_date"],
             "first_won_time": rfc3339(d["won_time"]),
             "id": d["id"],
@@ -270,7 +278,7 @@ class Representations:
     def _deal_v1(self, d: dict[str, Any]) -> dict[str, Any]:
         person = self.core.persons.get(d["person_id"]) if d["person_id"] else None
         org = self.core.organizations.get(d["org_id"]) if d["org_id"] else None
-        return {
+        out = {
             "id": d["id"],
             "company_id": d["company_id"],
             "creator_user_id": d["creator_user_id"],
@@ -297,6 +305,8 @@ class Representations:
             "person_name": person["name"] if person else None,
             "org_name": org["name"] if org else None,
         }
+        out.update(self._cf_v1(d["company_id"], d["custom_fields"], "deal"))
+        return out
 
     def _render(self, entity: str, record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(v2 webhook form, v1 webhook form) of a record."""

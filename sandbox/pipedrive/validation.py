@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox.digits import ascii_int
 from sandbox.pipedrive.core import SimCore
 from sandbox.pipedrive.field_values import coerce_custom_value
 from sandbox.pipedrive.helpers import fail
+
+VISIBILITIES = (1, 3, 5, 7)
+VISIBILITIES_V1 = tuple(str(v) for v in VISIBILITIES)
+
+
+def ref_id(value: Any, name: str) -> int:
+    """The id of another record: a number (or its ASCII digits in a string), no bool or float."""
+    number = ascii_int(value)
+    if number is None:
+        raise fail(400, f"Validation failed: {name}: must be a number")
+    return number
 
 
 class Validation:
@@ -21,12 +33,15 @@ class Validation:
         current: dict[str, Any],
         body: Any,
         strict: bool,
+        entity: str = "person",
     ) -> dict[str, Any]:
+        """`current` with the `custom_fields` of a body applied, each value checked against the
+        person's or deal's field of its key (unknown keys are ignored, as Pipedrive does)."""
         if body is None:
             return current
         if not isinstance(body, dict):
             raise fail(400, "Validation failed: custom_fields: must be an object")
-        by_key = {f["key"]: f for f in self.core.custom_fields(company_id)}
+        by_key = {f["key"]: f for f in self.core.custom_fields(company_id, entity)}
         out = dict(current)
         for key, value in body.items():
             f = by_key.get(key)
@@ -68,23 +83,26 @@ class Validation:
             out[0]["primary"] = True
         return out
 
+    @staticmethod
+    def check_visible_to(value: Any, strict: bool) -> int:
+        """1, 3, 5 or 7 (owner, company, …); v1 takes them as strings too (its own form)."""
+        if not strict and isinstance(value, str) and value.strip() in VISIBILITIES_V1:
+            return int(value.strip())
+        if not isinstance(value, int) or isinstance(value, bool) or value not in VISIBILITIES:
+            raise fail(400, "Validation failed: visible_to: must be one of 1, 3, 5, 7")
+        return value
+
     def check_org(self, company_id: int, org_id: Any) -> int | None:
         if org_id in (None, "", 0):
             return None
-        try:
-            oid = int(org_id)
-        except (TypeError, ValueError):
-            raise fail(400, "Validation failed: org_id: must be a number") from None
+        oid = ref_id(org_id, "org_id")
         org = self.core.organizations.get(oid)
         if org is None or org["company_id"] != company_id:
             raise fail(400, f"Organization {oid} not found")
         return oid
 
     def check_user(self, company_id: int, user_id: Any, name: str = "owner_id") -> int:
-        try:
-            uid = int(user_id)
-        except (TypeError, ValueError):
-            raise fail(400, f"Validation failed: {name}: must be a number") from None
+        uid = ref_id(user_id, name)
         user = self.core.users.get(uid)
         if user is None or user["company_id"] != company_id:
             raise fail(400, f"User {uid} not found")
@@ -106,10 +124,7 @@ class Validation:
     def check_person(self, company_id: int, person_id: Any) -> int | None:
         if person_id in (None, "", 0):
             return None
-        try:
-            pid = int(person_id)
-        except (TypeError, ValueError):
-            raise fail(400, "Validation failed: person_id: must be a number") from None
+        pid = ref_id(person_id, "person_id")
         person = self.core.persons.get(pid)
         if person is None or person["company_id"] != company_id:
             raise fail(400, f"Person {pid} not found")

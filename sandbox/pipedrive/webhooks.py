@@ -116,10 +116,15 @@ class WebhookAdmin:
 def _url_error(url: Any) -> str | None:
     if not url:
         return "subscription_url is required"
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+    if not isinstance(url, str):
         return "invalid or non-reachable URL"
-    return None
+    try:  # `http://[::1` and `http://host:99999` raise
+        parts = urlsplit(url)
+        reachable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - read for its check
+    except ValueError:
+        return "invalid or non-reachable URL"
+    return None if reachable else "invalid or non-reachable URL"
 
 
 def _action_error(action: Any, version: str) -> str | None:

@@ -822,3 +822,30 @@ def test_synchronize_refuses_more_than_a_thousand_contacts(env: dict[str, Any]) 
     assert not state(env)["contacts"]
     r = api.post("/contacts", params=params, content=body(1000), headers=headers)
     assert r.status_code == 200 and len(state(env)["contacts"]) == 1000
+
+
+def test_digits_outside_ascii_urls_urlsplit_refuses_and_non_json_numbers_are_4xx(
+    env: dict[str, Any],
+) -> None:
+    """Maileon answers these with a 4xx; `isdigit()` takes "²" (which `int()` refuses),
+    `int()` refuses 5000 digits, `urlsplit` raises on `http://[::1`, Python's JSON reads NaN."""
+    api = env["api"]
+    assert api.get("/mailings/²/name").status_code == 404
+    assert api.get("/reports/recipients", params={"mailing_id": "٣"}).status_code == 400
+    r = api.get("/contacts", params={"page_size": "9" * 5000})
+    assert r.status_code == 400 and "page_size must be an integer" in r.text
+    assert api.get("/webhooks/²").status_code == 404
+    for url in ("http://[::1", "http://x.example:99999/"):
+        r = api.post("/webhooks", json={"url": url, "event": "doi"})
+        assert r.status_code == 400 and "url must be an http(s) URL" in r.text
+    r = api.post(
+        "/transactions/types",
+        content='{"name": "t", "attributes": [], "archivingDuration": NaN}',
+        headers={"Content-Type": JSON_TYPE},
+    )
+    assert r.status_code == 400 and "invalid JSON" in r.text
+    create(env, "known@example.com")
+    r = api.post("/transactions", json=[{"type": "²", "contact": {"email": "known@example.com"}}])
+    assert r.status_code == 201 and r.json()["reports"][0]["queued"] is False
+    r = env["control"].post("/_sim/mailings/²/act", json={"contact": "known@example.com"})
+    assert r.status_code == 404
