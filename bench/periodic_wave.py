@@ -6,17 +6,8 @@ Maileon both answering after LATENCY_MS:
 
 * **steady**: company 1001 installed through the real flow (the baseline: its periodic work is
   spread and tiny); measured in rounds before the wave and once more after it;
-* **wave**: COMPANIES companies installed at once, then the app starts and the measured window
-  opens at once. The installs are *seeded*: the app's install flow throttles code exchanges
-  (`web/oauth_throttle.py`, 30 a minute), so 1,000 installs through it would take half an hour.
-  Each seeded company gets what an install gives it, from the same code: its own company and
-  admin in the simulated Pipedrive and its own Maileon account and key; the app's client
-  exchanges a consent code at the simulated Pipedrive's token endpoint; the installation and
-  the settings (Maileon key, contacts sync on) are written with the store functions the
-  callback and the settings page use; then `sync.configure.configure` (what a settings save
-  runs) creates the Newsletter field, Maileon's custom fields, the Pipedrive and Maileon
-  webhooks and queues the company's periodic jobs. What is skipped: the browser round trips
-  and the Maileon key check.
+* **wave**: COMPANIES companies installed at once (seeded: bench/seeding.py says how and why),
+  then the app starts and the measured window opens at once.
 
 Load: `wrk` (2 threads, 16 connections, bench/wrk.py), person v2 `change` webhooks of one company
 with the Basic credentials the app registered in Pipedrive, as bench/intake.py sends them; the
@@ -29,18 +20,12 @@ steady state. Each side's p99 is the worst of its rounds (wrk's percentiles do n
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import time
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
-
-import httpx
 
 from bench import wrk
 from bench.common import (
-    Installed,
     Round,
     Row,
     Server,
@@ -50,6 +35,7 @@ from bench.common import (
     new_app,
     print_table,
 )
+from bench.seeding import seed
 from tests.harness import COMPANY
 
 COMPANIES = 1000
@@ -58,90 +44,6 @@ ROUND = 10.0
 STEADY_ROUNDS = 2  # before the wave; one more after it
 LATENCY_MS = 50
 THREADS, CONNECTIONS, PERSONS = 2, 16, 200
-FIRST_COMPANY, FIRST_ADMIN = 20_001, 40_001
-SEED_CONCURRENCY = 16
-
-
-def _oauth_tokens(
-    http: httpx.Client, setting: Installed, admin: int, redirect_uri: str
-) -> dict[str, Any]:
-    """The admin's consent and the code exchange at the simulated Pipedrive, with the app's
-    client credentials (what the callback does)."""
-    pd, cfg = setting.sims.pd_url, setting.config
-    r = http.post(
-        f"{pd}/oauth/authorize",
-        data={
-            "client_id": cfg.client_id,
-            "redirect_uri": redirect_uri,
-            "action": "allow",
-            "user_id": str(admin),
-        },
-    )
-    code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
-    r = http.post(
-        f"{pd}/oauth/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
-        auth=(cfg.client_id, cfg.client_secret),
-    )
-    r.raise_for_status()
-    return r.json()  # type: ignore[no-any-return]
-
-
-def seed(setting: Installed, config: Any, companies: int) -> tuple[int, str]:
-    """`companies` installed companies in the wave app's database (see the module doc);
-    returns the first one's id and its webhook Basic credentials."""
-    from store import tenants
-    from store.crypto import SecretBox
-    from store.db import Store
-    from sync.configure import configure
-    from sync.engine.context import Context
-    from tests.webhooks import credentials
-
-    store = Store(config.database_path, SecretBox(config.encryption_keys))
-    redirect_uri = setting.config.callback_url  # the app's registered callback
-    with httpx.Client(timeout=30) as http:
-        for k in range(companies):
-            cid, admin, key = FIRST_COMPANY + k, FIRST_ADMIN + k, f"bench-maileon-key-{k:05d}"
-            setting.sims.pd("POST", "/_sim/companies", json={"company_id": cid, "admin_id": admin})
-            setting.sims.ml("POST", "/_sim/keys", json={"key": key, "account": f"acc{cid}"})
-            tokens = _oauth_tokens(http, setting, admin, redirect_uri)
-            tenants.save_installation(
-                store,
-                company_id=cid,
-                company_name=f"Company {cid}",
-                domain=f"c{cid}",
-                api_domain=tokens["api_domain"],
-                user_id=admin,
-                user_name="Admin",
-                is_admin=True,
-                access_token=tokens["access_token"],
-                refresh_token=tokens["refresh_token"],
-                expires_in=tokens["expires_in"],
-                scope=tokens["scope"],
-            )
-            tenants.update_settings(
-                store,
-                cid,
-                maileon_api_key=key,
-                maileon_key_status="valid",
-                contacts_sync=True,
-                sync_user_id=admin,
-            )
-
-    async def configure_all() -> None:
-        gate = asyncio.Semaphore(SEED_CONCURRENCY)
-        async with httpx.AsyncClient(timeout=30) as http:
-            ctx = Context.create(config, store, http)
-
-            async def one(cid: int) -> None:
-                async with gate:
-                    await configure(ctx, cid)
-
-            await asyncio.gather(*(one(FIRST_COMPANY + k) for k in range(companies)))
-
-    asyncio.run(configure_all())
-    store.close()
-    return FIRST_COMPANY, credentials(setting.harness, FIRST_COMPANY)
 
 
 def rounds(
@@ -190,7 +92,7 @@ def run(
         (work / "wave").mkdir()
         config, env, port = new_app(work / "wave", sims)
         started = time.monotonic()
-        company, auth = seed(setting, config, companies)
+        company, auth = seed(setting, config, companies)[0]
         seeded = time.monotonic() - started
         for api in (sims.pd, sims.ml):
             api("POST", "/_sim/latency", json={"ms": latency_ms})
