@@ -18,7 +18,9 @@ from bench import (
     intake,
     many_companies,
     panel,
+    periodic_wave,
     removal,
+    storage,
 )
 from bench.common import Row, print_table
 
@@ -33,6 +35,8 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "many": many_companies.run,  # 50 companies x 200 vs 1 x 10,000
     "import50": import_latency.run,  # 1k and 10k at 50 ms
     "removal": lambda: removal.run((1_000,)),  # a rules run removing 1,000 contacts
+    "wave": periodic_wave.run,  # intake in the first 90 s after 1,000 installs, ~5 min
+    "storage": storage.run,  # the file over a retention cycle vs its live data
 }
 
 
