@@ -85,7 +85,6 @@ def run(
             api("POST", "/_sim/latency", json={"ms": latency_ms})
         rounds(steady, work, "warm", setting.auth, COMPANY, 1, 2)
         before = rounds(steady, work, "steady", setting.auth, COMPANY, STEADY_ROUNDS, round_seconds)
-        steady_cpu = steady.cpu_seconds()
 
         for api in (sims.pd, sims.ml):  # the installs themselves are not measured
             api("POST", "/_sim/latency", json={"ms": 0})
