@@ -357,7 +357,7 @@ ENTITY_KINDS = ("person", "deal", "organization")
 def _done_without_data(db: Any, job_id: int) -> None:
     """The row written afresh, done and with only its action: SQLite does not merge the pages
     of rows an UPDATE shrinks, only of deleted ones, so the finished jobs kept for the log
-    would hold the pages of all the data they no longer carry (issue 29: the file 1.45x its
+    would hold the pages of all the data they no longer carry (issue 29: the file 1.8x its
     live data after a retention cycle). Same id, so the log lines still find their job."""
     row = db.execute(
         "SELECT *, json_object('action', json_extract(payload, '$.action')) AS kept "
