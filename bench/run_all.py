@@ -1,6 +1,6 @@
 """Run every benchmark of issue 9 one after the other and print a summary.
 
-`.venv/bin/python -m bench.run_all` (about 7 minutes on 2 cores).
+`.venv/bin/python -m bench.run_all` (about 20 minutes on 2 cores; the wave alone takes 4-6).
 `--skip import` leaves out a benchmark. Each one also runs alone: python -m bench.<name>.
 """
 
