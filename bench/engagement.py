@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import base64
 import math
+import shutil
 import statistics
 import tempfile
 import time
@@ -189,6 +190,7 @@ def reading() -> tuple[list[Row], list[str]]:
         return rows, notes
     finally:
         sims.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the throwaway store
 
 
 def main() -> int:

@@ -10,9 +10,11 @@ simulated Maileon then answers after LATENCY_MS. Timed, sequentially, from this 
   sends it): JWT check, the person read from Pipedrive with the viewer's token, the Maileon
   lookup, the template; the number the user waits for.
 
-Target (issue 9): panel status <= 1.2 x one Maileon lookup (medians). Also shown, without target:
-the shell (GET /panel, no outside calls) and the status when Pipedrive has the same latency as
-Maileon (the two calls are sequential: the Maileon lookup needs the email Pipedrive returns).
+The lookup and the status are timed in turns (lookup, status, lookup, ...), so both meet the same
+moments of the shared machine. Targets (issues 9 and 29): panel status <= 1.2 x one Maileon
+lookup at the median, and <= P99_TARGET x at the 99th percentile. Also shown, without target: the
+shell (GET /panel, no outside calls) and the status when Pipedrive has the same latency as
+Maileon (the Maileon lookup of the address the app knows starts with the Pipedrive read).
 """
 
 from __future__ import annotations
@@ -31,20 +33,29 @@ from bench.common import print_table as show
 from tests.harness import ADMIN, COMPANY, MAILEON_KEY
 
 LATENCY_MS = 50
-SAMPLES = 30
+SAMPLES = 200  # per series: the 99th percentile is the second slowest
+P99_TARGET = 1.5
 
 
-def timed(
-    client: httpx.Client, url: str, headers: dict[str, str], samples: int, expect: str = ""
-) -> list[float]:
-    out = []
-    for _ in range(samples + 2):  # the first two warm connections and caches
-        started = time.perf_counter()
-        r = client.get(url, headers=headers)
-        out.append(time.perf_counter() - started)
-        if r.status_code != 200 or (expect and expect not in r.text):
-            raise RuntimeError(f"{url}: {r.status_code} {r.text[:300]}")
-    return out[2:]
+Request = tuple[str, dict[str, str], str]  # url, headers, a text the answer must hold
+
+
+def timed(client: httpx.Client, requests: list[Request], samples: int) -> list[list[float]]:
+    """Each request `samples` times, in turns; the first two turns warm connections and caches."""
+    out: list[list[float]] = [[] for _ in requests]
+    for _ in range(samples + 2):
+        for times, (url, headers, expect) in zip(out, requests, strict=True):
+            started = time.perf_counter()
+            r = client.get(url, headers=headers)
+            times.append(time.perf_counter() - started)
+            if r.status_code != 200 or (expect and expect not in r.text):
+                raise RuntimeError(f"{url}: {r.status_code} {r.text[:300]}")
+    return [times[2:] for times in out]
+
+
+def pct(values: list[float], q: float) -> float:
+    data = sorted(values)
+    return data[min(len(data) - 1, int(q * len(data)))]
 
 
 def run(latency_ms: int = LATENCY_MS, samples: int = SAMPLES) -> list[Row]:
@@ -83,52 +94,66 @@ def run(latency_ms: int = LATENCY_MS, samples: int = SAMPLES) -> list[Row]:
 
         sims.ml("POST", "/_sim/latency", json={"ms": latency_ms})
         with httpx.Client(timeout=30) as client:
-            lookup = timed(client, lookup_url, lookup_headers, samples)
-            status = timed(client, status_url, status_headers, samples, expect=email)
-            shell = timed(client, shell_url, {}, samples)
+            lookup, status, shell = timed(
+                client,
+                [
+                    (lookup_url, lookup_headers, ""),
+                    (status_url, status_headers, email),
+                    (shell_url, {}, ""),
+                ],
+                samples,
+            )
             sims.pd("POST", "/_sim/latency", json={"ms": latency_ms})
-            both = timed(client, status_url, status_headers, samples, expect=email)
+            lookup2, both = timed(
+                client,
+                [(lookup_url, lookup_headers, ""), (status_url, status_headers, email)],
+                max(20, samples // 5),
+            )
         sims.pd("POST", "/_sim/latency", json={"ms": 0})
         sims.ml("POST", "/_sim/latency", json={"ms": 0})
 
-    base = statistics.median(lookup)
-    med = {
-        name: statistics.median(v)
-        for name, v in (("status", status), ("shell", shell), ("both", both))
-    }
-    ratio = med["status"] / base
+    base, base99 = statistics.median(lookup), pct(lookup, 0.99)
+    med, p99 = statistics.median(status), pct(status, 0.99)
     rows = [
         Row(
-            "panel status vs one Maileon lookup",
-            ms(med["status"]),
+            "panel status vs one Maileon lookup, medians",
+            ms(med),
             ms(base),
-            ratio,
+            med / base,
             "<= 1.20",
-            ratio <= 1.2,
+            med / base <= 1.2,
         ),
         Row(
-            "panel shell (GET /panel, no outside call)",
-            ms(med["shell"]),
+            "the same, 99th percentiles",
+            ms(p99),
+            ms(base99),
+            p99 / base99,
+            f"<= {P99_TARGET:.2f}",
+            p99 / base99 <= P99_TARGET,
+        ),
+        Row(
+            "panel shell (GET /panel, no outside call), median",
+            ms(statistics.median(shell)),
             ms(base),
-            med["shell"] / base,
+            statistics.median(shell) / base,
             "",
             None,
         ),
         Row(
-            f"panel status, Pipedrive also {latency_ms} ms",
-            ms(med["both"]),
-            ms(base),
-            med["both"] / base,
+            f"panel status, Pipedrive also {latency_ms} ms, medians",
+            ms(statistics.median(both)),
+            ms(statistics.median(lookup2)),
+            statistics.median(both) / statistics.median(lookup2),
             "",
             None,
         ),
     ]
     notes = [
         machine(),
-        f"medians of {samples} sequential requests each (after 2 warm-up requests); Maileon "
+        f"{samples} sequential requests per series, in turns (after 2 warm-up turns); Maileon "
         f"answers after {latency_ms} ms; Pipedrive after 0 ms unless stated",
-        f"p90: lookup {ms(sorted(lookup)[int(0.9 * samples)])}, status "
-        f"{ms(sorted(status)[int(0.9 * samples)])}",
+        f"p90: lookup {ms(pct(lookup, 0.9))}, status {ms(pct(status, 0.9))}; slowest: lookup "
+        f"{ms(max(lookup))}, status {ms(max(status))}",
     ]
     show("Newsletter panel render vs one Maileon lookup", rows, notes)
     return rows

@@ -1,6 +1,6 @@
 """Run every benchmark of issue 9 one after the other and print a summary.
 
-`.venv/bin/python -m bench.run_all` (about 7 minutes on 2 cores).
+`.venv/bin/python -m bench.run_all` (about 20 minutes on 2 cores; the wave alone takes 4-6).
 `--skip import` leaves out a benchmark. Each one also runs alone: python -m bench.<name>.
 """
 
@@ -18,7 +18,9 @@ from bench import (
     intake,
     many_companies,
     panel,
+    periodic_wave,
     removal,
+    storage,
 )
 from bench.common import Row, print_table
 
@@ -33,6 +35,8 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "many": many_companies.run,  # 50 companies x 200 vs 1 x 10,000
     "import50": import_latency.run,  # 1k and 10k at 50 ms
     "removal": lambda: removal.run((1_000,)),  # a rules run removing 1,000 contacts
+    "wave": periodic_wave.run,  # intake in the first 90 s after 1,000 installs, ~5 min
+    "storage": storage.run,  # the file over a retention cycle vs its live data
 }
 
 

@@ -339,15 +339,42 @@ def finish(store: Store, job: Job, result: str, message: str = "", logged: bool 
         if not logged and job.kind.startswith("periodic."):
             db.execute("DELETE FROM jobs WHERE id=?", (job.id,))
             return
-        db.execute(
-            "UPDATE jobs SET state='done', locked_until=0, last_error='', updated_at=?, "
-            "payload=CASE WHEN kind IN ('person','deal','organization') "
-            "THEN json_object('action', json_extract(payload, '$.action')) ELSE payload END "
-            "WHERE id=?",
-            (now(), job.id),
-        )
+        if job.kind in ENTITY_KINDS:
+            _done_without_data(db, job.id)
+        else:
+            db.execute(
+                "UPDATE jobs SET state='done', locked_until=0, last_error='', updated_at=? "
+                "WHERE id=?",
+                (now(), job.id),
+            )
         if logged:
             log(db, job, result, message)
+
+
+ENTITY_KINDS = ("person", "deal", "organization")
+
+
+def _done_without_data(db: Any, job_id: int) -> None:
+    """The row written afresh, done and with only its action: SQLite does not merge the pages
+    of rows an UPDATE shrinks, only of deleted ones, so the finished jobs kept for the log
+    would hold the pages of all the data they no longer carry (issue 29: the file 1.8x its
+    live data after a retention cycle). Same id, so the log lines still find their job."""
+    row = db.execute(
+        "SELECT *, json_object('action', json_extract(payload, '$.action')) AS kept "
+        "FROM jobs WHERE id=?",
+        (job_id,),
+    ).fetchone()
+    if row is None:
+        return
+    values = dict(row)
+    values.update(
+        payload=values.pop("kept"), state="done", locked_until=0, last_error="", updated_at=now()
+    )
+    db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
+    db.execute(
+        f"INSERT INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",  # noqa: S608
+        list(values.values()),
+    )
 
 
 def _back_to_pending(
