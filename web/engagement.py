@@ -16,7 +16,7 @@ from sync.syncback.engagement.reader import refresh_person
 from sync.syncback.engagement.view import person_view
 from web.admin_rights import admin_for_viewing
 from web.auth import Identity, requires_admin, requires_identity
-from web.panel import _identity, _refuse, person_id_of
+from web.panel import _identity, _refuse, person_id_of, viewer_sees
 from web.state import app_context
 from web.templating import templates
 
@@ -32,7 +32,11 @@ async def panel_engagement(request: Request) -> Response:
     company_id = identity.company_id
     eng = engagement.get_settings(ctx.store, company_id)
     view: dict[str, Any] = {"person_id": person_id, "on": eng.panel, "error": ""}
-    if not eng.panel or not tenants.get_settings(ctx.store, company_id).configured:
+    if (
+        not eng.panel
+        or not tenants.get_settings(ctx.store, company_id).configured
+        or not await viewer_sees(ctx, identity, person_id)  # nothing stored shown before
+    ):
         view["on"] = False
         return templates.TemplateResponse(request, "partials/panel_engagement.html", view)
     name = f"engagement:{person_id}"

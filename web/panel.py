@@ -147,6 +147,7 @@ async def panel_status(request: Request, identity: Identity) -> Response:
     if person_id is None:
         raise _refuse(400, "No person selected", "Open a person in Pipedrive.", header_only=True)
     view = await status_view(app_context(request), identity, person_id)
+    view["engagement"] = view["known"]  # Pipedrive showed the person: its mailings may load
     return templates.TemplateResponse(request, "partials/panel_status.html", view)
 
 
@@ -225,6 +226,26 @@ def _log_action(store: Store, identity: Identity, person: Person, message: str) 
         )
 
 
+SEEN_FOR = 60.0  # seconds a viewer's confirmed sight of a person serves the panel's fragments
+
+
+def _seen(identity: Identity, person_id: int) -> str:
+    return f"panel-seen:{identity.user_id}:{person_id}"
+
+
+async def viewer_sees(ctx: Context, identity: Identity, person_id: int) -> bool:
+    """Pipedrive confirms (or confirmed for the status moments ago) that the viewing user may
+    see this person: what the app stored about a person is shown only then."""
+    if ctx.cached(identity.company_id, _seen(identity, person_id), SEEN_FOR):
+        return True
+    try:
+        await _read_person(ctx, identity, person_id)
+    except Shown:
+        return False
+    ctx.remember(identity.company_id, _seen(identity, person_id), True, SEEN_FOR)
+    return True
+
+
 def _viewer(ctx: Context, identity: Identity) -> PipedriveClient:
     """Pipedrive as the viewing user sees it (their own authorization and visibility)."""
     ctx.check_gate(identity.company_id, "Pipedrive")
@@ -279,6 +300,7 @@ async def status_view(ctx: Context, identity: Identity, person_id: int) -> dict[
         await asyncio.sleep(0)  # its request leaves first: Maileon's answer is the long wait
     try:
         person = from_pipedrive(await _read_person(ctx, identity, person_id))
+        ctx.remember(company_id, _seen(identity, person_id), True, SEEN_FOR)
         view.update(
             known=True,
             name=person_label(person),

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import COMPANY, MAILEON_KEY, SALES, Harness
+from tests.harness import ADMIN, COMPANY, MAILEON_KEY, SALES, Harness
 from tests.waiting import wait_until
 
 
@@ -149,11 +149,11 @@ def test_bounce_webhook_needs_the_company_token(harness: Harness) -> None:
     assert again.json()["duplicate"] is True
 
 
-def panel_fragment(h: Harness, person_id: int, refresh: bool = False) -> str:
+def panel_fragment(h: Harness, person_id: int, refresh: bool = False, user: int = ADMIN) -> str:
     r = httpx.get(
         f"{h.app_url}/panel/engagement",
         params={"selectedIds": str(person_id), **({"refresh": "1"} if refresh else {})},
-        headers={"X-Pipedrive-Token": h.sign_token()},
+        headers={"X-Pipedrive-Token": h.sign_token(user)},
         timeout=20,
     )
     assert r.status_code == 200, r.text
@@ -354,3 +354,29 @@ def test_the_click_digest_writes_one_note_per_person_and_finished_day(
     read = click_reads()
     wait_until(lambda: click_reads() >= read + 2, timeout=20)  # two more reads went by
     assert len(notes_of(h, ada["id"])) == 1
+
+
+def test_the_panel_shows_no_mailings_of_a_person_pipedrive_does_not_show_the_viewer(
+    harness: Harness,
+) -> None:
+    """What the app stored about a person (mailings, bounces) is shown only once Pipedrive
+    answers the viewing user with that person: an id the user cannot see shows nothing."""
+    h = harness
+    h.setup_company(doi_enabled=True, doi_mailing_key="doi-key-1", doi_plus=True)
+    h.install(user_id=SALES)  # a second user of the company, with the app authorized
+    ada = doi_plus_person(h, "ada@example.com", "Ada", "Lovelace")
+    h.settle()
+    mid = send(h, "Board minutes", ["ada@example.com"])
+    act(h, mid, "ada@example.com", "hard_bounce")
+    wait_until(lambda: events(h, "bounce"))  # stored from Maileon's webhook
+    h.settle()
+    assert "Board minutes" in panel_fragment(h, ada["id"])  # the admin sees her: shown
+
+    # Pipedrive answers that the person is not there (hidden from this user, or gone)
+    h.pd(
+        "POST",
+        "/_sim/faults",
+        json={"path_prefix": f"/api/v2/persons/{ada['id']}", "status": 404, "count": 50},
+    )
+    hidden = panel_fragment(h, ada["id"], user=SALES)
+    assert "Board minutes" not in hidden and "Bounced" not in hidden
