@@ -17,4 +17,5 @@ unset PYTHONDONTWRITEBYTECODE
 # each sent its next test as it frees up (load, one at a time); the tests marked slow go first
 # (tests/conftest.py), so they overlap the rest instead of ending the run.
 .venv/bin/python -m pytest -m "not browser" -p no:playwright -n 6 --dist load --maxschedchunk 1 "$@"
-.venv/bin/python -m pytest -m browser tests/browser "$@"
+# Three Chromiums at a time: the browser tests mostly wait for pages and the app's clocks.
+.venv/bin/python -m pytest -m browser tests/browser -n 3 --dist load --maxschedchunk 1 "$@"

@@ -20,6 +20,7 @@ def ping(harness: Harness) -> int:
     return httpx.get(f"{harness.ml_url}/1.0/ping", auth=(MAILEON_KEY, ""), timeout=10).status_code
 
 
+@pytest.mark.slow
 def test_the_maileon_control_page_switches_faults_and_the_app_sees_them(
     page: Page, harness: Harness, artifacts: Path
 ) -> None:

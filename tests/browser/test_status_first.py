@@ -27,6 +27,7 @@ def within_first_screen(page: Page, element: Locator) -> None:
     assert box["y"] + scrolled + box["height"] <= FIRST_SCREEN, box
 
 
+@pytest.mark.slow
 def test_an_outage_and_a_revoked_key_show_first_with_what_to_do(
     page: Page, harness: Harness, artifacts: Path
 ) -> None:

@@ -23,6 +23,7 @@ def sign_in(page: Page, harness: Harness) -> None:
     expect(page).to_have_url(f"{harness.app_url}/settings")
 
 
+@pytest.mark.slow
 def test_log_names_people_and_deals_and_an_outage_shows_until_it_ends(
     page: Page, harness: Harness, artifacts: Path
 ) -> None:
