@@ -328,15 +328,19 @@ class Installed:
 
 
 @contextmanager
-def installed_app(name: str, split_sims: bool = False, **form: Any) -> Iterator[Installed]:
-    """Start the simulators and the app, install a company (`form`: its settings), wait until
-    its setup jobs are done; on the way out stop every server and remove the folder."""
+def installed_app(
+    name: str, split_sims: bool = False, env_extra: dict[str, str] | None = None, **form: Any
+) -> Iterator[Installed]:
+    """Start the simulators and the app (`env_extra`: more of its environment), install a
+    company (`form`: its settings), wait until its setup jobs are done; on the way out stop
+    every server and remove the folder."""
     work = Workdir(name)
     sims = Sims(split=split_sims)
     app: Server | None = None
     setting: Installed | None = None
     try:
         config, env, port = new_app(work.path, sims)
+        env.update(env_extra or {})
         app = Server("web.app:app", port, env, work.path / "app.log").start()
         harness, auth, client = install_company(sims, config, app.url, **form)
         app.wait_idle()
