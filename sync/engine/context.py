@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -18,7 +18,7 @@ from clients.pipedrive import PipedriveClient, PipedriveOAuth
 from store import queue, tenants
 from store.db import Store
 from store.group_commit import GroupCommit
-from sync.engine.slots import JobSlot, SharedLock, Slots, hold, wait_for
+from sync.engine.slots import JobSlot, SharedLock, Slots, hold, lock_passed, wait_for
 from sync.engine.tokens import TokenManager
 from sync.persons.new_contacts import MAX_BATCH, NewContacts
 from sync.runs.page_prefetch import PagePrefetch
@@ -204,6 +204,33 @@ class Context:
         lock = self.company_locks.setdefault((company_id, purpose), SharedLock())
         async with hold(lock, self.slot, company=True):
             yield
+
+    async def fill_once(
+        self,
+        company_id: int,
+        purpose: str,
+        read: Callable[[], T | None],
+        fill: Callable[[], Awaitable[T]],
+    ) -> T:
+        """What `read` finds, else `fill`'s result, filled by one job at a time per company and
+        purpose (`company_lock`). The jobs that find it being filled wait without their slot
+        until it is, then read it and go on together: a company's first chunk of jobs
+        (sync/engine/slots.py) reaches its shared batch call at once, not one by one each
+        after taking a slot to pass the lock."""
+        found = read()
+        if found is not None:
+            return found
+        lock = self.company_locks.setdefault((company_id, purpose), SharedLock())
+        if lock.users:
+            await self.wait_for(lock_passed(lock))
+            found = read()
+            if found is not None:
+                return found
+        async with self.company_lock(company_id, purpose):
+            found = read()
+            if found is not None:
+                return found  # filled by the job we waited for
+            return await fill()
 
     def remember(self, company_id: int, name: str, value: object, ttl: float) -> None:
         self.caches[(company_id, name)] = (time.monotonic() + ttl, value)

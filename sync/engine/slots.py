@@ -212,3 +212,15 @@ async def hold(
         if acquired:  # also when cancelled while taking a slot back
             lock.lock.release()
         lock.users -= 1
+
+
+async def lock_passed(lock: SharedLock) -> None:
+    """Wait until those holding or waiting for `lock` before us are done; hold nothing after.
+    (The jobs that wait for a cache entry being filled: they read it, one by one would make
+    each take a worker slot before the next may go on.)"""
+    lock.users += 1
+    try:
+        async with lock.lock:
+            pass
+    finally:
+        lock.users -= 1

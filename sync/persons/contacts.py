@@ -524,13 +524,12 @@ async def ensure_maileon_fields(
 ) -> None:
     """createdByPipedrive and the mapped fields exist in Maileon with matching types."""
     wanted = {CREATED_BY: "boolean", **field_mapping.wanted_custom_fields(settings, fields)}
-    known = ctx.cached(settings.company_id, "maileon_fields", MAILEON_FIELDS_TTL)
-    if isinstance(known, set) and set(wanted) <= known:
-        return
-    async with ctx.company_lock(settings.company_id, "maileon_fields"):
+
+    def read() -> bool | None:
         known = ctx.cached(settings.company_id, "maileon_fields", MAILEON_FIELDS_TTL)
-        if isinstance(known, set) and set(wanted) <= known:
-            return  # filled by the job we waited for
+        return True if isinstance(known, set) and set(wanted) <= known else None
+
+    async def fill() -> bool:
         existing = await maileon.custom_fields()
         for name, kind in wanted.items():
             if name not in existing:
@@ -538,3 +537,6 @@ async def ensure_maileon_fields(
         ctx.remember(
             settings.company_id, "maileon_fields", set(existing) | set(wanted), MAILEON_FIELDS_TTL
         )
+        return True
+
+    await ctx.fill_once(settings.company_id, "maileon_fields", read, fill)
