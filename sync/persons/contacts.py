@@ -127,7 +127,9 @@ async def apply_person(
                 state,
                 old_email,
                 data,
-                lambda contact: ctx.wait_for(ctx.new_contacts.create(company_id, contact)),
+                lambda contact: ctx.wait_for(
+                    ctx.new_contacts.create(company_id, contact, ctx.slot)
+                ),
             )
     except NotSynced as exc:
         state.email = person.email
