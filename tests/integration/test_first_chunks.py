@@ -23,7 +23,7 @@ from tests.harness import MAILEON_KEY, Harness, contact_writes
 from tests.webhooks import credentials, person_v2
 from web.app import create_app
 
-COMPANIES = 4
+COMPANIES = 12
 PERSONS = 100  # one worker chunk, one synchronize batch
 FIRST_COMPANY, FIRST_ADMIN = 2101, 701
 
@@ -67,7 +67,12 @@ def install_companies(harness: Harness) -> list[tuple[str, int, int]]:
     for k in range(COMPANIES):
         cid, admin = FIRST_COMPANY + k, FIRST_ADMIN + k
         harness.pd("POST", "/_sim/companies", json={"company_id": cid, "admin_id": admin})
-        client = harness.install(user_id=admin)
+        # each company's admin installs from their own address (the install throttle counts
+        # per client address)
+        browser = httpx.Client(
+            timeout=20, follow_redirects=False, headers={"X-Forwarded-For": f"192.0.2.{k + 1}"}
+        )
+        client = harness.install(user_id=admin, client=browser)
         saved = harness.save_settings(client, maileon_api_key=MAILEON_KEY, contacts_sync=True)
         assert saved.status_code == 200
         companies.append((credentials(harness, cid), cid, admin))
