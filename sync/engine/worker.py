@@ -25,6 +25,7 @@ from sync.engine.context import KEY_STATUS_BY_ERROR, Context, WorkerTrouble
 from sync.engine.outcome import Outcome
 from sync.engine.slots import JobSlot
 from sync.engine.supervisor import Supervisor
+from sync.persons import new_contacts
 
 log = logging.getLogger("pipedrive_maileon.worker")
 
@@ -228,8 +229,10 @@ class Worker:
                 log.warning("%d lease(s) handed back for the next start", released)
 
     async def _run_one(self, job: Job, rank: int, ahead: bool = False) -> None:
-        # the job's slot, counted as coming to its company's shared call until it gets there
-        slot = JobSlot(self.slots, job.company_id, rank)
+        # the job's slot; a person job's counts as coming to its company's batch until it
+        # gets there or ends
+        feeds = job.kind in new_contacts.KINDS
+        slot = JobSlot(self.slots, job.company_id if feeds else None, rank)
         try:
             await self._run_job(job, slot, ahead)
         finally:

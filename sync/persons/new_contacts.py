@@ -27,6 +27,9 @@ WINDOW = 0.005  # seconds a batch waits for one more job (the worker's jobs run 
 # their way (a chunk's hundred jobs take turns for slots with every other company's jobs)
 MAX_WINDOW = 0.5
 MAX_BATCH = 100
+# the job kinds whose jobs may reach a batch (a person job's first write): a company's batch
+# waits for those of its leased jobs still on their way (`Slots.coming`), not for a deal's
+KINDS = frozenset({"person"})
 
 
 class NewContacts:
