@@ -581,3 +581,20 @@ def m110_due_companies(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations()
+def m111_company_checks(db: Database) -> None:
+    """What the app checked in a company's accounts lately (its Maileon custom fields), and
+    until when that holds, so a restart does not check every company again (issue 29)."""
+    db.executescript(
+        """
+        CREATE TABLE company_checks (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,  -- JSON
+            until REAL NOT NULL,  -- epoch seconds
+            PRIMARY KEY (company_id, name)
+        );
+        """
+    )

@@ -15,7 +15,7 @@ import httpx
 from clients.errors import ApiError, PermanentError, ReauthRequired, TransientError
 from clients.maileon import MaileonClient
 from clients.pipedrive import PipedriveClient, PipedriveOAuth
-from store import queue, tenants
+from store import company_checks, queue, tenants
 from store.db import Store
 from store.group_commit import GroupCommit
 from sync.engine.slots import JobSlot, SharedLock, Slots, hold, lock_passed, wait_for
@@ -235,6 +235,23 @@ class Context:
     def remember(self, company_id: int, name: str, value: object, ttl: float) -> None:
         self.caches[(company_id, name)] = (time.monotonic() + ttl, value)
 
+    def checked(self, company_id: int, name: str, ttl: float) -> object | None:
+        """A check of the company's accounts made lately, by this process or before a
+        restart (`remember(..., kept=True)`)."""
+        found = self.cached(company_id, name, ttl)
+        if found is None:
+            found = company_checks.get(self.store, company_id, name, ttl)
+            if found is not None:
+                self.remember(company_id, name, found, ttl)
+        return found
+
+    def remember_check(self, company_id: int, name: str, value: object, ttl: float) -> None:
+        """`remember`, and keep it across restarts for as long (`checked`)."""
+        self.remember(company_id, name, value, ttl)
+        company_checks.put(self.store, company_id, name, value, ttl)
+
     def forget(self, company_id: int) -> None:
+        """Its settings or installation changed: nothing cached or checked holds any more."""
         for key in [k for k in self.caches if k[0] == company_id]:
             del self.caches[key]
+        company_checks.forget(self.store, company_id)
