@@ -62,6 +62,10 @@ class Config:
     # Issue #23: bytes of changes one company may have waiting; beyond, its Pipedrive
     # webhooks are answered 503 (Pipedrive tries again; the sweep catches what it gives up).
     queue_limit_bytes: int = 50 * 1024 * 1024
+    # Issue #23: OAuth code exchanges one client address may make in 10 minutes, and all
+    # clients together in a minute (web/oauth_throttle.py).
+    oauth_exchanges_per_client: int = 10
+    oauth_exchanges_per_minute: int = 30
     # How long a deal transaction's call waits for Maileon's answer (issue 27: Maileon may
     # apply a transaction and answer after 20 s); other calls wait http_timeout.
     transaction_timeout: float = 60.0
@@ -237,6 +241,8 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         lambda: _origins(env, "PIPEDRIVE_API_DOMAINS", PIPEDRIVE_ORIGINS), NO_ORIGINS
     )
     retention_days = p.check(lambda: _number(env, "RETENTION_DAYS", 14.0, float), 14.0)
+    per_client = p.check(lambda: _number(env, "OAUTH_EXCHANGES_PER_CLIENT", 10), 10.0)
+    per_minute = p.check(lambda: _number(env, "OAUTH_EXCHANGES_PER_MINUTE", 30), 30.0)
     if p.found:
         raise ConfigError("; ".join(p.found))
     return Config(
@@ -262,6 +268,8 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         trusted_proxies=_proxies(env, "TRUSTED_PROXIES", "127.0.0.1"),
         queue_limit_bytes=int(_number(env, "COMPANY_QUEUE_LIMIT_MB", 50, float) * 1024 * 1024),
         transaction_timeout=float(_number(env, "MAILEON_TRANSACTION_TIMEOUT_SECONDS", 60.0, float)),
+        oauth_exchanges_per_client=int(per_client),
+        oauth_exchanges_per_minute=int(per_minute),
     )
 
 

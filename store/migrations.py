@@ -549,3 +549,52 @@ def m091_import_resend(db: Database) -> None:
     """An import run that re-sends the fields of the persons already synced (a changed field
     mapping, F16) and adds nobody."""
     db.execute("ALTER TABLE imports ADD COLUMN resend INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m110_due_companies(db: Database) -> None:
+    """The companies that may have due work, so a lease walks those and never the idle tenants
+    (issue 29): `due_at` is at most the company's earliest pending job's due time, kept so
+    by triggers whenever a job becomes pending or its due time moves (intake, retries, "Try
+    now", periodic runs), and made exact by the lease itself (`queue.lease`), which also drops
+    the companies with nothing pending."""
+    db.executescript(
+        """
+        CREATE TABLE due_companies (
+            company_id INTEGER PRIMARY KEY REFERENCES companies(id) ON DELETE CASCADE,
+            due_at REAL NOT NULL
+        );
+        CREATE INDEX due_companies_by_time ON due_companies (due_at);
+        INSERT INTO due_companies (company_id, due_at)
+            SELECT company_id, min(run_after) FROM jobs WHERE state='pending'
+            GROUP BY company_id;
+        CREATE TRIGGER jobs_pending_inserted AFTER INSERT ON jobs WHEN new.state='pending'
+        BEGIN
+            INSERT INTO due_companies (company_id, due_at) VALUES (new.company_id, new.run_after)
+            ON CONFLICT (company_id) DO UPDATE SET due_at=min(due_at, excluded.due_at);
+        END;
+        CREATE TRIGGER jobs_pending_updated AFTER UPDATE OF state, run_after ON jobs
+        WHEN new.state='pending'
+        BEGIN
+            INSERT INTO due_companies (company_id, due_at) VALUES (new.company_id, new.run_after)
+            ON CONFLICT (company_id) DO UPDATE SET due_at=min(due_at, excluded.due_at);
+        END;
+        """
+    )
+
+
+@migrations()
+def m111_company_checks(db: Database) -> None:
+    """What the app checked in a company's accounts lately (its Maileon custom fields), and
+    until when that holds, so a restart does not check every company again (issue 29)."""
+    db.executescript(
+        """
+        CREATE TABLE company_checks (
+            company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,  -- JSON
+            until REAL NOT NULL,  -- epoch seconds
+            PRIMARY KEY (company_id, name)
+        );
+        """
+    )

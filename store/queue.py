@@ -209,24 +209,16 @@ def record_event(
 # company's shared call batches (sync/persons/new_contacts.py) arrive together, not one per company.
 # In a round of chunks, companies with at most SMALL jobs due go first: another company's
 # single change does not wait for a round of other companies' chunks.
-# Cost: `companies` skip-scans the (state, company_id, run_after) index, `firsts` seeks each
-# company's first pending job, `ready` probes the first due jobs of those with one due, and
-# only the `:companies` companies that can win (`picked`, in the order of their first row) get
-# their line read, each stopping after `limit` rows; so a lease costs about the same with ten
-# or a hundred thousand jobs queued, and reads one or two lines per chunk however many
-# companies wait (the walk over the companies with pending jobs remains, once per chunk).
+# Cost: only the companies with due work are read (`due_companies`, m110_due_companies; made
+# exact by FRESH_DUE just before), never the idle tenants with their periodic runs scheduled
+# later; `ready` probes the first due jobs of each, and only the `:companies` companies that can
+# win (`picked`, in the order of their first row) get their line read, each stopping after
+# `limit` rows. So a lease costs about the same with ten or a hundred thousand jobs queued, and
+# with one or a thousand tenants; it grows only with the companies that have work due now.
 LEASE = """
-WITH RECURSIVE companies(cid) AS (
-    SELECT (SELECT min(company_id) FROM jobs WHERE state='pending')
-    UNION ALL
-    SELECT (SELECT min(company_id) FROM jobs WHERE state='pending' AND company_id>cid)
-    FROM companies WHERE cid IS NOT NULL),
-busy AS (SELECT company_id, count(*) AS n FROM jobs WHERE state='running'
-         GROUP BY company_id),
-firsts AS (
-    SELECT cid, (SELECT min(run_after) FROM jobs WHERE state='pending' AND company_id=cid)
-           AS first
-    FROM companies WHERE cid IS NOT NULL),
+WITH busy AS (SELECT company_id, count(*) AS n FROM jobs WHERE state='running'
+              GROUP BY company_id),
+firsts AS (SELECT company_id AS cid, due_at AS first FROM due_companies WHERE due_at<=:now),
 ready AS (
     SELECT c.cid, coalesce(busy.n, 0) AS n, coalesce(t.leased_at, 0) AS turn, c.first,
            (SELECT count(*) FROM (
@@ -237,8 +229,7 @@ ready AS (
                                   AND r.state='running')
                 LIMIT :small + 1)) AS few
     FROM firsts c LEFT JOIN busy ON busy.company_id = c.cid
-    LEFT JOIN lease_turns t ON t.company_id = c.cid
-    WHERE c.first <= :now),
+    LEFT JOIN lease_turns t ON t.company_id = c.cid),
 picked AS (
     SELECT cid, n, turn, few FROM ready WHERE few > 0 AND n < :per_company
     ORDER BY n / :chunk, :chunk > 1 AND few > :small, turn, first, cid LIMIT :companies),
@@ -272,6 +263,16 @@ RETURNING *
 """
 SMALL = 8  # jobs due: a company with no more goes first in a round of chunks
 
+# `due_companies` holds a lower bound of each company's first due time (the triggers of
+# m110_due_companies lower it): before a lease, those that look due get their exact one, and
+# those with nothing pending any more leave the table.
+FRESH_DUE = (
+    "DELETE FROM due_companies WHERE due_at<=:now AND NOT EXISTS (SELECT 1 FROM jobs"
+    " WHERE state='pending' AND company_id=due_companies.company_id)",
+    "UPDATE due_companies SET due_at=(SELECT min(run_after) FROM jobs WHERE state='pending'"
+    " AND company_id=due_companies.company_id) WHERE due_at<=:now",
+)
+
 
 TURN = (
     "INSERT INTO lease_turns (company_id, leased_at) VALUES (?, ?) "
@@ -304,6 +305,8 @@ def lease(
         "companies": limit // chunk + 4 if chunk > 1 else limit,
     }
     with store.tx() as db:
+        for sql in FRESH_DUE:
+            db.execute(sql, {"now": t})
         rows = db.execute(LEASE, params).fetchall()
         db.conn.executemany(TURN, [(cid, t) for cid in {r["company_id"] for r in rows}])
     jobs = [Job.from_row(dict(r)) for r in rows]

@@ -4,7 +4,9 @@ Anyone can start an install and bring a code to the callback, and each exchange 
 the app's client credentials: if Pipedrive throttled the app's OAuth client, token refreshes
 of every company would stop. So exchanges are bounded per client address (after
 TRUSTED_PROXIES, web/proxies.py) and overall, and a client whose exchanges keep failing waits
-longer and longer. A real install is one exchange, so it goes through.
+longer and longer. A real install is one exchange, so it goes through. The two bounds are
+configurable (`OAUTH_EXCHANGES_PER_CLIENT`, `OAUTH_EXCHANGES_PER_MINUTE`): an operator moving
+many companies at once, or a benchmark installing fifty from one address, raises them.
 
 In memory: one process serves a database (store/instance.py), and a restart forgets at most a
 few minutes of counts.
@@ -34,7 +36,9 @@ class _Client:
 
 
 class ExchangeThrottle:
-    def __init__(self) -> None:
+    def __init__(self, per_client: int = PER_CLIENT, overall: int = OVERALL) -> None:
+        self.per_client = per_client
+        self.overall_limit = overall
         self.clients: OrderedDict[str, _Client] = OrderedDict()
         self.overall: deque[float] = deque()
 
@@ -53,9 +57,9 @@ class ExchangeThrottle:
         _expire(client.recent, t - PER_CLIENT_WINDOW)
         _expire(self.overall, t - OVERALL_WINDOW)
         waits = [client.wait_until - t]
-        if len(client.recent) >= PER_CLIENT:
+        if len(client.recent) >= self.per_client:
             waits.append(client.recent[0] + PER_CLIENT_WINDOW - t)
-        if len(self.overall) >= OVERALL:
+        if len(self.overall) >= self.overall_limit:
             waits.append(self.overall[0] + OVERALL_WINDOW - t)
         wait = max(waits)
         if wait > 0:

@@ -18,7 +18,10 @@ def oauth_throttle(request: Request) -> ExchangeThrottle:
     """The app's bound on code exchanges (made when first needed)."""
     state = request.app.state
     if not hasattr(state, "oauth_throttle"):
-        state.oauth_throttle = ExchangeThrottle()
+        config = app_context(request).config
+        state.oauth_throttle = ExchangeThrottle(
+            config.oauth_exchanges_per_client, config.oauth_exchanges_per_minute
+        )
     throttle: ExchangeThrottle = state.oauth_throttle
     return throttle
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -15,10 +15,10 @@ import httpx
 from clients.errors import ApiError, PermanentError, ReauthRequired, TransientError
 from clients.maileon import MaileonClient
 from clients.pipedrive import PipedriveClient, PipedriveOAuth
-from store import queue, tenants
+from store import company_checks, queue, tenants
 from store.db import Store
 from store.group_commit import GroupCommit
-from sync.engine.slots import JobSlot, SharedLock, Slots, hold, wait_for
+from sync.engine.slots import JobSlot, SharedLock, Slots, hold, lock_passed, wait_for
 from sync.engine.tokens import TokenManager
 from sync.persons.new_contacts import MAX_BATCH, NewContacts
 from sync.runs.page_prefetch import PagePrefetch
@@ -205,9 +205,53 @@ class Context:
         async with hold(lock, self.slot, company=True):
             yield
 
+    async def fill_once(
+        self,
+        company_id: int,
+        purpose: str,
+        read: Callable[[], T | None],
+        fill: Callable[[], Awaitable[T]],
+    ) -> T:
+        """What `read` finds, else `fill`'s result, filled by one job at a time per company and
+        purpose (`company_lock`). The jobs that find it being filled wait without their slot
+        until it is, then read it and go on together: a company's first chunk of jobs
+        (sync/engine/slots.py) reaches its shared batch call at once, not one by one each
+        after taking a slot to pass the lock."""
+        found = read()
+        if found is not None:
+            return found
+        lock = self.company_locks.setdefault((company_id, purpose), SharedLock())
+        if lock.users:
+            await self.wait_for(lock_passed(lock))
+            found = read()
+            if found is not None:
+                return found
+        async with self.company_lock(company_id, purpose):
+            found = read()
+            if found is not None:
+                return found  # filled by the job we waited for
+            return await fill()
+
     def remember(self, company_id: int, name: str, value: object, ttl: float) -> None:
         self.caches[(company_id, name)] = (time.monotonic() + ttl, value)
 
+    def checked(self, company_id: int, name: str, ttl: float) -> object | None:
+        """A check of the company's accounts made lately, by this process or before a
+        restart (`remember(..., kept=True)`)."""
+        found = self.cached(company_id, name, ttl)
+        if found is None:
+            found = company_checks.get(self.store, company_id, name, ttl)
+            if found is not None:
+                self.remember(company_id, name, found, ttl)
+        return found
+
+    def remember_check(self, company_id: int, name: str, value: object, ttl: float) -> None:
+        """`remember`, and keep it across restarts for as long (`checked`)."""
+        self.remember(company_id, name, value, ttl)
+        company_checks.put(self.store, company_id, name, value, ttl)
+
     def forget(self, company_id: int) -> None:
+        """Its settings or installation changed: nothing cached or checked holds any more."""
         for key in [k for k in self.caches if k[0] == company_id]:
             del self.caches[key]
+        company_checks.forget(self.store, company_id)

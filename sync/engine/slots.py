@@ -5,9 +5,12 @@ sync/persons/new_contacts.py) gives its slot back meanwhile, so the worker lease
 the batch instead of sitting on eight jobs that all wait for one call; so does a job waiting for a
 person's lock (`hold`). Before it goes on, the job takes a slot again, so no more than `size`
 jobs ever work at once. Freed slots alternate between such returning jobs and the worker's leases,
-which are fair across companies. The worker stops leasing while `max_parked` jobs wait without a
-slot, which bounds what one process holds leased, and leases no more jobs of a company that
-holds `per_company` already, so one company's slow calls cannot fill that room for the others.
+which are fair across companies; the waiting jobs take them oldest lease first (`JobSlot.rank`),
+so the chunk leased first reaches its call, and finishes, before the next one, instead of ten
+chunks each creeping on and each company's batch leaving in pieces. The worker stops leasing
+while `max_parked` jobs wait without a slot, which bounds what one process holds leased, and
+leases no more jobs of a company that holds `per_company` already, so one company's slow calls
+cannot fill that room for the others.
 With free slots it leases a chunk of up to `ahead` jobs, and those beyond the free slots wait
 for their first slot as returning jobs do (no lease meanwhile): one lease per chunk of jobs, so
 leasing costs little per job however many companies there are, and a company's jobs arrive
@@ -17,7 +20,9 @@ together to fill its shared call.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, deque
+import heapq
+import itertools
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -42,13 +47,15 @@ class Slots:
         self.busy = 0  # slots held by running jobs
         self.parked = 0  # jobs waiting without a slot (for a shared call or a lock)
         self.queued = 0  # jobs leased ahead, waiting for their first slot
-        self.returning: deque[asyncio.Future[None]] = deque()  # parked jobs waiting for a slot
-        self.starting: deque[asyncio.Future[None]] = deque()  # leased ahead, before returning
-        self.starting_for: Counter[int] = Counter()  # those, by company
+        # jobs waiting for a slot (leased ahead, or parked and going on): (rank, arrival, future)
+        self.waiting: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+        # by company: its leased jobs that have neither reached its shared call nor ended
+        # (`JobSlot`); the company's batch waits for them (sync/persons/new_contacts.py)
+        self.coming: Counter[int] = Counter()
         self.leasing = True  # False once the worker stops: every slot goes to returning jobs
         self.on_free: Callable[[], None] = lambda: None  # the worker's wake-up
         self._returners_turn = False
-        self._starters_turn = False
 
     def free(self) -> int:
         """How many jobs the worker may lease now and start at once."""
@@ -66,18 +73,14 @@ class Slots:
             return 0
         return max(free, min(self.ahead, self.max_parked - self.parked))
 
-    async def first_slot(self, company_id: int) -> None:
-        """A job leased ahead waits here for its first slot, taking turns with returning jobs;
-        its company's shared call waits for it (`starting_for`)."""
+    async def first_slot(self, rank: float) -> None:
+        """A job leased ahead waits here for its first slot, with returning jobs (its company's
+        shared call waits for it meanwhile: `coming`)."""
         self.queued += 1
-        self.starting_for[company_id] += 1
         try:
-            await self._take_back(self.starting)
+            await self._take_back(rank)
         finally:
             self.queued -= 1
-            self.starting_for[company_id] -= 1
-            if not self.starting_for[company_id]:
-                del self.starting_for[company_id]
 
     def take(self, count: int) -> None:
         self.busy += count
@@ -103,20 +106,17 @@ class Slots:
         wake()
 
     def _hand_over(self) -> bool:
-        """Give the slot to a waiting job: in turn one leased ahead (its chunk fills its
-        company's call) and one returning (its call came back, it can finish)."""
-        self._starters_turn = not self._starters_turn
-        lines = (self.starting, self.returning)
-        for waiting in lines if self._starters_turn else lines[::-1]:
-            while waiting:
-                waiter = waiting.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)  # the slot changes hands: `busy` stays
-                    return True
+        """Give the slot to the waiting job of the oldest lease (lowest rank; between equals,
+        the first to wait), whether it starts or goes on after its shared call."""
+        while self.waiting:
+            _, _, waiter = heapq.heappop(self.waiting)
+            if not waiter.done():
+                waiter.set_result(None)  # the slot changes hands: `busy` stays
+                return True
         return False
 
     @asynccontextmanager
-    async def _parked(self) -> AsyncIterator[None]:
+    async def _parked(self, rank: float) -> AsyncIterator[None]:
         """Give a slot back for the body; take one again afterwards (`JobSlot.wait_for`)."""
         self.parked += 1
         # the worker is woken only if the slot is still free after this turn (no wait at all)
@@ -125,18 +125,18 @@ class Slots:
             yield
         finally:
             self.parked -= 1
-            await self._take_back()
+            await self._take_back(rank)
 
     def _wake_if_free(self) -> None:
         if self.busy < self.size:  # for a lease, or a returning job the worker lets in
             self.on_free()
 
-    async def _take_back(self, line: deque[asyncio.Future[None]] | None = None) -> None:
-        if self.busy < self.size and not self.returning and not self.starting:
+    async def _take_back(self, rank: float) -> None:
+        if self.busy < self.size and not self.waiting:
             self.busy += 1
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        (self.returning if line is None else line).append(waiter)
+        heapq.heappush(self.waiting, (rank, next(self._arrivals), waiter))
         try:
             await waiter
         except asyncio.CancelledError:
@@ -158,17 +158,30 @@ class JobSlot:
     slot would wait forever. Code without a JobSlot (a request, a removal task) holds no slot
     and just waits."""
 
-    def __init__(self, slots: Slots) -> None:
+    def __init__(self, slots: Slots, company_id: int | None = None, rank: float = 0.0) -> None:
         self.slots = slots
+        self.rank = rank  # its lease's: waiting for a slot, lower goes first
         self.held = True  # False while given back (a wait under way)
         self.company_locks = 0  # company locks this job holds: no person lock under them
+        self.company_id = company_id  # a worker job's: counted in `Slots.coming` until
+        if company_id is not None:  # it reaches its company's shared call or ends
+            slots.coming[company_id] += 1
+
+    def arrived(self) -> None:
+        """The job reached its company's shared call, or ended: the call waits no more for
+        it. (Once: later calls do nothing.)"""
+        company_id, self.company_id = self.company_id, None
+        if company_id is not None:
+            self.slots.coming[company_id] -= 1
+            if not self.slots.coming[company_id]:
+                del self.slots.coming[company_id]
 
     async def wait_for(self, awaitable: Awaitable[T]) -> T:
         if not self.held:  # already given back by an enclosing wait
             return await awaitable
         self.held = False
         try:
-            async with self.slots._parked():
+            async with self.slots._parked(self.rank):
                 return await awaitable
         finally:
             self.held = True
@@ -211,4 +224,16 @@ async def hold(
     finally:
         if acquired:  # also when cancelled while taking a slot back
             lock.lock.release()
+        lock.users -= 1
+
+
+async def lock_passed(lock: SharedLock) -> None:
+    """Wait until those holding or waiting for `lock` before us are done; hold nothing after.
+    (The jobs that wait for a cache entry being filled: they read it, one by one would make
+    each take a worker slot before the next may go on.)"""
+    lock.users += 1
+    try:
+        async with lock.lock:
+            pass
+    finally:
         lock.users -= 1

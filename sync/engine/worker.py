@@ -13,6 +13,7 @@ import logging
 import random
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from functools import partial
 
@@ -24,6 +25,7 @@ from sync.engine.context import KEY_STATUS_BY_ERROR, Context, WorkerTrouble
 from sync.engine.outcome import Outcome
 from sync.engine.slots import JobSlot
 from sync.engine.supervisor import Supervisor
+from sync.persons import new_contacts
 
 log = logging.getLogger("pipedrive_maileon.worker")
 
@@ -63,6 +65,7 @@ class Worker:
         # Outcomes the database did not take (a full disk): written first once it works again,
         # and their jobs stay this process's (never re-leased) until then.
         self.unsettled: list[tuple[Job, Callable[[], None]]] = []
+        self.leases = 0  # leases so far: a lease's jobs wait for slots after older ones'
         self.heartbeat = 0.0  # monotonic time of the loop's last turn
         self.sleep_until = 0.0  # monotonic time the loop waits until unless woken
         self._stopping = False
@@ -127,8 +130,13 @@ class Worker:
         )
         started = min(self.slots.free(), len(jobs))
         self.slots.take(started)
+        self.leases += 1
+        leased = Counter(job.company_id for job in jobs)
         for n, job in enumerate(jobs):
-            task = asyncio.create_task(self._run_one(job, ahead=n >= started))
+            # waiting for a slot, this lease's jobs come after the older leases' (their chunks
+            # finish first), except a company's few: another company's single change
+            rank = 0 if leased[job.company_id] <= queue.SMALL else self.leases
+            task = asyncio.create_task(self._run_one(job, rank, ahead=n >= started))
             self.running.add(task)
             self.jobs[task] = job
             if n >= started:
@@ -220,9 +228,19 @@ class Worker:
             if released:
                 log.warning("%d lease(s) handed back for the next start", released)
 
-    async def _run_one(self, job: Job, ahead: bool = False) -> None:
+    async def _run_one(self, job: Job, rank: int, ahead: bool = False) -> None:
+        # the job's slot; a person job's counts as coming to its company's batch until it
+        # gets there or ends
+        feeds = job.kind in new_contacts.KINDS
+        slot = JobSlot(self.slots, job.company_id if feeds else None, rank)
+        try:
+            await self._run_job(job, slot, ahead)
+        finally:
+            slot.arrived()
+
+    async def _run_job(self, job: Job, slot: JobSlot, ahead: bool) -> None:
         if ahead:  # leased beyond the free slots: it waits for one first
-            await self.slots.first_slot(job.company_id)
+            await self.slots.first_slot(slot.rank)
             self.not_started.discard(asyncio.current_task())
         handler = self.handlers.get(job.kind)
         write: Callable[[], None]
@@ -231,7 +249,7 @@ class Worker:
                 write = partial(self._record_failure, job, f"unknown job kind {job.kind!r}")
             else:
                 # the handler's Context holds the job's slot (sync/engine/slots.py)
-                outcome = await handler(self.ctx.for_job(JobSlot(self.slots)), job)
+                outcome = await handler(self.ctx.for_job(slot), job)
                 write = partial(self._succeeded, job, outcome)
         except TransientError as exc:
             write = partial(self._transient, job, exc)

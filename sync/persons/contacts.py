@@ -127,7 +127,9 @@ async def apply_person(
                 state,
                 old_email,
                 data,
-                lambda contact: ctx.wait_for(ctx.new_contacts.create(company_id, contact)),
+                lambda contact: ctx.wait_for(
+                    ctx.new_contacts.create(company_id, contact, ctx.slot)
+                ),
             )
     except NotSynced as exc:
         state.email = person.email
@@ -524,17 +526,23 @@ async def ensure_maileon_fields(
 ) -> None:
     """createdByPipedrive and the mapped fields exist in Maileon with matching types."""
     wanted = {CREATED_BY: "boolean", **field_mapping.wanted_custom_fields(settings, fields)}
-    known = ctx.cached(settings.company_id, "maileon_fields", MAILEON_FIELDS_TTL)
-    if isinstance(known, set) and set(wanted) <= known:
-        return
-    async with ctx.company_lock(settings.company_id, "maileon_fields"):
+
+    def read() -> bool | None:
         known = ctx.cached(settings.company_id, "maileon_fields", MAILEON_FIELDS_TTL)
-        if isinstance(known, set) and set(wanted) <= known:
-            return  # filled by the job we waited for
+        return True if isinstance(known, list) and set(wanted) <= set(known) else None
+
+    async def fill() -> bool:
+        # checked lately, before a restart: the fields are there (a refused one is dropped
+        # from the write and named, see `refused_field`)
+        known = ctx.checked(settings.company_id, "maileon_fields", MAILEON_FIELDS_TTL)
+        if isinstance(known, list) and set(wanted) <= set(known):
+            return True
         existing = await maileon.custom_fields()
         for name, kind in wanted.items():
             if name not in existing:
                 await maileon.create_custom_field(name, kind)
-        ctx.remember(
-            settings.company_id, "maileon_fields", set(existing) | set(wanted), MAILEON_FIELDS_TTL
-        )
+        names = sorted(set(existing) | set(wanted))
+        ctx.remember_check(settings.company_id, "maileon_fields", names, MAILEON_FIELDS_TTL)
+        return True
+
+    await ctx.fill_once(settings.company_id, "maileon_fields", read, fill)

@@ -183,17 +183,17 @@ def parse_field(raw: dict[str, Any]) -> PersonField:
 async def person_fields(
     ctx: Context, company_id: int, refresh: bool = False
 ) -> dict[str, PersonField]:
-    cached = None if refresh else ctx.cached(company_id, "person_fields", FIELD_CACHE_TTL)
-    if isinstance(cached, dict):
-        return cached
-    async with ctx.company_lock(company_id, "person_fields"):
+    def read() -> dict[str, PersonField] | None:
         cached = None if refresh else ctx.cached(company_id, "person_fields", FIELD_CACHE_TTL)
-        if isinstance(cached, dict):
-            return cached  # filled by the job we waited for
+        return cached if isinstance(cached, dict) else None
+
+    async def fill() -> dict[str, PersonField]:
         raw = await ctx.pipedrive(company_id).person_fields()
         fields = {f.key: f for f in map(parse_field, raw) if f.key}
         ctx.remember(company_id, "person_fields", fields, FIELD_CACHE_TTL)
         return fields
+
+    return await ctx.fill_once(company_id, "person_fields", read, fill)
 
 
 def plain_value(raw: Any, field: PersonField | None) -> Any:

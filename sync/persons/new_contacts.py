@@ -18,13 +18,18 @@ from typing import Any
 
 from clients.errors import ApiError, TransientError
 from clients.maileon import PERMISSION_NONE, MaileonClient
-from sync.engine.slots import Slots
+from sync.engine.slots import JobSlot, Slots
 
 log = logging.getLogger("pipedrive_maileon.sync")
 
 WINDOW = 0.005  # seconds a batch waits for one more job (the worker's jobs run together)
-MAX_WINDOW = 0.25  # and at most this long after its first job
+# and at most this long after its first job, while more of the company's leased jobs are on
+# their way (a chunk's hundred jobs take turns for slots with every other company's jobs)
+MAX_WINDOW = 0.5
 MAX_BATCH = 100
+# the job kinds whose jobs may reach a batch (a person job's first write): a company's batch
+# waits for those of its leased jobs still on their way (`Slots.coming`), not for a deal's
+KINDS = frozenset({"person"})
 
 
 class NewContacts:
@@ -43,9 +48,14 @@ class NewContacts:
         self.sending: set[asyncio.Task[None]] = set()
         self.timers: dict[int, tuple[float, asyncio.TimerHandle]] = {}  # first job's time, timer
 
-    async def create(self, company_id: int, contact: dict[str, Any]) -> bool:
+    async def create(
+        self, company_id: int, contact: dict[str, Any], slot: JobSlot | None = None
+    ) -> bool:
         """True when Maileon created this contact (it had none); False when that is not
-        certain, and the caller must write the contact itself."""
+        certain, and the caller must write the contact itself. `slot`: the calling job's,
+        which the batch stops waiting for (`Slots.coming`)."""
+        if slot is not None:
+            slot.arrived()
         loop = asyncio.get_running_loop()
         done: asyncio.Future[bool] = loop.create_future()
         batch = self.waiting.setdefault(company_id, [])
@@ -58,8 +68,8 @@ class NewContacts:
 
     def _wait_for_more(self, loop: asyncio.AbstractEventLoop, company_id: int) -> None:
         """Send the company's batch WINDOW after its latest job, while more keep coming or
-        the worker has more of the company's jobs leased that wait for a slot (it leases a
-        company's jobs in chunks), but at most MAX_WINDOW after its first."""
+        the worker has more of the company's jobs leased that have not got here yet (it
+        leases a company's jobs in chunks), but at most MAX_WINDOW after its first."""
         first, timer = self.timers.get(company_id, (loop.time(), None))
         if timer is not None:
             timer.cancel()
@@ -68,7 +78,7 @@ class NewContacts:
 
     def _due(self, loop: asyncio.AbstractEventLoop, company_id: int) -> None:
         first, _ = self.timers.get(company_id, (0.0, None))
-        if self.slots.starting_for.get(company_id) and loop.time() < first + MAX_WINDOW:
+        if self.slots.coming.get(company_id) and loop.time() < first + MAX_WINDOW:
             self._wait_for_more(loop, company_id)
         else:
             self._start(company_id)

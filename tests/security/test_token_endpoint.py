@@ -5,9 +5,15 @@ real install still goes through."""
 
 from __future__ import annotations
 
-import httpx
+from pathlib import Path
 
+import httpx
+import pytest
+
+from appconfig import ConfigError, from_env
+from tests.conftest import running_harness
 from tests.harness import Harness
+from tests.unit.test_crypto_and_config import VALID
 from web import oauth_throttle
 
 
@@ -51,3 +57,25 @@ def test_many_clients_together_are_bounded_overall(harness: Harness) -> None:
     for i in range(oauth_throttle.OVERALL + 20):
         bogus_exchange(harness, f"203.0.113.{i + 1}")
     assert token_calls(harness) - before == oauth_throttle.OVERALL
+
+
+def test_an_operator_sets_the_bounds_and_the_defaults_stay(tmp_path: Path) -> None:
+    """OAUTH_EXCHANGES_PER_CLIENT/_PER_MINUTE (a planned mass install, the many-companies
+    bench) set the bounds the app enforces; unset, they are the throttle's own."""
+    defaults = from_env(VALID)
+    assert defaults.oauth_exchanges_per_client == oauth_throttle.PER_CLIENT == 10
+    assert defaults.oauth_exchanges_per_minute == oauth_throttle.OVERALL == 30
+    raised = from_env(
+        {**VALID, "OAUTH_EXCHANGES_PER_CLIENT": "100", "OAUTH_EXCHANGES_PER_MINUTE": "5"}
+    )
+    assert (raised.oauth_exchanges_per_client, raised.oauth_exchanges_per_minute) == (100, 5)
+    with pytest.raises(ConfigError, match="OAUTH_EXCHANGES_PER_MINUTE must be a number"):
+        from_env({**VALID, "OAUTH_EXCHANGES_PER_MINUTE": "lots"})
+
+    with running_harness(tmp_path, oauth_exchanges_per_client=40) as harness:
+        before = token_calls(harness)
+        # one address, more than the default 10 per client (failures spread over addresses
+        # would back off first: real installs from one address are what a mass install does)
+        for _ in range(12):
+            harness.install()
+        assert token_calls(harness) - before == 12
