@@ -598,3 +598,10 @@ def m111_company_checks(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m130_deal_sends_sent(db: Database) -> None:
+    """A deal send Maileon took stays in `deal_sends` as `sent` with a digest of what was sent
+    (pruned with the finished jobs), so the same change run again is not sent twice."""
+    db.execute("ALTER TABLE deal_sends ADD COLUMN digest TEXT NOT NULL DEFAULT ''")

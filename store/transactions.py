@@ -1,30 +1,41 @@
 """Deal transactions sent to Maileon: per person, what the Newsletter panel lists as recent;
-and per event, whether its call is in flight (`deal_sends`).
+and per event, whether its call is in flight or done (`deal_sends`).
 
 A send is `sending` from just before the call until Maileon's answer is stored. A job that
 finds its event `sending` knows an earlier call may have been applied without its answer
 arriving, and checks Maileon before it sends again (sync/deals/handler.py). `uncertain`: that check
-was not possible and the job failed for the admin to decide; the admin's Retry sends it again."""
+was not possible and the job failed for the admin to decide; the admin's Retry sends it again.
+`sent`: Maileon took it; `digest` names what was sent, so the same change run again (the job
+re-run after a crash between this record and the job's end, or queued again by an import) is
+not sent twice. Rows are pruned with the finished jobs (store/jobs.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from store.db import Store, now
 
 KEEP_PER_PERSON = 50  # the panel shows a handful; older rows are trimmed on each insert
 
 
-SENDING, UNCERTAIN = "sending", "uncertain"
+SENDING, UNCERTAIN, SENT = "sending", "uncertain", "sent"
 
 
-def send_state(store: Store, company_id: int, event_id: str) -> tuple[str, float] | None:
-    """(state, started_at) of an event's send, or None when none is in flight or unsure."""
+class SendState(NamedTuple):
+    state: str
+    started_at: float  # epoch seconds; for `sent`, when Maileon's answer was stored
+    digest: str  # for `sent`: what was sent
+
+
+def send_state(store: Store, company_id: int, event_id: str) -> SendState | None:
+    """An event's send, or None when none is known (never sent, or Maileon refused it)."""
     row = store.one(
-        "SELECT state, started_at FROM deal_sends WHERE company_id=? AND event_id=?",
+        "SELECT state, started_at, digest FROM deal_sends WHERE company_id=? AND event_id=?",
         (company_id, event_id),
     )
-    return None if row is None else (str(row["state"]), float(row["started_at"]))
+    if row is None:
+        return None
+    return SendState(str(row["state"]), float(row["started_at"]), str(row["digest"]))
 
 
 def sending(store: Store, company_id: int, event_id: str) -> None:
@@ -59,13 +70,17 @@ def record(
     deal_id: int,
     type_name: str,
     title: str,
-    event_id: str = "",
+    event_id: str,
+    digest: str,
     imported: bool = False,
 ) -> None:
-    """A transaction Maileon took; its send is no longer in flight."""
+    """A transaction Maileon took: its send is `sent` (no longer in flight), with `digest`."""
     with store.tx() as db:
         db.execute(
-            "DELETE FROM deal_sends WHERE company_id=? AND event_id=?", (company_id, event_id)
+            "INSERT INTO deal_sends (company_id, event_id, state, started_at, digest)"
+            " VALUES (?,?,?,?,?) ON CONFLICT (company_id, event_id) DO UPDATE SET"
+            " state=excluded.state, started_at=excluded.started_at, digest=excluded.digest",
+            (company_id, event_id, SENT, now(), digest),
         )
         db.execute(
             "INSERT INTO deal_transactions (company_id, person_id, deal_id, type, title,"

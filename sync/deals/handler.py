@@ -18,12 +18,15 @@ as in flight before the call. A job that finds its event still in flight (the an
 a timeout, a stop, a crash) asks Maileon for that id first: found, it is done; not found, it
 waits until the lost call can no longer be applied (`SETTLE_FACTOR` times the transaction timeout
 after it began) and sends again. Where Maileon cannot be asked, the job fails as uncertain for
-the admin to check, instead of sending blindly.
+the admin to check, instead of sending blindly. A send Maileon took is kept as `sent` with a
+digest of its content: the same change run again (a crash between that record and the job's
+end, an import queueing a deal state a webhook already sent) is not sent twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import partial
 from typing import Any
 
@@ -120,6 +123,7 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
     content = await deal_content(ctx, company_id, deal)
     imported = job.payload.get("raw_action") == "import"  # an open deal the import sent
     key = event_id(company_id, job)
+    digest = content_digest(type_name, person.email, content)
     record = partial(
         transactions.record,
         ctx.store,
@@ -129,13 +133,21 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
         type_name=type_name,
         title=str(deal.get("title") or ""),
         event_id=key,
+        digest=digest,
         imported=imported,
     )
     previous = transactions.send_state(ctx.store, company_id, key)
+    if previous is not None and previous.state == transactions.SENT and previous.digest == digest:
+        return Outcome.ok(
+            f"{label}: {type_name} for {person_label(person)} was sent to Maileon already"
+            " (this change came again); not sent twice"
+        )
     if (
         previous is not None
-        and previous[0] == transactions.SENDING
-        and await _held_by_maileon(ctx, maileon, company_id, tx_type, key, previous[1], label)
+        and previous.state == transactions.SENDING
+        and await _held_by_maileon(
+            ctx, maileon, company_id, tx_type, key, previous.started_at, label
+        )
     ):
         record()
         return Outcome.ok(
@@ -155,6 +167,14 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
     record()
     how = "imported (open deal): " if imported else ""
     return Outcome.ok(f"{label}: {how}{type_name} sent to Maileon for {person_label(person)}")
+
+
+def content_digest(type_name: str, email: str, content: dict[str, Any]) -> str:
+    """What one transaction says, for recognising the same change run again. Not the event id
+    alone: two changes within one second of update_time share it but may say different
+    things, and the later one must still go."""
+    raw = json.dumps([type_name, email.lower(), content], sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
 async def _send(

@@ -186,7 +186,7 @@ class Worker:
         answered). The rest are cancelled, named in the log, and their leases handed back, so
         the next start runs them at once (nothing is lost). A deal transaction whose call
         was abandoned is checked against Maileon before it is ever sent again
-        (sync/deal_sends.py), so handing it back duplicates nothing."""
+        (sync/deals/handler.py), so handing it back duplicates nothing."""
         self._stopping = True
         self.supervisor.stopping = True
         self.slots.leasing = False

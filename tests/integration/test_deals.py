@@ -489,3 +489,36 @@ def test_a_type_created_before_gains_the_event_id(harness: Harness) -> None:
     assert {a["name"]: a["type"] for a in tx_type["attributes"]} == ATTRIBUTE_TYPES
     [tx] = state["transactions"]
     assert tx["content"]["transaction_id"].startswith("pd-1001-deal-")
+
+
+def test_a_deal_change_queued_again_is_not_sent_twice(harness: Harness) -> None:
+    """Nothing twice (issue 27): a deal change Maileon took, queued again (here by an import of
+    open deals; the same as a job re-run after a crash between its record and its end), is
+    not sent again; a later change of the deal still is."""
+    from tests.integration.test_import import start, wait_for
+
+    client = harness.setup_company(deals_sync=True)
+    person = harness.create_person(name="Twice Buyer", email="twice@example.com")
+    deal = create_deal(harness, title="Once only", person_id=person["id"])
+    harness.settle()
+    harness.pd("PATCH", f"/_sim/deals/{deal['id']}", json={"value": 250})
+    harness.settle()
+    assert [t["type_name"] for t in maileon_state(harness)["transactions"]] == [
+        "pipedrive_deal_added",
+        "pipedrive_deal_updated",
+    ]
+
+    start(harness, client, include_deals="1")  # the deal's state is the one just sent
+    wait_for(harness, client, "done")
+    harness.settle()
+    sent = maileon_state(harness)["transactions"]
+    assert [t["type_name"] for t in sent] == ["pipedrive_deal_added", "pipedrive_deal_updated"]
+    log = sync_log(harness, client)
+    assert "pipedrive_deal_updated for Twice Buyer (#" in log
+    assert "was sent to Maileon already (this change came again); not sent twice" in log
+
+    harness.pd("PATCH", f"/_sim/deals/{deal['id']}", json={"value": 300})
+    harness.settle()
+    sent = maileon_state(harness)["transactions"]
+    assert [t["type_name"] for t in sent][2:] == ["pipedrive_deal_updated"]
+    assert sent[2]["content"]["value"] == 300
