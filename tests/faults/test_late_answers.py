@@ -122,3 +122,40 @@ def test_a_lost_answer_maileon_cannot_look_up_fails_as_uncertain_for_the_admin(
         failed = html.unescape(client.get(f"{harness.app_url}/settings/health?log=failed").text)
         assert "uncertain whether Maileon holds the pipedrive_deal_added transaction" in failed
         assert "Retry sends it again" in failed
+
+
+@pytest.mark.parametrize("late_ms", [300, 3_000], ids=["answered", "answer-lost"])
+def test_a_transaction_sent_before_the_persons_contact_exists_is_in_maileon_once(
+    tmp_path: Path, late_ms: float
+) -> None:
+    """The person's first write comes after the deal's transaction (issue 27): Maileon refuses
+    that call ("contact not found"), its answer comes late or never (transaction timeout 1 s),
+    the person's job creates the contact meanwhile. The transaction is sent again only as
+    the one Maileon holds: one in Maileon, one applied change in the sync log."""
+    with running_harness(tmp_path, transaction_timeout=1.0) as harness:
+        client = harness.setup_company(deals_sync=True)
+        harness.ml("POST", "/_sim/hold", json={"path": "/1.0/contacts", "method": "POST"})
+        answer_late(harness, late_ms)
+        deal = create_deal(harness, "Afterwards")
+        wait_until(lambda: harness.ml("GET", "/_sim/hold")["held"] == 1)  # the person's write
+
+        def calls(method: str, path: str) -> list[str]:
+            requests = harness.ml("GET", "/_sim/state")["requests"]
+            return [r["path"] for r in requests if r["method"] == method and path in r["path"]]
+
+        def transaction_posts() -> int:
+            return calls("POST", TRANSACTIONS).count(TRANSACTIONS)
+
+        wait_until(transaction_posts)  # Maileon has the deal's call before the contact
+        assert sent(harness) == [] and "afterwards@example.com" not in harness.contacts()
+        harness.ml("POST", "/_sim/release")
+
+        harness.settle(timeout=30)
+        assert "afterwards@example.com" in harness.contacts()
+        assert [t["content"]["deal_id"] for t in sent(harness)] == [deal["id"]]
+        assert transaction_posts() == 2  # the refused one, then the one Maileon took
+        # a lost answer is looked up before the call is sent again
+        assert bool(calls("GET", "/transaction_id/")) == (late_ms > 1_000)
+        log = html.unescape(client.get(f"{harness.app_url}/settings/health").text)
+        assert log.count("pipedrive_deal_added sent to Maileon") == 1
+        assert "uncertain" not in log
