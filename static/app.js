@@ -35,26 +35,33 @@
     if (help) { help.textContent = help.getAttribute(on ? "data-doi-on" : "data-doi-off"); }
   });
 })();
-// The settings page's sections by URL: /settings?section=import or /settings#import. The
-// section is scrolled to again once the cards loaded afterwards (Which persons) have settled,
-// unless the admin has scrolled meanwhile.
+// The settings page's sections by URL: /settings?section=import, /settings#import, or a click
+// in the section navigation. The cards loaded after the page (Which persons, Engagement) push
+// what follows them down as they arrive, so the section is scrolled to again as each settles
+// the first time, unless the admin has scrolled since choosing it.
 (function () {
   "use strict";
-  var id = new URLSearchParams(window.location.search).get("section") ||
-    window.location.hash.slice(1);
-  if (!id) { return; }
+  var lazy = ["sync-rules", "engagement"];
+  var settled = [];
   var moved = false;
   function show() {
-    var target = document.getElementById(id);
-    if (target && target.closest(".page")) { target.scrollIntoView(); }
+    var id = window.location.hash.slice(1) ||
+      new URLSearchParams(window.location.search).get("section");
+    var target = id ? document.getElementById(id) : null;
+    if (!moved && target && target.closest(".page")) { target.scrollIntoView(); }
   }
   document.addEventListener("DOMContentLoaded", function () {
     show();
-    window.addEventListener("wheel", function () { moved = true; }, { once: true });
-    window.addEventListener("keydown", function () { moved = true; }, { once: true });
+    ["wheel", "keydown", "touchmove"].forEach(function (name) {
+      window.addEventListener(name, function () { moved = true; }, { passive: true });
+    });
   });
+  window.addEventListener("hashchange", function () { moved = false; show(); });
   document.addEventListener("htmx:afterSettle", function (event) {
-    if (!moved && event.target && event.target.id === "sync-rules") { show(); moved = true; }
+    var id = event.target && event.target.id;
+    if (lazy.indexOf(id) === -1 || settled.indexOf(id) !== -1) { return; }
+    settled.push(id);
+    show();
   });
 })();
 // The sync rules form: the rule choices show only for "Persons matching any of these rules",
