@@ -92,31 +92,10 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
     if type_name is None or deal is None:
         return Outcome.skipped("the webhook carried no deal data")
     label = deal_label(deal)
-    person_id = ref_id(deal.get("person_id"))
-    if person_id is None:
-        return Outcome.skipped(f"{label}: the deal has no contact person")
-    raw_person = await ctx.pipedrive(company_id).get_person(person_id)
-    if raw_person is None:
-        return Outcome.skipped(f"{label}: its person #{person_id} no longer exists in Pipedrive")
-    person = from_pipedrive(raw_person)
-    if not person.email:
-        return Outcome.skipped(f"{label}: {person_label(person)} has no email address")
-    if not plausible_email(person.email):
-        return Outcome.skipped(
-            f"{label}: the email address {person.email!r} of {person_label(person)} is not valid"
-        )
-    outside = await rules_gate.outside_reason(ctx, settings, person)  # sync rules (F14)
-    if outside:
-        return Outcome.skipped(
-            f"{label}: no transaction: {person_label(person)} is outside the sync rules ({outside})"
-        )
-
+    person = await _deal_person(ctx, settings, deal, label)
+    if isinstance(person, Outcome):
+        return person
     who = person_label(person)
-    if people.get(ctx.store, company_id, person.id).maileon_state == "unsubscribed":
-        return Outcome.skipped(
-            f"{label}: no transaction: {who} unsubscribed in Maileon (a transaction would "
-            "bring the contact back)"
-        )
 
     maileon = ctx.maileon(company_id)
     tx_type = await ensure_type(ctx, maileon, company_id, type_name)
@@ -167,6 +146,36 @@ async def handle_deal(ctx: Context, job: Job) -> Outcome:
     record()
     how = "imported (open deal): " if imported else ""
     return Outcome.ok(f"{label}: {how}{type_name} sent to Maileon for {person_label(person)}")
+
+
+async def _deal_person(
+    ctx: Context, settings: tenants.Settings, deal: dict[str, Any], label: str
+) -> Person | Outcome:
+    """The deal's contact person as Pipedrive has it now, or why the deal sends nothing."""
+    company_id = settings.company_id
+    person_id = ref_id(deal.get("person_id"))
+    if person_id is None:
+        return Outcome.skipped(f"{label}: the deal has no contact person")
+    raw_person = await ctx.pipedrive(company_id).get_person(person_id)
+    if raw_person is None:
+        return Outcome.skipped(f"{label}: its person #{person_id} no longer exists in Pipedrive")
+    person = from_pipedrive(raw_person)
+    who = person_label(person)
+    if not person.email:
+        return Outcome.skipped(f"{label}: {who} has no email address")
+    if not plausible_email(person.email):
+        return Outcome.skipped(f"{label}: the email address {person.email!r} of {who} is not valid")
+    outside = await rules_gate.outside_reason(ctx, settings, person)  # sync rules (F14)
+    if outside:
+        return Outcome.skipped(
+            f"{label}: no transaction: {who} is outside the sync rules ({outside})"
+        )
+    if people.get(ctx.store, company_id, person.id).maileon_state == "unsubscribed":
+        return Outcome.skipped(
+            f"{label}: no transaction: {who} unsubscribed in Maileon (a transaction would "
+            "bring the contact back)"
+        )
+    return person
 
 
 def content_digest(type_name: str, email: str, content: dict[str, Any]) -> str:
