@@ -27,6 +27,16 @@ def fail(status: int, message: str) -> ApiError:
     return ApiError(status, {"success": False, "error": message, "errorCode": status})
 
 
+def plain_copy(value: Any) -> Any:
+    """A copy of JSON-like data (dicts, lists, scalars) to hand out, ~10x cheaper than
+    `copy.deepcopy` (a page renders 500 persons' emails, phones and custom values)."""
+    if isinstance(value, dict):
+        return {k: plain_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_copy(v) for v in value]
+    return value
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from sandbox.pipedrive.core import SimCore
-from sandbox.pipedrive.helpers import rfc3339, v1_time
+from sandbox.pipedrive.helpers import plain_copy, rfc3339, v1_time
 from sandbox.pipedrive.model import ID_TYPES
 
 
@@ -22,7 +21,7 @@ class Representations:
         self, company_id: int, values: dict[str, Any], entity: str = "person"
     ) -> dict[str, Any]:
         return {
-            f["key"]: copy.deepcopy(values.get(f["key"]))
+            f["key"]: plain_copy(values.get(f["key"]))
             for f in self.core.custom_fields(company_id, entity)
         }
 
@@ -102,8 +101,8 @@ class Representations:
             "org_id": p["org_id"],
             "add_time": rfc3339(p["add_time"]),
             "update_time": rfc3339(p["update_time"]),
-            "emails": copy.deepcopy(p["emails"]),
-            "phones": copy.deepcopy(p["phones"]),
+            "emails": plain_copy(p["emails"]),
+            "phones": plain_copy(p["phones"]),
             "is_deleted": False,
             "visible_to": p["visible_to"],
             "label_ids": list(p["label_ids"]),
@@ -118,7 +117,7 @@ class Representations:
         return {
             "add_time": rfc3339(p["add_time"]),
             "custom_fields": self._cf_typed(p["company_id"], p["custom_fields"]),
-            "emails": copy.deepcopy(p["emails"]),
+            "emails": plain_copy(p["emails"]),
             "first_name": p["first_name"],
             "id": p["id"],
             "label": p["label_ids"][0] if p["label_ids"] else None,  # the first only
@@ -126,7 +125,7 @@ class Representations:
             "name": p["name"],
             "org_id": p["org_id"],
             "owner_id": p["owner_id"],
-            "phones": copy.deepcopy(p["phones"]),
+            "phones": plain_copy(p["phones"]),
             "update_time": rfc3339(p["update_time"]),
             "visible_to": str(p["visible_to"]),
         }
@@ -143,8 +142,8 @@ class Representations:
             "name": p["name"],
             "first_name": p["first_name"],
             "last_name": p["last_name"],
-            "phone": copy.deepcopy(p["phones"]) or [{"value": "", "primary": True}],
-            "email": copy.deepcopy(p["emails"]) or [{"value": "", "primary": True}],
+            "phone": plain_copy(p["phones"]) or [{"value": "", "primary": True}],
+            "email": plain_copy(p["emails"]) or [{"value": "", "primary": True}],
             "primary_email": primary,
             "visible_to": str(p["visible_to"]),
             "add_time": v1_time(p["add_time"]),
@@ -165,11 +164,11 @@ class Representations:
             "owner_id": o["owner_id"],
             "add_time": rfc3339(o["add_time"]),
             "update_time": rfc3339(o["update_time"]),
-            "address": copy.deepcopy(o["address"]),
+            "address": plain_copy(o["address"]),
             "is_deleted": False,
             "visible_to": o["visible_to"],
             "label_ids": list(o["label_ids"]),
-            "custom_fields": copy.deepcopy(o["custom_fields"]),
+            "custom_fields": plain_copy(o["custom_fields"]),
         }
         if with_company:
             out["company_id"] = o["company_id"]
@@ -178,9 +177,9 @@ class Representations:
     def _org_hook2(self, o: dict[str, Any]) -> dict[str, Any]:
         return {
             "add_time": rfc3339(o["add_time"]),
-            "address": copy.deepcopy(o["address"]),
+            "address": plain_copy(o["address"]),
             "country_code": None,
-            "custom_fields": copy.deepcopy(o["custom_fields"]),
+            "custom_fields": plain_copy(o["custom_fields"]),
             "id": o["id"],
             "label": None,
             "label_ids": list(o["label_ids"]),
