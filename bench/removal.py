@@ -80,8 +80,14 @@ def _one(size: int, latency_ms: int) -> dict[str, Any]:
         since_ms = int(time.time() * 1000)
         cpu = app.cpu_seconds()
         started = time.monotonic()
+        # the admin ticks "Yes, remove N contacts", as the card asks before any removal
+        confirm = re.search(r'name="confirm_remove" value="(\d+)"', page)
+        form = {
+            "run_id": run_id.group(1),
+            **({"confirm_remove": confirm.group(1)} if confirm else {}),
+        }
         setting.client.post(
-            f"{app.url}/settings/rules/apply", data={"run_id": run_id.group(1)}, headers=hx
+            f"{app.url}/settings/rules/apply", data=form, headers=hx
         ).raise_for_status()
         _wait(setting, "done", 900)
         seconds = time.monotonic() - started
