@@ -65,8 +65,8 @@ class Checkpointer:
             while not self.stopping.wait(self.interval):
                 written = self._wal_written()
                 if written != seen:  # an idle app checkpoints nothing (100 queries a second)
-                    seen = written
-                    self._checkpoint(own)
+                    # a checkpoint a reader held back is tried again at the next look
+                    seen = written if self._checkpoint(own) else None
             self._checkpoint(own)
         except Exception:
             log.exception("WAL checkpoints stopped; the app's connection checkpoints alone")
@@ -82,8 +82,11 @@ class Checkpointer:
         return stat.st_mtime_ns, stat.st_size
 
     @staticmethod
-    def _checkpoint(own: sqlite3.Connection) -> None:
+    def _checkpoint(own: sqlite3.Connection) -> bool:
+        """True when every frame of the WAL is in the database file now."""
         try:
-            own.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            row = own.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.OperationalError as exc:  # busy (a backup, say): next time
             log.debug("WAL checkpoint skipped: %s", exc)
+            return False
+        return row is not None and row[0] == 0 and row[1] == row[2]
