@@ -70,6 +70,20 @@ def post_webhook(harness: Harness, body: dict[str, Any]) -> dict[str, Any]:
     return r.json()  # type: ignore[no-any-return]
 
 
+def change_meta(deal_id: int) -> dict[str, str]:
+    """A v2 deal `change` webhook's meta, as Pipedrive sends it (a fresh delivery id)."""
+    return {
+        "action": "change",
+        "entity": "deal",
+        "company_id": str(COMPANY),
+        "entity_id": str(deal_id),
+        "id": str(uuid.uuid4()),
+        "version": "2.0",
+        "timestamp": "2030-01-01T10:00:00.123Z",
+        "user_id": str(ADMIN),
+    }
+
+
 def test_added_updated_deleted_deal_send_three_transactions(harness: Harness) -> None:
     client = harness.setup_company(deals_sync=True)
     org_id = organization_id(harness, "Acme Corp")
@@ -203,16 +217,7 @@ def test_same_event_delivered_twice_sends_one_transaction(harness: Harness) -> N
     body = {
         "data": {**current, "title": "Echo renamed", "update_time": "2030-01-01T10:00:00Z"},
         "previous": {"title": "Echo"},
-        "meta": {
-            "action": "change",
-            "entity": "deal",
-            "company_id": str(COMPANY),
-            "entity_id": str(deal["id"]),
-            "id": str(uuid.uuid4()),
-            "version": "2.0",
-            "timestamp": "2030-01-01T10:00:00.123Z",
-            "user_id": str(ADMIN),
-        },
+        "meta": change_meta(deal["id"]),
     }
     assert post_webhook(harness, body)["duplicate"] is False
     assert post_webhook(harness, body)["duplicate"] is True
@@ -373,16 +378,7 @@ def test_a_deal_id_in_the_data_that_is_not_a_number_does_not_loop(harness: Harne
     body = {
         "data": {**current, "id": "\u00b2", "update_time": "2030-01-01T10:00:00Z"},
         "previous": {"title": "Old"},
-        "meta": {
-            "action": "change",
-            "entity": "deal",
-            "company_id": str(COMPANY),
-            "entity_id": str(deal["id"]),
-            "id": str(uuid.uuid4()),
-            "version": "2.0",
-            "timestamp": "2030-01-01T10:00:00.123Z",
-            "user_id": str(ADMIN),
-        },
+        "meta": change_meta(deal["id"]),
     }
     post_webhook(harness, body)
     harness.settle()
