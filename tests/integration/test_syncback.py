@@ -86,8 +86,9 @@ def test_webhooks_registered_once_per_key_and_removed_on_uninstall(harness: Harn
 
     # uninstall of the last user: the stored key's webhooks go, and the company is wiped
     harness.pd("POST", "/_sim/uninstall", json={"user_id": ADMIN})
+    # the hooks go first, then the company's rows: wait for the end of both
     wait_until(lambda: not maileon_hooks(harness, "other"))
-    assert harness.rows("SELECT count(*) FROM companies") == [(0,)]
+    wait_until(lambda: harness.rows("SELECT count(*) FROM companies") == [(0,)])
 
 
 def test_uninstall_is_not_blocked_when_maileon_is_down(harness: Harness) -> None:
