@@ -237,7 +237,7 @@ class Context:
 
     def checked(self, company_id: int, name: str, ttl: float) -> object | None:
         """A check of the company's accounts made lately, by this process or before a
-        restart (`remember(..., kept=True)`)."""
+        restart (`remember_check`)."""
         found = self.cached(company_id, name, ttl)
         if found is None:
             found = company_checks.get(self.store, company_id, name, ttl)
