@@ -209,6 +209,11 @@ def record_event(
 # company's shared call batches (sync/persons/new_contacts.py) arrive together, not one per company.
 # In a round of chunks, companies with at most SMALL jobs due go first: another company's
 # single change does not wait for a round of other companies' chunks.
+# A lease takes a company's turn whole (`upto`: the rows up to the end of that turn) or leaves
+# it to the next lease, unless it is the first turn in line (`place` 1), which a limit smaller
+# than a chunk cuts: a small company's change taken first must not cut the next company's chunk
+# in two, whose few jobs left would then jump the line as a small company of their own, cutting
+# the next chunk, and so on round after round (each cut a synchronize call of its own).
 # Cost: only the companies with due work are read (`due_companies`, m110_due_companies; made
 # exact by FRESH_DUE just before), never the idle tenants with their periodic runs scheduled
 # later; `ready` probes the first due jobs of each, and only the `:companies` companies that can
@@ -249,16 +254,19 @@ fair AS (
 UPDATE jobs SET state='running', locked_until=:lease, attempts=attempts+1, updated_at=:now
 WHERE id IN (
     SELECT id FROM (
-        SELECT id, 0 AS round, 0 AS big, 0 AS turn, NULL AS company, 0 AS share,
-               locked_until AS due
-        FROM (SELECT id, locked_until FROM jobs WHERE state='running' AND locked_until<=:now
-              AND id NOT IN (SELECT value FROM json_each(:live))
-              ORDER BY locked_until LIMIT :limit)
-        UNION ALL
-        SELECT id, (share - 1) / :chunk AS round, :chunk > 1 AND few > :small AS big, turn,
-               CASE WHEN :chunk > 1 THEN company_id END AS company, share, run_after AS due
-        FROM fair WHERE share <= :per_company
-        ORDER BY round, big, turn, company, share, due LIMIT :limit))
+        SELECT *, count(*) OVER turns AS upto, dense_rank() OVER turns AS place FROM (
+            SELECT id, 0 AS round, 0 AS big, 0 AS turn, NULL AS company, 0 AS share,
+                   locked_until AS due
+            FROM (SELECT id, locked_until FROM jobs WHERE state='running' AND locked_until<=:now
+                  AND id NOT IN (SELECT value FROM json_each(:live))
+                  ORDER BY locked_until LIMIT :limit)
+            UNION ALL
+            SELECT id, (share - 1) / :chunk AS round, :chunk > 1 AND few > :small AS big, turn,
+                   CASE WHEN :chunk > 1 THEN company_id END AS company, share, run_after AS due
+            FROM fair WHERE share <= :per_company)
+        WINDOW turns AS (ORDER BY round, big, turn, company))
+    WHERE :chunk = 1 OR place = 1 OR upto <= :limit
+    ORDER BY round, big, turn, company, share, due LIMIT :limit)
 RETURNING *
 """
 SMALL = 8  # jobs due: a company with no more goes first in a round of chunks

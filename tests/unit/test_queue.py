@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from store import queue
 from store.db import Store
 from tests.unit.conftest import add_company
@@ -206,5 +208,32 @@ def test_in_chunks_a_single_change_goes_before_a_round_of_backlogs(store: Store)
         queue_jobs(store, company_id, range(company_id * 1000, company_id * 1000 + 300))
     queue_jobs(store, 4, range(7000, 7001))  # one change of company 4
     jobs = queue.lease(store, 100, 60, per_company=208, chunk=100)
-    assert (jobs[0].company_id, jobs[0].entity_id) == (4, "7000")  # and it starts first
-    assert {j.company_id for j in jobs[1:]} == {1}
+    assert [(j.company_id, j.entity_id) for j in jobs] == [(4, "7000")]
+    # the next company's chunk is not cut to the 99 left beside it: it comes whole, next
+    jobs = queue.lease(store, 100, 60, per_company=208, chunk=100)
+    assert {j.company_id for j in jobs} == {1} and len(jobs) == 100
+
+
+def test_a_single_change_among_backlogs_leaves_every_chunk_whole(store: Store) -> None:
+    """Each cut chunk is one synchronize call more, and its few jobs left jumped the line as a
+    small company, cutting the next company's chunk, and so on round after round."""
+    for company_id in (2, 3, 4):
+        add_company(store, company_id)
+    for company_id in (1, 2, 3):
+        queue_jobs(store, company_id, range(company_id * 1000, company_id * 1000 + 200))
+    leases = []
+    while jobs := queue.lease(store, 100, 60, per_company=208, chunk=100):
+        if not leases:
+            queue_jobs(store, 4, range(7000, 7001))  # one change, during the first round
+        leases.append(sorted(Counter(j.company_id for j in jobs).items()))
+        for job in jobs:
+            queue.finish(store, job, "ok")
+    assert leases == [
+        [(1, 100)],
+        [(4, 1)],
+        [(2, 100)],
+        [(3, 100)],
+        [(1, 100)],
+        [(2, 100)],
+        [(3, 100)],
+    ]
