@@ -11,9 +11,19 @@ App #2 starts on that database and the drain is timed until /healthz reports an 
 Measured against the one-company baseline of the same run, per person: Maileon calls (target
 <= 1.5x: a company's new contacts still share synchronize calls) and the app's CPU seconds
 (target <= 1.5x). Fairness while the 50 backlogs drain: Jain's index over the persons each
-company had synced at half the drain time (target >= 0.95; 1.0 is an equal share), and one
-change of a 51st company without a backlog, sent one second into the drain, until applied
+company had synced when half of all of them were (target >= 0.95; 1.0 is an equal share), and
+one change of a 51st company without a backlog, sent one second into the drain, until applied
 (target <= 3 s).
+
+Why half the persons and not half the clock time: a company's persons reach Maileon in batches
+of up to 100 (the calls target needs them), so each company's count moves in steps of 100, and
+at most instants of a perfectly fair round some companies have their next 100 and others not
+yet. Taken when half the persons are synced, Jain's index is 1.0 for round-robin by batches and
+0.5 for first-come-first-served; taken at half the clock time it also counts the start-up
+before the first batch and the wait for the last answer, which move the round boundary away
+from the middle by a batch or two (0.92-0.97 with the same order). Both are printed, and the
+largest gap between two companies' counts during the drain (one batch, for round-robin by
+batches; a company's whole backlog, for first-come-first-served).
 """
 
 from __future__ import annotations
@@ -155,12 +165,12 @@ def _drain(companies: int, persons: int, latency_ms: int, probe: bool) -> dict[s
         sims.ml("POST", "/_sim/latency", json={"ms": 0})
         with sqlite3.connect(config.database_path) as db:
             synced = db.execute(
-                "SELECT company_id, at FROM sync_log WHERE kind='person' AND at>=?", (ready,)
+                "SELECT company_id, at FROM sync_log WHERE kind='person' AND at>=? ORDER BY at, id",
+                (ready,),
             ).fetchall()
+    ids = [cid for cid, _, _ in tenants]
+    backlog = [(cid, at) for cid, at in synced if cid in set(ids)]
     half = ready + (done - ready) / 2
-    per_company = Counter(cid for cid, at in synced if at <= half)
-    shares = [per_company.get(cid, 0) for cid, _, _ in tenants]
-    jain = (sum(shares) ** 2 / (len(shares) * sum(x * x for x in shares))) if any(shares) else 0
     return {
         "companies": len(tenants),
         "persons": len(tenants) * persons,
@@ -168,7 +178,9 @@ def _drain(companies: int, persons: int, latency_ms: int, probe: bool) -> dict[s
         "calls": len(calls),
         "cpu": cpu,
         "contacts": contacts,
-        "jain": jain,
+        "jain": _jain(ids, [cid for cid, _ in backlog[: len(backlog) // 2]]),
+        "jain_clock": _jain(ids, [cid for cid, at in backlog if at <= half]),
+        "gap": _largest_gap(ids, [cid for cid, _ in backlog]),
         "lone": lone_wait,
         "fill": fill_seconds,
         "endpoints": Counter(
@@ -177,6 +189,31 @@ def _drain(companies: int, persons: int, latency_ms: int, probe: bool) -> dict[s
             for c in calls
         ),
     }
+
+
+def _jain(companies: list[int], synced: list[int]) -> float:
+    """Jain's index over the persons each company had synced (`synced`: a company id per
+    person): 1.0 when all had the same, 1/n when one had all."""
+    per_company = Counter(synced)
+    shares = [per_company.get(cid, 0) for cid in companies]
+    total = sum(x * x for x in shares)
+    return sum(shares) ** 2 / (len(shares) * total) if total else 0.0
+
+
+def _largest_gap(companies: list[int], synced: list[int]) -> int:
+    """The largest difference, at any point of the drain, between the persons synced of the
+    company ahead and of the company furthest behind (`synced` in the order they were)."""
+    counts = dict.fromkeys(companies, 0)
+    at_count = Counter({0: len(companies)})  # how many companies have synced each count
+    lowest = gap = 0
+    for cid in synced:
+        at_count[counts[cid]] -= 1
+        counts[cid] += 1
+        at_count[counts[cid]] += 1
+        while not at_count[lowest]:
+            lowest += 1
+        gap = max(gap, counts[cid] - lowest)
+    return gap
 
 
 def _applied_at(database: str, company_id: int, entity_id: str, timeout: float = 120) -> float:
@@ -235,12 +272,28 @@ def run(
             None,
         ),
         Row(
-            "Jain's index of persons synced per company at half the drain",
+            "Jain's index of persons synced per company, half of them synced",
             f"{many['jain']:.3f}",
             "1.000",
             many["jain"],
             ">= 0.95",
             many["jain"] >= 0.95,
+        ),
+        Row(
+            "the same at half the drain time (steps of a batch; no target)",
+            f"{many['jain_clock']:.3f}",
+            "1.000",
+            many["jain_clock"],
+            "",
+            None,
+        ),
+        Row(
+            "largest gap between two companies' synced persons (no target)",
+            f"{many['gap']}",
+            f"{persons}",
+            many["gap"] / persons,
+            "",
+            None,
         ),
         Row(
             "one change of another company, 1 s into the drain: until applied",
