@@ -36,6 +36,7 @@ from web.logs import configure as configure_logging
 from web.logs import new_request_id, request_id
 from web.proxies import TrustedProxies
 from web.security_headers import response_headers
+from web.shortcut import Shortcut
 from web.templating import STATIC_DIR, templates
 
 log = logging.getLogger("pipedrive_maileon.app")
@@ -50,9 +51,11 @@ async def favicon(request: Request) -> Response:
     return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
+WEBHOOK_PATH = "/webhooks/pipedrive"
 routes = [
     # The webhook receivers first: they take most requests, and routes match in order.
-    Route("/webhooks/pipedrive", webhooks.pipedrive, methods=["POST"]),
+    # (a POST to it goes past the router: web/shortcut.py; here for any other method's 405)
+    Route(WEBHOOK_PATH, webhooks.pipedrive, methods=["POST"]),
     Route("/webhooks/maileon/{company_id}/{event}", webhooks.maileon, methods=["POST"]),
     Route("/", index),
     Route("/favicon.ico", favicon),
@@ -193,6 +196,7 @@ def create_app(config: Config | None = None) -> Starlette:
     )
     app.add_middleware(BodyLimit)
     app.add_middleware(TrustedProxies)
+    app.add_middleware(Shortcut, method="POST", path=WEBHOOK_PATH, endpoint=webhooks.pipedrive)
     app.add_middleware(RequestContext)
     return app
 

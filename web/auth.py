@@ -204,23 +204,24 @@ def consume_state(
 
 def check_basic(header: str | None, user: str, password: str) -> bool:
     """Constant-time check of an HTTP Basic header against expected credentials."""
-    if not header or not header.lower().startswith("basic ") or not user:
-        return False
-    try:
-        given = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    expected = f"{user}:{password}"
-    return hmac.compare_digest(given.encode(), expected.encode())
+    return basic_matches(basic_pair(header), user, password)
 
 
-def basic_username(header: str | None) -> str:
+def basic_pair(header: str | None) -> str:
+    """The `user:password` an HTTP Basic header carries ("" when it carries none)."""
     if not header or not header.lower().startswith("basic "):
         return ""
     try:
-        return base64.b64decode(header[6:].strip(), validate=True).decode().split(":", 1)[0]
+        return base64.b64decode(header[6:].strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
         return ""
+
+
+def basic_matches(given: str, user: str, password: str) -> bool:
+    """Constant-time check of a `basic_pair` against expected credentials."""
+    if not given or not user:
+        return False
+    return hmac.compare_digest(given.encode(), f"{user}:{password}".encode())
 
 
 # --- views that need a signed-in user or an admin (compare starlette's `requires`) -------------

@@ -26,8 +26,8 @@ from sync.syncback import events as syncback
 from sync.webhook import job_data
 from sync.webhook.parse import BadPayload, parse_pipedrive
 from web import engagement_hooks
-from web.auth import basic_username, check_basic
-from web.errors import HTTPProblem
+from web.auth import basic_matches, basic_pair
+from web.errors import HTTPProblem, render_problem
 from web.state import app_context, app_worker
 
 CREDENTIALS_TTL = 60.0
@@ -67,8 +67,9 @@ def _credentials(ctx: Context, company_id: int) -> tuple[str, str] | None:
 class PipedriveWebhook:
     """POST /webhooks/pipedrive as a plain ASGI endpoint: the app's busiest route, so it reads
     the body and writes its JSON answer itself instead of building Starlette's Request and
-    Response objects. It goes through the same middlewares (request id, body limit, access
-    log, a plain 500) as every route."""
+    Response objects, and a POST reaches it past the router (web/shortcut.py). It gets the
+    request id, body limit, access log and plain 500 every route gets, and its refusals are
+    rendered by the app's one HTTPProblem handler."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         header = None
@@ -83,9 +84,14 @@ class PipedriveWebhook:
             if not message.get("more_body", False):
                 break
         state = scope["app"].state
-        status, body, headers = await receive_pipedrive(
-            state.ctx, state.worker, header, b"".join(chunks)
-        )
+        try:
+            status, body, headers = await receive_pipedrive(
+                state.ctx, state.worker, header, b"".join(chunks)
+            )
+        except HTTPProblem as exc:  # past the exception middleware (web/shortcut.py)
+            response = await render_problem(Request(scope, receive), exc)
+            await response(scope, receive, send)
+            return
         await send(
             {
                 "type": "http.response.start",
@@ -118,17 +124,17 @@ def refused(status: int, text: str, **headers: str) -> HTTPProblem:
 async def receive_pipedrive(ctx: Context, worker: Worker, header: str | None, raw: bytes) -> Answer:
     """Authenticate, parse, store event + job (answered only after the commit); a refusal
     raises `refused` (rendered by the app's HTTPProblem handler)."""
-    match = WEBHOOK_USER.match(basic_username(header))
+    given = basic_pair(header)
+    match = WEBHOOK_USER.match(given.split(":", 1)[0])
     company_id = int(match.group(1)) if match else 0
     expected = _credentials(ctx, company_id) if match else None
-    if expected is None or not check_basic(header, *expected):
+    if expected is None or not basic_matches(given, *expected):
         raise refused(401, "unauthorized", **{"WWW-Authenticate": 'Basic realm="webhooks"'})
     try:
-        text = raw.decode()
-        body = safe_json.loads(text)
+        body = safe_json.loads(raw)  # bytes: the parser checks the UTF-8 itself
     except safe_json.TooDeep as exc:
         raise refused(400, str(exc)) from None
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:  # orjson's JSONDecodeError, invalid UTF-8 included
         raise refused(400, "body is not valid JSON") from None
     try:
         event = parse_pipedrive(body)
