@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -235,20 +235,31 @@ class Context:
     def remember(self, company_id: int, name: str, value: object, ttl: float) -> None:
         self.caches[(company_id, name)] = (time.monotonic() + ttl, value)
 
-    def checked(self, company_id: int, name: str, ttl: float) -> object | None:
+    def checked(
+        self,
+        company_id: int,
+        name: str,
+        ttl: float,
+        decode: Callable[[Any], object | None] = lambda stored: stored,
+    ) -> object | None:
         """A check of the company's accounts made lately, by this process or before a
-        restart (`remember_check`)."""
+        restart (`remember_check`; `decode` turns what was stored back into the value, None
+        when it cannot)."""
         found = self.cached(company_id, name, ttl)
         if found is None:
-            found = company_checks.get(self.store, company_id, name, ttl)
+            stored = company_checks.get(self.store, company_id, name, ttl)
+            found = None if stored is None else decode(stored)
             if found is not None:
                 self.remember(company_id, name, found, ttl)
         return found
 
-    def remember_check(self, company_id: int, name: str, value: object, ttl: float) -> None:
-        """`remember`, and keep it across restarts for as long (`checked`)."""
+    def remember_check(
+        self, company_id: int, name: str, value: object, ttl: float, stored: object = None
+    ) -> None:
+        """`remember`, and keep it across restarts for as long (`checked`): `stored`, the
+        value as JSON-like data, when the value itself is not."""
         self.remember(company_id, name, value, ttl)
-        company_checks.put(self.store, company_id, name, value, ttl)
+        company_checks.put(self.store, company_id, name, value if stored is None else stored, ttl)
 
     def forget(self, company_id: int) -> None:
         """Its settings or installation changed: nothing cached or checked holds any more."""

@@ -183,17 +183,42 @@ def parse_field(raw: dict[str, Any]) -> PersonField:
 async def person_fields(
     ctx: Context, company_id: int, refresh: bool = False
 ) -> dict[str, PersonField]:
+    """The company's person fields, read from Pipedrive at most every FIELD_CACHE_TTL, a
+    restart included (a deploy restarts every company at once; each company's first jobs
+    would otherwise all wait for the same read, and cost a call of its Pipedrive budget)."""
+
     def read() -> dict[str, PersonField] | None:
-        cached = None if refresh else ctx.cached(company_id, "person_fields", FIELD_CACHE_TTL)
-        return cached if isinstance(cached, dict) else None
+        if refresh:
+            return None
+        found = ctx.checked(company_id, "person_fields", FIELD_CACHE_TTL, decode=fields_from_json)
+        return found if isinstance(found, dict) else None
 
     async def fill() -> dict[str, PersonField]:
         raw = await ctx.pipedrive(company_id).person_fields()
         fields = {f.key: f for f in map(parse_field, raw) if f.key}
-        ctx.remember(company_id, "person_fields", fields, FIELD_CACHE_TTL)
+        ctx.remember_check(
+            company_id, "person_fields", fields, FIELD_CACHE_TTL, stored=fields_to_json(fields)
+        )
         return fields
 
     return await ctx.fill_once(company_id, "person_fields", read, fill)
+
+
+def fields_to_json(fields: dict[str, PersonField]) -> list[list[Any]]:
+    return [
+        [f.key, f.name, f.field_type, list(f.options.items()), f.custom] for f in fields.values()
+    ]
+
+
+def fields_from_json(stored: Any) -> dict[str, PersonField] | None:
+    """What `fields_to_json` wrote; None when it is not that (a refill then)."""
+    try:
+        return {
+            key: PersonField(key, name, field_type, {int(i): str(t) for i, t in options}, custom)
+            for key, name, field_type, options, custom in stored
+        }
+    except (TypeError, ValueError):
+        return None
 
 
 def plain_value(raw: Any, field: PersonField | None) -> Any:
