@@ -308,6 +308,9 @@ def run(
         machine(),
         f"Maileon latency {latency_ms} ms; both settings fresh, filled through the real "
         f"receiver ({one['fill']:.0f}s and {many['fill']:.0f}s), drained by app #2",
+        f"fairness: a company's persons go in batches of up to 100, so round-robin by batches "
+        f"reads 1.0 at half the persons and a gap of one batch; first-come-first-served "
+        f"reads 0.5 and a gap of a whole backlog ({persons}, the gap's baseline)",
         *(
             f"{r['companies']} companies: "
             + ", ".join(f"{n} {e}" for e, n in r["endpoints"].most_common())
