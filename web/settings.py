@@ -41,7 +41,9 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
     fields: dict[str, Any] = {}
     fields_error = ""
     try:
-        fields = await person_fields(ctx, company_id)
+        # read afresh: a field the admin just added in Pipedrive is offered at once, and one
+        # deleted shows in the health card (which, polled, reads the ten-minute copy)
+        fields = await person_fields(ctx, company_id, refresh=True)
     except ApiError as exc:
         fields_error = f"Pipedrive's person fields could not be loaded: {exc.message}"
     is_admin = inst is not None and await admin_for_viewing(

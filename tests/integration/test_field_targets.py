@@ -10,12 +10,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from sandbox.server import ServerThread
 from store.migrations import migrations
 from tests.harness import ADMIN, COMPANY, MAILEON_KEY, Harness
 from tests.integration.test_field_mapping import add_field
 from tests.integration.test_import import hx, wait_for
-from web.app import create_app
 
 
 def slots(*mapped: tuple[str, str, str]) -> dict[str, Any]:
@@ -151,11 +149,17 @@ def test_a_field_deleted_in_pipedrive_since_shows_in_the_health_card(harness: Ha
     with core.lock:
         fid = next(i for i, f in core.person_fields.items() if f["key"] == segment)
         del core.person_fields[fid]
-    port = int(harness.app_url.rsplit(":", 1)[1])  # a restart: the field cache is gone
-    harness.app_server.stop()
-    harness.app_server = ServerThread(create_app(harness.config), port=port).start()
+    # the admin opens the settings: Pipedrive's fields are read afresh
+    assert client.get(f"{harness.app_url}/settings").status_code == 200
     card = html.unescape(client.get(f"{harness.app_url}/settings/health", headers=hx(harness)).text)
     assert "Custom field 1: its Pipedrive field no longer exists in Pipedrive." in card
+
+
+def test_a_field_added_in_pipedrive_is_offered_when_the_settings_open(harness: Harness) -> None:
+    client = harness.setup_company()
+    add_field(harness, "Loyalty tier")
+    page = client.get(f"{harness.app_url}/settings")
+    assert ">Loyalty tier<" in html.unescape(page.text)
 
 
 def test_add_field_and_remove_edit_the_slots_without_saving(harness: Harness) -> None:
