@@ -16,7 +16,7 @@ from store import queue, tenants
 from sync.configure import check_doi_mailing, check_maileon_key, configure
 from sync.engine.context import Context
 from sync.persons import field_mapping as sync_mapping
-from sync.persons.fields import person_fields
+from sync.persons.fields import known_person_fields, person_fields
 from sync.webhook.parse import parse_id
 from web import field_mapping
 from web.admin_rights import admin_for_viewing
@@ -44,8 +44,11 @@ async def _page_context(request: Request, identity: Identity, **extra: Any) -> d
         # read afresh: a field the admin just added in Pipedrive is offered at once, and one
         # deleted shows in the health card (which, polled, reads the ten-minute copy)
         fields = await person_fields(ctx, company_id, refresh=True)
-    except ApiError as exc:
-        fields_error = f"Pipedrive's person fields could not be loaded: {exc.message}"
+    except ApiError as exc:  # the copy read lately, if any, still shows the mappings
+        known = known_person_fields(ctx, company_id)
+        fields = known or {}
+        if known is None:
+            fields_error = f"Pipedrive's person fields could not be loaded: {exc.message}"
     is_admin = inst is not None and await admin_for_viewing(
         ctx, company_id, identity.user_id, inst.is_admin
     )

@@ -188,10 +188,7 @@ async def person_fields(
     would otherwise all wait for the same read, and cost a call of its Pipedrive budget)."""
 
     def read() -> dict[str, PersonField] | None:
-        if refresh:
-            return None
-        found = ctx.checked(company_id, "person_fields", FIELD_CACHE_TTL, decode=fields_from_json)
-        return found if isinstance(found, dict) else None
+        return None if refresh else known_person_fields(ctx, company_id)
 
     async def fill() -> dict[str, PersonField]:
         raw = await ctx.pipedrive(company_id).person_fields()
@@ -202,6 +199,12 @@ async def person_fields(
         return fields
 
     return await ctx.fill_once(company_id, "person_fields", read, fill)
+
+
+def known_person_fields(ctx: Context, company_id: int) -> dict[str, PersonField] | None:
+    """The copy read lately, by this process or before a restart, without asking Pipedrive."""
+    found = ctx.checked(company_id, "person_fields", FIELD_CACHE_TTL, decode=fields_from_json)
+    return found if isinstance(found, dict) else None
 
 
 def fields_to_json(fields: dict[str, PersonField]) -> list[list[Any]]:

@@ -216,3 +216,13 @@ def test_labels_owner_and_the_organization_address(harness: Harness) -> None:
     assert ada["custom_fields"]["Owner"] == "Ada Admin"
     assert ada["standard_fields"]["ADDRESS"] == "Hauptstr. 5, 53111 Bonn, Germany"
     assert ada["standard_fields"]["COUNTRY"] == "Germany"
+
+
+def test_while_pipedrive_fails_the_settings_show_the_fields_read_lately(harness: Harness) -> None:
+    segment = add_field(harness, "Segment")
+    client = harness.setup_company(**slots((segment, "", "")))
+    harness.pd("POST", "/_sim/down", json={"down": True})
+    page = html.unescape(client.get(f"{harness.app_url}/settings").text)
+    harness.pd("POST", "/_sim/down", json={"down": False})
+    assert f'<option value="{segment}" selected>Segment' in page
+    assert "could not be loaded" not in page

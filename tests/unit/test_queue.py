@@ -221,7 +221,7 @@ def test_a_single_change_among_backlogs_leaves_every_chunk_whole(store: Store) -
         add_company(store, company_id)
     for company_id in (1, 2, 3):
         queue_jobs(store, company_id, range(company_id * 1000, company_id * 1000 + 200))
-    leases = []
+    leases: list[list[tuple[int, int]]] = []
     while jobs := queue.lease(store, 100, 60, per_company=208, chunk=100):
         if not leases:
             queue_jobs(store, 4, range(7000, 7001))  # one change, during the first round
