@@ -169,7 +169,8 @@ def _drain(companies: int, persons: int, latency_ms: int, probe: bool) -> dict[s
                 (ready,),
             ).fetchall()
     ids = [cid for cid, _, _ in tenants]
-    backlog = [(cid, at) for cid, at in synced if cid in set(ids)]
+    members = set(ids)
+    backlog = [(cid, at) for cid, at in synced if cid in members]  # the lone change left out
     half = ready + (done - ready) / 2
     return {
         "companies": len(tenants),
