@@ -164,10 +164,7 @@ class OAuth:
                 "company_id": user["company_id"],
                 "user_id": user["id"],
                 "redirect_uri": redirect_uri,
-                # real seconds: the code waits for a browser's round trip to the app, which
-                # the time scale (tokens, retries) does not speed up; scaled, a test's busy
-                # app process took longer than its 3 s and the install failed
-                "expires_at": time.time() + CODE_TTL,
+                "expires_at": time.time() + CODE_TTL * self.core.time_scale,
             }
         return RedirectResponse(with_query(redirect_uri, {"code": code, **extra}), status_code=302)
 
