@@ -22,6 +22,7 @@ import jwt
 from appconfig import Config
 from sandbox.maileon import MaileonSim
 from sandbox.pipedrive import PipedriveSim
+from sandbox.pipedrive.model import CODE_TTL
 from sandbox.server import ServerThread
 from store.crypto import new_key, parse_keys
 from tests.waiting import wait_until
@@ -244,6 +245,10 @@ def start_simulators(
     pipedrive = PipedriveSim(
         client_id="test-client", client_secret=client_secret, time_scale=time_scale, seed_demo=False
     )
+    # a consent's code waits for the app's callback, which a test's time scale does not speed
+    # up: scaled to 3 s, a busy app process under the CI's load let it expire (an install
+    # failed once in nine clean-clone runs)
+    pipedrive.core.code_ttl = CODE_TTL
     pd_server = BoundServer(pipedrive.app).start()
     pipedrive.base_url = pd_server.url
     maileon = MaileonSim(time_scale=time_scale)

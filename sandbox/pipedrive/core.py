@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 from sandbox.faults import Faults
 from sandbox.pipedrive.helpers import fail, make_field_key, utcnow
 from sandbox.pipedrive.model import (
+    CODE_TTL,
     DELIVERY_TIMEOUT,
     DEMO_DEAL_FIELDS,
     DEMO_FIELDS,
@@ -49,6 +50,9 @@ class SimCore:
         self.rate_limit = 80
         self.token_lifetime: float | None = None
         self.delivery_timeout = max(DELIVERY_TIMEOUT * time_scale, 1.0)
+        # an authorization code's lifetime, scaled like the rest (its expiry is tested); a
+        # harness whose installs go through a busy app process may give it real seconds
+        self.code_ttl = CODE_TTL * time_scale
         self.registered_redirect_uri: str | None = None
         # The app's base URL for its custom UI (panel, settings) and the JWT secret "Pipedrive"
         # signs those iframes' tokens with (default: the client secret); see extensions.py.

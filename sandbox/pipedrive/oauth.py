@@ -16,7 +16,6 @@ from starlette.routing import BaseRoute, Route
 from sandbox.pipedrive.core import TEMPLATES, SimCore
 from sandbox.pipedrive.helpers import oauth_error, with_query
 from sandbox.pipedrive.model import (
-    CODE_TTL,
     SCOPE_DESCRIPTIONS,
     SCOPES,
     TOKEN_EXPIRES_IN,
@@ -164,7 +163,7 @@ class OAuth:
                 "company_id": user["company_id"],
                 "user_id": user["id"],
                 "redirect_uri": redirect_uri,
-                "expires_at": time.time() + CODE_TTL * self.core.time_scale,
+                "expires_at": time.time() + self.core.code_ttl,
             }
         return RedirectResponse(with_query(redirect_uri, {"code": code, **extra}), status_code=302)
 
