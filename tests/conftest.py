@@ -11,10 +11,11 @@ from typing import Any
 import certifi
 import pytest
 
-from sandbox.server import ServerThread, free_port
+from sandbox.server import ServerThread
 from tests.database import fresh_database
 from tests.faults.app_process import AppProcess
 from tests.harness import BoundServer, Harness, bound_socket, make_config, start_simulators
+from tests.ports import unclaimed_port
 from web.app import create_app
 
 
@@ -121,7 +122,7 @@ def app_process_harness(tmp_path: Path, **env: str | None) -> Iterator[tuple[Har
     """Simulators in this process, the app in its own process (so it can be killed); `env`
     overrides its environment (None removes a variable)."""
     pipedrive, pd_server, maileon, ml_server, secret = start_simulators()
-    port = free_port()
+    port = unclaimed_port()
     app = AppProcess(tmp_path, port, pd_server.url, ml_server.url, secret)
     for name, value in env.items():
         if value is None:

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.server import free_port
 from tests.faults.app_process import AppProcess
 from tests.harness import Harness
+from tests.ports import unclaimed_port
 from tests.waiting import wait_until
 from tests.webhooks import burst, credentials
 
@@ -83,7 +83,7 @@ def test_backup_during_a_burst_restores_every_acknowledged_webhook(
     # A fresh instance (same ENCRYPTION_KEY: the secrets in the backup need it) on the backup.
     fresh = AppProcess(
         tmp_path / "fresh",
-        free_port(),
+        unclaimed_port(),
         harness.pd_url,
         harness.ml_url,
         harness.config.client_secret,

@@ -22,10 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.server import free_port
 from store.crypto import new_key
 from tests.deploy.procfile import procfile
 from tests.harness import Harness, make_config, start_simulators
+from tests.ports import unclaimed_port
 from tests.waiting import answers_health, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def test_platform_build_release_web_pages_and_sigterm(
     processes = procfile(app_dir / "Procfile")
     assert list(processes) == ["release", "web"]
     pipedrive, pd_server, maileon, ml_server, secret = start_simulators()
-    port = free_port()
+    port = unclaimed_port()
     database = tmp_path / "disk" / "app.db"  # the persistent disk
     env = {
         "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from sandbox.server import free_port
 from tests.faults.app_process import AppProcess
 from tests.harness import Harness
+from tests.ports import unclaimed_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,7 @@ def second_serve(app: AppProcess) -> subprocess.CompletedProcess[str]:
             "--host",
             "127.0.0.1",
             "--port",
-            str(free_port()),
+            str(unclaimed_port()),
         ],
         env=app.env,
         cwd=ROOT,

@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from sandbox.server import free_port
+from tests.demo_process import start_demo
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,19 +43,6 @@ def test_help_lists_serve_and_demo() -> None:
     assert "serve" in result.stdout and "demo" in result.stdout
 
 
-def three_free_ports() -> int:
-    """A port whose next two are free too (the demo's simulators take them)."""
-    while True:
-        port = free_port()
-        try:
-            with socket.socket() as one, socket.socket() as two:
-                one.bind(("127.0.0.1", port + 1))
-                two.bind(("127.0.0.1", port + 2))
-            return port
-        except OSError:
-            continue
-
-
 def test_demo_removes_its_temporary_database_on_ctrl_c(tmp_path: Path) -> None:
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -64,21 +50,8 @@ def test_demo_removes_its_temporary_database_on_ctrl_c(tmp_path: Path) -> None:
         "TMPDIR": str(tmp_path),
         "PYTHONPATH": str(ROOT),
     }
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "demo", "--port", str(three_free_ports())],
-        cwd=tmp_path,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    demo, _, printed = start_demo(cwd=tmp_path, env=env)
     try:
-        assert demo.stdout is not None
-        printed = ""
-        while "Press Ctrl+C" not in printed:
-            line = demo.stdout.readline()
-            assert line, printed
-            printed += line
         match = re.search(
             r"Database: (\S+) \(a temporary file, removed when the demo stops\)", printed
         )
