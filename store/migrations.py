@@ -605,3 +605,34 @@ def m130_deal_sends_sent(db: Database) -> None:
     """A deal send Maileon took stays in `deal_sends` as `sent` with a digest of what was sent
     (pruned with the finished jobs), so the same change run again is not sent twice."""
     db.execute("ALTER TABLE deal_sends ADD COLUMN digest TEXT NOT NULL DEFAULT ''")
+
+
+@migrations()
+def m140_fewer_pages_per_webhook(db: Database) -> None:
+    """A webhook's commit writes fewer pages (issue 29, intake: a commit's cost is mostly the
+    pages it writes to the WAL). The triggers of m110_due_companies write `due_companies` only
+    when a company's due time may go down: a job that becomes pending, or a pending job made
+    due earlier ("Try now"). A coalescing webhook only moves its pending job's due time later
+    (debounce), which keeps the lower bound true, and a company already due earlier keeps its
+    row untouched. `jobs_due` goes: the next due time is read from `due_companies`
+    (`queue.next_due_in`), and the queries by state alone use `jobs_company_due`."""
+    db.executescript(
+        """
+        DROP INDEX jobs_due;
+        DROP TRIGGER jobs_pending_inserted;
+        DROP TRIGGER jobs_pending_updated;
+        CREATE TRIGGER jobs_pending_inserted AFTER INSERT ON jobs WHEN new.state='pending'
+        BEGIN
+            INSERT INTO due_companies (company_id, due_at) VALUES (new.company_id, new.run_after)
+            ON CONFLICT (company_id) DO UPDATE SET due_at=excluded.due_at
+            WHERE excluded.due_at < due_companies.due_at;
+        END;
+        CREATE TRIGGER jobs_pending_updated AFTER UPDATE OF state, run_after ON jobs
+        WHEN new.state='pending' AND (old.state IS NOT 'pending' OR new.run_after < old.run_after)
+        BEGIN
+            INSERT INTO due_companies (company_id, due_at) VALUES (new.company_id, new.run_after)
+            ON CONFLICT (company_id) DO UPDATE SET due_at=excluded.due_at
+            WHERE excluded.due_at < due_companies.due_at;
+        END;
+        """
+    )

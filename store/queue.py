@@ -333,11 +333,13 @@ def release_leases(store: Store) -> int:
 
 
 def next_due_in(store: Store) -> float | None:
-    """Seconds until the next pending job is due. Running jobs are left out: this process's
-    own are never re-leased while it runs them, and a lease a job left behind without an
-    outcome (rare) is found by the worker's regular look at the queue."""
+    """Seconds until the next pending job may be due: `due_companies` holds a lower bound of
+    each company's first due time, so the worker may wake early, and its lease then makes the
+    bound exact (FRESH_DUE). Running jobs are left out: this process's own are never re-leased
+    while it runs them, and a lease a job left behind without an outcome (rare) is found by
+    the worker's regular look at the queue."""
     t = now()
-    due = store.scalar("SELECT min(run_after) FROM jobs WHERE state='pending'")
+    due = store.scalar("SELECT min(due_at) FROM due_companies")
     return None if due is None else max(0.0, due - t)
 
 

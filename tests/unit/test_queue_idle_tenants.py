@@ -90,3 +90,16 @@ def test_work_that_becomes_due_later_is_leased(store: Store) -> None:
     assert queue.lease(store, 8, 60) == []
     assert queue.try_waiting_now(store, 2) == 1
     assert [j.entity_id for j in queue.lease(store, 8, 60)] == ["9"]
+
+
+def test_a_job_moved_later_waits_and_the_worker_learns_when(store: Store) -> None:
+    """A change that moves its pending job's due time later (the debounce) leaves the
+    company's known due time as it was (m140: no write on the webhooks' path). The job is not
+    leased early, and the worker then learns when it is due (it would otherwise wake at once,
+    again and again)."""
+    with store.tx() as db:
+        queue.upsert_job(db, 1, "person", "7", {"action": "change"})
+        db.execute("UPDATE jobs SET run_after=run_after+3600")
+    assert queue.lease(store, 8, 60) == []
+    due_in = queue.next_due_in(store)
+    assert due_in is not None and 3500 < due_in <= 3600
